@@ -1,0 +1,3 @@
+export * from './errors.js';
+export * from './registry.js';
+export * from './rng.js';

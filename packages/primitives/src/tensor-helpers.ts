@@ -1,0 +1,54 @@
+import type { TF, Tensor } from './descriptor.js';
+
+/**
+ * Bring `x` ([batch, seq, w]) to `target` features by the alignment rule of two-input
+ * ops: equal or width 1 (broadcasts) stays; wider is truncated; narrower is zero-padded.
+ * With `broadcast`, a width-1 input is tiled explicitly (for ops that do not broadcast).
+ */
+export function alignWidth(tf: TF, x: Tensor, target: number, broadcast = false): Tensor {
+  const w = x.shape[2] as number;
+  if (w === target) return x;
+  if (w === 1) return broadcast ? tf.tile(x, [1, 1, target]) : x;
+  if (w > target) return tf.slice(x, [0, 0, 0], [-1, -1, target]);
+  return tf.pad(x, [
+    [0, 0],
+    [0, 0],
+    [0, target - w],
+  ]);
+}
+
+/** `[1, seq, seq]` boolean: true where key position j <= query position t. A constant: no gradient flows into it. */
+export function causalMask(tf: TF, seqLen: number): Tensor {
+  return tf.tidy(() => tf.expandDims(tf.cast(tf.linalg.bandPart(tf.ones([seqLen, seqLen]), -1, 0), 'bool'), 0));
+}
+
+/** `x` delayed by `lag` positions along the sequence axis, zero-filled at the start: position t holds x[t - lag]. */
+export function delay(tf: TF, x: Tensor, lag: number, fill = 0): Tensor {
+  if (lag === 0) return x;
+  const seqLen = x.shape[1] as number;
+  const padded = tf.pad(
+    x,
+    [
+      [0, 0],
+      [lag, 0],
+      [0, 0],
+    ],
+    fill,
+  );
+  return tf.slice(padded, [0, 0, 0], [-1, seqLen, -1]);
+}
+
+/** The denominator DIVIDE and RECIP use: y where |y| >= 1e-6, else ±1e-6 with y's sign (+ at 0). */
+export const SAFE_DENOMINATOR_EPS = 1e-6;
+export function safeDenominator(tf: TF, y: Tensor): Tensor {
+  const s = tf.sign(y);
+  const signOrOne = tf.add(s, tf.sub(1, tf.abs(s)));
+  return tf.mul(signOrOne, tf.maximum(tf.abs(y), SAFE_DENOMINATOR_EPS));
+}
+
+/** `[batch, seq, w] x [w, out]` as one 2-D matMul (tfjs cannot differentiate a 3-D by 2-D matMul). */
+export function project(tf: TF, x: Tensor, kernel: Tensor): Tensor {
+  const [b, s, w] = x.shape as [number, number, number];
+  const out = kernel.shape[1] as number;
+  return tf.reshape(tf.matMul(tf.reshape(x, [b * s, w]), kernel), [b, s, out]);
+}
