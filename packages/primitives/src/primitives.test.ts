@@ -1,7 +1,7 @@
 import { Rng } from '@primer-search/core';
 import { describe, expect, it } from 'vitest';
 import { tf } from './__fixtures__/tf-cpu.js';
-import type { CallShape } from './descriptor.js';
+import type { CallShape, ParamSpec } from './descriptor.js';
 import { initialValues } from './init.js';
 import { builtinPrimitives, createPrimitiveRegistry, primitives } from './registry.js';
 import { contractCases, describePrimitiveContract, randomCall, runPrimitive } from './testing.js';
@@ -190,7 +190,7 @@ describe('forward values against hand-written references', () => {
 
 describe('initialisers', () => {
   it('draw the same values from the same seed, within their documented ranges', () => {
-    const spec = { name: 'kernel', shape: [8, 16], init: { kind: 'glorot-uniform', fanIn: 8, fanOut: 16 } } as const;
+    const spec: ParamSpec = { name: 'kernel', shape: [8, 16], init: { kind: 'glorot-uniform', fanIn: 8, fanOut: 16 } };
     const a = initialValues(spec, Rng.create(1));
     expect(Array.from(a)).toEqual(Array.from(initialValues(spec, Rng.create(1))));
     const limit = Math.sqrt(6 / 24);

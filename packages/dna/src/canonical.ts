@@ -1,0 +1,90 @@
+import { sha256 } from '@noble/hashes/sha2.js';
+import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils.js';
+import { primitives as defaultPrimitives, type PrimitiveRegistry } from '@primer-search/primitives';
+import { analyzeDna, readsOf, type DnaAnalysis } from './analyze.js';
+import { DnaValidationError } from './errors.js';
+import { CALL, DNA_FORMAT, DNA_VERSION, inputCount, subprogramLabel, type Dna, type Instruction } from './types.js';
+
+/**
+ * The canonical form of a DNA: what it computes and nothing else. Dead instructions and
+ * uncalled subprograms are dropped (survivors keep their order, so calls still go to
+ * higher numbers), indices are renumbered, fields an op does not read are 0, names are
+ * dropped, and the bank holds only the values live code reads, deduplicated, in order of
+ * first use. Two DNAs that differ only in dead code, unused arguments, unused or duplicated
+ * bank entries, or names have the same canonical form.
+ */
+export function canonicalDna(dna: Dna, options: { primitives?: PrimitiveRegistry; analysis?: DnaAnalysis } = {}): Dna {
+  const registry = options.primitives ?? defaultPrimitives;
+  const analysis = options.analysis ?? analyzeDna(dna, registry);
+  // Structural errors (unknown op, bad index or call) leave the program undefined; a shape
+  // error does not: such a DNA still has a well-defined canonical text.
+  if (analysis.shapes === undefined) {
+    throw new DnaValidationError(analysis.issues, { subprogramName: (i) => subprogramLabel(dna, i) });
+  }
+
+  const newIndex = new Map<number, number>();
+  dna.subprograms.forEach((_, s) => {
+    if (analysis.used[s]) newIndex.set(s, newIndex.size);
+  });
+  const constants: number[] = [];
+  const dimSizes: number[] = [];
+  const bankIndex = (list: number[], v: number) => {
+    const k = list.findIndex((x) => Object.is(x, v) || x === v);
+    if (k >= 0) return k;
+    list.push(v);
+    return list.length - 1;
+  };
+
+  const subprograms = dna.subprograms.flatMap((sub, s) => {
+    if (!analysis.used[s]) return [];
+    const nIn = inputCount(s);
+    const stateMap = new Map<number, number>();
+    for (let k = 0; k < nIn; k++) stateMap.set(k, k);
+    const instructions: Instruction[] = [];
+    sub.instructions.forEach((ins, i) => {
+      if (!analysis.live[s]![i]) return;
+      const d = ins.op === CALL ? undefined : registry.get(ins.op);
+      const r = readsOf(ins, d, ins.op === CALL ? analysis.readsInput[ins.target] : undefined);
+      instructions.push({
+        op: ins.op,
+        input1: r.input1 ? stateMap.get(ins.input1)! : 0,
+        input2: r.input2 ? stateMap.get(ins.input2)! : 0,
+        constant: r.constant ? bankIndex(constants, dna.bank.constants[ins.constant]!) : 0,
+        dimSize: r.dimSize ? bankIndex(dimSizes, dna.bank.dimSizes[ins.dimSize]!) : 0,
+        target: ins.op === CALL ? newIndex.get(ins.target)! : 0,
+        branching: ins.branching,
+      });
+      stateMap.set(nIn + i, nIn + instructions.length - 1);
+    });
+    return [{ instructions }];
+  });
+
+  return {
+    format: DNA_FORMAT,
+    version: DNA_VERSION,
+    bank: { constants: constants.length ? constants : [0], dimSizes: dimSizes.length ? dimSizes : [1] },
+    subprograms,
+  };
+}
+
+/** JSON with a fixed key order, so equal DNAs give equal text. */
+export function stableDnaJson(dna: Dna): string {
+  return JSON.stringify({
+    format: dna.format,
+    version: dna.version,
+    bank: { constants: dna.bank.constants.map((c) => (Object.is(c, -0) ? 0 : c)), dimSizes: dna.bank.dimSizes },
+    subprograms: dna.subprograms.map((s) => ({
+      instructions: s.instructions.map((i) => [i.op, i.input1, i.input2, i.constant, i.dimSize, i.target, i.branching]),
+    })),
+  });
+}
+
+/** SHA-256 (hex) of the canonical form: equal for DNAs that compute the same program, for de-duplication. */
+export function dnaHash(dna: Dna, options: { primitives?: PrimitiveRegistry; analysis?: DnaAnalysis } = {}): string {
+  return bytesToHex(sha256(utf8ToBytes(stableDnaJson(canonicalDna(dna, options)))));
+}
+
+/** The first 12 hex digits of the hash, for display. */
+export function shortHash(hash: string): string {
+  return hash.slice(0, 12);
+}
