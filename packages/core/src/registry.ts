@@ -58,7 +58,9 @@ export function createRegistry<Known extends string, Entry>(
       if (d <= limit || (lower.length >= 3 && kl.includes(lower))) scored.push({ key, d });
     }
     scored.sort((a, b) => a.d - b.d || a.key.localeCompare(b.key));
-    return scored.slice(0, 3).map((s) => s.key);
+    // Only the closest: "CONV1X1" suggests CONV_1X1, not every CONV_*.
+    const best = scored[0]?.d ?? 0;
+    return scored.filter((s) => s.d === best).slice(0, 3).map((s) => s.key);
   };
 
   return {

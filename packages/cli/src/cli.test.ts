@@ -1,0 +1,155 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { validateDna } from '@primer-search/dna';
+import { builtinPrimitives } from '@primer-search/primitives';
+import { describe, expect, it } from 'vitest';
+import { main, numberedPath, type CliIo } from './index.js';
+
+const root = fileURLToPath(new URL('../../../', import.meta.url));
+const VANILLA = join(root, 'examples/dna/vanilla-transformer.json');
+
+async function run(args: string[], files: Record<string, string> = {}) {
+  let stdout = '';
+  let stderr = '';
+  const written: Record<string, string> = {};
+  const io: CliIo = {
+    stdout: (t) => (stdout += t),
+    stderr: (t) => (stderr += t),
+    readFile: (p) => {
+      if (p in files) return files[p]!;
+      return readFileSync(p, 'utf8');
+    },
+    writeFile: (p, t) => (written[p] = t),
+  };
+  const code = await main(args, io);
+  return { code, stdout, stderr, written };
+}
+
+describe('primer primitives', () => {
+  it('lists the whole vocabulary as JSON', async () => {
+    const r = await run(['primitives', '--json']);
+    expect(r.code).toBe(0);
+    const list = JSON.parse(r.stdout);
+    expect(list.map((p: { name: string }) => p.name)).toEqual(builtinPrimitives.map((p) => p.name));
+    expect(list.find((p: { name: string }) => p.name === 'CONV_1X1')).toMatchObject({
+      arity: 1,
+      reads: { input1: true, input2: false, constant: false, dimSize: true },
+      sequenceMixing: 'none',
+    });
+  });
+
+  it('prints a table by default', async () => {
+    const r = await run(['primitives']);
+    expect(r.stdout.split('\n')[0]).toMatch(/^OP +ARITY +READS +SEQUENCE +COMPUTES$/);
+    expect(r.stdout).toContain('39 primitives.');
+  });
+});
+
+describe('primer dna validate', () => {
+  it('exits 0 for a valid DNA and prints its hash', async () => {
+    const r = await run(['dna', 'validate', VANILLA]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/vanilla-transformer\.json: valid · hash [0-9a-f]{12} · 7 subprograms, 37 instructions \(37 live\)/);
+  });
+
+  it('exits 1 with the located error for an invalid DNA, and for bad JSON', async () => {
+    const dna = JSON.parse(readFileSync(VANILLA, 'utf8'));
+    dna.subprograms[4].instructions[0].op = 'CONV1X1';
+    const r = await run(['dna', 'validate', 'bad.json'], { 'bad.json': JSON.stringify(dna) });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(
+      'bad.json: invalid DNA: subprogram 4 (feed_forward), instruction 0, field op: unknown op "CONV1X1" (did you mean CONV_1X1?); see `primer primitives`\n',
+    );
+    const j = await run(['dna', 'validate', 'broken.json'], { 'broken.json': '{"format":\n  "primer-dna",,}' });
+    expect(j.code).toBe(1);
+    expect(j.stderr).toMatch(/^broken\.json:2:\d+: not valid JSON/);
+  });
+
+  it('exits 2 on usage errors: no file, unknown option, unreadable file', async () => {
+    expect((await run(['dna', 'validate'])).code).toBe(2);
+    expect((await run(['dna', 'validate', VANILLA, '--colour'])).code).toBe(2);
+    const missing = await run(['dna', 'validate', '/nonexistent/x.json']);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('cannot read /nonexistent/x.json: no such file');
+    expect((await run(['nonsense'])).code).toBe(2);
+  });
+
+  it('reports every file, as JSON lines with --json', async () => {
+    const r = await run(['dna', 'validate', VANILLA, 'b.json', '--json'], { 'b.json': '{}' });
+    expect(r.code).toBe(1);
+    const [a, b] = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(a).toMatchObject({ valid: true, instructions: 37 });
+    expect(b).toMatchObject({ file: 'b.json', valid: false });
+  });
+});
+
+describe('primer dna show', () => {
+  it('prints the program as code', async () => {
+    const r = await run(['dna', 'show', VANILLA]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('function attentionHead(h0, h1) {');
+    expect(r.stdout).toContain('const h7 = causalSoftmax(h6);');
+  });
+
+  it('prints the canonical form with --canonical', async () => {
+    const r = await run(['dna', 'show', VANILLA, '--canonical']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('function sub1(h0, h1)');
+  });
+});
+
+describe('primer dna mutate', () => {
+  it('is deterministic under --seed and writes valid children', async () => {
+    const a = await run(['dna', 'mutate', VANILLA, '--seed', '7', '--count', '3', '--out', 'kid.json']);
+    const b = await run(['dna', 'mutate', VANILLA, '--seed', '7', '--count', '3', '--out', 'kid.json']);
+    expect(a.code).toBe(0);
+    expect(a.stdout).toBe(b.stdout);
+    expect(Object.keys(a.written)).toEqual(['kid-1.json', 'kid-2.json', 'kid-3.json']);
+    for (const text of Object.values(a.written)) expect(validateDna(JSON.parse(text)).ok).toBe(true);
+    expect(a.written).toEqual(b.written);
+    const c = await run(['dna', 'mutate', VANILLA, '--seed', '8', '--count', '3']);
+    expect(c.stdout).not.toBe(a.stdout);
+  });
+
+  it('walks a chain and reports mutations as JSON', async () => {
+    const r = await run(['dna', 'mutate', VANILLA, '--seed', '1', '--count', '4', '--chain', '--json']);
+    expect(r.code).toBe(0);
+    const kids = JSON.parse(r.stdout);
+    expect(kids).toHaveLength(4);
+    // in a chain each child's parent is the previous valid child
+    for (let i = 1; i < kids.length; i++) expect(kids[i].parentHash).toBe(kids[i - 1].hash);
+    expect(kids[0].mutations[0].description).toMatch(/^(delete|insert|replace|change|swap)/);
+  });
+
+  it('rejects a bad --seed or --count as a usage error', async () => {
+    expect((await run(['dna', 'mutate', VANILLA])).code).toBe(2);
+    expect((await run(['dna', 'mutate', VANILLA, '--seed', 'x'])).code).toBe(2);
+    expect((await run(['dna', 'mutate', VANILLA, '--seed', '1', '--count', '0'])).code).toBe(2);
+  });
+
+  it('names numbered output files', () => {
+    expect(numberedPath('out/child.json', 3)).toBe('out/child-3.json');
+    expect(numberedPath('child', 2)).toBe('child-2');
+    expect(numberedPath('c{i}/dna.json', 4)).toBe('c4/dna.json');
+  });
+});
+
+describe('the primer executable', () => {
+  it('sets the process exit status (0, 1, 2) from source', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'primer-cli-'));
+    const bad = join(dir, 'bad.json');
+    writeFileSync(bad, '{"format": "primer-dna"}');
+    const viteNode = join(root, 'node_modules/.bin/vite-node');
+    const exec = (args: string[]) =>
+      promisify(execFile)(viteNode, ['--config', join(root, 'vitest.config.ts'), join(root, 'tools/primer-dev.ts'), '--', ...args], { cwd: root })
+        .then(() => 0)
+        .catch((e: { code: number }) => e.code);
+    expect(await exec(['dna', 'validate', VANILLA])).toBe(0);
+    expect(await exec(['dna', 'validate', bad])).toBe(1);
+    expect(await exec(['dna', 'validate'])).toBe(2);
+  });
+});

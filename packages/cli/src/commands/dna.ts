@@ -1,0 +1,156 @@
+import { InvalidArgumentError, type Command } from 'commander';
+import { Rng } from '@primer-search/core';
+import {
+  DnaParseError,
+  canonicalDna,
+  dnaHash,
+  formatDna,
+  mutateDna,
+  parseJson,
+  shortHash,
+  validateDna,
+  type Dna,
+  type DnaAnalysis,
+} from '@primer-search/dna';
+import { readInput, type CliIo } from '../io.js';
+
+/** Exit status of a command that ran: 0 for success, 1 when the input is not a valid DNA. */
+export interface CommandResult {
+  exitCode: number;
+}
+
+const integer = (name: string, min: number) => (value: string) => {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer >= ${min}.`);
+  return n;
+};
+
+/** Reads and validates a DNA file; DNA problems come back as an error message, unreadable files throw UsageError. */
+function load(io: CliIo, file: string): { ok: true; dna: Dna; analysis: DnaAnalysis } | { ok: false; message: string } {
+  const text = readInput(io, file);
+  try {
+    const r = validateDna(parseJson(text, file), { source: file });
+    return r.ok ? r : { ok: false, message: r.error.message };
+  } catch (e) {
+    if (e instanceof DnaParseError) return { ok: false, message: e.message };
+    throw e;
+  }
+}
+
+function counts(dna: Dna, analysis: DnaAnalysis) {
+  const total = dna.subprograms.reduce((a, s) => a + s.instructions.length, 0);
+  const live = analysis.live.reduce((a, s, i) => a + (analysis.used[i] ? s.filter(Boolean).length : 0), 0);
+  return { subprograms: dna.subprograms.length, instructions: total, live };
+}
+
+/** `child.json` -> `child-3.json` (or `{i}` in the name replaced by the index). */
+export function numberedPath(path: string, index: number): string {
+  if (path.includes('{i}')) return path.replaceAll('{i}', String(index));
+  const m = /^(.*?)(\.[^./\\]+)?$/.exec(path)!;
+  return `${m[1]}-${index}${m[2] ?? ''}`;
+}
+
+export function dnaCommand(program: Command, io: CliIo, result: CommandResult): void {
+  const dna = program
+    .command('dna')
+    .description('Work with DNA files: Transformer blocks written as programs of primitives (see docs/dna.md).');
+
+  dna
+    .command('validate')
+    .description('Check DNA files: schema, ops, indices, call order and shapes. Exit 0 if all are valid, 1 if any is not, 2 on usage errors.')
+    .argument('<files...>', 'DNA JSON files ("-" reads standard input)')
+    .option('--json', 'print one JSON object per file')
+    .action((files: string[], opts: { json?: boolean }) => {
+      for (const file of files) {
+        const r = load(io, file);
+        if (r.ok) {
+          const hash = dnaHash(r.dna, { analysis: r.analysis });
+          const c = counts(r.dna, r.analysis);
+          io.stdout(
+            opts.json
+              ? `${JSON.stringify({ file, valid: true, hash, ...c })}\n`
+              : `${file}: valid · hash ${shortHash(hash)} · ${c.subprograms} subprograms, ${c.instructions} instructions (${c.live} live)\n`,
+          );
+        } else {
+          result.exitCode = 1;
+          if (opts.json) io.stdout(`${JSON.stringify({ file, valid: false, error: r.message })}\n`);
+          else io.stderr(`${r.message}\n`);
+        }
+      }
+    });
+
+  dna
+    .command('show')
+    .description('Print a DNA as readable TensorFlow.js-like code, one line per instruction, with the width of every hidden state.')
+    .argument('<file>', 'a DNA JSON file ("-" reads standard input)')
+    .option('--no-dead', 'hide dead instructions (those that do not reach the output)')
+    .option('--canonical', 'print the canonical form (what the hash is computed from) instead')
+    .action((file: string, opts: { dead: boolean; canonical?: boolean }) => {
+      const r = load(io, file);
+      if (!r.ok) {
+        io.stderr(`${r.message}\n`);
+        result.exitCode = 1;
+        return;
+      }
+      const shown = opts.canonical ? { ...canonicalDna(r.dna, { analysis: r.analysis }), name: r.dna.name } : r.dna;
+      io.stdout(formatDna(shown, { showDead: opts.dead, ...(opts.canonical ? {} : { analysis: r.analysis }) }));
+    });
+
+  dna
+    .command('mutate')
+    .description(
+      "Make children of a DNA with the paper's mutations (delete, insert, delete+insert, change a field, swap, change a bank value), seeded. " +
+        'A child that computes the same program as its parent is mutated again.',
+    )
+    .argument('<file>', 'the parent DNA JSON file ("-" reads standard input)')
+    .requiredOption('--seed <n>', 'random seed (same seed, same children)', integer('--seed', 0))
+    .option('--count <k>', 'how many children', integer('--count', 1), 1)
+    .option('--chain', 'each child is a mutation of the previous one (a random walk) instead of the parent')
+    .option('--allow-invalid', 'keep children that fail validation (by default a mutation is redrawn until the child is valid)')
+    .option('--out <path>', 'write children as DNA files: PATH for one child; PATH-1, PATH-2... (or {i} in PATH) for several')
+    .option('--show', 'print each child as code')
+    .option('--json', 'print the children (DNA, hash, mutations, validity) as a JSON array')
+    .action(
+      (
+        file: string,
+        opts: { seed: number; count: number; chain?: boolean; allowInvalid?: boolean; out?: string; show?: boolean; json?: boolean },
+      ) => {
+        const parent = load(io, file);
+        if (!parent.ok) {
+          io.stderr(`${parent.message}\n`);
+          result.exitCode = 1;
+          return;
+        }
+        const rng = Rng.create(opts.seed);
+        const parentHash = dnaHash(parent.dna, { analysis: parent.analysis });
+        const out: unknown[] = [];
+        let current = parent.dna;
+        if (!opts.json) io.stdout(`parent ${file} · hash ${shortHash(parentHash)}\n`);
+        for (let i = 1; i <= opts.count; i++) {
+          const r = mutateDna(current, rng, { requireValid: !opts.allowInvalid });
+          const path = opts.out ? (opts.count === 1 ? opts.out : numberedPath(opts.out, i)) : undefined;
+          if (path) io.writeFile(path, `${JSON.stringify(r.child, null, 2)}\n`);
+          if (opts.json) {
+            out.push({
+              index: i,
+              hash: r.childHash,
+              parentHash: r.parentHash,
+              valid: r.valid,
+              error: r.error?.message,
+              mutations: r.mutations,
+              file: path,
+              dna: r.child,
+            });
+          } else {
+            const status = r.valid ? 'valid' : `INVALID: ${r.error!.issues[0]!.message}`;
+            io.stdout(`child ${i} · hash ${shortHash(r.childHash)} · ${status}${path ? ` · wrote ${path}` : ''}\n`);
+            for (const m of r.mutations) io.stdout(`    ${m.description}\n`);
+            if (opts.show) io.stdout(`\n${formatDna(r.child)}\n`);
+          }
+          if (opts.chain && r.valid) current = r.child;
+        }
+        if (opts.json) io.stdout(`${JSON.stringify(out, null, 2)}\n`);
+      },
+    );
+}
+

@@ -1,0 +1,69 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { Command, CommanderError } from 'commander';
+import { isPrimerError } from '@primer-search/core';
+import { dnaCommand, type CommandResult } from './commands/dna.js';
+import { primitivesCommand } from './commands/primitives.js';
+import { UsageError, type CliIo } from './io.js';
+
+export { UsageError, type CliIo } from './io.js';
+export { numberedPath } from './commands/dna.js';
+
+const VERSION = '0.1.0';
+
+export const nodeIo: CliIo = {
+  stdout: (t) => process.stdout.write(t),
+  stderr: (t) => process.stderr.write(t),
+  readFile: (p) => readFileSync(p === '-' ? 0 : p, 'utf8'),
+  writeFile: (p, t) => writeFileSync(p, t),
+};
+
+export function buildProgram(io: CliIo, result: CommandResult): Command {
+  const program = new Command('primer')
+    .description(
+      'primer-search: evolve Transformer blocks written as programs of TensorFlow primitives, as in the Primer paper (So et al., 2021).',
+    )
+    .version(VERSION)
+    .showHelpAfterError('(run with --help for usage)')
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
+    .exitOverride(); // subcommands inherit these settings
+  primitivesCommand(program, io);
+  dnaCommand(program, io, result);
+  program.addHelpText(
+    'after',
+    '\nExamples:\n' +
+      '  primer primitives\n' +
+      '  primer dna validate examples/dna/vanilla-transformer.json\n' +
+      '  primer dna show examples/dna/vanilla-transformer.json\n' +
+      '  primer dna mutate examples/dna/vanilla-transformer.json --seed 1 --count 5 --chain\n' +
+      '\nExit status: 0 success, 1 invalid input (e.g. a DNA that does not validate), 2 usage error.\n',
+  );
+  return program;
+}
+
+/**
+ * Runs `primer` with `argv` (without the node and script names) and returns the exit
+ * status: 0 success, 1 invalid input, 2 usage error. Never calls process.exit.
+ */
+export async function main(argv: string[], io: CliIo = nodeIo): Promise<number> {
+  const result: CommandResult = { exitCode: 0 };
+  const program = buildProgram(io, result);
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return result.exitCode;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.exitCode === 0) return 0;
+      // commander printed the message; a missing subcommand prints help and lands here too
+      return 2;
+    }
+    if (e instanceof UsageError) {
+      io.stderr(`primer: ${e.message}\n`);
+      return 2;
+    }
+    if (isPrimerError(e)) {
+      io.stderr(`primer: ${e.message}\n`);
+      return 1;
+    }
+    throw e;
+  }
+}

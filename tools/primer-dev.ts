@@ -1,0 +1,5 @@
+// Runs the `primer` CLI from source (no build): `npx vite-node --config vitest.config.ts tools/primer-dev.ts -- ARGS`.
+import { main } from '@primer-search/cli';
+
+const args = process.argv.slice(2);
+process.exitCode = await main(args[0] === '--' ? args.slice(1) : args);
