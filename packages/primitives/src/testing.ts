@@ -131,7 +131,7 @@ export function gradientError(
   const atol = options.atol ?? 2e-3;
   const rtol = options.rtol ?? 2e-2;
   const specs = op.parameters(shape);
-  const { output } = runPrimitive(tf, op, shape, inputs, params);
+  const { output, outputShape } = runPrimitive(tf, op, shape, inputs, params);
   const weights = rng.uniformArray(output.length, -1, 1);
   const all = [...inputs, ...params];
   const shapes = [
@@ -140,7 +140,7 @@ export function gradientError(
   ];
   const analytic = tf.tidy(() => {
     const vars = all.map((v, i) => tf.tensor(v, shapes[i]));
-    const w = tf.tensor(weights, [...(runPrimitive(tf, op, shape, inputs, params).outputShape)]);
+    const w = tf.tensor(weights, outputShape);
     const f = (...args: Tensor[]) => {
       const y = op.apply(tf, args.slice(0, inputs.length), args.slice(inputs.length), shape);
       return tf.sum(tf.mul(y, w));
