@@ -1,0 +1,168 @@
+import { readFileSync } from 'node:fs';
+import { Rng } from '@primer-search/core';
+import { mutateDna, validateDna, type Dna } from '@primer-search/dna';
+import { describe, expect, it } from 'vitest';
+import { tf, tfjs } from './__fixtures__/tf-cpu.js';
+import { compileBlock, initialBlockValues } from './block.js';
+import { compileLanguageModel, timingSignal } from './lm.js';
+import { CompileError, planBlock } from './plan.js';
+
+const seedDna = (): Dna => {
+  const r = validateDna(JSON.parse(readFileSync(new URL('../../../examples/dna/vanilla-transformer.json', import.meta.url), 'utf8')));
+  if (!r.ok) throw r.error;
+  return r.dna;
+};
+
+describe('planBlock', () => {
+  it('counts the vanilla block exactly as the hand formula does', () => {
+    const d = 128;
+    const plan = planBlock(seedDna(), { dModel: d, seqLen: 64 });
+    // 2 layer norms (scale+shift), 4 heads x (q,k,v) d x d/4, output d x d, FFN d x 4d + 4d + 4d x d + d
+    const expected = 2 * 2 * d + 4 * 3 * d * (d / 4) + d * d + (d * 4 * d + 4 * d + 4 * d * d + d);
+    expect(plan.estimate.parameters).toBe(expected);
+    expect(plan.params.map((p) => p.name)).toContain('h2:multi_head_attention/h2[3]:attention_head/h4:CONV_1X1.kernel');
+    expect(plan.params.map((p) => p.name)).toContain('h4:layer_norm/h8:SCALE.scale');
+  });
+
+  it('estimates FLOPs per token: the matmuls, plus a few percent of elementwise work', () => {
+    const d = 128;
+    const s = 64;
+    const plan = planBlock(seedDna(), { dModel: d, seqLen: s });
+    const projections = 2 * (3 * d * d + d * d + 2 * d * 4 * d);
+    const attention = 2 * (2 * s * d); // q.k over s keys and a.v, all heads together
+    const matmuls = projections + attention;
+    expect(plan.estimate.forwardFlopsPerToken).toBeGreaterThan(matmuls);
+    expect(plan.estimate.forwardFlopsPerToken).toBeLessThan(matmuls * 1.1);
+  });
+
+  it('refuses a block over the limits, saying by how much', () => {
+    expect(() => planBlock(seedDna(), { dModel: 128, seqLen: 64 }, { limits: { maxParameters: 1000 } })).toThrow(
+      /the block has 197,760 parameters at dModel 128, over the limit of 1,000/,
+    );
+    const wide = seedDna();
+    wide.subprograms[4]!.instructions[0]!.branching = 16; // 16 x 32u FFN
+    let err: unknown;
+    try {
+      planBlock(wide, { dModel: 512, seqLen: 512 }, { limits: { maxActivationBytesPerSequence: 64 * 2 ** 20 } });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(CompileError);
+    expect((err as CompileError).code).toBe('MODEL_TOO_LARGE');
+    expect((err as Error).message).toMatch(/activations take [\d.]+ MiB per sequence .* over the limit of 64\.0 MiB/);
+  });
+
+  it('refuses bad sizes and invalid DNA with typed errors', () => {
+    expect(() => planBlock(seedDna(), { dModel: 100, seqLen: 8 })).toThrow(/dModel must be a positive multiple of 16/);
+    const bad = seedDna();
+    bad.subprograms[0]!.instructions[0]!.op = 'NOPE';
+    expect(() => planBlock(bad, { dModel: 64, seqLen: 8 })).toThrow(/unknown op "NOPE"/);
+  });
+});
+
+describe('compileBlock', () => {
+  it('maps [batch, seq, dModel] to the same shape, seeded, without leaking tensors', () => {
+    const a = compileBlock(seedDna(), { tf, dModel: 32, seqLen: 6, seed: 1 });
+    const b = compileBlock(seedDna(), { tf, dModel: 32, seqLen: 6, seed: 1 });
+    const c = compileBlock(seedDna(), { tf, dModel: 32, seqLen: 6, seed: 2 });
+    const x = tf.randomNormal([2, 6, 32], 0, 1, 'float32', 7);
+    const before = tfjs.memory().numTensors;
+    const ya = tf.tidy(() => Array.from(a.apply(x).dataSync()));
+    expect(tfjs.memory().numTensors).toBe(before);
+    const yb = tf.tidy(() => Array.from(b.apply(x).dataSync()));
+    const yc = tf.tidy(() => Array.from(c.apply(x).dataSync()));
+    expect(ya).toHaveLength(2 * 6 * 32);
+    expect(ya).toEqual(yb);
+    expect(ya).not.toEqual(yc);
+    expect(ya.every(Number.isFinite)).toBe(true);
+    for (const blk of [a, b, c]) blk.dispose();
+    x.dispose();
+  });
+
+  it('gives each parameter its initialiser (SCALE starts at 1, DCONV at the Primer kernel)', () => {
+    const values = initialBlockValues(planBlock(seedDna(), { dModel: 32, seqLen: 4 }), 3);
+    expect(Array.from(values.get('h1:layer_norm/h8:SCALE.scale')!)).toEqual(new Array(32).fill(1));
+    const kernel = values.get('h2:multi_head_attention/h3:CONV_1X1.kernel')!;
+    const limit = Math.sqrt(6 / 64);
+    expect(kernel.every((v) => Math.abs(v) <= limit)).toBe(true);
+  });
+});
+
+describe('compileLanguageModel', () => {
+  const config = { vocabSize: 40, layers: 2, dModel: 32, seqLen: 8 };
+
+  it('computes logits [batch, seq, vocab] and a loss near ln(vocab) at initialisation', () => {
+    const lm = compileLanguageModel(seedDna(), { tf, ...config, seed: 5 });
+    const tokens = tf.tensor2d(Array.from({ length: 16 }, (_, i) => (i * 7) % 40), [2, 8], 'int32');
+    const targets = tf.tensor2d(Array.from({ length: 16 }, (_, i) => (i * 3) % 40), [2, 8], 'int32');
+    const z = lm.logits(tokens);
+    expect(z.shape).toEqual([2, 8, 40]);
+    const loss = lm.loss(tokens, targets).dataSync()[0]!;
+    expect(Math.abs(loss - Math.log(40))).toBeLessThan(1.5);
+    expect(lm.estimate.parameters).toBe(40 * 32 + 2 * planBlock(seedDna(), config).estimate.parameters + 2 * 32);
+    z.dispose();
+    lm.dispose();
+  });
+
+  it('sends a gradient to every variable', () => {
+    const lm = compileLanguageModel(seedDna(), { tf, ...config, seed: 6 });
+    const tokens = tf.tensor2d(Array.from({ length: 16 }, (_, i) => (i * 5) % 40), [2, 8], 'int32');
+    const targets = tf.tensor2d(Array.from({ length: 16 }, (_, i) => (i * 11) % 40), [2, 8], 'int32');
+    const { grads } = tfjs.variableGrads(() => lm.loss(tokens, targets) as never, lm.variables as never);
+    const silent = [...lm.namedVariables].filter(([, v]) => {
+      const g = grads[v.name];
+      return !g || tf.tidy(() => tf.max(tf.abs(g)).dataSync()[0]) === 0;
+    });
+    expect(silent.map(([name]) => name)).toEqual([]);
+    expect(lm.namedVariables.has('layer1/h2:multi_head_attention/h2[0]:attention_head/h2:CONV_1X1.kernel')).toBe(true);
+    lm.dispose();
+  });
+
+  it('uses the Tensor2Tensor timing signal', () => {
+    const s = timingSignal(3, 4);
+    expect(s[0]).toBe(0); // sin(0)
+    expect(s[2]).toBe(1); // cos(0)
+    expect(s[4 + 0]).toBeCloseTo(Math.sin(1), 6);
+    expect(s[4 + 1]).toBeCloseTo(Math.sin(1 / 10_000), 6);
+  });
+});
+
+describe('causality', () => {
+  const config = { vocabSize: 30, layers: 2, dModel: 32, seqLen: 8 };
+  const changedBefore = (dna: Dna, seed: number): number[] => {
+    const lm = compileLanguageModel(dna, { tf, ...config, seed });
+    const rng = Rng.create(seed);
+    const base = Array.from({ length: 8 }, () => rng.int(0, 29));
+    const bad: number[] = [];
+    const logitsOf = (toks: number[]) => tf.tidy(() => lm.logits(tf.tensor2d(toks, [1, 8], 'int32')).arraySync() as number[][][]);
+    const y0 = logitsOf(base);
+    for (let t = 1; t < 8; t++) {
+      const changed = [...base];
+      changed[t] = (changed[t]! + 1 + rng.int(0, 27)) % 30;
+      const y1 = logitsOf(changed);
+      for (let p = 0; p < t; p++) {
+        for (let v = 0; v < 30; v++) {
+          const a = y0[0]![p]![v]!;
+          const b = y1[0]![p]![v]!;
+          if (!(Math.abs(a - b) <= 1e-5 * Math.max(1, Math.abs(a))) && !(Number.isNaN(a) && Number.isNaN(b))) bad.push(t * 100 + p);
+        }
+      }
+    }
+    lm.dispose();
+    return [...new Set(bad)];
+  };
+
+  it('holds for the vanilla seed: changing token t leaves logits before t unchanged', () => {
+    expect(changedBefore(seedDna(), 1)).toEqual([]);
+  });
+
+  it('holds for random valid mutants', () => {
+    const rng = Rng.create(77);
+    let dna = seedDna();
+    for (let i = 0; i < 12; i++) {
+      const child = mutateDna(dna, rng, { requireValid: true }).child;
+      expect(changedBefore(child, i), `mutant ${i}`).toEqual([]);
+      dna = child;
+    }
+  });
+});

@@ -1,0 +1,3 @@
+export * from './plan.js';
+export * from './block.js';
+export * from './lm.js';

@@ -1,0 +1,194 @@
+import { PrimerError } from '@primer-search/core';
+import {
+  CALL,
+  assertValidDna,
+  inputCount,
+  readsOf,
+  type CallShapes,
+  type Dna,
+  type DnaAnalysis,
+} from '@primer-search/dna';
+import {
+  MODEL_UNITS,
+  concreteWidth,
+  primitives as defaultPrimitives,
+  type CallShape,
+  type ParamSpec,
+  type PrimitiveDescriptor,
+  type PrimitiveRegistry,
+  type WidthContext,
+} from '@primer-search/primitives';
+
+/** The sizes a block is compiled for. `unit = dModel / 8` is the width a DNA's relative sizes count in. */
+export interface BlockSize {
+  dModel: number;
+  seqLen: number;
+}
+
+export interface PlanLimits {
+  /** Refuse blocks with more trainable parameters than this. */
+  maxParameters?: number;
+  /** Refuse blocks whose forward activations for one sequence take more bytes than this (float32). */
+  maxActivationBytesPerSequence?: number;
+}
+
+export const DEFAULT_LIMITS: Required<PlanLimits> = {
+  maxParameters: 50_000_000,
+  maxActivationBytesPerSequence: 256 * 1024 * 1024,
+};
+
+/** One trainable tensor of a compiled block, named by where it sits in the call tree. */
+export interface PlannedParam {
+  /** e.g. `h2:multi_head_attention/h2[0]:attention_head/h2:CONV_1X1.kernel` */
+  name: string;
+  spec: ParamSpec;
+}
+
+export interface OpNode {
+  kind: 'op';
+  state: number;
+  descriptor: PrimitiveDescriptor;
+  inputs: number[];
+  shape: CallShape;
+  /** Parameters per branch. */
+  params: PlannedParam[][];
+}
+
+export interface CallNode {
+  kind: 'call';
+  state: number;
+  /** Hidden states passed as the callee's h0 and h1 (an unread one is passed as h0's, unused). */
+  args: [number, number];
+  /** One instantiation per branch (each with its own parameters). */
+  branches: SubprogramPlan[];
+}
+
+export interface SubprogramPlan {
+  subprogram: number;
+  name: string;
+  inputCount: number;
+  /** Live instructions only, in order. */
+  nodes: Array<OpNode | CallNode>;
+  output: number;
+}
+
+export interface BlockEstimate {
+  parameters: number;
+  /** Forward FLOPs per token of one block (a multiply-add counts 2). */
+  forwardFlopsPerToken: number;
+  /** Floats of forward activations per sequence (what backprop keeps), float32 bytes = 4x. */
+  activationFloatsPerSequence: number;
+}
+
+export interface BlockPlan {
+  dna: Dna;
+  analysis: DnaAnalysis;
+  size: BlockSize;
+  unit: number;
+  root: SubprogramPlan;
+  params: PlannedParam[];
+  estimate: BlockEstimate;
+}
+
+export class CompileError extends PrimerError {
+  constructor(code: string, message: string) {
+    super(code, message);
+  }
+}
+
+export function checkBlockSize(size: BlockSize): number {
+  const { dModel, seqLen } = size;
+  if (!Number.isInteger(dModel) || dModel <= 0 || dModel % MODEL_UNITS !== 0 || dModel / MODEL_UNITS < 2) {
+    throw new CompileError('BAD_SIZE', `dModel must be a positive multiple of ${MODEL_UNITS * 2} (its unit dModel/8 at least 2), got ${dModel}`);
+  }
+  if (!Number.isInteger(seqLen) || seqLen < 1) throw new CompileError('BAD_SIZE', `seqLen must be a positive integer, got ${seqLen}`);
+  return dModel / MODEL_UNITS;
+}
+
+/**
+ * Shape inference and instantiation plan for a DNA at a given size, before any tensor
+ * exists: every live instruction of every call site and branch, its concrete shapes and
+ * parameters, and the block's parameter count, FLOPs and activation memory. Refuses
+ * blocks beyond `limits` with a CompileError that says by how much.
+ */
+export function planBlock(
+  dnaInput: unknown,
+  size: BlockSize,
+  options: { primitives?: PrimitiveRegistry; limits?: PlanLimits } = {},
+): BlockPlan {
+  const registry = options.primitives ?? defaultPrimitives;
+  const unit = checkBlockSize(size);
+  const { dna, analysis } = assertValidDna(dnaInput, { primitives: registry });
+  const ctx: WidthContext = { unit, seqLen: size.seqLen };
+  const params: PlannedParam[] = [];
+  let flops = 0;
+  let activations = 0;
+
+  const nameOf = (s: number) => dna.subprograms[s]!.name?.replace(/[^A-Za-z0-9_]+/g, '_') || `sub${s}`;
+
+  const build = (shapes: CallShapes, path: string): SubprogramPlan => {
+    const s = shapes.subprogram;
+    const nIn = inputCount(s);
+    const instructions = dna.subprograms[s]!.instructions;
+    const nodes: Array<OpNode | CallNode> = [];
+    instructions.forEach((ins, i) => {
+      if (!analysis.live[s]![i]) return;
+      const state = nIn + i;
+      const out = shapes.states[state]!;
+      activations += concreteWidth(out, ctx) * size.seqLen;
+      const tag = (b: number) => `${path}h${state}${ins.branching > 1 ? `[${b}]` : ''}`;
+      if (ins.op === CALL) {
+        const callee = shapes.calls.get(i)!;
+        const reads = analysis.readsInput[ins.target]!;
+        nodes.push({
+          kind: 'call',
+          state,
+          args: [reads[0] ? ins.input1 : 0, reads[1] ? ins.input2 : reads[0] ? ins.input1 : 0],
+          branches: Array.from({ length: ins.branching }, (_, b) => build(callee, `${tag(b)}:${nameOf(ins.target)}/`)),
+        });
+        return;
+      }
+      const d = registry.get(ins.op);
+      const r = readsOf(ins, d, undefined);
+      const inputs = d.arity === 2 ? [ins.input1, ins.input2] : [ins.input1];
+      const perBranchOut = concreteWidth(out, ctx) / ins.branching;
+      const shape: CallShape = {
+        batch: 1,
+        seqLen: size.seqLen,
+        inWidths: inputs.map((k) => concreteWidth(shapes.states[k]!, ctx)),
+        outWidth: perBranchOut,
+        dimSize: r.dimSize ? dna.bank.dimSizes[ins.dimSize]! * unit : 0,
+        constant: r.constant ? dna.bank.constants[ins.constant]! : 0,
+      };
+      flops += (d.flops(shape) * ins.branching) / size.seqLen;
+      const perBranch = Array.from({ length: ins.branching }, (_, b) =>
+        d.parameters(shape).map((spec) => {
+          const p = { name: `${tag(b)}:${ins.op}.${spec.name}`, spec };
+          params.push(p);
+          return p;
+        }),
+      );
+      nodes.push({ kind: 'op', state, descriptor: d, inputs, shape, params: perBranch });
+    });
+    return { subprogram: s, name: nameOf(s), inputCount: nIn, nodes, output: nIn + instructions.length - 1 };
+  };
+
+  const root = build(analysis.shapes!, '');
+  const parameters = params.reduce((a, p) => a + p.spec.shape.reduce((x, y) => x * y, 1), 0);
+  const estimate: BlockEstimate = { parameters, forwardFlopsPerToken: flops, activationFloatsPerSequence: activations };
+  const limits = { ...DEFAULT_LIMITS, ...options.limits };
+  if (parameters > limits.maxParameters) {
+    throw new CompileError(
+      'MODEL_TOO_LARGE',
+      `the block has ${parameters.toLocaleString('en-US')} parameters at dModel ${size.dModel}, over the limit of ${limits.maxParameters.toLocaleString('en-US')}`,
+    );
+  }
+  const bytes = activations * 4;
+  if (bytes > limits.maxActivationBytesPerSequence) {
+    throw new CompileError(
+      'MODEL_TOO_LARGE',
+      `the block's activations take ${(bytes / 2 ** 20).toFixed(1)} MiB per sequence at dModel ${size.dModel}, seqLen ${size.seqLen}, over the limit of ${(limits.maxActivationBytesPerSequence / 2 ** 20).toFixed(1)} MiB`,
+    );
+  }
+  return { dna, analysis, size, unit, root, params, estimate };
+}
