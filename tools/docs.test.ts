@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { primitives } from '@primer-search/primitives';
 import { describe, expect, it } from 'vitest';
-import { dnaSchemaText, primitivesMarkdown } from './docs.js';
+import { baselineExamples, dnaSchemaText, primitivesMarkdown } from './docs.js';
 
 const read = (p: string) => readFileSync(fileURLToPath(new URL(`../${p}`, import.meta.url)), 'utf8');
 
@@ -19,5 +19,9 @@ describe('generated docs (run `npm run docs` when these fail)', () => {
 
   it('docs/dna.schema.json is the schema the validator uses', () => {
     expect(read('docs/dna.schema.json')).toBe(dnaSchemaText());
+  });
+
+  it('examples/dna/*.json are the registered baselines', () => {
+    for (const [file, text] of baselineExamples()) expect(read(`examples/dna/${file}`), file).toBe(text);
   });
 });

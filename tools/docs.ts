@@ -1,3 +1,4 @@
+import { baselines } from '@primer-search/baselines';
 import { dnaJsonSchema } from '@primer-search/dna';
 import { primitives, type PrimitiveRegistry } from '@primer-search/primitives';
 
@@ -41,4 +42,19 @@ export function primitivesMarkdown(registry: PrimitiveRegistry = primitives): st
 
 export function dnaSchemaText(): string {
   return `${JSON.stringify(dnaJsonSchema(), null, 2)}\n`;
+}
+
+/** The width the example DNA files are written for (it sets the attention scale). */
+export const EXAMPLE_D_MODEL = 128;
+
+export const exampleFileName = (baseline: string) => `${baseline.replaceAll('+', '-plus')}.json`;
+
+/** examples/dna/<baseline>.json: each registered baseline as a DNA file at dModel 128. */
+export function baselineExamples(): Map<string, string> {
+  return new Map(
+    baselines.list().map(({ name, entry }) => [
+      exampleFileName(name),
+      `${JSON.stringify({ $schema: '../../docs/dna.schema.json', ...entry.build({ dModel: EXAMPLE_D_MODEL }) }, null, 2)}\n`,
+    ]),
+  );
 }

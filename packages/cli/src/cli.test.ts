@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { main, numberedPath, type CliIo } from './index.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
-const VANILLA = join(root, 'examples/dna/vanilla-transformer.json');
+const VANILLA = join(root, 'examples/dna/vanilla.json');
 
 async function run(args: string[], files: Record<string, string> = {}) {
   let stdout = '';
@@ -53,16 +53,17 @@ describe('primer dna validate', () => {
   it('exits 0 for a valid DNA and prints its hash', async () => {
     const r = await run(['dna', 'validate', VANILLA]);
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/vanilla-transformer\.json: valid · hash [0-9a-f]{12} · 7 subprograms, 37 instructions \(37 live\)/);
+    expect(r.stdout).toMatch(/vanilla\.json: valid · hash [0-9a-f]{12} · 7 subprograms, 37 instructions \(37 live\)/);
   });
 
   it('exits 1 with the located error for an invalid DNA, and for bad JSON', async () => {
     const dna = JSON.parse(readFileSync(VANILLA, 'utf8'));
-    dna.subprograms[4].instructions[0].op = 'CONV1X1';
+    const ffn = dna.subprograms.findIndex((s: { name: string }) => s.name === 'feed_forward');
+    dna.subprograms[ffn].instructions[0].op = 'CONV1X1';
     const r = await run(['dna', 'validate', 'bad.json'], { 'bad.json': JSON.stringify(dna) });
     expect(r.code).toBe(1);
     expect(r.stderr).toBe(
-      'bad.json: invalid DNA: subprogram 4 (feed_forward), instruction 0, field op: unknown op "CONV1X1" (did you mean CONV_1X1?); see `primer primitives`\n',
+      `bad.json: invalid DNA: subprogram ${ffn} (feed_forward), instruction 0, field op: unknown op "CONV1X1" (did you mean CONV_1X1?); see \`primer primitives\`\n`,
     );
     const j = await run(['dna', 'validate', 'broken.json'], { 'broken.json': '{"format":\n  "primer-dna",,}' });
     expect(j.code).toBe(1);
@@ -84,6 +85,28 @@ describe('primer dna validate', () => {
     const [a, b] = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
     expect(a).toMatchObject({ valid: true, instructions: 37 });
     expect(b).toMatchObject({ file: 'b.json', valid: false });
+  });
+});
+
+describe('primer baselines', () => {
+  it('lists the five baselines with parameters per block', async () => {
+    const r = await run(['baselines', '--json', '--d-model', '128']);
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.baselines.map((b: { name: string }) => b.name)).toEqual(['vanilla', 'gelu', 'transformer++', 'primer-ez', 'primer']);
+    expect(out.baselines[0].parametersPerBlock).toBe(197_760);
+  });
+
+  it('lets dna commands take a baseline name instead of a file', async () => {
+    const show = await run(['dna', 'show', 'primer-ez']);
+    expect(show.code).toBe(0);
+    expect(show.stdout).toContain('DCONV_3X1');
+    const small = await run(['dna', 'show', 'vanilla', '--d-model', '32']);
+    expect(small.stdout).toContain('tf.mul(h5, 0.353553)'); // 1 / sqrt(32 / 4)
+    expect((await run(['dna', 'validate', 'transformer++'])).code).toBe(0);
+    const typo = await run(['dna', 'show', 'primer_ez']);
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toContain('no baseline is called that (baselines: vanilla, gelu, transformer++, primer-ez, primer)');
   });
 });
 

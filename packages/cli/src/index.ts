@@ -1,6 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { isPrimerError } from '@primer-search/core';
+import { baselinesCommand } from './commands/baselines.js';
 import { dnaCommand, type CommandResult } from './commands/dna.js';
 import { primitivesCommand } from './commands/primitives.js';
 import { UsageError, type CliIo } from './io.js';
@@ -27,14 +28,17 @@ export function buildProgram(io: CliIo, result: CommandResult): Command {
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
     .exitOverride(); // subcommands inherit these settings
   primitivesCommand(program, io);
+  baselinesCommand(program, io);
   dnaCommand(program, io, result);
   program.addHelpText(
     'after',
     '\nExamples:\n' +
       '  primer primitives\n' +
-      '  primer dna validate examples/dna/vanilla-transformer.json\n' +
-      '  primer dna show examples/dna/vanilla-transformer.json\n' +
-      '  primer dna mutate examples/dna/vanilla-transformer.json --seed 1 --count 5 --chain\n' +
+      '  primer baselines\n' +
+      '  primer dna show primer-ez\n' +
+      '  primer dna validate examples/dna/vanilla.json\n' +
+      '  primer dna show examples/dna/vanilla.json\n' +
+      '  primer dna mutate examples/dna/vanilla.json --seed 1 --count 5 --chain\n' +
       '\nExit status: 0 success, 1 invalid input (e.g. a DNA that does not validate), 2 usage error.\n',
   );
   return program;

@@ -8,7 +8,7 @@ import { compileLanguageModel, timingSignal } from './lm.js';
 import { CompileError, planBlock } from './plan.js';
 
 const seedDna = (): Dna => {
-  const r = validateDna(JSON.parse(readFileSync(new URL('../../../examples/dna/vanilla-transformer.json', import.meta.url), 'utf8')));
+  const r = validateDna(JSON.parse(readFileSync(new URL('../../../examples/dna/vanilla.json', import.meta.url), 'utf8')));
   if (!r.ok) throw r.error;
   return r.dna;
 };

@@ -60,6 +60,18 @@ describe('canonical form and hash', () => {
     expect(dnaHash(d)).toBe(base);
   });
 
+  it('ignores how subprograms are numbered', () => {
+    // Swap relu (6) and layer_norm (5): both are leaves, so calls still go upwards.
+    const d = edited((d) => {
+      [d.subprograms[5], d.subprograms[6]] = [d.subprograms[6]!, d.subprograms[5]!];
+      for (const s of d.subprograms) {
+        for (const i of s.instructions) if (i.op === 'CALL') i.target = i.target === 5 ? 6 : i.target === 6 ? 5 : i.target;
+      }
+    });
+    expect(validateDna(d).ok).toBe(true);
+    expect(dnaHash(d)).toBe(base);
+  });
+
   it('changes when the computation changes', () => {
     const variants = [
       edited((d) => (d.subprograms[6]!.instructions[1]!.op = 'MULTIPLY')),
@@ -78,7 +90,8 @@ describe('canonical form and hash', () => {
     expect(validateDna(c).ok).toBe(true);
     expect(stableDnaJson(canonicalDna(c))).toBe(stableDnaJson(c));
     expect(c.subprograms).toHaveLength(7);
-    expect(c.bank).toEqual({ constants: [0.1767767, 0.5], dimSizes: [8, 2, 32] });
+    // callers first, in the order MAIN reaches them: main, feed_forward, relu, multi_head_attention, ...
+    expect(c.bank).toEqual({ constants: [0.5, Math.fround(1 / Math.sqrt(32))], dimSizes: [32, 8, 2] });
   });
 
   it('keeps a shape-invalid program hashable, but refuses a structurally broken one', () => {

@@ -7,11 +7,11 @@ import { CALL, DNA_FORMAT, DNA_VERSION, inputCount, subprogramLabel, type Dna, t
 
 /**
  * The canonical form of a DNA: what it computes and nothing else. Dead instructions and
- * uncalled subprograms are dropped (survivors keep their order, so calls still go to
- * higher numbers), indices are renumbered, fields an op does not read are 0, names are
+ * uncalled subprograms are dropped, subprograms are renumbered callers-first in the order
+ * MAIN reaches them, indices are renumbered, fields an op does not read are 0, names are
  * dropped, and the bank holds only the values live code reads, deduplicated, in order of
  * first use. Two DNAs that differ only in dead code, unused arguments, unused or duplicated
- * bank entries, or names have the same canonical form.
+ * bank entries, subprogram numbering or names have the same canonical form.
  */
 export function canonicalDna(dna: Dna, options: { primitives?: PrimitiveRegistry; analysis?: DnaAnalysis } = {}): Dna {
   const registry = options.primitives ?? defaultPrimitives;
@@ -22,10 +22,20 @@ export function canonicalDna(dna: Dna, options: { primitives?: PrimitiveRegistry
     throw new DnaValidationError(analysis.issues, { subprogramName: (i) => subprogramLabel(dna, i) });
   }
 
-  const newIndex = new Map<number, number>();
-  dna.subprograms.forEach((_, s) => {
-    if (analysis.used[s]) newIndex.set(s, newIndex.size);
-  });
+  // Renumber used subprograms in reverse post-order of a depth-first walk from MAIN along
+  // live calls (callers before callees, independent of how the file numbered them).
+  const postOrder: number[] = [];
+  const seen = new Set<number>();
+  const visit = (s: number) => {
+    seen.add(s);
+    dna.subprograms[s]!.instructions.forEach((ins, i) => {
+      if (analysis.live[s]![i] && ins.op === CALL && !seen.has(ins.target)) visit(ins.target);
+    });
+    postOrder.push(s);
+  };
+  visit(0);
+  const order = postOrder.reverse();
+  const newIndex = new Map(order.map((s, k) => [s, k]));
   const constants: number[] = [];
   const dimSizes: number[] = [];
   const bankIndex = (list: number[], v: number) => {
@@ -35,8 +45,8 @@ export function canonicalDna(dna: Dna, options: { primitives?: PrimitiveRegistry
     return list.length - 1;
   };
 
-  const subprograms = dna.subprograms.flatMap((sub, s) => {
-    if (!analysis.used[s]) return [];
+  const subprograms = order.map((s) => {
+    const sub = dna.subprograms[s]!;
     const nIn = inputCount(s);
     const stateMap = new Map<number, number>();
     for (let k = 0; k < nIn; k++) stateMap.set(k, k);
@@ -56,7 +66,7 @@ export function canonicalDna(dna: Dna, options: { primitives?: PrimitiveRegistry
       });
       stateMap.set(nIn + i, nIn + instructions.length - 1);
     });
-    return [{ instructions }];
+    return { instructions };
   });
 
   return {

@@ -6,3 +6,4 @@ export * from './validate.js';
 export * from './canonical.js';
 export * from './print.js';
 export * from './mutate.js';
+export * from './builder.js';

@@ -12,22 +12,44 @@ import {
   type Dna,
   type DnaAnalysis,
 } from '@primer-search/dna';
-import { readInput, type CliIo } from '../io.js';
+import { baselines } from '@primer-search/baselines';
+import { UsageError, readInput, type CliIo } from '../io.js';
 
 /** Exit status of a command that ran: 0 for success, 1 when the input is not a valid DNA. */
 export interface CommandResult {
   exitCode: number;
 }
 
-const integer = (name: string, min: number) => (value: string) => {
+export const integer = (name: string, min: number) => (value: string) => {
   const n = Number(value);
   if (!Number.isSafeInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer >= ${min}.`);
   return n;
 };
 
-/** Reads and validates a DNA file; DNA problems come back as an error message, unreadable files throw UsageError. */
-function load(io: CliIo, file: string): { ok: true; dna: Dna; analysis: DnaAnalysis } | { ok: false; message: string } {
-  const text = readInput(io, file);
+export const DEFAULT_D_MODEL = 128;
+
+/**
+ * Reads and validates a DNA file, or builds a registered baseline when `file` names one and
+ * no such file exists. DNA problems come back as a message; unreadable input throws UsageError.
+ */
+export function loadDna(
+  io: CliIo,
+  file: string,
+  dModel = DEFAULT_D_MODEL,
+): { ok: true; dna: Dna; analysis: DnaAnalysis } | { ok: false; message: string } {
+  let text: string;
+  try {
+    text = readInput(io, file);
+  } catch (e) {
+    if (e instanceof UsageError && baselines.has(file)) {
+      const r = validateDna(baselines.get(file).build({ dModel }), { source: file });
+      return r.ok ? r : { ok: false, message: r.error.message };
+    }
+    if (e instanceof UsageError && !file.includes('/') && !file.includes('.')) {
+      throw new UsageError(`${e.message}, and no baseline is called that (baselines: ${baselines.names().join(', ')})`);
+    }
+    throw e;
+  }
   try {
     const r = validateDna(parseJson(text, file), { source: file });
     return r.ok ? r : { ok: false, message: r.error.message };
@@ -36,6 +58,8 @@ function load(io: CliIo, file: string): { ok: true; dna: Dna; analysis: DnaAnaly
     throw e;
   }
 }
+
+const D_MODEL_HELP = `model width a baseline name is built for (sets its attention scale; default ${DEFAULT_D_MODEL})`;
 
 function counts(dna: Dna, analysis: DnaAnalysis) {
   const total = dna.subprograms.reduce((a, s) => a + s.instructions.length, 0);
@@ -58,11 +82,12 @@ export function dnaCommand(program: Command, io: CliIo, result: CommandResult): 
   dna
     .command('validate')
     .description('Check DNA files: schema, ops, indices, call order and shapes. Exit 0 if all are valid, 1 if any is not, 2 on usage errors.')
-    .argument('<files...>', 'DNA JSON files ("-" reads standard input)')
+    .argument('<files...>', 'DNA JSON files ("-" reads standard input) or baseline names (see `primer baselines`)')
     .option('--json', 'print one JSON object per file')
-    .action((files: string[], opts: { json?: boolean }) => {
+    .option('--d-model <n>', D_MODEL_HELP, integer('--d-model', 16))
+    .action((files: string[], opts: { json?: boolean; dModel?: number }) => {
       for (const file of files) {
-        const r = load(io, file);
+        const r = loadDna(io, file, opts.dModel);
         if (r.ok) {
           const hash = dnaHash(r.dna, { analysis: r.analysis });
           const c = counts(r.dna, r.analysis);
@@ -82,11 +107,12 @@ export function dnaCommand(program: Command, io: CliIo, result: CommandResult): 
   dna
     .command('show')
     .description('Print a DNA as readable TensorFlow.js-like code, one line per instruction, with the width of every hidden state.')
-    .argument('<file>', 'a DNA JSON file ("-" reads standard input)')
+    .argument('<file>', 'a DNA JSON file ("-" reads standard input) or a baseline name')
     .option('--no-dead', 'hide dead instructions (those that do not reach the output)')
     .option('--canonical', 'print the canonical form (what the hash is computed from) instead')
-    .action((file: string, opts: { dead: boolean; canonical?: boolean }) => {
-      const r = load(io, file);
+    .option('--d-model <n>', D_MODEL_HELP, integer('--d-model', 16))
+    .action((file: string, opts: { dead: boolean; canonical?: boolean; dModel?: number }) => {
+      const r = loadDna(io, file, opts.dModel);
       if (!r.ok) {
         io.stderr(`${r.message}\n`);
         result.exitCode = 1;
@@ -102,7 +128,8 @@ export function dnaCommand(program: Command, io: CliIo, result: CommandResult): 
       "Make children of a DNA with the paper's mutations (delete, insert, delete+insert, change a field, swap, change a bank value), seeded. " +
         'A child that computes the same program as its parent is mutated again.',
     )
-    .argument('<file>', 'the parent DNA JSON file ("-" reads standard input)')
+    .argument('<file>', 'the parent DNA JSON file ("-" reads standard input) or a baseline name')
+    .option('--d-model <n>', D_MODEL_HELP, integer('--d-model', 16))
     .requiredOption('--seed <n>', 'random seed (same seed, same children)', integer('--seed', 0))
     .option('--count <k>', 'how many children', integer('--count', 1), 1)
     .option('--chain', 'each child is a mutation of the previous one (a random walk) instead of the parent')
@@ -113,9 +140,18 @@ export function dnaCommand(program: Command, io: CliIo, result: CommandResult): 
     .action(
       (
         file: string,
-        opts: { seed: number; count: number; chain?: boolean; allowInvalid?: boolean; out?: string; show?: boolean; json?: boolean },
+        opts: {
+          seed: number;
+          count: number;
+          chain?: boolean;
+          allowInvalid?: boolean;
+          out?: string;
+          show?: boolean;
+          json?: boolean;
+          dModel?: number;
+        },
       ) => {
-        const parent = load(io, file);
+        const parent = loadDna(io, file, opts.dModel);
         if (!parent.ok) {
           io.stderr(`${parent.message}\n`);
           result.exitCode = 1;

@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import type { Dna } from '../types.js';
 
-export const VANILLA_PATH = new URL('../../../../examples/dna/vanilla-transformer.json', import.meta.url);
+export const VANILLA_PATH = new URL('./vanilla.dna.json', import.meta.url);
 
-/** A fresh copy of the vanilla Transformer seed (examples/dna/vanilla-transformer.json) as raw JSON. */
+/** A fresh copy of the vanilla Transformer seed (a hand-written vanilla Transformer, independent of the baselines package) as raw JSON. */
 export function vanillaJson(): Record<string, any> {
   return JSON.parse(readFileSync(VANILLA_PATH, 'utf8'));
 }

@@ -1,0 +1,3 @@
+export * from './baselines.js';
+export * from './blocks.js';
+export * from './references/index.js';
