@@ -1,0 +1,71 @@
+import { createRequire } from 'node:module';
+import * as tf from '@tensorflow/tfjs';
+import { PrimerError } from '@primer-search/core';
+import type { TF } from '@primer-search/primitives';
+import { registerWasmTrainingKernels } from './wasm-kernels.js';
+
+export const BACKENDS = ['tfjs-node-gpu', 'tfjs-node', 'wasm', 'cpu'] as const;
+export type BackendChoice = (typeof BACKENDS)[number];
+
+export interface SelectedBackend {
+  /** What was chosen, in our terms. */
+  choice: BackendChoice;
+  /** tfjs's name of the backend ("tensorflow", "wasm", "cpu"). */
+  tfBackend: string;
+  tf: TF;
+  /** Why the better options were skipped, for the record. */
+  skipped: Array<{ choice: BackendChoice; reason: string }>;
+}
+
+async function tryNative(pkg: string): Promise<string | undefined> {
+  try {
+    createRequire(import.meta.url).resolve(pkg);
+  } catch {
+    return `${pkg} is not installed`;
+  }
+  try {
+    await import(/* @vite-ignore */ pkg);
+    return undefined;
+  } catch (e) {
+    return `${pkg} failed to load: ${(e as Error).message.split('\n')[0]}`;
+  }
+}
+
+async function activate(choice: BackendChoice): Promise<string | undefined> {
+  switch (choice) {
+    case 'tfjs-node-gpu':
+    case 'tfjs-node': {
+      const failed = await tryNative(`@tensorflow/${choice}`);
+      if (failed) return failed;
+      return (await tf.setBackend('tensorflow')) ? undefined : `${choice} loaded but its "tensorflow" backend did not start`;
+    }
+    case 'wasm': {
+      await import('@tensorflow/tfjs-backend-wasm');
+      registerWasmTrainingKernels();
+      return (await tf.setBackend('wasm')) ? undefined : 'the wasm backend did not start';
+    }
+    case 'cpu':
+      return (await tf.setBackend('cpu')) ? undefined : 'the cpu backend did not start';
+  }
+}
+
+/**
+ * Picks the fastest TensorFlow.js backend that works here: tfjs-node-gpu, then tfjs-node
+ * (optional peers; their absence is normal), then WebAssembly (with our training kernels),
+ * then the pure-JS cpu backend. `force` picks one and fails if it cannot start.
+ */
+export async function selectBackend(force?: BackendChoice): Promise<SelectedBackend> {
+  // The cpu backend greets Node users on first use; PROD silences that.
+  tf.env().set('PROD', true);
+  if (force !== undefined && !BACKENDS.includes(force)) {
+    throw new PrimerError('BAD_BACKEND', `unknown backend "${String(force)}"; choose one of ${BACKENDS.join(', ')}`);
+  }
+  const skipped: SelectedBackend['skipped'] = [];
+  for (const choice of force ? [force] : BACKENDS) {
+    const failed = await activate(choice);
+    if (!failed) return { choice, tfBackend: tf.getBackend(), tf: tf as unknown as TF, skipped };
+    if (force) throw new PrimerError('BACKEND_UNAVAILABLE', `backend ${choice} is not available: ${failed}`);
+    skipped.push({ choice, reason: failed });
+  }
+  throw new PrimerError('BACKEND_UNAVAILABLE', `no TensorFlow.js backend started: ${skipped.map((s) => s.reason).join('; ')}`);
+}

@@ -1,0 +1,5 @@
+export * from './backends.js';
+export * from './budget.js';
+export * from './optimizers.js';
+export * from './train.js';
+export * from './wasm-kernels.js';

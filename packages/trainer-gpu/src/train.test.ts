@@ -1,0 +1,111 @@
+import * as tf from '@tensorflow/tfjs';
+import { baselineDna } from '@primer-search/baselines';
+import { compileLanguageModel, type LanguageModel } from '@primer-search/compiler';
+import { DnaBuilder } from '@primer-search/dna';
+import { BatchSampler, brown, byteTokenizer, evaluationBatches, tokenStream } from '@primer-search/datasets';
+import { describe, expect, it } from 'vitest';
+import { selectBackend } from './backends.js';
+import { formatBudget, parseBudget } from './budget.js';
+import { learningRate } from './optimizers.js';
+import { trainModel, type TrainConfig } from './train.js';
+
+const backend = await selectBackend();
+const SEQ = 32;
+const corpus = brown.open();
+const tokenizer = byteTokenizer();
+const trainStream = tokenStream(corpus, 'train', tokenizer);
+const validation = evaluationBatches(tokenStream(corpus, 'validation', tokenizer), 16, SEQ, 32);
+
+const tiny = (name = 'vanilla', seed = 1): LanguageModel =>
+  compileLanguageModel(baselineDna(name, { dModel: 32 }), { tf: tf as never, vocabSize: tokenizer.vocabSize, layers: 1, dModel: 32, seqLen: SEQ, seed });
+
+async function train(model: LanguageModel, steps: number, config: Partial<TrainConfig> = {}) {
+  return trainModel({ model, sampler: new BatchSampler(trainStream, 8, SEQ, 5), evaluation: validation, budget: { kind: 'steps', steps }, config });
+}
+
+describe('selectBackend', () => {
+  it('falls back past the absent native backends to wasm, saying why', () => {
+    expect(backend.choice).toBe('wasm');
+    expect(backend.skipped.map((s) => s.choice)).toEqual(['tfjs-node-gpu', 'tfjs-node']);
+    expect(backend.skipped[0]!.reason).toContain('@tensorflow/tfjs-node-gpu is not installed');
+  });
+
+  it('refuses a forced backend that cannot start, and unknown names', async () => {
+    await expect(selectBackend('tfjs-node')).rejects.toThrow(/backend tfjs-node is not available: @tensorflow\/tfjs-node is not installed/);
+    await expect(selectBackend('webgpu' as never)).rejects.toThrow(/unknown backend "webgpu"/);
+    expect((await selectBackend('wasm')).tfBackend).toBe('wasm');
+  });
+});
+
+describe('trainModel', () => {
+  it('lowers the validation loss of a tiny model on the Brown corpus, with Adam and with Adafactor', async () => {
+    for (const [optimizer, lr] of [['adam', 3e-3], ['adafactor', 1e-2]] as const) {
+      const model = tiny();
+      const untrained = await train(model, 1, { optimizer, learningRate: 0, checkpoints: [] });
+      const r = await train(model, 300, { optimizer, learningRate: lr, warmupSteps: 30 });
+      expect(r.status).toBe('completed');
+      expect(r.steps).toBe(300);
+      expect(r.tokens).toBe(300 * 8 * SEQ);
+      // bytes: ln(257) = 5.55 nats untrained; a tiny model learns letter statistics fast
+      expect(untrained.final!.loss).toBeGreaterThan(4.5);
+      expect(r.final!.loss, optimizer).toBeLessThan(3.2);
+      expect(r.final!.loss).toBeLessThan(untrained.final!.loss - 1.5);
+      expect(r.evaluations.map((e) => e.step)).toEqual([75, 150, 225, 300]);
+      model.dispose();
+    }
+  });
+
+  it('leaves no tensors behind', async () => {
+    const model = tiny();
+    await train(model, 2);
+    const before = tf.memory().numTensors;
+    await train(model, 20, { optimizer: 'adafactor' });
+    await train(model, 20, { optimizer: 'adam' });
+    expect(tf.memory().numTensors).toBe(before);
+    model.dispose();
+  });
+
+  it('stops a diverging run and says where', async () => {
+    // A candidate that overflows float32: the running product of 1000 x its input.
+    const b = new DnaBuilder('overflow');
+    b.main((s, x) => s.op('ADD', x, s.op('CUM_PROD', s.op('C_MUL', x, undefined, { constant: 1000 }))));
+    const model = compileLanguageModel(b.build(), { tf: tf as never, vocabSize: tokenizer.vocabSize, layers: 1, dModel: 32, seqLen: SEQ, seed: 1 });
+    const before = tf.memory().numTensors;
+    const r = await train(model, 200);
+    expect(r.status).toBe('diverged');
+    expect(r.divergence).toEqual({ step: 0, what: 'training loss' });
+    expect(r.final).toBeUndefined();
+    expect(tf.memory().numTensors).toBe(before);
+    model.dispose();
+  });
+
+  it('respects time and token budgets', async () => {
+    const model = tiny();
+    const byTokens = await trainModel({ model, sampler: new BatchSampler(trainStream, 8, SEQ, 1), evaluation: validation, budget: { kind: 'tokens', tokens: 10 * 8 * SEQ } });
+    expect(byTokens.steps).toBe(10);
+    const byTime = await trainModel({ model, sampler: new BatchSampler(trainStream, 8, SEQ, 1), evaluation: validation, budget: { kind: 'seconds', seconds: 1.5 } });
+    expect(byTime.trainSeconds).toBeGreaterThanOrEqual(1.5);
+    expect(byTime.trainSeconds).toBeLessThan(3);
+    expect(byTime.tokensPerSecond).toBeGreaterThan(0);
+    model.dispose();
+  });
+});
+
+describe('budgets and schedules', () => {
+  it('parses budgets people write', () => {
+    expect(parseBudget('2m')).toEqual({ kind: 'seconds', seconds: 120 });
+    expect(parseBudget('90s')).toEqual({ kind: 'seconds', seconds: 90 });
+    expect(parseBudget('500steps')).toEqual({ kind: 'steps', steps: 500 });
+    expect(parseBudget('500 steps')).toEqual({ kind: 'steps', steps: 500 });
+    expect(parseBudget('200ktokens')).toEqual({ kind: 'tokens', tokens: 200_000 });
+    expect(parseBudget('1.5h')).toEqual({ kind: 'seconds', seconds: 5400 });
+    expect(() => parseBudget('soon')).toThrow(/cannot read the budget "soon"/);
+    expect(formatBudget(parseBudget('3 steps'))).toBe('3 steps');
+  });
+
+  it('warms up linearly, then decays as the inverse square root', () => {
+    expect(learningRate(0, 1, 10)).toBeCloseTo(0.1);
+    expect(learningRate(9, 1, 10)).toBeCloseTo(1);
+    expect(learningRate(39, 1, 10)).toBeCloseTo(0.5);
+  });
+});

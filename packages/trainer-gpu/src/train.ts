@@ -1,0 +1,184 @@
+import * as tf from '@tensorflow/tfjs';
+import type { LanguageModel } from '@primer-search/compiler';
+import type { Batch, BatchSampler } from '@primer-search/datasets';
+import { budgetProgress, type Budget } from './budget.js';
+import { createOptimizer, learningRate, type OptimizerName } from './optimizers.js';
+
+export interface TrainConfig {
+  optimizer: OptimizerName;
+  /** Peak learning rate (reached at the end of warmup). */
+  learningRate: number;
+  warmupSteps: number;
+  /** Clip gradients to this global norm; 0 turns clipping off. */
+  clipNorm: number;
+  /** Fractions of the budget (0 < f < 1) at which to evaluate besides the end (the search's hurdles). */
+  checkpoints: number[];
+}
+
+export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
+  optimizer: 'adam',
+  learningRate: 2e-3,
+  warmupSteps: 100,
+  clipNorm: 1,
+  checkpoints: [0.25, 0.5, 0.75],
+};
+
+export interface Evaluation {
+  step: number;
+  tokens: number;
+  /** Training seconds spent when it was taken. */
+  seconds: number;
+  /** Mean next-token cross-entropy in nats. */
+  loss: number;
+  perplexity: number;
+}
+
+export interface ProgressEvent {
+  step: number;
+  tokens: number;
+  seconds: number;
+  /** 0..1 of the budget. */
+  progress: number;
+  trainLoss: number;
+  learningRate: number;
+  tokensPerSecond: number;
+}
+
+export interface TrainResult {
+  status: 'completed' | 'diverged';
+  /** For a diverged run: what went non-finite, and when. */
+  divergence?: { step: number; what: 'training loss' | 'gradient norm' | 'validation loss' };
+  budget: Budget;
+  steps: number;
+  tokens: number;
+  /** Seconds of training steps (the time budget counts these). */
+  trainSeconds: number;
+  /** Seconds spent evaluating. */
+  evalSeconds: number;
+  tokensPerSecond: number;
+  parameters: number;
+  trainingFlopsPerToken: number;
+  /** Validation at each checkpoint and at the end (the last entry). */
+  evaluations: Evaluation[];
+  final?: Evaluation;
+  /** Training loss after every step. */
+  curve: Array<{ step: number; tokens: number; seconds: number; loss: number }>;
+}
+
+/** Mean loss of `model` over fixed batches, token-weighted. */
+export function evaluate(model: LanguageModel, batches: Batch[]): number {
+  let total = 0;
+  let count = 0;
+  for (const b of batches) {
+    const loss = tf.tidy(() => {
+      const x = tf.tensor2d(b.tokens, [b.batch, b.seqLen], 'int32');
+      const y = tf.tensor2d(b.targets, [b.batch, b.seqLen], 'int32');
+      return (model.loss(x as never, y as never) as unknown as tf.Tensor).dataSync()[0]!;
+    });
+    total += loss * b.batch * b.seqLen;
+    count += b.batch * b.seqLen;
+  }
+  return total / count;
+}
+
+/**
+ * Trains `model` until the budget is spent or the loss stops being finite, evaluating on the
+ * fixed validation batches at each checkpoint and at the end. Leaves no tensors behind but
+ * the model's own variables.
+ */
+export async function trainModel(args: {
+  model: LanguageModel;
+  sampler: BatchSampler;
+  evaluation: Batch[];
+  budget: Budget;
+  config?: Partial<TrainConfig>;
+  onProgress?: (e: ProgressEvent) => void;
+  onEvaluation?: (e: Evaluation) => void;
+}): Promise<TrainResult> {
+  const { model, sampler, evaluation, budget } = args;
+  const config = { ...DEFAULT_TRAIN_CONFIG, ...args.config };
+  const optimizer = createOptimizer(config.optimizer);
+  const variables = model.variables as unknown as tf.Variable[];
+  const checkpoints = [...config.checkpoints].filter((f) => f > 0 && f < 1).sort((a, b) => a - b);
+  const result: TrainResult = {
+    status: 'completed',
+    budget,
+    steps: 0,
+    tokens: 0,
+    trainSeconds: 0,
+    evalSeconds: 0,
+    tokensPerSecond: 0,
+    parameters: model.estimate.parameters,
+    trainingFlopsPerToken: model.estimate.trainingFlopsPerToken,
+    evaluations: [],
+    curve: [],
+  };
+  const used = () => ({ seconds: result.trainSeconds, steps: result.steps, tokens: result.tokens });
+
+  const runEvaluation = (): boolean => {
+    const t0 = performance.now();
+    const loss = evaluate(model, evaluation);
+    result.evalSeconds += (performance.now() - t0) / 1000;
+    const e: Evaluation = { step: result.steps, tokens: result.tokens, seconds: result.trainSeconds, loss, perplexity: Math.exp(loss) };
+    result.evaluations.push(e);
+    args.onEvaluation?.(e);
+    if (!Number.isFinite(loss)) {
+      result.status = 'diverged';
+      result.divergence = { step: result.steps, what: 'validation loss' };
+      return false;
+    }
+    return true;
+  };
+
+  try {
+    while (budgetProgress(budget, used()) < 1) {
+      const batch = sampler.next();
+      const lr = learningRate(result.steps, config.learningRate, config.warmupSteps);
+      optimizer.setLearningRate(lr);
+      const t0 = performance.now();
+      const { loss, norm } = tf.tidy(() => {
+        const x = tf.tensor2d(batch.tokens, [batch.batch, batch.seqLen], 'int32');
+        const y = tf.tensor2d(batch.targets, [batch.batch, batch.seqLen], 'int32');
+        const { value, grads } = tf.variableGrads(() => model.loss(x as never, y as never) as unknown as tf.Scalar, variables);
+        const norm = tf.sqrt(tf.addN(Object.values(grads).map((g) => tf.sum(tf.square(g)))));
+        const normValue = norm.dataSync()[0]!;
+        const lossValue = value.dataSync()[0]!;
+        if (Number.isFinite(lossValue) && Number.isFinite(normValue)) {
+          const scale = config.clipNorm > 0 && normValue > config.clipNorm ? config.clipNorm / normValue : 1;
+          optimizer.applyGradients(scale === 1 ? grads : Object.fromEntries(Object.entries(grads).map(([k, g]) => [k, tf.mul(g, scale)])));
+        }
+        return { loss: lossValue, norm: normValue };
+      });
+      result.trainSeconds += (performance.now() - t0) / 1000;
+      if (!Number.isFinite(loss) || !Number.isFinite(norm)) {
+        result.status = 'diverged';
+        result.divergence = { step: result.steps, what: Number.isFinite(loss) ? 'gradient norm' : 'training loss' };
+        break;
+      }
+      const before = budgetProgress(budget, used());
+      result.steps++;
+      result.tokens += batch.batch * batch.seqLen;
+      result.curve.push({ step: result.steps, tokens: result.tokens, seconds: result.trainSeconds, loss });
+      const progress = budgetProgress(budget, used());
+      args.onProgress?.({
+        step: result.steps,
+        tokens: result.tokens,
+        seconds: result.trainSeconds,
+        progress,
+        trainLoss: loss,
+        learningRate: lr,
+        tokensPerSecond: result.tokens / result.trainSeconds,
+      });
+      if (progress < 1 && checkpoints.some((f) => before < f && progress >= f) && !runEvaluation()) break;
+      // Let timers and signals run between steps.
+      if (result.steps % 10 === 0) await new Promise((r) => setImmediate(r));
+    }
+    if (result.status === 'completed') runEvaluation();
+  } finally {
+    optimizer.dispose();
+  }
+  result.tokensPerSecond = result.trainSeconds > 0 ? result.tokens / result.trainSeconds : 0;
+  const last = result.evaluations[result.evaluations.length - 1];
+  if (result.status === 'completed' && last) result.final = last;
+  return result;
+}

@@ -1,0 +1,99 @@
+import * as tf from '@tensorflow/tfjs';
+import { baselineDna, baselines } from '@primer-search/baselines';
+import { compileLanguageModel } from '@primer-search/compiler';
+import { Rng } from '@primer-search/core';
+import { builtinPrimitives, type TF } from '@primer-search/primitives';
+import { contractCases, defaultInput, randomCall } from '@primer-search/primitives/testing';
+import { describe, expect, it } from 'vitest';
+import { selectBackend } from './backends.js';
+
+await selectBackend('wasm');
+
+/** Runs `fn` on the cpu backend, then on wasm, and returns both results as plain arrays. */
+async function onBoth<T>(fn: () => T): Promise<{ cpu: T; wasm: T }> {
+  await tf.setBackend('cpu');
+  const cpu = fn();
+  await tf.setBackend('wasm');
+  const wasm = fn();
+  return { cpu, wasm };
+}
+
+const close = (a: ArrayLike<number>, b: ArrayLike<number>, tol: number) => {
+  expect(a.length).toBe(b.length);
+  let worst = 0;
+  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!) / Math.max(1, Math.abs(b[i]!)));
+  expect(worst).toBeLessThan(tol);
+};
+
+describe('UnsortedSegmentSum on wasm (our kernel) against cpu', () => {
+  it('matches on random shapes, with out-of-range ids dropped', async () => {
+    const rng = Rng.create(1);
+    for (const shape of [[7], [9, 3], [5, 4, 3], [1, 1], [64, 17]]) {
+      const n = shape.reduce((a, b) => a * b, 1);
+      const xs = Array.from({ length: n }, () => rng.normal());
+      const numSegments = rng.int(1, 6);
+      const ids = Array.from({ length: shape[0]! }, () => rng.int(-1, numSegments));
+      const { cpu, wasm } = await onBoth(() =>
+        tf.tidy(() => Array.from(tf.unsortedSegmentSum(tf.tensor(xs, shape), tf.tensor1d(ids, 'int32'), numSegments).dataSync())),
+      );
+      close(wasm, cpu, 1e-6);
+    }
+  });
+
+  it('makes the embedding gradient work', async () => {
+    const { cpu, wasm } = await onBoth(() =>
+      tf.tidy(() => {
+        const table = tf.tensor2d([1, 2, 3, 4, 5, 6], [3, 2]);
+        const g = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.gather(t, tf.tensor1d([0, 2, 2, 1], 'int32')), tf.tensor2d([1, 2, 3, 4, 5, 6, 7, 8], [4, 2]))))(table);
+        return Array.from(g.dataSync());
+      }),
+    );
+    expect(wasm).toEqual(cpu);
+    expect(cpu).toEqual([1, 2, 7, 8, 8, 10]);
+  });
+});
+
+describe('every primitive on wasm against cpu (forward and gradients)', () => {
+  for (const op of builtinPrimitives) {
+    it(op.name, async () => {
+      const t = tf as unknown as TF;
+      for (const c of contractCases(op)) {
+        const { inputs, params } = randomCall(op, c.shape, Rng.create(op.name), (r, n) => defaultInput(r, n));
+        const specs = op.parameters(c.shape);
+        const run = () =>
+          tf.tidy(() => {
+            const xs = inputs.map((v, i) => tf.tensor3d(v, [c.shape.batch, c.shape.seqLen, c.shape.inWidths[i]!]));
+            const ps = params.map((v, i) => tf.tensor(v, specs[i]!.shape));
+            const f = (...a: tf.Tensor[]) => tf.sum(tf.sin(op.apply(t, a.slice(0, xs.length) as never, a.slice(xs.length) as never, c.shape) as unknown as tf.Tensor));
+            const y = Array.from((op.apply(t, xs as never, ps as never, c.shape) as unknown as tf.Tensor).dataSync());
+            const grads = tf.grads(f)([...xs, ...ps]).flatMap((g) => Array.from(g.dataSync()));
+            return [...y, ...grads];
+          });
+        const { cpu, wasm } = await onBoth(run);
+        close(wasm, cpu, 1e-4);
+      }
+    });
+  }
+});
+
+describe('a whole training step of each baseline on wasm against cpu', () => {
+  for (const name of baselines.names()) {
+    it(name, async () => {
+      const step = () => {
+        const lm = compileLanguageModel(baselineDna(name, { dModel: 32 }), { tf: tf as never, vocabSize: 37, layers: 2, dModel: 32, seqLen: 12, seed: 3 });
+        const out = tf.tidy(() => {
+          const rng = Rng.create(9);
+          const tokens = tf.tensor2d(Array.from({ length: 36 }, () => rng.int(0, 36)), [3, 12], 'int32');
+          const targets = tf.tensor2d(Array.from({ length: 36 }, () => rng.int(0, 36)), [3, 12], 'int32');
+          const { value, grads } = tf.variableGrads(() => lm.loss(tokens as never, targets as never) as never, lm.variables as never);
+          return [value.dataSync()[0]!, ...lm.variables.flatMap((v) => Array.from(grads[v.name]!.dataSync()))];
+        });
+        lm.dispose();
+        return out;
+      };
+      const { cpu, wasm } = await onBoth(step);
+      expect(Math.abs(wasm[0]! - cpu[0]!)).toBeLessThan(1e-5);
+      close(wasm, cpu, 1e-4);
+    });
+  }
+});
