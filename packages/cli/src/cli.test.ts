@@ -161,6 +161,43 @@ describe('primer dna mutate', () => {
   });
 });
 
+describe('primer train and compare', () => {
+  const tiny = ['--d-model', '32', '--seq-len', '16', '--batch', '4', '--layers', '1', '--eval-windows', '8'];
+
+  it('trains a baseline and reports the figures, as text and as JSON', async () => {
+    const r = await run(['train', '--model', 'primer-ez', '--budget', '12steps', ...tiny]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^primer-ez on brown \(byte tokens, vocabulary 257\) · backend wasm · budget 12 steps/);
+    for (const field of ['steps         12', 'tokens        768', 'tokens/s', 'parameters', 'FLOPs/token', 'validation    loss']) expect(r.stdout).toContain(field);
+    expect(r.stderr).toContain('validation at step 3');
+    const j = await run(['train', '--model', 'vanilla', '--budget', '6steps', '--json', '--out', 'rec.json', ...tiny]);
+    const rec = JSON.parse(j.stdout);
+    expect(rec.result.steps).toBe(6);
+    expect(rec.backend.choice).toBe('wasm');
+    expect(rec.settings.budget).toEqual({ kind: 'steps', steps: 6 });
+    expect(JSON.parse(j.written['rec.json']!)).toEqual(rec);
+  });
+
+  it('refuses bad budgets and unknown models', async () => {
+    const b = await run(['train', '--model', 'vanilla', '--budget', 'soon']);
+    expect(b.code).toBe(2);
+    expect(b.stderr).toContain('cannot read the budget "soon"');
+    expect((await run(['train', '--model', 'primer_ez', '--budget', '1steps'])).code).toBe(2);
+  });
+
+  it('compares models under one budget and writes the curves', async () => {
+    const r = await run(['compare', '--models', 'vanilla,primer-ez', '--budget', '10steps', '--csv', 'c.csv', ...tiny]);
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trim().split('\n');
+    expect(lines[0]).toMatch(/^model +params +steps +tokens\/s +val perplexity +speedup vs vanilla$/);
+    expect(lines[1]).toMatch(/^vanilla .* 1\.00x$/);
+    expect(lines[2]).toMatch(/^primer-ez /);
+    const csv = r.written['c.csv']!.trim().split('\n');
+    expect(csv[0]).toBe('model,step,tokens,seconds,loss,perplexity');
+    expect(csv).toHaveLength(1 + 2 * 10); // 9 checkpoints + the end, per model
+  });
+});
+
 describe('the primer executable', () => {
   it('sets the process exit status (0, 1, 2) from source', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'primer-cli-'));

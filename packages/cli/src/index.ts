@@ -2,6 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { isPrimerError } from '@primer-search/core';
 import { baselinesCommand } from './commands/baselines.js';
+import { compareCommand, trainCommand } from './commands/train.js';
 import { dnaCommand, type CommandResult } from './commands/dna.js';
 import { primitivesCommand } from './commands/primitives.js';
 import { UsageError, type CliIo } from './io.js';
@@ -16,6 +17,7 @@ export const nodeIo: CliIo = {
   stderr: (t) => process.stderr.write(t),
   readFile: (p) => readFileSync(p === '-' ? 0 : p, 'utf8'),
   writeFile: (p, t) => writeFileSync(p, t),
+  interactive: Boolean(process.stderr.isTTY),
 };
 
 export function buildProgram(io: CliIo, result: CommandResult): Command {
@@ -30,6 +32,8 @@ export function buildProgram(io: CliIo, result: CommandResult): Command {
   primitivesCommand(program, io);
   baselinesCommand(program, io);
   dnaCommand(program, io, result);
+  trainCommand(program, io, result);
+  compareCommand(program, io, result);
   program.addHelpText(
     'after',
     '\nExamples:\n' +
@@ -39,6 +43,8 @@ export function buildProgram(io: CliIo, result: CommandResult): Command {
       '  primer dna validate examples/dna/vanilla.json\n' +
       '  primer dna show examples/dna/vanilla.json\n' +
       '  primer dna mutate examples/dna/vanilla.json --seed 1 --count 5 --chain\n' +
+      '  primer train --model primer-ez --budget 2m\n' +
+      '  primer compare --budget 2m\n' +
       '\nExit status: 0 success, 1 invalid input (e.g. a DNA that does not validate), 2 usage error.\n',
   );
   return program;

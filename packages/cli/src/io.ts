@@ -7,6 +7,8 @@ export interface CliIo {
   /** Reads a file (or stdin for "-"). */
   readFile: (path: string) => string;
   writeFile: (path: string, text: string) => void;
+  /** Draw live progress bars (standard error is a terminal). */
+  interactive?: boolean;
 }
 
 /** Input the user pointed at cannot be read: a usage problem (exit 2), not an invalid DNA. */

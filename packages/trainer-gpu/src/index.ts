@@ -3,3 +3,5 @@ export * from './budget.js';
 export * from './optimizers.js';
 export * from './train.js';
 export * from './wasm-kernels.js';
+export * from './experiment.js';
+export * from './speedup.js';

@@ -36,13 +36,14 @@ export function loadDna(
   io: CliIo,
   file: string,
   dModel = DEFAULT_D_MODEL,
+  heads?: number,
 ): { ok: true; dna: Dna; analysis: DnaAnalysis } | { ok: false; message: string } {
   let text: string;
   try {
     text = readInput(io, file);
   } catch (e) {
     if (e instanceof UsageError && baselines.has(file)) {
-      const r = validateDna(baselines.get(file).build({ dModel }), { source: file });
+      const r = validateDna(baselines.get(file).build({ dModel, heads }), { source: file });
       return r.ok ? r : { ok: false, message: r.error.message };
     }
     if (e instanceof UsageError && !file.includes('/') && !file.includes('.')) {

@@ -1,0 +1,226 @@
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { baselines } from '@primer-search/baselines';
+import { corpora, tokenizers } from '@primer-search/datasets';
+import {
+  BACKENDS,
+  DEFAULT_RUN_SETTINGS,
+  DEFAULT_TRAIN_CONFIG,
+  formatBudget,
+  parseBudget,
+  runExperiment,
+  selectBackend,
+  speedup,
+  type BackendChoice,
+  type RunRecord,
+  type RunSettings,
+} from '@primer-search/trainer-gpu';
+import type { CliIo } from '../io.js';
+import { trainingProgress } from '../progress.js';
+import { integer, loadDna, type CommandResult } from './dna.js';
+
+const number = (name: string) => (value: string) => {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`${name} must be a non-negative number.`);
+  return n;
+};
+const budget = (value: string) => {
+  try {
+    return parseBudget(value);
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message);
+  }
+};
+
+interface RunOptions {
+  dataset: string;
+  dataDir?: string;
+  tokenizer: string;
+  budget: RunSettings['budget'];
+  layers: number;
+  dModel: number;
+  heads: number;
+  seqLen: number;
+  batch: number;
+  optimizer: 'adam' | 'adafactor';
+  lr: number;
+  warmup: number;
+  clip: number;
+  seed: number;
+  evalWindows: number;
+  backend?: BackendChoice;
+  json?: boolean;
+  out?: string;
+}
+
+function addRunOptions(c: Command, defaultBudget: string): Command {
+  const d = DEFAULT_RUN_SETTINGS;
+  return c
+    .option('--dataset <name>', `training data (${corpora.names().join(', ')})`, d.dataset)
+    .option('--data-dir <dir>', 'where the dataset files are, for datasets that do not ship with primer-search')
+    .option('--tokenizer <name>', `tokenizer (${tokenizers.names().join(', ')})`, d.tokenizer)
+    .option('--budget <budget>', 'training budget per model: time (90s, 2m, 1h), steps (500steps) or tokens (200ktokens)', budget, parseBudget(defaultBudget))
+    .option('--layers <n>', 'blocks stacked', integer('--layers', 1), d.layers)
+    .option('--d-model <n>', 'model width (a multiple of 16)', integer('--d-model', 16), d.dModel)
+    .option('--heads <n>', 'attention heads of the baselines (1, 2, 4 or 8)', integer('--heads', 1), 4)
+    .option('--seq-len <n>', 'tokens per sequence', integer('--seq-len', 2), d.seqLen)
+    .option('--batch <n>', 'sequences per step', integer('--batch', 1), d.batch)
+    .addOption(new Option('--optimizer <name>', 'optimizer').choices(['adam', 'adafactor']).default(DEFAULT_TRAIN_CONFIG.optimizer))
+    .option('--lr <rate>', 'peak learning rate (after warmup; then inverse square root decay)', number('--lr'), DEFAULT_TRAIN_CONFIG.learningRate)
+    .option('--warmup <steps>', 'linear warmup steps', integer('--warmup', 0), DEFAULT_TRAIN_CONFIG.warmupSteps)
+    .option('--clip <norm>', 'clip gradients to this global norm (0: off)', number('--clip'), DEFAULT_TRAIN_CONFIG.clipNorm)
+    .option('--seed <n>', 'seed for weights and batches', integer('--seed', 0), d.seed)
+    .option('--eval-windows <n>', 'validation windows of --seq-len tokens scored at each evaluation', integer('--eval-windows', 1), d.evalWindows)
+    .addOption(new Option('--backend <name>', 'force a TensorFlow.js backend (default: the fastest that starts)').choices([...BACKENDS]))
+    .option('--json', 'print the full record as JSON')
+    .option('--out <file>', 'write the full record (settings, figures, curves) as JSON');
+}
+
+function settingsOf(o: RunOptions, checkpoints: number[]): RunSettings {
+  return {
+    dataset: o.dataset,
+    dataDir: o.dataDir,
+    tokenizer: o.tokenizer,
+    layers: o.layers,
+    dModel: o.dModel,
+    seqLen: o.seqLen,
+    batch: o.batch,
+    budget: o.budget,
+    seed: o.seed,
+    evalWindows: o.evalWindows,
+    backend: o.backend,
+    train: { optimizer: o.optimizer, learningRate: o.lr, warmupSteps: o.warmup, clipNorm: o.clip, checkpoints },
+  };
+}
+
+const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+const duration = (s: number) => (s >= 60 ? `${Math.floor(s / 60)}m ${String(Math.round(s % 60)).padStart(2, '0')}s` : `${s.toFixed(1)}s`);
+
+function figures(name: string, r: RunRecord): string {
+  const res = r.result;
+  const lines = [
+    `${name} on ${r.settings.dataset} (${r.settings.tokenizer} tokens, vocabulary ${r.data.vocabSize}) · backend ${r.backend.choice} · budget ${formatBudget(r.settings.budget)}`,
+    `  steps         ${fmt(res.steps)}`,
+    `  tokens        ${fmt(res.tokens)}`,
+    `  tokens/s      ${fmt(res.tokensPerSecond)}`,
+    `  wall time     ${duration(res.trainSeconds)} training + ${duration(res.evalSeconds)} evaluation`,
+    `  parameters    ${fmt(res.parameters)}`,
+    `  FLOPs/token   ${fmt(res.trainingFlopsPerToken / 1e6, 2)} M (training, forward + backward)`,
+  ];
+  if (res.final) lines.push(`  validation    loss ${res.final.loss.toFixed(4)} nats/token · perplexity ${res.final.perplexity.toFixed(3)}`);
+  else lines.push(`  DIVERGED      ${res.divergence!.what} stopped being finite at step ${res.divergence!.step}`);
+  lines.push(
+    `  curve         ${res.evaluations.map((e) => `step ${e.step}: ${e.perplexity.toFixed(2)}`).join(' · ')}`,
+  );
+  return `${lines.join('\n')}\n`;
+}
+
+export function trainCommand(program: Command, io: CliIo, result: CommandResult): void {
+  addRunOptions(
+    program
+      .command('train')
+      .description('Train one model (a DNA file or a baseline name) on a dataset under a fixed budget, and report its validation perplexity and throughput.')
+      .requiredOption('--model <name|file>', `a baseline (${baselines.names().join(', ')}) or a DNA file`),
+    '2m',
+  ).action(async (o: RunOptions & { model: string }) => {
+    const dna = loadDna(io, o.model, o.dModel, o.heads);
+    if (!dna.ok) {
+      io.stderr(`${dna.message}\n`);
+      result.exitCode = 1;
+      return;
+    }
+    const backend = await selectBackend(o.backend);
+    if (!o.json) io.stderr(`backend: ${backend.choice}${backend.skipped.length ? ` (skipped: ${backend.skipped.map((s) => s.reason).join('; ')})` : ''}\n`);
+    const progress = trainingProgress(io, o.model);
+    let record: RunRecord;
+    try {
+      record = await runExperiment(dna.dna, settingsOf(o, DEFAULT_TRAIN_CONFIG.checkpoints), {
+        backend,
+        onProgress: (e) => progress.update(e),
+        onEvaluation: (e) => progress.note(`  validation at step ${e.step}: loss ${e.loss.toFixed(4)}, perplexity ${e.perplexity.toFixed(3)}`),
+      });
+    } finally {
+      progress.stop();
+    }
+    if (o.out) io.writeFile(o.out, `${JSON.stringify(record, null, 2)}\n`);
+    io.stdout(o.json ? `${JSON.stringify(record, null, 2)}\n` : figures(o.model, record));
+    if (record.result.status !== 'completed') result.exitCode = 1;
+  });
+}
+
+const COMPARE_CHECKPOINTS = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
+
+export function compareCommand(program: Command, io: CliIo, result: CommandResult): void {
+  addRunOptions(
+    program
+      .command('compare')
+      .description(
+        "Train several models under the same budget, data and seed, and print a table like the paper's Table 4: final validation perplexity, " +
+          'and speedup = (training time the first model needed to reach its final perplexity) / (time each model needed to reach that perplexity).',
+      )
+      .option('--models <list>', 'comma-separated baselines or DNA files; the first is the reference', baselines.names().join(','))
+      .option('--csv <file>', 'write every validation evaluation (model, step, tokens, seconds, loss, perplexity) as CSV'),
+    '2m',
+  ).action(async (o: RunOptions & { models: string; csv?: string }) => {
+    const names = o.models.split(',').map((m) => m.trim()).filter(Boolean);
+    const dnas = names.map((n) => ({ name: n, r: loadDna(io, n, o.dModel, o.heads) }));
+    const bad = dnas.filter((d) => !d.r.ok);
+    if (bad.length) {
+      for (const d of bad) io.stderr(`${(d.r as { message: string }).message}\n`);
+      result.exitCode = 1;
+      return;
+    }
+    const backend = await selectBackend(o.backend);
+    if (!o.json) io.stderr(`backend: ${backend.choice} · budget ${formatBudget(o.budget)} per model · ${names.length} models\n`);
+    const records: Array<{ name: string; record: RunRecord }> = [];
+    for (const { name, r } of dnas) {
+      const progress = trainingProgress(io, name.padEnd(14));
+      try {
+        const record = await runExperiment((r as { dna: unknown }).dna, settingsOf(o, COMPARE_CHECKPOINTS), { backend, onProgress: (e) => progress.update(e) });
+        records.push({ name, record });
+      } finally {
+        progress.stop();
+      }
+    }
+    const start = Math.log(records[0]!.record.data.vocabSize);
+    const reference = records[0]!.record.result.evaluations;
+    const rows = records.map(({ name, record }) => ({
+      model: name,
+      parameters: record.result.parameters,
+      steps: record.result.steps,
+      tokensPerSecond: record.result.tokensPerSecond,
+      trainSeconds: record.result.trainSeconds,
+      finalLoss: record.result.final?.loss,
+      finalPerplexity: record.result.final?.perplexity,
+      speedup: record.result.status === 'completed' ? speedup(reference, record.result.evaluations, start) : undefined,
+      status: record.result.status,
+    }));
+    if (o.csv) {
+      const lines = ['model,step,tokens,seconds,loss,perplexity'];
+      for (const { name, record } of records) {
+        for (const e of record.result.evaluations) lines.push([name, e.step, e.tokens, e.seconds.toFixed(3), e.loss.toFixed(6), e.perplexity.toFixed(6)].join(','));
+      }
+      io.writeFile(o.csv, `${lines.join('\n')}\n`);
+    }
+    if (o.out) io.writeFile(o.out, `${JSON.stringify({ rows, records }, null, 2)}\n`);
+    if (o.json) {
+      io.stdout(`${JSON.stringify({ reference: names[0], rows, records }, null, 2)}\n`);
+      return;
+    }
+    const table = [
+      ['model', 'params', 'steps', 'tokens/s', 'val perplexity', `speedup vs ${names[0]}`],
+      ...rows.map((r) => [
+        r.model,
+        fmt(r.parameters),
+        fmt(r.steps),
+        fmt(r.tokensPerSecond),
+        r.finalPerplexity === undefined ? 'diverged' : r.finalPerplexity.toFixed(3),
+        r.speedup === undefined ? (r.status === 'completed' ? 'not reached' : '-') : `${r.speedup.toFixed(2)}x`,
+      ]),
+    ];
+    const widths = table[0]!.map((_, c) => Math.max(...table.map((row) => row[c]!.length)));
+    io.stdout(`\n${table.map((row) => row.map((x, c) => (c === 0 ? x.padEnd(widths[c]!) : x.padStart(widths[c]!))).join('  ')).join('\n')}\n`);
+    io.stdout(
+      `\n${records[0]!.record.settings.dataset}, ${formatBudget(o.budget)} per model, ${o.layers} layers, dModel ${o.dModel}, seq ${o.seqLen}, batch ${o.batch}, seed ${o.seed}, backend ${backend.choice}.\n`,
+    );
+  });
+}
