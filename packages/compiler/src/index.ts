@@ -1,3 +1,4 @@
 export * from './plan.js';
 export * from './block.js';
 export * from './lm.js';
+export * from './codegen.js';

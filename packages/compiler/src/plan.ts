@@ -11,6 +11,7 @@ import {
 import {
   MODEL_UNITS,
   concreteWidth,
+  formatWidth,
   primitives as defaultPrimitives,
   type CallShape,
   type ParamSpec,
@@ -66,6 +67,8 @@ export interface CallNode {
 export interface SubprogramPlan {
   subprogram: number;
   name: string;
+  /** The input widths it was planned for, e.g. "8u,1" (a subprogram may be called with several). */
+  signature: string;
   inputCount: number;
   /** Live instructions only, in order. */
   nodes: Array<OpNode | CallNode>;
@@ -170,7 +173,14 @@ export function planBlock(
       );
       nodes.push({ kind: 'op', state, descriptor: d, inputs, shape, params: perBranch });
     });
-    return { subprogram: s, name: nameOf(s), inputCount: nIn, nodes, output: nIn + instructions.length - 1 };
+    return {
+      subprogram: s,
+      name: nameOf(s),
+      signature: shapes.inputs.map(formatWidth).join(','),
+      inputCount: nIn,
+      nodes,
+      output: nIn + instructions.length - 1,
+    };
   };
 
   const root = build(analysis.shapes!, '');

@@ -82,6 +82,21 @@ export interface PrimitiveDescriptor {
   apply(tf: TF, inputs: Tensor[], params: Tensor[], shape: CallShape): Tensor;
   /** How the pretty printer shows one call, in TensorFlow.js-like code. */
   code(args: { input1: string; input2: string; constant: string; dimSize: string }): string;
+  /**
+   * For code generation: a TypeScript expression computing one call, using `tf` and the
+   * helpers of CODEGEN_PRELUDE. Optional for plugins; without it a DNA using the op cannot
+   * be exported as code.
+   */
+  emit?(args: EmitArgs): string;
+}
+
+export interface EmitArgs {
+  /** Expressions of the inputs the op reads. */
+  inputs: string[];
+  /** Expressions of its parameters, in the order of `parameters()`. */
+  params: string[];
+  outWidth: number;
+  constant: number;
 }
 
 /** Plain helper for authors: checks nothing, but gives literal types and defaults. */

@@ -6,3 +6,4 @@ export { CONV_WIDTHS, depthwiseInitRows } from './ops/convolution.js';
 export { ABS_ROOT_EPS, EXP_INPUT_CAP, LOG_FLOOR } from './ops/elementwise.js';
 export { MASK_FILL } from './ops/sequence.js';
 export * from './registry.js';
+export { CODEGEN_PRELUDE } from './codegen-prelude.js';

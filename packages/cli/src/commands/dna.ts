@@ -13,6 +13,7 @@ import {
   type DnaAnalysis,
 } from '@primer-search/dna';
 import { baselines } from '@primer-search/baselines';
+import { generateBlockModule } from '@primer-search/compiler';
 import { UsageError, readInput, type CliIo } from '../io.js';
 
 /** Exit status of a command that ran: 0 for success, 1 when the input is not a valid DNA. */
@@ -121,6 +122,29 @@ export function dnaCommand(program: Command, io: CliIo, result: CommandResult): 
       }
       const shown = opts.canonical ? { ...canonicalDna(r.dna, { analysis: r.analysis }), name: r.dna.name } : r.dna;
       io.stdout(formatDna(shown, { showDead: opts.dead, ...(opts.canonical ? {} : { analysis: r.analysis }) }));
+    });
+
+  dna
+    .command('export')
+    .description('Write a DNA as a standalone TypeScript module (TensorFlow.js only) that builds the same block for a given size.')
+    .argument('<file>', 'a DNA JSON file ("-" reads standard input) or a baseline name')
+    .option('--d-model <n>', 'model width the module is generated for', integer('--d-model', 16), DEFAULT_D_MODEL)
+    .option('--seq-len <n>', 'sequence length the module is generated for', integer('--seq-len', 1), 64)
+    .option('--out <file>', 'write the module here instead of standard output')
+    .action((file: string, opts: { dModel: number; seqLen: number; out?: string }) => {
+      const r = loadDna(io, file, opts.dModel);
+      if (!r.ok) {
+        io.stderr(`${r.message}\n`);
+        result.exitCode = 1;
+        return;
+      }
+      const source = generateBlockModule(r.dna, { dModel: opts.dModel, seqLen: opts.seqLen });
+      if (opts.out) {
+        io.writeFile(opts.out, source);
+        io.stderr(`wrote ${opts.out}\n`);
+      } else {
+        io.stdout(source);
+      }
     });
 
   dna

@@ -24,6 +24,7 @@ const conv1x1 = definePrimitive({
   flops: (s) => 2 * s.batch * s.seqLen * (s.inWidths[0] as number) * s.outWidth,
   apply: (tf, [x], [kernel]) => project(tf, x!, kernel!),
   code: ({ input1, dimSize }) => `dense(${input1}, ${dimSize})`,
+  emit: ({ inputs: [x], params: [kernel] }) => `dense(tf, ${x}, ${kernel})`,
 });
 
 function causalConv(k: number): PrimitiveDescriptor {
@@ -61,6 +62,7 @@ function causalConv(k: number): PrimitiveDescriptor {
         return project(tf, columns, tf.reshape(used, [lags * w, s.outWidth]));
       }),
     code: ({ input1, dimSize }) => `causalConv(${input1}, ${k}, ${dimSize})`,
+    emit: ({ inputs: [x], params: [kernel] }) => `causalConv(tf, ${x}, ${kernel})`,
   });
 }
 
@@ -87,6 +89,7 @@ function depthwiseConv(k: number): PrimitiveDescriptor {
         return out;
       }),
     code: ({ input1 }) => `depthwiseCausalConv(${input1}, ${k})`,
+    emit: ({ inputs: [x], params: [kernel] }) => `depthwiseCausalConv(tf, ${x}, ${kernel})`,
   });
 }
 

@@ -9,6 +9,7 @@ function binary(
   doc: string,
   fn: (tf: TF, a: Tensor, b: Tensor) => Tensor,
   code: (a: string, b: string) => string,
+  emit: (a: string, b: string) => string,
   /** Tile width-1 inputs explicitly: tfjs 4.22's Maximum/Minimum gradients do not reduce broadcast axes. */
   explicitBroadcast = false,
 ): PrimitiveDescriptor {
@@ -23,6 +24,10 @@ function binary(
     apply: (tf, [a, b], _p, s) =>
       fn(tf, alignWidth(tf, a!, s.outWidth, explicitBroadcast), alignWidth(tf, b!, s.outWidth, explicitBroadcast)),
     code: ({ input1, input2 }) => code(input1, input2),
+    emit: ({ inputs: [a, b], outWidth }) => {
+      const t = explicitBroadcast ? ', true' : '';
+      return emit(`align(tf, ${a}, ${outWidth}${t})`, `align(tf, ${b}, ${outWidth}${t})`);
+    },
   });
 }
 
@@ -31,6 +36,7 @@ function unary(
   doc: string,
   fn: (tf: TF, x: Tensor) => Tensor,
   code: (x: string) => string,
+  emit: (x: string) => string = (x) => code(x),
 ): PrimitiveDescriptor {
   return definePrimitive({
     name,
@@ -42,6 +48,7 @@ function unary(
     flops: perElement,
     apply: (tf, [x]) => fn(tf, x!),
     code: ({ input1 }) => code(input1),
+    emit: ({ inputs: [x] }) => emit(x!),
   });
 }
 
@@ -50,23 +57,25 @@ export const LOG_FLOOR = 1e-6;
 export const ABS_ROOT_EPS = 1e-6;
 
 export const elementwisePrimitives: PrimitiveDescriptor[] = [
-  binary('ADD', 'input1 + input2.', (tf, a, b) => tf.add(a, b), (a, b) => `tf.add(${a}, ${b})`),
-  binary('DIFFERENCE', 'input1 - input2.', (tf, a, b) => tf.sub(a, b), (a, b) => `tf.sub(${a}, ${b})`),
-  binary('MULTIPLY', 'input1 * input2.', (tf, a, b) => tf.mul(a, b), (a, b) => `tf.mul(${a}, ${b})`),
+  binary('ADD', 'input1 + input2.', (tf, a, b) => tf.add(a, b), (a, b) => `tf.add(${a}, ${b})`, (a, b) => `tf.add(${a}, ${b})`),
+  binary('DIFFERENCE', 'input1 - input2.', (tf, a, b) => tf.sub(a, b), (a, b) => `tf.sub(${a}, ${b})`, (a, b) => `tf.sub(${a}, ${b})`),
+  binary('MULTIPLY', 'input1 * input2.', (tf, a, b) => tf.mul(a, b), (a, b) => `tf.mul(${a}, ${b})`, (a, b) => `tf.mul(${a}, ${b})`),
   binary(
     'DIVIDE',
     `Safe division: input1 / d, where d = input2 if |input2| >= ${SAFE_DENOMINATOR_EPS}, else ±${SAFE_DENOMINATOR_EPS} with input2's sign (+ at 0).`,
     (tf, a, b) => tf.div(a, safeDenominator(tf, b)),
     (a, b) => `safeDiv(${a}, ${b})`,
+    (a, b) => `tf.div(${a}, safeDenominator(tf, ${b}))`,
   ),
-  binary('MAX', 'Elementwise maximum of input1 and input2.', (tf, a, b) => tf.maximum(a, b), (a, b) => `tf.maximum(${a}, ${b})`, true),
-  binary('MIN', 'Elementwise minimum of input1 and input2.', (tf, a, b) => tf.minimum(a, b), (a, b) => `tf.minimum(${a}, ${b})`, true),
+  binary('MAX', 'Elementwise maximum of input1 and input2.', (tf, a, b) => tf.maximum(a, b), (a, b) => `tf.maximum(${a}, ${b})`, (a, b) => `tf.maximum(${a}, ${b})`, true),
+  binary('MIN', 'Elementwise minimum of input1 and input2.', (tf, a, b) => tf.minimum(a, b), (a, b) => `tf.minimum(${a}, ${b})`, (a, b) => `tf.minimum(${a}, ${b})`, true),
 
   unary(
     'ABS_ROOT',
     `sqrt(|x| + ${ABS_ROOT_EPS}) (the epsilon keeps the gradient finite at 0).`,
     (tf, x) => tf.sqrt(tf.add(tf.abs(x), ABS_ROOT_EPS)),
     (x) => `absRoot(${x})`,
+    (x) => `tf.sqrt(tf.add(tf.abs(${x}), ${ABS_ROOT_EPS}))`,
   ),
   unary('SQUARE', 'x * x.', (tf, x) => tf.square(x), (x) => `tf.square(${x})`),
   unary(
@@ -74,12 +83,14 @@ export const elementwisePrimitives: PrimitiveDescriptor[] = [
     `Safe exponential: exp(min(x, ${EXP_INPUT_CAP})) (finite in float32; exact for x <= ${EXP_INPUT_CAP}).`,
     (tf, x) => tf.exp(tf.minimum(x, EXP_INPUT_CAP)),
     (x) => `safeExp(${x})`,
+    (x) => `tf.exp(tf.minimum(${x}, ${EXP_INPUT_CAP}))`,
   ),
   unary(
     'LOG',
     `Safe logarithm: ln(max(|x|, ${LOG_FLOOR})) (defined for every input).`,
     (tf, x) => tf.log(tf.maximum(tf.abs(x), LOG_FLOOR)),
     (x) => `safeLog(${x})`,
+    (x) => `tf.log(tf.maximum(tf.abs(${x}), ${LOG_FLOOR}))`,
   ),
   unary('ABS', '|x|.', (tf, x) => tf.abs(x), (x) => `tf.abs(${x})`),
   unary(
@@ -87,6 +98,7 @@ export const elementwisePrimitives: PrimitiveDescriptor[] = [
     `Safe reciprocal: 1 / d, where d = x if |x| >= ${SAFE_DENOMINATOR_EPS}, else ±${SAFE_DENOMINATOR_EPS} with x's sign (+ at 0).`,
     (tf, x) => tf.div(1, safeDenominator(tf, x)),
     (x) => `safeRecip(${x})`,
+    (x) => `tf.div(1, safeDenominator(tf, ${x}))`,
   ),
   unary('SIGN', 'sign(x): -1, 0 or 1 (zero gradient).', (tf, x) => tf.sign(x), (x) => `tf.sign(${x})`),
   unary('COS', 'cos(x).', (tf, x) => tf.cos(x), (x) => `tf.cos(${x})`),
@@ -105,6 +117,7 @@ export const elementwisePrimitives: PrimitiveDescriptor[] = [
     flops: perElement,
     apply: (tf, [x], _p, s) => tf.mul(x!, s.constant),
     code: ({ input1, constant }) => `tf.mul(${input1}, ${constant})`,
+    emit: ({ inputs: [x], constant }) => `tf.mul(${x}, ${constant})`,
   }),
   definePrimitive({
     name: 'SCALE',
@@ -117,6 +130,7 @@ export const elementwisePrimitives: PrimitiveDescriptor[] = [
     flops: perElement,
     apply: (tf, [x], [scale]) => tf.mul(x!, scale!),
     code: ({ input1 }) => `tf.mul(${input1}, scale)`,
+    emit: ({ inputs: [x], params: [scale] }) => `tf.mul(${x}, ${scale})`,
   }),
   definePrimitive({
     name: 'SHIFT',
@@ -129,5 +143,6 @@ export const elementwisePrimitives: PrimitiveDescriptor[] = [
     flops: perElement,
     apply: (tf, [x], [shift]) => tf.add(x!, shift!),
     code: ({ input1 }) => `tf.add(${input1}, shift)`,
+    emit: ({ inputs: [x], params: [shift] }) => `tf.add(${x}, ${shift})`,
   }),
 ];

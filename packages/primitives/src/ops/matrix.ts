@@ -25,6 +25,7 @@ export const matrixPrimitives: PrimitiveDescriptor[] = [
         return tf.matMul(tf.where(mask, a!, tf.zerosLike(a!)), b!);
       }),
     code: ({ input1, input2 }) => `causalMatMul(${input1}, ${input2})`,
+    emit: ({ inputs: [a, b] }) => `causalMatMul(tf, ${a}, ${b})`,
   }),
   definePrimitive({
     name: 'T_MAT_MUL',
@@ -52,5 +53,6 @@ export const matrixPrimitives: PrimitiveDescriptor[] = [
         return tf.where(mask, scores, tf.zerosLike(scores));
       }),
     code: ({ input1, input2 }) => `causalMatMulT(${input1}, ${input2})`,
+    emit: ({ inputs: [a, b] }) => `causalScores(tf, ${a}, ${b})`,
   }),
 ];

@@ -12,6 +12,7 @@ function reduction(name: string, what: string, fn: (tf: TF, x: Tensor) => Tensor
     flops: (s) => s.batch * s.seqLen * (s.inWidths[0] ?? 1),
     apply: (tf, [x]) => fn(tf, x!),
     code: ({ input1 }) => `tf.${code}(${input1}, -1, true)`,
+    emit: ({ inputs: [x] }) => `tf.${code}(${x}, ${LAST}, true)`,
   });
 }
 

@@ -23,6 +23,7 @@ export const sequencePrimitives: PrimitiveDescriptor[] = [
         return tf.where(mask, x!, tf.fill(x!.shape, MASK_FILL));
       }),
     code: ({ input1 }) => `causalMask(${input1})`,
+    emit: ({ inputs: [x] }) => `causalMask(tf, ${x})`,
   }),
   definePrimitive({
     name: 'CUM_SUM',
@@ -35,6 +36,7 @@ export const sequencePrimitives: PrimitiveDescriptor[] = [
     // Along the last axis: tfjs 4.22's Cumsum gradient has the wrong shape for any other axis.
     apply: (tf, [x]) => tf.tidy(() => tf.transpose(tf.cumsum(tf.transpose(x!, [0, 2, 1]), 2), [0, 2, 1])),
     code: ({ input1 }) => `tf.cumsum(${input1}, 1)`,
+    emit: ({ inputs: [x] }) => `cumsumSeq(tf, ${x})`,
   }),
   definePrimitive({
     name: 'CUM_PROD',
@@ -53,5 +55,6 @@ export const sequencePrimitives: PrimitiveDescriptor[] = [
         return y;
       }),
     code: ({ input1 }) => `tf.cumprod(${input1}, 1)`,
+    emit: ({ inputs: [x] }) => `cumprodSeq(tf, ${x})`,
   }),
 ];
