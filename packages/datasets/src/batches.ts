@@ -47,7 +47,7 @@ function checkFits(stream: Uint32Array, seqLen: number, what: string) {
  * The same seed gives the same batches in any process; `state()` resumes the sequence.
  */
 export class BatchSampler {
-  private readonly rng: Rng;
+  private rng: Rng;
   constructor(
     private readonly stream: Uint32Array,
     readonly batch: number,
@@ -65,6 +65,11 @@ export class BatchSampler {
 
   state() {
     return this.rng.state();
+  }
+
+  /** Continue from a position saved with state(). */
+  restore(state: ReturnType<Rng['state']>): void {
+    this.rng = Rng.fromState(state);
   }
 }
 

@@ -17,7 +17,7 @@ export interface TokenizerFactory {
   create(options: { vocabSize?: number; trainingText?: () => Iterable<string> }): Tokenizer;
 }
 
-export const tokenizers: Registry<'byte', TokenizerFactory> = createRegistry<'byte', TokenizerFactory>('tokenizer');
+export const tokenizers: Registry<'byte' | 'bpe', TokenizerFactory> = createRegistry<'byte' | 'bpe', TokenizerFactory>('tokenizer');
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: false });

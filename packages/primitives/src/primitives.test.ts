@@ -154,6 +154,10 @@ describe('built-in vocabulary', () => {
     expect(missing, 'primitives without a reference in primitives.test.ts').toEqual([]);
   });
 
+  it('can export every built-in as code (each has an emit template)', () => {
+    expect(builtinPrimitives.filter((d) => typeof d.emit !== 'function').map((d) => d.name)).toEqual([]);
+  });
+
   it('rejects malformed plugin descriptors with the reason', () => {
     const r = createPrimitiveRegistry();
     const add = r.get('ADD');

@@ -3,6 +3,7 @@ import type { Seed } from '@primer-search/core';
 import { BatchSampler, corpora, evaluationBatches, tokenStream, tokenizers, type Tokenizer } from '@primer-search/datasets';
 import { selectBackend, type BackendChoice, type SelectedBackend } from './backends.js';
 import type { Budget } from './budget.js';
+import type { TrainCheckpoint } from './checkpoint.js';
 import { trainModel, type Evaluation, type ProgressEvent, type TrainConfig, type TrainResult } from './train.js';
 
 /** Everything that defines a training run besides the DNA; plain data, recorded with every result. */
@@ -10,6 +11,8 @@ export interface RunSettings {
   dataset: string;
   dataDir?: string;
   tokenizer: string;
+  /** Vocabulary size for tokenizers that are trained (bpe). */
+  vocabSize?: number;
   layers: number;
   dModel: number;
   seqLen: number;
@@ -50,12 +53,16 @@ interface PreparedData {
 const prepared = new Map<string, PreparedData>();
 
 /** Tokenized splits of a dataset, cached in this process by dataset, directory and tokenizer. */
-export function prepareData(s: Pick<RunSettings, 'dataset' | 'dataDir' | 'tokenizer'>): PreparedData {
-  const key = `${s.dataset}|${s.dataDir ?? ''}|${s.tokenizer}`;
+export function prepareData(s: Pick<RunSettings, 'dataset' | 'dataDir' | 'tokenizer' | 'vocabSize'>): PreparedData {
+  const key = `${s.dataset}|${s.dataDir ?? ''}|${s.tokenizer}|${s.vocabSize ?? ''}`;
   let p = prepared.get(key);
   if (!p) {
     const corpus = corpora.get(s.dataset).open({ dataDir: s.dataDir });
-    const tokenizer = tokenizers.get(s.tokenizer).create({});
+    const tokenizer = tokenizers.get(s.tokenizer).create({
+      vocabSize: s.vocabSize,
+      // trained tokenizers learn from the training split only
+      trainingText: () => corpus.documents().filter((d) => d.split === 'train').map((d) => d.text),
+    });
     p = { tokenizer, train: tokenStream(corpus, 'train', tokenizer), validation: tokenStream(corpus, 'validation', tokenizer) };
     prepared.set(key, p);
   }
@@ -69,7 +76,14 @@ export function prepareData(s: Pick<RunSettings, 'dataset' | 'dataDir' | 'tokeni
 export async function runExperiment(
   dna: unknown,
   settings: RunSettings,
-  hooks: { onProgress?: (e: ProgressEvent) => void; onEvaluation?: (e: Evaluation) => void; backend?: SelectedBackend } = {},
+  hooks: {
+    onProgress?: (e: ProgressEvent) => void;
+    onEvaluation?: (e: Evaluation) => void;
+    backend?: SelectedBackend;
+    checkpoint?: { path: string; everySeconds?: number };
+    resume?: TrainCheckpoint;
+    signal?: AbortSignal;
+  } = {},
 ): Promise<RunRecord> {
   const backend = hooks.backend ?? (await selectBackend(settings.backend));
   const data = prepareData(settings);
@@ -90,6 +104,9 @@ export async function runExperiment(
       config: settings.train,
       onProgress: hooks.onProgress,
       onEvaluation: hooks.onEvaluation,
+      checkpoint: hooks.checkpoint,
+      resume: hooks.resume,
+      signal: hooks.signal,
     });
     return {
       settings,

@@ -8,8 +8,18 @@ export interface ScheduledOptimizer {
   name: OptimizerName;
   setLearningRate(lr: number): void;
   applyGradients(grads: tf.NamedTensorMap): void;
+  /** Its state (moments, step count), given the model's variables (tfjs names) in their fixed order. */
+  saveSlots(order: string[]): Promise<Slot[]>;
+  loadSlots(order: string[], slots: Slot[]): Promise<void>;
   dispose(): void;
 }
+
+export interface Slot {
+  values: Float32Array;
+  shape: number[];
+}
+
+const slotOf = (t: tf.Tensor): Slot => ({ values: Float32Array.from(t.dataSync() as Float32Array), shape: [...t.shape] });
 
 /** Adam with Tensor2Tensor's Transformer settings (beta2 0.98, epsilon 1e-9). */
 function adam(): ScheduledOptimizer {
@@ -19,6 +29,18 @@ function adam(): ScheduledOptimizer {
     // tfjs reads `learningRate` on every applyGradients
     setLearningRate: (lr) => ((opt as unknown as { learningRate: number }).learningRate = lr),
     applyGradients: (g) => opt.applyGradients(g as Parameters<typeof opt.applyGradients>[0]),
+    // tfjs keeps Adam's moments in the order gradients arrive (our variable order): [iterations, m..., v...]
+    saveSlots: async () => (await opt.getWeights()).map((w) => slotOf(w.tensor)),
+    loadSlots: async (_order, slots) => {
+      if (slots.length === 0) return;
+      const half = (slots.length - 1) / 2;
+      await opt.setWeights(
+        slots.map((s, i) => ({
+          name: i === 0 ? 'iter' : `slot${i}/${i <= half ? 'm' : 'v'}`,
+          tensor: i === 0 ? tf.scalar(s.values[0]!) : tf.tensor(s.values, s.shape),
+        })),
+      );
+    },
     dispose: () => opt.dispose(),
   };
 }
@@ -69,6 +91,28 @@ function adafactor(): ScheduledOptimizer {
           v.assign(tf.sub(v, tf.mul(update, lr)));
         }
       });
+    },
+    // [step, then for each variable in order: its row and column (or full) second moments]
+    saveSlots: async (order) => [
+      { values: Float32Array.of(step), shape: [1] },
+      ...order.flatMap((name) => (state.get(name) ?? []).map(slotOf)),
+    ],
+    loadSlots: async (order, slots) => {
+      if (slots.length === 0) return;
+      step = slots[0]!.values[0]!;
+      let k = 1;
+      for (const name of order) {
+        const g = tf.engine().registeredVariables[name];
+        if (!g) throw new PrimerError('BAD_CHECKPOINT', `adafactor: no variable named ${name}`);
+        const count = g.rank >= 2 ? 2 : 1;
+        if (k + count > slots.length) break; // variables never updated have no state yet
+        state.get(name)?.forEach((v) => v.dispose());
+        state.set(
+          name,
+          slots.slice(k, k + count).map((sl) => tf.variable(tf.tensor(sl.values, sl.shape), false)),
+        );
+        k += count;
+      }
     },
     dispose: () => {
       for (const vs of state.values()) for (const v of vs) v.dispose();

@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { baselineDna } from '@primer-search/baselines';
 import { compileLanguageModel, type LanguageModel } from '@primer-search/compiler';
@@ -6,6 +9,7 @@ import { BatchSampler, brown, byteTokenizer, evaluationBatches, tokenStream } fr
 import { describe, expect, it } from 'vitest';
 import { selectBackend } from './backends.js';
 import { formatBudget, parseBudget } from './budget.js';
+import { readCheckpoint } from './checkpoint.js';
 import { learningRate } from './optimizers.js';
 import { trainModel, type TrainConfig } from './train.js';
 
@@ -83,11 +87,77 @@ describe('trainModel', () => {
     const model = tiny();
     const byTokens = await trainModel({ model, sampler: new BatchSampler(trainStream, 8, SEQ, 1), evaluation: validation, budget: { kind: 'tokens', tokens: 10 * 8 * SEQ } });
     expect(byTokens.steps).toBe(10);
-    const byTime = await trainModel({ model, sampler: new BatchSampler(trainStream, 8, SEQ, 1), evaluation: validation, budget: { kind: 'seconds', seconds: 1.5 } });
+    const byTime = await trainModel({
+      model,
+      sampler: new BatchSampler(trainStream, 8, SEQ, 1),
+      evaluation: validation,
+      budget: { kind: 'seconds', seconds: 1.5 },
+      config: { checkpoints: [0.5] },
+    });
     expect(byTime.trainSeconds).toBeGreaterThanOrEqual(1.5);
+    // the checkpoint at half the time budget, then the end
+    expect(byTime.evaluations).toHaveLength(2);
+    expect(byTime.evaluations[0]!.seconds).toBeGreaterThanOrEqual(0.75);
+    expect(byTime.evaluations[0]!.seconds).toBeLessThan(1.5);
     expect(byTime.trainSeconds).toBeLessThan(3);
     expect(byTime.tokensPerSecond).toBeGreaterThan(0);
     model.dispose();
+  });
+});
+
+describe('checkpoints', () => {
+  for (const optimizer of ['adam', 'adafactor'] as const) {
+    it(`resume a stopped run exactly where it stopped (${optimizer})`, async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'primer-ckpt-'));
+      const path = join(dir, 'run.json');
+      const config = { optimizer, checkpoints: [0.5] };
+      const run = (model: LanguageModel, extra: Record<string, unknown>) =>
+        trainModel({ model, sampler: new BatchSampler(trainStream, 4, SEQ, 11), evaluation: validation, budget: { kind: 'steps', steps: 24 }, config, ...extra });
+
+      const whole = tiny('vanilla', 3);
+      const straight = await run(whole, {});
+
+      const first = tiny('vanilla', 3);
+      const stop = new AbortController();
+      const part = await run(first, { checkpoint: { path }, signal: stop.signal, onProgress: (e: { step: number }) => e.step === 9 && stop.abort() });
+      expect(part.status).toBe('stopped');
+      expect(part.steps).toBe(9);
+      first.dispose();
+
+      const second = tiny('vanilla', 99); // other initial weights: the checkpoint must overwrite them
+      const resumed = await run(second, { resume: readCheckpoint(path), checkpoint: { path } });
+      expect(resumed.status).toBe('completed');
+      expect(resumed.steps).toBe(24);
+      // Adafactor resumes bit for bit. tfjs's Adam recomputes its bias corrections (beta^t)
+      // from the step count on restore instead of the running product: equal to float rounding.
+      const tol = optimizer === 'adam' ? 1e-5 : 0;
+      const near = (x: number[], y: number[]) => x.every((v, i) => Math.abs(v - y[i]!) <= tol * Math.max(1, Math.abs(y[i]!)));
+      expect(resumed.curve).toHaveLength(straight.curve.length);
+      expect(near(resumed.curve.map((c) => c.loss), straight.curve.map((c) => c.loss))).toBe(true);
+      expect(near([resumed.final!.loss], [straight.final!.loss])).toBe(true);
+      const a = [...whole.namedVariables.values()].flatMap((v) => Array.from(v.dataSync()));
+      const b = [...second.namedVariables.values()].flatMap((v) => Array.from(v.dataSync()));
+      expect(near(b, a)).toBe(true);
+      if (tol === 0) expect(b).toEqual(a);
+      expect(readCheckpoint(path).step).toBe(24);
+      whole.dispose();
+      second.dispose();
+    });
+  }
+
+  it('refuses a checkpoint of another model', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'primer-ckpt-'));
+    const path = join(dir, 'run.json');
+    const a = tiny('vanilla');
+    await trainModel({ model: a, sampler: new BatchSampler(trainStream, 4, SEQ, 1), evaluation: validation, budget: { kind: 'steps', steps: 2 }, checkpoint: { path } });
+    const b = tiny('primer-ez');
+    await expect(
+      trainModel({ model: b, sampler: new BatchSampler(trainStream, 4, SEQ, 1), evaluation: validation, budget: { kind: 'steps', steps: 4 }, resume: readCheckpoint(path) }),
+    ).rejects.toThrow(/another model/);
+    writeFileSync(path, '{"format": "x"}');
+    expect(() => readCheckpoint(path)).toThrow(/not a primer-search training checkpoint/);
+    a.dispose();
+    b.dispose();
   });
 });
 

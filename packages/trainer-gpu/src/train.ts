@@ -2,6 +2,8 @@ import * as tf from '@tensorflow/tfjs';
 import type { LanguageModel } from '@primer-search/compiler';
 import type { Batch, BatchSampler } from '@primer-search/datasets';
 import { budgetProgress, type Budget } from './budget.js';
+import { PrimerError } from '@primer-search/core';
+import { loadArray, storeArray, writeCheckpoint, type TrainCheckpoint } from './checkpoint.js';
 import { createOptimizer, learningRate, type OptimizerName } from './optimizers.js';
 
 export interface TrainConfig {
@@ -45,7 +47,8 @@ export interface ProgressEvent {
 }
 
 export interface TrainResult {
-  status: 'completed' | 'diverged';
+  /** `stopped`: interrupted by the caller's signal (a checkpoint, if asked for, holds the run). */
+  status: 'completed' | 'diverged' | 'stopped';
   /** For a diverged run: what went non-finite, and when. */
   divergence?: { step: number; what: 'training loss' | 'gradient norm' | 'validation loss' };
   budget: Budget;
@@ -94,9 +97,15 @@ export async function trainModel(args: {
   config?: Partial<TrainConfig>;
   onProgress?: (e: ProgressEvent) => void;
   onEvaluation?: (e: Evaluation) => void;
+  /** Save the run here (atomically) every `everySeconds` of training, at each evaluation and at the end. */
+  checkpoint?: { path: string; everySeconds?: number };
+  /** Continue a run from its checkpoint (same model, data and settings). */
+  resume?: TrainCheckpoint;
+  /** Stop between steps (saving a checkpoint if one is configured). */
+  signal?: AbortSignal;
 }): Promise<TrainResult> {
   const { model, sampler, evaluation, budget } = args;
-  const config = { ...DEFAULT_TRAIN_CONFIG, ...args.config };
+  const config = { ...DEFAULT_TRAIN_CONFIG, ...args.resume?.config, ...args.config };
   const optimizer = createOptimizer(config.optimizer);
   const variables = model.variables as unknown as tf.Variable[];
   const checkpoints = [...config.checkpoints].filter((f) => f > 0 && f < 1).sort((a, b) => a - b);
@@ -114,6 +123,54 @@ export async function trainModel(args: {
     curve: [],
   };
   const used = () => ({ seconds: result.trainSeconds, steps: result.steps, tokens: result.tokens });
+  const named = [...model.namedVariables] as Array<[string, tf.Variable]>;
+  const order = named.map(([, v]) => v.name);
+
+  if (args.resume) {
+    const c = args.resume;
+    const names = Object.keys(c.weights).sort();
+    const mine = named.map(([n]) => n).sort();
+    if (names.join('\n') !== mine.join('\n')) {
+      throw new PrimerError('BAD_CHECKPOINT', 'the checkpoint holds the weights of another model (its parameter names differ)');
+    }
+    for (const [name, v] of named) {
+      const w = c.weights[name]!;
+      if (w.shape.join('x') !== v.shape.join('x')) {
+        throw new PrimerError('BAD_CHECKPOINT', `the checkpoint's ${name} is ${w.shape.join('x')}, the model's ${v.shape.join('x')}`);
+      }
+      v.assign(tf.tensor(loadArray(w), w.shape));
+    }
+    if (c.optimizer.name !== optimizer.name) {
+      throw new PrimerError('BAD_CHECKPOINT', `the checkpoint was trained with ${c.optimizer.name}, not ${optimizer.name}`);
+    }
+    await optimizer.loadSlots(order, c.optimizer.slots.map((sl) => ({ values: loadArray(sl), shape: sl.shape })));
+    sampler.restore(c.sampler);
+    Object.assign(result, { steps: c.step, tokens: c.tokens, trainSeconds: c.trainSeconds, evalSeconds: c.evalSeconds });
+    result.evaluations = [...c.evaluations];
+    result.curve = [...c.curve];
+  }
+
+  let lastSaved = result.trainSeconds;
+  const save = async () => {
+    if (!args.checkpoint) return;
+    const slots = await optimizer.saveSlots(order);
+    writeCheckpoint(args.checkpoint.path, {
+      format: 'primer-train-checkpoint',
+      version: 1,
+      budget,
+      config,
+      step: result.steps,
+      tokens: result.tokens,
+      trainSeconds: result.trainSeconds,
+      evalSeconds: result.evalSeconds,
+      evaluations: result.evaluations,
+      curve: result.curve,
+      sampler: sampler.state(),
+      weights: Object.fromEntries(named.map(([n, v]) => [n, storeArray(v.dataSync() as Float32Array, [...v.shape])])),
+      optimizer: { name: optimizer.name, slots: slots.map((sl) => storeArray(sl.values, sl.shape)) },
+    });
+    lastSaved = result.trainSeconds;
+  };
 
   const runEvaluation = (): boolean => {
     const t0 = performance.now();
@@ -132,6 +189,12 @@ export async function trainModel(args: {
 
   try {
     while (budgetProgress(budget, used()) < 1) {
+      if (args.signal?.aborted) {
+        result.status = 'stopped';
+        await save();
+        break;
+      }
+      const before = budgetProgress(budget, used());
       const batch = sampler.next();
       const lr = learningRate(result.steps, config.learningRate, config.warmupSteps);
       optimizer.setLearningRate(lr);
@@ -155,7 +218,6 @@ export async function trainModel(args: {
         result.divergence = { step: result.steps, what: Number.isFinite(loss) ? 'gradient norm' : 'training loss' };
         break;
       }
-      const before = budgetProgress(budget, used());
       result.steps++;
       result.tokens += batch.batch * batch.seqLen;
       result.curve.push({ step: result.steps, tokens: result.tokens, seconds: result.trainSeconds, loss });
@@ -169,11 +231,19 @@ export async function trainModel(args: {
         learningRate: lr,
         tokensPerSecond: result.tokens / result.trainSeconds,
       });
-      if (progress < 1 && checkpoints.some((f) => before < f && progress >= f) && !runEvaluation()) break;
+      if (progress < 1 && checkpoints.some((f) => before < f && progress >= f)) {
+        if (!runEvaluation()) break;
+        await save();
+      } else if (args.checkpoint && result.trainSeconds - lastSaved >= (args.checkpoint.everySeconds ?? 60)) {
+        await save();
+      }
       // Let timers and signals run between steps.
       if (result.steps % 10 === 0) await new Promise((r) => setImmediate(r));
     }
-    if (result.status === 'completed') runEvaluation();
+    if (result.status === 'completed' && budgetProgress(budget, used()) >= 1 && result.evaluations.at(-1)?.step !== result.steps) {
+      runEvaluation();
+    }
+    if (result.status === 'completed') await save();
   } finally {
     optimizer.dispose();
   }

@@ -7,6 +7,7 @@ import {
   DEFAULT_TRAIN_CONFIG,
   formatBudget,
   parseBudget,
+  readCheckpoint,
   runExperiment,
   selectBackend,
   speedup,
@@ -14,7 +15,7 @@ import {
   type RunRecord,
   type RunSettings,
 } from '@primer-search/trainer-gpu';
-import type { CliIo } from '../io.js';
+import { UsageError, type CliIo } from '../io.js';
 import { trainingProgress } from '../progress.js';
 import { integer, loadDna, type CommandResult } from './dna.js';
 
@@ -35,6 +36,7 @@ interface RunOptions {
   dataset: string;
   dataDir?: string;
   tokenizer: string;
+  vocabSize?: number;
   budget: RunSettings['budget'];
   layers: number;
   dModel: number;
@@ -58,6 +60,7 @@ function addRunOptions(c: Command, defaultBudget: string): Command {
     .option('--dataset <name>', `training data (${corpora.names().join(', ')})`, d.dataset)
     .option('--data-dir <dir>', 'where the dataset files are, for datasets that do not ship with primer-search')
     .option('--tokenizer <name>', `tokenizer (${tokenizers.names().join(', ')})`, d.tokenizer)
+    .option('--vocab-size <n>', 'vocabulary size of a trained tokenizer (bpe; default 1024)', integer('--vocab-size', 258))
     .option('--budget <budget>', 'training budget per model: time (90s, 2m, 1h), steps (500steps) or tokens (200ktokens)', budget, parseBudget(defaultBudget))
     .option('--layers <n>', 'blocks stacked', integer('--layers', 1), d.layers)
     .option('--d-model <n>', 'model width (a multiple of 16)', integer('--d-model', 16), d.dModel)
@@ -80,6 +83,7 @@ function settingsOf(o: RunOptions, checkpoints: number[]): RunSettings {
     dataset: o.dataset,
     dataDir: o.dataDir,
     tokenizer: o.tokenizer,
+    vocabSize: o.vocabSize,
     layers: o.layers,
     dModel: o.dModel,
     seqLen: o.seqLen,
@@ -119,9 +123,12 @@ export function trainCommand(program: Command, io: CliIo, result: CommandResult)
     program
       .command('train')
       .description('Train one model (a DNA file or a baseline name) on a dataset under a fixed budget, and report its validation perplexity and throughput.')
-      .requiredOption('--model <name|file>', `a baseline (${baselines.names().join(', ')}) or a DNA file`),
+      .requiredOption('--model <name|file>', `a baseline (${baselines.names().join(', ')}) or a DNA file`)
+      .option('--checkpoint <file>', 'save the run here every minute, at each evaluation, on Ctrl-C and at the end')
+      .option('--resume', 'continue the run saved in --checkpoint (same model and settings)'),
     '2m',
-  ).action(async (o: RunOptions & { model: string }) => {
+  ).action(async (o: RunOptions & { model: string; checkpoint?: string; resume?: boolean }) => {
+    if (o.resume && !o.checkpoint) throw new UsageError('--resume needs --checkpoint FILE');
     const dna = loadDna(io, o.model, o.dModel, o.heads);
     if (!dna.ok) {
       io.stderr(`${dna.message}\n`);
@@ -130,16 +137,34 @@ export function trainCommand(program: Command, io: CliIo, result: CommandResult)
     }
     const backend = await selectBackend(o.backend);
     if (!o.json) io.stderr(`backend: ${backend.choice}${backend.skipped.length ? ` (skipped: ${backend.skipped.map((s) => s.reason).join('; ')})` : ''}\n`);
+    const resume = o.resume ? readCheckpoint(o.checkpoint!) : undefined;
+    if (resume && !o.json) io.stderr(`resuming ${o.checkpoint} at step ${resume.step}\n`);
     const progress = trainingProgress(io, o.model);
+    const stop = new AbortController();
+    const onSigint = () => {
+      if (stop.signal.aborted) process.exit(130);
+      progress.note(o.checkpoint ? `stopping: saving ${o.checkpoint} (Ctrl-C again to quit at once)` : 'stopping (Ctrl-C again to quit at once)');
+      stop.abort();
+    };
+    process.on('SIGINT', onSigint);
     let record: RunRecord;
     try {
       record = await runExperiment(dna.dna, settingsOf(o, DEFAULT_TRAIN_CONFIG.checkpoints), {
         backend,
         onProgress: (e) => progress.update(e),
         onEvaluation: (e) => progress.note(`  validation at step ${e.step}: loss ${e.loss.toFixed(4)}, perplexity ${e.perplexity.toFixed(3)}`),
+        checkpoint: o.checkpoint ? { path: o.checkpoint } : undefined,
+        resume,
+        signal: stop.signal,
       });
     } finally {
+      process.off('SIGINT', onSigint);
       progress.stop();
+    }
+    if (record.result.status === 'stopped') {
+      io.stderr(`stopped at step ${record.result.steps}${o.checkpoint ? `; continue with --checkpoint ${o.checkpoint} --resume` : ''}\n`);
+      result.exitCode = 130;
+      return;
     }
     if (o.out) io.writeFile(o.out, `${JSON.stringify(record, null, 2)}\n`);
     io.stdout(o.json ? `${JSON.stringify(record, null, 2)}\n` : figures(o.model, record));

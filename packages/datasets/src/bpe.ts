@@ -1,0 +1,84 @@
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Tokenizer as JsTokenizer } from '@huggingface/tokenizers';
+import { PrimerError } from '@primer-search/core';
+import { tokenizers, type Tokenizer } from './tokenizer.js';
+
+export const END_OF_DOCUMENT = '<|endofdocument|>';
+export const DEFAULT_BPE_VOCAB = 1024;
+const TRAINER_VERSION = 1;
+
+/** Where trained vocabularies are kept: $PRIMER_CACHE_DIR, else ~/.cache/primer-search. */
+export function cacheDirectory(): string {
+  return process.env.PRIMER_CACHE_DIR ?? join(homedir(), '.cache', 'primer-search');
+}
+
+/** A tokenizer from a byte-level BPE tokenizer.json (as written by the trainer), encoding in pure JS. */
+export function bpeFromJson(json: { added_tokens: Array<{ id: number; content: string }> }, fingerprint: string): Tokenizer {
+  const eod = json.added_tokens.find((t) => t.content === END_OF_DOCUMENT)?.id;
+  if (eod === undefined) throw new PrimerError('BAD_TOKENIZER', `the tokenizer has no ${END_OF_DOCUMENT} token`);
+  const t = new JsTokenizer(json, { clean_up_tokenization_spaces: false });
+  return {
+    name: 'bpe',
+    vocabSize: eod + 1,
+    endOfDocument: eod,
+    fingerprint,
+    encode: (text) => Uint32Array.from(t.encode(text, { add_special_tokens: false }).ids),
+    decode: (ids) => {
+      const kept = Array.from(ids).filter((i) => i !== eod);
+      // the JS decoder refuses an empty list
+      return kept.length === 0 ? '' : t.decode(kept, { skip_special_tokens: true, clean_up_tokenization_spaces: false });
+    },
+  };
+}
+
+/**
+ * Trains (or loads from the cache) a byte-level BPE vocabulary of `vocabSize` ids on the
+ * given text, with Hugging Face tokenizers. Every byte has an id, so any text encodes and
+ * decodes losslessly; the last id ends a document.
+ */
+export function trainBpe(options: { vocabSize: number; text: () => Iterable<string>; cacheDir?: string }): Tokenizer {
+  const { vocabSize } = options;
+  if (!Number.isInteger(vocabSize) || vocabSize < 258 || vocabSize > 30_000) {
+    throw new PrimerError('BAD_TOKENIZER', `a BPE vocabulary needs 258 to 30000 ids (256 bytes, merges, end of document), got ${vocabSize}`);
+  }
+  const hash = createHash('sha256');
+  const parts: string[] = [];
+  for (const t of options.text()) {
+    parts.push(t);
+    hash.update(t).update('\u0000');
+  }
+  const key = `bpe-v${TRAINER_VERSION}-${vocabSize}-${hash.digest('hex').slice(0, 16)}`;
+  const dir = options.cacheDir ?? cacheDirectory();
+  const file = join(dir, `${key}.json`);
+  if (!existsSync(file)) {
+    mkdirSync(dir, { recursive: true });
+    const textFile = join(tmpdir(), `${key}-${process.pid}.txt`);
+    writeFileSync(textFile, parts.join('\n'));
+    try {
+      const script = fileURLToPath(new URL('../scripts/train-bpe.mjs', import.meta.url));
+      const r = spawnSync(process.execPath, [script, JSON.stringify({ textFile, vocabSize, out: file, endOfDocument: END_OF_DOCUMENT })], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      if (r.status !== 0) throw new PrimerError('TOKENIZER_TRAINING', `training the BPE vocabulary failed: ${r.stderr || r.error?.message}`);
+    } finally {
+      rmSync(textFile, { force: true });
+      rmSync(`${file}.trained`, { force: true });
+    }
+  }
+  return bpeFromJson(JSON.parse(readFileSync(file, 'utf8')), key);
+}
+
+tokenizers.register('bpe', {
+  name: 'bpe',
+  description: `Byte-level BPE trained on the training split with Hugging Face tokenizers (vocabulary ${DEFAULT_BPE_VOCAB} by default), cached by content.`,
+  create: ({ vocabSize, trainingText }) => {
+    if (!trainingText) throw new PrimerError('BAD_TOKENIZER', 'the bpe tokenizer is trained on the dataset: give it trainingText');
+    return trainBpe({ vocabSize: vocabSize ?? DEFAULT_BPE_VOCAB, text: trainingText });
+  },
+});
