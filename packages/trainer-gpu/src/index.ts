@@ -6,3 +6,4 @@ export * from './train.js';
 export * from './wasm-kernels.js';
 export * from './experiment.js';
 export * from './speedup.js';
+export * from './wasm-matmul.js';

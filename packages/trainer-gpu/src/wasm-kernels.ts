@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { registerFastWasmMatMul } from './wasm-matmul.js';
 
 /** The part of the wasm backend's API our kernels use. */
 interface WasmBackend {
@@ -43,9 +44,13 @@ const kernels: tf.KernelConfig[] = [
   { kernelName: 'UnsortedSegmentSum', backendName: 'wasm', kernelFunc: unsortedSegmentSumWasm as unknown as tf.KernelFunc },
 ];
 
-/** Registers the training kernels stock wasm lacks; safe to call more than once. */
-export function registerWasmTrainingKernels(): void {
+/**
+ * Registers the training kernels stock wasm lacks, and (unless `fastMatMul` is false) the
+ * BatchMatMul that keeps every product on XNNPACK. Safe to call more than once.
+ */
+export function registerWasmTrainingKernels(options: { fastMatMul?: boolean } = {}): void {
   for (const k of kernels) {
     if (!tf.getKernel(k.kernelName, k.backendName)) tf.registerKernel(k);
   }
+  if (options.fastMatMul !== false) registerFastWasmMatMul();
 }

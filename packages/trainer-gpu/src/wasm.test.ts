@@ -53,6 +53,49 @@ describe('UnsortedSegmentSum on wasm (our kernel) against cpu', () => {
   });
 });
 
+describe('BatchMatMul on wasm (our fast path) against cpu', () => {
+  const cases: Array<[number[], number[], boolean, boolean]> = [
+    [[5, 7], [7, 3], false, false],
+    [[7, 5], [7, 3], true, false],
+    [[5, 7], [3, 7], false, true],
+    [[7, 5], [3, 7], true, true],
+    [[4, 5, 7], [4, 7, 3], false, false], // a true batch
+    [[4, 7, 5], [4, 3, 7], true, true],
+    [[4, 5, 7], [1, 7, 3], false, false], // a batch against one matrix (folded)
+    [[1, 5, 7], [4, 7, 3], false, false], // one matrix against a batch
+    [[2, 3, 5, 7], [2, 3, 6, 7], false, true],
+    [[2, 3, 5, 7], [7, 6], false, false], // rank 4 against a matrix
+    [[33, 65], [65, 17], false, false], // odd sizes
+    [[3, 1, 9], [3, 9, 1], false, false],
+  ];
+  for (const [sa, sb, ta, tb] of cases) {
+    it(`${sa.join('x')}${ta ? 'ᵀ' : ''} @ ${sb.join('x')}${tb ? 'ᵀ' : ''}`, async () => {
+      const rng = Rng.create(sa.join() + sb.join());
+      const va = Array.from({ length: sa.reduce((x, y) => x * y, 1) }, () => rng.normal());
+      const vb = Array.from({ length: sb.reduce((x, y) => x * y, 1) }, () => rng.normal());
+      const { cpu, wasm } = await onBoth(() =>
+        tf.tidy(() => {
+          const y = tf.matMul(tf.tensor(va, sa), tf.tensor(vb, sb), ta, tb);
+          return { shape: y.shape, values: Array.from(y.dataSync()) };
+        }),
+      );
+      expect(wasm.shape).toEqual(cpu.shape);
+      close(wasm.values, cpu.values, 1e-5);
+    });
+  }
+
+  it('leaves no tensors or wasm memory behind', async () => {
+    await tf.setBackend('wasm');
+    const before = tf.memory();
+    for (let i = 0; i < 5; i++) {
+      tf.tidy(() => tf.matMul(tf.ones([4, 8, 16]), tf.ones([4, 8, 16]), false, true).dataSync());
+    }
+    const after = tf.memory();
+    expect(after.numTensors).toBe(before.numTensors);
+    expect(after.numBytes).toBe(before.numBytes);
+  });
+});
+
 describe('every primitive on wasm against cpu (forward and gradients)', () => {
   for (const op of builtinPrimitives) {
     it(op.name, async () => {

@@ -1,0 +1,118 @@
+import * as tf from '@tensorflow/tfjs';
+
+/** The parts of the wasm backend a kernel wrapper needs. */
+interface WasmBackend {
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  typedArrayFromHeap(t: tf.TensorInfo): tf.TypedArray;
+  disposeData(dataId: object): boolean;
+}
+
+type Kernel = (args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }) => tf.TensorInfo;
+
+let stock: { matMul: Kernel; transpose: Kernel } | undefined;
+
+const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+
+/**
+ * BatchMatMul on wasm that always takes XNNPACK's fast path. Stock tfjs-wasm 4.22 uses
+ * XNNPACK only for a non-transposed product with batch 1, and a naive loop (10-35x slower)
+ * for everything a backward pass needs. Here transposed operands are transposed
+ * explicitly, a batch against one shared matrix is folded into a single 2-D product, and a
+ * true batch runs as 2-D products one pair at a time.
+ */
+export function fastBatchMatMulWasm(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): tf.TensorInfo {
+  const backend = args.backend as WasmBackend;
+  const { matMul, transpose } = stock!;
+  let a = args.inputs.a!;
+  let b = args.inputs.b!;
+  const batchesOf = (t: tf.TensorInfo) => size(t.shape.slice(0, -2));
+  if (batchesOf(a) > 1 && batchesOf(b) > 1 && batchesOf(a) !== batchesOf(b)) return matMul(args); // general broadcasting: rare, stock
+  const transposeA = Boolean(args.attrs?.transposeA);
+  const transposeB = Boolean(args.attrs?.transposeB);
+  const temps: tf.TensorInfo[] = [];
+  const swapLast = (t: tf.TensorInfo) => {
+    const r = t.shape.length;
+    const perm = Array.from({ length: r }, (_, i) => (i === r - 2 ? r - 1 : i === r - 1 ? r - 2 : i));
+    const out = transpose({ inputs: { x: t }, backend, attrs: { perm } });
+    temps.push(out);
+    return out;
+  };
+  if (transposeA) a = swapLast(a);
+  if (transposeB) b = swapLast(b);
+
+  const [m, k] = a.shape.slice(-2) as [number, number];
+  const n = b.shape[b.shape.length - 1]!;
+  const batchA = size(a.shape.slice(0, -2));
+  const batchB = size(b.shape.slice(0, -2));
+  // Broadcast batch dims (right-aligned), as tf.matMul does.
+  const da = a.shape.slice(0, -2);
+  const db = b.shape.slice(0, -2);
+  const rank = Math.max(da.length, db.length);
+  const outBatchShape = Array.from({ length: rank }, (_, i) => {
+    const x = da[da.length - rank + i] ?? 1;
+    const y = db[db.length - rank + i] ?? 1;
+    return Math.max(x, y);
+  });
+  const batch = Math.max(batchA, batchB);
+  const nn = { transposeA: false, transposeB: false };
+  const view = (t: tf.TensorInfo, shape: number[]): tf.TensorInfo => ({ ...t, shape });
+
+  let out: tf.TensorInfo;
+  try {
+    if (batch === 1 || batchB === 1) {
+      // One product: [batchA * m, k] x [k, n].
+      const r = matMul({ inputs: { a: view(a, [1, batchA * m, k]), b: view(b, [1, k, n]) }, backend, attrs: nn });
+      out = view(r, [...outBatchShape, m, n]);
+    } else {
+      out = backend.makeOutput([...outBatchShape, m, n], 'float32');
+      for (let i = 0; i < batch; i++) {
+        const ai = backend.makeOutput([1, m, k], 'float32');
+        const bi = backend.makeOutput([1, k, n], 'float32');
+        // Views after allocating: an allocation can grow (and detach) the heap.
+        backend.typedArrayFromHeap(ai).set(backend.typedArrayFromHeap(a).subarray((batchA === 1 ? 0 : i) * m * k, ((batchA === 1 ? 0 : i) + 1) * m * k));
+        backend.typedArrayFromHeap(bi).set(backend.typedArrayFromHeap(b).subarray(i * k * n, (i + 1) * k * n));
+        const ri = matMul({ inputs: { a: ai, b: bi }, backend, attrs: nn });
+        backend.typedArrayFromHeap(out).set(backend.typedArrayFromHeap(ri), i * m * n);
+        backend.disposeData(ai.dataId);
+        backend.disposeData(bi.dataId);
+        backend.disposeData(ri.dataId);
+      }
+    }
+  } finally {
+    for (const t of temps) backend.disposeData(t.dataId);
+  }
+  return out;
+}
+
+let stockConfig: tf.KernelConfig | undefined;
+
+/**
+ * Chooses wasm's BatchMatMul: `fast` (the default once the trainer starts wasm) or `stock`
+ * (tfjs's own, for side-by-side benchmarks). The stock kernel stays in use underneath the
+ * fast one.
+ */
+export function setWasmMatMul(kind: 'fast' | 'stock'): void {
+  if (!stockConfig) {
+    const matMul = tf.getKernel('BatchMatMul', 'wasm');
+    const transpose = tf.getKernel('Transpose', 'wasm');
+    if (!matMul || !transpose) throw new Error('the wasm backend is not registered');
+    stockConfig = matMul;
+    stock = { matMul: matMul.kernelFunc as unknown as Kernel, transpose: transpose.kernelFunc as unknown as Kernel };
+  }
+  tf.unregisterKernel('BatchMatMul', 'wasm');
+  tf.registerKernel(
+    kind === 'stock'
+      ? stockConfig
+      : {
+          kernelName: 'BatchMatMul',
+          backendName: 'wasm',
+          // the stock kernel binds its wasm function in setup: keep that when the backend starts after this
+          setupFunc: stockConfig.setupFunc,
+          kernelFunc: fastBatchMatMulWasm as unknown as tf.KernelFunc,
+        },
+  );
+}
+
+export function registerFastWasmMatMul(): void {
+  setWasmMatMul('fast');
+}
