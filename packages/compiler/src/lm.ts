@@ -45,6 +45,28 @@ export interface LanguageModel {
 
 export const LAYER_NORM_EPS = 1e-6;
 
+/**
+ * Mean cross-entropy of `[n, vocab]` logits against one-hot targets, with the textbook
+ * gradient (softmax - onehot) / n. Cheaper than differentiating log-sum-exp, whose max
+ * gradient builds a broadcast equality mask over the whole vocabulary.
+ */
+export function softmaxCrossEntropy(tf: TF, logits: Tensor, oneHot: Tensor): Tensor {
+  const n = logits.shape[0] as number;
+  type Save = (ts: Tensor[]) => void;
+  const f = tf.customGrad(((z: Tensor, t: Tensor, save: Save) => {
+    save([z, t]);
+    const value = tf.div(tf.neg(tf.sum(tf.mul(tf.logSoftmax(z), t))), n);
+    return {
+      value,
+      gradFunc: (dy: Tensor, saved: Tensor[]) => {
+        const [zs, ts] = saved as [Tensor, Tensor];
+        return [tf.mul(tf.sub(tf.softmax(zs), ts), tf.div(dy, n)), tf.zerosLike(ts)];
+      },
+    };
+  }) as unknown as Parameters<TF['customGrad']>[0]);
+  return f(logits, oneHot);
+}
+
 /** Sinusoidal position signal `[seq, d]`: sines in the first half of the features, cosines in the second (as Tensor2Tensor). */
 export function timingSignal(seqLen: number, d: number): Float32Array {
   const half = d / 2;
@@ -125,10 +147,8 @@ export function compileLanguageModel(dna: unknown, options: CompileModelOptions)
 
   const loss = (tokens: Tensor, targets: Tensor): Tensor =>
     tf.tidy(() => {
-      const z = logits(tokens);
-      const logZ = tf.logSumExp(z, 2);
-      const picked = tf.sum(tf.mul(z, tf.oneHot(tf.cast(targets, 'int32'), vocabSize)), 2);
-      return tf.mean(tf.sub(logZ, picked));
+      const z = tf.reshape(logits(tokens), [-1, vocabSize]);
+      return softmaxCrossEntropy(tf, z, tf.oneHot(tf.reshape(tf.cast(targets, 'int32'), [-1]), vocabSize));
     });
 
   return {

@@ -22,6 +22,33 @@ export function causalMask(tf: TF, seqLen: number): Tensor {
   return tf.tidy(() => tf.expandDims(tf.cast(tf.linalg.bandPart(tf.ones([seqLen, seqLen]), -1, 0), 'bool'), 0));
 }
 
+const maskCache = new Map<string, Tensor>();
+const MASK_CACHE_SIZE = 32;
+
+/**
+ * The causal mask broadcast to `[batch, seq, seq]`, kept per backend and shape: building it
+ * on every call costs a Tile as large as the attention scores (slow on wasm).
+ */
+export function causalMaskLike(tf: TF, shape: readonly number[]): Tensor {
+  const key = `${tf.getBackend()}|${shape.join('x')}`;
+  const hit = maskCache.get(key);
+  if (hit && !hit.isDisposed) return hit;
+  const mask = tf.keep(tf.tidy(() => tf.broadcastTo(causalMask(tf, shape[1] as number), [...shape])));
+  maskCache.set(key, mask);
+  if (maskCache.size > MASK_CACHE_SIZE) {
+    const [oldest] = maskCache.keys();
+    maskCache.get(oldest!)!.dispose();
+    maskCache.delete(oldest!);
+  }
+  return mask;
+}
+
+/** Drops the cached masks (for tests that count tensors). */
+export function clearMaskCache(): void {
+  for (const m of maskCache.values()) m.dispose();
+  maskCache.clear();
+}
+
 /** `x` delayed by `lag` positions along the sequence axis, zero-filled at the start: position t holds x[t - lag]. */
 export function delay(tf: TF, x: Tensor, lag: number, fill = 0): Tensor {
   if (lag === 0) return x;

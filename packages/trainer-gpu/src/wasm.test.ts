@@ -53,6 +53,24 @@ describe('UnsortedSegmentSum on wasm (our kernel) against cpu', () => {
   });
 });
 
+describe('Equal on wasm (our kernel) against cpu', () => {
+  it('matches for equal shapes, row broadcasts and general broadcasting', async () => {
+    const rng = Rng.create(3);
+    const grid = (n: number) => Array.from({ length: n }, () => rng.int(0, 3));
+    for (const [sa, sb] of [[[4, 5], [4, 5]], [[3, 4, 5], [3, 4, 1]], [[3, 4, 5], [5]], [[3, 1, 5], [1, 4, 1]], [[2, 3], [1]], [[6], [2, 3, 6]]]) {
+      const va = grid(sa!.reduce((x, y) => x * y, 1));
+      const vb = grid(sb!.reduce((x, y) => x * y, 1));
+      const { cpu, wasm } = await onBoth(() =>
+        tf.tidy(() => {
+          const y = tf.equal(tf.tensor(va, sa), tf.tensor(vb, sb));
+          return { shape: y.shape, values: Array.from(y.dataSync()) };
+        }),
+      );
+      expect(wasm).toEqual(cpu);
+    }
+  });
+});
+
 describe('BatchMatMul on wasm (our fast path) against cpu', () => {
   const cases: Array<[number[], number[], boolean, boolean]> = [
     [[5, 7], [7, 3], false, false],

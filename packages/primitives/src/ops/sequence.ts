@@ -1,5 +1,5 @@
 import { definePrimitive, type PrimitiveDescriptor } from '../descriptor.js';
-import { causalMask, delay } from '../tensor-helpers.js';
+import { causalMaskLike, delay } from '../tensor-helpers.js';
 import { formatWidth, isTimeWidth } from '../width.js';
 
 /** What MASK writes at future positions: EXP of it is exactly 0 in float32. */
@@ -19,8 +19,7 @@ export const sequencePrimitives: PrimitiveDescriptor[] = [
     flops: (s) => s.batch * s.seqLen * s.seqLen,
     apply: (tf, [x], _p, s) =>
       tf.tidy(() => {
-        const mask = tf.broadcastTo(causalMask(tf, s.seqLen), x!.shape);
-        return tf.where(mask, x!, tf.fill(x!.shape, MASK_FILL));
+        return tf.where(causalMaskLike(tf, x!.shape), x!, tf.fill(x!.shape, MASK_FILL));
       }),
     code: ({ input1 }) => `causalMask(${input1})`,
     emit: ({ inputs: [x] }) => `causalMask(tf, ${x})`,
