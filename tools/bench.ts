@@ -5,7 +5,7 @@ import { baselineDna } from '@primer-search/baselines';
 import { compileLanguageModel } from '@primer-search/compiler';
 import { Rng } from '@primer-search/core';
 import { BatchSampler, evaluationBatches } from '@primer-search/datasets';
-import { selectBackend, setWasmMatMul, trainModel } from '@primer-search/trainer-gpu';
+import { selectBackend, setWasmKernels, trainModel } from '@primer-search/trainer-gpu';
 
 interface Config {
   label: string;
@@ -30,7 +30,7 @@ const rng = Rng.create('bench');
 const stream = Uint32Array.from({ length: 200_000 }, () => rng.int(0, 1023));
 
 async function measure(c: Config, kind: 'stock' | 'fast') {
-  setWasmMatMul(kind);
+  setWasmKernels(kind);
   const t0 = performance.now();
   const model = compileLanguageModel(baselineDna(c.model, { dModel: c.dModel }), { tf: tf as never, vocabSize: c.vocab, layers: c.layers, dModel: c.dModel, seqLen: c.seqLen, seed: 1 });
   const compileSeconds = (performance.now() - t0) / 1000;
@@ -47,7 +47,7 @@ async function measure(c: Config, kind: 'stock' | 'fast') {
   return { msPerStep, tokensPerSecond, gflops, compileSeconds, evalSeconds: r.evalSeconds, params: model.estimate.parameters };
 }
 
-const rows: string[][] = [['config', 'model', 'params', 'matmul', 'ms/step', 'tokens/s', 'GFLOP/s', 'vs stock']];
+const rows: string[][] = [['config', 'model', 'params', 'kernels', 'ms/step', 'tokens/s', 'GFLOP/s', 'vs stock']];
 for (const c of configs) {
   const stock = await measure(c, 'stock');
   const fast = await measure(c, 'fast');

@@ -9,7 +9,7 @@ interface WasmBackend {
 
 type Kernel = (args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }) => tf.TensorInfo;
 
-let stock: { matMul: Kernel; transpose: Kernel } | undefined;
+let stock: { matMul: Kernel } | undefined;
 
 const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 
@@ -22,7 +22,9 @@ const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
  */
 export function fastBatchMatMulWasm(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): tf.TensorInfo {
   const backend = args.backend as WasmBackend;
-  const { matMul, transpose } = stock!;
+  const { matMul } = stock!;
+  // whichever Transpose is registered (ours, once the trainer set wasm up)
+  const transpose = tf.getKernel('Transpose', 'wasm')!.kernelFunc as unknown as Kernel;
   let a = args.inputs.a!;
   let b = args.inputs.b!;
   const batchesOf = (t: tf.TensorInfo) => size(t.shape.slice(0, -2));
@@ -30,6 +32,7 @@ export function fastBatchMatMulWasm(args: { inputs: tf.NamedTensorInfoMap; backe
   const transposeA = Boolean(args.attrs?.transposeA);
   const transposeB = Boolean(args.attrs?.transposeB);
   const temps: tf.TensorInfo[] = [];
+  const view = (t: tf.TensorInfo, shape: number[]): tf.TensorInfo => ({ ...t, shape });
   const swapLast = (t: tf.TensorInfo) => {
     const r = t.shape.length;
     const perm = Array.from({ length: r }, (_, i) => (i === r - 2 ? r - 1 : i === r - 1 ? r - 2 : i));
@@ -37,6 +40,26 @@ export function fastBatchMatMulWasm(args: { inputs: tf.NamedTensorInfoMap; backe
     temps.push(out);
     return out;
   };
+
+  // A single product can also be computed as C = (op(B)^T op(A)^T)^T, which transposes the
+  // other operands and the result instead: pick whichever moves fewer floats (e.g. a weight
+  // gradient x^T dy with x [1024, 128] and dy [1024, 32] transposes dy and a small result).
+  if (batchesOf(a) === 1 && batchesOf(b) === 1 && (transposeA || transposeB)) {
+    const outSize = (transposeA ? a.shape.at(-1)! : a.shape.at(-2)!) * (transposeB ? b.shape.at(-2)! : b.shape.at(-1)!);
+    const direct = (transposeA ? size(a.shape) : 0) + (transposeB ? size(b.shape) : 0);
+    const flipped = (transposeA ? 0 : size(a.shape)) + (transposeB ? 0 : size(b.shape)) + outSize;
+    if (flipped < direct) {
+      const bt = transposeB ? b : swapLast(b); // op(B)^T
+      const at = transposeA ? a : swapLast(a); // op(A)^T
+      const [p, q] = bt.shape.slice(-2) as [number, number];
+      const r = at.shape.at(-1)!;
+      const ct = matMul({ inputs: { a: view(bt, [1, p, q]), b: view(at, [1, q, r]) }, backend, attrs: { transposeA: false, transposeB: false } });
+      const c = transpose({ inputs: { x: ct }, backend, attrs: { perm: [0, 2, 1] } });
+      backend.disposeData(ct.dataId);
+      for (const t of temps) backend.disposeData(t.dataId);
+      return view(c, [...a.shape.slice(0, -2), r, p]);
+    }
+  }
   if (transposeA) a = swapLast(a);
   if (transposeB) b = swapLast(b);
 
@@ -55,7 +78,6 @@ export function fastBatchMatMulWasm(args: { inputs: tf.NamedTensorInfoMap; backe
   });
   const batch = Math.max(batchA, batchB);
   const nn = { transposeA: false, transposeB: false };
-  const view = (t: tf.TensorInfo, shape: number[]): tf.TensorInfo => ({ ...t, shape });
 
   let out: tf.TensorInfo;
   try {
@@ -94,10 +116,9 @@ let stockConfig: tf.KernelConfig | undefined;
 export function setWasmMatMul(kind: 'fast' | 'stock'): void {
   if (!stockConfig) {
     const matMul = tf.getKernel('BatchMatMul', 'wasm');
-    const transpose = tf.getKernel('Transpose', 'wasm');
-    if (!matMul || !transpose) throw new Error('the wasm backend is not registered');
+    if (!matMul) throw new Error('the wasm backend is not registered');
     stockConfig = matMul;
-    stock = { matMul: matMul.kernelFunc as unknown as Kernel, transpose: transpose.kernelFunc as unknown as Kernel };
+    stock = { matMul: matMul.kernelFunc as unknown as Kernel };
   }
   tf.unregisterKernel('BatchMatMul', 'wasm');
   tf.registerKernel(
@@ -113,6 +134,3 @@ export function setWasmMatMul(kind: 'fast' | 'stock'): void {
   );
 }
 
-export function registerFastWasmMatMul(): void {
-  setWasmMatMul('fast');
-}

@@ -71,6 +71,24 @@ describe('Equal on wasm (our kernel) against cpu', () => {
   });
 });
 
+describe('Transpose on wasm (our kernel) against cpu', () => {
+  it('matches for last-two-axes swaps of any size and for other permutations', async () => {
+    const rng = Rng.create(8);
+    for (const [shape, perm] of [[[1024, 128], [1, 0]], [[33, 65], [1, 0]], [[3, 7, 5], [0, 2, 1]], [[2, 3, 4, 5], [0, 1, 3, 2]], [[2, 3, 4], [2, 0, 1]], [[1, 1], [1, 0]]] as Array<[number[], number[]]>) {
+      const v = Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.normal());
+      const { cpu, wasm } = await onBoth(() =>
+        tf.tidy(() => {
+          const y = tf.transpose(tf.tensor(v, shape), perm);
+          return { shape: y.shape, values: Array.from(y.dataSync()) };
+        }),
+      );
+      expect(wasm).toEqual(cpu);
+    }
+    const ints = await onBoth(() => tf.tidy(() => Array.from(tf.transpose(tf.tensor2d([1, 2, 3, 4, 5, 6], [2, 3], 'int32')).dataSync())));
+    expect(ints.wasm).toEqual(ints.cpu);
+  });
+});
+
 describe('BatchMatMul on wasm (our fast path) against cpu', () => {
   const cases: Array<[number[], number[], boolean, boolean]> = [
     [[5, 7], [7, 3], false, false],
