@@ -61,7 +61,11 @@ function addRunOptions(c: Command, defaultBudget: string): Command {
     .option('--data-dir <dir>', 'where the dataset files are, for datasets that do not ship with primer-search')
     .option('--tokenizer <name>', `tokenizer (${tokenizers.names().join(', ')})`, d.tokenizer)
     .option('--vocab-size <n>', 'vocabulary size of a trained tokenizer (bpe; default 1024)', integer('--vocab-size', 258))
-    .option('--budget <budget>', 'training budget per model: time (90s, 2m, 1h), steps (500steps) or tokens (200ktokens)', budget, parseBudget(defaultBudget))
+    .addOption(
+      new Option('--budget <budget>', 'training budget per model: time (90s, 2m, 1h), steps (500steps) or tokens (200ktokens)')
+        .argParser(budget)
+        .default(parseBudget(defaultBudget), defaultBudget),
+    )
     .option('--layers <n>', 'blocks stacked', integer('--layers', 1), d.layers)
     .option('--d-model <n>', 'model width (a multiple of 16)', integer('--d-model', 16), d.dModel)
     .option('--heads <n>', 'attention heads of the baselines (1, 2, 4 or 8)', integer('--heads', 1), 4)
