@@ -1,4 +1,4 @@
-import { dnaHash, shortHash } from '@primer-search/dna';
+import { camelName, dnaHash, shortHash } from '@primer-search/dna';
 import { CODEGEN_PRELUDE, type PrimitiveRegistry } from '@primer-search/primitives';
 import { CompileError, planBlock, type BlockSize, type PlanLimits, type SubprogramPlan } from './plan.js';
 
@@ -6,12 +6,6 @@ export interface GenerateOptions extends BlockSize {
   primitives?: PrimitiveRegistry;
   limits?: PlanLimits;
 }
-
-const camel = (name: string) => {
-  const words = name.split(/[^A-Za-z0-9]+/).filter(Boolean);
-  const s = words.map((w, i) => (i === 0 ? w.toLowerCase() : w[0]!.toUpperCase() + w.slice(1).toLowerCase())).join('');
-  return /^[A-Za-z_]/.test(s) ? s : `sub${s}`;
-};
 
 /**
  * A DNA as a standalone, readable TypeScript module that builds the same block with
@@ -28,9 +22,10 @@ export function generateBlockModule(dna: unknown, options: GenerateOptions): str
   const visit = (sp: SubprogramPlan) => {
     const key = `${sp.subprogram}|${sp.signature}`;
     if (functions.has(key)) return;
-    let name = sp.subprogram === 0 ? 'main' : camel(sp.name);
+    const base = camelName(sp.name, `sub${sp.subprogram}`);
+    let name = sp.subprogram === 0 ? 'main' : base;
     if (sp.subprogram !== 0) {
-      for (let k = 2; used.has(name); k++) name = `${camel(sp.name)}${k}`;
+      for (let k = 2; used.has(name); k++) name = `${base}${k}`;
       used.add(name);
     }
     functions.set(key, { name, plan: sp });

@@ -14,15 +14,19 @@ export interface FormatOptions {
 
 const formatNumber = (v: number) => String(Number(v.toPrecision(6)));
 
+/** A subprogram name as a camelCase identifier (`attention_head` -> `attentionHead`), or `fallback`. */
+export function camelName(name: string | undefined, fallback: string): string {
+  const words = (name ?? '').split(/[^A-Za-z0-9]+/).filter(Boolean);
+  if (words.length === 0) return fallback;
+  const s = words.map((w, k) => (k === 0 ? w.toLowerCase() : w[0]!.toUpperCase() + w.slice(1).toLowerCase())).join('');
+  return /^[0-9]/.test(s) ? `sub${s}` : s;
+}
+
 function functionNames(dna: Dna): string[] {
   const seen = new Set<string>();
   return dna.subprograms.map((s, i) => {
     if (i === 0) return 'main';
-    const words = (s.name ?? '').split(/[^A-Za-z0-9]+/).filter(Boolean);
-    let name = words.length
-      ? words.map((w, k) => (k === 0 ? w.toLowerCase() : w[0]!.toUpperCase() + w.slice(1).toLowerCase())).join('')
-      : `sub${i}`;
-    if (/^[0-9]/.test(name)) name = `sub${name}`;
+    let name = camelName(s.name, `sub${i}`);
     if (seen.has(name) || name === 'main') name = `${name}${i}`;
     seen.add(name);
     return name;

@@ -68,14 +68,18 @@ export interface TrainResult {
   curve: Array<{ step: number; tokens: number; seconds: number; loss: number }>;
 }
 
+/** A batch as int32 `[batch, seq]` inputs and targets (call inside tf.tidy). */
+function batchTensors(b: Batch): { x: tf.Tensor2D; y: tf.Tensor2D } {
+  return { x: tf.tensor2d(b.tokens, [b.batch, b.seqLen], 'int32'), y: tf.tensor2d(b.targets, [b.batch, b.seqLen], 'int32') };
+}
+
 /** Mean loss of `model` over fixed batches, token-weighted. */
 export function evaluate(model: LanguageModel, batches: Batch[]): number {
   let total = 0;
   let count = 0;
   for (const b of batches) {
     const loss = tf.tidy(() => {
-      const x = tf.tensor2d(b.tokens, [b.batch, b.seqLen], 'int32');
-      const y = tf.tensor2d(b.targets, [b.batch, b.seqLen], 'int32');
+      const { x, y } = batchTensors(b);
       return (model.loss(x as never, y as never) as unknown as tf.Tensor).dataSync()[0]!;
     });
     total += loss * b.batch * b.seqLen;
@@ -200,8 +204,7 @@ export async function trainModel(args: {
       optimizer.setLearningRate(lr);
       const t0 = performance.now();
       const { loss, norm } = tf.tidy(() => {
-        const x = tf.tensor2d(batch.tokens, [batch.batch, batch.seqLen], 'int32');
-        const y = tf.tensor2d(batch.targets, [batch.batch, batch.seqLen], 'int32');
+        const { x, y } = batchTensors(batch);
         const { value, grads } = tf.variableGrads(() => model.loss(x as never, y as never) as unknown as tf.Scalar, variables);
         const norm = tf.sqrt(tf.addN(Object.values(grads).map((g) => tf.sum(tf.square(g)))));
         const normValue = norm.dataSync()[0]!;

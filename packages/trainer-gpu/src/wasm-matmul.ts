@@ -67,15 +67,7 @@ export function fastBatchMatMulWasm(args: { inputs: tf.NamedTensorInfoMap; backe
   const n = b.shape[b.shape.length - 1]!;
   const batchA = size(a.shape.slice(0, -2));
   const batchB = size(b.shape.slice(0, -2));
-  // Broadcast batch dims (right-aligned), as tf.matMul does.
-  const da = a.shape.slice(0, -2);
-  const db = b.shape.slice(0, -2);
-  const rank = Math.max(da.length, db.length);
-  const outBatchShape = Array.from({ length: rank }, (_, i) => {
-    const x = da[da.length - rank + i] ?? 1;
-    const y = db[db.length - rank + i] ?? 1;
-    return Math.max(x, y);
-  });
+  const outBatchShape = tf.backend_util.assertAndGetBroadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2));
   const batch = Math.max(batchA, batchB);
   const nn = { transposeA: false, transposeB: false };
 
