@@ -181,6 +181,7 @@ describe('primer train and compare', () => {
     expect(r.stdout).toMatch(/^primer-ez on brown \(byte tokens, vocabulary 257\) · backend wasm · budget 12 steps/);
     for (const field of ['steps         12', 'tokens        768', 'tokens/s', 'parameters', 'FLOPs/token', 'validation    loss']) expect(r.stdout).toContain(field);
     expect(r.stderr).toContain('validation at step 3');
+    expect(r.stderr).toMatch(/data: [\d,]+ training and [\d,]+ validation tokens, vocabulary 257/);
     const j = await run(['train', '--model', 'vanilla', '--budget', '6steps', '--json', '--out', 'rec.json', ...tiny]);
     const rec = JSON.parse(j.stdout);
     expect(rec.result.steps).toBe(6);

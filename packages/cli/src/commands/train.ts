@@ -7,6 +7,7 @@ import {
   DEFAULT_TRAIN_CONFIG,
   formatBudget,
   parseBudget,
+  prepareData,
   readCheckpoint,
   runExperiment,
   selectBackend,
@@ -100,6 +101,16 @@ function settingsOf(o: RunOptions, checkpoints: number[]): RunSettings {
   };
 }
 
+/** Tokenizes the dataset now (cached for the runs), saying what it did: a first BPE run trains a vocabulary for seconds. */
+function announceData(io: CliIo, o: RunOptions): void {
+  io.stderr(`preparing ${o.dataset} with the ${o.tokenizer} tokenizer...\n`);
+  const t0 = performance.now();
+  const data = prepareData({ dataset: o.dataset, dataDir: o.dataDir, tokenizer: o.tokenizer, vocabSize: o.vocabSize });
+  io.stderr(
+    `data: ${fmt(data.train.length)} training and ${fmt(data.validation.length)} validation tokens, vocabulary ${data.tokenizer.vocabSize} (${((performance.now() - t0) / 1000).toFixed(1)}s)\n`,
+  );
+}
+
 const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 const duration = (s: number) => (s >= 60 ? `${Math.floor(s / 60)}m ${String(Math.round(s % 60)).padStart(2, '0')}s` : `${s.toFixed(1)}s`);
 
@@ -140,7 +151,10 @@ export function trainCommand(program: Command, io: CliIo, result: CommandResult)
       return;
     }
     const backend = await selectBackend(o.backend);
-    if (!o.json) io.stderr(`backend: ${backend.choice}${backend.skipped.length ? ` (skipped: ${backend.skipped.map((s) => s.reason).join('; ')})` : ''}\n`);
+    if (!o.json) {
+      io.stderr(`backend: ${backend.choice}${backend.skipped.length ? ` (skipped: ${backend.skipped.map((s) => s.reason).join('; ')})` : ''}\n`);
+      announceData(io, o);
+    }
     const resume = o.resume ? readCheckpoint(o.checkpoint!) : undefined;
     if (resume && !o.json) io.stderr(`resuming ${o.checkpoint} at step ${resume.step}\n`);
     const progress = trainingProgress(io, o.model);
@@ -199,7 +213,10 @@ export function compareCommand(program: Command, io: CliIo, result: CommandResul
       return;
     }
     const backend = await selectBackend(o.backend);
-    if (!o.json) io.stderr(`backend: ${backend.choice} · budget ${formatBudget(o.budget)} per model · ${names.length} models\n`);
+    if (!o.json) {
+      io.stderr(`backend: ${backend.choice} · budget ${formatBudget(o.budget)} per model · ${names.length} models\n`);
+      announceData(io, o);
+    }
     const records: Array<{ name: string; record: RunRecord }> = [];
     for (const { name, r } of dnas) {
       const progress = trainingProgress(io, name.padEnd(14));
