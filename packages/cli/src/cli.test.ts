@@ -190,6 +190,23 @@ describe('primer train and compare', () => {
     expect(JSON.parse(j.written['rec.json']!)).toEqual(rec);
   });
 
+  it('resumes a run from its checkpoint, and refuses other data settings', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'primer-cli-ckpt-'));
+    const ckpt = join(dir, 'run.json');
+    // checkpoints are written by the trainer itself, to the real file system
+    const first = await run(['train', '--model', 'vanilla', '--budget', '6steps', '--checkpoint', ckpt, ...tiny]);
+    expect(first.code).toBe(0);
+    const more = await run(['train', '--model', 'vanilla', '--budget', '10steps', '--checkpoint', ckpt, '--resume', ...tiny]);
+    expect(more.code).toBe(0);
+    expect(more.stderr).toContain('resuming');
+    expect(more.stderr).toContain('at step 6');
+    expect(more.stdout).toContain('steps         10');
+    const other = await run(['train', '--model', 'vanilla', '--budget', '12steps', '--checkpoint', ckpt, '--resume', ...tiny, '--batch', '2']);
+    expect(other.code).toBe(1);
+    expect(other.stderr).toContain('the checkpoint was made with other settings: batch 4 (now 2)');
+    expect((await run(['train', '--model', 'vanilla', '--resume'])).code).toBe(2);
+  });
+
   it('refuses bad budgets and unknown models', async () => {
     const b = await run(['train', '--model', 'vanilla', '--budget', 'soon']);
     expect(b.code).toBe(2);

@@ -27,6 +27,8 @@ export interface TrainCheckpoint {
   weights: Record<string, StoredArray>;
   /** Optimizer slots in the model's variable order. */
   optimizer: { name: string; slots: StoredArray[] };
+  /** What the caller ran this with (e.g. data settings), compared on resume. */
+  context?: Record<string, unknown>;
 }
 
 export function storeArray(values: Float32Array, shape: number[]): StoredArray {

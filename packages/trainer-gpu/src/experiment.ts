@@ -107,6 +107,18 @@ export async function runExperiment(
       checkpoint: hooks.checkpoint,
       resume: hooks.resume,
       signal: hooks.signal,
+      // what must match for a resumed run to continue the same experiment (the budget may change)
+      context: {
+        dataset: settings.dataset,
+        dataDir: settings.dataDir ?? null,
+        tokenizer: settings.tokenizer,
+        vocabSize: settings.vocabSize ?? null,
+        layers: settings.layers,
+        dModel: settings.dModel,
+        seqLen: settings.seqLen,
+        batch: settings.batch,
+        seed: settings.seed,
+      },
     });
     return {
       settings,

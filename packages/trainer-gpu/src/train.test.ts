@@ -154,6 +154,12 @@ describe('checkpoints', () => {
     await expect(
       trainModel({ model: b, sampler: new BatchSampler(trainStream, 4, SEQ, 1), evaluation: validation, budget: { kind: 'steps', steps: 4 }, resume: readCheckpoint(path) }),
     ).rejects.toThrow(/another model/);
+    const c = tiny('vanilla');
+    await trainModel({ model: c, sampler: new BatchSampler(trainStream, 4, SEQ, 1), evaluation: validation, budget: { kind: 'steps', steps: 2 }, checkpoint: { path }, context: { batch: 4 } });
+    await expect(
+      trainModel({ model: c, sampler: new BatchSampler(trainStream, 8, SEQ, 1), evaluation: validation, budget: { kind: 'steps', steps: 4 }, resume: readCheckpoint(path), context: { batch: 8 } }),
+    ).rejects.toThrow('the checkpoint was made with other settings: batch 4 (now 8)');
+    c.dispose();
     writeFileSync(path, '{"format": "x"}');
     expect(() => readCheckpoint(path)).toThrow(/not a primer-search training checkpoint/);
     a.dispose();

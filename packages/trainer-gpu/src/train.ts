@@ -107,6 +107,8 @@ export async function trainModel(args: {
   resume?: TrainCheckpoint;
   /** Stop between steps (saving a checkpoint if one is configured). */
   signal?: AbortSignal;
+  /** Recorded in checkpoints; resuming with a different context is refused, naming the fields. */
+  context?: Record<string, unknown>;
 }): Promise<TrainResult> {
   const { model, sampler, evaluation, budget } = args;
   const config = { ...DEFAULT_TRAIN_CONFIG, ...args.resume?.config, ...args.config };
@@ -132,6 +134,15 @@ export async function trainModel(args: {
 
   if (args.resume) {
     const c = args.resume;
+    const differ = Object.keys({ ...c.context, ...args.context }).filter(
+      (k) => JSON.stringify(c.context?.[k]) !== JSON.stringify(args.context?.[k]),
+    );
+    if (differ.length > 0) {
+      throw new PrimerError(
+        'BAD_CHECKPOINT',
+        `the checkpoint was made with other settings: ${differ.map((k) => `${k} ${JSON.stringify(c.context?.[k])} (now ${JSON.stringify(args.context?.[k])})`).join(', ')}`,
+      );
+    }
     const names = Object.keys(c.weights).sort();
     const mine = named.map(([n]) => n).sort();
     if (names.join('\n') !== mine.join('\n')) {
@@ -172,6 +183,7 @@ export async function trainModel(args: {
       sampler: sampler.state(),
       weights: Object.fromEntries(named.map(([n, v]) => [n, storeArray(v.dataSync() as Float32Array, [...v.shape])])),
       optimizer: { name: optimizer.name, slots: slots.map((sl) => storeArray(sl.values, sl.shape)) },
+      context: args.context,
     });
     lastSaved = result.trainSeconds;
   };
