@@ -5,6 +5,7 @@ import { baselinesCommand } from './commands/baselines.js';
 import { compareCommand, trainCommand } from './commands/train.js';
 import { dnaCommand, type CommandResult } from './commands/dna.js';
 import { primitivesCommand } from './commands/primitives.js';
+import { searchCommand, studyCommand } from './commands/search.js';
 import { UsageError, type CliIo } from './io.js';
 
 export { UsageError, type CliIo } from './io.js';
@@ -34,6 +35,8 @@ export function buildProgram(io: CliIo, result: CommandResult): Command {
   dnaCommand(program, io, result);
   trainCommand(program, io, result);
   compareCommand(program, io, result);
+  searchCommand(program, io, result);
+  studyCommand(program, io);
   program.addHelpText(
     'after',
     '\nExamples:\n' +
@@ -45,6 +48,9 @@ export function buildProgram(io: CliIo, result: CommandResult): Command {
       '  primer dna mutate examples/dna/vanilla.json --seed 1 --count 5 --chain\n' +
       '  primer train --model primer-ez --budget 2m\n' +
       '  primer compare --budget 2m\n' +
+      '  primer search --candidates 24 --budget-per-candidate 30s --workers 2 --study runs/demo.sqlite\n' +
+      '  primer search --study runs/demo.sqlite --resume\n' +
+      '  primer study show runs/demo.sqlite\n' +
       '\nExit status: 0 success, 1 invalid input (e.g. a DNA that does not validate), 2 usage error.\n',
   );
   return program;

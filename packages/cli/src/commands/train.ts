@@ -33,7 +33,7 @@ const budget = (value: string) => {
   }
 };
 
-interface RunOptions {
+export interface RunOptions {
   dataset: string;
   dataDir?: string;
   tokenizer: string;
@@ -55,7 +55,7 @@ interface RunOptions {
   out?: string;
 }
 
-function addRunOptions(c: Command, defaultBudget: string): Command {
+export function addRunOptions(c: Command, defaultBudget: string, budgetFlag = '--budget', budgetHelp = 'training budget per model'): Command {
   const d = DEFAULT_RUN_SETTINGS;
   return c
     .option('--dataset <name>', `training data (${corpora.names().join(', ')})`, d.dataset)
@@ -63,7 +63,7 @@ function addRunOptions(c: Command, defaultBudget: string): Command {
     .option('--tokenizer <name>', `tokenizer (${tokenizers.names().join(', ')})`, d.tokenizer)
     .option('--vocab-size <n>', 'vocabulary size of a trained tokenizer (bpe; default 1024)', integer('--vocab-size', 258))
     .addOption(
-      new Option('--budget <budget>', 'training budget per model: time (90s, 2m, 1h), steps (500steps) or tokens (200ktokens)')
+      new Option(`${budgetFlag} <budget>`, `${budgetHelp}: time (90s, 2m, 1h), steps (500steps) or tokens (200ktokens)`)
         .argParser(budget)
         .default(parseBudget(defaultBudget), defaultBudget),
     )
@@ -83,7 +83,7 @@ function addRunOptions(c: Command, defaultBudget: string): Command {
     .option('--out <file>', 'write the full record (settings, figures, curves) as JSON');
 }
 
-function settingsOf(o: RunOptions, checkpoints: number[]): RunSettings {
+export function settingsOf(o: RunOptions, checkpoints: number[]): RunSettings {
   return {
     dataset: o.dataset,
     dataDir: o.dataDir,
@@ -102,7 +102,7 @@ function settingsOf(o: RunOptions, checkpoints: number[]): RunSettings {
 }
 
 /** Tokenizes the dataset now (cached for the runs), saying what it did: a first BPE run trains a vocabulary for seconds. */
-function announceData(io: CliIo, o: RunOptions): void {
+export function announceData(io: CliIo, o: Pick<RunOptions, 'dataset' | 'dataDir' | 'tokenizer' | 'vocabSize'>): void {
   io.stderr(`preparing ${o.dataset} with the ${o.tokenizer} tokenizer...\n`);
   const t0 = performance.now();
   const data = prepareData({ dataset: o.dataset, dataDir: o.dataDir, tokenizer: o.tokenizer, vocabSize: o.vocabSize });
@@ -111,8 +111,8 @@ function announceData(io: CliIo, o: RunOptions): void {
   );
 }
 
-const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
-const duration = (s: number) => (s >= 60 ? `${Math.floor(s / 60)}m ${String(Math.round(s % 60)).padStart(2, '0')}s` : `${s.toFixed(1)}s`);
+export const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+export const duration = (s: number) => (s >= 60 ? `${Math.floor(s / 60)}m ${String(Math.round(s % 60)).padStart(2, '0')}s` : `${s.toFixed(1)}s`);
 
 function figures(name: string, r: RunRecord): string {
   const res = r.result;

@@ -1,0 +1,337 @@
+import { existsSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import cliProgress from 'cli-progress';
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { structuredPatch } from 'diff';
+import { formatDna, type Dna } from '@primer-search/dna';
+import {
+  LocalWorkerPool,
+  defaultWorkerCount,
+  runSearch,
+  summarizeStudy,
+  type SearchEvent,
+  type StudyConfig,
+  type StudySummary,
+} from '@primer-search/runner';
+import { strategies } from '@primer-search/search-strategies';
+import { SqliteStudyStore } from '@primer-search/store';
+import { DEFAULT_TRAIN_CONFIG, formatBudget, parseBudget, selectBackend, type Budget } from '@primer-search/trainer-gpu';
+import { UsageError, type CliIo } from '../io.js';
+import { integer, loadDna, type CommandResult } from './dna.js';
+import { addRunOptions, announceData, duration, fmt, settingsOf, type RunOptions } from './train.js';
+
+interface SearchOptions extends Omit<RunOptions, 'budget'> {
+  budgetPerCandidate: Budget;
+  strategy: string;
+  seedModel: string;
+  candidates: number;
+  workers: number;
+  study?: string;
+  resume?: boolean;
+  population: number;
+  tournament: number;
+  strategyOption: string[];
+  hurdles: number[];
+  hurdleMinSamples: number;
+  candidateTimeout?: Budget;
+  plugin: string[];
+  top: number;
+}
+
+const hurdleList = (value: string): number[] => {
+  if (value === 'none') return [];
+  const xs = value.split(',').map((x) => Number(x.trim()));
+  if (xs.some((x) => !(x > 0 && x < 1))) throw new InvalidArgumentError('hurdles are fractions of the budget between 0 and 1, e.g. 0.25,0.5 (or none).');
+  if (xs.some((x, i) => i > 0 && x <= xs[i - 1]!)) throw new InvalidArgumentError('hurdles must be increasing, e.g. 0.25,0.5.');
+  return xs;
+};
+const collect = (value: string, previous: string[]) => [...previous, value];
+const timeBudget = (value: string): Budget => {
+  try {
+    const b = parseBudget(value);
+    if (b.kind !== 'seconds') throw new Error('the candidate timeout is a time, e.g. 90s or 5m');
+    return b;
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message);
+  }
+};
+
+/** Plugin modules: a path (relative to the working directory) or a package name. */
+export function pluginSpecifier(p: string): string {
+  const pathLike = p.startsWith('.') || isAbsolute(p) || existsSync(p);
+  return pathLike ? pathToFileURL(resolve(p)).href : p;
+}
+
+function parseStrategyOptions(pairs: string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const pair of pairs) {
+    const m = /^([A-Za-z_][\w-]*)=(.*)$/.exec(pair);
+    if (!m) throw new UsageError(`--strategy-option takes name=value; got "${pair}"`);
+    const v = m[2]!;
+    out[m[1]!] = v !== '' && Number.isFinite(Number(v)) ? Number(v) : v === 'true' ? true : v === 'false' ? false : v;
+  }
+  return out;
+}
+
+const stamp = () => new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+
+function searchDisplay(io: CliIo, total: number) {
+  const state = { told: 0, running: new Set<number>(), failed: 0, best: undefined as number | undefined, seed: undefined as number | undefined, reused: 0 };
+  const bestText = () =>
+    state.best === undefined ? '-' : `${state.best.toFixed(3)}${state.seed !== undefined ? ` (seed ${state.seed.toFixed(3)})` : ''}`;
+  const bar = io.interactive
+    ? new cliProgress.SingleBar(
+        {
+          format: 'search {bar} {value}/{total} candidates | running {running} | failed {failed} | best ppl {best} | ETA {eta_formatted}',
+          stream: process.stderr,
+          hideCursor: true,
+          etaBuffer: 20,
+        },
+        cliProgress.Presets.shades_classic,
+      )
+    : undefined;
+  const note = (text: string) => (bar ? process.stderr.write(`\r\x1b[K${text}\n`) : io.stderr(`${text}\n`));
+  const refresh = () => bar?.update(state.told, { running: state.running.size, failed: state.failed, best: bestText() });
+  return {
+    start(told: number) {
+      state.told = told;
+      bar?.start(total, told, { running: 0, failed: 0, best: '-' });
+    },
+    event(e: SearchEvent) {
+      if (e.type === 'dispatched') state.running.add(e.candidate);
+      if (e.type === 'evaluated') state.running.delete(e.candidate);
+      if (e.type === 'told') {
+        state.told = e.told;
+        const o = e.outcome;
+        if (o.status === 'failed') state.failed++;
+        if (e.reused) state.reused++;
+        if (e.candidate === 0 && o.status !== 'failed') state.seed = o.fitness;
+        if (o.status === 'completed' && (state.best === undefined || o.fitness < state.best)) state.best = o.fitness;
+        const what =
+          o.status === 'completed'
+            ? `perplexity ${o.fitness.toFixed(3)}`
+            : o.status === 'hurdle'
+              ? `stopped at hurdle ${o.hurdle + 1} (perplexity ${o.fitness.toFixed(3)} there)`
+              : `failed: ${o.reason}`;
+        note(`[${e.told}/${total}] candidate ${e.candidate}: ${what}${e.reused ? ' (same program as an earlier candidate; result reused)' : ''} · best ${bestText()}`);
+      }
+      refresh();
+    },
+    stop: () => bar?.stop(),
+  };
+}
+
+/** The DNA as code, and a line diff of that code against the seed's. */
+export function dnaDiff(seed: Dna, dna: Dna): string {
+  // the first line names the program and its hash, which always differ
+  const body = (d: Dna) => formatDna(d).split('\n').slice(1).join('\n');
+  const a = body(seed);
+  const b = body(dna);
+  const patch = structuredPatch('seed', 'candidate', a, b, '', '', { context: 1 });
+  if (patch.hunks.length === 0) return '  (the same code as the seed)\n';
+  return `${patch.hunks.map((h) => `  @@ seed line ${h.oldStart + 1} @@\n${h.lines.map((l) => `  ${l}`).join('\n')}`).join('\n')}\n`;
+}
+
+/** The human-readable study report (`primer search` ends with it; `primer study show` prints it). */
+export function formatSummary(s: StudySummary, candidatesOf: (id: number) => { dna: unknown } | undefined, showCode = 1): string {
+  const c = s.config;
+  const out: string[] = [];
+  out.push(`study ${s.location}`);
+  out.push(
+    `  ${c.strategy}${Object.keys(c.strategyOptions).length ? ` (${Object.entries(c.strategyOptions).map(([k, v]) => `${k} ${v}`).join(', ')})` : ''} from ${c.seedModel}, seed ${c.seed} · ` +
+      `${c.settings.dataset}, ${formatBudget(c.settings.budget)} per candidate, ${c.settings.layers} layer${c.settings.layers === 1 ? "" : "s"}, dModel ${c.settings.dModel}, seq ${c.settings.seqLen}, batch ${c.settings.batch}`,
+  );
+  out.push(
+    `  candidates ${s.candidates} proposed, ${s.told} told · trained ${s.trained} · reused ${s.reused} (same program as an earlier one) · ` +
+      `completed ${s.completed} · failed ${s.failed} · training ${duration(s.trainSeconds)}, wall ${duration(s.wallSeconds)} (summed over workers)`,
+  );
+  if (c.hurdles.length) {
+    out.push(
+      `  hurdles at ${c.hurdles.map((f) => `${Math.round(f * 100)}%`).join(', ')} of the budget: stopped ${s.stoppedAtHurdle.join(' / ')} · ` +
+        `saved ${s.hurdleSavings.budgets.toFixed(2)} candidate budgets (${(s.hurdleSavings.share * 100).toFixed(1)}% of full training)`,
+    );
+  }
+  const reasons = Object.entries(s.failuresByReason);
+  if (reasons.length) out.push(`  failures by reason: ${reasons.map(([k, n]) => `${k} ${n}`).join(', ')}`);
+  out.push('');
+  if (s.leaderboard.length === 0) {
+    out.push('no candidate has completed its budget yet.');
+    return `${out.join('\n')}\n`;
+  }
+  const seed = s.seed.fitness;
+  const rows = [
+    ['rank', 'candidate', 'parent', 'perplexity', 'vs seed', 'params', 'steps', 'mutations'],
+    ...s.leaderboard.map((e, i) => [
+      String(i + 1),
+      String(e.id),
+      e.parent === null ? '-' : String(e.parent),
+      e.fitness.toFixed(3),
+      seed && e.id !== 0 ? `${(((e.fitness - seed) / seed) * 100).toFixed(1)}%` : e.id === 0 ? 'seed' : '-',
+      e.parameters === null ? '-' : fmt(e.parameters),
+      fmt(e.steps),
+      e.mutations.join('; ') || '-',
+    ]),
+  ];
+  const widths = rows[0]!.map((_, k) => Math.max(...rows.map((r) => r[k]!.length)));
+  out.push(rows.map((r) => r.map((x, k) => (k === r.length - 1 ? x : k === 0 || k === 1 ? x.padStart(widths[k]!) : x.padStart(widths[k]!))).join('  ')).join('\n'));
+  out.push('');
+  out.push(`lineage of the best: ${s.bestLineage.join(' -> ')}`);
+  for (const e of s.leaderboard.slice(0, showCode)) {
+    if (e.id === 0) {
+      out.push(`\nthe best program is the seed itself (perplexity ${e.fitness.toFixed(3)}).`);
+      continue;
+    }
+    const dna = candidatesOf(e.id)?.dna as Dna | undefined;
+    if (!dna) continue;
+    out.push(`\ncandidate ${e.id} (perplexity ${e.fitness.toFixed(3)}${seed ? `, seed ${seed.toFixed(3)}` : ''}) as code:\n`);
+    out.push(formatDna(dna).trimEnd());
+    out.push(`\nits diff against the seed (- seed, + candidate):`);
+    out.push(dnaDiff(c.seedDna, dna).trimEnd());
+  }
+  return `${out.join('\n')}\n`;
+}
+
+export function searchCommand(program: Command, io: CliIo, result: CommandResult): void {
+  addRunOptions(
+    program
+      .command('search')
+      .description(
+        'Evolve Transformer blocks from a seed under a fixed training budget per candidate (fitness: validation perplexity), ' +
+          'training candidates in worker processes, recording everything in a study file; a killed search continues with --resume.',
+      )
+      .addOption(new Option('--strategy <name>', `search strategy (${strategies.names().join(', ')}, or one a --plugin registers)`).default('evolution'))
+      .option('--seed-model <name|file>', 'the program the search starts from: a baseline or a DNA file', 'vanilla')
+      .option('--candidates <n>', 'candidates to propose in all, the seed included (on --resume: raise it to extend a study)', integer('--candidates', 1), 24)
+      .option('--workers <n>', 'worker processes training candidates at once (default: one per core)', integer('--workers', 1), defaultWorkerCount())
+      .option('--study <file>', 'the SQLite file recording the study (default: runs/search-<time>.sqlite)')
+      .option('--resume', 'continue the study in --study where it stopped (its recorded settings are used)')
+      .option('--population <n>', 'evolution: population size', integer('--population', 2), 100)
+      .option('--tournament <n>', 'evolution: tournament size', integer('--tournament', 1), 10)
+      .option('--strategy-option <name=value>', 'an option of the strategy (repeatable; e.g. maxMutations=2 for random)', collect, [])
+      .option('--hurdles <fractions>', 'fractions of the budget where candidates worse than the median so far stop (or none)', hurdleList, [0.25, 0.5])
+      .option('--hurdle-min-samples <n>', 'results needed at a hurdle before it stops anyone', integer('--hurdle-min-samples', 1), 5)
+      .addOption(new Option('--candidate-timeout <time>', 'stop a candidate after this long (default: twice a time budget plus a minute, or 20m)').argParser(timeBudget))
+      .option('--plugin <module>', 'import this module first (a file or package registering primitives or strategies; repeatable)', collect, [])
+      .option('--top <n>', 'leaderboard rows in the summary', integer('--top', 1), 10),
+    '30s',
+    '--budget-per-candidate',
+    'training budget per candidate',
+  ).action(async (o: SearchOptions) => {
+    if (o.resume && !o.study) throw new UsageError('--resume needs --study FILE');
+    const plugins = o.plugin.map(pluginSpecifier);
+    for (const p of plugins) await import(p);
+    const studyPath = o.study ?? `runs/search-${stamp()}.sqlite`;
+    let config: StudyConfig | undefined;
+    if (!o.resume) {
+      if (existsSync(studyPath)) throw new UsageError(`${studyPath} already exists: add --resume to continue that study, or choose another --study file`);
+      if (!strategies.has(o.strategy)) {
+        const near = strategies.suggest(o.strategy);
+        throw new UsageError(`no search strategy "${o.strategy}"${near.length ? ` (did you mean ${near.join(', ')}?)` : ''}; known: ${strategies.names().join(', ')}`);
+      }
+      const seed = loadDna(io, o.seedModel, o.dModel, o.heads);
+      if (!seed.ok) {
+        io.stderr(`${seed.message}\n`);
+        result.exitCode = 1;
+        return;
+      }
+      const strategyOptions = {
+        ...(o.strategy === 'evolution' ? { populationSize: o.population, tournamentSize: o.tournament } : {}),
+        ...parseStrategyOptions(o.strategyOption),
+      };
+      // fail now, not in the first worker, on options the strategy refuses
+      strategies.get(o.strategy).create({ seedDna: seed.dna, seed: o.seed, options: strategyOptions });
+      const budget = o.budgetPerCandidate;
+      config = {
+        format: 'primer-study',
+        version: 1,
+        strategy: o.strategy,
+        strategyOptions,
+        seedModel: o.seedModel,
+        seedDna: seed.dna,
+        seed: o.seed,
+        candidates: o.candidates,
+        inFlight: o.workers,
+        hurdles: o.hurdles,
+        hurdleMinSamples: o.hurdleMinSamples,
+        settings: settingsOf({ ...o, budget }, DEFAULT_TRAIN_CONFIG.checkpoints),
+        plugins,
+        candidateTimeoutSeconds:
+          o.candidateTimeout?.kind === 'seconds' ? o.candidateTimeout.seconds : budget.kind === 'seconds' ? budget.seconds * 2 + 60 : 20 * 60,
+      };
+    }
+    const store = SqliteStudyStore.open(studyPath, { readonly: false });
+    try {
+      const stored = store.config() as StudyConfig | undefined;
+      if (o.resume && !stored) throw new UsageError(`${studyPath} holds no study to resume`);
+      const active = stored ?? config!;
+      if (o.resume) for (const p of active.plugins) await import(p);
+      const backend = await selectBackend(active.settings.backend);
+      if (!o.json) {
+        io.stderr(
+          `${o.resume ? 'resuming' : 'starting'} study ${studyPath}: ${active.strategy} from ${active.seedModel}, ${o.resume ? Math.max(active.candidates, o.candidates) : active.candidates} candidates, ` +
+            `${formatBudget(active.settings.budget)} each, ${o.workers} worker${o.workers > 1 ? 's' : ''} · backend ${backend.choice}\n`,
+        );
+        announceData(io, active.settings);
+      }
+      const total = o.resume ? Math.max(active.candidates, o.candidates) : active.candidates;
+      const display = o.json ? undefined : searchDisplay(io, total);
+      const stop = new AbortController();
+      const onSigint = () => {
+        if (stop.signal.aborted) process.exit(130);
+        io.stderr(`\nstopping: finished results are saved in ${studyPath}; continue with --study ${studyPath} --resume (Ctrl-C again to quit at once)\n`);
+        stop.abort();
+      };
+      process.on('SIGINT', onSigint);
+      let outcome: Awaited<ReturnType<typeof runSearch>>;
+      try {
+        outcome = await runSearch({
+          store,
+          config,
+          resume: o.resume,
+          candidates: o.resume ? o.candidates : undefined,
+          pool: new LocalWorkerPool(o.workers),
+          signal: stop.signal,
+          onEvent: (e) => {
+            if (e.type === 'started') display?.start(e.told);
+            display?.event(e);
+          },
+        });
+      } finally {
+        process.off('SIGINT', onSigint);
+        display?.stop();
+      }
+      const summary = summarizeStudy(store, o.top);
+      if (o.out) io.writeFile(o.out, `${JSON.stringify(summary, null, 2)}\n`);
+      if (o.json) io.stdout(`${JSON.stringify(summary, null, 2)}\n`);
+      else io.stdout(`\n${formatSummary(summary, (id) => store.candidate(id))}`);
+      if (outcome.stopped) {
+        io.stderr(`stopped; continue with: primer search --study ${studyPath} --resume\n`);
+        result.exitCode = 130;
+      }
+    } finally {
+      store.close();
+    }
+  });
+}
+
+export function studyCommand(program: Command, io: CliIo): void {
+  const study = program.command('study').description('Inspect a study file written by primer search.');
+  study
+    .command('show')
+    .description('Print a study: leaderboard, lineage of the best, failures by reason, hurdle savings, and the best program with its diff against the seed.')
+    .argument('<file>', 'the study file')
+    .option('--json', 'print the summary as JSON')
+    .option('--top <n>', 'leaderboard rows', integer('--top', 1), 10)
+    .option('--code <n>', 'print the best N programs as code with their diff', integer('--code', 0), 1)
+    .action((file: string, o: { json?: boolean; top: number; code: number }) => {
+      if (!existsSync(file)) throw new UsageError(`no study file at ${file}`);
+      const store = SqliteStudyStore.open(file, { readonly: true });
+      try {
+        const s = summarizeStudy(store, o.top);
+        io.stdout(o.json ? `${JSON.stringify(s, null, 2)}\n` : formatSummary(s, (id) => store.candidate(id), o.code));
+      } finally {
+        store.close();
+      }
+    });
+}

@@ -1,0 +1,4 @@
+export * from './job.js';
+export * from './pool.js';
+export * from './search.js';
+export * from './summary.js';

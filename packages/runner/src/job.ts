@@ -1,0 +1,138 @@
+import { isPrimerError } from '@primer-search/core';
+import { budgetProgress, runExperiment, type RunSettings } from '@primer-search/trainer-gpu';
+
+/** One candidate to train, as sent to a worker: plain JSON. */
+export interface EvaluationJob {
+  candidate: number;
+  hash: string;
+  dna: unknown;
+  settings: RunSettings;
+  /** Where the hurdles sit (fractions of the budget) and the perplexity to beat at each (null: no threshold yet). */
+  hurdles: Array<{ fraction: number; threshold: number | null }>;
+  /** Modules to import first (plugins registering primitives). */
+  plugins: string[];
+}
+
+/** What a worker reports back. `reason` starts with its category: invalid, diverged, error, crashed, out of memory, timeout. */
+export interface JobResult {
+  candidate: number;
+  hash: string;
+  status: 'completed' | 'hurdle' | 'failed';
+  fitness: number | null;
+  hurdle: number | null;
+  reason: string | null;
+  curve: Array<{ step: number; tokens: number; seconds: number; perplexity: number }>;
+  atHurdles: Array<number | null>;
+  steps: number;
+  tokens: number;
+  trainSeconds: number;
+  backend: string | null;
+  parameters: number | null;
+}
+
+export interface JobProgress {
+  candidate: number;
+  /** 0..1 of the budget. */
+  progress: number;
+  step: number;
+  trainLoss: number;
+}
+
+export const FAILURE_CATEGORIES = ['invalid', 'diverged', 'out of memory', 'timeout', 'crashed', 'error'] as const;
+
+/** The category a failure reason starts with. */
+export function failureCategory(reason: string): string {
+  return FAILURE_CATEGORIES.find((c) => reason.startsWith(`${c}:`) || reason === c) ?? 'error';
+}
+
+const loaded = new Set<string>();
+
+export function failedResult(job: Pick<EvaluationJob, 'candidate' | 'hash' | 'hurdles'>, reason: string): JobResult {
+  return {
+    candidate: job.candidate,
+    hash: job.hash,
+    status: 'failed',
+    fitness: null,
+    hurdle: null,
+    reason,
+    curve: [],
+    atHurdles: job.hurdles.map(() => null),
+    steps: 0,
+    tokens: 0,
+    trainSeconds: 0,
+    backend: null,
+    parameters: null,
+  };
+}
+
+/** Why an exception stopped a candidate, as a failure reason. */
+export function reasonOf(e: unknown): string {
+  const message = e instanceof Error ? e.message : String(e);
+  if (isPrimerError(e)) return `invalid: ${message}`;
+  if (e instanceof RangeError || /out of memory|memory access out of bounds|Array buffer allocation failed|could not allocate/i.test(message)) {
+    return `out of memory: ${message}`;
+  }
+  return `error: ${message}`;
+}
+
+/**
+ * Trains one candidate under its budget, stopping it at the first hurdle whose threshold
+ * its validation perplexity does not beat. Never throws: a failure is a result.
+ */
+export async function evaluateCandidate(job: EvaluationJob, onProgress?: (p: JobProgress) => void): Promise<JobResult> {
+  try {
+    for (const p of job.plugins) {
+      if (!loaded.has(p)) {
+        await import(p);
+        loaded.add(p);
+      }
+    }
+  } catch (e) {
+    return failedResult(job, `error: cannot load plugin: ${(e as Error).message}`);
+  }
+  const atHurdles: Array<number | null> = job.hurdles.map(() => null);
+  const abort = new AbortController();
+  let stoppedAt: number | undefined;
+  const settings: RunSettings = { ...job.settings, train: { ...job.settings.train, checkpoints: job.hurdles.map((h) => h.fraction) } };
+  try {
+    const record = await runExperiment(job.dna, settings, {
+      signal: abort.signal,
+      onProgress: (e) => onProgress?.({ candidate: job.candidate, progress: e.progress, step: e.step, trainLoss: e.trainLoss }),
+      onEvaluation: (e) => {
+        const progress = budgetProgress(settings.budget, { seconds: e.seconds, steps: e.step, tokens: e.tokens });
+        job.hurdles.forEach((h, k) => {
+          if (atHurdles[k] !== null || h.fraction > progress + 1e-9) return;
+          atHurdles[k] = e.perplexity;
+          if (progress < 1 && stoppedAt === undefined && h.threshold !== null && !(e.perplexity <= h.threshold)) {
+            stoppedAt = k;
+            abort.abort();
+          }
+        });
+      },
+    });
+    const r = record.result;
+    const base = {
+      candidate: job.candidate,
+      hash: job.hash,
+      curve: r.evaluations.map((e) => ({ step: e.step, tokens: e.tokens, seconds: e.seconds, perplexity: e.perplexity })),
+      atHurdles,
+      steps: r.steps,
+      tokens: r.tokens,
+      trainSeconds: r.trainSeconds,
+      backend: record.backend.choice,
+      parameters: r.parameters,
+    };
+    if (r.status === 'completed' && r.final) {
+      return { ...base, status: 'completed', fitness: r.final.perplexity, hurdle: null, reason: null };
+    }
+    if (r.status === 'stopped' && stoppedAt !== undefined) {
+      return { ...base, status: 'hurdle', fitness: atHurdles[stoppedAt]!, hurdle: stoppedAt, reason: null };
+    }
+    if (r.status === 'diverged') {
+      return { ...base, status: 'failed', fitness: null, hurdle: null, reason: `diverged: the ${r.divergence!.what} stopped being finite at step ${r.divergence!.step}` };
+    }
+    return { ...base, status: 'failed', fitness: null, hurdle: null, reason: `error: training ended as ${r.status}` };
+  } catch (e) {
+    return failedResult(job, reasonOf(e));
+  }
+}

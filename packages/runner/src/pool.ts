@@ -1,0 +1,129 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { evaluateCandidate, failedResult, type EvaluationJob, type JobProgress, type JobResult } from './job.js';
+import type { FromWorker, ToWorker } from './worker.js';
+
+export interface RunJobOptions {
+  /** Kill the job after this many seconds of wall time (compile, training and evaluation). */
+  timeoutSeconds: number;
+  onProgress?: (p: JobProgress) => void;
+}
+
+/** Where candidates are trained. `run` is called with at most `size` jobs at once. */
+export interface EvaluationPool {
+  readonly size: number;
+  run(job: EvaluationJob, options: RunJobOptions): Promise<JobResult>;
+  close(): Promise<void>;
+}
+
+/** One worker per core, by default. */
+export const defaultWorkerCount = (): number => Math.max(1, availableParallelism());
+
+interface Worker {
+  child: ChildProcess;
+  busy: boolean;
+  stderr: string;
+}
+
+/** How to start the worker script: the built one, or the TypeScript source under tsx when running from source (tests, dev). */
+function workerEntry(): { path: string; execArgv: string[] } {
+  const fromSource = import.meta.url.endsWith('.ts');
+  return fromSource
+    ? { path: fileURLToPath(new URL('./worker.ts', import.meta.url)), execArgv: ['--conditions=@primer-search/source', '--import', 'tsx'] }
+    : { path: fileURLToPath(new URL('./worker.js', import.meta.url)), execArgv: [] };
+}
+
+/**
+ * A pool of worker processes on this machine. A worker trains one candidate at a time and
+ * is reused; one that crashes, runs out of memory or over its time is killed, its
+ * candidate recorded as failed with the reason, and a fresh worker takes its place.
+ */
+export class LocalWorkerPool implements EvaluationPool {
+  private readonly workers: Worker[] = [];
+  private closed = false;
+
+  constructor(
+    readonly size: number = defaultWorkerCount(),
+    private readonly options: { execArgv?: string[]; env?: NodeJS.ProcessEnv } = {},
+  ) {}
+
+  private spawn(): Worker {
+    const entry = workerEntry();
+    const child = fork(entry.path, [], {
+      execArgv: [...entry.execArgv, ...(this.options.execArgv ?? [])],
+      env: { ...process.env, ...this.options.env },
+      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+    });
+    const w: Worker = { child, busy: false, stderr: '' };
+    child.stderr?.on('data', (d: Buffer) => {
+      w.stderr = (w.stderr + d.toString()).slice(-4000);
+    });
+    child.on('exit', () => {
+      const i = this.workers.indexOf(w);
+      if (i >= 0) this.workers.splice(i, 1);
+    });
+    this.workers.push(w);
+    return w;
+  }
+
+  run(job: EvaluationJob, options: RunJobOptions): Promise<JobResult> {
+    if (this.closed) return Promise.reject(new Error('the pool is closed'));
+    const w = this.workers.find((x) => !x.busy && x.child.exitCode === null && x.child.signalCode === null) ?? this.spawn();
+    w.busy = true;
+    w.stderr = '';
+    return new Promise<JobResult>((resolve) => {
+      let settled = false;
+      const finish = (r: JobResult) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        w.child.off('message', onMessage);
+        w.child.off('exit', onExit);
+        w.busy = false;
+        resolve(r);
+      };
+      const onMessage = (m: FromWorker) => {
+        if (m.type === 'progress' && m.progress.candidate === job.candidate) options.onProgress?.(m.progress);
+        if (m.type === 'result' && m.result.candidate === job.candidate) finish(m.result);
+      };
+      const onExit = (code: number | null, signal: NodeJS.Signals | null) => {
+        const err = w.stderr;
+        const detail = err.trim().split('\n').filter(Boolean).slice(-3).join(' | ');
+        const oom = /heap out of memory|Out of memory|Allocation failed/i.test(err);
+        const how = signal ? `killed by ${signal}` : `exit code ${code}`;
+        finish(failedResult(job, oom ? `out of memory: the worker died (${how})` : `crashed: the worker died (${how})${detail ? `: ${detail}` : ''}`));
+      };
+      const timer = setTimeout(() => {
+        finish(failedResult(job, `timeout: no result after ${options.timeoutSeconds}s`));
+        w.child.kill('SIGKILL');
+      }, options.timeoutSeconds * 1000);
+      w.child.on('message', onMessage);
+      w.child.on('exit', onExit);
+      w.child.send({ type: 'job', job } satisfies ToWorker);
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all(
+      this.workers.map(
+        (w) =>
+          new Promise<void>((resolve) => {
+            if (w.child.exitCode !== null || w.child.signalCode !== null) return resolve();
+            w.child.once('exit', () => resolve());
+            w.child.kill('SIGTERM');
+          }),
+      ),
+    );
+  }
+}
+
+/** Trains in this process, one candidate at a time (for tests and debugging; no time limit, a crash is this process's). */
+export class InProcessPool implements EvaluationPool {
+  readonly size = 1;
+  run(job: EvaluationJob, options: RunJobOptions): Promise<JobResult> {
+    return evaluateCandidate(job, options.onProgress);
+  }
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,260 @@
+import { hostname } from 'node:os';
+import { PrimerError } from '@primer-search/core';
+import type { Dna, Mutation } from '@primer-search/dna';
+import { strategies, type Candidate, type Outcome } from '@primer-search/search-strategies';
+import type { CandidateRecord, EvaluationRecord, StudyStore } from '@primer-search/store';
+import { formatBudget, type RunSettings } from '@primer-search/trainer-gpu';
+import type { EvaluationJob, JobProgress, JobResult } from './job.js';
+import type { EvaluationPool } from './pool.js';
+
+/** Everything that defines a study; recorded in the store when it is created. */
+export interface StudyConfig {
+  format: 'primer-study';
+  version: 1;
+  strategy: string;
+  strategyOptions: Record<string, unknown>;
+  /** What the seed DNA is (a baseline name or a file), for display. */
+  seedModel: string;
+  seedDna: Dna;
+  /** Seeds the strategy (and, through settings.seed, the weights and batches of every candidate). */
+  seed: number;
+  /** Candidates to propose in all, the seed included. */
+  candidates: number;
+  /**
+   * Candidates out for evaluation at once. Candidate k is proposed right after the result of
+   * candidate k - inFlight has been told, and results are told in proposal order, so a
+   * search with a step or token budget is reproducible whatever the timing.
+   */
+  inFlight: number;
+  /** Fractions of the budget where candidates below the median so far stop (the paper's hurdles). */
+  hurdles: number[];
+  /** Results needed at a hurdle before it stops anyone. */
+  hurdleMinSamples: number;
+  settings: RunSettings;
+  /** Modules imported before anything else (plugins registering primitives or strategies). */
+  plugins: string[];
+  /** A candidate still running after this many seconds is stopped and recorded as failed (timeout). */
+  candidateTimeoutSeconds: number;
+}
+
+export type SearchEvent =
+  | { type: 'started'; resumed: boolean; told: number; config: StudyConfig }
+  | { type: 'dispatched'; candidate: number }
+  | { type: 'progress'; progress: JobProgress }
+  | { type: 'evaluated'; candidate: number; result: EvaluationRecord; wallSeconds: number }
+  | { type: 'told'; candidate: number; told: number; reused: boolean; outcome: Outcome };
+
+export class SearchError extends PrimerError {
+  constructor(message: string) {
+    super('SEARCH', message);
+  }
+}
+
+/** The outcome a strategy is told for a finished evaluation. */
+export function outcomeOf(e: EvaluationRecord): Outcome {
+  if (e.status === 'completed') return { status: 'completed', fitness: e.fitness! };
+  if (e.status === 'hurdle') return { status: 'hurdle', hurdle: e.hurdle!, fitness: e.fitness! };
+  return { status: 'failed', reason: e.reason ?? 'failed' };
+}
+
+function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+const asCandidate = (r: CandidateRecord): Candidate => ({
+  id: r.id,
+  dna: r.dna as Dna,
+  hash: r.hash,
+  parent: r.parent ?? undefined,
+  mutations: r.mutations as Mutation[],
+});
+
+/** Checks a study configuration, naming the field at fault. */
+export function checkStudyConfig(c: StudyConfig): void {
+  const bad = (field: string, why: string) => {
+    throw new SearchError(`study configuration: ${field} ${why}`);
+  };
+  if (!Number.isInteger(c.candidates) || c.candidates < 1) bad('candidates', `must be a positive integer (got ${c.candidates})`);
+  if (!Number.isInteger(c.inFlight) || c.inFlight < 1) bad('inFlight', `must be a positive integer (got ${c.inFlight})`);
+  if (c.hurdles.some((f) => !(f > 0 && f < 1))) bad('hurdles', `must be fractions between 0 and 1 (got ${c.hurdles.join(', ')})`);
+  if ([...c.hurdles].sort((a, b) => a - b).join() !== c.hurdles.join() || new Set(c.hurdles).size !== c.hurdles.length) {
+    bad('hurdles', `must be increasing (got ${c.hurdles.join(', ')})`);
+  }
+  if (!Number.isInteger(c.hurdleMinSamples) || c.hurdleMinSamples < 1) bad('hurdleMinSamples', 'must be a positive integer');
+  if (!(c.candidateTimeoutSeconds > 0)) bad('candidateTimeoutSeconds', 'must be positive');
+}
+
+export interface SearchArgs {
+  store: StudyStore;
+  /** The configuration of a new study; ignored when resuming (the stored one is used). */
+  config?: StudyConfig;
+  /** Continue the study in the store. Without it, a store that already holds a study is refused. */
+  resume?: boolean;
+  /** On resume, raise the number of candidates to propose. */
+  candidates?: number;
+  pool: EvaluationPool;
+  onEvent?: (e: SearchEvent) => void;
+  /** Stops dispatching and returns; finished results are already stored, running ones are dropped and re-run on resume. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Runs (or resumes) a study: asks the strategy for candidates, trains them in the pool,
+ * writes each finished evaluation to the store, then tells the strategy results in
+ * proposal order, saving its state with the new candidates in one transaction. A program
+ * already evaluated is not trained again; its result is reused.
+ */
+export async function runSearch(args: SearchArgs): Promise<{ stopped: boolean; config: StudyConfig }> {
+  const { store, pool } = args;
+  const emit = (e: SearchEvent) => args.onEvent?.(e);
+  let config = store.config() as StudyConfig | undefined;
+  if (config && !args.resume) throw new SearchError(`${store.location} already holds a study; add --resume to continue it, or choose another file`);
+  if (!config) {
+    if (args.resume) throw new SearchError(`${store.location} holds no study to resume`);
+    if (!args.config) throw new SearchError('a new study needs a configuration');
+    checkStudyConfig(args.config);
+    store.createStudy(args.config as unknown as Record<string, unknown>);
+    config = args.config;
+  }
+  const total = Math.max(config.candidates, args.candidates ?? 0);
+  for (const p of config.plugins) await import(p);
+  const definition = strategies.get(config.strategy);
+  const context = { seedDna: config.seedDna, seed: config.seed, options: config.strategyOptions };
+  const snapshot = store.latestSnapshot();
+  const strategy = snapshot ? definition.create(context, snapshot.state as never) : definition.create(context);
+
+  const candidates = new Map<number, Candidate>(store.candidates().map((c) => [c.id, asCandidate(c)]));
+  const evaluations = new Map<string, EvaluationRecord>(store.evaluations().map((e) => [e.hash, e]));
+  let told = snapshot?.told ?? 0;
+  emit({ type: 'started', resumed: Boolean(snapshot), told, config });
+
+  const thresholds = (): Array<number | null> =>
+    config.hurdles.map((_, k) => {
+      const values: number[] = [];
+      for (let id = 0; id < told; id++) {
+        const v = evaluations.get(candidates.get(id)!.hash)?.atHurdles[k];
+        if (typeof v === 'number' && Number.isFinite(v)) values.push(v);
+      }
+      return values.length >= config.hurdleMinSamples ? median(values) : null;
+    });
+
+  // the hurdle thresholds each candidate was given when proposed
+  const hurdlesOf = new Map(store.candidates().map((c) => [c.id, c.hurdles]));
+  const queue: number[] = [];
+  const queuedHashes = new Set<string>();
+  const enqueue = (c: Candidate) => {
+    if (evaluations.has(c.hash) || queuedHashes.has(c.hash)) return;
+    queuedHashes.add(c.hash);
+    queue.push(c.id);
+  };
+
+  const propose = () => {
+    const fresh: Candidate[] = [];
+    while (candidates.size < total && candidates.size < told + config.inFlight) {
+      const [c] = strategy.ask(1);
+      if (c!.id !== candidates.size) throw new SearchError(`strategy ${config.strategy} proposed id ${c!.id}, expected ${candidates.size}`);
+      candidates.set(c!.id, c!);
+      fresh.push(c!);
+    }
+    const hurdles = thresholds();
+    const createdAt = new Date().toISOString();
+    const records = fresh.map((c) => ({
+      id: c.id,
+      hash: c.hash,
+      parent: c.parent ?? null,
+      mutations: c.mutations,
+      dna: c.dna,
+      hurdles: c.id === 0 ? hurdles.map(() => null) : hurdles,
+      createdAt,
+    }));
+    store.advance({ told, candidates: records, strategyState: strategy.state() });
+    for (const r of records) hurdlesOf.set(r.id, r.hurdles);
+    fresh.forEach(enqueue);
+  };
+
+  if (!snapshot) propose();
+  // candidates proposed before a stop whose training never finished: train them now
+  for (let id = told; id < candidates.size; id++) enqueue(candidates.get(id)!);
+
+  const running = new Map<number, Promise<{ id: number; result: JobResult; wallSeconds: number }>>();
+  try {
+    for (;;) {
+      // tell finished results in proposal order, proposing more as each is told
+      while (told < candidates.size) {
+        const c = candidates.get(told)!;
+        const e = evaluations.get(c.hash);
+        if (!e) break;
+        const outcome = outcomeOf(e);
+        strategy.tell(c, outcome);
+        told++;
+        if (c.id === 0 && outcome.status === 'failed') {
+          store.advance({ told, candidates: [], strategyState: strategy.state() });
+          throw new SearchError(`the seed (${config.seedModel}) failed, so there is nothing to evolve: ${outcome.reason}`);
+        }
+        propose();
+        emit({ type: 'told', candidate: c.id, told, reused: e.candidate !== c.id, outcome });
+      }
+      if (told >= total) return { stopped: false, config };
+      if (args.signal?.aborted) return { stopped: true, config };
+
+      while (running.size < pool.size && queue.length > 0) {
+        const id = queue.shift()!;
+        const c = candidates.get(id)!;
+        const thresholdsOfC = hurdlesOf.get(id) ?? config.hurdles.map(() => null);
+        const job: EvaluationJob = {
+          candidate: id,
+          hash: c.hash,
+          dna: c.dna,
+          settings: config.settings,
+          hurdles: config.hurdles.map((fraction, k) => ({ fraction, threshold: thresholdsOfC[k] ?? null })),
+          plugins: config.plugins,
+        };
+        const t0 = performance.now();
+        emit({ type: 'dispatched', candidate: id });
+        running.set(
+          id,
+          pool
+            .run(job, { timeoutSeconds: config.candidateTimeoutSeconds, onProgress: (progress) => emit({ type: 'progress', progress }) })
+            .then((result) => ({ id, result, wallSeconds: (performance.now() - t0) / 1000 })),
+        );
+      }
+      if (running.size === 0) {
+        throw new SearchError(`internal: candidate ${told} has no result and nothing is running`);
+      }
+      const aborted = new Promise<'aborted'>((resolve) => {
+        if (args.signal?.aborted) resolve('aborted');
+        args.signal?.addEventListener('abort', () => resolve('aborted'), { once: true });
+      });
+      const next = await Promise.race([...running.values(), aborted]);
+      if (next === 'aborted') return { stopped: true, config };
+      running.delete(next.id);
+      const r = next.result;
+      // the result is durable before the strategy hears of it
+      const record = store.addEvaluation({
+        hash: r.hash,
+        candidate: r.candidate,
+        status: r.status,
+        fitness: r.fitness,
+        hurdle: r.hurdle,
+        reason: r.reason,
+        curve: r.curve,
+        atHurdles: r.atHurdles,
+        steps: r.steps,
+        tokens: r.tokens,
+        trainSeconds: r.trainSeconds,
+        wallSeconds: next.wallSeconds,
+        budget: formatBudget(config.settings.budget),
+        backend: r.backend,
+        machine: hostname(),
+        parameters: r.parameters,
+      });
+      evaluations.set(r.hash, record);
+      queuedHashes.delete(r.hash);
+      emit({ type: 'evaluated', candidate: r.candidate, result: record, wallSeconds: next.wallSeconds });
+    }
+  } finally {
+    await pool.close();
+  }
+}

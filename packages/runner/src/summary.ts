@@ -1,0 +1,104 @@
+import type { CandidateView, EvaluationRecord, StudyStore } from '@primer-search/store';
+import { failureCategory } from './job.js';
+import { SearchError, type StudyConfig } from './search.js';
+
+export interface LeaderboardEntry {
+  id: number;
+  hash: string;
+  parent: number | null;
+  /** Validation perplexity after the full budget. */
+  fitness: number;
+  steps: number;
+  parameters: number | null;
+  /** The mutations that made it from its parent. */
+  mutations: string[];
+}
+
+/** What a study holds, computed from the store alone (for `study show` and the end of a search). */
+export interface StudySummary {
+  location: string;
+  config: StudyConfig;
+  /** Candidates proposed, and how many of them the strategy has been told. */
+  candidates: number;
+  told: number;
+  /** Trainings run (one per distinct program). */
+  trained: number;
+  /** Candidates whose program had been evaluated before, so not trained again. */
+  reused: number;
+  completed: number;
+  failed: number;
+  failuresByReason: Record<string, number>;
+  /** Candidates stopped at each hurdle. */
+  stoppedAtHurdle: number[];
+  /** Budget fractions saved by stopping at hurdles, in whole candidate budgets, and as a share of what full training would have cost. */
+  hurdleSavings: { budgets: number; share: number };
+  trainSeconds: number;
+  wallSeconds: number;
+  seed: { fitness: number | null; status: string | null };
+  leaderboard: LeaderboardEntry[];
+  /** Ids from the seed to the best candidate. */
+  bestLineage: number[];
+}
+
+export function summarizeStudy(store: StudyStore, top = 10): StudySummary {
+  const config = store.config() as StudyConfig | undefined;
+  if (!config) throw new SearchError(`${store.location} holds no study`);
+  const candidates = store.candidates();
+  const evaluations = store.evaluations();
+  const byId = new Map<number, CandidateView>(candidates.map((c) => [c.id, c]));
+  const failuresByReason: Record<string, number> = {};
+  const stoppedAtHurdle = config.hurdles.map(() => 0);
+  let saved = 0;
+  let fullCost = 0;
+  for (const e of evaluations) {
+    if (e.status === 'failed') {
+      const k = failureCategory(e.reason ?? '');
+      failuresByReason[k] = (failuresByReason[k] ?? 0) + 1;
+    } else {
+      fullCost += 1;
+      if (e.status === 'hurdle' && e.hurdle !== null) {
+        stoppedAtHurdle[e.hurdle] = (stoppedAtHurdle[e.hurdle] ?? 0) + 1;
+        saved += 1 - (config.hurdles[e.hurdle] ?? 0);
+      }
+    }
+  }
+  const completed = (e: EvaluationRecord | null): e is EvaluationRecord => e?.status === 'completed' && e.fitness !== null;
+  // one row per program: the first candidate that had it
+  const seen = new Set<string>();
+  const leaderboard: LeaderboardEntry[] = [];
+  for (const c of candidates) {
+    if (seen.has(c.hash) || !completed(c.evaluation)) continue;
+    seen.add(c.hash);
+    leaderboard.push({
+      id: c.id,
+      hash: c.hash,
+      parent: c.parent,
+      fitness: c.evaluation.fitness!,
+      steps: c.evaluation.steps,
+      parameters: c.evaluation.parameters,
+      mutations: (c.mutations as Array<{ description?: string }>).map((m) => m.description ?? JSON.stringify(m)),
+    });
+  }
+  leaderboard.sort((a, b) => a.fitness - b.fitness || a.id - b.id);
+  const lineage: number[] = [];
+  for (let id: number | null = leaderboard[0]?.id ?? null; id !== null; id = byId.get(id)?.parent ?? null) lineage.unshift(id);
+  const seed = byId.get(0)?.evaluation ?? null;
+  return {
+    location: store.location,
+    config,
+    candidates: candidates.length,
+    told: candidates.filter((c) => c.told).length,
+    trained: evaluations.length,
+    reused: candidates.filter((c) => c.reused).length,
+    completed: evaluations.filter((e) => e.status === 'completed').length,
+    failed: evaluations.filter((e) => e.status === 'failed').length,
+    failuresByReason,
+    stoppedAtHurdle,
+    hurdleSavings: { budgets: saved, share: fullCost > 0 ? saved / fullCost : 0 },
+    trainSeconds: evaluations.reduce((s, e) => s + e.trainSeconds, 0),
+    wallSeconds: evaluations.reduce((s, e) => s + e.wallSeconds, 0),
+    seed: { fitness: seed?.fitness ?? null, status: seed?.status ?? null },
+    leaderboard: leaderboard.slice(0, top),
+    bestLineage: lineage,
+  };
+}

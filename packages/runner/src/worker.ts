@@ -1,0 +1,30 @@
+/**
+ * A worker process of the local evaluation pool: receives jobs over IPC, trains each with
+ * `evaluateCandidate`, and sends progress and the result back. One job at a time; the
+ * process (with its initialised backend) is reused for the next.
+ */
+import { evaluateCandidate, failedResult, reasonOf, type EvaluationJob, type JobProgress, type JobResult } from './job.js';
+
+export type ToWorker = { type: 'job'; job: EvaluationJob };
+export type FromWorker = { type: 'ready' } | { type: 'progress'; progress: JobProgress } | { type: 'result'; result: JobResult };
+
+const send = (m: FromWorker) => process.send?.(m);
+
+if (process.send) {
+  process.on('message', (m: ToWorker) => {
+    if (m?.type !== 'job') return;
+    let last = 0;
+    evaluateCandidate(m.job, (p) => {
+      const now = Date.now();
+      if (now - last >= 500 || p.progress >= 1) {
+        last = now;
+        send({ type: 'progress', progress: p });
+      }
+    })
+      .catch((e) => failedResult(m.job, reasonOf(e)))
+      .then((result) => send({ type: 'result', result }));
+  });
+  // the parent going away ends the worker
+  process.on('disconnect', () => process.exit(0));
+  send({ type: 'ready' });
+}

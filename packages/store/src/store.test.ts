@@ -1,0 +1,122 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { describe, expect, it } from 'vitest';
+import { SCHEMA_VERSION, SqliteStudyStore, type CandidateRecord, type NewEvaluation } from './index.js';
+
+const dir = () => mkdtempSync(join(tmpdir(), 'primer-store-'));
+const cand = (id: number, hash: string, parent: number | null = null): CandidateRecord => ({
+  id,
+  hash,
+  parent,
+  mutations: parent === null ? [] : [{ kind: 'swap', description: 'swap' }],
+  dna: { format: 'x', id },
+  hurdles: [null],
+  createdAt: new Date().toISOString(),
+});
+const evaluation = (hash: string, candidate: number, fitness: number): NewEvaluation => ({
+  hash,
+  candidate,
+  status: 'completed',
+  fitness,
+  hurdle: null,
+  reason: null,
+  curve: [{ step: 10, tokens: 100, seconds: 1, perplexity: fitness }],
+  atHurdles: [fitness + 1],
+  steps: 10,
+  tokens: 100,
+  trainSeconds: 1,
+  wallSeconds: 2,
+  budget: '10steps',
+  backend: 'wasm',
+  machine: 'test',
+  parameters: 1234,
+});
+
+describe('SqliteStudyStore', () => {
+  it('creates the schema, and keeps a study across reopening', () => {
+    const file = join(dir(), 'sub', 'study.sqlite');
+    const s = SqliteStudyStore.open(file);
+    expect(s.schemaVersion()).toBe(SCHEMA_VERSION);
+    expect(s.config()).toBeUndefined();
+    s.createStudy({ strategy: 'evolution', seed: 1 });
+    expect(() => s.createStudy({})).toThrow(/already holds a study/);
+    s.advance({ told: 0, candidates: [cand(0, 'h0'), cand(1, 'h1', 0)], strategyState: { n: 2 } });
+    s.addEvaluation(evaluation('h0', 0, 12.5));
+    s.close();
+
+    const r = SqliteStudyStore.open(file, { readonly: true });
+    expect(r.config()).toEqual({ strategy: 'evolution', seed: 1 });
+    expect(r.latestSnapshot()).toEqual({ told: 0, state: { n: 2 } });
+    const cs = r.candidates();
+    expect(cs.map((c) => [c.id, c.parent, c.told, c.evaluation?.fitness ?? null])).toEqual([
+      [0, null, false, 12.5],
+      [1, 0, false, null],
+    ]);
+    expect(cs[1]!.mutations).toEqual([{ kind: 'swap', description: 'swap' }]);
+    r.close();
+  });
+
+  it('uses write-ahead logging', () => {
+    const file = join(dir(), 's.sqlite');
+    SqliteStudyStore.open(file).close();
+    const db = new Database(file);
+    expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+    db.close();
+  });
+
+  it('advances atomically: a failed step leaves neither its candidates nor its snapshot', () => {
+    const s = SqliteStudyStore.open(join(dir(), 's.sqlite'));
+    s.advance({ told: 0, candidates: [cand(0, 'h0')], strategyState: { step: 0 } });
+    // candidate 0 exists: the insert fails after candidate 1 went in
+    expect(() => s.advance({ told: 1, candidates: [cand(1, 'h1', 0), cand(0, 'again')], strategyState: { step: 1 } })).toThrow();
+    expect(s.candidates().map((c) => c.id)).toEqual([0]);
+    expect(s.latestSnapshot()).toEqual({ told: 0, state: { step: 0 } });
+    expect(() => s.advance({ told: -1, candidates: [], strategyState: {} })).toThrow(/cannot go back/);
+    s.close();
+  });
+
+  it('keeps one evaluation per program; later candidates with the same hash show as reused', () => {
+    const s = SqliteStudyStore.open(join(dir(), 's.sqlite'));
+    s.advance({ told: 0, candidates: [cand(0, 'h0'), cand(1, 'h1', 0), cand(2, 'h1', 0)], strategyState: {} });
+    s.addEvaluation(evaluation('h1', 1, 9));
+    expect(() => s.addEvaluation(evaluation('h1', 2, 8))).toThrow(/already been evaluated/);
+    const [, a, b] = s.candidates();
+    expect([a!.reused, b!.reused]).toEqual([false, true]);
+    expect(b!.evaluation?.fitness).toBe(9);
+    s.advance({ told: 2, candidates: [], strategyState: {} });
+    expect(s.candidates().map((c) => c.told)).toEqual([true, true, false]);
+    s.close();
+  });
+
+  it('thins old strategy snapshots but always keeps the latest', () => {
+    const file = join(dir(), 's.sqlite');
+    const s = SqliteStudyStore.open(file);
+    for (let t = 0; t <= 120; t++) s.advance({ told: t, candidates: [], strategyState: { t } });
+    expect(s.latestSnapshot()).toEqual({ told: 120, state: { t: 120 } });
+    s.close();
+    const db = new Database(file);
+    expect((db.prepare('SELECT told FROM strategy_snapshots ORDER BY told').all() as Array<{ told: number }>).map((r) => r.told)).toEqual([0, 50, 100, 120]);
+    db.close();
+  });
+
+  it('refuses files that are not studies, or come from a newer version, naming the file', () => {
+    const d = dir();
+    const text = join(d, 'notes.txt');
+    writeFileSync(text, 'hello, this is not a database at all, just some text that is long enough');
+    expect(() => SqliteStudyStore.open(text)).toThrow(new RegExp(`${text}.*not a primer-search study`));
+    const other = join(d, 'other.sqlite');
+    const db = new Database(other);
+    db.exec('CREATE TABLE songs (title TEXT)');
+    db.close();
+    expect(() => SqliteStudyStore.open(other)).toThrow(/not a primer-search study \(it has tables songs\)/);
+    const newer = join(d, 'newer.sqlite');
+    SqliteStudyStore.open(newer).close();
+    const db2 = new Database(newer);
+    db2.prepare('INSERT INTO schema_migrations VALUES (?, ?, ?)').run(SCHEMA_VERSION + 1, 'future', 'now');
+    db2.close();
+    expect(() => SqliteStudyStore.open(newer)).toThrow(/newer primer-search/);
+    expect(() => SqliteStudyStore.open(join(d, 'missing.sqlite'), { readonly: true })).toThrow(/no study at/);
+  });
+});
