@@ -1,4 +1,4 @@
-// Runs the `primer` CLI from source (no build): `npx vite-node --config vitest.config.ts tools/primer-dev.ts -- ARGS`.
+// Runs the `primer` CLI from source (no build): `npm run primer:dev -- ARGS`.
 import { main } from '@primer-search/cli';
 
 const args = process.argv.slice(2);

@@ -23,6 +23,8 @@ export const defaultWorkerCount = (): number => Math.max(1, availableParallelism
 interface Worker {
   child: ChildProcess;
   busy: boolean;
+  /** Killed or exited: never given another job. */
+  dead: boolean;
   stderr: string;
 }
 
@@ -55,11 +57,12 @@ export class LocalWorkerPool implements EvaluationPool {
       env: { ...process.env, ...this.options.env },
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
     });
-    const w: Worker = { child, busy: false, stderr: '' };
+    const w: Worker = { child, busy: false, dead: false, stderr: '' };
     child.stderr?.on('data', (d: Buffer) => {
       w.stderr = (w.stderr + d.toString()).slice(-4000);
     });
     child.on('exit', () => {
+      w.dead = true;
       const i = this.workers.indexOf(w);
       if (i >= 0) this.workers.splice(i, 1);
     });
@@ -69,7 +72,7 @@ export class LocalWorkerPool implements EvaluationPool {
 
   run(job: EvaluationJob, options: RunJobOptions): Promise<JobResult> {
     if (this.closed) return Promise.reject(new Error('the pool is closed'));
-    const w = this.workers.find((x) => !x.busy && x.child.exitCode === null && x.child.signalCode === null) ?? this.spawn();
+    const w = this.workers.find((x) => !x.busy && !x.dead) ?? this.spawn();
     w.busy = true;
     w.stderr = '';
     return new Promise<JobResult>((resolve) => {
@@ -95,8 +98,9 @@ export class LocalWorkerPool implements EvaluationPool {
         finish(failedResult(job, oom ? `out of memory: the worker died (${how})` : `crashed: the worker died (${how})${detail ? `: ${detail}` : ''}`));
       };
       const timer = setTimeout(() => {
-        finish(failedResult(job, `timeout: no result after ${options.timeoutSeconds}s`));
+        w.dead = true;
         w.child.kill('SIGKILL');
+        finish(failedResult(job, `timeout: no result after ${options.timeoutSeconds}s`));
       }, options.timeoutSeconds * 1000);
       w.child.on('message', onMessage);
       w.child.on('exit', onExit);

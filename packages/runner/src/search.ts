@@ -179,6 +179,10 @@ export async function runSearch(args: SearchArgs): Promise<{ stopped: boolean; c
   for (let id = told; id < candidates.size; id++) enqueue(candidates.get(id)!);
 
   const running = new Map<number, Promise<{ id: number; result: JobResult; wallSeconds: number }>>();
+  const aborted = new Promise<'aborted'>((resolve) => {
+    if (args.signal?.aborted) resolve('aborted');
+    args.signal?.addEventListener('abort', () => resolve('aborted'), { once: true });
+  });
   try {
     for (;;) {
       // tell finished results in proposal order, proposing more as each is told
@@ -223,10 +227,6 @@ export async function runSearch(args: SearchArgs): Promise<{ stopped: boolean; c
       if (running.size === 0) {
         throw new SearchError(`internal: candidate ${told} has no result and nothing is running`);
       }
-      const aborted = new Promise<'aborted'>((resolve) => {
-        if (args.signal?.aborted) resolve('aborted');
-        args.signal?.addEventListener('abort', () => resolve('aborted'), { once: true });
-      });
       const next = await Promise.race([...running.values(), aborted]);
       if (next === 'aborted') return { stopped: true, config };
       running.delete(next.id);

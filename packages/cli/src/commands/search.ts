@@ -217,7 +217,9 @@ export function searchCommand(program: Command, io: CliIo, result: CommandResult
     '30s',
     '--budget-per-candidate',
     'training budget per candidate',
-  ).action(async (o: SearchOptions) => {
+  ).action(async (o: SearchOptions, command: Command) => {
+    // on --resume, --candidates only counts when given (to extend the study)
+    const moreCandidates = command.getOptionValueSource('candidates') === 'cli' ? o.candidates : undefined;
     if (o.resume && !o.study) throw new UsageError('--resume needs --study FILE');
     const plugins = o.plugin.map(pluginSpecifier);
     for (const p of plugins) await import(p);
@@ -269,12 +271,12 @@ export function searchCommand(program: Command, io: CliIo, result: CommandResult
       const backend = await selectBackend(active.settings.backend);
       if (!o.json) {
         io.stderr(
-          `${o.resume ? 'resuming' : 'starting'} study ${studyPath}: ${active.strategy} from ${active.seedModel}, ${o.resume ? Math.max(active.candidates, o.candidates) : active.candidates} candidates, ` +
+          `${o.resume ? 'resuming' : 'starting'} study ${studyPath}: ${active.strategy} from ${active.seedModel}, ${Math.max(active.candidates, moreCandidates ?? 0)} candidates, ` +
             `${formatBudget(active.settings.budget)} each, ${o.workers} worker${o.workers > 1 ? 's' : ''} · backend ${backend.choice}\n`,
         );
         announceData(io, active.settings);
       }
-      const total = o.resume ? Math.max(active.candidates, o.candidates) : active.candidates;
+      const total = Math.max(active.candidates, moreCandidates ?? 0);
       const display = o.json ? undefined : searchDisplay(io, total);
       const stop = new AbortController();
       const onSigint = () => {
@@ -289,7 +291,7 @@ export function searchCommand(program: Command, io: CliIo, result: CommandResult
           store,
           config,
           resume: o.resume,
-          candidates: o.resume ? o.candidates : undefined,
+          candidates: moreCandidates,
           pool: new LocalWorkerPool(o.workers),
           signal: stop.signal,
           onEvent: (e) => {

@@ -1,0 +1,155 @@
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createRng } from '@primer-search/core';
+import { SqliteStudyStore, type EvaluationRecord } from '@primer-search/store';
+import { describe, expect, it } from 'vitest';
+import { main, type CliIo } from './index.js';
+
+const root = fileURLToPath(new URL('../../../', import.meta.url));
+const TINY = ['--layers', '1', '--d-model', '16', '--heads', '2', '--seq-len', '16', '--batch', '4', '--eval-windows', '2'];
+
+async function run(args: string[]) {
+  let stdout = '';
+  let stderr = '';
+  const io: CliIo = {
+    stdout: (t) => void (stdout += t),
+    stderr: (t) => void (stderr += t),
+    readFile: (p) => readFileSync(p, 'utf8'),
+    writeFile: () => {},
+    interactive: false,
+  };
+  const code = await main(args, io);
+  return { code, stdout, stderr };
+}
+
+const tmp = () => mkdtempSync(join(tmpdir(), 'primer-search-cli-'));
+
+describe('primer search and primer study show', () => {
+  it('searches, prints the summary with the best program as code and its diff, and shows the study again', async () => {
+    const study = join(tmp(), 'demo.sqlite');
+    const r = await run(['search', '--candidates', '6', '--budget-per-candidate', '4steps', ...TINY, '--population', '4', '--tournament', '2', '--workers', '2', '--study', study, '--seed', '3']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/starting study .*demo\.sqlite: evolution from vanilla, 6 candidates, 4 steps each, 2 workers/);
+    expect(r.stderr).toMatch(/\[6\/6\] candidate 5: /);
+    expect(r.stdout).toMatch(/candidates 6 proposed, 6 told · trained \d+ · reused \d+/);
+    expect(r.stdout).toMatch(/^rank +candidate +parent +perplexity +vs seed +params +steps +mutations$/m);
+    expect(r.stdout).toMatch(/lineage of the best: 0( -> \d+)*/);
+
+    const shown = await run(['study', 'show', study]);
+    expect(shown.code).toBe(0);
+    // the same report, from the file alone
+    expect(shown.stdout.trim()).toBe(r.stdout.trim());
+    const json = JSON.parse((await run(['study', 'show', study, '--json'])).stdout);
+    expect(json.candidates).toBe(6);
+    expect(json.config.strategy).toBe('evolution');
+    expect(json.leaderboard[0].fitness).toBeLessThanOrEqual(json.seed.fitness);
+    if (json.leaderboard[0].id !== 0) {
+      expect(r.stdout).toMatch(/candidate \d+ \(perplexity [\d.]+, seed [\d.]+\) as code:/);
+      expect(r.stdout).toMatch(/its diff against the seed \(- seed, \+ candidate\):\n {2}@@ seed line \d+ @@/);
+    }
+  });
+
+  it('refuses to overwrite a study, an unknown strategy, and a missing study, saying what to do', async () => {
+    const dir = tmp();
+    const study = join(dir, 's.sqlite');
+    expect((await run(['search', '--candidates', '1', '--budget-per-candidate', '1steps', ...TINY, '--study', study])).code).toBe(0);
+    const again = await run(['search', '--candidates', '1', '--study', study]);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toMatch(/already exists: add --resume to continue that study/);
+    const unknown = await run(['search', '--strategy', 'evolutoin', '--study', join(dir, 'x.sqlite')]);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/no search strategy "evolutoin" \(did you mean evolution\?\)/);
+    expect((await run(['search', '--resume'])).stderr).toMatch(/--resume needs --study FILE/);
+    const missing = await run(['study', 'show', join(dir, 'none.sqlite')]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/no study file at/);
+    const badOption = await run(['search', '--strategy', 'random', '--strategy-option', 'maxMutation=2', '--study', join(dir, 'y.sqlite')]);
+    expect(badOption.code).toBe(1);
+    expect(badOption.stderr).toMatch(/random has no option "maxMutation"; its options: maxMutations/);
+  });
+});
+
+describe('a search killed with SIGKILL', () => {
+  const ARGS = ['search', '--candidates', '20', '--budget-per-candidate', '60steps', ...TINY, '--population', '4', '--tournament', '2', '--workers', '2', '--hurdles', '0.5', '--hurdle-min-samples', '2', '--seed', '5'];
+  const start = (args: string[]) =>
+    spawn(process.execPath, ['--conditions=@primer-search/source', '--import', 'tsx', join(root, 'tools/primer-dev.ts'), ...args], {
+      cwd: root,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+  const exited = (p: ReturnType<typeof start>) => {
+    let stderr = '';
+    p.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    return new Promise<number | null>((resolve) =>
+      p.on('exit', (code) => {
+        if (code !== 0 && code !== null) console.error(stderr);
+        resolve(code);
+      }),
+    );
+  };
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  const read = <T>(file: string, f: (s: SqliteStudyStore) => T): T | undefined => {
+    try {
+      const s = SqliteStudyStore.open(file, { readonly: true });
+      try {
+        return f(s);
+      } finally {
+        s.close();
+      }
+    } catch {
+      return undefined; // not created yet
+    }
+  };
+  const key = (e: EvaluationRecord) => JSON.stringify([e.id, e.hash, e.candidate, e.status, e.fitness, e.finishedAt]);
+
+  it('resumes each time without losing or re-training a finished evaluation, and ends where an uninterrupted run ends', async () => {
+    const dir = tmp();
+    const whole = join(dir, 'whole.sqlite');
+    expect(await exited(start([...ARGS, '--study', whole]))).toBe(0);
+
+    const killed = join(dir, 'killed.sqlite');
+    const rng = createRng(Date.now());
+    const seen = new Map<number, string>();
+    let kills = 0;
+    for (let round = 0; round < 12 && kills < 3; round++) {
+      const p = start(round === 0 ? [...ARGS, '--study', killed] : ['search', '--study', killed, '--resume']);
+      let stderr = '';
+      p.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+      const done = exited(p);
+      if (round === 0) {
+        // the first kill once something is stored, so that there is a study to resume
+        while ((read(killed, (s) => s.evaluations().length) ?? 0) === 0) await sleep(100);
+      }
+      const moment = round === 0 ? rng.int(100, 2000) : rng.int(300, 3500);
+      const finished = await Promise.race([done.then(() => true), sleep(moment).then(() => false)]);
+      if (finished) {
+        expect(stderr).not.toMatch(/Error/);
+        break;
+      }
+      p.kill('SIGKILL');
+      await done;
+      kills++;
+      const evaluations = read(killed, (s) => s.evaluations())!;
+      // everything stored before is still there, unchanged, and only once
+      for (const e of evaluations) {
+        if (seen.has(e.id)) expect(key(e)).toBe(seen.get(e.id));
+        seen.set(e.id, key(e));
+      }
+      expect(evaluations.length).toBe(seen.size);
+    }
+    expect(kills).toBeGreaterThan(0);
+    const last = start(['search', '--study', killed, '--resume']);
+    expect(await exited(last)).toBe(0);
+
+    const final = read(killed, (s) => ({ evaluations: s.evaluations(), candidates: s.candidates(), snapshot: s.latestSnapshot() }))!;
+    const reference = read(whole, (s) => ({ evaluations: s.evaluations(), candidates: s.candidates(), snapshot: s.latestSnapshot() }))!;
+    for (const e of final.evaluations) if (seen.has(e.id)) expect(key(e)).toBe(seen.get(e.id));
+    // one evaluation per distinct program, none twice
+    expect(final.evaluations.length).toBe(new Set(final.candidates.map((c) => c.hash)).size);
+    expect(final.candidates.map((c) => c.hash)).toEqual(reference.candidates.map((c) => c.hash));
+    expect(final.snapshot).toEqual(reference.snapshot);
+    expect(existsSync(killed)).toBe(true);
+  }, 240_000);
+});

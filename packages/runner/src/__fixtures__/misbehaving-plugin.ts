@@ -1,0 +1,32 @@
+// A plugin whose primitives misbehave on purpose, to test how the pool records failures:
+// TEST_CRASH kills its process, TEST_HOG exhausts the JavaScript heap.
+import { definePrimitive, primitives } from '@primer-search/primitives';
+
+const unary = (name: string, doc: string, apply: () => never) =>
+  definePrimitive({
+    name,
+    doc,
+    category: 'unary',
+    arity: 1,
+    sequenceMixing: 'none',
+    outputWidth: ([w]) => ({ width: w! }),
+    flops: () => 0,
+    apply,
+    code: ({ input1 }) => input1,
+  });
+
+if (!primitives.has('TEST_CRASH')) {
+  primitives.register(
+    'TEST_CRASH',
+    unary('TEST_CRASH', 'exits the process (a test fixture)', () => process.exit(7)),
+  );
+}
+if (!primitives.has('TEST_HOG')) {
+  primitives.register(
+    'TEST_HOG',
+    unary('TEST_HOG', 'allocates until the heap is exhausted (a test fixture)', () => {
+      const hoard: number[][] = [];
+      for (;;) hoard.push(new Array(1e6).fill(Math.random()));
+    }),
+  );
+}

@@ -1,0 +1,253 @@
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { baselines } from '@primer-search/baselines';
+import type { Dna } from '@primer-search/dna';
+import { Proposer, strategies, type Candidate, type StrategyDefinition, type StrategyState } from '@primer-search/search-strategies';
+import { SqliteStudyStore } from '@primer-search/store';
+import { DEFAULT_RUN_SETTINGS, type RunSettings } from '@primer-search/trainer-gpu';
+import { describe, expect, it } from 'vitest';
+import { InProcessPool, LocalWorkerPool, runSearch, summarizeStudy, type EvaluationJob, type EvaluationPool, type StudyConfig } from './index.js';
+
+const seedDna = baselines.get('vanilla').build({ dModel: 16, heads: 2 });
+const settings = (over: Partial<RunSettings> = {}): RunSettings => ({
+  ...DEFAULT_RUN_SETTINGS,
+  layers: 1,
+  dModel: 16,
+  seqLen: 16,
+  batch: 4,
+  evalWindows: 4,
+  budget: { kind: 'steps', steps: 4 },
+  ...over,
+});
+const config = (over: Partial<StudyConfig> = {}): StudyConfig => ({
+  format: 'primer-study',
+  version: 1,
+  strategy: 'evolution',
+  strategyOptions: { populationSize: 4, tournamentSize: 2 },
+  seedModel: 'vanilla',
+  seedDna,
+  seed: 1,
+  candidates: 8,
+  inFlight: 2,
+  hurdles: [],
+  hurdleMinSamples: 1,
+  settings: settings(),
+  plugins: [],
+  candidateTimeoutSeconds: 300,
+  ...over,
+});
+const studyFile = () => join(mkdtempSync(join(tmpdir(), 'primer-search-')), 'study.sqlite');
+
+/** Counts trainings; runs them in this process. */
+class CountingPool implements EvaluationPool {
+  readonly size = 1;
+  readonly trained: number[] = [];
+  private readonly inner = new InProcessPool();
+  run(job: EvaluationJob, o: Parameters<EvaluationPool['run']>[1]) {
+    this.trained.push(job.candidate);
+    return this.inner.run(job, o);
+  }
+  async close() {}
+}
+
+// A strategy that proposes every new child twice in a row: the second is the same program.
+const twice: StrategyDefinition = {
+  name: 'test-twice',
+  description: 'each child twice (a test strategy)',
+  create(context, state?: StrategyState) {
+    const s = state as unknown as { base: ConstructorParameters<typeof Proposer>[1]; last: Candidate | null } | undefined;
+    const p = new Proposer(context, s?.base);
+    let last = s?.last ?? null;
+    return {
+      name: 'test-twice',
+      ask(count = 1) {
+        return Array.from({ length: count }, () => {
+          if (p.nextId === 0) return p.seedCandidate();
+          if (last && p.nextId % 2 === 0) return { ...structuredClone(last), id: p.nextId++ };
+          last = p.child({ id: 0, dna: p.seedDna });
+          return last;
+        });
+      },
+      tell(c, o) {
+        p.noteOutcome(c, o);
+      },
+      state: () => ({ strategy: 'test-twice', version: 1, base: p.base(), last }),
+    };
+  },
+};
+if (!strategies.has('test-twice')) strategies.register('test-twice', twice);
+
+describe('runSearch', () => {
+  it('runs a study to the end, recording every candidate and its evaluation', async () => {
+    const store = SqliteStudyStore.open(studyFile());
+    const events: string[] = [];
+    const r = await runSearch({ store, config: config(), pool: new InProcessPool(), onEvent: (e) => events.push(e.type) });
+    expect(r.stopped).toBe(false);
+    const s = summarizeStudy(store);
+    expect(s.candidates).toBe(8);
+    expect(s.told).toBe(8);
+    expect(s.trained + s.reused).toBe(8);
+    expect(s.completed).toBeGreaterThan(0);
+    expect(s.leaderboard.map((e) => e.fitness)).toEqual([...s.leaderboard.map((e) => e.fitness)].sort((a, b) => a - b));
+    expect(s.bestLineage[0]).toBe(0);
+    expect(events.filter((e) => e === 'told')).toHaveLength(8);
+    for (const e of store.evaluations()) {
+      expect(e.budget).toBe('4 steps');
+      expect(e.backend).toBe('wasm');
+      if (e.status === 'completed') expect(e.steps).toBe(4);
+    }
+    store.close();
+  });
+
+  it('trains each program once: a repeated program reuses the result', async () => {
+    const store = SqliteStudyStore.open(studyFile());
+    const pool = new CountingPool();
+    await runSearch({ store, config: config({ strategy: 'test-twice', strategyOptions: {}, candidates: 7, inFlight: 1 }), pool });
+    const cs = store.candidates();
+    const distinct = new Set(cs.map((c) => c.hash)).size;
+    expect(distinct).toBe(4); // the seed and three children, each proposed twice
+    expect(pool.trained).toEqual([0, 1, 3, 5]);
+    expect(cs.filter((c) => c.reused).map((c) => c.id)).toEqual([2, 4, 6]);
+    expect(summarizeStudy(store).reused).toBe(3);
+    store.close();
+  });
+
+  it('resumes after a stop and ends with the same population as an uninterrupted run', async () => {
+    const whole = SqliteStudyStore.open(studyFile());
+    await runSearch({ store: whole, config: config({ candidates: 10 }), pool: new InProcessPool() });
+
+    const file = studyFile();
+    const stop = new AbortController();
+    let told = 0;
+    const first = SqliteStudyStore.open(file);
+    const r1 = await runSearch({
+      store: first,
+      config: config({ candidates: 10 }),
+      pool: new InProcessPool(),
+      signal: stop.signal,
+      onEvent: (e) => {
+        if (e.type === 'told' && ++told === 4) stop.abort();
+      },
+    });
+    expect(r1.stopped).toBe(true);
+    first.close();
+    const second = SqliteStudyStore.open(file);
+    await expect(runSearch({ store: second, config: config(), pool: new InProcessPool() })).rejects.toThrow(/already holds a study; add --resume/);
+    const r2 = await runSearch({ store: second, resume: true, pool: new InProcessPool() });
+    expect(r2.stopped).toBe(false);
+    expect(second.latestSnapshot()).toEqual(whole.latestSnapshot());
+    expect(second.candidates().map((c) => c.hash)).toEqual(whole.candidates().map((c) => c.hash));
+    whole.close();
+    second.close();
+  });
+
+  it('stops candidates below the median at a hurdle, and counts the saving', async () => {
+    const store = SqliteStudyStore.open(studyFile());
+    await runSearch({
+      store,
+      config: config({ candidates: 12, hurdles: [0.5], hurdleMinSamples: 2, settings: settings({ budget: { kind: 'steps', steps: 6 } }) }),
+      pool: new InProcessPool(),
+    });
+    const evaluations = store.evaluations();
+    const stopped = evaluations.filter((e) => e.status === 'hurdle');
+    expect(stopped.length).toBeGreaterThan(0);
+    for (const e of stopped) {
+      const c = store.candidate(e.candidate)!;
+      expect(e.steps).toBe(3);
+      expect(e.fitness).toBe(e.atHurdles[0]);
+      expect(e.fitness!).toBeGreaterThan(c.hurdles[0]!);
+    }
+    for (const e of evaluations.filter((x) => x.status === 'completed')) {
+      const threshold = store.candidate(e.candidate)!.hurdles[0];
+      if (threshold !== null && threshold !== undefined) expect(e.atHurdles[0]!).toBeLessThanOrEqual(threshold);
+    }
+    // candidates proposed before two results existed had no threshold
+    expect(store.candidate(0)!.hurdles).toEqual([null]);
+    const s = summarizeStudy(store);
+    expect(s.stoppedAtHurdle).toEqual([stopped.length]);
+    expect(s.hurdleSavings.budgets).toBeCloseTo(stopped.length * 0.5);
+    store.close();
+  });
+
+  it('says clearly when the seed itself fails', async () => {
+    const store = SqliteStudyStore.open(studyFile());
+    const bad = config({ settings: settings({ train: { learningRate: 1e12, clipNorm: 0, warmupSteps: 0 }, budget: { kind: 'steps', steps: 8 } }) });
+    await expect(runSearch({ store, config: bad, pool: new InProcessPool() })).rejects.toThrow(/the seed \(vanilla\) failed.*diverged/);
+    expect(store.evaluations()[0]!.reason).toMatch(/^diverged: the .* stopped being finite at step/);
+    store.close();
+  });
+
+  it('refuses a bad configuration, naming the field', async () => {
+    const store = SqliteStudyStore.open(studyFile());
+    await expect(runSearch({ store, config: config({ hurdles: [0.5, 0.25] }), pool: new InProcessPool() })).rejects.toThrow(/hurdles must be increasing/);
+    await expect(runSearch({ store, resume: true, pool: new InProcessPool() })).rejects.toThrow(/holds no study to resume/);
+    store.close();
+  });
+});
+
+describe('LocalWorkerPool', () => {
+  const plugin = pathToFileURL(fileURLToPath(new URL('./__fixtures__/misbehaving-plugin.ts', import.meta.url))).href;
+  const withOp = (op: string): Dna => {
+    const dna = structuredClone(seedDna);
+    // the seed's main program: replace its first unary op's input-side instruction with a wrapper op
+    dna.subprograms[0]!.instructions.unshift({ op, input1: 0, input2: 0, constant: 0, dimSize: 0, target: 0, branching: 1 });
+    for (const ins of dna.subprograms[0]!.instructions.slice(1)) {
+      if (ins.input1 >= 1) ins.input1++;
+      if (ins.input2 >= 1) ins.input2++;
+    }
+    dna.subprograms[0]!.instructions[1]!.input1 = 1;
+    return dna;
+  };
+  const job = (dna: unknown, over: Partial<EvaluationJob> = {}): EvaluationJob => ({
+    candidate: 1,
+    hash: 'h',
+    dna,
+    settings: settings(),
+    hurdles: [],
+    plugins: [plugin],
+    ...over,
+  });
+
+  it('trains in worker processes, reusing them', async () => {
+    const pool = new LocalWorkerPool(2);
+    try {
+      const [a, b] = await Promise.all([pool.run(job(seedDna, { candidate: 1 }), { timeoutSeconds: 120 }), pool.run(job(seedDna, { candidate: 2 }), { timeoutSeconds: 120 })]);
+      expect(a.status).toBe('completed');
+      expect(b.fitness).toBeCloseTo(a.fitness!, 4); // same program, same seed, another process
+      const progress: number[] = [];
+      const c = await pool.run(job(seedDna, { candidate: 3 }), { timeoutSeconds: 120, onProgress: (p) => progress.push(p.progress) });
+      expect(c.fitness).toBeCloseTo(a.fitness!, 4);
+      expect(progress.at(-1)).toBe(1);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('records a crash, a timeout and running out of memory as failures, and keeps going', async () => {
+    const pool = new LocalWorkerPool(1, { execArgv: ['--max-old-space-size=96'] });
+    try {
+      const crash = await pool.run(job(withOp('TEST_CRASH')), { timeoutSeconds: 120 });
+      expect(crash.status).toBe('failed');
+      expect(crash.reason).toMatch(/^crashed: the worker died \(exit code 7\)/);
+      const slow = await pool.run(job(seedDna, { settings: settings({ budget: { kind: 'seconds', seconds: 60 } }) }), { timeoutSeconds: 4 });
+      expect(slow.reason).toBe('timeout: no result after 4s');
+      const hog = await pool.run(job(withOp('TEST_HOG')), { timeoutSeconds: 120 });
+      expect(hog.reason).toMatch(/^out of memory/);
+      const fine = await pool.run(job(seedDna), { timeoutSeconds: 120 });
+      expect(fine.status).toBe('completed');
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('reports a program the compiler refuses as invalid', async () => {
+    const pool = new InProcessPool();
+    const dna = structuredClone(seedDna);
+    dna.bank.dimSizes = dna.bank.dimSizes.map(() => 4096);
+    const r = await pool.run(job(dna, { plugins: [] }), { timeoutSeconds: 60 });
+    expect(r.status).toBe('failed');
+    expect(r.reason).toMatch(/^invalid: /);
+  });
+});
