@@ -34,7 +34,7 @@ describe('the example plugin', () => {
   });
 
   it('computes softsign', () => {
-    const y = SOFTSIGN.apply(tf as never, [tf.tensor3d([[[-3, 0, 1]]])], { batch: 1, seqLen: 1, outWidth: 3 } as never, []) as tf.Tensor;
+    const y = SOFTSIGN.apply(tf as never, [tf.tensor3d([[[-3, 0, 1]]])], [], { batch: 1, seqLen: 1, outWidth: 3 } as never) as tf.Tensor;
     expect([...y.dataSync()]).toEqual([-0.75, 0, 0.5]);
   });
 

@@ -232,9 +232,8 @@ describe('the primer executable', () => {
     const dir = mkdtempSync(join(tmpdir(), 'primer-cli-'));
     const bad = join(dir, 'bad.json');
     writeFileSync(bad, '{"format": "primer-dna"}');
-    const viteNode = join(root, 'node_modules/.bin/vite-node');
     const exec = (args: string[]) =>
-      promisify(execFile)(viteNode, ['--config', join(root, 'vitest.config.ts'), join(root, 'tools/primer-dev.ts'), '--', ...args], { cwd: root })
+      promisify(execFile)(process.execPath, ['--conditions=@primer-search/source', '--import', 'tsx', join(root, 'tools/primer-dev.ts'), ...args], { cwd: root })
         .then(() => 0)
         .catch((e: { code: number }) => e.code);
     expect(await exec(['dna', 'validate', VANILLA])).toBe(0);
