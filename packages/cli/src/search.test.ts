@@ -46,6 +46,10 @@ describe('primer search and primer study show', () => {
     expect(json.candidates).toBe(6);
     expect(json.config.strategy).toBe('evolution');
     expect(json.leaderboard[0].fitness).toBeLessThanOrEqual(json.seed.fitness);
+    const best = await run(['study', 'dna', study, String(json.leaderboard[0].id)]);
+    expect(best.code).toBe(0);
+    expect(JSON.parse(best.stdout).subprograms.length).toBeGreaterThan(0);
+    expect((await run(['study', 'dna', study, '99'])).stderr).toMatch(/has no candidate 99 \(it has 6\)/);
     if (json.leaderboard[0].id !== 0) {
       expect(r.stdout).toMatch(/candidate \d+ \(perplexity [\d.]+, seed [\d.]+\) as code:/);
       expect(r.stdout).toMatch(/its diff against the seed \(- seed, \+ candidate\):\n {2}@@ seed line \d+ @@/);

@@ -336,4 +336,24 @@ export function studyCommand(program: Command, io: CliIo): void {
         store.close();
       }
     });
+
+  study
+    .command('dna')
+    .description('Print the DNA of one candidate of a study as JSON (to train it with primer train or compare it with primer compare).')
+    .argument('<file>', 'the study file')
+    .argument('<candidate>', 'the candidate id', integer('candidate', 0))
+    .option('--out <file>', 'write it to this file instead')
+    .action((file: string, id: number, o: { out?: string }) => {
+      if (!existsSync(file)) throw new UsageError(`no study file at ${file}`);
+      const store = SqliteStudyStore.open(file, { readonly: true });
+      try {
+        const c = store.candidate(id);
+        if (!c) throw new UsageError(`${file} has no candidate ${id} (it has ${store.candidates().length})`);
+        const text = `${JSON.stringify({ ...(c.dna as Dna), name: `candidate-${id}` }, null, 2)}\n`;
+        if (o.out) io.writeFile(o.out, text);
+        else io.stdout(text);
+      } finally {
+        store.close();
+      }
+    });
 }
