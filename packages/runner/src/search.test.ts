@@ -143,6 +143,22 @@ describe('runSearch', () => {
     second.close();
   });
 
+  it('extends a finished study with more candidates, and remembers the new total', async () => {
+    const store = SqliteStudyStore.open(studyFile());
+    await runSearch({ store, config: config({ candidates: 4 }), pool: new InProcessPool() });
+    expect(store.candidates()).toHaveLength(4);
+    const pool = new CountingPool();
+    await runSearch({ store, resume: true, candidates: 6, pool });
+    expect(store.candidates()).toHaveLength(6);
+    expect(pool.trained.every((id) => id >= 4)).toBe(true);
+    expect(summarizeStudy(store).told).toBe(6);
+    const again = new CountingPool();
+    await runSearch({ store, resume: true, pool: again });
+    expect(again.trained).toEqual([]);
+    expect(store.candidates()).toHaveLength(6);
+    store.close();
+  });
+
   it('stops candidates below the median at a hurdle, and counts the saving', async () => {
     const store = SqliteStudyStore.open(studyFile());
     await runSearch({

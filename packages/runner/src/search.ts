@@ -118,7 +118,12 @@ export async function runSearch(args: SearchArgs): Promise<{ stopped: boolean; c
     store.createStudy(args.config as unknown as Record<string, unknown>);
     config = args.config;
   }
-  const total = Math.max(config.candidates, args.candidates ?? 0);
+  if (args.candidates !== undefined && args.candidates > config.candidates) {
+    // extending a study: recorded, so that a later --resume keeps the new total
+    config = { ...config, candidates: args.candidates };
+    store.updateStudy(config as unknown as Record<string, unknown>);
+  }
+  const total = config.candidates;
   for (const p of config.plugins) await import(p);
   const definition = strategies.get(config.strategy);
   const context = { seedDna: config.seedDna, seed: config.seed, options: config.strategyOptions };
@@ -174,7 +179,8 @@ export async function runSearch(args: SearchArgs): Promise<{ stopped: boolean; c
     fresh.forEach(enqueue);
   };
 
-  if (!snapshot) propose();
+  // a new study, or one extended with more candidates, needs its next proposals
+  if (!snapshot || candidates.size < Math.min(total, told + config.inFlight)) propose();
   // candidates proposed before a stop whose training never finished: train them now
   for (let id = told; id < candidates.size; id++) enqueue(candidates.get(id)!);
 

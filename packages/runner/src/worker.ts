@@ -26,5 +26,8 @@ if (process.send) {
   });
   // the parent going away ends the worker
   process.on('disconnect', () => process.exit(0));
+  // Ctrl-C in a terminal reaches the whole process group: the parent decides what stops
+  // (it ends its workers itself), so a running candidate is not recorded as crashed
+  process.on('SIGINT', () => {});
   send({ type: 'ready' });
 }

@@ -204,6 +204,11 @@ export class SqliteStudyStore implements StudyStore {
     this.db.prepare('INSERT INTO study (id, config, created_at) VALUES (1, ?, ?)').run(JSON.stringify(config), now());
   }
 
+  updateStudy(config: Record<string, unknown>): void {
+    if (!this.config()) throw new StoreError(`${this.location} holds no study to update`);
+    this.db.prepare('UPDATE study SET config = ? WHERE id = 1').run(JSON.stringify(config));
+  }
+
   advance(step: { told: number; candidates: CandidateRecord[]; strategyState: unknown }): void {
     const insert = this.db.prepare(
       'INSERT INTO candidates (id, hash, parent, mutations, dna, hurdles, created_at) VALUES (@id, @hash, @parent, @mutations, @dna, @hurdles, @createdAt)',

@@ -62,6 +62,8 @@ export interface StudyStore {
   config(): Record<string, unknown> | undefined;
   /** Records the configuration of a new study (refused if one is recorded). */
   createStudy(config: Record<string, unknown>): void;
+  /** Replaces the recorded configuration (e.g. to extend a study with more candidates). */
+  updateStudy(config: Record<string, unknown>): void;
   /**
    * One step of the search, atomically: the candidates told so far become `told`,
    * the new candidates are added, and the strategy's state after both is saved.
