@@ -1,5 +1,7 @@
 // `npm run bench`: training throughput of the reference configurations, stock wasm and our
 // fast wasm side by side in one process (ratios are what to compare: this machine is shared).
+// Rows: stock kernels with the plain compiler; our kernels without fused projections; ours
+// with them (the default).
 import * as tf from '@tensorflow/tfjs';
 import { baselineDna } from '@primer-search/baselines';
 import { compileLanguageModel } from '@primer-search/compiler';
@@ -29,10 +31,10 @@ await selectBackend('wasm');
 const rng = Rng.create('bench');
 const stream = Uint32Array.from({ length: 200_000 }, () => rng.int(0, 1023));
 
-async function measure(c: Config, kind: 'stock' | 'fast') {
+async function measure(c: Config, kind: 'stock' | 'fast', fuseProjections: boolean) {
   setWasmKernels(kind);
   const t0 = performance.now();
-  const model = compileLanguageModel(baselineDna(c.model, { dModel: c.dModel }), { tf: tf as never, vocabSize: c.vocab, layers: c.layers, dModel: c.dModel, seqLen: c.seqLen, seed: 1 });
+  const model = compileLanguageModel(baselineDna(c.model, { dModel: c.dModel }), { tf: tf as never, vocabSize: c.vocab, layers: c.layers, dModel: c.dModel, seqLen: c.seqLen, seed: 1, fuseProjections });
   const compileSeconds = (performance.now() - t0) / 1000;
   const sampler = new BatchSampler(stream, c.batch, c.seqLen, 1);
   const evaluation = evaluationBatches(stream, c.batch, c.seqLen, 4 * c.batch);
@@ -49,10 +51,11 @@ async function measure(c: Config, kind: 'stock' | 'fast') {
 
 const rows: string[][] = [['config', 'model', 'params', 'kernels', 'ms/step', 'tokens/s', 'GFLOP/s', 'vs stock']];
 for (const c of configs) {
-  const stock = await measure(c, 'stock');
-  const fast = await measure(c, 'fast');
+  const stock = await measure(c, 'stock', false);
+  const unfused = await measure(c, 'fast', false);
+  const fast = await measure(c, 'fast', true);
   const name = `${c.label} ${c.layers}x${c.dModel} seq${c.seqLen} b${c.batch} V${c.vocab}`;
-  for (const [kind, m] of [['stock', stock], ['fast', fast]] as const) {
+  for (const [kind, m] of [['stock', stock], ['ours, unfused', unfused], ['ours', fast]] as const) {
     rows.push([name, c.model, m.params.toLocaleString('en-US'), kind, m.msPerStep.toFixed(0), m.tokensPerSecond.toFixed(0), m.gflops.toFixed(1), `${(m.tokensPerSecond / stock.tokensPerSecond).toFixed(2)}x`]);
   }
   console.error(`done: ${name} ${c.model} (compile ${fast.compileSeconds.toFixed(2)}s, evaluation of ${4 * c.batch} windows ${fast.evalSeconds.toFixed(2)}s)`);

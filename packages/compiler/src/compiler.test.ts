@@ -181,3 +181,52 @@ describe('causality', () => {
     }
   });
 });
+
+describe('fused projections', () => {
+  // the unfused run applies each CONV_1X1 on its own: the reference for the fused one
+  const lossAndGrads = (dna: Dna, fuseProjections: boolean) => {
+    const lm = compileLanguageModel(dna, { tf, vocabSize: 37, layers: 2, dModel: 32, seqLen: 9, seed: 4, fuseProjections });
+    try {
+      const rng = Rng.create(9);
+      const tokens = tfjs.tensor2d(Array.from({ length: 3 * 9 }, () => rng.int(0, 36)), [3, 9], 'int32');
+      const { value, grads } = tfjs.variableGrads(() => lm.loss(tokens as never, tokens as never) as never, lm.variables as never);
+      const named = [...lm.namedVariables].map(([name, v]) => [name, grads[(v as unknown as { name: string }).name]!.arraySync()] as const);
+      return { loss: value.dataSync()[0]!, grads: new Map(named) };
+    } finally {
+      lm.dispose();
+    }
+  };
+  const baselineDnas = ['vanilla', 'primer', 'primer-ez'].map((name) =>
+    JSON.parse(readFileSync(new URL(`../../../examples/dna/${name}.json`, import.meta.url), 'utf8')) as Dna,
+  );
+
+  it('give the loss and gradients of one product per projection, on the baselines and on mutants', () => {
+    const rng = Rng.create(12);
+    const mutants = Array.from({ length: 3 }, () => mutateDna(seedDna(), rng, { requireValid: true }).child);
+    for (const dna of [...baselineDnas, ...mutants]) {
+      const a = lossAndGrads(dna, false);
+      const b = lossAndGrads(dna, true);
+      expect(b.loss).toBeCloseTo(a.loss, 5);
+      for (const [name, g] of a.grads) {
+        const flatA = (g as number[]).flat(3) as number[];
+        const flatB = (b.grads.get(name) as number[]).flat(3) as number[];
+        flatA.forEach((x, i) => expect(Math.abs(x - flatB[i]!), name).toBeLessThan(1e-5 + 1e-4 * Math.abs(x)));
+      }
+    }
+  });
+
+  it('replace the per-head products of attention with one per layer', async () => {
+    const products = async (fuseProjections: boolean) => {
+      const lm = compileLanguageModel(baselineDnas[0]!, { tf, vocabSize: 37, layers: 1, dModel: 32, seqLen: 9, seed: 4, fuseProjections });
+      const tokens = tfjs.zeros([2, 9], 'int32');
+      const p = await tfjs.profile(() => lm.logits(tokens as never) as never);
+      lm.dispose();
+      tokens.dispose();
+      return p.kernels.filter((k) => k.name === 'BatchMatMul').length;
+    };
+    const unfused = await products(false);
+    const fused = await products(true);
+    // vanilla: the 4 heads' q, k and v products (12) become one
+    expect(unfused - fused).toBe(11);
+  });
+});

@@ -1,6 +1,6 @@
 import { Rng, type Seed } from '@primer-search/core';
 import type { PrimitiveRegistry, TF, Tensor } from '@primer-search/primitives';
-import { compileBlock, type CompiledBlock, type Variable } from './block.js';
+import { compileBlock, type CompiledBlock, type RunOptions, type Variable } from './block.js';
 import { CompileError, type BlockEstimate, type PlanLimits } from './plan.js';
 
 export interface LanguageModelConfig {
@@ -10,7 +10,7 @@ export interface LanguageModelConfig {
   seqLen: number;
 }
 
-export interface CompileModelOptions extends LanguageModelConfig {
+export interface CompileModelOptions extends LanguageModelConfig, RunOptions {
   tf: TF;
   seed: Seed;
   primitives?: PrimitiveRegistry;
@@ -103,6 +103,7 @@ export function compileLanguageModel(dna: unknown, options: CompileModelOptions)
           seed: `${String(options.seed)}|layer${l}`,
           primitives: options.primitives,
           limits: options.limits,
+          fuseProjections: options.fuseProjections,
         }),
       );
     }
