@@ -1,10 +1,10 @@
 import { PrimerError, Rng, type Seed } from '@primer-search/core';
-import type { Corpus, Split } from './corpus.js';
+import { documentsOf, type Corpus, type Split } from './corpus.js';
 import type { Tokenizer } from './tokenizer.js';
 
 /** All documents of a split, tokenized and concatenated with the end-of-document id after each. */
 export function tokenStream(corpus: Corpus, split: Split, tokenizer: Tokenizer): Uint32Array {
-  const parts = corpus.documents().filter((d) => d.split === split).map((d) => tokenizer.encode(d.text));
+  const parts = documentsOf(corpus).filter((d) => d.split === split).map((d) => tokenizer.encode(d.text));
   const out = new Uint32Array(parts.reduce((a, p) => a + p.length + 1, 0));
   let at = 0;
   for (const p of parts) {

@@ -9,7 +9,7 @@ import { byteTokenizer, tokenizers } from './tokenizer.js';
 
 const cacheDir = mkdtempSync(join(tmpdir(), 'primer-bpe-'));
 const corpus = brown.open();
-const trainText = () => corpus.documents().filter((d) => d.split === 'train').map((d) => d.text);
+const trainText = () => corpus.documents!().filter((d) => d.split === 'train').map((d) => d.text);
 
 describe('the bpe tokenizer (Hugging Face tokenizers, trained on the corpus)', () => {
   const bpe = trainBpe({ vocabSize: 512, text: trainText, cacheDir });
@@ -23,14 +23,14 @@ describe('the bpe tokenizer (Hugging Face tokenizers, trained on the corpus)', (
   });
 
   it('round-trips text exactly, non-ASCII included', () => {
-    const doc = corpus.documents().find((d) => d.split === 'validation')!.text;
+    const doc = corpus.documents!().find((d) => d.split === 'validation')!.text;
     for (const text of [doc, 'café ☕ — naïve 日本語 🙂\n\n\ttabs  and  spaces', END_OF_DOCUMENT.slice(1), '']) {
       expect(bpe.decode(bpe.encode(text))).toBe(text);
     }
   });
 
   it('compresses English text well below one token per byte', () => {
-    const text = corpus.documents().filter((d) => d.split === 'validation').map((d) => d.text).join('\n');
+    const text = corpus.documents!().filter((d) => d.split === 'validation').map((d) => d.text).join('\n');
     const bytes = byteTokenizer().encode(text).length;
     expect(bpe.encode(text).length / bytes).toBeLessThan(0.55);
   });

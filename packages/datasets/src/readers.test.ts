@@ -1,0 +1,122 @@
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { pack } from 'tar-stream';
+import { describe, expect, it } from 'vitest';
+import { c4, corpora, lm1b, lm1bSplitOf, type Corpus, type Split } from './index.js';
+
+const tmp = () => mkdtempSync(join(tmpdir(), 'primer-data-'));
+const collect = async (corpus: Corpus, split: Split) => {
+  const out: string[] = [];
+  for await (const d of corpus.stream(split)) out.push(d.text);
+  return out;
+};
+
+const TRAIN = 'training-monolingual.tokenized.shuffled';
+const HELDOUT = 'heldout-monolingual.tokenized.shuffled';
+/** A miniature LM1B release, in the official layout. */
+const lm1bFiles: Record<string, string> = {
+  [`${TRAIN}/news.en-00001-of-00100`]: 'The cat sat on the mat .\nIt was a sunny day .\n',
+  [`${TRAIN}/news.en-00002-of-00100`]: 'Prices rose 3 % in May , officials said .\nCafé owners in Zürich were pleased .\n',
+  [`${HELDOUT}/news.en.heldout-00000-of-00050`]: 'A held-out sentence .\n',
+  [`${HELDOUT}/news.en.heldout-00001-of-00050`]: 'A test sentence .\n',
+};
+
+function writeTree(root: string, files: Record<string, string>) {
+  for (const [name, text] of Object.entries(files)) {
+    mkdirSync(join(root, name, '..'), { recursive: true });
+    writeFileSync(join(root, name), text);
+  }
+}
+
+async function tarGz(file: string, files: Record<string, string>) {
+  const p = pack();
+  const chunks: Buffer[] = [];
+  p.on('data', (c: Buffer) => chunks.push(c));
+  const done = new Promise((r) => p.on('end', r));
+  for (const [name, text] of Object.entries(files)) p.entry({ name: `1-billion-word-language-modeling-benchmark-r13output/${name}` }, text);
+  p.finalize();
+  await done;
+  writeFileSync(file, gzipSync(Buffer.concat(chunks)));
+}
+
+describe('lm1b', () => {
+  it('assigns shards to splits by the documented rule', () => {
+    expect(lm1bSplitOf(`x/${TRAIN}/news.en-00042-of-00100`)).toBe('train');
+    expect(lm1bSplitOf(`${HELDOUT}/news.en.heldout-00000-of-00050`)).toBe('validation');
+    expect(lm1bSplitOf(`${HELDOUT}/news.en.heldout-00017-of-00050`)).toBe('test');
+    expect(lm1bSplitOf(`${HELDOUT}/README`)).toBeUndefined();
+  });
+
+  it('reads the unpacked release, one sentence per document, non-ASCII intact', async () => {
+    const dir = tmp();
+    writeTree(dir, lm1bFiles);
+    const corpus = corpora.get('lm1b').open({ dataDir: dir });
+    expect(await collect(corpus, 'train')).toEqual(['The cat sat on the mat .', 'It was a sunny day .', 'Prices rose 3 % in May , officials said .', 'Café owners in Zürich were pleased .']);
+    expect(await collect(corpus, 'validation')).toEqual(['A held-out sentence .']);
+    expect(await collect(corpus, 'test')).toEqual(['A test sentence .']);
+    expect(corpus.files!().map((f) => f.path.slice(dir.length + 1))).toHaveLength(4);
+  });
+
+  it('reads the same sentences straight from the .tar.gz', async () => {
+    const dir = tmp();
+    await tarGz(join(dir, '1-billion-word-language-modeling-benchmark-r13output.tar.gz'), lm1bFiles);
+    const corpus = lm1b.open({ dataDir: dir });
+    expect(await collect(corpus, 'train')).toHaveLength(4);
+    expect(await collect(corpus, 'validation')).toEqual(['A held-out sentence .']);
+  });
+
+  it('names the path of a missing or empty shard, and a corrupt archive', async () => {
+    const dir = tmp();
+    writeTree(dir, { ...lm1bFiles, [`${HELDOUT}/news.en.heldout-00000-of-00050`]: '' });
+    await expect(collect(lm1b.open({ dataDir: dir }), 'validation')).rejects.toThrow(/empty LM1B shard: .*news\.en\.heldout-00000-of-00050/);
+    const other = tmp();
+    writeTree(other, { [`${TRAIN}/news.en-00001-of-00100`]: 'x\n' });
+    await expect(collect(lm1b.open({ dataDir: other }), 'validation')).rejects.toThrow(/missing LM1B validation shard: .*heldout-monolingual\.tokenized\.shuffled\/news\.en\.heldout-00000-of-00050/);
+    expect(() => lm1b.open({ dataDir: tmp() })).toThrow(/no LM1B data in .*: expected training-monolingual/);
+    expect(() => lm1b.open({})).toThrow(/give --data-dir/);
+    const broken = tmp();
+    const archive = join(broken, 'lm1b.tar.gz');
+    await tarGz(archive, lm1bFiles);
+    writeFileSync(archive, readFileSync(archive).subarray(0, 200));
+    await expect(collect(lm1b.open({ dataDir: broken }), 'train')).rejects.toThrow(/lm1b\.tar\.gz/);
+  });
+});
+
+const c4Line = (text: string, i: number) => JSON.stringify({ text, timestamp: '2019-04-25T12:57:54Z', url: `https://example.com/${i}` });
+
+describe('c4', () => {
+  const write = (dir: string, name: string, lines: string[]) => writeFileSync(join(dir, name), gzipSync(lines.join('\n') + '\n'));
+
+  it('streams documents from the json.gz shards, in shard order', async () => {
+    const dir = tmp();
+    write(dir, 'c4-train.00001-of-01024.json.gz', [c4Line('Second shard.', 3)]);
+    write(dir, 'c4-train.00000-of-01024.json.gz', [c4Line('First document.\nWith two lines.', 1), c4Line('Ünïcödé text — fine.', 2)]);
+    write(dir, 'c4-validation.00000-of-00008.json.gz', [c4Line('Validation.', 4)]);
+    const corpus = c4.open({ dataDir: dir });
+    expect(await collect(corpus, 'train')).toEqual(['First document.\nWith two lines.', 'Ünïcödé text — fine.', 'Second shard.']);
+    expect(await collect(corpus, 'validation')).toEqual(['Validation.']);
+    await expect(collect(corpus, 'test')).rejects.toThrow(/C4 has no test split/);
+  });
+
+  it('reports a bad JSON line by file and line, or counts and skips it with skipBadLines', async () => {
+    const dir = tmp();
+    write(dir, 'c4-train.00000-of-01024.json.gz', [c4Line('ok', 1), '{"text": "unterminated', c4Line('ok too', 2), '{"url": "no text"}']);
+    await expect(collect(c4.open({ dataDir: dir }), 'train')).rejects.toThrow(/c4-train\.00000-of-01024\.json\.gz:2: not JSON .*--skip-bad-lines/);
+    const lenient = c4.open({ dataDir: dir, skipBadLines: true });
+    expect(await collect(lenient, 'train')).toEqual(['ok', 'ok too']);
+    expect(lenient.skipped!()).toBe(2);
+  });
+
+  it('reports a corrupt gzip by file', async () => {
+    const dir = tmp();
+    const good = gzipSync(Array.from({ length: 2000 }, (_, i) => c4Line(`document ${i} `.repeat(20), i)).join('\n'));
+    writeFileSync(join(dir, 'c4-train.00000-of-01024.json.gz'), good.subarray(0, Math.floor(good.length / 2)));
+    await expect(collect(c4.open({ dataDir: dir }), 'train')).rejects.toThrow(/c4-train\.00000-of-01024\.json\.gz is not a valid gzip file or is truncated \(after line \d+\)/);
+    const bad = tmp();
+    writeFileSync(join(bad, 'c4-train.00000-of-01024.json.gz'), 'this is not gzip at all');
+    await expect(collect(c4.open({ dataDir: bad }), 'train')).rejects.toThrow(/is not a valid gzip file/);
+    expect(() => c4.open({ dataDir: tmp() })).toThrow(/no C4 shards in/);
+  });
+});
