@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { isPrimerError } from '@primer-search/core';
 import { baselinesCommand } from './commands/baselines.js';
 import { compareCommand, trainCommand } from './commands/train.js';
+import { dataCommand } from './commands/data.js';
 import { dnaCommand, type CommandResult } from './commands/dna.js';
 import { primitivesCommand } from './commands/primitives.js';
 import { searchCommand, studyCommand } from './commands/search.js';
@@ -37,6 +38,7 @@ export function buildProgram(io: CliIo, result: CommandResult): Command {
   compareCommand(program, io, result);
   searchCommand(program, io, result);
   studyCommand(program, io);
+  dataCommand(program, io);
   program.addHelpText(
     'after',
     '\nExamples:\n' +
@@ -51,6 +53,7 @@ export function buildProgram(io: CliIo, result: CommandResult): Command {
       '  primer search --candidates 24 --budget-per-candidate 30s --workers 2 --study runs/demo.sqlite\n' +
       '  primer search --study runs/demo.sqlite --resume\n' +
       '  primer study show runs/demo.sqlite\n' +
+      '  primer data prepare --dataset lm1b --data-dir ~/data/lm1b --tokenizer gpt2 --out ~/data/lm1b-gpt2\n' +
       '\nExit status: 0 success, 1 invalid input (e.g. a DNA that does not validate), 2 usage error.\n',
   );
   return program;

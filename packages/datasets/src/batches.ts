@@ -1,4 +1,5 @@
 import { PrimerError, Rng, type Seed } from '@primer-search/core';
+import { memorySource, type TokenSource } from './cache.js';
 import { documentsOf, type Corpus, type Split } from './corpus.js';
 import type { Tokenizer } from './tokenizer.js';
 
@@ -24,23 +25,35 @@ export interface Batch {
   seqLen: number;
 }
 
-function windowAt(stream: Uint32Array, starts: number[], seqLen: number): Batch {
+/** Tokens in memory or in a token cache. A plain array is taken as one stream (no document starts known). */
+export type Tokens = Uint32Array | TokenSource;
+const asSource = (t: Tokens): TokenSource => (t instanceof Uint32Array ? memorySource(t, -1) : t);
+
+function windowAt(source: TokenSource, starts: number[], seqLen: number): Batch {
   const tokens = new Int32Array(starts.length * seqLen);
   const targets = new Int32Array(starts.length * seqLen);
   starts.forEach((s, b) => {
+    const w = source.read(s, seqLen + 1);
     for (let t = 0; t < seqLen; t++) {
-      tokens[b * seqLen + t] = stream[s + t]!;
-      targets[b * seqLen + t] = stream[s + t + 1]!;
+      tokens[b * seqLen + t] = w[t]!;
+      targets[b * seqLen + t] = w[t + 1]!;
     }
   });
   return { tokens, targets, batch: starts.length, seqLen };
 }
 
-function checkFits(stream: Uint32Array, seqLen: number, what: string) {
-  if (stream.length < seqLen + 1) {
-    throw new PrimerError('DATASET_TOO_SMALL', `the ${what} stream has ${stream.length} tokens, fewer than one window of ${seqLen + 1}`);
+function checkFits(source: TokenSource, seqLen: number, what: string) {
+  if (source.length < seqLen + 1) {
+    throw new PrimerError('DATASET_TOO_SMALL', `the ${what} stream has ${source.length} tokens, fewer than one window of ${seqLen + 1}`);
   }
 }
+
+/**
+ * How windows are cut: `packed` (the default) takes windows at any position of the
+ * concatenated documents, as LM training usually does; `sentence` starts every window at a
+ * document (for LM1B, a sentence) start, running on into the next ones when it is short.
+ */
+export type BatchMode = 'packed' | 'sentence';
 
 /**
  * Training batches: windows of seqLen + 1 tokens at seeded random offsets of the stream.
@@ -48,19 +61,36 @@ function checkFits(stream: Uint32Array, seqLen: number, what: string) {
  */
 export class BatchSampler {
   private rng: Rng;
+  private readonly source: TokenSource;
+  private readonly starts?: Float64Array;
+  private readonly usableStarts: number;
   constructor(
-    private readonly stream: Uint32Array,
+    stream: Tokens,
     readonly batch: number,
     readonly seqLen: number,
     seed: Seed | { state: ReturnType<Rng['state']> },
+    readonly mode: BatchMode = 'packed',
   ) {
-    checkFits(stream, seqLen, 'training');
+    this.source = asSource(stream);
+    checkFits(this.source, seqLen, 'training');
     this.rng = typeof seed === 'object' ? Rng.fromState(seed.state) : Rng.create(seed);
+    if (mode === 'sentence') {
+      this.starts = this.source.documentStarts();
+      const last = this.source.length - seqLen - 1;
+      // starts are ascending: those with a whole window after them
+      let n = this.starts.length;
+      while (n > 0 && this.starts[n - 1]! > last) n--;
+      if (n === 0) throw new PrimerError('DATASET_TOO_SMALL', `no document start has a window of ${seqLen + 1} tokens after it`);
+      this.usableStarts = n;
+    } else {
+      this.usableStarts = 0;
+    }
   }
 
   next(): Batch {
-    const last = this.stream.length - this.seqLen - 1;
-    return windowAt(this.stream, Array.from({ length: this.batch }, () => this.rng.int(0, last)), this.seqLen);
+    const last = this.source.length - this.seqLen - 1;
+    const pick = () => (this.starts ? this.starts[this.rng.int(0, this.usableStarts - 1)]! : this.rng.int(0, last));
+    return windowAt(this.source, Array.from({ length: this.batch }, pick), this.seqLen);
   }
 
   state() {
@@ -77,13 +107,14 @@ export class BatchSampler {
  * A fixed evaluation set: up to `maxWindows` non-overlapping windows spread evenly over the
  * stream, in batches. Every model is scored on exactly the same tokens.
  */
-export function evaluationBatches(stream: Uint32Array, batch: number, seqLen: number, maxWindows: number): Batch[] {
-  checkFits(stream, seqLen, 'evaluation');
-  const available = Math.floor((stream.length - 1) / seqLen);
+export function evaluationBatches(stream: Tokens, batch: number, seqLen: number, maxWindows: number): Batch[] {
+  const source = asSource(stream);
+  checkFits(source, seqLen, 'evaluation');
+  const available = Math.floor((source.length - 1) / seqLen);
   const count = Math.max(1, Math.min(maxWindows, available));
   const stride = Math.floor(available / count) * seqLen;
   const starts = Array.from({ length: count }, (_, i) => i * stride);
   const out: Batch[] = [];
-  for (let i = 0; i < starts.length; i += batch) out.push(windowAt(stream, starts.slice(i, i + batch), seqLen));
+  for (let i = 0; i < starts.length; i += batch) out.push(windowAt(source, starts.slice(i, i + batch), seqLen));
   return out;
 }

@@ -6,3 +6,5 @@ export * from './bpe.js';
 export * from './files.js';
 export * from './lm1b.js';
 export * from './c4.js';
+export * from './pretrained.js';
+export * from './cache.js';

@@ -1,9 +1,10 @@
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { pack } from 'tar-stream';
 import { describe, expect, it } from 'vitest';
+import { LM1B_FIXTURE, writeTree } from './__fixtures__/lm1b.js';
 import { c4, corpora, lm1b, lm1bSplitOf, type Corpus, type Split } from './index.js';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'primer-data-'));
@@ -15,26 +16,13 @@ const collect = async (corpus: Corpus, split: Split) => {
 
 const TRAIN = 'training-monolingual.tokenized.shuffled';
 const HELDOUT = 'heldout-monolingual.tokenized.shuffled';
-/** A miniature LM1B release, in the official layout. */
-const lm1bFiles: Record<string, string> = {
-  [`${TRAIN}/news.en-00001-of-00100`]: 'The cat sat on the mat .\nIt was a sunny day .\n',
-  [`${TRAIN}/news.en-00002-of-00100`]: 'Prices rose 3 % in May , officials said .\nCafé owners in Zürich were pleased .\n',
-  [`${HELDOUT}/news.en.heldout-00000-of-00050`]: 'A held-out sentence .\n',
-  [`${HELDOUT}/news.en.heldout-00001-of-00050`]: 'A test sentence .\n',
-};
-
-function writeTree(root: string, files: Record<string, string>) {
-  for (const [name, text] of Object.entries(files)) {
-    mkdirSync(join(root, name, '..'), { recursive: true });
-    writeFileSync(join(root, name), text);
-  }
-}
+const lm1bFiles = LM1B_FIXTURE;
 
 async function tarGz(file: string, files: Record<string, string>) {
   const p = pack();
   const chunks: Buffer[] = [];
-  p.on('data', (c: Buffer) => chunks.push(c));
-  const done = new Promise((r) => p.on('end', r));
+  p.on('data', (c: unknown) => void chunks.push(c as Buffer));
+  const done = new Promise<void>((r) => p.on('end', () => r()));
   for (const [name, text] of Object.entries(files)) p.entry({ name: `1-billion-word-language-modeling-benchmark-r13output/${name}` }, text);
   p.finalize();
   await done;

@@ -14,10 +14,11 @@ export interface Tokenizer {
 export interface TokenizerFactory {
   name: string;
   description: string;
-  create(options: { vocabSize?: number; trainingText?: () => Iterable<string> }): Tokenizer;
+  create(options: { vocabSize?: number; trainingText?: () => Iterable<string>; modelFile?: string }): Tokenizer | Promise<Tokenizer>;
 }
 
-export const tokenizers: Registry<'byte' | 'bpe', TokenizerFactory> = createRegistry<'byte' | 'bpe', TokenizerFactory>('tokenizer');
+export type TokenizerName = 'byte' | 'bpe' | 'sentencepiece' | 'gpt2';
+export const tokenizers: Registry<TokenizerName, TokenizerFactory> = createRegistry<TokenizerName, TokenizerFactory>('tokenizer');
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: false });

@@ -1,6 +1,23 @@
 import { compileLanguageModel, type ModelEstimate } from '@primer-search/compiler';
 import type { Seed } from '@primer-search/core';
-import { BatchSampler, corpora, documentsOf, evaluationBatches, tokenStream, tokenizers, type Tokenizer } from '@primer-search/datasets';
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  BatchSampler,
+  cacheDirectory,
+  corpora,
+  evaluationBatches,
+  openTokenCache,
+  prepareTokenCache,
+  tokenStream,
+  tokenizers,
+  type BatchMode,
+  type Corpus,
+  type PrepareProgress,
+  type Tokenizer,
+  type Tokens,
+} from '@primer-search/datasets';
 import { selectBackend, type BackendChoice, type SelectedBackend } from './backends.js';
 import type { Budget } from './budget.js';
 import type { TrainCheckpoint } from './checkpoint.js';
@@ -13,6 +30,14 @@ export interface RunSettings {
   tokenizer: string;
   /** Vocabulary size for tokenizers that are trained (bpe). */
   vocabSize?: number;
+  /** The model file of a tokenizer loaded from one (sentencepiece). */
+  tokenizerModel?: string;
+  /** A token cache built by `primer data prepare` (default for streamed datasets: one kept in the cache directory). */
+  cache?: string;
+  /** Count and skip unreadable lines of the dataset files instead of stopping. */
+  skipBadLines?: boolean;
+  /** How training windows are cut (default packed). */
+  batchMode?: BatchMode;
   layers: number;
   dModel: number;
   seqLen: number;
@@ -45,28 +70,70 @@ export interface RunRecord {
   result: TrainResult;
 }
 
-interface PreparedData {
+export interface PreparedData {
   tokenizer: Tokenizer;
-  train: Uint32Array;
-  validation: Uint32Array;
+  train: Tokens;
+  validation: Tokens;
+  /** Where the tokens come from: memory, or the token cache at this path. */
+  cache?: string;
 }
-const prepared = new Map<string, PreparedData>();
+export type DataSettings = Pick<RunSettings, 'dataset' | 'dataDir' | 'tokenizer' | 'vocabSize' | 'tokenizerModel' | 'cache' | 'skipBadLines'>;
+const prepared = new Map<string, Promise<PreparedData>>();
 
-/** Tokenized splits of a dataset, cached in this process by dataset, directory and tokenizer. */
-export function prepareData(s: Pick<RunSettings, 'dataset' | 'dataDir' | 'tokenizer' | 'vocabSize'>): PreparedData {
-  const key = `${s.dataset}|${s.dataDir ?? ''}|${s.tokenizer}|${s.vocabSize ?? ''}`;
+/**
+ * Tokenized splits of a dataset, cached in this process. Small corpora (Brown) are tokenized
+ * in memory; streamed ones (LM1B, C4) are read through a token cache, built on first use
+ * (with `onProgress`) in the cache directory unless `cache` names one.
+ */
+export function prepareData(s: DataSettings, hooks: { onProgress?: (p: PrepareProgress) => void } = {}): Promise<PreparedData> {
+  const key = JSON.stringify([s.dataset, s.dataDir, s.tokenizer, s.vocabSize, s.tokenizerModel, s.cache, s.skipBadLines]);
   let p = prepared.get(key);
   if (!p) {
-    const corpus = corpora.get(s.dataset).open({ dataDir: s.dataDir });
-    const tokenizer = tokenizers.get(s.tokenizer).create({
-      vocabSize: s.vocabSize,
-      // trained tokenizers learn from the training split only
-      trainingText: () => documentsOf(corpus).filter((d) => d.split === 'train').map((d) => d.text),
-    });
-    p = { tokenizer, train: tokenStream(corpus, 'train', tokenizer), validation: tokenStream(corpus, 'validation', tokenizer) };
+    p = load(s, hooks);
     prepared.set(key, p);
+    // a failure is not kept
+    p.catch(() => prepared.delete(key));
   }
   return p;
+}
+
+/** Up to `maxChars` of training text, for tokenizers trained on the data (bpe). */
+async function trainingSample(corpus: Corpus, maxChars = 16e6): Promise<string[]> {
+  if (corpus.documents) return corpus.documents().filter((d) => d.split === 'train').map((d) => d.text);
+  const out: string[] = [];
+  let chars = 0;
+  for await (const d of corpus.stream('train')) {
+    out.push(d.text);
+    chars += d.text.length;
+    if (chars >= maxChars) break;
+  }
+  return out;
+}
+
+async function load(s: DataSettings, hooks: { onProgress?: (p: PrepareProgress) => void }): Promise<PreparedData> {
+  const corpus = corpora.get(s.dataset).open({ dataDir: s.dataDir, skipBadLines: s.skipBadLines });
+  const sample = s.tokenizer === 'bpe' ? await trainingSample(corpus) : [];
+  const tokenizer = await tokenizers.get(s.tokenizer).create({
+    vocabSize: s.vocabSize,
+    modelFile: s.tokenizerModel,
+    // trained tokenizers learn from the training split only
+    trainingText: () => sample,
+  });
+  if (corpus.documents && !s.cache) {
+    return { tokenizer, train: tokenStream(corpus, 'train', tokenizer), validation: tokenStream(corpus, 'validation', tokenizer) };
+  }
+  const dir = s.cache ?? defaultCachePath(s, tokenizer);
+  if (!existsSync(join(dir, 'manifest.json'))) {
+    await prepareTokenCache({ corpus, dataset: s.dataset, dataDir: s.dataDir, tokenizer, out: dir, onProgress: hooks.onProgress });
+  }
+  const cache = openTokenCache(dir, { dataset: s.dataset, tokenizer, files: corpus.files?.() });
+  return { tokenizer, train: cache.source('train'), validation: cache.source('validation'), cache: dir };
+}
+
+/** Where a streamed dataset's token cache is kept by default: by dataset, data directory and tokenizer. */
+export function defaultCachePath(s: Pick<DataSettings, 'dataset' | 'dataDir'>, tokenizer: Tokenizer): string {
+  const key = createHash('sha256').update(JSON.stringify([s.dataset, s.dataDir ?? null, tokenizer.fingerprint])).digest('hex').slice(0, 16);
+  return join(cacheDirectory(), 'tokens', `${s.dataset}-${tokenizer.name}-${key}`);
 }
 
 /**
@@ -86,7 +153,7 @@ export async function runExperiment(
   } = {},
 ): Promise<RunRecord> {
   const backend = hooks.backend ?? (await selectBackend(settings.backend));
-  const data = prepareData(settings);
+  const data = await prepareData(settings);
   const model = compileLanguageModel(dna, {
     tf: backend.tf,
     vocabSize: data.tokenizer.vocabSize,
@@ -98,7 +165,7 @@ export async function runExperiment(
   try {
     const result = await trainModel({
       model,
-      sampler: new BatchSampler(data.train, settings.batch, settings.seqLen, settings.seed),
+      sampler: new BatchSampler(data.train, settings.batch, settings.seqLen, settings.seed, settings.batchMode),
       evaluation: evaluationBatches(data.validation, settings.batch, settings.seqLen, settings.evalWindows),
       budget: settings.budget,
       config: settings.train,
@@ -113,6 +180,8 @@ export async function runExperiment(
         dataDir: settings.dataDir ?? null,
         tokenizer: settings.tokenizer,
         vocabSize: settings.vocabSize ?? null,
+        tokenizerModel: settings.tokenizerModel ?? null,
+        batchMode: settings.batchMode ?? 'packed',
         layers: settings.layers,
         dModel: settings.dModel,
         seqLen: settings.seqLen,

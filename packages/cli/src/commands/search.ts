@@ -274,7 +274,7 @@ export function searchCommand(program: Command, io: CliIo, result: CommandResult
           `${o.resume ? 'resuming' : 'starting'} study ${studyPath}: ${active.strategy} from ${active.seedModel}, ${Math.max(active.candidates, moreCandidates ?? 0)} candidates, ` +
             `${formatBudget(active.settings.budget)} each, ${o.workers} worker${o.workers > 1 ? 's' : ''} · backend ${backend.choice}\n`,
         );
-        announceData(io, active.settings);
+        await announceData(io, active.settings);
       }
       const total = Math.max(active.candidates, moreCandidates ?? 0);
       const display = o.json ? undefined : searchDisplay(io, total);

@@ -8,6 +8,7 @@ import {
   formatBudget,
   parseBudget,
   prepareData,
+  type DataSettings,
   readCheckpoint,
   runExperiment,
   selectBackend,
@@ -38,6 +39,10 @@ export interface RunOptions {
   dataDir?: string;
   tokenizer: string;
   vocabSize?: number;
+  tokenizerModel?: string;
+  cache?: string;
+  batchMode: 'packed' | 'sentence';
+  skipBadLines?: boolean;
   budget: RunSettings['budget'];
   layers: number;
   dModel: number;
@@ -62,6 +67,10 @@ export function addRunOptions(c: Command, defaultBudget: string, budgetFlag = '-
     .option('--data-dir <dir>', 'where the dataset files are, for datasets that do not ship with primer-search')
     .option('--tokenizer <name>', `tokenizer (${tokenizers.names().join(', ')})`, d.tokenizer)
     .option('--vocab-size <n>', 'vocabulary size of a trained tokenizer (bpe; default 1024)', integer('--vocab-size', 258))
+    .option('--tokenizer-model <file>', 'the model file of --tokenizer sentencepiece (e.g. T5\'s spiece.model)')
+    .option('--cache <dir>', 'a token cache from primer data prepare (default for lm1b and c4: one built on first use in the cache directory)')
+    .addOption(new Option('--batch-mode <mode>', 'windows anywhere in the concatenated documents (packed) or starting at a document/sentence start (sentence)').choices(['packed', 'sentence']).default('packed'))
+    .option('--skip-bad-lines', 'count and skip unreadable lines of the dataset files instead of stopping at the first')
     .addOption(
       new Option(`${budgetFlag} <budget>`, `${budgetHelp}: time (90s, 2m, 1h), steps (500steps) or tokens (200ktokens)`)
         .argParser(budget)
@@ -89,6 +98,10 @@ export function settingsOf(o: RunOptions, checkpoints: number[]): RunSettings {
     dataDir: o.dataDir,
     tokenizer: o.tokenizer,
     vocabSize: o.vocabSize,
+    tokenizerModel: o.tokenizerModel,
+    cache: o.cache,
+    skipBadLines: o.skipBadLines,
+    batchMode: o.batchMode,
     layers: o.layers,
     dModel: o.dModel,
     seqLen: o.seqLen,
@@ -101,13 +114,24 @@ export function settingsOf(o: RunOptions, checkpoints: number[]): RunSettings {
   };
 }
 
-/** Tokenizes the dataset now (cached for the runs), saying what it did: a first BPE run trains a vocabulary for seconds. */
-export function announceData(io: CliIo, o: Pick<RunOptions, 'dataset' | 'dataDir' | 'tokenizer' | 'vocabSize'>): void {
+/**
+ * Tokenizes the dataset now (kept for the runs), saying what it did and how long it took: a
+ * first BPE run trains a vocabulary, a first LM1B or C4 run builds a token cache.
+ */
+export async function announceData(io: CliIo, o: DataSettings): Promise<void> {
   io.stderr(`preparing ${o.dataset} with the ${o.tokenizer} tokenizer...\n`);
   const t0 = performance.now();
-  const data = prepareData({ dataset: o.dataset, dataDir: o.dataDir, tokenizer: o.tokenizer, vocabSize: o.vocabSize });
+  let last = 0;
+  const data = await prepareData(o, {
+    onProgress: (p) => {
+      const now = performance.now();
+      if (now - last < 5000) return;
+      last = now;
+      io.stderr(`  building the token cache: ${p.split} ${fmt(p.documents)} documents, ${fmt(p.tokens)} tokens (${fmt(p.tokens / Math.max(p.seconds, 1e-3))} tokens/s)\n`);
+    },
+  });
   io.stderr(
-    `data: ${fmt(data.train.length)} training and ${fmt(data.validation.length)} validation tokens, vocabulary ${data.tokenizer.vocabSize} (${((performance.now() - t0) / 1000).toFixed(1)}s)\n`,
+    `data: ${fmt(data.train.length)} training and ${fmt(data.validation.length)} validation tokens, vocabulary ${data.tokenizer.vocabSize}${data.cache ? `, from the token cache ${data.cache}` : ''} (${((performance.now() - t0) / 1000).toFixed(1)}s)\n`,
   );
 }
 
@@ -153,7 +177,7 @@ export function trainCommand(program: Command, io: CliIo, result: CommandResult)
     const backend = await selectBackend(o.backend);
     if (!o.json) {
       io.stderr(`backend: ${backend.choice}${backend.skipped.length ? ` (skipped: ${backend.skipped.map((s) => s.reason).join('; ')})` : ''}\n`);
-      announceData(io, o);
+      await announceData(io, settingsOf(o, []));
     }
     const resume = o.resume ? readCheckpoint(o.checkpoint!) : undefined;
     if (resume && !o.json) io.stderr(`resuming ${o.checkpoint} at step ${resume.step}\n`);
@@ -215,7 +239,7 @@ export function compareCommand(program: Command, io: CliIo, result: CommandResul
     const backend = await selectBackend(o.backend);
     if (!o.json) {
       io.stderr(`backend: ${backend.choice} · budget ${formatBudget(o.budget)} per model · ${names.length} models\n`);
-      announceData(io, o);
+      await announceData(io, settingsOf(o, []));
     }
     const records: Array<{ name: string; record: RunRecord }> = [];
     for (const { name, r } of dnas) {

@@ -1,0 +1,86 @@
+import { mkdtempSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { writeTree } from './__fixtures__/lm1b.js';
+import { BatchSampler, byteTokenizer, evaluationBatches, gpt2Tokenizer, lm1b, memorySource, openTokenCache, prepareTokenCache, readCacheManifest, type Tokenizer } from './index.js';
+
+const tmp = () => mkdtempSync(join(tmpdir(), 'primer-cache-'));
+const SENTENCES = ['The cat sat on the mat .', 'It was a sunny day .', 'Prices rose 3 % in May , officials said .', 'Café owners in Zürich were pleased .'];
+
+/** The reference: every sentence encoded, each followed by the end-of-document id. */
+function expected(t: Tokenizer, texts: string[]): Uint32Array {
+  return Uint32Array.from(texts.flatMap((x) => [...t.encode(x), t.endOfDocument]));
+}
+
+async function build(shardTokens = 40, tokenizer: Tokenizer = byteTokenizer()) {
+  const data = writeTree(tmp());
+  const out = join(tmp(), 'cache');
+  const corpus = lm1b.open({ dataDir: data });
+  const manifest = await prepareTokenCache({ corpus, dataset: 'lm1b', dataDir: data, tokenizer, out, shardTokens });
+  return { data, out, corpus, manifest, tokenizer };
+}
+
+describe('token cache', () => {
+  it('holds exactly the tokenized documents, across shard boundaries, with a manifest', async () => {
+    const { out, manifest, tokenizer, corpus } = await build();
+    const want = expected(tokenizer, SENTENCES);
+    expect(manifest.dtype).toBe('uint16');
+    expect(manifest.splits.train!.tokens).toBe(want.length);
+    expect(manifest.splits.train!.documents).toBe(4);
+    expect(manifest.splits.train!.shards.length).toBeGreaterThan(2);
+    expect(manifest.files.map((f) => f.path)).toEqual(corpus.files!().map((f) => f.path));
+    expect(readCacheManifest(out).tokenizer.fingerprint).toBe(tokenizer.fingerprint);
+    const train = openTokenCache(out).source('train');
+    expect(train.length).toBe(want.length);
+    expect([...train.read(0, want.length)]).toEqual([...want]);
+    for (const [start, count] of [[0, 1], [35, 10], [38, 50], [want.length - 5, 5]] as const) {
+      expect([...train.read(start, count)], `read(${start}, ${count})`).toEqual([...want.subarray(start, start + count)]);
+    }
+    expect(() => train.read(want.length - 2, 5)).toThrow(RangeError);
+    expect([...train.documentStarts()]).toEqual([...memorySource(want, tokenizer.endOfDocument).documentStarts()]);
+    expect([...openTokenCache(out).source('validation').read(0, 5)]).toEqual([...tokenizer.encode('A hel')]);
+  });
+
+  it('gives the same batches as the same tokens in memory, in both batching modes', async () => {
+    const { out, tokenizer } = await build();
+    const want = expected(tokenizer, SENTENCES);
+    const fromCache = openTokenCache(out).source('train');
+    for (const mode of ['packed', 'sentence'] as const) {
+      const a = new BatchSampler(fromCache, 3, 8, 42, mode);
+      const b = new BatchSampler(memorySource(want, tokenizer.endOfDocument), 3, 8, 42, mode);
+      for (let i = 0; i < 5; i++) expect(a.next()).toEqual(b.next());
+    }
+    const starts = new Set(fromCache.documentStarts());
+    const s = new BatchSampler(fromCache, 4, 8, 1, 'sentence');
+    for (let i = 0; i < 10; i++) {
+      const batch = s.next();
+      for (let r = 0; r < 4; r++) {
+        const first = batch.tokens.slice(r * 8, r * 8 + 3);
+        // every window starts where a sentence does
+        expect([...want.keys()].some((k) => starts.has(k) && want[k] === first[0] && want[k + 1] === first[1] && want[k + 2] === first[2])).toBe(true);
+      }
+    }
+    expect(evaluationBatches(openTokenCache(out).source('validation'), 1, 8, 4)).toHaveLength(2);
+  });
+
+  it('uses uint32 ids when the vocabulary does not fit in 16 bits', async () => {
+    const big: Tokenizer = { ...byteTokenizer(), name: 'big', vocabSize: 70_000, endOfDocument: 69_999, fingerprint: 'big-70000' };
+    const { out, manifest } = await build(1000, big);
+    expect(manifest.dtype).toBe('uint32');
+    const train = openTokenCache(out).source('train');
+    expect(train.read(train.length - 1, 1)[0]).toBe(69_999);
+  });
+
+  it('refuses a cache built with another tokenizer, from changed files, or left incomplete', async () => {
+    const { out, data, corpus, tokenizer } = await build();
+    expect(() => openTokenCache(out, { dataset: 'lm1b', tokenizer, files: corpus.files!() })).not.toThrow();
+    expect(() => openTokenCache(out, { tokenizer: gpt2Tokenizer() })).toThrow(/built with the byte tokenizer \(byte-utf8-257\), not gpt2 \(gpt2-tiktoken-50257\)/);
+    expect(() => openTokenCache(out, { dataset: 'c4' })).toThrow(/holds lm1b, not c4/);
+    const shard = join(data, 'training-monolingual.tokenized.shuffled/news.en-00002-of-00100');
+    writeFileSync(shard, 'Changed text .\n');
+    utimesSync(shard, new Date(), new Date(Date.now() + 5000));
+    expect(() => openTokenCache(out, { files: lm1b.open({ dataDir: data }).files!() })).toThrow(/out of date: .*news\.en-00002-of-00100 changed since it was built/);
+    expect(() => openTokenCache(tmp())).toThrow(/not a complete token cache \(no manifest\.json\): build it with primer data prepare/);
+  });
+});
