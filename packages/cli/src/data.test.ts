@@ -1,0 +1,70 @@
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { describe, expect, it } from 'vitest';
+import { main, type CliIo } from './index.js';
+import { writeTree } from '../../datasets/src/__fixtures__/lm1b.js';
+
+async function run(args: string[]) {
+  let stdout = '';
+  let stderr = '';
+  const io: CliIo = {
+    stdout: (t) => void (stdout += t),
+    stderr: (t) => void (stderr += t),
+    readFile: (p) => readFileSync(p, 'utf8'),
+    writeFile: (p, t) => writeFileSync(p, t),
+    interactive: false,
+  };
+  const code = await main(args, io);
+  return { code, stdout, stderr };
+}
+const tmp = () => mkdtempSync(join(tmpdir(), 'primer-data-cli-'));
+const TINY = ['--budget', '3steps', '--layers', '1', '--d-model', '16', '--heads', '2', '--seq-len', '8', '--batch', '2', '--eval-windows', '2'];
+
+describe('primer data prepare, and training on LM1B and C4', () => {
+  const data = writeTree(tmp());
+
+  it('builds a token cache that train reads, and refuses one built with another tokenizer', async () => {
+    const cache = join(tmp(), 'lm1b-byte');
+    const r = await run(['data', 'prepare', '--dataset', 'lm1b', '--data-dir', data, '--out', cache]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^train: 4 documents, 127 tokens in 1 shard$/m);
+    expect(r.stdout).toMatch(/^validation: 1 documents, 22 tokens in 1 shard$/m);
+    expect((await run(['data', 'prepare', '--dataset', 'lm1b', '--data-dir', data, '--out', cache])).stderr).toMatch(/already holds a token cache; add --force/);
+
+    const t = await run(['train', '--model', 'vanilla', '--dataset', 'lm1b', '--data-dir', data, '--cache', cache, ...TINY]);
+    expect(t.code, t.stderr).toBe(0);
+    expect(t.stderr).toMatch(/127 training and 22 validation tokens, vocabulary 257, from the token cache .*lm1b-byte/);
+    expect(t.stdout).toMatch(/validation +loss [\d.]+ nats\/token/);
+
+    const other = await run(['train', '--model', 'vanilla', '--dataset', 'lm1b', '--data-dir', data, '--cache', cache, '--tokenizer', 'gpt2', ...TINY]);
+    expect(other.code).toBe(1);
+    expect(other.stderr).toMatch(/was built with the byte tokenizer \(byte-utf8-257\), not gpt2/);
+  });
+
+  it('builds the cache on first use when none is named, and trains in sentence mode', async () => {
+    process.env.PRIMER_CACHE_DIR = tmp();
+    const first = await run(['train', '--model', 'vanilla', '--dataset', 'lm1b', '--data-dir', data, '--batch-mode', 'sentence', ...TINY]);
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stderr).toMatch(new RegExp(`from the token cache ${process.env.PRIMER_CACHE_DIR}/tokens/lm1b-byte-`));
+    const search = await run(['search', '--dataset', 'lm1b', '--data-dir', data, '--candidates', '2', '--budget-per-candidate', '2steps', ...TINY.slice(2), '--workers', '1', '--study', join(tmp(), 's.sqlite')]);
+    expect(search.code, search.stderr).toBe(0);
+    expect(search.stdout).toMatch(/candidates 2 proposed, 2 told/);
+  });
+
+  it('reports a bad C4 line by file and line, or skips it with --skip-bad-lines', async () => {
+    const dir = tmp();
+    const line = (text: string, i: number) => JSON.stringify({ text, timestamp: '2019-04-25T12:57:54Z', url: `https://example.com/${i}` });
+    writeFileSync(join(dir, 'c4-train.00000-of-01024.json.gz'), gzipSync([line('A first document with some text.', 1), 'oops', line('Another document.', 2)].join('\n')));
+    writeFileSync(join(dir, 'c4-validation.00000-of-00008.json.gz'), gzipSync(line('The validation document is here.', 3)));
+    const bad = await run(['data', 'prepare', '--dataset', 'c4', '--data-dir', dir, '--out', join(tmp(), 'c')]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/c4-train\.00000-of-01024\.json\.gz:2: not JSON .*add --skip-bad-lines/);
+    const out = join(tmp(), 'c4');
+    const ok = await run(['data', 'prepare', '--dataset', 'c4', '--data-dir', dir, '--out', out, '--skip-bad-lines']);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toMatch(/1 bad lines skipped/);
+    expect(existsSync(join(out, 'manifest.json'))).toBe(true);
+  });
+});
