@@ -21,6 +21,7 @@ import {
 import { selectBackend, type BackendChoice, type SelectedBackend } from './backends.js';
 import type { Budget } from './budget.js';
 import type { TrainCheckpoint } from './checkpoint.js';
+import { DataParallel } from './data-parallel.js';
 import { trainModel, type Evaluation, type ProgressEvent, type TrainConfig, type TrainResult } from './train.js';
 
 /** Everything that defines a training run besides the DNA; plain data, recorded with every result. */
@@ -38,6 +39,8 @@ export interface RunSettings {
   skipBadLines?: boolean;
   /** How training windows are cut (default packed). */
   batchMode?: BatchMode;
+  /** Threads that share each step's batch (data parallelism; default 1). Does not change the result. */
+  dataParallel?: number;
   layers: number;
   dModel: number;
   seqLen: number;
@@ -162,8 +165,29 @@ export async function runExperiment(
     seqLen: settings.seqLen,
     seed: `${settings.seed}` as Seed,
   });
+  const parallel =
+    (settings.dataParallel ?? 1) > 1
+      ? await DataParallel.start(
+          {
+            dna,
+            vocabSize: data.tokenizer.vocabSize,
+            layers: settings.layers,
+            dModel: settings.dModel,
+            seqLen: settings.seqLen,
+            seed: `${settings.seed}`,
+            backend: backend.choice,
+            maxRows: Math.ceil(settings.batch / settings.dataParallel!),
+          },
+          settings.dataParallel!,
+          [...model.namedVariables] as never,
+        ).catch((e) => {
+          model.dispose();
+          throw e;
+        })
+      : undefined;
   try {
     const result = await trainModel({
+      parallel,
       model,
       sampler: new BatchSampler(data.train, settings.batch, settings.seqLen, settings.seed, settings.batchMode),
       evaluation: evaluationBatches(data.validation, settings.batch, settings.seqLen, settings.evalWindows),
@@ -198,5 +222,6 @@ export async function runExperiment(
     };
   } finally {
     model.dispose();
+    await parallel?.close();
   }
 }

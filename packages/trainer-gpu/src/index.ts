@@ -7,3 +7,4 @@ export * from './wasm-kernels.js';
 export * from './experiment.js';
 export * from './speedup.js';
 export * from './wasm-matmul.js';
+export * from './data-parallel.js';

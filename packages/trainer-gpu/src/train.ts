@@ -4,6 +4,7 @@ import type { Batch, BatchSampler } from '@primer-search/datasets';
 import { budgetProgress, type Budget } from './budget.js';
 import { PrimerError } from '@primer-search/core';
 import { loadArray, storeArray, writeCheckpoint, type TrainCheckpoint } from './checkpoint.js';
+import type { DataParallel } from './data-parallel.js';
 import { createOptimizer, learningRate, type OptimizerName } from './optimizers.js';
 
 export interface TrainConfig {
@@ -109,6 +110,8 @@ export async function trainModel(args: {
   signal?: AbortSignal;
   /** Recorded in checkpoints; resuming with a different context is refused, naming the fields. */
   context?: Record<string, unknown>;
+  /** Split each step's gradients across replica threads (the same loss and gradients as one thread). */
+  parallel?: DataParallel;
 }): Promise<TrainResult> {
   const { model, sampler, evaluation, budget } = args;
   const config = { ...DEFAULT_TRAIN_CONFIG, ...args.resume?.config, ...args.config };
@@ -216,8 +219,13 @@ export async function trainModel(args: {
       optimizer.setLearningRate(lr);
       const t0 = performance.now();
       const { loss, norm } = tf.tidy(() => {
-        const { x, y } = batchTensors(batch);
-        const { value, grads } = tf.variableGrads(() => model.loss(x as never, y as never) as unknown as tf.Scalar, variables);
+        const local = (x: tf.Tensor2D, y: tf.Tensor2D) => tf.variableGrads(() => model.loss(x as never, y as never) as unknown as tf.Scalar, variables);
+        const { value, grads } = args.parallel
+          ? args.parallel.gradients(batch, variables, local)
+          : (() => {
+              const { x, y } = batchTensors(batch);
+              return local(x, y);
+            })();
         const norm = tf.sqrt(tf.addN(Object.values(grads).map((g) => tf.sum(tf.square(g)))));
         const normValue = norm.dataSync()[0]!;
         const lossValue = value.dataSync()[0]!;

@@ -56,6 +56,7 @@ export interface RunOptions {
   seed: number;
   evalWindows: number;
   backend?: BackendChoice;
+  dataParallel: number;
   json?: boolean;
   out?: string;
 }
@@ -88,6 +89,7 @@ export function addRunOptions(c: Command, defaultBudget: string, budgetFlag = '-
     .option('--seed <n>', 'seed for weights and batches', integer('--seed', 0), d.seed)
     .option('--eval-windows <n>', 'validation windows of --seq-len tokens scored at each evaluation', integer('--eval-windows', 1), d.evalWindows)
     .addOption(new Option('--backend <name>', 'force a TensorFlow.js backend (default: the fastest that starts)').choices([...BACKENDS]))
+    .option('--data-parallel <n>', 'threads sharing each step\'s batch (data parallelism on one machine; the same result as 1)', integer('--data-parallel', 1), 1)
     .option('--json', 'print the full record as JSON')
     .option('--out <file>', 'write the full record (settings, figures, curves) as JSON');
 }
@@ -110,6 +112,7 @@ export function settingsOf(o: RunOptions, checkpoints: number[]): RunSettings {
     seed: o.seed,
     evalWindows: o.evalWindows,
     backend: o.backend,
+    dataParallel: o.dataParallel > 1 ? o.dataParallel : undefined,
     train: { optimizer: o.optimizer, learningRate: o.lr, warmupSteps: o.warmup, clipNorm: o.clip, checkpoints },
   };
 }

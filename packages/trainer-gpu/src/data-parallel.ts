@@ -1,0 +1,162 @@
+import { Worker } from 'node:worker_threads';
+import * as tf from '@tensorflow/tfjs';
+import { PrimerError } from '@primer-search/core';
+import type { Batch } from '@primer-search/datasets';
+import type { BackendChoice } from './backends.js';
+
+/** What a replica needs to build the same model as the main thread. */
+export interface ReplicaSpec {
+  dna: unknown;
+  vocabSize: number;
+  layers: number;
+  dModel: number;
+  seqLen: number;
+  seed: string;
+  backend: BackendChoice;
+  /** Modules registering primitives the DNA uses. */
+  plugins?: string[];
+  /** The model's parameters in order, with their sizes: the layout of the shared buffers. */
+  names: string[];
+  sizes: number[];
+  /** Most rows a replica gets in one step. */
+  maxRows: number;
+}
+
+/** The messages between the main thread and a replica. */
+export type ToReplica =
+  | { type: 'init'; spec: ReplicaSpec; weights: SharedArrayBuffer; grads: SharedArrayBuffer; tokens: SharedArrayBuffer; control: SharedArrayBuffer }
+  | { type: 'step'; rows: number };
+export type FromReplica = { type: 'ready' } | { type: 'error'; message: string };
+
+/** control[0]: 0 while a replica computes, 1 when its gradients are written; control[1..2]: its loss as a float64. */
+const DONE = 0;
+
+/** How to start the replica script: built, or from TypeScript source under tsx (tests, development). */
+function replicaWorker(): Worker {
+  const fromSource = import.meta.url.endsWith('.ts');
+  if (!fromSource) return new Worker(new URL('./data-parallel-worker.js', import.meta.url));
+  const url = new URL('./data-parallel-worker.ts', import.meta.url).href;
+  // worker threads do not inherit --import hooks: register tsx inside the worker first
+  const code = `import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(url)}); })`;
+  return new Worker(code, { eval: true, execArgv: ['--conditions=@primer-search/source'] });
+}
+
+interface Replica {
+  worker: Worker;
+  grads: Float32Array;
+  tokens: Int32Array;
+  control: Int32Array;
+  loss: Float64Array;
+}
+
+/**
+ * Data-parallel gradients on one machine: each step's batch is split by rows between this
+ * thread and `replicas - 1` worker threads, each holding a copy of the model. Before a step
+ * the current weights are copied to the replicas through shared memory; each computes the
+ * gradients of its rows; this thread combines them weighted by rows (the same mean loss and
+ * gradients as the whole batch on one thread), so the optimizer and everything else stays
+ * here.
+ */
+export class DataParallel {
+  private constructor(
+    readonly replicas: number,
+    private readonly spec: ReplicaSpec,
+    private readonly weights: Float32Array,
+    private readonly workers: Replica[],
+  ) {}
+
+  static async start(spec: Omit<ReplicaSpec, 'names' | 'sizes'>, replicas: number, named: Array<[string, tf.Variable]>): Promise<DataParallel> {
+    if (!Number.isInteger(replicas) || replicas < 2) throw new PrimerError('BAD_PARALLEL', `data parallelism needs at least 2 replicas, got ${replicas}`);
+    const full: ReplicaSpec = { ...spec, names: named.map(([n]) => n), sizes: named.map(([, v]) => v.size) };
+    const total = full.sizes.reduce((a, b) => a + b, 0);
+    const weightsBuffer = new SharedArrayBuffer(total * 4);
+    const workers: Replica[] = [];
+    try {
+      for (let r = 1; r < replicas; r++) {
+        const grads = new SharedArrayBuffer(total * 4);
+        const tokens = new SharedArrayBuffer(2 * spec.maxRows * spec.seqLen * 4);
+        const control = new SharedArrayBuffer(24);
+        const worker = replicaWorker();
+        const replica: Replica = {
+          worker,
+          grads: new Float32Array(grads),
+          tokens: new Int32Array(tokens),
+          control: new Int32Array(control, 0, 2),
+          loss: new Float64Array(control, 8, 1),
+        };
+        workers.push(replica);
+        await new Promise<void>((resolve, reject) => {
+          worker.once('error', reject);
+          worker.once('exit', (code) => reject(new PrimerError('BAD_PARALLEL', `a data-parallel replica exited (code ${code}) while starting`)));
+          worker.once('message', (m: FromReplica) => (m.type === 'ready' ? resolve() : reject(new PrimerError('BAD_PARALLEL', `a data-parallel replica failed to start: ${m.message}`))));
+          worker.postMessage({ type: 'init', spec: full, weights: weightsBuffer, grads, tokens, control } satisfies ToReplica);
+        });
+        worker.removeAllListeners('exit');
+        worker.removeAllListeners('error');
+        worker.on('error', () => {});
+      }
+    } catch (e) {
+      await Promise.all(workers.map((w) => w.worker.terminate()));
+      throw e;
+    }
+    return new DataParallel(replicas, full, new Float32Array(weightsBuffer), workers);
+  }
+
+  /**
+   * The loss and gradients of the whole batch (call inside tf.tidy). `local` computes them
+   * for this thread's rows. Gradients are keyed like `local`'s (by tfjs variable name).
+   */
+  gradients(
+    batch: Batch,
+    variables: tf.Variable[],
+    local: (x: tf.Tensor2D, y: tf.Tensor2D) => { value: tf.Scalar; grads: tf.NamedTensorMap },
+  ): { value: tf.Scalar; grads: tf.NamedTensorMap } {
+    const n = this.replicas;
+    const rows = batch.batch;
+    const seq = batch.seqLen;
+    // rows per replica: as even as possible, this thread first
+    const counts = Array.from({ length: n }, (_, r) => Math.floor(rows / n) + (r < rows % n ? 1 : 0));
+    if (counts.some((c) => c === 0)) throw new PrimerError('BAD_PARALLEL', `a batch of ${rows} rows cannot be split ${n} ways`);
+    // current weights, in the shared layout
+    let at = 0;
+    for (const v of variables) {
+      this.weights.set(v.dataSync() as Float32Array, at);
+      at += v.size;
+    }
+    let start = counts[0]!;
+    this.workers.forEach((w, i) => {
+      const c = counts[i + 1]!;
+      w.tokens.set(batch.tokens.subarray(start * seq, (start + c) * seq), 0);
+      w.tokens.set(batch.targets.subarray(start * seq, (start + c) * seq), this.spec.maxRows * seq);
+      Atomics.store(w.control, DONE, 0);
+      w.worker.postMessage({ type: 'step', rows: c } satisfies ToReplica);
+      start += c;
+    });
+    const mine = counts[0]!;
+    const x = tf.tensor2d(batch.tokens.subarray(0, mine * seq), [mine, seq], 'int32');
+    const y = tf.tensor2d(batch.targets.subarray(0, mine * seq), [mine, seq], 'int32');
+    const own = local(x, y);
+    const share = (r: number) => counts[r]! / rows;
+    let loss = own.value.mul(share(0)) as tf.Scalar;
+    const grads: tf.NamedTensorMap = {};
+    for (const v of variables) grads[v.name] = own.grads[v.name]!.mul(share(0));
+    this.workers.forEach((w, i) => {
+      // wait (blocking this thread) for the replica's gradients
+      const deadline = Date.now() + 600_000;
+      while (Atomics.load(w.control, DONE) === 0 && Date.now() < deadline) Atomics.wait(w.control, DONE, 0, 1000);
+      if (Atomics.load(w.control, DONE) !== 1) throw new PrimerError('BAD_PARALLEL', 'a data-parallel replica failed during a step');
+      let offset = 0;
+      for (const v of variables) {
+        const g = tf.tensor(w.grads.subarray(offset, offset + v.size), v.shape, 'float32');
+        grads[v.name] = grads[v.name]!.add(g.mul(share(i + 1)));
+        offset += v.size;
+      }
+      loss = loss.add(w.loss[0]! * share(i + 1)) as tf.Scalar;
+    });
+    return { value: loss, grads };
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.worker.terminate()));
+  }
+}
