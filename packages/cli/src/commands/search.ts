@@ -78,6 +78,14 @@ const stamp = () => new Date().toISOString().replace(/[-:]/g, '').replace('T', '
 
 function searchDisplay(io: CliIo, total: number) {
   const state = { told: 0, running: new Set<number>(), failed: 0, best: undefined as number | undefined, seed: undefined as number | undefined, reused: 0 };
+  const t0 = performance.now();
+  let toldAtStart = 0;
+  const eta = () => {
+    const done = state.told - toldAtStart;
+    if (done <= 0 || state.told >= total) return '';
+    const seconds = (((performance.now() - t0) / 1000) * (total - state.told)) / done;
+    return ` · ETA ${duration(seconds)}`;
+  };
   const bestText = () =>
     state.best === undefined ? '-' : `${state.best.toFixed(3)}${state.seed !== undefined ? ` (seed ${state.seed.toFixed(3)})` : ''}`;
   const bar = io.interactive
@@ -96,6 +104,7 @@ function searchDisplay(io: CliIo, total: number) {
   return {
     start(told: number) {
       state.told = told;
+      toldAtStart = told;
       bar?.start(total, told, { running: 0, failed: 0, best: '-' });
     },
     event(e: SearchEvent) {
@@ -114,7 +123,10 @@ function searchDisplay(io: CliIo, total: number) {
             : o.status === 'hurdle'
               ? `stopped at hurdle ${o.hurdle + 1} (perplexity ${o.fitness.toFixed(3)} there)`
               : `failed: ${o.reason}`;
-        note(`[${e.told}/${total}] candidate ${e.candidate}: ${what}${e.reused ? ' (same program as an earlier candidate; result reused)' : ''} · best ${bestText()}`);
+        note(
+          `[${e.told}/${total}] candidate ${e.candidate}: ${what}${e.reused ? ' (same program as an earlier candidate; result reused)' : ''} · ` +
+            `best ${bestText()} · running ${state.running.size} · failed ${state.failed}${bar ? '' : eta()}`,
+        );
       }
       refresh();
     },
@@ -203,16 +215,16 @@ export function searchCommand(program: Command, io: CliIo, result: CommandResult
       .addOption(new Option('--strategy <name>', `search strategy (${strategies.names().join(', ')}, or one a --plugin registers)`).default('evolution'))
       .option('--seed-model <name|file>', 'the program the search starts from: a baseline or a DNA file', 'vanilla')
       .option('--candidates <n>', 'candidates to propose in all, the seed included (on --resume: raise it to extend a study)', integer('--candidates', 1), 24)
-      .option('--workers <n>', 'worker processes training candidates at once (default: one per core)', integer('--workers', 1), defaultWorkerCount())
+      .addOption(new Option('--workers <n>', 'worker processes training candidates at once').argParser(integer('--workers', 1)).default(defaultWorkerCount(), `${defaultWorkerCount()}, one per core`))
       .option('--study <file>', 'the SQLite file recording the study (default: runs/search-<time>.sqlite)')
       .option('--resume', 'continue the study in --study where it stopped (its recorded settings are used)')
       .option('--population <n>', 'evolution: population size', integer('--population', 2), 100)
       .option('--tournament <n>', 'evolution: tournament size', integer('--tournament', 1), 10)
-      .option('--strategy-option <name=value>', 'an option of the strategy (repeatable; e.g. maxMutations=2 for random)', collect, [])
-      .option('--hurdles <fractions>', 'fractions of the budget where candidates worse than the median so far stop (or none)', hurdleList, [0.25, 0.5])
+      .addOption(new Option('--strategy-option <name=value>', 'an option of the strategy (repeatable; e.g. maxMutations=2 for random)').argParser(collect).default([], 'none'))
+      .addOption(new Option('--hurdles <fractions>', 'fractions of the budget where candidates worse than the median so far stop (or none)').argParser(hurdleList).default([0.25, 0.5], '0.25,0.5'))
       .option('--hurdle-min-samples <n>', 'results needed at a hurdle before it stops anyone', integer('--hurdle-min-samples', 1), 5)
       .addOption(new Option('--candidate-timeout <time>', 'stop a candidate after this long (default: twice a time budget plus a minute, or 20m)').argParser(timeBudget))
-      .option('--plugin <module>', 'import this module first (a file or package registering primitives or strategies; repeatable)', collect, [])
+      .addOption(new Option('--plugin <module>', 'import this module first (a file or package registering primitives or strategies; repeatable)').argParser(collect).default([], 'none'))
       .option('--top <n>', 'leaderboard rows in the summary', integer('--top', 1), 10),
     '30s',
     '--budget-per-candidate',
