@@ -89,6 +89,34 @@ describe('Transpose on wasm (our kernel) against cpu', () => {
   });
 });
 
+describe('SplitV on wasm (our kernel) against cpu', () => {
+  it('matches on every axis, uneven and -1 sizes, int32, empty pieces, and as the gradient of concat', async () => {
+    const rng = Rng.create(11);
+    const cases: Array<[number[], number, number[] | number]> = [
+      [[16, 64, 384], 2, 12],
+      [[3, 5, 7], 2, [2, 4, 1]],
+      [[3, 5, 7], 1, [1, -1, 2]],
+      [[4, 6], 0, [1, 3]],
+      [[2, 3, 4, 5], -2, 2],
+      [[5, 3], 1, [3, 0]],
+    ];
+    for (const [shape, axis, split] of cases) {
+      const v = Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.normal());
+      const { cpu, wasm } = await onBoth(() =>
+        tf.tidy(() => {
+          const parts = tf.split(tf.tensor(v, shape), split, axis);
+          const back = tf.concat(parts.map((p, i) => tf.mul(p, i + 1)), axis);
+          const grad = tf.grad((x: tf.Tensor) => tf.sum(tf.mul(tf.concat(tf.split(x, split, axis).reverse(), axis), tf.range(0, x.size).reshape(x.shape))))(tf.tensor(v, shape));
+          return { parts: parts.map((p) => ({ shape: p.shape, values: Array.from(p.dataSync()) })), back: Array.from(back.dataSync()), grad: Array.from(grad.dataSync()) };
+        }),
+      );
+      expect(wasm, `${shape} axis ${axis} split ${split}`).toEqual(cpu);
+    }
+    const ints = await onBoth(() => tf.tidy(() => Array.from(tf.concat(tf.split(tf.tensor2d([1, 2, 3, 4, 5, 6], [2, 3], 'int32'), [1, 2], 1).reverse(), 1).dataSync())));
+    expect(ints.wasm).toEqual(ints.cpu);
+  });
+});
+
 describe('BatchMatMul on wasm (our fast path) against cpu', () => {
   const cases: Array<[number[], number[], boolean, boolean]> = [
     [[5, 7], [7, 3], false, false],
