@@ -1,4 +1,4 @@
-import { createReadStream, statSync } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
@@ -42,15 +42,6 @@ export function readLines(file: string): AsyncGenerator<{ text: string; line: nu
 function pipeErrors(raw: Readable, gunzip: ReturnType<typeof createGunzip>, file: string): Readable {
   raw.on('error', (e) => gunzip.destroy(new Error(`${file}: ${e.message}`)));
   return raw.pipe(gunzip);
-}
-
-/** Size in bytes, or a DataError naming the missing path. */
-export function fileSize(path: string): number {
-  try {
-    return statSync(path).size;
-  } catch {
-    throw new DataError(`missing file: ${path}`);
-  }
 }
 
 /**

@@ -77,7 +77,7 @@ function parseStrategyOptions(pairs: string[]): Record<string, unknown> {
 const stamp = () => new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
 
 function searchDisplay(io: CliIo, total: number) {
-  const state = { told: 0, running: new Set<number>(), failed: 0, best: undefined as number | undefined, seed: undefined as number | undefined, reused: 0 };
+  const state = { told: 0, running: new Set<number>(), failed: 0, best: undefined as number | undefined, seed: undefined as number | undefined };
   const t0 = performance.now();
   let toldAtStart = 0;
   const eta = () => {
@@ -114,7 +114,6 @@ function searchDisplay(io: CliIo, total: number) {
         state.told = e.told;
         const o = e.outcome;
         if (o.status === 'failed') state.failed++;
-        if (e.reused) state.reused++;
         if (e.candidate === 0 && o.status !== 'failed') state.seed = o.fitness;
         if (o.status === 'completed' && (state.best === undefined || o.fitness < state.best)) state.best = o.fitness;
         const what =
