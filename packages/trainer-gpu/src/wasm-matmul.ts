@@ -79,21 +79,17 @@ export function fastBatchMatMulWasm(args: { inputs: tf.NamedTensorInfoMap; backe
       out = view(r, [...outBatchShape, m, n]);
     } else {
       out = backend.makeOutput([...outBatchShape, m, n], 'float32');
-      // one pair of operand buffers, refilled for each product
-      const ai = backend.makeOutput([1, m, k], 'float32');
-      const bi = backend.makeOutput([1, k, n], 'float32');
-      try {
-        for (let i = 0; i < batch; i++) {
-          // Views after allocating: an allocation can grow (and detach) the heap.
-          if (batchA > 1 || i === 0) backend.typedArrayFromHeap(ai).set(backend.typedArrayFromHeap(a).subarray((batchA === 1 ? 0 : i) * m * k, ((batchA === 1 ? 0 : i) + 1) * m * k));
-          backend.typedArrayFromHeap(bi).set(backend.typedArrayFromHeap(b).subarray(i * k * n, (i + 1) * k * n));
-          const ri = matMul({ inputs: { a: ai, b: bi }, backend, attrs: nn });
-          backend.typedArrayFromHeap(out).set(backend.typedArrayFromHeap(ri), i * m * n);
-          backend.disposeData(ri.dataId);
-        }
-      } finally {
+      for (let i = 0; i < batch; i++) {
+        const ai = backend.makeOutput([1, m, k], 'float32');
+        const bi = backend.makeOutput([1, k, n], 'float32');
+        // Views after allocating: an allocation can grow (and detach) the heap.
+        backend.typedArrayFromHeap(ai).set(backend.typedArrayFromHeap(a).subarray((batchA === 1 ? 0 : i) * m * k, ((batchA === 1 ? 0 : i) + 1) * m * k));
+        backend.typedArrayFromHeap(bi).set(backend.typedArrayFromHeap(b).subarray(i * k * n, (i + 1) * k * n));
+        const ri = matMul({ inputs: { a: ai, b: bi }, backend, attrs: nn });
+        backend.typedArrayFromHeap(out).set(backend.typedArrayFromHeap(ri), i * m * n);
         backend.disposeData(ai.dataId);
         backend.disposeData(bi.dataId);
+        backend.disposeData(ri.dataId);
       }
     }
   } finally {
