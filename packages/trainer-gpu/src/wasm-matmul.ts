@@ -80,6 +80,8 @@ export function fastBatchMatMulWasm(args: { inputs: tf.NamedTensorInfoMap; backe
     } else {
       out = backend.makeOutput([...outBatchShape, m, n], 'float32');
       for (let i = 0; i < batch; i++) {
+        // Fresh operand tensors for every product: XNNPACK caches the packed right-hand
+        // operand by tensor id, so refilling one buffer would reuse the first product's.
         const ai = backend.makeOutput([1, m, k], 'float32');
         const bi = backend.makeOutput([1, k, n], 'float32');
         // Views after allocating: an allocation can grow (and detach) the heap.
