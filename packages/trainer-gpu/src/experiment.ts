@@ -165,8 +165,10 @@ export async function runExperiment(
     seqLen: settings.seqLen,
     seed: `${settings.seed}` as Seed,
   });
+  // no more threads than rows in a batch
+  const replicas = Math.min(settings.dataParallel ?? 1, settings.batch);
   const parallel =
-    (settings.dataParallel ?? 1) > 1
+    replicas > 1
       ? await DataParallel.start(
           {
             dna,
@@ -176,9 +178,9 @@ export async function runExperiment(
             seqLen: settings.seqLen,
             seed: `${settings.seed}`,
             backend: backend.choice,
-            maxRows: Math.ceil(settings.batch / settings.dataParallel!),
+            maxRows: Math.ceil(settings.batch / replicas),
           },
-          settings.dataParallel!,
+          replicas,
           [...model.namedVariables] as never,
         ).catch((e) => {
           model.dispose();

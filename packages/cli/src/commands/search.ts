@@ -228,6 +228,8 @@ export function searchCommand(program: Command, io: CliIo, result: CommandResult
     '30s',
     '--budget-per-candidate',
     'training budget per candidate',
+    // the workers already use every core
+    { default: 1, help: '1: the workers use the cores' },
   ).action(async (o: SearchOptions, command: Command) => {
     // on --resume, --candidates only counts when given (to extend the study)
     const moreCandidates = command.getOptionValueSource('candidates') === 'cli' ? o.candidates : undefined;

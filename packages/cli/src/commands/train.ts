@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { baselines } from '@primer-search/baselines';
 import { corpora, tokenizers } from '@primer-search/datasets';
@@ -61,7 +62,13 @@ export interface RunOptions {
   out?: string;
 }
 
-export function addRunOptions(c: Command, defaultBudget: string, budgetFlag = '--budget', budgetHelp = 'training budget per model'): Command {
+export function addRunOptions(
+  c: Command,
+  defaultBudget: string,
+  budgetFlag = '--budget',
+  budgetHelp = 'training budget per model',
+  dataParallel: { default: number; help: string } = { default: availableParallelism(), help: `${availableParallelism()}, one thread per core` },
+): Command {
   const d = DEFAULT_RUN_SETTINGS;
   return c
     .option('--dataset <name>', `training data (${corpora.names().join(', ')})`, d.dataset)
@@ -89,7 +96,11 @@ export function addRunOptions(c: Command, defaultBudget: string, budgetFlag = '-
     .option('--seed <n>', 'seed for weights and batches', integer('--seed', 0), d.seed)
     .option('--eval-windows <n>', 'validation windows of --seq-len tokens scored at each evaluation', integer('--eval-windows', 1), d.evalWindows)
     .addOption(new Option('--backend <name>', 'force a TensorFlow.js backend (default: the fastest that starts)').choices([...BACKENDS]))
-    .option('--data-parallel <n>', 'threads sharing each step\'s batch (data parallelism on one machine; the same result as 1)', integer('--data-parallel', 1), 1)
+    .addOption(
+      new Option('--data-parallel <n>', "threads sharing each step's batch (data parallelism on one machine; the same loss curve as 1 thread)")
+        .argParser(integer('--data-parallel', 1))
+        .default(dataParallel.default, dataParallel.help),
+    )
     .option('--json', 'print the full record as JSON')
     .option('--out <file>', 'write the full record (settings, figures, curves) as JSON');
 }
