@@ -1,24 +1,12 @@
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { main, type CliIo } from './index.js';
+import { runPrimer } from './__fixtures__/run.js';
 import { writeTree } from '../../datasets/src/__fixtures__/lm1b.js';
 
-async function run(args: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const io: CliIo = {
-    stdout: (t) => void (stdout += t),
-    stderr: (t) => void (stderr += t),
-    readFile: (p) => readFileSync(p, 'utf8'),
-    writeFile: (p, t) => writeFileSync(p, t),
-    interactive: false,
-  };
-  const code = await main(args, io);
-  return { code, stdout, stderr };
-}
+const run = runPrimer;
 const tmp = () => mkdtempSync(join(tmpdir(), 'primer-data-cli-'));
 const TINY = ['--budget', '3steps', '--layers', '1', '--d-model', '16', '--heads', '2', '--seq-len', '8', '--batch', '2', '--eval-windows', '2'];
 

@@ -1,29 +1,17 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRng } from '@primer-search/core';
 import { SqliteStudyStore, type EvaluationRecord } from '@primer-search/store';
 import { describe, expect, it } from 'vitest';
-import { main, type CliIo } from './index.js';
+import { runPrimer } from './__fixtures__/run.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const TINY = ['--layers', '1', '--d-model', '16', '--heads', '2', '--seq-len', '16', '--batch', '4', '--eval-windows', '2'];
 
-async function run(args: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const io: CliIo = {
-    stdout: (t) => void (stdout += t),
-    stderr: (t) => void (stderr += t),
-    readFile: (p) => readFileSync(p, 'utf8'),
-    writeFile: () => {},
-    interactive: false,
-  };
-  const code = await main(args, io);
-  return { code, stdout, stderr };
-}
+const run = runPrimer;
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'primer-search-cli-'));
 

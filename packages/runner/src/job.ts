@@ -1,4 +1,5 @@
 import { isPrimerError } from '@primer-search/core';
+import type { NewEvaluation } from '@primer-search/store';
 import { budgetProgress, runExperiment, type RunSettings } from '@primer-search/trainer-gpu';
 
 /** One candidate to train, as sent to a worker: plain JSON. */
@@ -13,22 +14,12 @@ export interface EvaluationJob {
   plugins: string[];
 }
 
-/** What a worker reports back. `reason` starts with its category: invalid, diverged, error, crashed, out of memory, timeout. */
-export interface JobResult {
-  candidate: number;
-  hash: string;
-  status: 'completed' | 'hurdle' | 'failed';
-  fitness: number | null;
-  hurdle: number | null;
-  reason: string | null;
-  curve: Array<{ step: number; tokens: number; seconds: number; perplexity: number }>;
-  atHurdles: Array<number | null>;
-  steps: number;
-  tokens: number;
-  trainSeconds: number;
-  backend: string | null;
-  parameters: number | null;
-}
+/**
+ * What a worker reports back: the evaluation as the store keeps it, less what the controller
+ * adds (wall time, budget, machine). `reason` starts with its category: invalid, diverged,
+ * error, crashed, out of memory, timeout.
+ */
+export type JobResult = Omit<NewEvaluation, 'wallSeconds' | 'budget' | 'machine'>;
 
 export interface JobProgress {
   candidate: number;

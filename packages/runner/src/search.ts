@@ -238,24 +238,7 @@ export async function runSearch(args: SearchArgs): Promise<{ stopped: boolean; c
       running.delete(next.id);
       const r = next.result;
       // the result is durable before the strategy hears of it
-      const record = store.addEvaluation({
-        hash: r.hash,
-        candidate: r.candidate,
-        status: r.status,
-        fitness: r.fitness,
-        hurdle: r.hurdle,
-        reason: r.reason,
-        curve: r.curve,
-        atHurdles: r.atHurdles,
-        steps: r.steps,
-        tokens: r.tokens,
-        trainSeconds: r.trainSeconds,
-        wallSeconds: next.wallSeconds,
-        budget: formatBudget(config.settings.budget),
-        backend: r.backend,
-        machine: hostname(),
-        parameters: r.parameters,
-      });
+      const record = store.addEvaluation({ ...r, wallSeconds: next.wallSeconds, budget: formatBudget(config.settings.budget), machine: hostname() });
       evaluations.set(r.hash, record);
       queuedHashes.delete(r.hash);
       emit({ type: 'evaluated', candidate: r.candidate, result: record, wallSeconds: next.wallSeconds });
