@@ -76,6 +76,7 @@ export function trainBpe(options: { vocabSize: number; text: () => Iterable<stri
 
 tokenizers.register('bpe', {
   name: 'bpe',
+  trainsOnData: true,
   description: `Byte-level BPE trained on the training split with Hugging Face tokenizers (vocabulary ${DEFAULT_BPE_VOCAB} by default), cached by content.`,
   create: ({ vocabSize, trainingText }) => {
     if (!trainingText) throw new PrimerError('BAD_TOKENIZER', 'the bpe tokenizer is trained on the dataset: give it trainingText');

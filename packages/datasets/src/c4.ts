@@ -17,7 +17,6 @@ export const c4 = {
   name: 'c4',
   description:
     'C4 (the English Colossal Clean Crawled Corpus of T5), streamed from the official c4-train.NNNNN-of-01024.json.gz and c4-validation.NNNNN-of-00008.json.gz shards in --data-dir. One document per JSON line (its text field).',
-  needsDataDir: true,
   open(options: OpenOptions = {}): Corpus {
     if (!options.dataDir) throw new DataError('the c4 dataset reads the official json.gz shards: give --data-dir DIR');
     const dir = locate(options.dataDir);

@@ -1,4 +1,4 @@
-import { mkdtempSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -6,6 +6,7 @@ import { writeTree } from './__fixtures__/lm1b.js';
 import { BatchSampler, byteTokenizer, evaluationBatches, gpt2Tokenizer, lm1b, memorySource, openTokenCache, prepareTokenCache, readCacheManifest, type Tokenizer } from './index.js';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'primer-cache-'));
+const manifest0 = (dir: string) => readCacheManifest(dir).splits.train!.shards[0]!.file;
 const SENTENCES = ['The cat sat on the mat .', 'It was a sunny day .', 'Prices rose 3 % in May , officials said .', 'Café owners in Zürich were pleased .'];
 
 /** The reference: every sentence encoded, each followed by the end-of-document id. */
@@ -82,5 +83,10 @@ describe('token cache', () => {
     utimesSync(shard, new Date(), new Date(Date.now() + 5000));
     expect(() => openTokenCache(out, { files: lm1b.open({ dataDir: data }).files!() })).toThrow(/out of date: .*news\.en-00002-of-00100 changed since it was built/);
     expect(() => openTokenCache(tmp())).toThrow(/not a complete token cache \(no manifest\.json\): build it with primer data prepare/);
+    const torn = tmp();
+    writeFileSync(join(torn, 'manifest.json'), '{"format": "primer-token-ca');
+    expect(() => openTokenCache(torn)).toThrow(/manifest\.json is not valid JSON/);
+    rmSync(join(out, manifest0(out)));
+    expect(() => openTokenCache(out).source('train')).toThrow(/token cache shard .*train-00000\.bin is missing/);
   });
 });

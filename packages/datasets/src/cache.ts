@@ -159,7 +159,12 @@ export async function prepareTokenCache(args: {
 export function readCacheManifest(dir: string): CacheManifest {
   const file = join(dir, MANIFEST);
   if (!existsSync(file)) throw new DataError(`${dir} is not a complete token cache (no ${MANIFEST}): build it with primer data prepare`);
-  const m = JSON.parse(readFileSync(file, 'utf8')) as CacheManifest;
+  let m: CacheManifest;
+  try {
+    m = JSON.parse(readFileSync(file, 'utf8')) as CacheManifest;
+  } catch (e) {
+    throw new DataError(`${file} is not valid JSON (${(e as Error).message}): build the cache again with primer data prepare --force`);
+  }
   if (m.format !== CACHE_FORMAT || m.version !== CACHE_VERSION) {
     throw new DataError(`${file} is not a token cache this version reads (format ${m.format} version ${m.version})`);
   }
@@ -194,6 +199,9 @@ export function openTokenCache(
   return { manifest: m, source: (split) => fileSource(dir, m, split) };
 }
 
+/** Closes a split's shard files once nothing reads it any more. */
+const closeWhenUnused = new FinalizationRegistry<number[]>((fds) => fds.forEach((fd) => closeSync(fd)));
+
 /** Random access to a split of a cache: each read is one or two positioned reads of its shard files. */
 function fileSource(dir: string, m: CacheManifest, split: Split): TokenSource {
   const s = m.splits[split];
@@ -204,12 +212,16 @@ function fileSource(dir: string, m: CacheManifest, split: Split): TokenSource {
   for (const sh of s.shards) {
     offsets.push(total);
     const expected = sh.tokens * bytes;
-    const size = statSync(join(dir, sh.file)).size;
+    let size: number;
+    try {
+      size = statSync(join(dir, sh.file)).size;
+    } catch {
+      throw new DataError(`the token cache shard ${join(dir, sh.file)} is missing: build the cache again with primer data prepare --force`);
+    }
     if (size !== expected) throw new DataError(`the token cache shard ${join(dir, sh.file)} has ${size} bytes, not ${expected}: build the cache again`);
     total += sh.tokens;
   }
   const fds = s.shards.map((sh) => openSync(join(dir, sh.file), 'r'));
-  const finalizer = new FinalizationRegistry<number[]>((list) => list.forEach((fd) => closeSync(fd)));
   const source: TokenSource = {
     length: total,
     read(start, count) {
@@ -242,6 +254,6 @@ function fileSource(dir: string, m: CacheManifest, split: Split): TokenSource {
       return all;
     },
   };
-  finalizer.register(source, fds);
+  closeWhenUnused.register(source, fds);
   return source;
 }

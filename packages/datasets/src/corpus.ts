@@ -37,8 +37,6 @@ export interface OpenOptions {
 export interface CorpusSource {
   name: string;
   description: string;
-  /** Whether `open` needs `dataDir`. */
-  needsDataDir?: boolean;
   open(options?: OpenOptions): Corpus;
 }
 

@@ -63,7 +63,6 @@ export const lm1b = {
   name: 'lm1b',
   description:
     'One Billion Word benchmark (LM1B), read from the official release in --data-dir (unpacked, or its .tar.gz): one sentence per line. Training shards for train, held-out shard 00000 for validation, held-out 00001-00049 for test.',
-  needsDataDir: true,
   open(options: OpenOptions = {}): Corpus {
     if (!options.dataDir) throw new DataError('the lm1b dataset reads the official release: give --data-dir DIR');
     const layout = locate(options.dataDir);

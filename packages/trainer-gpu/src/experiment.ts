@@ -7,13 +7,12 @@ import {
   BatchSampler,
   cacheDirectory,
   corpora,
+  createTokenizer,
   evaluationBatches,
   openTokenCache,
   prepareTokenCache,
   tokenStream,
-  tokenizers,
   type BatchMode,
-  type Corpus,
   type PrepareProgress,
   type Tokenizer,
   type Tokens,
@@ -100,28 +99,9 @@ export function prepareData(s: DataSettings, hooks: { onProgress?: (p: PreparePr
   return p;
 }
 
-/** Up to `maxChars` of training text, for tokenizers trained on the data (bpe). */
-async function trainingSample(corpus: Corpus, maxChars = 16e6): Promise<string[]> {
-  if (corpus.documents) return corpus.documents().filter((d) => d.split === 'train').map((d) => d.text);
-  const out: string[] = [];
-  let chars = 0;
-  for await (const d of corpus.stream('train')) {
-    out.push(d.text);
-    chars += d.text.length;
-    if (chars >= maxChars) break;
-  }
-  return out;
-}
-
 async function load(s: DataSettings, hooks: { onProgress?: (p: PrepareProgress) => void }): Promise<PreparedData> {
   const corpus = corpora.get(s.dataset).open({ dataDir: s.dataDir, skipBadLines: s.skipBadLines });
-  const sample = s.tokenizer === 'bpe' ? await trainingSample(corpus) : [];
-  const tokenizer = await tokenizers.get(s.tokenizer).create({
-    vocabSize: s.vocabSize,
-    modelFile: s.tokenizerModel,
-    // trained tokenizers learn from the training split only
-    trainingText: () => sample,
-  });
+  const tokenizer = await createTokenizer(corpus, s);
   if (corpus.documents && !s.cache) {
     return { tokenizer, train: tokenStream(corpus, 'train', tokenizer), validation: tokenStream(corpus, 'validation', tokenizer) };
   }

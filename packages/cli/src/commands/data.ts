@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
-import { corpora, prepareTokenCache, tokenizers, type Split } from '@primer-search/datasets';
+import { corpora, createTokenizer, prepareTokenCache, tokenizers, type Split } from '@primer-search/datasets';
 import { UsageError, type CliIo } from '../io.js';
 import { integer } from './dna.js';
 import { fmt } from './train.js';
@@ -44,15 +44,7 @@ export function dataCommand(program: Command, io: CliIo): void {
       const splits = o.splits.split(',').map((s) => s.trim()) as Split[];
       for (const s of splits) if (!['train', 'validation', 'test'].includes(s)) throw new UsageError(`--splits: unknown split "${s}" (train, validation, test)`);
       const corpus = corpora.get(o.dataset).open({ dataDir: o.dataDir, skipBadLines: o.skipBadLines });
-      const sample: string[] = [];
-      if (o.tokenizer === 'bpe') {
-        let chars = 0;
-        for await (const d of corpus.stream('train')) {
-          sample.push(d.text);
-          if ((chars += d.text.length) > 16e6) break;
-        }
-      }
-      const tokenizer = await tokenizers.get(o.tokenizer).create({ vocabSize: o.vocabSize, modelFile: o.tokenizerModel, trainingText: () => sample });
+      const tokenizer = await createTokenizer(corpus, o);
       io.stderr(`tokenizing ${o.dataset} (${splits.join(', ')}) with ${tokenizer.name} (vocabulary ${fmt(tokenizer.vocabSize)}) into ${o.out}\n`);
       const bar = io.interactive
         ? new cliProgress.SingleBar({ format: '{split} {documents} documents | {tokens} tokens | {rate} tokens/s', stream: process.stderr, hideCursor: true }, cliProgress.Presets.shades_classic)

@@ -35,29 +35,18 @@ const budget = (value: string) => {
   }
 };
 
-export interface RunOptions {
-  dataset: string;
-  dataDir?: string;
-  tokenizer: string;
-  vocabSize?: number;
-  tokenizerModel?: string;
-  cache?: string;
-  batchMode: 'packed' | 'sentence';
-  skipBadLines?: boolean;
-  budget: RunSettings['budget'];
-  layers: number;
-  dModel: number;
+/** What addRunOptions parses: the run settings under their own names, plus the flags named differently. */
+export interface RunOptions
+  extends Pick<
+      RunSettings,
+      'dataset' | 'dataDir' | 'tokenizer' | 'vocabSize' | 'tokenizerModel' | 'cache' | 'skipBadLines' | 'budget' | 'layers' | 'dModel' | 'seqLen' | 'batch' | 'seed' | 'evalWindows' | 'backend'
+    >,
+    Required<Pick<RunSettings, 'batchMode' | 'dataParallel'>> {
   heads: number;
-  seqLen: number;
-  batch: number;
   optimizer: 'adam' | 'adafactor';
   lr: number;
   warmup: number;
   clip: number;
-  seed: number;
-  evalWindows: number;
-  backend?: BackendChoice;
-  dataParallel: number;
   json?: boolean;
   out?: string;
 }
