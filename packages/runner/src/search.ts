@@ -130,7 +130,8 @@ export async function runSearch(args: SearchArgs): Promise<{ stopped: boolean; c
   const snapshot = store.latestSnapshot();
   const strategy = snapshot ? definition.create(context, snapshot.state as never) : definition.create(context);
 
-  const candidates = new Map<number, Candidate>(store.candidates().map((c) => [c.id, asCandidate(c)]));
+  const stored = store.candidates();
+  const candidates = new Map<number, Candidate>(stored.map((c) => [c.id, asCandidate(c)]));
   const evaluations = new Map<string, EvaluationRecord>(store.evaluations().map((e) => [e.hash, e]));
   let told = snapshot?.told ?? 0;
   emit({ type: 'started', resumed: Boolean(snapshot), told, config });
@@ -146,7 +147,7 @@ export async function runSearch(args: SearchArgs): Promise<{ stopped: boolean; c
     });
 
   // the hurdle thresholds each candidate was given when proposed
-  const hurdlesOf = new Map(store.candidates().map((c) => [c.id, c.hurdles]));
+  const hurdlesOf = new Map(stored.map((c) => [c.id, c.hurdles]));
   const queue: number[] = [];
   const queuedHashes = new Set<string>();
   const enqueue = (c: Candidate) => {
