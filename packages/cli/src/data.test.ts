@@ -54,5 +54,8 @@ describe('primer data prepare, and training on LM1B and C4', () => {
     expect(ok.code, ok.stderr).toBe(0);
     expect(ok.stdout).toMatch(/1 bad lines skipped/);
     expect(existsSync(join(out, 'manifest.json'))).toBe(true);
+    const trained = await run(['train', '--model', 'vanilla', '--dataset', 'c4', '--data-dir', dir, '--cache', out, ...TINY]);
+    expect(trained.code, trained.stderr).toBe(0);
+    expect(trained.stderr).toMatch(/from the token cache .*c4 \(1 bad lines skipped\)/);
   });
 });

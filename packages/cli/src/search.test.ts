@@ -58,6 +58,9 @@ describe('primer search and primer study show', () => {
     const missing = await run(['study', 'show', join(dir, 'none.sqlite')]);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/no study file at/);
+    const badPlugin = await run(['search', '--plugin', './no/such/plugin.js', '--study', join(dir, 'z.sqlite')]);
+    expect(badPlugin.code).toBe(1);
+    expect(badPlugin.stderr).toMatch(/cannot load the plugin file:.*no\/such\/plugin\.js/);
     const badOption = await run(['search', '--strategy', 'random', '--strategy-option', 'maxMutation=2', '--study', join(dir, 'y.sqlite')]);
     expect(badOption.code).toBe(1);
     expect(badOption.stderr).toMatch(/random has no option "maxMutation"; its options: maxMutations/);

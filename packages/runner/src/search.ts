@@ -57,6 +57,17 @@ export function outcomeOf(e: EvaluationRecord): Outcome {
   return { status: 'failed', reason: e.reason ?? 'failed' };
 }
 
+/** Imports plugin modules, naming the one that fails to load. */
+export async function loadPlugins(specifiers: string[]): Promise<void> {
+  for (const p of specifiers) {
+    try {
+      await import(p);
+    } catch (e) {
+      throw new SearchError(`cannot load the plugin ${p}: ${(e as Error).message}`);
+    }
+  }
+}
+
 function median(values: number[]): number {
   const s = [...values].sort((a, b) => a - b);
   const m = s.length >> 1;
@@ -124,7 +135,7 @@ export async function runSearch(args: SearchArgs): Promise<{ stopped: boolean; c
     store.updateStudy(config as unknown as Record<string, unknown>);
   }
   const total = config.candidates;
-  for (const p of config.plugins) await import(p);
+  await loadPlugins(config.plugins);
   const definition = strategies.get(config.strategy);
   const context = { seedDna: config.seedDna, seed: config.seed, options: config.strategyOptions };
   const snapshot = store.latestSnapshot();

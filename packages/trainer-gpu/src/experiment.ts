@@ -78,6 +78,8 @@ export interface PreparedData {
   validation: Tokens;
   /** Where the tokens come from: memory, or the token cache at this path. */
   cache?: string;
+  /** Bad lines of the dataset files skipped when the cache was built (with skipBadLines). */
+  skippedLines?: number;
 }
 export type DataSettings = Pick<RunSettings, 'dataset' | 'dataDir' | 'tokenizer' | 'vocabSize' | 'tokenizerModel' | 'cache' | 'skipBadLines'>;
 const prepared = new Map<string, Promise<PreparedData>>();
@@ -110,7 +112,7 @@ async function load(s: DataSettings, hooks: { onProgress?: (p: PrepareProgress) 
     await prepareTokenCache({ corpus, dataset: s.dataset, dataDir: s.dataDir, tokenizer, out: dir, onProgress: hooks.onProgress });
   }
   const cache = openTokenCache(dir, { dataset: s.dataset, tokenizer, files: corpus.files?.() });
-  return { tokenizer, train: cache.source('train'), validation: cache.source('validation'), cache: dir };
+  return { tokenizer, train: cache.source('train'), validation: cache.source('validation'), cache: dir, skippedLines: cache.manifest.skippedLines };
 }
 
 /** Where a streamed dataset's token cache is kept by default: by dataset, data directory and tokenizer. */

@@ -8,6 +8,7 @@ import { formatDna, type Dna } from '@primer-search/dna';
 import {
   LocalWorkerPool,
   defaultWorkerCount,
+  loadPlugins,
   runSearch,
   summarizeStudy,
   type SearchEvent,
@@ -235,7 +236,7 @@ export function searchCommand(program: Command, io: CliIo, result: CommandResult
     const moreCandidates = command.getOptionValueSource('candidates') === 'cli' ? o.candidates : undefined;
     if (o.resume && !o.study) throw new UsageError('--resume needs --study FILE');
     const plugins = o.plugin.map(pluginSpecifier);
-    for (const p of plugins) await import(p);
+    await loadPlugins(plugins);
     const studyPath = o.study ?? `runs/search-${stamp()}.sqlite`;
     let config: StudyConfig | undefined;
     if (!o.resume) {
@@ -280,7 +281,7 @@ export function searchCommand(program: Command, io: CliIo, result: CommandResult
       const stored = store.config() as StudyConfig | undefined;
       if (o.resume && !stored) throw new UsageError(`${studyPath} holds no study to resume`);
       const active = stored ?? config!;
-      if (o.resume) for (const p of active.plugins) await import(p);
+      if (o.resume) await loadPlugins(active.plugins);
       const backend = await selectBackend(active.settings.backend);
       if (!o.json) {
         io.stderr(

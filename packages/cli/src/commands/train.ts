@@ -134,7 +134,7 @@ export async function announceData(io: CliIo, o: DataSettings): Promise<void> {
     },
   });
   io.stderr(
-    `data: ${fmt(data.train.length)} training and ${fmt(data.validation.length)} validation tokens, vocabulary ${data.tokenizer.vocabSize}${data.cache ? `, from the token cache ${data.cache}` : ''} (${((performance.now() - t0) / 1000).toFixed(1)}s)\n`,
+    `data: ${fmt(data.train.length)} training and ${fmt(data.validation.length)} validation tokens, vocabulary ${data.tokenizer.vocabSize}${data.cache ? `, from the token cache ${data.cache}` : ''}${data.skippedLines ? ` (${fmt(data.skippedLines)} bad lines skipped)` : ''} (${((performance.now() - t0) / 1000).toFixed(1)}s)\n`,
   );
 }
 
