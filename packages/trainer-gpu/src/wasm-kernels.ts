@@ -76,8 +76,9 @@ export function equalWasm(args: { inputs: tf.NamedTensorInfoMap; backend: unknow
   const n = o.length;
   if (av.length === n && bv.length === n) {
     for (let i = 0; i < n; i++) o[i] = av[i] === bv[i] ? 1 : 0;
-  } else if (a.shape.length === rank && isRowReduction(b.shape, outShape)) {
-    // the max-gradient case: b is a with its last axis reduced
+  } else if (tf.util.arraysEqual(a.shape, outShape) && isRowReduction(b.shape, outShape)) {
+    // the max-gradient case: b is a with its last axis reduced (a must be the whole output:
+    // [1, 4, 4] against [2, 4, 1] has a's rank but broadcasts a too)
     const row = outShape[rank - 1]!;
     for (let r = 0, i = 0; r < bv.length; r++) {
       const v = bv[r];

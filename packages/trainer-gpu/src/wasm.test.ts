@@ -69,6 +69,36 @@ describe('Equal on wasm (our kernel) against cpu', () => {
       expect(wasm).toEqual(cpu);
     }
   });
+
+  it('matches for every broadcast combination of ranks 1-4, size-1 axes on either side', async () => {
+    const rng = Rng.create(4);
+    const full = [2, 3, 4, 2];
+    // every shape of rank 1-4 whose axes are the output's trailing axes or 1
+    const shapes: number[][] = [];
+    for (let r = 1; r <= 4; r++) {
+      for (let mask = 0; mask < 1 << r; mask++) {
+        shapes.push(full.slice(4 - r).map((d, i) => ((mask >> i) & 1 ? 1 : d)));
+      }
+    }
+    const grid = (shape: number[]) => Array.from({ length: shape.reduce((x, y) => x * y, 1) }, () => rng.int(0, 2));
+    const pairs = shapes.flatMap((sa) => shapes.map((sb) => [sa, sb, grid(sa), grid(sb)] as const));
+    const run = () =>
+      pairs.map(([sa, sb, va, vb]) =>
+        tf.tidy(() => {
+          const y = tf.equal(tf.tensor(va, sa), tf.tensor(vb, sb));
+          return `${sa} ${sb} -> ${y.shape}: ${Array.from(y.dataSync()).join('')}`;
+        }),
+      );
+    const { cpu, wasm } = await onBoth(run);
+    expect(pairs.length).toBe(900);
+    expect(wasm).toEqual(cpu);
+    // the form the old fast path got wrong
+    const [va, vb] = [grid([1, 4, 4]), grid([2, 4, 1])];
+    const { cpu: c, wasm: w } = await onBoth(() =>
+      tf.tidy(() => Array.from(tf.equal(tf.tensor(va, [1, 4, 4]), tf.tensor(vb, [2, 4, 1])).dataSync())),
+    );
+    expect(w).toEqual(c);
+  });
 });
 
 describe('Transpose on wasm (our kernel) against cpu', () => {
