@@ -190,9 +190,9 @@ describe('primer train and compare', () => {
     expect(JSON.parse(j.written['rec.json']!)).toEqual(rec);
   });
 
-  it('resumes a run from its checkpoint, and refuses other data settings', async () => {
+  it('resumes a run from its checkpoint, and refuses other data settings, another model or another learning rate', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'primer-cli-ckpt-'));
-    const ckpt = join(dir, 'run.json');
+    const ckpt = join(dir, 'run');
     // checkpoints are written by the trainer itself, to the real file system
     const first = await run(['train', '--model', 'vanilla', '--budget', '6steps', '--checkpoint', ckpt, ...tiny]);
     expect(first.code).toBe(0);
@@ -204,6 +204,15 @@ describe('primer train and compare', () => {
     const other = await run(['train', '--model', 'vanilla', '--budget', '12steps', '--checkpoint', ckpt, '--resume', ...tiny, '--batch', '2']);
     expect(other.code).toBe(1);
     expect(other.stderr).toContain('the checkpoint was made with other settings: batch 4 (now 2)');
+    // another DNA of the same parameter names and shapes (gelu is vanilla with another activation)
+    const gelu = await run(['train', '--model', 'gelu', '--budget', '12steps', '--checkpoint', ckpt, '--resume', ...tiny]);
+    expect(gelu.code).toBe(1);
+    expect(gelu.stderr).toMatch(/the checkpoint was made with other settings: dna "[0-9a-f]{64}" \(now "[0-9a-f]{64}"\)/);
+    const lr = await run(['train', '--model', 'vanilla', '--budget', '12steps', '--checkpoint', ckpt, '--resume', ...tiny, '--lr', '0.01']);
+    expect(lr.code).toBe(1);
+    expect(lr.stderr).toContain('learningRate 0.002 (now 0.01)');
+    const windows = await run(['train', '--model', 'vanilla', '--budget', '12steps', '--checkpoint', ckpt, '--resume', ...tiny, '--eval-windows', '4']);
+    expect(windows.stderr).toContain('evalWindows 8 (now 4)');
     expect((await run(['train', '--model', 'vanilla', '--resume'])).code).toBe(2);
   });
 

@@ -1,19 +1,14 @@
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
 import { PrimerError, type RngState } from '@primer-search/core';
 import type { Budget } from './budget.js';
+import type { Slot } from './optimizers.js';
 import type { Evaluation, TrainConfig } from './train.js';
-
-/** A tensor's values as stored in a checkpoint. */
-export interface StoredArray {
-  shape: number[];
-  /** Float32 values, base64 of their little-endian bytes. */
-  data: string;
-}
 
 /** Everything needed to continue a training run exactly where it stopped. */
 export interface TrainCheckpoint {
   format: 'primer-train-checkpoint';
-  version: 1;
+  version: 2;
   budget: Budget;
   config: TrainConfig;
   step: number;
@@ -24,40 +19,136 @@ export interface TrainCheckpoint {
   curve: Array<{ step: number; tokens: number; seconds: number; loss: number }>;
   sampler: RngState;
   /** Model weights by the model's stable names. */
-  weights: Record<string, StoredArray>;
-  /** Optimizer slots in the model's variable order. */
-  optimizer: { name: string; slots: StoredArray[] };
-  /** What the caller ran this with (e.g. data settings), compared on resume. */
+  weights: Record<string, Slot>;
+  /** Optimizer state by slot name (`step`, `<weight name>/<slot>`). */
+  optimizer: { name: string; slots: Record<string, Slot> };
+  /** What the caller ran this with (model, data and training settings), compared on resume. */
   context?: Record<string, unknown>;
 }
 
-export function storeArray(values: Float32Array, shape: number[]): StoredArray {
-  return { shape, data: Buffer.from(values.buffer, values.byteOffset, values.byteLength).toString('base64') };
+/** Where one tensor lies in the data file (float32, little-endian). */
+interface TensorEntry {
+  name: string;
+  shape: number[];
+  /** Byte offset in the data file. */
+  offset: number;
 }
 
-export function loadArray(a: StoredArray): Float32Array {
-  const bytes = Buffer.from(a.data, 'base64');
-  const copy = new Uint8Array(bytes.length);
-  copy.set(bytes);
-  return new Float32Array(copy.buffer);
+/** `checkpoint.json`: the checkpoint less its tensors, which lie in `data`. */
+interface Manifest extends Omit<TrainCheckpoint, 'weights' | 'optimizer'> {
+  optimizer: { name: string };
+  /** The data file, in the checkpoint folder. */
+  data: string;
+  dataBytes: number;
+  tensors: TensorEntry[];
 }
 
-/** Writes atomically: a crash leaves the previous checkpoint, never a torn one. */
-export function writeCheckpoint(path: string, c: TrainCheckpoint): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, JSON.stringify(c));
-  renameSync(tmp, path);
-}
+const MANIFEST = 'checkpoint.json';
+const elements = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+const fail = (path: string, what: string, cause?: unknown) => new PrimerError('BAD_CHECKPOINT', `the checkpoint ${path} ${what}`, { cause });
 
-export function readCheckpoint(path: string): TrainCheckpoint {
-  let c: TrainCheckpoint;
+/** Writes `bytes` pieces to a new file and flushes it to disk before returning. */
+function writeDurably(file: string, pieces: Iterable<Uint8Array>): number {
+  const fd = openSync(file, 'w');
+  let total = 0;
   try {
-    c = JSON.parse(readFileSync(path, 'utf8'));
+    for (const p of pieces) {
+      for (let done = 0; done < p.byteLength; ) done += writeSync(fd, p, done, p.byteLength - done);
+      total += p.byteLength;
+    }
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  return total;
+}
+
+function fsyncFolder(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Saves a checkpoint in the folder `path`: the tensors as one binary file (float32) and a
+ * small JSON manifest naming it. Both are flushed to disk; the manifest replaces the old one
+ * by an atomic rename, and only then is the old data file removed, so a crash at any moment
+ * leaves the previous checkpoint or this one, never a mix. No string holds the tensors, so
+ * size is bounded by the disk, not by V8's string limit.
+ */
+export function writeCheckpoint(path: string, c: TrainCheckpoint): void {
+  if (existsSync(path) && !statSync(path).isDirectory()) {
+    throw fail(path, 'is a file; a checkpoint is a folder (give a new name, or remove the file)');
+  }
+  mkdirSync(path, { recursive: true });
+  const tensors: TensorEntry[] = [];
+  const arrays: Float32Array[] = [];
+  let offset = 0;
+  const add = (name: string, s: Slot) => {
+    if (s.values.length !== elements(s.shape)) throw new PrimerError('CHECKPOINT', `${name} has ${s.values.length} values for shape ${s.shape.join('x')}`);
+    tensors.push({ name, shape: s.shape, offset });
+    arrays.push(s.values);
+    offset += s.values.byteLength;
+  };
+  for (const [name, s] of Object.entries(c.weights)) add(`weights/${name}`, s);
+  for (const [name, s] of Object.entries(c.optimizer.slots)) add(`optimizer/${name}`, s);
+
+  const data = `tensors-${c.step}-${process.pid}-${Date.now()}.bin`;
+  const dataBytes = writeDurably(
+    join(path, data),
+    arrays.map((a) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength)),
+  );
+  const { weights: _w, optimizer, ...rest } = c;
+  const manifest: Manifest = { ...rest, optimizer: { name: optimizer.name }, data, dataBytes, tensors };
+  const tmp = join(path, `${MANIFEST}.tmp-${process.pid}`);
+  writeDurably(tmp, [Buffer.from(JSON.stringify(manifest))]);
+  renameSync(tmp, join(path, MANIFEST));
+  fsyncFolder(path);
+  for (const f of readdirSync(path)) {
+    if (f !== data && (/^tensors-.*\.bin$/.test(f) || f.startsWith(`${MANIFEST}.tmp-`))) rmSync(join(path, f), { force: true });
+  }
+}
+
+/** Reads a checkpoint folder written by `writeCheckpoint`, checking that its data file is whole. */
+export function readCheckpoint(path: string): TrainCheckpoint {
+  if (!existsSync(path)) throw fail(path, 'does not exist');
+  if (!statSync(path).isDirectory()) {
+    throw fail(path, 'is a file, not a checkpoint folder (checkpoints before version 2 were one JSON file and cannot be resumed: start the run again)');
+  }
+  let m: Manifest;
+  try {
+    m = JSON.parse(readFileSync(join(path, MANIFEST), 'utf8'));
   } catch (e) {
-    throw new PrimerError('BAD_CHECKPOINT', `cannot read the checkpoint ${path}: ${(e as Error).message}`, { cause: e });
+    throw fail(path, `has no readable ${MANIFEST}: ${(e as Error).message}`, e);
   }
-  if (c?.format !== 'primer-train-checkpoint' || c.version !== 1) {
-    throw new PrimerError('BAD_CHECKPOINT', `${path} is not a primer-search training checkpoint (version 1)`);
+  if (m?.format !== 'primer-train-checkpoint' || m.version !== 2 || !Array.isArray(m.tensors) || typeof m.data !== 'string') {
+    throw fail(path, 'is not a primer-search training checkpoint (version 2)');
   }
-  return c;
+  const file = join(path, m.data);
+  if (!existsSync(file) || statSync(file).size !== m.dataBytes) {
+    throw fail(path, `is damaged: its data file ${m.data} is missing or not ${m.dataBytes} bytes`);
+  }
+  const weights: Record<string, Slot> = {};
+  const slots: Record<string, Slot> = {};
+  const fd = openSync(file, 'r');
+  try {
+    for (const t of m.tensors) {
+      const values = new Float32Array(elements(t.shape));
+      const bytes = new Uint8Array(values.buffer);
+      for (let done = 0; done < bytes.length; ) {
+        const n = readSync(fd, bytes, done, bytes.length - done, t.offset + done);
+        if (n === 0) throw fail(path, `is damaged: ${t.name} runs past the end of ${m.data}`);
+        done += n;
+      }
+      const [kind, ...rest] = t.name.split('/');
+      (kind === 'weights' ? weights : slots)[rest.join('/')] = { values, shape: t.shape };
+    }
+  } finally {
+    closeSync(fd);
+  }
+  const { data: _d, dataBytes: _b, tensors: _t, optimizer, ...rest } = m;
+  return { ...rest, weights, optimizer: { name: optimizer.name, slots } };
 }

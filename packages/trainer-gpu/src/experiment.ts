@@ -1,5 +1,6 @@
 import { compileLanguageModel, type ModelEstimate } from '@primer-search/compiler';
 import type { Seed } from '@primer-search/core';
+import { dnaHash } from '@primer-search/dna';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -184,6 +185,8 @@ export async function runExperiment(
       signal: hooks.signal,
       // what must match for a resumed run to continue the same experiment (the budget may change)
       context: {
+        dna: dnaHash(model.blocks[0]!.plan.dna, { analysis: model.blocks[0]!.plan.analysis }),
+        evalWindows: settings.evalWindows,
         dataset: settings.dataset,
         dataDir: settings.dataDir ?? null,
         tokenizer: settings.tokenizer,

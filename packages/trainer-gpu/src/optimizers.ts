@@ -3,45 +3,132 @@ import { PrimerError } from '@primer-search/core';
 
 export type OptimizerName = 'adam' | 'adafactor';
 
-/** An optimizer whose learning rate the schedule sets before each step. */
-export interface ScheduledOptimizer {
-  name: OptimizerName;
-  setLearningRate(lr: number): void;
-  applyGradients(grads: tf.NamedTensorMap): void;
-  /** Its state (moments, step count), given the model's variables (tfjs names) in their fixed order. */
-  saveSlots(order: string[]): Promise<Slot[]>;
-  loadSlots(order: string[], slots: Slot[]): Promise<void>;
-  dispose(): void;
-}
-
+/** A tensor's values and shape, as saved in a checkpoint. */
 export interface Slot {
   values: Float32Array;
   shape: number[];
 }
 
+/**
+ * An optimizer whose learning rate the schedule sets before each step. Its state is keyed by
+ * variable, never by position: a variable that gets no gradient in a step (or never) has no
+ * state, and the others' state stays with them.
+ */
+export interface ScheduledOptimizer {
+  name: OptimizerName;
+  setLearningRate(lr: number): void;
+  /** Gradients keyed by tfjs variable name; variables missing from `grads` are left as they are. */
+  applyGradients(grads: tf.NamedTensorMap): void;
+  /**
+   * Its state as named slots (`step`, `<variable>/<slot>`), the variables named by `names`
+   * (tfjs variable name -> the model's stable name), so a checkpoint survives another model
+   * instance whose tfjs names differ.
+   */
+  saveSlots(names: Map<string, string>): Record<string, Slot>;
+  /** Restores what `saveSlots` returned; a slot of a variable not in `names` is refused. */
+  loadSlots(names: Map<string, string>, slots: Record<string, Slot>): void;
+  dispose(): void;
+}
+
 const slotOf = (t: tf.Tensor): Slot => ({ values: Float32Array.from(t.dataSync() as Float32Array), shape: [...t.shape] });
 
-/** Adam with Tensor2Tensor's Transformer settings (beta2 0.98, epsilon 1e-9). */
-function adam(): ScheduledOptimizer {
-  const opt = tf.train.adam(1e-3, 0.9, 0.98, 1e-9);
+/**
+ * State per variable, keyed by its tfjs name; saved and loaded under its stable name, each
+ * slot under its own name.
+ */
+class SlotTable {
+  readonly state = new Map<string, Map<string, tf.Variable>>();
+
+  get(variable: string, slot: string, init: () => tf.Tensor): tf.Variable {
+    let slots = this.state.get(variable);
+    if (!slots) this.state.set(variable, (slots = new Map()));
+    let v = slots.get(slot);
+    if (!v) slots.set(slot, (v = tf.variable(init(), false)));
+    return v;
+  }
+
+  save(step: number, names: Map<string, string>): Record<string, Slot> {
+    const out: Record<string, Slot> = { step: { values: Float32Array.of(step), shape: [] } };
+    for (const [variable, slots] of this.state) {
+      const stable = names.get(variable);
+      if (stable === undefined) throw new PrimerError('OPTIMIZER', `the optimizer holds state for ${variable}, which is not one of the model's variables`);
+      for (const [slot, v] of slots) out[`${stable}/${slot}`] = slotOf(v);
+    }
+    return out;
+  }
+
+  /** Restores saved slots (each slot's shape as `shapeOf` says for its variable); returns the saved step. */
+  load(names: Map<string, string>, saved: Record<string, Slot>, shapeOf: Record<string, (variable: number[]) => number[]>): number {
+    const byStable = new Map([...names].map(([tfName, stable]) => [stable, tfName]));
+    this.dispose();
+    for (const [key, s] of Object.entries(saved)) {
+      if (key === 'step') continue;
+      const cut = key.lastIndexOf('/');
+      const [stable, slot] = [key.slice(0, cut), key.slice(cut + 1)];
+      const variable = byStable.get(stable);
+      const expected = shapeOf[slot];
+      if (variable === undefined || !expected) {
+        throw new PrimerError('BAD_CHECKPOINT', `the checkpoint's optimizer state ${key} belongs to no variable of this model`);
+      }
+      const want = expected(variableNamed(variable).shape);
+      if (want.join('x') !== s.shape.join('x') || s.values.length !== want.reduce((a, b) => a * b, 1)) {
+        throw new PrimerError('BAD_CHECKPOINT', `the checkpoint's optimizer state ${key} is ${s.shape.join('x')}, not ${want.join('x')}`);
+      }
+      this.get(variable, slot, () => tf.tensor(s.values, s.shape));
+    }
+    return saved.step?.values[0] ?? 0;
+  }
+
+  dispose(): void {
+    for (const slots of this.state.values()) for (const v of slots.values()) v.dispose();
+    this.state.clear();
+  }
+}
+
+const same = (shape: number[]) => shape;
+
+const variableNamed = (name: string): tf.Variable => {
+  const v = tf.engine().registeredVariables[name];
+  if (!v) throw new PrimerError('OPTIMIZER', `no variable named ${name}`);
+  return v;
+};
+
+/**
+ * Adam with Tensor2Tensor's Transformer settings (beta2 0.98, epsilon 1e-9), written here
+ * rather than taken from tfjs: tfjs's Adam binds its moments to the position of a gradient
+ * in the list it is given, so a step where one variable has no gradient shifts every later
+ * variable onto another's moments. The bias corrections are computed from the step count,
+ * so a resumed run continues bit for bit.
+ */
+function adam(beta1 = 0.9, beta2 = 0.98, epsilon = 1e-9): ScheduledOptimizer {
+  let lr = 1e-3;
+  let step = 0;
+  const slots = new SlotTable();
   return {
     name: 'adam',
-    // tfjs reads `learningRate` on every applyGradients
-    setLearningRate: (lr) => ((opt as unknown as { learningRate: number }).learningRate = lr),
-    applyGradients: (g) => opt.applyGradients(g as Parameters<typeof opt.applyGradients>[0]),
-    // tfjs keeps Adam's moments in the order gradients arrive (our variable order): [iterations, m..., v...]
-    saveSlots: async () => (await opt.getWeights()).map((w) => slotOf(w.tensor)),
-    loadSlots: async (_order, slots) => {
-      if (slots.length === 0) return;
-      const half = (slots.length - 1) / 2;
-      await opt.setWeights(
-        slots.map((s, i) => ({
-          name: i === 0 ? 'iter' : `slot${i}/${i <= half ? 'm' : 'v'}`,
-          tensor: i === 0 ? tf.scalar(s.values[0]!) : tf.tensor(s.values, s.shape),
-        })),
-      );
+    setLearningRate: (v) => (lr = v),
+    applyGradients(grads) {
+      step++;
+      const correction1 = 1 - beta1 ** step;
+      const correction2 = 1 - beta2 ** step;
+      tf.tidy(() => {
+        for (const [name, g] of Object.entries(grads)) {
+          const v = variableNamed(name);
+          const m = slots.get(name, 'm', () => tf.zerosLike(v));
+          const s = slots.get(name, 'v', () => tf.zerosLike(v));
+          m.assign(tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1)));
+          s.assign(tf.add(tf.mul(s, beta2), tf.mul(tf.square(g), 1 - beta2)));
+          const mHat = tf.div(m, correction1);
+          const vHat = tf.div(s, correction2);
+          v.assign(tf.sub(v, tf.mul(tf.div(mHat, tf.add(tf.sqrt(vHat), epsilon)), lr)));
+        }
+      });
     },
-    dispose: () => opt.dispose(),
+    saveSlots: (names) => slots.save(step, names),
+    loadSlots: (names, saved) => {
+      step = slots.load(names, saved, { m: same, v: same });
+    },
+    dispose: () => slots.dispose(),
   };
 }
 
@@ -53,7 +140,7 @@ function adam(): ScheduledOptimizer {
 function adafactor(): ScheduledOptimizer {
   let lr = 1e-2;
   let step = 0;
-  const state = new Map<string, tf.Variable[]>();
+  const slots = new SlotTable();
   const EPS = 1e-30;
   return {
     name: 'adafactor',
@@ -61,30 +148,22 @@ function adafactor(): ScheduledOptimizer {
     applyGradients(grads) {
       step++;
       const decay = 1 - step ** -0.8;
-      const vars = tf.engine().registeredVariables;
       tf.tidy(() => {
         for (const [name, g] of Object.entries(grads)) {
-          const v = vars[name];
-          if (!v) throw new PrimerError('OPTIMIZER', `adafactor: no variable named ${name}`);
+          const v = variableNamed(name);
           const g2 = tf.add(tf.square(g), EPS);
           let update: tf.Tensor;
           if (g.rank >= 2) {
-            if (!state.has(name)) {
-              state.set(name, [
-                tf.variable(tf.zerosLike(tf.mean(g2, -1)), false),
-                tf.variable(tf.zerosLike(tf.mean(g2, -2)), false),
-              ]);
-            }
-            const [row, col] = state.get(name)!;
-            row!.assign(tf.add(tf.mul(row!, decay), tf.mul(tf.mean(g2, -1), 1 - decay)));
-            col!.assign(tf.add(tf.mul(col!, decay), tf.mul(tf.mean(g2, -2), 1 - decay)));
-            const rowFactor = tf.rsqrt(tf.div(row!, tf.mean(row!, -1, true)));
-            update = tf.mul(tf.mul(g, tf.expandDims(rowFactor, -1)), tf.expandDims(tf.rsqrt(col!), -2));
+            const row = slots.get(name, 'row', () => tf.zerosLike(tf.mean(g2, -1)));
+            const col = slots.get(name, 'col', () => tf.zerosLike(tf.mean(g2, -2)));
+            row.assign(tf.add(tf.mul(row, decay), tf.mul(tf.mean(g2, -1), 1 - decay)));
+            col.assign(tf.add(tf.mul(col, decay), tf.mul(tf.mean(g2, -2), 1 - decay)));
+            const rowFactor = tf.rsqrt(tf.div(row, tf.mean(row, -1, true)));
+            update = tf.mul(tf.mul(g, tf.expandDims(rowFactor, -1)), tf.expandDims(tf.rsqrt(col), -2));
           } else {
-            if (!state.has(name)) state.set(name, [tf.variable(tf.zerosLike(g2), false)]);
-            const [full] = state.get(name)!;
-            full!.assign(tf.add(tf.mul(full!, decay), tf.mul(g2, 1 - decay)));
-            update = tf.mul(g, tf.rsqrt(full!));
+            const full = slots.get(name, 'full', () => tf.zerosLike(g2));
+            full.assign(tf.add(tf.mul(full, decay), tf.mul(g2, 1 - decay)));
+            update = tf.mul(g, tf.rsqrt(full));
           }
           const rms = tf.sqrt(tf.mean(tf.square(update)));
           update = tf.div(update, tf.maximum(1, rms));
@@ -92,32 +171,11 @@ function adafactor(): ScheduledOptimizer {
         }
       });
     },
-    // [step, then for each variable in order: its row and column (or full) second moments]
-    saveSlots: async (order) => [
-      { values: Float32Array.of(step), shape: [1] },
-      ...order.flatMap((name) => (state.get(name) ?? []).map(slotOf)),
-    ],
-    loadSlots: async (order, slots) => {
-      if (slots.length === 0) return;
-      step = slots[0]!.values[0]!;
-      let k = 1;
-      for (const name of order) {
-        const g = tf.engine().registeredVariables[name];
-        if (!g) throw new PrimerError('BAD_CHECKPOINT', `adafactor: no variable named ${name}`);
-        const count = g.rank >= 2 ? 2 : 1;
-        if (k + count > slots.length) break; // variables never updated have no state yet
-        state.get(name)?.forEach((v) => v.dispose());
-        state.set(
-          name,
-          slots.slice(k, k + count).map((sl) => tf.variable(tf.tensor(sl.values, sl.shape), false)),
-        );
-        k += count;
-      }
+    saveSlots: (names) => slots.save(step, names),
+    loadSlots: (names, saved) => {
+      step = slots.load(names, saved, { row: (s) => s.slice(0, -1), col: (s) => [...s.slice(0, -2), s.at(-1)!], full: same });
     },
-    dispose: () => {
-      for (const vs of state.values()) for (const v of vs) v.dispose();
-      state.clear();
-    },
+    dispose: () => slots.dispose(),
   };
 }
 

@@ -109,7 +109,7 @@ describe('checkpoints', () => {
   for (const optimizer of ['adam', 'adafactor'] as const) {
     it(`resume a stopped run exactly where it stopped (${optimizer})`, async () => {
       const dir = mkdtempSync(join(tmpdir(), 'primer-ckpt-'));
-      const path = join(dir, 'run.json');
+      const path = join(dir, 'run');
       const config = { optimizer, checkpoints: [0.5] };
       const run = (model: LanguageModel, extra: Record<string, unknown>) =>
         trainModel({ model, sampler: new BatchSampler(trainStream, 4, SEQ, 11), evaluation: validation, budget: { kind: 'steps', steps: 24 }, config, ...extra });
@@ -128,9 +128,8 @@ describe('checkpoints', () => {
       const resumed = await run(second, { resume: readCheckpoint(path), checkpoint: { path } });
       expect(resumed.status).toBe('completed');
       expect(resumed.steps).toBe(24);
-      // Adafactor resumes bit for bit. tfjs's Adam recomputes its bias corrections (beta^t)
-      // from the step count on restore instead of the running product: equal to float rounding.
-      const tol = optimizer === 'adam' ? 1e-5 : 0;
+      // both optimizers keep every slot by name and their step count: bit for bit
+      const tol = 0;
       const near = (x: number[], y: number[]) => x.every((v, i) => Math.abs(v - y[i]!) <= tol * Math.max(1, Math.abs(y[i]!)));
       expect(resumed.curve).toHaveLength(straight.curve.length);
       expect(near(resumed.curve.map((c) => c.loss), straight.curve.map((c) => c.loss))).toBe(true);
@@ -145,9 +144,9 @@ describe('checkpoints', () => {
     });
   }
 
-  it('refuses a checkpoint of another model', async () => {
+  it('refuses a checkpoint of another model, or of other settings, before touching the weights', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'primer-ckpt-'));
-    const path = join(dir, 'run.json');
+    const path = join(dir, 'run');
     const a = tiny('vanilla');
     await trainModel({ model: a, sampler: new BatchSampler(trainStream, 4, SEQ, 1), evaluation: validation, budget: { kind: 'steps', steps: 2 }, checkpoint: { path } });
     const b = tiny('primer-ez');
@@ -159,9 +158,21 @@ describe('checkpoints', () => {
     await expect(
       trainModel({ model: c, sampler: new BatchSampler(trainStream, 8, SEQ, 1), evaluation: validation, budget: { kind: 'steps', steps: 4 }, resume: readCheckpoint(path), context: { batch: 8 } }),
     ).rejects.toThrow('the checkpoint was made with other settings: batch 4 (now 8)');
+    // training settings and the optimizer are compared too, and a refusal leaves the weights as they were
+    const fresh = tiny('vanilla', 7);
+    const before = [...fresh.namedVariables.values()].map((v) => Array.from(v.dataSync()));
+    const resume = (config: Partial<TrainConfig>) =>
+      trainModel({ model: fresh, sampler: new BatchSampler(trainStream, 4, SEQ, 1), evaluation: validation, budget: { kind: 'steps', steps: 4 }, resume: readCheckpoint(path), context: { batch: 4 }, config });
+    await expect(resume({ learningRate: 0.01 })).rejects.toThrow('the checkpoint was made with other settings: learningRate 0.002 (now 0.01)');
+    await expect(resume({ optimizer: 'adafactor' })).rejects.toThrow(/optimizer "adam" \(now "adafactor"\)/);
+    await expect(resume({ checkpoints: [0.5] })).rejects.toThrow(/checkpoints \[0.25,0.5,0.75\] \(now \[0.5\]\)/);
+    expect([...fresh.namedVariables.values()].map((v) => Array.from(v.dataSync()))).toEqual(before);
+    fresh.dispose();
     c.dispose();
-    writeFileSync(path, '{"format": "x"}');
+    writeFileSync(join(path, 'checkpoint.json'), '{"format": "x"}');
     expect(() => readCheckpoint(path)).toThrow(/not a primer-search training checkpoint/);
+    writeFileSync(join(dir, 'old.json'), '{}');
+    expect(() => readCheckpoint(join(dir, 'old.json'))).toThrow(/is a file, not a checkpoint folder/);
     a.dispose();
     b.dispose();
   });

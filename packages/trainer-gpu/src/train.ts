@@ -3,7 +3,7 @@ import type { LanguageModel } from '@primer-search/compiler';
 import type { Batch, BatchSampler } from '@primer-search/datasets';
 import { budgetProgress, type Budget } from './budget.js';
 import { PrimerError } from '@primer-search/core';
-import { loadArray, storeArray, writeCheckpoint, type TrainCheckpoint } from './checkpoint.js';
+import { writeCheckpoint, type TrainCheckpoint } from './checkpoint.js';
 import type { DataParallel } from './data-parallel.js';
 import { createOptimizer, learningRate, type OptimizerName } from './optimizers.js';
 
@@ -89,6 +89,39 @@ export function evaluate(model: LanguageModel, batches: Batch[]): number {
   return total / count;
 }
 
+const show = (v: unknown) => (v === undefined ? 'unset' : JSON.stringify(v));
+
+/**
+ * Refuses to resume `c` unless it is the same run: the same context (model, data), training
+ * settings, optimizer, weight names and shapes. Names every field that differs.
+ */
+function checkResumable(
+  c: TrainCheckpoint,
+  now: { named: Array<[string, tf.Variable]>; config: TrainConfig; optimizer: string; context?: Record<string, unknown> },
+): void {
+  const differ = (a: Record<string, unknown> | undefined, b: Record<string, unknown> | undefined, prefix = '') =>
+    Object.keys({ ...a, ...b })
+      .filter((k) => JSON.stringify(a?.[k]) !== JSON.stringify(b?.[k]))
+      .map((k) => `${prefix}${k} ${show(a?.[k])} (now ${show(b?.[k])})`);
+  const fields = [
+    ...differ(c.context, now.context),
+    ...differ({ optimizer: c.optimizer.name }, { optimizer: now.optimizer }),
+    ...differ(c.config as unknown as Record<string, unknown>, now.config as unknown as Record<string, unknown>),
+  ];
+  if (fields.length > 0) throw new PrimerError('BAD_CHECKPOINT', `the checkpoint was made with other settings: ${fields.join(', ')}`);
+  const names = Object.keys(c.weights).sort();
+  const mine = now.named.map(([n]) => n).sort();
+  if (names.join('\n') !== mine.join('\n')) {
+    throw new PrimerError('BAD_CHECKPOINT', 'the checkpoint holds the weights of another model (its parameter names differ)');
+  }
+  for (const [name, v] of now.named) {
+    const w = c.weights[name]!;
+    if (w.shape.join('x') !== v.shape.join('x')) {
+      throw new PrimerError('BAD_CHECKPOINT', `the checkpoint's ${name} is ${w.shape.join('x')}, the model's ${v.shape.join('x')}`);
+    }
+  }
+}
+
 /**
  * Trains `model` until the budget is spent or the loss stops being finite, evaluating on the
  * fixed validation batches at each checkpoint and at the end. Leaves no tensors behind but
@@ -114,7 +147,7 @@ export async function trainModel(args: {
   parallel?: DataParallel;
 }): Promise<TrainResult> {
   const { model, sampler, evaluation, budget } = args;
-  const config = { ...DEFAULT_TRAIN_CONFIG, ...args.resume?.config, ...args.config };
+  const config: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, ...args.config };
   const optimizer = createOptimizer(config.optimizer);
   const variables = model.variables as unknown as tf.Variable[];
   const checkpoints = [...config.checkpoints].filter((f) => f > 0 && f < 1).sort((a, b) => a - b);
@@ -133,35 +166,15 @@ export async function trainModel(args: {
   };
   const used = () => ({ seconds: result.trainSeconds, steps: result.steps, tokens: result.tokens });
   const named = [...model.namedVariables] as Array<[string, tf.Variable]>;
-  const order = named.map(([, v]) => v.name);
+  // tfjs variable name -> the model's stable name, for the optimizer's saved state
+  const stableNames = new Map(named.map(([n, v]) => [v.name, n]));
 
   if (args.resume) {
     const c = args.resume;
-    const differ = Object.keys({ ...c.context, ...args.context }).filter(
-      (k) => JSON.stringify(c.context?.[k]) !== JSON.stringify(args.context?.[k]),
-    );
-    if (differ.length > 0) {
-      throw new PrimerError(
-        'BAD_CHECKPOINT',
-        `the checkpoint was made with other settings: ${differ.map((k) => `${k} ${JSON.stringify(c.context?.[k])} (now ${JSON.stringify(args.context?.[k])})`).join(', ')}`,
-      );
-    }
-    const names = Object.keys(c.weights).sort();
-    const mine = named.map(([n]) => n).sort();
-    if (names.join('\n') !== mine.join('\n')) {
-      throw new PrimerError('BAD_CHECKPOINT', 'the checkpoint holds the weights of another model (its parameter names differ)');
-    }
-    for (const [name, v] of named) {
-      const w = c.weights[name]!;
-      if (w.shape.join('x') !== v.shape.join('x')) {
-        throw new PrimerError('BAD_CHECKPOINT', `the checkpoint's ${name} is ${w.shape.join('x')}, the model's ${v.shape.join('x')}`);
-      }
-      v.assign(tf.tensor(loadArray(w), w.shape));
-    }
-    if (c.optimizer.name !== optimizer.name) {
-      throw new PrimerError('BAD_CHECKPOINT', `the checkpoint was trained with ${c.optimizer.name}, not ${optimizer.name}`);
-    }
-    await optimizer.loadSlots(order, c.optimizer.slots.map((sl) => ({ values: loadArray(sl), shape: sl.shape })));
+    checkResumable(c, { named, config, optimizer: optimizer.name, context: args.context });
+    // every check passed: only now is anything overwritten
+    for (const [name, v] of named) v.assign(tf.tensor(c.weights[name]!.values, c.weights[name]!.shape));
+    optimizer.loadSlots(stableNames, c.optimizer.slots);
     sampler.restore(c.sampler);
     Object.assign(result, { steps: c.step, tokens: c.tokens, trainSeconds: c.trainSeconds, evalSeconds: c.evalSeconds });
     result.evaluations = [...c.evaluations];
@@ -171,10 +184,9 @@ export async function trainModel(args: {
   let lastSaved = result.trainSeconds;
   const save = async () => {
     if (!args.checkpoint) return;
-    const slots = await optimizer.saveSlots(order);
     writeCheckpoint(args.checkpoint.path, {
       format: 'primer-train-checkpoint',
-      version: 1,
+      version: 2,
       budget,
       config,
       step: result.steps,
@@ -184,8 +196,8 @@ export async function trainModel(args: {
       evaluations: result.evaluations,
       curve: result.curve,
       sampler: sampler.state(),
-      weights: Object.fromEntries(named.map(([n, v]) => [n, storeArray(v.dataSync() as Float32Array, [...v.shape])])),
-      optimizer: { name: optimizer.name, slots: slots.map((sl) => storeArray(sl.values, sl.shape)) },
+      weights: Object.fromEntries(named.map(([n, v]) => [n, { values: v.dataSync() as Float32Array, shape: [...v.shape] }])),
+      optimizer: { name: optimizer.name, slots: optimizer.saveSlots(stableNames) },
       context: args.context,
     });
     lastSaved = result.trainSeconds;

@@ -166,11 +166,11 @@ export function trainCommand(program: Command, io: CliIo, result: CommandResult)
       .command('train')
       .description('Train one model (a DNA file or a baseline name) on a dataset under a fixed budget, and report its validation perplexity and throughput.')
       .requiredOption('--model <name|file>', `a baseline (${baselines.names().join(', ')}) or a DNA file`)
-      .option('--checkpoint <file>', 'save the run here every minute, at each evaluation, on Ctrl-C and at the end')
+      .option('--checkpoint <dir>', 'save the run in this folder every minute, at each evaluation, on Ctrl-C and at the end')
       .option('--resume', 'continue the run saved in --checkpoint (same model and settings)'),
     '2m',
   ).action(async (o: RunOptions & { model: string; checkpoint?: string; resume?: boolean }) => {
-    if (o.resume && !o.checkpoint) throw new UsageError('--resume needs --checkpoint FILE');
+    if (o.resume && !o.checkpoint) throw new UsageError('--resume needs --checkpoint DIR');
     const dna = loadDna(io, o.model, o.dModel, o.heads);
     if (!dna.ok) {
       io.stderr(`${dna.message}\n`);
