@@ -7,7 +7,7 @@ export type Variable = TfVariable;
 
 export interface CompileBlockOptions extends BlockSize, RunOptions {
   tf: TF;
-  /** Seeds the initial weights. Each parameter draws from its own stream named by its path, so editing one part of a DNA leaves the others' initial weights alone. */
+  /** Seeds the initial weights. Each parameter draws from its own stream, named by what its instruction computes (`PlannedParam.stream`). */
   seed: Seed;
   primitives?: PrimitiveRegistry;
   limits?: PlanLimits;
@@ -25,7 +25,7 @@ export interface CompiledBlock {
 
 /** Initial values of a planned block's parameters, drawn exactly as `compileBlock` draws them. */
 export function initialBlockValues(plan: BlockPlan, seed: Seed): Map<string, Float32Array> {
-  return new Map(plan.params.map((p) => [p.name, initialValues(p.spec, Rng.create(`${String(seed)}|${p.name}`))]));
+  return new Map(plan.params.map((p) => [p.name, initialValues(p.spec, Rng.create(`${String(seed)}|${p.stream}`))]));
 }
 
 export interface RunOptions {
@@ -97,10 +97,17 @@ export function runBlock(tf: TF, plan: BlockPlan, params: (name: string) => Tens
   return run(plan.root, [x]);
 }
 
-/** DNA -> a trainable block: variables created from the primitive descriptors (seeded), and `apply`. */
+const isPlan = (x: unknown): x is BlockPlan => typeof x === 'object' && x !== null && 'root' in x && 'params' in x && 'analysis' in x;
+
+/**
+ * DNA (or a plan of one at these sizes) -> a trainable block: variables created from the
+ * primitive descriptors (seeded), and `apply`.
+ */
 export function compileBlock(dna: unknown, options: CompileBlockOptions): CompiledBlock {
   const { tf } = options;
-  const plan = planBlock(dna, options, { primitives: options.primitives, limits: options.limits });
+  const plan = isPlan(dna) && dna.size.dModel === options.dModel && dna.size.seqLen === options.seqLen
+    ? dna
+    : planBlock(dna, options, { primitives: options.primitives, limits: options.limits });
   const values = initialBlockValues(plan, options.seed);
   const variables = new Map<string, Variable>();
   for (const p of plan.params) {

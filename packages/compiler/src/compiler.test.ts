@@ -1,11 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { Rng } from '@primer-search/core';
-import { mutateDna, validateDna, type Dna } from '@primer-search/dna';
+import { canonicalDna, dnaHash, mutateDna, validateDna, type Dna } from '@primer-search/dna';
 import type { Tensor } from '@primer-search/primitives';
 import { describe, expect, it } from 'vitest';
 import { tf, tfjs } from './__fixtures__/tf-cpu.js';
 import { compileBlock, initialBlockValues } from './block.js';
 import { compileLanguageModel, softmaxCrossEntropy, timingSignal } from './lm.js';
+import { DNA_LIMITS } from '@primer-search/dna';
 import { CompileError, planBlock } from './plan.js';
 
 const seedDna = (): Dna => {
@@ -13,6 +14,72 @@ const seedDna = (): Dna => {
   if (!r.ok) throw r.error;
   return r.dna;
 };
+
+/** A DNA that hashes like `dna` but differs in everything the hash ignores: numbering, names, dead code, bank layout. */
+function disguise(dna: Dna): Dna {
+  const c = canonicalDna(dna);
+  const n = c.subprograms.length;
+  // subprograms 1..n-1 in another numbering that keeps callees above callers: move each up by one, with an unused one at 1
+  const shift = (t: number) => (t === 0 ? 0 : t + 1);
+  const subprograms = [
+    c.subprograms[0]!,
+    { name: 'never called', instructions: [{ op: 'TANH', input1: 0, input2: 0, constant: 0, dimSize: 0, target: 0, branching: 1 as const }] },
+    ...c.subprograms.slice(1),
+  ].map((sub, s) => ({
+    name: `renamed ${s}`,
+    instructions: [
+      // a dead instruction first: every state index moves up by one
+      { op: 'SIN', input1: 0, input2: 0, constant: 0, dimSize: 0, target: 0, branching: 1 as const },
+      ...sub.instructions.map((ins) => ({
+        ...ins,
+        input1: ins.input1 + (ins.input1 >= (s === 0 ? 1 : 2) ? 1 : 0),
+        input2: ins.input2 + (ins.input2 >= (s === 0 ? 1 : 2) ? 1 : 0),
+        target: ins.op === 'CALL' ? shift(ins.target) : 0,
+        // bank entries moved: one unused value in front of each list
+        constant: ins.constant + 1,
+        dimSize: ins.dimSize + 1,
+      })),
+    ],
+  }));
+  expect(n + 1).toBe(subprograms.length);
+  return { ...c, bank: { constants: [42, ...c.bank.constants], dimSizes: [64, ...c.bank.dimSizes] }, subprograms } as Dna;
+}
+
+describe('initial weights', () => {
+  it('are equal for DNAs with equal canonical hashes (vanilla and random mutants, disguised)', () => {
+    const rng = Rng.create(12);
+    const dnas = [seedDna(), ...Array.from({ length: 6 }, () => mutateDna(seedDna(), rng, { requireValid: true }).child)];
+    for (const dna of dnas) {
+      const other = disguise(dna);
+      expect(validateDna(other).ok).toBe(true);
+      expect(dnaHash(other)).toBe(dnaHash(dna));
+      const a = [...initialBlockValues(planBlock(dna, { dModel: 32, seqLen: 4 }), 3).values()];
+      const b = [...initialBlockValues(planBlock(other, { dModel: 32, seqLen: 4 }), 3).values()];
+      expect(b).toEqual(a);
+    }
+  });
+
+  it('of a part stay put when another part of the program changes', () => {
+    const dna = seedDna();
+    const plan = planBlock(dna, { dModel: 32, seqLen: 4 });
+    // swap the feed-forward activation: attention and normalisation weights must not move
+    const edited = structuredClone(dna);
+    const relu = edited.subprograms.find((s) => s.name === 'relu')!;
+    expect(relu.instructions[0]!.op).toBe('ABS');
+    relu.instructions[0]!.op = 'TANH';
+    const before = initialBlockValues(plan, 3);
+    const after = initialBlockValues(planBlock(edited, { dModel: 32, seqLen: 4 }), 3);
+    const attention = [...before.keys()].filter((k) => k.includes('attention'));
+    expect(attention.length).toBeGreaterThan(3);
+    for (const k of attention) expect(after.get(k), k).toEqual(before.get(k));
+    // and the parameters that read the changed activation's output do start elsewhere
+    expect([...before.keys()].some((k) => !k.includes('attention') && JSON.stringify(after.get(k)) !== JSON.stringify(before.get(k)))).toBe(true);
+    // two projections of the same input in one head (Q and K) still start apart
+    const q = before.get(attention.find((k) => k.endsWith('CONV_1X1.kernel'))!)!;
+    const kernels = attention.filter((k) => k.endsWith('CONV_1X1.kernel')).map((k) => before.get(k)!);
+    expect(kernels.filter((k) => JSON.stringify(k) === JSON.stringify(q))).toHaveLength(1);
+  });
+});
 
 describe('planBlock', () => {
   it('counts the vanilla block exactly as the hand formula does', () => {
@@ -88,6 +155,45 @@ describe('compileBlock', () => {
     const kernel = values.get('h2:multi_head_attention/h3:CONV_1X1.kernel')!;
     const limit = Math.sqrt(6 / 64);
     expect(kernel.every((v) => Math.abs(v) <= limit)).toBe(true);
+  });
+});
+
+describe('the training memory estimate', () => {
+  const ins = (op: string, input1 = 0, dimSize = 0) => ({ op, input1, input2: 0, constant: 0, dimSize, target: 0, branching: 1 });
+  const chain = (n: number) => ({ format: 'primer-dna', version: 1, bank: { constants: [1], dimSizes: [8] }, subprograms: [{ instructions: Array.from({ length: n }, (_, i) => ins('TANH', i)) }] });
+  const wide = { format: 'primer-dna', version: 1, bank: { constants: [1], dimSizes: [8, 64] }, subprograms: [{ instructions: [ins('CONV_1X1', 0, 1), ins('TANH', 1), ins('SQUARE', 2), ins('CONV_1X1', 3, 0)] }] };
+
+  it('is within 0.6-2.5x of what tf.profile sees at the peak of a training step (plus the two moments of Adam)', async () => {
+    const rng = Rng.create(5);
+    const cases: unknown[] = [seedDna(), chain(100), wide, ...Array.from({ length: 3 }, () => mutateDna(seedDna(), rng, { requireValid: true }).child)];
+    for (const [batch, seqLen, dModel, vocabSize] of [[8, 32, 64, 256], [4, 64, 32, 1024]] as const) {
+      for (const dna of cases) {
+        const lm = compileLanguageModel(dna, { tf, vocabSize, layers: 2, dModel, seqLen, seed: 1, batch });
+        const x = tfjs.zeros([batch, seqLen], 'int32');
+        const before = tfjs.memory().numBytes;
+        const profile = await tfjs.profile(() => {
+          const { value, grads } = tfjs.variableGrads(() => lm.loss(x as never, x as never) as never, lm.variables as never);
+          tfjs.dispose([value, ...Object.values(grads)]);
+        });
+        const measured = profile.peakBytes - before + 2 * 4 * lm.estimate.parameters;
+        const ratio = lm.estimate.trainingBytes! / measured;
+        expect(ratio, `batch ${batch}: ${(measured / 1e6).toFixed(1)} MB measured`).toBeGreaterThan(0.6);
+        expect(ratio).toBeLessThan(2.5);
+        lm.dispose();
+        x.dispose();
+      }
+    }
+  });
+
+  it('refuses a model that would not fit, before allocating anything, naming the sizes and the limit', () => {
+    const tensors = tfjs.memory().numTensors;
+    const t0 = performance.now();
+    const long = chain(DNA_LIMITS.instructions);
+    expect(() => compileLanguageModel(long, { tf, vocabSize: 256, layers: 2, dModel: 64, seqLen: 64, seed: 1, batch: 16 })).toThrow(
+      /training this model is estimated to hold \d+\.\d\d GiB \(batch 16, seqLen 64, 2 layers, [\d,]+ parameters\), over the limit of 3\.50 GiB/,
+    );
+    expect(performance.now() - t0).toBeLessThan(1000);
+    expect(tfjs.memory().numTensors).toBe(tensors);
   });
 });
 

@@ -1,7 +1,7 @@
 import { Rng, type Seed } from '@primer-search/core';
 import type { PrimitiveRegistry, TF, Tensor } from '@primer-search/primitives';
 import { compileBlock, type CompiledBlock, type RunOptions, type Variable } from './block.js';
-import { CompileError, type BlockEstimate, type PlanLimits } from './plan.js';
+import { CompileError, DEFAULT_LIMITS, planBlock, type BlockEstimate, type PlanLimits } from './plan.js';
 
 export interface LanguageModelConfig {
   vocabSize: number;
@@ -15,6 +15,8 @@ export interface CompileModelOptions extends LanguageModelConfig, RunOptions {
   seed: Seed;
   primitives?: PrimitiveRegistry;
   limits?: PlanLimits;
+  /** The training batch: when given, the model is refused before any allocation if a training step would not fit `limits.maxTrainingBytes`. */
+  batch?: number;
 }
 
 export interface ModelEstimate {
@@ -24,6 +26,32 @@ export interface ModelEstimate {
   /** Forward + backward, taken as 3x forward. */
   trainingFlopsPerToken: number;
   block: BlockEstimate;
+  /** Bytes a training step is estimated to hold at its peak (`estimateTrainingBytes`), when the batch was given. */
+  trainingBytes?: number;
+}
+
+/**
+ * What tfjs holds at the peak of one training step with Adam, in bytes: weights, gradients
+ * and two moments (4 floats a parameter); the forward activations that backprop keeps, plus
+ * the intermediates inside each primitive and the gradients flowing back (4 floats per
+ * planned activation float, measured with tf.profile at 2-5.5x the planned states alone on
+ * the baselines, chains of one op and random mutants); the logits, softmax, one-hot targets
+ * and their gradient (6 floats per vocabulary entry per token); and the embedding and
+ * final-norm states (8 floats per model dimension per token). A test keeps it within 0.6-2.5x
+ * of tf.profile's peak.
+ */
+export function estimateTrainingBytes(
+  block: BlockEstimate,
+  model: LanguageModelConfig & { batch: number; parameters: number },
+): number {
+  const tokens = model.batch * model.seqLen;
+  return (
+    4 *
+    (4 * model.parameters +
+      4 * block.activationFloatsPerSequence * model.layers * model.batch +
+      6 * tokens * model.vocabSize +
+      8 * tokens * model.dModel)
+  );
 }
 
 export interface LanguageModel {
@@ -82,6 +110,19 @@ export function timingSignal(seqLen: number, d: number): Float32Array {
   return out;
 }
 
+/** The whole model's size and cost from its block's estimate. */
+function modelEstimate(block: BlockEstimate, o: LanguageModelConfig & { batch?: number }): ModelEstimate {
+  const forward = o.layers * block.forwardFlopsPerToken + 2 * o.dModel * o.vocabSize + 8 * o.dModel;
+  const parameters = o.layers * block.parameters + o.vocabSize * o.dModel + 2 * o.dModel;
+  return {
+    parameters,
+    forwardFlopsPerToken: forward,
+    trainingFlopsPerToken: 3 * forward,
+    block,
+    ...(o.batch !== undefined ? { trainingBytes: estimateTrainingBytes(block, { ...o, batch: o.batch, parameters }) } : {}),
+  };
+}
+
 /**
  * The autoregressive LM around a DNA (the parts the paper keeps outside the searched
  * program): token embedding scaled by sqrt(dModel) plus a sinusoidal position signal, N
@@ -92,17 +133,26 @@ export function compileLanguageModel(dna: unknown, options: CompileModelOptions)
   const { tf, vocabSize, layers, dModel, seqLen } = options;
   if (!Number.isInteger(vocabSize) || vocabSize < 2) throw new CompileError('BAD_SIZE', `vocabSize must be an integer >= 2, got ${vocabSize}`);
   if (!Number.isInteger(layers) || layers < 1) throw new CompileError('BAD_SIZE', `layers must be a positive integer, got ${layers}`);
+  // plan once, check every limit, and only then allocate
+  const plan = planBlock(dna, { dModel, seqLen }, { primitives: options.primitives, limits: options.limits });
+  const estimate: ModelEstimate = modelEstimate(plan.estimate, options);
+  const limit = { ...DEFAULT_LIMITS, ...options.limits }.maxTrainingBytes;
+  if (estimate.trainingBytes !== undefined && estimate.trainingBytes > limit) {
+    const gib = (b: number) => `${(b / 2 ** 30).toFixed(2)} GiB`;
+    throw new CompileError(
+      'MODEL_TOO_LARGE',
+      `training this model is estimated to hold ${gib(estimate.trainingBytes)} (batch ${options.batch}, seqLen ${seqLen}, ${layers} layers, ${estimate.parameters.toLocaleString('en-US')} parameters), over the limit of ${gib(limit)}`,
+    );
+  }
   const blocks: CompiledBlock[] = [];
   try {
     for (let l = 0; l < layers; l++) {
       blocks.push(
-        compileBlock(dna, {
+        compileBlock(plan, {
           tf,
           dModel,
           seqLen,
           seed: `${String(options.seed)}|layer${l}`,
-          primitives: options.primitives,
-          limits: options.limits,
           fuseProjections: options.fuseProjections,
         }),
       );
@@ -122,15 +172,6 @@ export function compileLanguageModel(dna: unknown, options: CompileModelOptions)
     ['final_norm/shift', finalNorm.shift],
   ]);
   const variables = [...namedVariables.values()];
-
-  const block = blocks[0]!.plan.estimate;
-  const forward = layers * block.forwardFlopsPerToken + 2 * dModel * vocabSize + 8 * dModel;
-  const estimate: ModelEstimate = {
-    parameters: variables.reduce((a, v) => a + v.size, 0),
-    forwardFlopsPerToken: forward,
-    trainingFlopsPerToken: 3 * forward,
-    block,
-  };
 
   const logits = (tokens: Tensor): Tensor =>
     tf.tidy(() => {

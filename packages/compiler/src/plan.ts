@@ -2,6 +2,7 @@ import { PrimerError } from '@primer-search/core';
 import {
   CALL,
   assertValidDna,
+  expressionKeys,
   inputCount,
   readsOf,
   type CallShapes,
@@ -31,17 +32,30 @@ export interface PlanLimits {
   maxParameters?: number;
   /** Refuse blocks whose forward activations for one sequence take more bytes than this (float32). */
   maxActivationBytesPerSequence?: number;
+  /**
+   * Refuse models whose training step is estimated (`estimateTrainingBytes`) to need more
+   * bytes than this, when the batch is known. The wasm heap holds at most 4 GiB.
+   */
+  maxTrainingBytes?: number;
 }
 
 export const DEFAULT_LIMITS: Required<PlanLimits> = {
   maxParameters: 50_000_000,
   maxActivationBytesPerSequence: 256 * 1024 * 1024,
+  maxTrainingBytes: 3.5 * 2 ** 30,
 };
 
 /** One trainable tensor of a compiled block, named by where it sits in the call tree. */
 export interface PlannedParam {
   /** e.g. `h2:multi_head_attention/h2[0]:attention_head/h2:CONV_1X1.kernel` */
   name: string;
+  /**
+   * The random stream its initial values are drawn from: built from what the instruction
+   * computes and the calls that lead to it (`expressionKeys`), never from state numbers or
+   * subprogram names, so DNAs with one canonical hash start from the same weights, and an
+   * edit elsewhere in the program leaves this parameter's initial values alone.
+   */
+  stream: string;
   spec: ParamSpec;
 }
 
@@ -108,6 +122,23 @@ export function checkBlockSize(size: BlockSize): number {
   return dModel / MODEL_UNITS;
 }
 
+/** Refuses a block over `limits`, saying by how much. */
+function checkLimits(estimate: BlockEstimate, size: BlockSize, limits: Required<PlanLimits>): void {
+  if (estimate.parameters > limits.maxParameters) {
+    throw new CompileError(
+      'MODEL_TOO_LARGE',
+      `the block has ${estimate.parameters.toLocaleString('en-US')} parameters at dModel ${size.dModel}, over the limit of ${limits.maxParameters.toLocaleString('en-US')}`,
+    );
+  }
+  const bytes = estimate.activationFloatsPerSequence * 4;
+  if (bytes > limits.maxActivationBytesPerSequence) {
+    throw new CompileError(
+      'MODEL_TOO_LARGE',
+      `the block's activations take ${(bytes / 2 ** 20).toFixed(1)} MiB per sequence at dModel ${size.dModel}, seqLen ${size.seqLen}, over the limit of ${(limits.maxActivationBytesPerSequence / 2 ** 20).toFixed(1)} MiB`,
+    );
+  }
+}
+
 /**
  * Shape inference and instantiation plan for a DNA at a given size, before any tensor
  * exists: every live instruction of every call site and branch, its concrete shapes and
@@ -123,13 +154,58 @@ export function planBlock(
   const unit = checkBlockSize(size);
   const { dna, analysis } = assertValidDna(dnaInput, { primitives: registry });
   const ctx: WidthContext = { unit, seqLen: size.seqLen };
-  const params: PlannedParam[] = [];
-  let flops = 0;
-  let activations = 0;
+  const exprs = expressionKeys(dna, analysis, { primitives: registry });
 
   const nameOf = (s: number) => dna.subprograms[s]!.name?.replace(/[^A-Za-z0-9_]+/g, '_') || `sub${s}`;
 
-  const build = (shapes: CallShapes, path: string): SubprogramPlan => {
+  /** The concrete shape of live op instruction i of one call signature, for one branch. */
+  const opShape = (shapes: CallShapes, i: number) => {
+    const ins = dna.subprograms[shapes.subprogram]!.instructions[i]!;
+    const d = registry.get(ins.op);
+    const r = readsOf(ins, d, undefined);
+    const inputs = d.arity === 2 ? [ins.input1, ins.input2] : [ins.input1];
+    const out = shapes.states[inputCount(shapes.subprogram) + i]!;
+    const shape: CallShape = {
+      batch: 1,
+      seqLen: size.seqLen,
+      inWidths: inputs.map((k) => concreteWidth(shapes.states[k]!, ctx)),
+      outWidth: concreteWidth(out, ctx) / ins.branching,
+      dimSize: r.dimSize ? dna.bank.dimSizes[ins.dimSize]! * unit : 0,
+      constant: r.constant ? dna.bank.constants[ins.constant]! : 0,
+    };
+    return { d, inputs, shape };
+  };
+
+  // Count first, per call signature and bottom-up (DNA_LIMITS bounds the depth), so a block
+  // over the limits is refused before a single instance is built.
+  const totals = new Map<CallShapes, BlockEstimate>();
+  const measure = (shapes: CallShapes): BlockEstimate => {
+    const hit = totals.get(shapes);
+    if (hit) return hit;
+    const t: BlockEstimate = { parameters: 0, forwardFlopsPerToken: 0, activationFloatsPerSequence: 0 };
+    const s = shapes.subprogram;
+    dna.subprograms[s]!.instructions.forEach((ins, i) => {
+      if (!analysis.live[s]![i]) return;
+      t.activationFloatsPerSequence += concreteWidth(shapes.states[inputCount(s) + i]!, ctx) * size.seqLen;
+      if (ins.op === CALL) {
+        const c = measure(shapes.calls.get(i)!);
+        t.parameters += ins.branching * c.parameters;
+        t.forwardFlopsPerToken += ins.branching * c.forwardFlopsPerToken;
+        t.activationFloatsPerSequence += ins.branching * c.activationFloatsPerSequence;
+        return;
+      }
+      const { d, shape } = opShape(shapes, i);
+      t.forwardFlopsPerToken += (d.flops(shape) * ins.branching) / size.seqLen;
+      t.parameters += ins.branching * d.parameters(shape).reduce((a, p) => a + p.shape.reduce((x, y) => x * y, 1), 0);
+    });
+    totals.set(shapes, t);
+    return t;
+  };
+  const estimate = { ...measure(analysis.shapes!) };
+  checkLimits(estimate, size, { ...DEFAULT_LIMITS, ...options.limits });
+
+  const params: PlannedParam[] = [];
+  const build = (shapes: CallShapes, path: string, stream: string): SubprogramPlan => {
     const s = shapes.subprogram;
     const nIn = inputCount(s);
     const instructions = dna.subprograms[s]!.instructions;
@@ -137,9 +213,8 @@ export function planBlock(
     instructions.forEach((ins, i) => {
       if (!analysis.live[s]![i]) return;
       const state = nIn + i;
-      const out = shapes.states[state]!;
-      activations += concreteWidth(out, ctx) * size.seqLen;
       const tag = (b: number) => `${path}h${state}${ins.branching > 1 ? `[${b}]` : ''}`;
+      const here = (b: number) => `${stream}/${exprs.keys[s]![state]}#${exprs.occurrence[s]![i]}${ins.branching > 1 ? `[${b}]` : ''}`;
       if (ins.op === CALL) {
         const callee = shapes.calls.get(i)!;
         const reads = analysis.readsInput[ins.target]!;
@@ -147,26 +222,14 @@ export function planBlock(
           kind: 'call',
           state,
           args: [reads[0] ? ins.input1 : 0, reads[1] ? ins.input2 : reads[0] ? ins.input1 : 0],
-          branches: Array.from({ length: ins.branching }, (_, b) => build(callee, `${tag(b)}:${nameOf(ins.target)}/`)),
+          branches: Array.from({ length: ins.branching }, (_, b) => build(callee, `${tag(b)}:${nameOf(ins.target)}/`, here(b))),
         });
         return;
       }
-      const d = registry.get(ins.op);
-      const r = readsOf(ins, d, undefined);
-      const inputs = d.arity === 2 ? [ins.input1, ins.input2] : [ins.input1];
-      const perBranchOut = concreteWidth(out, ctx) / ins.branching;
-      const shape: CallShape = {
-        batch: 1,
-        seqLen: size.seqLen,
-        inWidths: inputs.map((k) => concreteWidth(shapes.states[k]!, ctx)),
-        outWidth: perBranchOut,
-        dimSize: r.dimSize ? dna.bank.dimSizes[ins.dimSize]! * unit : 0,
-        constant: r.constant ? dna.bank.constants[ins.constant]! : 0,
-      };
-      flops += (d.flops(shape) * ins.branching) / size.seqLen;
+      const { d, inputs, shape } = opShape(shapes, i);
       const perBranch = Array.from({ length: ins.branching }, (_, b) =>
         d.parameters(shape).map((spec) => {
-          const p = { name: `${tag(b)}:${ins.op}.${spec.name}`, spec };
+          const p = { name: `${tag(b)}:${ins.op}.${spec.name}`, stream: `${here(b)}.${spec.name}`, spec };
           params.push(p);
           return p;
         }),
@@ -183,22 +246,6 @@ export function planBlock(
     };
   };
 
-  const root = build(analysis.shapes!, '');
-  const parameters = params.reduce((a, p) => a + p.spec.shape.reduce((x, y) => x * y, 1), 0);
-  const estimate: BlockEstimate = { parameters, forwardFlopsPerToken: flops, activationFloatsPerSequence: activations };
-  const limits = { ...DEFAULT_LIMITS, ...options.limits };
-  if (parameters > limits.maxParameters) {
-    throw new CompileError(
-      'MODEL_TOO_LARGE',
-      `the block has ${parameters.toLocaleString('en-US')} parameters at dModel ${size.dModel}, over the limit of ${limits.maxParameters.toLocaleString('en-US')}`,
-    );
-  }
-  const bytes = activations * 4;
-  if (bytes > limits.maxActivationBytesPerSequence) {
-    throw new CompileError(
-      'MODEL_TOO_LARGE',
-      `the block's activations take ${(bytes / 2 ** 20).toFixed(1)} MiB per sequence at dModel ${size.dModel}, seqLen ${size.seqLen}, over the limit of ${(limits.maxActivationBytesPerSequence / 2 ** 20).toFixed(1)} MiB`,
-    );
-  }
+  const root = build(analysis.shapes!, '', 'block');
   return { dna, analysis, size, unit, root, params, estimate };
 }

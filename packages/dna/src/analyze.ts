@@ -10,7 +10,7 @@ import {
   type Width,
 } from '@primer-search/primitives';
 import type { DnaIssue } from './errors.js';
-import { CALL, inputCount, subprogramLabel, type Dna, type Instruction } from './types.js';
+import { CALL, DNA_LIMITS, inputCount, subprogramLabel, type Dna, type Instruction } from './types.js';
 
 /** Shapes of one subprogram for one combination of input widths (one call signature). */
 export interface CallShapes {
@@ -34,6 +34,67 @@ export interface DnaAnalysis {
   used: boolean[];
   /** MAIN's shapes, called with the block input; undefined when structural errors stopped inference. */
   shapes: CallShapes | undefined;
+  /** The size of the block the program builds (live code only), counted without building it. */
+  size: ProgramSize;
+}
+
+/** How big a program is once instantiated (see DNA_LIMITS). */
+export interface ProgramSize {
+  subprograms: number;
+  instructions: number;
+  /** Nested calls from main to the deepest live subprogram (main alone is 1). */
+  callDepth: number;
+  /** Subprogram instances the block builds, branches counted. */
+  instances: number;
+  /** Primitive applications the block runs, branches counted. */
+  operations: number;
+}
+
+const count = (n: number) => n.toLocaleString('en-US');
+
+/**
+ * The program's size, counted over live calls bottom-up (callees are numbered above their
+ * callers), so a fan-out of 16^6 instances is counted in microseconds, never built.
+ */
+function programSize(dna: Dna, live: boolean[][], used: boolean[]): ProgramSize {
+  const n = dna.subprograms.length;
+  const depth = new Array<number>(n).fill(1);
+  const instances = new Array<number>(n).fill(1);
+  const operations = new Array<number>(n).fill(0);
+  for (let s = n - 1; s >= 0; s--) {
+    dna.subprograms[s]!.instructions.forEach((ins, i) => {
+      if (!live[s]![i]) return;
+      if (ins.op === CALL) {
+        if (ins.target <= s || ins.target >= n) return; // a structural error, reported elsewhere
+        depth[s] = Math.max(depth[s]!, 1 + depth[ins.target]!);
+        instances[s]! += ins.branching * instances[ins.target]!;
+        operations[s]! += ins.branching * operations[ins.target]!;
+      } else {
+        operations[s]! += ins.branching;
+      }
+    });
+  }
+  return {
+    subprograms: n,
+    instructions: dna.subprograms.reduce((a, sub) => a + sub.instructions.length, 0),
+    callDepth: used[0] ? depth[0]! : 1,
+    instances: instances[0]!,
+    operations: operations[0]!,
+  };
+}
+
+/** Issues for each limit of DNA_LIMITS the program goes over, naming the limit. */
+export function sizeIssues(size: ProgramSize): DnaIssue[] {
+  const over: DnaIssue[] = [];
+  const check = (value: number, limit: number, what: string) => {
+    if (value > limit) over.push({ message: `${what}: ${count(value)}, over the limit of ${count(limit)} (DNA_LIMITS)` });
+  };
+  check(size.subprograms, DNA_LIMITS.subprograms, 'the program has too many subprograms');
+  check(size.instructions, DNA_LIMITS.instructions, 'the program has too many instructions');
+  check(size.callDepth, DNA_LIMITS.callDepth, 'the program nests calls too deeply (call depth)');
+  check(size.instances, DNA_LIMITS.instances, 'the block would build too many subprogram instances (calls times branching)');
+  check(size.operations, DNA_LIMITS.operations, 'the block would run too many primitive applications (ops times branching, through every call)');
+  return over;
 }
 
 /** Which fields an instruction reads, given the callee's input use for calls. */
@@ -71,6 +132,13 @@ export function readsOf(
 export function analyzeDna(dna: Dna, registry: PrimitiveRegistry = defaultPrimitives): DnaAnalysis {
   const n = dna.subprograms.length;
   const issues: DnaIssue[] = [];
+  const tooLarge = sizeIssues({ subprograms: n, instructions: dna.subprograms.reduce((a, sub) => a + sub.instructions.length, 0), callDepth: 0, instances: 0, operations: 0 });
+  if (tooLarge.length > 0) {
+    // refused before any pass over the program
+    const none = dna.subprograms.map((sub) => sub.instructions.map(() => false));
+    const size = { subprograms: n, instructions: 0, callDepth: 0, instances: 0, operations: 0 };
+    return { issues: tooLarge, live: none, readsInput: dna.subprograms.map(() => [false, false]), used: dna.subprograms.map((_, s) => s === 0), shapes: undefined, size };
+  }
   const live: boolean[][] = dna.subprograms.map((s) => s.instructions.map(() => false));
   const readsInput: Array<[boolean, boolean]> = dna.subprograms.map(() => [false, false]);
   const reads: Reads[][] = dna.subprograms.map(() => []);
@@ -161,7 +229,11 @@ export function analyzeDna(dna: Dna, registry: PrimitiveRegistry = defaultPrimit
     });
   }
 
-  if (structuralErrors) return { issues, live, readsInput, used, shapes: undefined };
+  const size = programSize(dna, live, used);
+  if (structuralErrors) return { issues, live, readsInput, used, shapes: undefined, size };
+  // Shape inference below recurses along calls: only within the limits.
+  const over = sizeIssues(size);
+  if (over.length > 0) return { issues: [...issues, ...over], live, readsInput, used, shapes: undefined, size };
 
   const memo = new Map<string, CallShapes>();
   const label = (s: number) => subprogramLabel(dna, s);
@@ -212,5 +284,5 @@ export function analyzeDna(dna: Dna, registry: PrimitiveRegistry = defaultPrimit
       message: `main must return the block input's shape [batch, seq, ${MODEL_UNITS}u], but its last instruction returns [batch, seq, ${formatWidth(shapes.output)}]`,
     });
   }
-  return { issues, live, readsInput, used, shapes };
+  return { issues, live, readsInput, used, shapes, size };
 }

@@ -98,3 +98,56 @@ export function dnaHash(dna: Dna, options: { primitives?: PrimitiveRegistry; ana
 export function shortHash(hash: string): string {
   return hash.slice(0, 12);
 }
+
+/**
+ * A key for every live hidden state of every subprogram, made from what it computes: its op,
+ * the fields the op reads (bank values, not indices), its branching, the keys of the states
+ * it reads and, for a call, the key of what the callee returns. A subprogram's inputs are
+ * `h0` and `h1` (main's is `x`). Like the canonical hash, keys ignore names, numbering,
+ * bank layout, dead code and unread fields, so two DNAs with one hash have the same keys;
+ * unlike a position, a key stays put when code elsewhere (not feeding this state) changes.
+ * Two live instructions may compute the same expression (the Q and K projections of one
+ * input): `occurrence` tells them apart by program order.
+ * Returns keys[s][state] (undefined for dead states) and occurrence[s][i] for instructions.
+ */
+export function expressionKeys(
+  dna: Dna,
+  analysis: DnaAnalysis,
+  options: { primitives?: PrimitiveRegistry } = {},
+): { keys: Array<Array<string | undefined>>; occurrence: Array<Array<number>>; output: string[] } {
+  const registry = options.primitives ?? defaultPrimitives;
+  const n = dna.subprograms.length;
+  const keys: Array<Array<string | undefined>> = [];
+  const occurrence: number[][] = [];
+  const output: string[] = new Array<string>(n);
+  const digest = (text: string) => bytesToHex(sha256(utf8ToBytes(text))).slice(0, 16);
+  // callees are numbered above their callers: their output keys are known first
+  for (let s = n - 1; s >= 0; s--) {
+    const nIn = inputCount(s);
+    const sub = dna.subprograms[s]!;
+    const k: Array<string | undefined> = s === 0 ? ['x'] : ['h0', 'h1'];
+    const occ: number[] = [];
+    const seen = new Map<string, number>();
+    sub.instructions.forEach((ins, i) => {
+      if (!analysis.live[s]![i]) return;
+      const d = ins.op === CALL ? undefined : registry.get(ins.op);
+      const r = readsOf(ins, d, ins.op === CALL ? analysis.readsInput[ins.target] : undefined);
+      const parts = [
+        ins.op === CALL ? `CALL ${output[ins.target]}` : ins.op,
+        r.input1 ? k[ins.input1] : '-',
+        r.input2 ? k[ins.input2] : '-',
+        r.constant ? String(dna.bank.constants[ins.constant]) : '-',
+        r.dimSize ? String(dna.bank.dimSizes[ins.dimSize]) : '-',
+        String(ins.branching),
+      ];
+      const key = digest(parts.join('|'));
+      k[nIn + i] = key;
+      occ[i] = seen.get(key) ?? 0;
+      seen.set(key, occ[i]! + 1);
+    });
+    keys[s] = k;
+    occurrence[s] = occ;
+    output[s] = k[nIn + sub.instructions.length - 1] ?? k[0]!;
+  }
+  return { keys, occurrence, output };
+}

@@ -8,6 +8,25 @@ export const RELATIVE_DIMS = [1, 2, 4, 8, 12, 16, 24, 32, 48, 64] as const;
 export const BRANCHINGS = [1, 2, 4, 8, 16] as const;
 export type Branching = (typeof BRANCHINGS)[number];
 
+/**
+ * The largest programs accepted, each refused with a message naming the limit. They keep
+ * every pass over a DNA (validation, hashing, planning, training) fast and within the
+ * stack, whatever the input: the paper's programs and the baselines are far below them
+ * (vanilla: 7 subprograms, 37 instructions, call depth 4, 14 instances, 74 operations).
+ */
+export const DNA_LIMITS = {
+  /** Subprograms in one DNA (main included). */
+  subprograms: 256,
+  /** Instructions in one DNA, all subprograms together. */
+  instructions: 4096,
+  /** Nested calls from main to the deepest live subprogram (main alone is depth 1). */
+  callDepth: 32,
+  /** Subprogram instances one block builds: every live call, times its branching, through the whole call tree. */
+  instances: 4096,
+  /** Primitive applications one block runs: every live op of every instance, times its branching. */
+  operations: 16_384,
+} as const;
+
 /** The op of an instruction that calls another subprogram (named by `target`). */
 export const CALL = 'CALL';
 

@@ -138,3 +138,43 @@ describe('validateDna', () => {
     expect(() => parseDna('{"format": "primer-dna"', { source: 'cut.json' })).toThrow(/^cut\.json:1:\d+: not valid JSON/);
   });
 });
+
+describe('program size limits (DNA_LIMITS)', () => {
+  const ins = (op: string, extra: Partial<Record<'input1' | 'input2' | 'dimSize' | 'target' | 'branching', number>> = {}) => ({
+    op, input1: 0, input2: 0, constant: 0, dimSize: 0, target: 0, branching: 1, ...extra,
+  });
+  const dna = (subprograms: Array<{ instructions: unknown[] }>) => ({ format: 'primer-dna', version: 1, bank: { constants: [1], dimSizes: [8] }, subprograms });
+  /** Subprogram k calls k+1 with `branching`, projecting the concatenated branches back to 8u. */
+  const fanOut = (levels: number, branching: number) =>
+    dna([
+      { instructions: [ins('CALL', { target: 1 })] },
+      ...Array.from({ length: levels }, (_, k) => ({ instructions: [ins('CALL', { target: k + 2, branching }), ins('CONV_1X1', { input1: 2 })] })),
+      { instructions: [ins('TANH')] },
+    ]);
+  const chainOfCalls = (n: number) =>
+    dna([...Array.from({ length: n - 1 }, (_, k) => ({ instructions: [ins('CALL', { target: k + 1 })] })), { instructions: [ins('TANH')] }]);
+
+  it('accept a small fan-out and count its instances without building them', () => {
+    const r = validateDna(fanOut(2, 4));
+    expect(r.ok).toBe(true);
+    if (r.ok) expect(r.analysis.size).toMatchObject({ callDepth: 4, instances: 1 + 1 + 4 + 16, operations: 1 * 1 + 4 * 1 + 16 });
+  });
+
+  it('refuse a fan-out of 16^6 instances in milliseconds, with the size it would have', () => {
+    const t0 = performance.now();
+    const e = invalid(fanOut(6, 16));
+    expect(performance.now() - t0).toBeLessThan(200);
+    expect(e.message).toContain('too many subprogram instances (calls times branching): 17,895,698, over the limit of 4,096 (DNA_LIMITS)');
+  });
+
+  it('refuse long chains of instructions or calls, naming the limit, at any stack size', () => {
+    const tanh = dna([{ instructions: Array.from({ length: 10_000 }, (_, i) => ins('TANH', { input1: i })) }]);
+    expect(invalid(tanh).message).toContain('too many instructions: 10,000, over the limit of 4,096');
+    for (const n of [1_501, 2_001, 8_001, 100_000]) {
+      expect(invalid(chainOfCalls(n)).message).toContain(`too many subprograms: ${n.toLocaleString('en-US')}, over the limit of 256`);
+    }
+    // within the subprogram limit, a call chain deeper than the limit is refused before any recursive pass
+    expect(invalid(chainOfCalls(200)).message).toContain('nests calls too deeply (call depth): 200, over the limit of 32');
+    expect(validateDna(chainOfCalls(32)).ok).toBe(true);
+  });
+});

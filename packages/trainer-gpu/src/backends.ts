@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import { totalmem } from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import { PrimerError } from '@primer-search/core';
 import type { TF } from '@primer-search/primitives';
@@ -15,6 +16,15 @@ export interface SelectedBackend {
   tf: TF;
   /** Why the better options were skipped, for the record. */
   skipped: Array<{ choice: BackendChoice; reason: string }>;
+}
+
+/**
+ * The most a training step may hold on a backend, for the compiler's estimate: the wasm heap
+ * is 32-bit (4 GiB at most, less what tfjs itself uses); the others are held to half the
+ * machine's memory, so a refused program fails in milliseconds instead of swapping.
+ */
+export function trainingMemoryLimit(choice: BackendChoice): number {
+  return choice === 'wasm' ? 3.5 * 2 ** 30 : totalmem() / 2;
 }
 
 async function tryNative(pkg: string): Promise<string | undefined> {

@@ -18,7 +18,7 @@ import {
   type Tokenizer,
   type Tokens,
 } from '@primer-search/datasets';
-import { selectBackend, type BackendChoice, type SelectedBackend } from './backends.js';
+import { selectBackend, trainingMemoryLimit, type BackendChoice, type SelectedBackend } from './backends.js';
 import type { Budget } from './budget.js';
 import type { TrainCheckpoint } from './checkpoint.js';
 import { DataParallel } from './data-parallel.js';
@@ -147,6 +147,9 @@ export async function runExperiment(
     dModel: settings.dModel,
     seqLen: settings.seqLen,
     seed: `${settings.seed}` as Seed,
+    // refused before allocation if a step would not fit this backend's memory
+    batch: settings.batch,
+    limits: { maxTrainingBytes: trainingMemoryLimit(backend.choice) },
   });
   // no more threads than rows in a batch
   const replicas = Math.min(settings.dataParallel ?? 1, settings.batch);
