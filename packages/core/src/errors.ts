@@ -2,8 +2,12 @@
  * Every error the project throws on purpose is a `PrimerError` with a stable `code`, so
  * callers (the CLI, the search loop) can tell a bad input from a bug without parsing text.
  */
+const MARKER = Symbol.for('primer-search.error');
+
 export class PrimerError extends Error {
   readonly code: string;
+  /** Marks our errors across duplicate copies of this package (which plugins bring): see `isPrimerError`. */
+  readonly [MARKER] = true;
   constructor(code: string, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = new.target.name;
@@ -53,5 +57,33 @@ export class InvalidEntryError extends PrimerError {
 }
 
 export function isPrimerError(e: unknown): e is PrimerError {
-  return e instanceof PrimerError;
+  return typeof e === 'object' && e !== null && (e as Record<symbol, unknown>)[MARKER] === true;
+}
+
+/**
+ * Who a failure to evaluate a candidate belongs to. A `program` failure is that program's
+ * result (it would fail again anywhere): stored, and the strategy never proposes the program
+ * again. An `environment` failure says nothing about the program (a dataset, tokenizer,
+ * backend, plugin, thread, disk or database that is missing or broken): never stored as the
+ * program's result.
+ */
+export type FailureBlame = 'program' | 'environment';
+
+/** PrimerError codes that mean the program itself cannot be trained. */
+export const PROGRAM_ERROR_CODES: ReadonlySet<string> = new Set(['DNA_INVALID', 'DNA_PARSE', 'MODEL_TOO_LARGE']);
+
+/** Node's system error codes that point at the machine (disk, permissions, files, resources). */
+const ENVIRONMENT_SYSTEM_CODES = new Set(['ENOSPC', 'EDQUOT', 'EACCES', 'EPERM', 'EROFS', 'ENOENT', 'EMFILE', 'ENFILE', 'EIO', 'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EAGAIN']);
+
+/**
+ * Whose fault a thrown error is, for a search. Our errors are environment failures unless
+ * their code says the program is at fault; running out of memory is the program's (it asked
+ * for too much); a system error about disks, files or connections is the environment's; any
+ * other exception (a primitive that throws on these inputs) is the program's.
+ */
+export function blameOf(e: unknown): FailureBlame {
+  if (isPrimerError(e)) return PROGRAM_ERROR_CODES.has(e.code) ? 'program' : 'environment';
+  const code = (e as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && ENVIRONMENT_SYSTEM_CODES.has(code)) return 'environment';
+  return 'program';
 }

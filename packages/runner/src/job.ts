@@ -1,4 +1,4 @@
-import { isPrimerError } from '@primer-search/core';
+import { blameOf, isPrimerError } from '@primer-search/core';
 import type { NewEvaluation } from '@primer-search/store';
 import { budgetProgress, runExperiment, type RunSettings } from '@primer-search/trainer-gpu';
 
@@ -20,6 +20,26 @@ export interface EvaluationJob {
  * error, crashed, out of memory, timeout.
  */
 export type JobResult = Omit<NewEvaluation, 'wallSeconds' | 'budget' | 'machine'>;
+
+/**
+ * A candidate that could not be trained for a reason that is not its program's (see
+ * `blameOf`): never stored as the program's result. The search stops and says why.
+ */
+export interface EnvironmentFailure {
+  candidate: number;
+  hash: string;
+  status: 'environment';
+  reason: string;
+}
+
+/** What a worker sends back for a job. */
+export type JobOutcome = JobResult | EnvironmentFailure;
+
+export const isEnvironmentFailure = (o: JobOutcome): o is EnvironmentFailure => o.status === 'environment';
+
+export function environmentFailure(job: Pick<EvaluationJob, 'candidate' | 'hash'>, reason: string): EnvironmentFailure {
+  return { candidate: job.candidate, hash: job.hash, status: 'environment', reason };
+}
 
 export interface JobProgress {
   candidate: number;
@@ -56,21 +76,33 @@ export function failedResult(job: Pick<EvaluationJob, 'candidate' | 'hash' | 'hu
   };
 }
 
-/** Why an exception stopped a candidate, as a failure reason. */
+/** wasm's heap running out aborts the module: "RuntimeError: Aborted()" (or "Aborted(OOM)"). */
+const OUT_OF_MEMORY = /out of memory|memory access out of bounds|Array buffer allocation failed|could not allocate|Aborted\(|Cannot enlarge memory/i;
+
+/** Why an exception stopped a candidate, as a failure reason (a program failure's category first). */
 export function reasonOf(e: unknown): string {
   const message = e instanceof Error ? e.message : String(e);
-  if (isPrimerError(e)) return `invalid: ${message}`;
-  if (e instanceof RangeError || /out of memory|memory access out of bounds|Array buffer allocation failed|could not allocate/i.test(message)) {
+  if (e instanceof RangeError || OUT_OF_MEMORY.test(message) || (e instanceof Error && e.name === 'RuntimeError')) {
     return `out of memory: ${message}`;
   }
+  if (isPrimerError(e)) return `invalid: ${message}`;
   return `error: ${message}`;
+}
+
+/** An exception as what the job ends with: the program's failure, or the environment's. */
+export function outcomeOfError(job: Pick<EvaluationJob, 'candidate' | 'hash' | 'hurdles'>, e: unknown): JobOutcome {
+  const message = e instanceof Error ? e.message : String(e);
+  const oom = e instanceof RangeError || OUT_OF_MEMORY.test(message);
+  if (!oom && blameOf(e) === 'environment') return environmentFailure(job, message);
+  return failedResult(job, reasonOf(e));
 }
 
 /**
  * Trains one candidate under its budget, stopping it at the first hurdle whose threshold
- * its validation perplexity does not beat. Never throws: a failure is a result.
+ * its validation perplexity does not beat. Never throws: a failure is a result, the
+ * program's or the environment's.
  */
-export async function evaluateCandidate(job: EvaluationJob, onProgress?: (p: JobProgress) => void): Promise<JobResult> {
+export async function evaluateCandidate(job: EvaluationJob, onProgress?: (p: JobProgress) => void): Promise<JobOutcome> {
   try {
     for (const p of job.plugins) {
       if (!loaded.has(p)) {
@@ -79,7 +111,7 @@ export async function evaluateCandidate(job: EvaluationJob, onProgress?: (p: Job
       }
     }
   } catch (e) {
-    return failedResult(job, `error: cannot load plugin: ${(e as Error).message}`);
+    return environmentFailure(job, `cannot load the plugin ${job.plugins.join(', ')}: ${(e as Error).message}`);
   }
   const atHurdles: Array<number | null> = job.hurdles.map(() => null);
   const abort = new AbortController();
@@ -124,6 +156,6 @@ export async function evaluateCandidate(job: EvaluationJob, onProgress?: (p: Job
     }
     return { ...base, status: 'failed', fitness: null, hurdle: null, reason: `error: training ended as ${r.status}` };
   } catch (e) {
-    return failedResult(job, reasonOf(e));
+    return outcomeOfError(job, e);
   }
 }

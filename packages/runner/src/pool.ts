@@ -1,7 +1,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { evaluateCandidate, failedResult, type EvaluationJob, type JobProgress, type JobResult } from './job.js';
+import { evaluateCandidate, failedResult, type EvaluationJob, type JobOutcome, type JobProgress } from './job.js';
 import type { FromWorker, ToWorker } from './worker.js';
 
 export interface RunJobOptions {
@@ -13,7 +13,7 @@ export interface RunJobOptions {
 /** Where candidates are trained. `run` is called with at most `size` jobs at once. */
 export interface EvaluationPool {
   readonly size: number;
-  run(job: EvaluationJob, options: RunJobOptions): Promise<JobResult>;
+  run(job: EvaluationJob, options: RunJobOptions): Promise<JobOutcome>;
   close(): Promise<void>;
 }
 
@@ -70,14 +70,14 @@ export class LocalWorkerPool implements EvaluationPool {
     return w;
   }
 
-  run(job: EvaluationJob, options: RunJobOptions): Promise<JobResult> {
+  run(job: EvaluationJob, options: RunJobOptions): Promise<JobOutcome> {
     if (this.closed) return Promise.reject(new Error('the pool is closed'));
     const w = this.workers.find((x) => !x.busy && !x.dead) ?? this.spawn();
     w.busy = true;
     w.stderr = '';
-    return new Promise<JobResult>((resolve) => {
+    return new Promise<JobOutcome>((resolve) => {
       let settled = false;
-      const finish = (r: JobResult) => {
+      const finish = (r: JobOutcome) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
@@ -126,7 +126,7 @@ export class LocalWorkerPool implements EvaluationPool {
 /** Trains in this process, one candidate at a time (for tests and debugging; no time limit, a crash is this process's). */
 export class InProcessPool implements EvaluationPool {
   readonly size = 1;
-  run(job: EvaluationJob, options: RunJobOptions): Promise<JobResult> {
+  run(job: EvaluationJob, options: RunJobOptions): Promise<JobOutcome> {
     return evaluateCandidate(job, options.onProgress);
   }
   async close(): Promise<void> {}

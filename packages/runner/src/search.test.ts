@@ -3,12 +3,13 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { baselines } from '@primer-search/baselines';
+import { writeTree } from '../../datasets/src/__fixtures__/lm1b.js';
 import type { Dna } from '@primer-search/dna';
 import { Proposer, strategies, type Candidate, type StrategyDefinition, type StrategyState } from '@primer-search/search-strategies';
 import { SqliteStudyStore } from '@primer-search/store';
 import { DEFAULT_RUN_SETTINGS, type RunSettings } from '@primer-search/trainer-gpu';
 import { describe, expect, it } from 'vitest';
-import { InProcessPool, LocalWorkerPool, runSearch, summarizeStudy, type EvaluationJob, type EvaluationPool, type StudyConfig } from './index.js';
+import { InProcessPool, LocalWorkerPool, hurdleThresholds, runSearch, summarizeStudy, type EvaluationJob, type JobResult, type EvaluationPool, type StudyConfig } from './index.js';
 
 const seedDna = baselines.get('vanilla').build({ dModel: 16, heads: 2 });
 const settings = (over: Partial<RunSettings> = {}): RunSettings => ({
@@ -159,6 +160,16 @@ describe('runSearch', () => {
     store.close();
   });
 
+  it('takes the hurdle median over distinct programs: a program proposed three times counts once', () => {
+    const at = (v: number | null) => ({ atHurdles: [v] });
+    const evaluations = new Map([['A', at(10)], ['B', at(20)], ['C', at(30)], ['D', at(null)]]);
+    const config = { hurdles: [0.5], hurdleMinSamples: 3 };
+    // counted per candidate, A's three proposals would make the median 10
+    expect(hurdleThresholds(['A', 'A', 'B', 'A', 'C', 'D'], evaluations, config)).toEqual([20]);
+    // three candidates but two programs: not yet enough samples
+    expect(hurdleThresholds(['A', 'A', 'B'], evaluations, config)).toEqual([null]);
+  });
+
   it('stops candidates below the median at a hurdle, and counts the saving', async () => {
     const store = SqliteStudyStore.open(studyFile());
     await runSearch({
@@ -231,10 +242,10 @@ describe('LocalWorkerPool', () => {
     try {
       const [a, b] = await Promise.all([pool.run(job(seedDna, { candidate: 1 }), { timeoutSeconds: 120 }), pool.run(job(seedDna, { candidate: 2 }), { timeoutSeconds: 120 })]);
       expect(a.status).toBe('completed');
-      expect(b.fitness).toBeCloseTo(a.fitness!, 4); // same program, same seed, another process
+      expect((b as JobResult).fitness).toBeCloseTo((a as JobResult).fitness!, 4); // same program, same seed, another process
       const progress: number[] = [];
       const c = await pool.run(job(seedDna, { candidate: 3 }), { timeoutSeconds: 120, onProgress: (p) => progress.push(p.progress) });
-      expect(c.fitness).toBeCloseTo(a.fitness!, 4);
+      expect((c as JobResult).fitness).toBeCloseTo((a as JobResult).fitness!, 4);
       expect(progress.at(-1)).toBe(1);
     } finally {
       await pool.close();
@@ -256,6 +267,24 @@ describe('LocalWorkerPool', () => {
     } finally {
       await pool.close();
     }
+  });
+
+  it('stops the search on a failure of the environment, records nothing against the program, and resumes once it is fixed', async () => {
+    const data = mkdtempSync(join(tmpdir(), 'primer-no-lm1b-'));
+    const file = studyFile();
+    const store = SqliteStudyStore.open(file);
+    const cfg = config({ candidates: 3, settings: settings({ dataset: 'lm1b', dataDir: data, cache: join(data, 'cache') }) });
+    const outcome = await new InProcessPool().run(job(seedDna, { settings: cfg.settings, plugins: [] }), { timeoutSeconds: 60 });
+    expect(outcome.status).toBe('environment');
+    await expect(runSearch({ store, config: cfg, pool: new InProcessPool() })).rejects.toThrow(
+      /the search stopped: candidate 0 could not be trained, for a reason that is not its program's: .*LM1B.*Nothing was recorded for it; fix this, then continue with --resume/s,
+    );
+    expect(store.evaluations()).toHaveLength(0);
+    writeTree(data);
+    const done = await runSearch({ store, resume: true, pool: new InProcessPool() });
+    expect(done.stopped).toBe(false);
+    expect(store.evaluations().filter((e) => e.status === 'completed').length).toBeGreaterThan(0);
+    store.close();
   });
 
   it('reports a program the compiler refuses as invalid', async () => {

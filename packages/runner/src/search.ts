@@ -4,7 +4,7 @@ import type { Dna, Mutation } from '@primer-search/dna';
 import { strategies, type Candidate, type Outcome } from '@primer-search/search-strategies';
 import type { CandidateRecord, EvaluationRecord, StudyStore } from '@primer-search/store';
 import { formatBudget, type RunSettings } from '@primer-search/trainer-gpu';
-import type { EvaluationJob, JobProgress, JobResult } from './job.js';
+import { isEnvironmentFailure, type EvaluationJob, type JobOutcome, type JobProgress } from './job.js';
 import type { EvaluationPool } from './pool.js';
 
 /** Everything that defines a study; recorded in the store when it is created. */
@@ -72,6 +72,27 @@ function median(values: number[]): number {
   const s = [...values].sort((a, b) => a - b);
   const m = s.length >> 1;
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/**
+ * The perplexity to beat at each hurdle: the median, over the distinct programs told so far,
+ * of the perplexity each reached there. A program proposed again counts once, so repeats do
+ * not pull the median toward themselves. Null until `hurdleMinSamples` programs reached it.
+ */
+export function hurdleThresholds(
+  toldHashes: string[],
+  evaluations: ReadonlyMap<string, Pick<EvaluationRecord, 'atHurdles'>>,
+  config: Pick<StudyConfig, 'hurdles' | 'hurdleMinSamples'>,
+): Array<number | null> {
+  const programs = [...new Set(toldHashes)];
+  return config.hurdles.map((_, k) => {
+    const values: number[] = [];
+    for (const hash of programs) {
+      const v = evaluations.get(hash)?.atHurdles[k];
+      if (typeof v === 'number' && Number.isFinite(v)) values.push(v);
+    }
+    return values.length >= config.hurdleMinSamples ? median(values) : null;
+  });
 }
 
 const asCandidate = (r: CandidateRecord): Candidate => ({
@@ -147,15 +168,12 @@ export async function runSearch(args: SearchArgs): Promise<{ stopped: boolean; c
   let told = snapshot?.told ?? 0;
   emit({ type: 'started', resumed: Boolean(snapshot), told, config });
 
-  const thresholds = (): Array<number | null> =>
-    config.hurdles.map((_, k) => {
-      const values: number[] = [];
-      for (let id = 0; id < told; id++) {
-        const v = evaluations.get(candidates.get(id)!.hash)?.atHurdles[k];
-        if (typeof v === 'number' && Number.isFinite(v)) values.push(v);
-      }
-      return values.length >= config.hurdleMinSamples ? median(values) : null;
-    });
+  const thresholds = () =>
+    hurdleThresholds(
+      Array.from({ length: told }, (_, id) => candidates.get(id)!.hash),
+      evaluations,
+      config,
+    );
 
   // the hurdle thresholds each candidate was given when proposed
   const hurdlesOf = new Map(stored.map((c) => [c.id, c.hurdles]));
@@ -196,7 +214,7 @@ export async function runSearch(args: SearchArgs): Promise<{ stopped: boolean; c
   // candidates proposed before a stop whose training never finished: train them now
   for (let id = told; id < candidates.size; id++) enqueue(candidates.get(id)!);
 
-  const running = new Map<number, Promise<{ id: number; result: JobResult; wallSeconds: number }>>();
+  const running = new Map<number, Promise<{ id: number; result: JobOutcome; wallSeconds: number }>>();
   const aborted = new Promise<'aborted'>((resolve) => {
     if (args.signal?.aborted) resolve('aborted');
     args.signal?.addEventListener('abort', () => resolve('aborted'), { once: true });
@@ -249,6 +267,12 @@ export async function runSearch(args: SearchArgs): Promise<{ stopped: boolean; c
       if (next === 'aborted') return { stopped: true, config };
       running.delete(next.id);
       const r = next.result;
+      if (isEnvironmentFailure(r)) {
+        // not the program's fault: nothing is recorded against it, and the search stops
+        throw new SearchError(
+          `the search stopped: candidate ${r.candidate} could not be trained, for a reason that is not its program's: ${r.reason}. Nothing was recorded for it; fix this, then continue with --resume`,
+        );
+      }
       // the result is durable before the strategy hears of it
       const record = store.addEvaluation({ ...r, wallSeconds: next.wallSeconds, budget: formatBudget(config.settings.budget), machine: hostname() });
       evaluations.set(r.hash, record);

@@ -3,10 +3,10 @@
  * `evaluateCandidate`, and sends progress and the result back. One job at a time; the
  * process (with its initialised backend) is reused for the next.
  */
-import { evaluateCandidate, failedResult, reasonOf, type EvaluationJob, type JobProgress, type JobResult } from './job.js';
+import { evaluateCandidate, outcomeOfError, type EvaluationJob, type JobOutcome, type JobProgress } from './job.js';
 
 export type ToWorker = { type: 'job'; job: EvaluationJob };
-export type FromWorker = { type: 'ready' } | { type: 'progress'; progress: JobProgress } | { type: 'result'; result: JobResult };
+export type FromWorker = { type: 'ready' } | { type: 'progress'; progress: JobProgress } | { type: 'result'; result: JobOutcome };
 
 const send = (m: FromWorker) => process.send?.(m);
 
@@ -21,7 +21,7 @@ if (process.send) {
         send({ type: 'progress', progress: p });
       }
     })
-      .catch((e) => failedResult(m.job, reasonOf(e)))
+      .catch((e) => outcomeOfError(m.job, e))
       .then((result) => send({ type: 'result', result }));
   });
   // the parent going away ends the worker
