@@ -4,12 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { baselines } from '@primer-search/baselines';
 import { writeTree } from '../../datasets/src/__fixtures__/lm1b.js';
-import type { Dna } from '@primer-search/dna';
+import { DNA_LIMITS, mutateDna, type Dna } from '@primer-search/dna';
+import { Rng } from '@primer-search/core';
 import { Proposer, strategies, type Candidate, type StrategyDefinition, type StrategyState } from '@primer-search/search-strategies';
 import { SqliteStudyStore } from '@primer-search/store';
 import { DEFAULT_RUN_SETTINGS, type RunSettings } from '@primer-search/trainer-gpu';
 import { describe, expect, it } from 'vitest';
-import { InProcessPool, LocalWorkerPool, hurdleThresholds, runSearch, summarizeStudy, type EvaluationJob, type JobResult, type EvaluationPool, type StudyConfig } from './index.js';
+import { FAILURE_CATEGORIES, InProcessPool, LocalWorkerPool, failureCategory, hurdleThresholds, runSearch, summarizeStudy, type EvaluationJob, type JobResult, type EvaluationPool, type StudyConfig } from './index.js';
 
 const seedDna = baselines.get('vanilla').build({ dModel: 16, heads: 2 });
 const settings = (over: Partial<RunSettings> = {}): RunSettings => ({
@@ -295,4 +296,71 @@ describe('LocalWorkerPool', () => {
     expect(r.status).toBe('failed');
     expect(r.reason).toMatch(/^invalid: /);
   });
+});
+
+describe('programs at the limits, through a worker process', () => {
+  const ins = (op: string, extra: Partial<Record<'input1' | 'input2' | 'dimSize' | 'target' | 'branching', number>> = {}) => ({
+    op, input1: 0, input2: 0, constant: 0, dimSize: 0, target: 0, branching: 1, ...extra,
+  });
+  const dna = (subprograms: Array<{ instructions: unknown[] }>, dimSizes = [8]) => ({ format: 'primer-dna', version: 1, bank: { constants: [0.5], dimSizes }, subprograms });
+  const fanOut = (levels: number, branching: number) =>
+    dna([
+      { instructions: [ins('CALL', { target: 1 })] },
+      ...Array.from({ length: levels }, (_, k) => ({ instructions: [ins('CALL', { target: k + 2, branching }), ins('CONV_1X1', { input1: 2 })] })),
+      { instructions: [ins('TANH')] },
+    ]);
+  const callChain = (n: number) =>
+    dna([...Array.from({ length: n - 1 }, (_, k) => ({ instructions: [ins('CALL', { target: k + 1 })] })), { instructions: [ins('TANH')] }]);
+  const opChain = (n: number) => dna([{ instructions: Array.from({ length: n }, (_, i) => ins(i % 2 ? 'TANH' : 'SIN', { input1: i })) }]);
+  const wide = dna([{ instructions: [ins('CONV_1X1', { dimSize: 1 }), ins('SQUARE', { input1: 1 }), ins('CONV_1X1', { input1: 2, dimSize: 1 }), ins('CONV_1X1', { input1: 3 })] }], [8, 64]);
+
+  it('each end as that candidate\'s result with a reason, never the death of the worker or the search', async () => {
+    const rng = Rng.create(77);
+    const programs: Array<[string, unknown]> = [
+      ['4,096-op chain', opChain(DNA_LIMITS.instructions)],
+      ['4,097-op chain', opChain(DNA_LIMITS.instructions + 1)],
+      ['call depth 32', callChain(DNA_LIMITS.callDepth)],
+      ['call depth 33', callChain(DNA_LIMITS.callDepth + 1)],
+      ['fan-out of 1,365 instances', fanOut(5, 4)],
+      ['fan-out of 16^6 instances', fanOut(6, 16)],
+      ['64u-wide projections at dModel 2048', wide],
+      // twelve mutations deep
+      ...Array.from({ length: 3 }, (_, k) => {
+        let d: Dna = seedDna;
+        for (let m = 0; m < 12; m++) d = mutateDna(d, rng, { requireValid: true }).child;
+        return [`mutant ${k}`, d] as [string, unknown];
+      }),
+    ];
+    const pool = new LocalWorkerPool(1);
+    const outcomes: Record<string, string> = {};
+    try {
+      for (const [i, [name, program]] of programs.entries()) {
+        const wideOne = name.startsWith('64u');
+        const r = await pool.run(
+          {
+            candidate: i,
+            hash: `h${i}`,
+            dna: program,
+            settings: settings({ budget: { kind: 'steps', steps: 2 }, dModel: wideOne ? 2048 : 16, evalWindows: 4 }),
+            hurdles: [],
+            plugins: [],
+          },
+          { timeoutSeconds: 240 },
+        );
+        expect(r.status, name).not.toBe('environment');
+        if (r.status === 'failed') expect(FAILURE_CATEGORIES.includes(failureCategory(r.reason!) as never), `${name}: ${r.reason}`).toBe(true);
+        outcomes[name] = r.status === 'failed' ? r.reason!.split(':')[0]! : r.status;
+        if (r.status === 'failed') outcomes[name] += ` (${r.reason!.slice(0, 90)})`;
+      }
+    } finally {
+      await pool.close();
+    }
+    expect(outcomes['4,097-op chain']).toMatch(/^invalid .*too many instructions/);
+    expect(outcomes['call depth 33']).toMatch(/^invalid .*call depth/);
+    expect(outcomes['fan-out of 16^6 instances']).toMatch(/^invalid .*too many subprogram instances/);
+    expect(outcomes['4,096-op chain']).toBe('completed');
+    expect(outcomes['call depth 32']).toBe('completed');
+    expect(outcomes['fan-out of 1,365 instances']).toBe('completed');
+    expect(outcomes['64u-wide projections at dModel 2048']).toMatch(/^invalid .*(parameters|estimated to hold)/);
+  }, 600_000);
 });
