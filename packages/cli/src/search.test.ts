@@ -1,5 +1,5 @@
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -64,6 +64,73 @@ describe('primer search and primer study show', () => {
     const badOption = await run(['search', '--strategy', 'random', '--strategy-option', 'maxMutation=2', '--study', join(dir, 'y.sqlite')]);
     expect(badOption.code).toBe(1);
     expect(badOption.stderr).toMatch(/random has no option "maxMutation"; its options: maxMutations/);
+  });
+});
+
+describe('studies that cannot be used', () => {
+  it('a damaged study: study show and search --resume name the file and the way out, exit 1, no stack trace', async () => {
+    const study = join(tmp(), 'd.sqlite');
+    expect((await run(['search', '--candidates', '2', '--budget-per-candidate', '1steps', ...TINY, '--study', study])).code).toBe(0);
+    const bytes = Buffer.from(readFileSync(study));
+    const page = bytes.readUInt16BE(16);
+    bytes.fill(0x5a, page * 2, page * 3);
+    writeFileSync(study, bytes);
+    for (const args of [['study', 'show', study], ['study', 'dna', study, '0'], ['search', '--study', study, '--resume']]) {
+      const r = await run(args);
+      expect(r.code, args.join(' ')).toBe(1);
+      expect(r.stderr).toContain(`${study} is damaged`);
+      expect(r.stderr).toContain('.recover');
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+    }
+  });
+
+  it('search --resume on a missing file refuses and creates nothing; a refused new search leaves no file', async () => {
+    const dir = tmp();
+    const study = join(dir, 'new.sqlite');
+    const r = await run(['search', '--study', study, '--resume']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`no study file at ${study} to resume`);
+    expect(existsSync(study)).toBe(false);
+    // a backend that cannot start is refused after the file was opened: nothing stays behind
+    const refused = await run(['search', '--candidates', '2', '--budget-per-candidate', '1steps', ...TINY, '--backend', 'tfjs-node', '--study', study]);
+    expect(refused.code).toBe(1);
+    expect(existsSync(study)).toBe(false);
+    expect((await run(['search', '--candidates', '1', '--budget-per-candidate', '1steps', ...TINY, '--study', study])).code).toBe(0);
+  });
+
+  it('resuming a study the user cannot write is refused before any training, naming the file', async (ctx) => {
+    const dir = tmp();
+    const study = join(dir, 'ro.sqlite');
+    expect((await run(['search', '--candidates', '2', '--budget-per-candidate', '1steps', ...TINY, '--study', study])).code).toBe(0);
+    // root writes through permissions: run the resume as an unprivileged user where we are root
+    const asRoot = process.getuid?.() === 0;
+    const user = asRoot ? { uid: 65534, gid: 65534 } : {};
+    if (asRoot) {
+      const probe = spawnSync(process.execPath, ['-e', `require('fs').accessSync(${JSON.stringify(join(root, 'node_modules/tsx/package.json'))})`], user);
+      if (probe.status !== 0) {
+        console.warn(`skipped: the unprivileged user 65534 cannot read this checkout (${root}), so the read-only case cannot be run as it`);
+        return ctx.skip();
+      }
+      // readable by everyone, writable by its owner (root) alone
+      chmodSync(dir, 0o755);
+      chmodSync(study, 0o644);
+    } else {
+      chmodSync(study, 0o444);
+      chmodSync(dir, 0o555);
+    }
+    const t0 = Date.now();
+    const r = spawnSync(
+      process.execPath,
+      ['--conditions=@primer-search/source', '--import', 'tsx', join(root, 'tools/primer-dev.ts'), 'search', '--study', study, '--resume', '--candidates', '4'],
+      { cwd: root, encoding: 'utf8', ...user },
+    );
+    expect(r.status, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(new RegExp(`cannot write the study's folder ${dir}|${study} cannot be written`));
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    expect(Date.now() - t0).toBeLessThan(30_000);
+    const s = SqliteStudyStore.open(study, { readonly: true });
+    expect(s.evaluations()).toHaveLength(2);
+    s.close();
   });
 });
 

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, readSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { PrimerError } from '@primer-search/core';
@@ -65,6 +65,83 @@ export class StoreError extends PrimerError {
   }
 }
 
+/**
+ * What a SQLite failure means for a study file, and what to do: one sentence naming the
+ * file, never the stored data.
+ */
+function explain(location: string, e: unknown): StoreError {
+  const code = (e as { code?: string } | null)?.code ?? '';
+  const message = (e as Error)?.message ?? String(e);
+  const recover = `recover what can be saved with \`sqlite3 ${location} ".recover" | sqlite3 recovered.sqlite\`, or use a copy made before the damage`;
+  if (code.startsWith('SQLITE_CORRUPT')) return new StoreError(`${location} is damaged (${message.replace(/\s+/g, ' ').slice(0, 160)}): ${recover}`);
+  if (code === 'SQLITE_NOTADB') return new StoreError(`${location} is not a SQLite database, so not a primer-search study (${message})`);
+  if (code.startsWith('SQLITE_READONLY')) {
+    return new StoreError(`${location} cannot be written (${message}): make the file and its folder writable (SQLite writes ${location}-wal and ${location}-shm beside it)`);
+  }
+  if (code === 'SQLITE_FULL') return new StoreError(`${location} cannot be written: the disk is full (${message}); free some space, then continue with --resume`);
+  if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
+    return new StoreError(`${location} is locked by another process (${message}): is another search writing this study?`);
+  }
+  if (code.startsWith('SQLITE_IOERR') || code.startsWith('SQLITE_CANTOPEN')) return new StoreError(`${location} cannot be read or written (${message})`);
+  if (e instanceof StoreError) return e;
+  return new StoreError(`${location}: ${message}`);
+}
+
+/** JSON stored in the study; damaged text is reported by what it held, never printed. */
+function parseStored(location: string, what: string, text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new StoreError(`${location} is damaged: the stored ${what} is not valid JSON; restore a copy made before the damage`);
+  }
+}
+
+const SQLITE_HEADER = 'SQLite format 3\0';
+
+/**
+ * Looks at a study file before SQLite opens it, to say what is really wrong: a folder, an
+ * empty file, not SQLite at all, or a file cut short (fewer bytes than its header says).
+ */
+function inspectFile(location: string): void {
+  const st = statSync(location);
+  if (st.isDirectory()) throw new StoreError(`${location} is a folder, not a study file: give a file, e.g. ${location.replace(/\/+$/, '')}/study.sqlite`);
+  if (st.size === 0) throw new StoreError(`${location} is empty (0 bytes), not a study: remove it, or give the study file`);
+  const head = Buffer.alloc(100);
+  const fd = openSync(location, 'r');
+  let n: number;
+  try {
+    n = readSync(fd, head, 0, 100, 0);
+  } finally {
+    closeSync(fd);
+  }
+  if (head.subarray(0, 16).toString('latin1') !== SQLITE_HEADER) {
+    throw new StoreError(`${location} is not a SQLite file, so not a primer-search study`);
+  }
+  if (n < 100) throw new StoreError(`${location} is truncated: ${st.size} bytes, less than a SQLite header`);
+  const pageSize = head.readUInt16BE(16) === 1 ? 65536 : head.readUInt16BE(16);
+  const pages = head.readUInt32BE(28);
+  // the page count is valid when the change counter matches "version-valid-for"
+  if (pages > 0 && head.readUInt32BE(24) === head.readUInt32BE(92) && st.size < pages * pageSize) {
+    throw new StoreError(`${location} is truncated: ${st.size.toLocaleString('en-US')} bytes of ${(pages * pageSize).toLocaleString('en-US')} (copied or moved only in part?); restore a whole copy`);
+  }
+}
+
+/**
+ * Whether the file is in WAL mode (header bytes 18-19) with no -wal file beside it, or an
+ * empty one (what opening such a copy read-only leaves behind).
+ */
+function walMissing(location: string): boolean {
+  const head = Buffer.alloc(20);
+  const fd = openSync(location, 'r');
+  try {
+    readSync(fd, head, 0, 20, 0);
+  } finally {
+    closeSync(fd);
+  }
+  const wal = `${location}-wal`;
+  return head[18] === 2 && (!existsSync(wal) || statSync(wal).size === 0);
+}
+
 interface EvaluationRow {
   id: number;
   hash: string;
@@ -96,7 +173,7 @@ interface CandidateRow {
   created_at: string;
 }
 
-const evaluationOfRow = (r: EvaluationRow): EvaluationRecord => ({
+const evaluationOfRow = (r: EvaluationRow, parse: (what: string, text: string) => any): EvaluationRecord => ({
   id: r.id,
   hash: r.hash,
   candidate: r.candidate,
@@ -104,8 +181,8 @@ const evaluationOfRow = (r: EvaluationRow): EvaluationRecord => ({
   fitness: r.fitness,
   hurdle: r.hurdle,
   reason: r.reason,
-  curve: JSON.parse(r.curve),
-  atHurdles: JSON.parse(r.at_hurdles),
+  curve: parse(`curve of evaluation ${r.id}`, r.curve),
+  atHurdles: parse(`hurdle results of evaluation ${r.id}`, r.at_hurdles),
   steps: r.steps,
   tokens: r.tokens,
   trainSeconds: r.train_seconds,
@@ -117,32 +194,37 @@ const evaluationOfRow = (r: EvaluationRow): EvaluationRecord => ({
   finishedAt: r.finished_at,
 });
 
-const candidateOfRow = (r: CandidateRow): CandidateRecord => ({
+const candidateOfRow = (r: CandidateRow, parse: (what: string, text: string) => any): CandidateRecord => ({
   id: r.id,
   hash: r.hash,
   parent: r.parent,
-  mutations: JSON.parse(r.mutations),
-  dna: JSON.parse(r.dna),
-  hurdles: JSON.parse(r.hurdles),
+  mutations: parse(`mutations of candidate ${r.id}`, r.mutations),
+  dna: parse(`DNA of candidate ${r.id}`, r.dna),
+  hurdles: parse(`hurdles of candidate ${r.id}`, r.hurdles),
   createdAt: r.created_at,
 });
 
 /**
  * A study in one SQLite file (better-sqlite3): write-ahead logging, every write in a
  * transaction and synced before the call returns, a schema version with migrations.
- * One process writes a study at a time; `study show` may read it meanwhile.
+ * One process writes a study at a time; `study show` may read it meanwhile. Every failure
+ * is a StoreError that names the file, says what is wrong and what to do, and never
+ * quotes stored data.
  */
 export class SqliteStudyStore implements StudyStore {
   private readonly db: Database.Database;
+  private readonly parse = (what: string, text: string) => parseStored(this.location, what, text);
 
   private constructor(
     readonly location: string,
     options: { readonly?: boolean },
+    /** The file is in WAL mode and had no -wal file when we came (SQLite creates one on open). */
+    private readonly walWasMissing = false,
   ) {
     try {
       this.db = new Database(location, { readonly: options.readonly === true, fileMustExist: options.readonly === true });
     } catch (e) {
-      throw new StoreError(`cannot open the study ${location}: ${(e as Error).message}`);
+      throw explain(location, e);
     }
     try {
       if (!options.readonly) {
@@ -153,25 +235,69 @@ export class SqliteStudyStore implements StudyStore {
       this.db.pragma('foreign_keys = ON');
       this.db.pragma('busy_timeout = 5000');
       this.migrate(options.readonly ?? false);
+      if (!options.readonly) this.probeWrite();
+      // reads the whole file: a damaged page is found now, not halfway through a search
+      const check = this.db.pragma('quick_check(1)', { simple: true });
+      if (check !== 'ok') throw new StoreError(`${location} is damaged (${String(check).replace(/\s+/g, ' ').slice(0, 160)}): recover what can be saved with \`sqlite3 ${location} ".recover" | sqlite3 recovered.sqlite\`, or use a copy made before the damage`);
     } catch (e) {
       this.db.close();
-      if (e instanceof StoreError) throw e;
-      throw new StoreError(`${location} is not a primer-search study: ${(e as Error).message}`);
+      throw explain(location, e);
     }
   }
 
-  /** Opens (creating if needed) a study file and brings its schema up to date. */
-  static open(location: string, options: { readonly?: boolean } = {}): SqliteStudyStore {
-    if (options.readonly && !existsSync(location)) throw new StoreError(`no study at ${location}`);
-    if (!options.readonly && location !== ':memory:') mkdirSync(dirname(location), { recursive: true });
-    return new SqliteStudyStore(location, options);
+  /**
+   * Opens a study file and brings its schema up to date. Writable opens create the file
+   * unless `mustExist` (to resume: a missing file is refused and nothing is created) and
+   * check that it can really be written before any work is done.
+   */
+  static open(location: string, options: { readonly?: boolean; mustExist?: boolean } = {}): SqliteStudyStore {
+    let walMissingBefore = false;
+    if (location !== ':memory:') {
+      if (existsSync(location)) {
+        inspectFile(location);
+        walMissingBefore = walMissing(location);
+      } else if (options.readonly || options.mustExist) throw new StoreError(`no study at ${location}`);
+      if (!options.readonly) {
+        try {
+          mkdirSync(dirname(location), { recursive: true });
+          accessSync(dirname(location), constants.W_OK);
+        } catch (e) {
+          throw new StoreError(`cannot write the study's folder ${dirname(location)}: ${(e as Error).message}`);
+        }
+      }
+    }
+    return new SqliteStudyStore(location, options, walMissingBefore);
+  }
+
+  /** Writes something and takes it back: a read-only file or folder is refused now, before any training. */
+  private probeWrite(): void {
+    this.db.exec('BEGIN IMMEDIATE');
+    try {
+      this.db.pragma(`user_version = ${Number(this.db.pragma('user_version', { simple: true }))}`);
+      this.db.exec('CREATE TABLE IF NOT EXISTS write_probe (x INTEGER); DROP TABLE write_probe;');
+      this.db.exec('COMMIT');
+    } catch (e) {
+      if (this.db.inTransaction) this.db.exec('ROLLBACK');
+      throw e;
+    }
+  }
+
+  /** Runs `fn`, turning any failure into a StoreError about this file. */
+  private guard<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (e) {
+      throw explain(this.location, e);
+    }
   }
 
   /** The schema version the file is at (0 for an empty file). */
   schemaVersion(): number {
-    const has = this.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'").get();
-    if (!has) return 0;
-    return (this.db.prepare('SELECT MAX(version) AS v FROM schema_migrations').get() as { v: number | null }).v ?? 0;
+    return this.guard(() => {
+      const has = this.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'").get();
+      if (!has) return 0;
+      return (this.db.prepare('SELECT MAX(version) AS v FROM schema_migrations').get() as { v: number | null }).v ?? 0;
+    });
   }
 
   private migrate(readonly: boolean): void {
@@ -184,7 +310,14 @@ export class SqliteStudyStore implements StudyStore {
       throw new StoreError(`${this.location} was written by a newer primer-search (schema ${current}; this one knows up to ${SCHEMA_VERSION})`);
     }
     if (current === SCHEMA_VERSION) return;
-    if (readonly) throw new StoreError(`${this.location} needs a schema upgrade (${current} -> ${SCHEMA_VERSION}); open it for writing once`);
+    if (current === 0 && this.walWasMissing) {
+      throw new StoreError(
+        `${this.location} holds no tables, and its write-ahead log ${this.location}-wal is missing or empty: the study's data is in that file (a study copied without it, or a run killed before its first checkpoint); copy it beside the study`,
+      );
+    }
+    if (readonly) {
+      throw new StoreError(current === 0 ? `${this.location} holds no study (an empty SQLite file)` : `${this.location} needs a schema upgrade (${current} -> ${SCHEMA_VERSION}); open it for writing once (e.g. primer search --study ${this.location} --resume)`);
+    }
     this.db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL)');
     for (const m of MIGRATIONS.filter((m) => m.version > current)) {
       this.db.transaction(() => {
@@ -195,49 +328,59 @@ export class SqliteStudyStore implements StudyStore {
   }
 
   config(): Record<string, unknown> | undefined {
-    const row = this.db.prepare('SELECT config FROM study WHERE id = 1').get() as { config: string } | undefined;
-    return row ? JSON.parse(row.config) : undefined;
+    return this.guard(() => {
+      const row = this.db.prepare('SELECT config FROM study WHERE id = 1').get() as { config: string } | undefined;
+      return row ? (this.parse('study configuration', row.config) as Record<string, unknown>) : undefined;
+    });
   }
 
   createStudy(config: Record<string, unknown>): void {
-    if (this.config()) throw new StoreError(`${this.location} already holds a study`);
-    this.db.prepare('INSERT INTO study (id, config, created_at) VALUES (1, ?, ?)').run(JSON.stringify(config), now());
+    this.guard(() => {
+      if (this.config()) throw new StoreError(`${this.location} already holds a study`);
+      this.db.prepare('INSERT INTO study (id, config, created_at) VALUES (1, ?, ?)').run(JSON.stringify(config), now());
+    });
   }
 
   updateStudy(config: Record<string, unknown>): void {
-    if (!this.config()) throw new StoreError(`${this.location} holds no study to update`);
-    this.db.prepare('UPDATE study SET config = ? WHERE id = 1').run(JSON.stringify(config));
+    this.guard(() => {
+      if (!this.config()) throw new StoreError(`${this.location} holds no study to update`);
+      this.db.prepare('UPDATE study SET config = ? WHERE id = 1').run(JSON.stringify(config));
+    });
   }
 
   advance(step: { told: number; candidates: CandidateRecord[]; strategyState: unknown }): void {
-    const insert = this.db.prepare(
-      'INSERT INTO candidates (id, hash, parent, mutations, dna, hurdles, created_at) VALUES (@id, @hash, @parent, @mutations, @dna, @hurdles, @createdAt)',
-    );
-    this.db.transaction(() => {
-      const latest = this.latestSnapshot();
-      if (latest && step.told < latest.told) {
-        throw new StoreError(`the study has already been told ${latest.told} candidates; cannot go back to ${step.told}`);
-      }
-      for (const c of step.candidates) {
-        insert.run({
-          ...c,
-          mutations: JSON.stringify(c.mutations),
-          dna: JSON.stringify(c.dna),
-          hurdles: JSON.stringify(c.hurdles),
-        });
-      }
-      this.db
-        .prepare('INSERT OR REPLACE INTO strategy_snapshots (told, state, created_at) VALUES (?, ?, ?)')
-        .run(step.told, JSON.stringify(step.strategyState), now());
-      this.db.prepare('DELETE FROM strategy_snapshots WHERE told < ? AND told % ? != 0').run(step.told, SNAPSHOT_EVERY);
-    })();
+    this.guard(() => {
+      const insert = this.db.prepare(
+        'INSERT INTO candidates (id, hash, parent, mutations, dna, hurdles, created_at) VALUES (@id, @hash, @parent, @mutations, @dna, @hurdles, @createdAt)',
+      );
+      this.db.transaction(() => {
+        const latest = this.latestSnapshot();
+        if (latest && step.told < latest.told) {
+          throw new StoreError(`the study has already been told ${latest.told} candidates; cannot go back to ${step.told}`);
+        }
+        for (const c of step.candidates) {
+          insert.run({
+            ...c,
+            mutations: JSON.stringify(c.mutations),
+            dna: JSON.stringify(c.dna),
+            hurdles: JSON.stringify(c.hurdles),
+          });
+        }
+        this.db
+          .prepare('INSERT OR REPLACE INTO strategy_snapshots (told, state, created_at) VALUES (?, ?, ?)')
+          .run(step.told, JSON.stringify(step.strategyState), now());
+        this.db.prepare('DELETE FROM strategy_snapshots WHERE told < ? AND told % ? != 0').run(step.told, SNAPSHOT_EVERY);
+      })();
+    });
   }
 
   latestSnapshot(): { told: number; state: unknown } | undefined {
-    const row = this.db.prepare('SELECT told, state FROM strategy_snapshots ORDER BY told DESC LIMIT 1').get() as
-      | { told: number; state: string }
-      | undefined;
-    return row ? { told: row.told, state: JSON.parse(row.state) } : undefined;
+    return this.guard(() => {
+      const row = this.db.prepare('SELECT told, state FROM strategy_snapshots ORDER BY told DESC LIMIT 1').get() as
+        | { told: number; state: string }
+        | undefined;
+      return row ? { told: row.told, state: this.parse(`strategy state after ${row.told} candidates`, row.state) } : undefined;
+    });
   }
 
   private views(rows: CandidateRow[]): CandidateView[] {
@@ -245,38 +388,44 @@ export class SqliteStudyStore implements StudyStore {
     const byHash = new Map(this.evaluations().map((e) => [e.hash, e]));
     return rows.map((r) => {
       const evaluation = byHash.get(r.hash) ?? null;
-      return { ...candidateOfRow(r), told: r.id < told, reused: evaluation !== null && evaluation.candidate !== r.id, evaluation };
+      return { ...candidateOfRow(r, this.parse), told: r.id < told, reused: evaluation !== null && evaluation.candidate !== r.id, evaluation };
     });
   }
 
   candidates(): CandidateView[] {
-    return this.views(this.db.prepare('SELECT * FROM candidates ORDER BY id').all() as CandidateRow[]);
+    return this.guard(() => this.views(this.db.prepare('SELECT * FROM candidates ORDER BY id').all() as CandidateRow[]));
   }
 
   candidate(id: number): CandidateView | undefined {
-    const row = this.db.prepare('SELECT * FROM candidates WHERE id = ?').get(id) as CandidateRow | undefined;
-    return row ? this.views([row])[0] : undefined;
+    return this.guard(() => {
+      const row = this.db.prepare('SELECT * FROM candidates WHERE id = ?').get(id) as CandidateRow | undefined;
+      return row ? this.views([row])[0] : undefined;
+    });
   }
 
   evaluationOf(hash: string): EvaluationRecord | undefined {
-    const row = this.db.prepare('SELECT * FROM evaluations WHERE hash = ?').get(hash) as EvaluationRow | undefined;
-    return row ? evaluationOfRow(row) : undefined;
+    return this.guard(() => {
+      const row = this.db.prepare('SELECT * FROM evaluations WHERE hash = ?').get(hash) as EvaluationRow | undefined;
+      return row ? evaluationOfRow(row, this.parse) : undefined;
+    });
   }
 
   addEvaluation(e: NewEvaluation): EvaluationRecord {
-    if (this.evaluationOf(e.hash)) throw new StoreError(`program ${e.hash} has already been evaluated`);
-    const finishedAt = now();
-    const info = this.db
-      .prepare(
-        `INSERT INTO evaluations (hash, candidate, status, fitness, hurdle, reason, curve, at_hurdles, steps, tokens, train_seconds, wall_seconds, budget, backend, machine, parameters, finished_at)
-         VALUES (@hash, @candidate, @status, @fitness, @hurdle, @reason, @curve, @atHurdles, @steps, @tokens, @trainSeconds, @wallSeconds, @budget, @backend, @machine, @parameters, @finishedAt)`,
-      )
-      .run({ ...e, curve: JSON.stringify(e.curve), atHurdles: JSON.stringify(e.atHurdles), finishedAt });
-    return { ...e, id: Number(info.lastInsertRowid), finishedAt };
+    return this.guard(() => {
+      if (this.evaluationOf(e.hash)) throw new StoreError(`program ${e.hash} has already been evaluated`);
+      const finishedAt = now();
+      const info = this.db
+        .prepare(
+          `INSERT INTO evaluations (hash, candidate, status, fitness, hurdle, reason, curve, at_hurdles, steps, tokens, train_seconds, wall_seconds, budget, backend, machine, parameters, finished_at)
+           VALUES (@hash, @candidate, @status, @fitness, @hurdle, @reason, @curve, @atHurdles, @steps, @tokens, @trainSeconds, @wallSeconds, @budget, @backend, @machine, @parameters, @finishedAt)`,
+        )
+        .run({ ...e, curve: JSON.stringify(e.curve), atHurdles: JSON.stringify(e.atHurdles), finishedAt });
+      return { ...e, id: Number(info.lastInsertRowid), finishedAt };
+    });
   }
 
   evaluations(): EvaluationRecord[] {
-    return (this.db.prepare('SELECT * FROM evaluations ORDER BY id').all() as EvaluationRow[]).map(evaluationOfRow);
+    return this.guard(() => (this.db.prepare('SELECT * FROM evaluations ORDER BY id').all() as EvaluationRow[]).map((r) => evaluationOfRow(r, this.parse)));
   }
 
   close(): void {

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -118,5 +118,87 @@ describe('SqliteStudyStore', () => {
     db2.close();
     expect(() => SqliteStudyStore.open(newer)).toThrow(/newer primer-search/);
     expect(() => SqliteStudyStore.open(join(d, 'missing.sqlite'), { readonly: true })).toThrow(/no study at/);
+  });
+});
+
+describe('SqliteStudyStore diagnoses bad files', () => {
+  /** A finished little study of 40 candidates with bulky DNA (many pages), closed. */
+  const studyWithPages = () => {
+    const file = join(dir(), 'study.sqlite');
+    const s = SqliteStudyStore.open(file);
+    s.createStudy({ format: 'primer-study' });
+    const bulky = (id: number) => ({ ...cand(id, `h${id}`), dna: { format: 'x', id, filler: 'SECRET-DNA-TEXT '.repeat(200) } });
+    s.advance({ told: 0, candidates: Array.from({ length: 40 }, (_, i) => bulky(i)), strategyState: { population: 'SECRET-STATE '.repeat(1500) } });
+    for (let i = 0; i < 40; i++) s.addEvaluation(evaluation(`h${i}`, i, 10 + i));
+    s.close();
+    return file;
+  };
+  const refusal = (f: () => unknown) => {
+    try {
+      f();
+    } catch (e) {
+      const m = (e as Error).message;
+      expect((e as { code?: string }).code).toBe('STORE');
+      expect(m).not.toContain('SECRET');
+      expect(m.length).toBeLessThan(400);
+      return m;
+    }
+    throw new Error('expected a refusal');
+  };
+
+  it('a damaged page: names the file and how to recover, prints no stored data, on open and on read', () => {
+    const file = studyWithPages();
+    const bytes = readFileSync(file);
+    const pageSize = bytes.readUInt16BE(16);
+    // scribble over a page in the middle
+    const buf = Buffer.from(bytes);
+    buf.fill(0xa5, pageSize * 5, pageSize * 6);
+    writeFileSync(file, buf);
+    for (const readonly of [true, false]) {
+      expect(refusal(() => SqliteStudyStore.open(file, { readonly }))).toMatch(new RegExp(`${file} is damaged .*sqlite3 ${file} "\\.recover"`));
+    }
+  });
+
+  it('damaged JSON in a row: says which record, never quotes it', () => {
+    const file = studyWithPages();
+    const db = new Database(file);
+    db.prepare('UPDATE strategy_snapshots SET state = ?').run(`{"population": "SECRET ${'x'.repeat(19_000)}`);
+    db.close();
+    const s = SqliteStudyStore.open(file, { readonly: true });
+    expect(refusal(() => s.latestSnapshot())).toBe(`${file} is damaged: the stored strategy state after 0 candidates is not valid JSON; restore a copy made before the damage`);
+    s.close();
+  });
+
+  it('says what is really wrong: a folder, an empty file, a file cut short, not SQLite, a copy without its -wal', () => {
+    const d = dir();
+    expect(refusal(() => SqliteStudyStore.open(d, { readonly: true }))).toContain(`${d} is a folder, not a study file`);
+    expect(refusal(() => SqliteStudyStore.open(d))).toContain('is a folder');
+    const empty = join(d, 'empty.sqlite');
+    writeFileSync(empty, '');
+    expect(refusal(() => SqliteStudyStore.open(empty, { readonly: true }))).toContain(`${empty} is empty (0 bytes)`);
+    const text = join(d, 'notes.sqlite');
+    writeFileSync(text, 'hello, this is not a database at all, just some text that is long enough to look at');
+    expect(refusal(() => SqliteStudyStore.open(text, { readonly: true }))).toContain('is not a SQLite file');
+    const whole = studyWithPages();
+    const cut = join(d, 'cut.sqlite');
+    writeFileSync(cut, readFileSync(whole).subarray(0, 3 * 4096));
+    expect(refusal(() => SqliteStudyStore.open(cut, { readonly: true }))).toMatch(/is truncated: 12,288 bytes of [\d,]+/);
+
+    // a study still open in its writer (its data in the -wal), copied without the -wal
+    const live = join(d, 'live.sqlite');
+    const writer = SqliteStudyStore.open(live);
+    writer.createStudy({ format: 'primer-study' });
+    const copy = join(d, 'copy.sqlite');
+    writeFileSync(copy, readFileSync(live));
+    for (const readonly of [true, false]) {
+      expect(refusal(() => SqliteStudyStore.open(copy, { readonly }))).toContain(`its write-ahead log ${copy}-wal is missing or empty`);
+    }
+    writer.close();
+  });
+
+  it('refuses to resume a missing file and creates nothing', () => {
+    const file = join(dir(), 'new.sqlite');
+    expect(refusal(() => SqliteStudyStore.open(file, { mustExist: true }))).toBe(`no study at ${file}`);
+    expect(existsSync(file)).toBe(false);
   });
 });

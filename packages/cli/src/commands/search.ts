@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import cliProgress from 'cli-progress';
@@ -276,7 +276,9 @@ export function searchCommand(program: Command, io: CliIo, result: CommandResult
           o.candidateTimeout?.kind === 'seconds' ? o.candidateTimeout.seconds : budget.kind === 'seconds' ? budget.seconds * 2 + 60 : 20 * 60,
       };
     }
-    const store = SqliteStudyStore.open(studyPath, { readonly: false });
+    if (o.resume && !existsSync(studyPath)) throw new UsageError(`no study file at ${studyPath} to resume`);
+    const store = SqliteStudyStore.open(studyPath, { readonly: false, mustExist: o.resume });
+    const created = !o.resume;
     try {
       const stored = store.config() as StudyConfig | undefined;
       if (o.resume && !stored) throw new UsageError(`${studyPath} holds no study to resume`);
@@ -326,7 +328,15 @@ export function searchCommand(program: Command, io: CliIo, result: CommandResult
         result.exitCode = 130;
       }
     } finally {
+      // a new study file that never got its study (refused or failed before the search began) is not left behind
+      let empty = false;
+      try {
+        empty = created && store.config() === undefined;
+      } catch {
+        // a damaged file is the user's to look at
+      }
       store.close();
+      if (empty) for (const f of [studyPath, `${studyPath}-wal`, `${studyPath}-shm`]) rmSync(f, { force: true });
     }
   });
 }
