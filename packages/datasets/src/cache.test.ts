@@ -1,9 +1,11 @@
-import { mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { writeTree } from './__fixtures__/lm1b.js';
-import { BatchSampler, byteTokenizer, evaluationBatches, gpt2Tokenizer, lm1b, memorySource, openTokenCache, prepareTokenCache, readCacheManifest, type Tokenizer } from './index.js';
+import { BatchSampler, byteTokenizer, ensureTokenCache, evaluationBatches, withCacheLock, gpt2Tokenizer, lm1b, memorySource, openTokenCache, prepareTokenCache, readCacheManifest, type Tokenizer } from './index.js';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'primer-cache-'));
 const manifest0 = (dir: string) => readCacheManifest(dir).splits.train!.shards[0]!.file;
@@ -88,5 +90,55 @@ describe('token cache', () => {
     expect(() => openTokenCache(torn)).toThrow(/manifest\.json is not valid JSON/);
     rmSync(join(out, manifest0(out)));
     expect(() => openTokenCache(out).source('train')).toThrow(/token cache shard .*train-00000\.bin is missing/);
+  });
+});
+
+describe('building a token cache from two processes at once', () => {
+  const root = fileURLToPath(new URL('../../../', import.meta.url));
+  const script = fileURLToPath(new URL('./__fixtures__/ensure-cache.ts', import.meta.url));
+  const run = (data: string, out: string) =>
+    new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
+      const p = spawn(process.execPath, ['--conditions=@primer-search/source', '--import', 'tsx', script, data, out], { cwd: root });
+      let o = '';
+      let e = '';
+      p.stdout.on('data', (d: Buffer) => (o += d.toString()));
+      p.stderr.on('data', (d: Buffer) => (e += d.toString()));
+      p.on('exit', (code) => resolve({ code, out: o, err: e }));
+    });
+
+  it('one builds it and the other waits and reads it; no half-built folder or lock is left', async () => {
+    // enough text that the build takes a while (a few MB)
+    const line = 'The quick brown fox jumps over the lazy dog , said the officials on Tuesday .\n';
+    const data = writeTree(tmp(), {
+      'training-monolingual.tokenized.shuffled/news.en-00001-of-00100': line.repeat(60_000),
+      'heldout-monolingual.tokenized.shuffled/news.en.heldout-00000-of-00050': line.repeat(100),
+    });
+    const parent = tmp();
+    const out = join(parent, 'cache');
+    // hold the lock while both start, so that both meet it; then one builds while the other waits
+    let both!: Promise<Array<Awaited<ReturnType<typeof run>>>>;
+    await withCacheLock(out, async () => {
+      both = Promise.all([run(data, out), run(data, out)]);
+      await new Promise((r) => setTimeout(r, 4000));
+    });
+    const [a, b] = await both;
+    expect(a.code, a.err).toBe(0);
+    expect(b.code, b.err).toBe(0);
+    const [ra, rb] = [JSON.parse(a.out), JSON.parse(b.out)];
+    expect([ra.built, rb.built].sort()).toEqual([false, true]);
+    expect([ra.waited, rb.waited]).toEqual([true, true]);
+    expect(ra.tokens).toBe(rb.tokens);
+    expect(ra.tokens).toBe(line.length * 60_000);
+    expect(readdirSync(parent).sort()).toEqual(['cache']);
+    expect(readCacheManifest(out).splits.train!.tokens).toBe(ra.tokens);
+  }, 120_000);
+
+  it('takes over the lock of a process that died', async () => {
+    const data = writeTree(tmp());
+    const out = join(tmp(), 'cache');
+    writeFileSync(`${out}.lock`, JSON.stringify({ pid: 2 ** 22 + 12345, host: (await import('node:os')).hostname() }));
+    const m = await ensureTokenCache({ corpus: lm1b.open({ dataDir: data }), dataset: 'lm1b', dataDir: data, tokenizer: byteTokenizer(), out });
+    expect(m.splits.train!.documents).toBe(4);
+    expect(existsSync(`${out}.lock`)).toBe(false);
   });
 });

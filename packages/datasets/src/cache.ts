@@ -1,5 +1,6 @@
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { hostname } from 'node:os';
+import { basename, dirname, join } from 'node:path';
 import type { Corpus, Split } from './corpus.js';
 import { DataError } from './files.js';
 import type { Tokenizer } from './tokenizer.js';
@@ -72,7 +73,72 @@ const MANIFEST = 'manifest.json';
  * vocabulary fits, else uint32) plus document offsets, and writes `manifest.json` last: a
  * cache without its manifest is incomplete and is never read.
  */
-export async function prepareTokenCache(args: {
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Whether the process that wrote a lock file is still running (on this machine). */
+function lockHolderAlive(lock: string): boolean {
+  try {
+    const { pid, host } = JSON.parse(readFileSync(lock, 'utf8')) as { pid: number; host: string };
+    if (host !== hostname()) return true; // another machine's: cannot tell, so wait
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    // EPERM: alive under another user; a torn or vanished lock file is treated as gone
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Runs `fn` holding `${target}.lock` (created exclusively, holding our pid): a second process
+ * building the same cache waits for the first instead of writing beside it. A lock left by a
+ * process that died is taken over.
+ */
+export async function withCacheLock<T>(target: string, fn: () => Promise<T>, onWait?: () => void): Promise<T> {
+  const lock = `${target.replace(/\/+$/, '')}.lock`;
+  mkdirSync(dirname(lock), { recursive: true });
+  let waited = false;
+  for (;;) {
+    try {
+      writeFileSync(lock, JSON.stringify({ pid: process.pid, host: hostname(), since: new Date().toISOString() }), { flag: 'wx' });
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      if (!lockHolderAlive(lock)) {
+        rmSync(lock, { force: true });
+        continue;
+      }
+      if (!waited) onWait?.();
+      waited = true;
+      await sleep(200);
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    rmSync(lock, { force: true });
+  }
+}
+
+/**
+ * Builds the cache at `out` unless a complete one is there, holding the lock: of two
+ * processes that need the same cache at once, one builds it and the other waits and reads it.
+ */
+export async function ensureTokenCache(args: Parameters<typeof prepareTokenCache>[0] & { onWait?: () => void }): Promise<CacheManifest> {
+  const built = () => existsSync(join(args.out, MANIFEST));
+  if (built()) return readCacheManifest(args.out);
+  return withCacheLock(args.out, async () => (built() ? readCacheManifest(args.out) : build(args)), args.onWait);
+}
+
+/**
+ * Tokenizes a corpus into a cache folder. It is built in a temporary folder beside `out` and
+ * renamed into place when complete (replacing an older cache there), holding `out`'s lock,
+ * so no reader ever sees a half-built cache and two builders never share a folder.
+ */
+export async function prepareTokenCache(args: Parameters<typeof build>[0]): Promise<CacheManifest> {
+  return withCacheLock(args.out, () => build(args));
+}
+
+async function build(args: {
   corpus: Corpus;
   dataset: string;
   dataDir?: string;
@@ -83,10 +149,27 @@ export async function prepareTokenCache(args: {
   shardTokens?: number;
   onProgress?: (p: PrepareProgress) => void;
 }): Promise<CacheManifest> {
-  const { corpus, tokenizer, out } = args;
+  const { corpus, tokenizer } = args;
   const t0 = performance.now();
+  const final = args.out.replace(/\/+$/, '');
+  const out = join(dirname(final), `.${basename(final)}.building-${process.pid}-${Date.now()}`);
   mkdirSync(out, { recursive: true });
-  rmSync(join(out, MANIFEST), { force: true });
+  try {
+    const manifest = await tokenize(args, out, t0);
+    // into place: an older cache there is moved aside first, then removed
+    const old = existsSync(final) ? join(dirname(final), `.${basename(final)}.old-${process.pid}-${Date.now()}`) : undefined;
+    if (old) renameSync(final, old);
+    renameSync(out, final);
+    if (old) rmSync(old, { recursive: true, force: true });
+    return manifest;
+  } catch (e) {
+    rmSync(out, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+async function tokenize(args: Parameters<typeof build>[0], out: string, t0: number): Promise<CacheManifest> {
+  const { corpus, tokenizer } = args;
   const dtype = tokenizer.vocabSize <= 65536 ? 'uint16' : 'uint32';
   const Typed = dtype === 'uint16' ? Uint16Array : Uint32Array;
   const shardTokens = args.shardTokens ?? 64 * 2 ** 20;

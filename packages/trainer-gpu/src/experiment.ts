@@ -2,7 +2,6 @@ import { compileLanguageModel, type ModelEstimate } from '@primer-search/compile
 import type { Seed } from '@primer-search/core';
 import { dnaHash } from '@primer-search/dna';
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   BatchSampler,
@@ -11,7 +10,7 @@ import {
   createTokenizer,
   evaluationBatches,
   openTokenCache,
-  prepareTokenCache,
+  ensureTokenCache,
   tokenStream,
   type BatchMode,
   type PrepareProgress,
@@ -109,9 +108,8 @@ async function load(s: DataSettings, hooks: { onProgress?: (p: PrepareProgress) 
     return { tokenizer, train: tokenStream(corpus, 'train', tokenizer), validation: tokenStream(corpus, 'validation', tokenizer) };
   }
   const dir = s.cache ?? defaultCachePath(s, tokenizer);
-  if (!existsSync(join(dir, 'manifest.json'))) {
-    await prepareTokenCache({ corpus, dataset: s.dataset, dataDir: s.dataDir, tokenizer, out: dir, onProgress: hooks.onProgress });
-  }
+  // built once, under a lock: another process building it meanwhile is waited for
+  await ensureTokenCache({ corpus, dataset: s.dataset, dataDir: s.dataDir, tokenizer, out: dir, onProgress: hooks.onProgress });
   const cache = openTokenCache(dir, { dataset: s.dataset, tokenizer, files: corpus.files?.() });
   return { tokenizer, train: cache.source('train'), validation: cache.source('validation'), cache: dir, skippedLines: cache.manifest.skippedLines };
 }

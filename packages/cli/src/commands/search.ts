@@ -17,7 +17,7 @@ import {
 } from '@primer-search/runner';
 import { strategies } from '@primer-search/search-strategies';
 import { SqliteStudyStore } from '@primer-search/store';
-import { DEFAULT_TRAIN_CONFIG, formatBudget, parseBudget, selectBackend, type Budget } from '@primer-search/trainer-gpu';
+import { DEFAULT_TRAIN_CONFIG, formatBudget, parseBudget, prepareData, selectBackend, type Budget } from '@primer-search/trainer-gpu';
 import { UsageError, type CliIo } from '../io.js';
 import { integer, loadDna, type CommandResult } from './dna.js';
 import { addRunOptions, announceData, duration, fmt, settingsOf, type RunOptions } from './train.js';
@@ -291,6 +291,9 @@ export function searchCommand(program: Command, io: CliIo, result: CommandResult
             `${formatBudget(active.settings.budget)} each, ${o.workers} worker${o.workers > 1 ? 's' : ''} · backend ${backend.choice}\n`,
         );
         await announceData(io, active.settings);
+      } else {
+        // prepared here, once, before the workers start (they would each build a first-use cache)
+        await prepareData(active.settings);
       }
       const total = Math.max(active.candidates, moreCandidates ?? 0);
       const display = o.json ? undefined : searchDisplay(io, total);
