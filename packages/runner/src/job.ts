@@ -120,6 +120,7 @@ export async function evaluateCandidate(job: EvaluationJob, onProgress?: (p: Job
   try {
     const record = await runExperiment(job.dna, settings, {
       signal: abort.signal,
+      plugins: job.plugins,
       onProgress: (e) => onProgress?.({ candidate: job.candidate, progress: e.progress, step: e.step, trainLoss: e.trainLoss }),
       onEvaluation: (e) => {
         const progress = budgetProgress(settings.budget, { seconds: e.seconds, steps: e.step, tokens: e.tokens });

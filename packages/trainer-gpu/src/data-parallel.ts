@@ -28,6 +28,11 @@ export type ToReplica =
   | { type: 'step'; rows: number };
 export type FromReplica = { type: 'ready' } | { type: 'error'; message: string };
 
+/** Atomics.waitAsync (in Node 16+, in TypeScript's lib from ES2024). */
+const waitAsync = (Atomics as unknown as {
+  waitAsync(a: Int32Array, index: number, value: number): { async: false; value: string } | { async: true; value: Promise<string> };
+}).waitAsync;
+
 /** control[0]: 0 while a replica computes, 1 when its gradients are written; control[1..2]: its loss as a float64. */
 const DONE = 0;
 
@@ -47,6 +52,8 @@ interface Replica {
   tokens: Int32Array;
   control: Int32Array;
   loss: Float64Array;
+  /** Settles with why the replica is gone, the moment it exits or throws. */
+  gone: Promise<string>;
 }
 
 /**
@@ -83,16 +90,17 @@ export class DataParallel {
           tokens: new Int32Array(tokens),
           control: new Int32Array(control, 0, 2),
           loss: new Float64Array(control, 8, 1),
+          gone: new Promise<string>((resolve) => {
+            worker.once('exit', (code) => resolve(`exited (code ${code})`));
+            worker.once('error', (e) => resolve(`failed: ${e.message}`));
+          }),
         };
         workers.push(replica);
         await new Promise<void>((resolve, reject) => {
-          worker.once('error', reject);
-          worker.once('exit', (code) => reject(new PrimerError('BAD_PARALLEL', `a data-parallel replica exited (code ${code}) while starting`)));
+          replica.gone.then((why) => reject(new PrimerError('BAD_PARALLEL', `a data-parallel replica ${why} while starting`)));
           worker.once('message', (m: FromReplica) => (m.type === 'ready' ? resolve() : reject(new PrimerError('BAD_PARALLEL', `a data-parallel replica failed to start: ${m.message}`))));
           worker.postMessage({ type: 'init', spec: full, weights: weightsBuffer, grads, tokens, control } satisfies ToReplica);
         });
-        worker.removeAllListeners('exit');
-        worker.removeAllListeners('error');
         worker.on('error', () => {});
       }
     } catch (e) {
@@ -103,14 +111,16 @@ export class DataParallel {
   }
 
   /**
-   * The loss and gradients of the whole batch (call inside tf.tidy). `local` computes them
-   * for this thread's rows. Gradients are keyed like `local`'s (by tfjs variable name).
+   * The loss and gradients of the whole batch; the caller disposes them. `local` computes
+   * them for this thread's rows. Gradients are keyed like `local`'s (by tfjs variable name).
+   * Waiting for the replicas does not block the event loop, so a replica that exits or
+   * throws is known at once, not when a deadline passes.
    */
-  gradients(
+  async gradients(
     batch: Batch,
     variables: tf.Variable[],
     local: (x: tf.Tensor2D, y: tf.Tensor2D) => { value: tf.Scalar; grads: tf.NamedTensorMap },
-  ): { value: tf.Scalar; grads: tf.NamedTensorMap } {
+  ): Promise<{ value: tf.Scalar; grads: tf.NamedTensorMap }> {
     const n = this.replicas;
     const rows = batch.batch;
     const seq = batch.seqLen;
@@ -133,27 +143,45 @@ export class DataParallel {
       start += c;
     });
     const mine = counts[0]!;
-    const x = tf.tensor2d(batch.tokens.subarray(0, mine * seq), [mine, seq], 'int32');
-    const y = tf.tensor2d(batch.targets.subarray(0, mine * seq), [mine, seq], 'int32');
-    const own = local(x, y);
-    const share = (r: number) => counts[r]! / rows;
-    let loss = own.value.mul(share(0)) as tf.Scalar;
-    const grads: tf.NamedTensorMap = {};
-    for (const v of variables) grads[v.name] = own.grads[v.name]!.mul(share(0));
-    this.workers.forEach((w, i) => {
-      // wait (blocking this thread) for the replica's gradients
-      const deadline = Date.now() + 600_000;
-      while (Atomics.load(w.control, DONE) === 0 && Date.now() < deadline) Atomics.wait(w.control, DONE, 0, 1000);
-      if (Atomics.load(w.control, DONE) !== 1) throw new PrimerError('BAD_PARALLEL', 'a data-parallel replica failed during a step');
-      let offset = 0;
-      for (const v of variables) {
-        const g = tf.tensor(w.grads.subarray(offset, offset + v.size), v.shape, 'float32');
-        grads[v.name] = grads[v.name]!.add(g.mul(share(i + 1)));
-        offset += v.size;
-      }
-      loss = loss.add(w.loss[0]! * share(i + 1)) as tf.Scalar;
+    const own = tf.tidy(() => {
+      const x = tf.tensor2d(batch.tokens.subarray(0, mine * seq), [mine, seq], 'int32');
+      const y = tf.tensor2d(batch.targets.subarray(0, mine * seq), [mine, seq], 'int32');
+      return local(x, y);
     });
-    return { value: loss, grads };
+    try {
+      await Promise.all(this.workers.map((w) => this.finished(w)));
+    } catch (e) {
+      tf.dispose([own.value, ...Object.values(own.grads)]);
+      throw e;
+    }
+    return tf.tidy(() => {
+      const share = (r: number) => counts[r]! / rows;
+      let loss = own.value.mul(share(0)) as tf.Scalar;
+      const grads: tf.NamedTensorMap = {};
+      for (const v of variables) grads[v.name] = own.grads[v.name]!.mul(share(0));
+      this.workers.forEach((w, i) => {
+        let offset = 0;
+        for (const v of variables) {
+          const g = tf.tensor(w.grads.subarray(offset, offset + v.size), v.shape, 'float32');
+          grads[v.name] = grads[v.name]!.add(g.mul(share(i + 1)));
+          offset += v.size;
+        }
+        loss = loss.add(w.loss[0]! * share(i + 1)) as tf.Scalar;
+      });
+      tf.dispose([own.value, ...Object.values(own.grads)]);
+      return { value: loss, grads };
+    });
+  }
+
+  /** Resolves when the replica has written its gradients; rejects as soon as it fails or is gone. */
+  private async finished(w: Replica): Promise<void> {
+    const waited = waitAsync(w.control, DONE, 0);
+    const written = waited.async ? waited.value.then(() => 'written') : Promise.resolve('written');
+    const outcome = await Promise.race([written, w.gone.then((why) => `gone: ${why}`)]);
+    const state = Atomics.load(w.control, DONE);
+    if (state === 1) return;
+    if (state === 2) throw new PrimerError('BAD_PARALLEL', 'a data-parallel replica failed during a step (its error is in its thread)');
+    throw new PrimerError('BAD_PARALLEL', `a data-parallel replica ${outcome.replace(/^gone: /, '')} during a step`);
   }
 
   async close(): Promise<void> {

@@ -134,6 +134,8 @@ export async function runExperiment(
     checkpoint?: { path: string; everySeconds?: number };
     resume?: TrainCheckpoint;
     signal?: AbortSignal;
+    /** Modules registering primitives the DNA uses (already imported here): data-parallel replicas import them too. */
+    plugins?: string[];
   } = {},
 ): Promise<RunRecord> {
   const backend = hooks.backend ?? (await selectBackend(settings.backend));
@@ -162,6 +164,7 @@ export async function runExperiment(
             seqLen: settings.seqLen,
             seed: `${settings.seed}`,
             backend: backend.choice,
+            plugins: hooks.plugins,
             maxRows: Math.ceil(settings.batch / replicas),
           },
           replicas,

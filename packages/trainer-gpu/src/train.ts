@@ -230,14 +230,15 @@ export async function trainModel(args: {
       const lr = learningRate(result.steps, config.learningRate, config.warmupSteps);
       optimizer.setLearningRate(lr);
       const t0 = performance.now();
+      const local = (x: tf.Tensor2D, y: tf.Tensor2D) => tf.variableGrads(() => model.loss(x as never, y as never) as unknown as tf.Scalar, variables);
+      const computed = args.parallel
+        ? await args.parallel.gradients(batch, variables, local)
+        : tf.tidy(() => {
+            const { x, y } = batchTensors(batch);
+            return local(x, y);
+          });
       const { loss, norm } = tf.tidy(() => {
-        const local = (x: tf.Tensor2D, y: tf.Tensor2D) => tf.variableGrads(() => model.loss(x as never, y as never) as unknown as tf.Scalar, variables);
-        const { value, grads } = args.parallel
-          ? args.parallel.gradients(batch, variables, local)
-          : (() => {
-              const { x, y } = batchTensors(batch);
-              return local(x, y);
-            })();
+        const { value, grads } = computed;
         const norm = tf.sqrt(tf.addN(Object.values(grads).map((g) => tf.sum(tf.square(g)))));
         const normValue = norm.dataSync()[0]!;
         const lossValue = value.dataSync()[0]!;
@@ -247,6 +248,7 @@ export async function trainModel(args: {
         }
         return { loss: lossValue, norm: normValue };
       });
+      tf.dispose([computed.value, ...Object.values(computed.grads)]);
       result.trainSeconds += (performance.now() - t0) / 1000;
       if (!Number.isFinite(loss) || !Number.isFinite(norm)) {
         result.status = 'diverged';

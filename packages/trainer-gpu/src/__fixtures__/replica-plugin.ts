@@ -1,0 +1,31 @@
+// A plugin for the data-parallel tests: TEST_PLUGIN_SQUARE is x*x (a plugin op the replicas
+// must load), TEST_REPLICA_EXIT is the identity on the main thread and ends a replica's
+// thread the first time a replica runs it.
+import { isMainThread } from 'node:worker_threads';
+import { definePrimitive, primitives } from '@primer-search/primitives';
+
+const unary = (name: string, doc: string, apply: Parameters<typeof definePrimitive>[0]['apply']) =>
+  definePrimitive({
+    name,
+    doc,
+    category: 'unary',
+    arity: 1,
+    sequenceMixing: 'none',
+    outputWidth: ([w]) => ({ width: w! }),
+    flops: () => 0,
+    apply,
+    code: ({ input1 }) => input1,
+  });
+
+if (!primitives.has('TEST_PLUGIN_SQUARE')) {
+  primitives.register('TEST_PLUGIN_SQUARE', unary('TEST_PLUGIN_SQUARE', 'x * x (a test fixture)', (tf, [x]) => tf.mul(x!, x!)));
+}
+if (!primitives.has('TEST_REPLICA_EXIT')) {
+  primitives.register(
+    'TEST_REPLICA_EXIT',
+    unary('TEST_REPLICA_EXIT', 'ends a data-parallel replica (a test fixture)', (tf, [x]) => {
+      if (!isMainThread) process.exit(3);
+      return tf.add(x!, 0);
+    }),
+  );
+}
