@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { PrimerError, blameOf, isPrimerError } from './errors.js';
+import { PrimerError, blameOf, isPrimerError, quote } from './errors.js';
 
 describe('the failure taxonomy', () => {
   it('blames the program for invalid or oversized programs and its own exceptions, the environment for the rest', () => {
@@ -18,5 +18,15 @@ describe('the failure taxonomy', () => {
     expect(isPrimerError(foreign)).toBe(true);
     expect(blameOf(foreign)).toBe('environment');
     expect(isPrimerError(new Error('plain'))).toBe(false);
+  });
+});
+
+describe('quote', () => {
+  it('escapes control and direction characters and cuts long strings, saying their length', () => {
+    expect(quote('CONV_1X1')).toBe('"CONV_1X1"');
+    expect(quote('a\u0000b\u202ec"d')).toBe('"a\\u0000b\\u202ec\\"d"');
+    const long = quote('X'.repeat(100_000));
+    expect(long.length).toBeLessThan(100);
+    expect(long).toMatch(/^"X{60}…" \(100,000 characters\)$/);
   });
 });

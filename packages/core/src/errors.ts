@@ -1,9 +1,28 @@
+const MARKER = Symbol.for('primer-search.error');
+
+/**
+ * A string the user gave, fit to put in a message: in double quotes, control and
+ * direction-changing characters written as \\u escapes (so a NUL or U+202E cannot hide or
+ * reorder the text around it), and cut to `max` characters with the full length said.
+ */
+export function quote(text: unknown, max = 60): string {
+  const s = String(text);
+  return `"${escapeText(s, max, true)}"${s.length > max ? ` (${s.length.toLocaleString('en-US')} characters)` : ''}`;
+}
+
+/** `text` with control and direction characters escaped (and quotes, with `quotes`), cut to `max` characters with an ellipsis. */
+export function escapeText(text: string, max = 60, quotes = false): string {
+  const cut = text.length > max ? text.slice(0, max) : text;
+  const escaped = cut.replace(/[\u0000-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff"\\]/g, (c) =>
+    (c === '"' || c === '\\') && !quotes ? c : c === '"' ? '\\"' : c === '\\' ? '\\\\' : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+  return `${escaped}${text.length > max ? '…' : ''}`;
+}
+
 /**
  * Every error the project throws on purpose is a `PrimerError` with a stable `code`, so
  * callers (the CLI, the search loop) can tell a bad input from a bug without parsing text.
  */
-const MARKER = Symbol.for('primer-search.error');
-
 export class PrimerError extends Error {
   readonly code: string;
   /** Marks our errors across duplicate copies of this package (which plugins bring): see `isPrimerError`. */
@@ -22,11 +41,11 @@ export class UnknownKeyError extends PrimerError {
   constructor(registry: string, key: string, suggestions: readonly string[], known: readonly string[]) {
     const hint =
       suggestions.length > 0
-        ? ` Did you mean ${suggestions.map((s) => `"${s}"`).join(' or ')}?`
+        ? ` Did you mean ${suggestions.map((s) => quote(s)).join(' or ')}?`
         : known.length > 0
           ? ` Known: ${known.slice(0, 12).join(', ')}${known.length > 12 ? `, … (${known.length} in all)` : ''}.`
           : ' Nothing is registered there yet.';
-    super('UNKNOWN_KEY', `Unknown ${registry} "${key}".${hint}`);
+    super('UNKNOWN_KEY', `Unknown ${registry} ${quote(key)}.${hint}`);
     this.registry = registry;
     this.key = key;
     this.suggestions = suggestions;
@@ -39,7 +58,7 @@ export class DuplicateKeyError extends PrimerError {
   constructor(registry: string, key: string) {
     super(
       'DUPLICATE_KEY',
-      `${registry} "${key}" is already registered. Pass { override: true } to replace it on purpose.`,
+      `${registry} ${quote(key)} is already registered. Pass { override: true } to replace it on purpose.`,
     );
     this.registry = registry;
     this.key = key;
@@ -50,7 +69,7 @@ export class InvalidEntryError extends PrimerError {
   readonly registry: string;
   readonly key: string;
   constructor(registry: string, key: string, reason: string) {
-    super('INVALID_ENTRY', `Cannot register ${registry} "${key}": ${reason}`);
+    super('INVALID_ENTRY', `Cannot register ${registry} ${quote(key)}: ${reason}`);
     this.registry = registry;
     this.key = key;
   }

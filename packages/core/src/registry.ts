@@ -45,6 +45,8 @@ export function createRegistry<Known extends string, Entry>(
   const entries = new Map<string, Entry>();
 
   const suggest = (name: string): string[] => {
+    // a name this long is no typo of a registered one (and the edit distance would be slow)
+    if (name.length > 64) return [];
     const lower = name.toLowerCase();
     const scored: Array<{ key: string; d: number }> = [];
     for (const key of entries.keys()) {

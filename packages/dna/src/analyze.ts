@@ -1,3 +1,4 @@
+import { quote } from '@primer-search/core';
 import {
   MODEL_UNITS,
   formatWidth,
@@ -175,7 +176,7 @@ export function analyzeDna(dna: Dna, registry: PrimitiveRegistry = defaultPrimit
         issues.push({
           ...at,
           field: 'op',
-          message: `unknown op "${ins.op}"${close.length ? ` (did you mean ${close.join(' or ')}?)` : ''}; see \`primer primitives\``,
+          message: `unknown op ${quote(ins.op)}${close.length ? ` (did you mean ${close.join(' or ')}?)` : ''}; see \`primer primitives\``,
         });
       }
       const r = readsOf(ins, describe(ins.op), calleeReads);

@@ -1,3 +1,4 @@
+import { escapeText } from '@primer-search/core';
 /** The on-disk tag and version of a DNA file. */
 export const DNA_FORMAT = 'primer-dna';
 export const DNA_VERSION = 1;
@@ -79,5 +80,5 @@ export function inputCount(subprogram: number): number {
 
 export function subprogramLabel(dna: { subprograms: ReadonlyArray<{ name?: string | undefined }> }, index: number): string {
   const name = dna.subprograms[index]?.name;
-  return index === 0 ? 'subprogram 0 (main)' : name ? `subprogram ${index} (${name})` : `subprogram ${index}`;
+  return index === 0 ? 'subprogram 0 (main)' : name ? `subprogram ${index} (${escapeText(name, 40)})` : `subprogram ${index}`;
 }

@@ -124,6 +124,47 @@ describe('validateDna', () => {
     expect(invalid('vanilla').message).toContain('invalid DNA');
   });
 
+  it('gives every JSON error a line and column, and names what is wrong without quoting the file', () => {
+    const cases: Array<[string, number, number]> = [
+      ['{\n  "format": "primer-dna",\n  "version": +1\n}', 3, 14],
+      ['{\n  "a": 1,\n}', 3, 1],
+      ['{"a": tru}', 1, 7],
+      ["{'a': 1}", 1, 2],
+      ['{"a": 1} x', 1, 10],
+      ['', 1, 1],
+      ['{"a": 1 // note\n}', 1, 9],
+    ];
+    for (const [text, line, column] of cases) {
+      let err: unknown;
+      try {
+        parseDna(text, { source: 'f.json' });
+      } catch (e) {
+        err = e;
+      }
+      expect(err, text).toBeInstanceOf(DnaParseError);
+      expect([(err as DnaParseError).line, (err as DnaParseError).column], text).toEqual([line, column]);
+      expect((err as Error).message).not.toContain('is not valid JSON');
+    }
+  });
+
+  it('cuts and escapes user strings in messages, and names a missing field', () => {
+    const long = vanillaJson() as { subprograms: Array<{ name?: string; instructions: Array<Record<string, unknown>> }> };
+    long.subprograms[1]!.instructions[0]!.op = `${'X'.repeat(100_000)}\u202e\u0000`;
+    long.subprograms[1]!.name = 'evil\u202ename\u0000';
+    const m = invalid(long).message;
+    expect(m.length).toBeLessThan(300);
+    expect(m).not.toMatch(/[\u0000\u202e]/);
+    expect(m).toContain('subprogram 1 (evil\\u202ename\\u0000)');
+    expect(m).toContain('(100,002 characters)');
+    const missing = vanillaJson() as { subprograms: Array<{ instructions: Array<Record<string, unknown>> }> };
+    delete missing.subprograms[0]!.instructions[0]!.op;
+    expect(invalid(missing).message).toContain('subprogram 0 (main), instruction 0, field op: missing field op');
+  });
+
+  it('accepts a UTF-8 byte-order mark', () => {
+    expect(parseDna(`\uFEFF${JSON.stringify(vanillaJson())}`).dna).toEqual(vanilla());
+  });
+
   it('reports bad JSON with its line and column', () => {
     const text = '{\n  "format": "primer-dna",\n  "version": 1,\n  "bank": { "constants": [1] ,, }\n}';
     let err: unknown;

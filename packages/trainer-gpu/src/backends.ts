@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import { totalmem } from 'node:os';
 import * as tf from '@tensorflow/tfjs';
-import { PrimerError } from '@primer-search/core';
+import { PrimerError, quote } from '@primer-search/core';
 import type { TF } from '@primer-search/primitives';
 import { registerWasmTrainingKernels } from './wasm-kernels.js';
 
@@ -68,7 +68,7 @@ export async function selectBackend(force?: BackendChoice): Promise<SelectedBack
   // The cpu backend greets Node users on first use; PROD silences that.
   tf.env().set('PROD', true);
   if (force !== undefined && !BACKENDS.includes(force)) {
-    throw new PrimerError('BAD_BACKEND', `unknown backend "${String(force)}"; choose one of ${BACKENDS.join(', ')}`);
+    throw new PrimerError('BAD_BACKEND', `unknown backend ${quote(force)}; choose one of ${BACKENDS.join(', ')}`);
   }
   const skipped: SelectedBackend['skipped'] = [];
   for (const choice of force ? [force] : BACKENDS) {

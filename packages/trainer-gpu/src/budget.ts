@@ -1,4 +1,4 @@
-import { PrimerError } from '@primer-search/core';
+import { PrimerError, quote } from '@primer-search/core';
 
 /** How long a model trains: wall-clock seconds of training steps (as in the paper), steps, or tokens. */
 export type Budget = { kind: 'seconds'; seconds: number } | { kind: 'steps'; steps: number } | { kind: 'tokens'; tokens: number };
@@ -21,11 +21,11 @@ export function parseBudget(text: string): Budget {
   const make = UNITS[unit];
   const n = m ? Number(m[1]) : NaN;
   if (!make || !(n > 0)) {
-    throw new PrimerError('BAD_BUDGET', `cannot read the budget "${text}": write e.g. 90s, 2m, 1h, 500steps or 200ktokens`);
+    throw new PrimerError('BAD_BUDGET', `cannot read the budget ${quote(text)}: write e.g. 90s, 2m, 1h, 500steps or 200ktokens`);
   }
   const budget = make(n);
   if ((budget.kind === 'steps' && budget.steps < 1) || (budget.kind === 'tokens' && budget.tokens < 1)) {
-    throw new PrimerError('BAD_BUDGET', `the budget "${text}" is less than one step`);
+    throw new PrimerError('BAD_BUDGET', `the budget ${quote(text)} is less than one step`);
   }
   return budget;
 }

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { PrimerError } from '@primer-search/core';
+import { PrimerError, quote } from '@primer-search/core';
 
 export type OptimizerName = 'adam' | 'adafactor';
 
@@ -182,7 +182,7 @@ function adafactor(): ScheduledOptimizer {
 export function createOptimizer(name: OptimizerName): ScheduledOptimizer {
   if (name === 'adam') return adam();
   if (name === 'adafactor') return adafactor();
-  throw new PrimerError('BAD_OPTIMIZER', `unknown optimizer "${String(name)}"; choose adam or adafactor`);
+  throw new PrimerError('BAD_OPTIMIZER', `unknown optimizer ${quote(name)}; choose adam or adafactor`);
 }
 
 /** Linear warmup to `peak`, then inverse-square-root decay (the paper's schedule). */

@@ -4,6 +4,7 @@ import { pathToFileURL } from 'node:url';
 import cliProgress from 'cli-progress';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { structuredPatch } from 'diff';
+import { quote } from '@primer-search/core';
 import { formatDna, type Dna } from '@primer-search/dna';
 import {
   LocalWorkerPool,
@@ -68,7 +69,7 @@ function parseStrategyOptions(pairs: string[]): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const pair of pairs) {
     const m = /^([A-Za-z_][\w-]*)=(.*)$/.exec(pair);
-    if (!m) throw new UsageError(`--strategy-option takes name=value; got "${pair}"`);
+    if (!m) throw new UsageError(`--strategy-option takes name=value; got ${quote(pair)}`);
     const v = m[2]!;
     out[m[1]!] = v !== '' && Number.isFinite(Number(v)) ? Number(v) : v === 'true' ? true : v === 'false' ? false : v;
   }
@@ -243,7 +244,7 @@ export function searchCommand(program: Command, io: CliIo, result: CommandResult
       if (existsSync(studyPath)) throw new UsageError(`${studyPath} already exists: add --resume to continue that study, or choose another --study file`);
       if (!strategies.has(o.strategy)) {
         const near = strategies.suggest(o.strategy);
-        throw new UsageError(`no search strategy "${o.strategy}"${near.length ? ` (did you mean ${near.join(', ')}?)` : ''}; known: ${strategies.names().join(', ')}`);
+        throw new UsageError(`no search strategy ${quote(o.strategy)}${near.length ? ` (did you mean ${near.join(', ')}?)` : ''}; known: ${strategies.names().join(', ')}`);
       }
       const seed = loadDna(io, o.seedModel, o.dModel, o.heads);
       if (!seed.ok) {
