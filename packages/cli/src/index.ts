@@ -1,15 +1,16 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { isPrimerError } from '@primer-search/core';
 import { baselinesCommand } from './commands/baselines.js';
 import { compareCommand, trainCommand } from './commands/train.js';
 import { dataCommand } from './commands/data.js';
 import { dnaCommand, type CommandResult } from './commands/dna.js';
 import { primitivesCommand } from './commands/primitives.js';
 import { searchCommand, studyCommand } from './commands/search.js';
-import { UsageError, type CliIo } from './io.js';
+import { exitCodeOf } from './flags.js';
+import type { CliIo } from './io.js';
 
 export { UsageError, type CliIo } from './io.js';
+export { exitCodeOf } from './flags.js';
 export { numberedPath } from './commands/dna.js';
 
 const VERSION = '0.1.0';
@@ -54,7 +55,7 @@ export function buildProgram(io: CliIo, result: CommandResult): Command {
       '  primer search --study runs/demo.sqlite --resume\n' +
       '  primer study show runs/demo.sqlite\n' +
       '  primer data prepare --dataset lm1b --data-dir ~/data/lm1b --tokenizer gpt2 --out ~/data/lm1b-gpt2\n' +
-      '\nExit status: 0 success, 1 invalid input (e.g. a DNA that does not validate), 2 usage error.\n',
+      '\nExit status: 0 success; 1 invalid input (a DNA that does not validate, a damaged study, unreadable data) or failed work; 2 a wrong command line (an unknown flag, a value a flag cannot take, a path that does not exist).\n',
   );
   return program;
 }
@@ -70,19 +71,9 @@ export async function main(argv: string[], io: CliIo = nodeIo): Promise<number> 
     await program.parseAsync(argv, { from: 'user' });
     return result.exitCode;
   } catch (e) {
-    if (e instanceof CommanderError) {
-      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.exitCode === 0) return 0;
-      // commander printed the message; a missing subcommand prints help and lands here too
-      return 2;
-    }
-    if (e instanceof UsageError) {
-      io.stderr(`primer: ${e.message}\n`);
-      return 2;
-    }
-    if (isPrimerError(e)) {
-      io.stderr(`primer: ${e.message}\n`);
-      return 1;
-    }
-    throw e;
+    const code = exitCodeOf(e);
+    // commander has printed its own message (or the help)
+    if (!(e instanceof CommanderError)) io.stderr(`primer: ${(e as Error).message}\n`);
+    return code;
   }
 }

@@ -58,11 +58,17 @@ describe('primer search and primer study show', () => {
     const missing = await run(['study', 'show', join(dir, 'none.sqlite')]);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/no study file at/);
-    const badPlugin = await run(['search', '--plugin', './no/such/plugin.js', '--study', join(dir, 'z.sqlite')]);
+    const noPlugin = await run(['search', '--plugin', './no/such/plugin.js', '--study', join(dir, 'z.sqlite')]);
+    expect(noPlugin.code).toBe(2);
+    expect(noPlugin.stderr).toContain('--plugin: no such file ./no/such/plugin.js');
+    // a plugin that is there but fails to load is invalid input
+    const broken = join(dir, 'broken-plugin.mjs');
+    writeFileSync(broken, 'throw new Error("this plugin is broken");\n');
+    const badPlugin = await run(['search', '--plugin', broken, '--study', join(dir, 'z.sqlite')]);
     expect(badPlugin.code).toBe(1);
-    expect(badPlugin.stderr).toMatch(/cannot load the plugin file:.*no\/such\/plugin\.js/);
+    expect(badPlugin.stderr).toMatch(/cannot load the plugin file:.*broken-plugin\.mjs: this plugin is broken/);
     const badOption = await run(['search', '--strategy', 'random', '--strategy-option', 'maxMutation=2', '--study', join(dir, 'y.sqlite')]);
-    expect(badOption.code).toBe(1);
+    expect(badOption.code).toBe(2);
     expect(badOption.stderr).toMatch(/random has no option "maxMutation"; its options: maxMutations/);
   });
 });

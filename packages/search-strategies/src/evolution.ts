@@ -5,6 +5,7 @@ import {
   checkOptionNames,
   expectState,
   integerOption,
+  StrategyError,
   type Candidate,
   type Outcome,
   type Strategy,
@@ -43,6 +44,10 @@ class Evolution implements Strategy {
     checkOptionNames(this.name, context.options, Object.keys(OPTIONS));
     this.populationSize = integerOption(context.options, 'populationSize', 100, 2);
     this.tournamentSize = integerOption(context.options, 'tournamentSize', 10, 1);
+    if (this.tournamentSize > this.populationSize) {
+      // a tournament larger than the population always picks the fittest member: no selection pressure to tune
+      throw new StrategyError(`option tournamentSize (${this.tournamentSize}) cannot be larger than populationSize (${this.populationSize})`);
+    }
     if (state) {
       expectState(this.name, 1, state);
       const s = state as unknown as { base: ConstructorParameters<typeof Proposer>[1]; population: Member[] };

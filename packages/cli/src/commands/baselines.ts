@@ -1,3 +1,4 @@
+import { dModel as dModelFlag } from '../flags.js';
 import type { Command } from 'commander';
 import { baselines } from '@primer-search/baselines';
 import { planBlock } from '@primer-search/compiler';
@@ -8,7 +9,7 @@ export function baselinesCommand(program: Command, io: CliIo): void {
   program
     .command('baselines')
     .description("List the paper's baseline models, written as DNA, with parameters and FLOPs per token of one block.")
-    .option('--d-model <n>', `model width (default ${DEFAULT_D_MODEL})`, integer('--d-model', 16))
+    .option('--d-model <n>', `model width (default ${DEFAULT_D_MODEL})`, dModelFlag)
     .option('--seq-len <n>', 'sequence length, for attention FLOPs (default 64)', integer('--seq-len', 1))
     .option('--json', 'print machine-readable JSON')
     .action((opts: { dModel?: number; seqLen?: number; json?: boolean }) => {

@@ -3,6 +3,8 @@ import { join } from 'node:path';
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import { corpora, createTokenizer, prepareTokenCache, tokenizers, type Split } from '@primer-search/datasets';
+import { checkName, checkPath } from '../flags.js';
+import { quote } from '@primer-search/core';
 import { UsageError, type CliIo } from '../io.js';
 import { integer } from './dna.js';
 import { fmt } from './train.js';
@@ -40,9 +42,13 @@ export function dataCommand(program: Command, io: CliIo): void {
     .option('--force', 'replace an existing cache in --out')
     .addHelpText('after', '\nExample:\n  primer data prepare --dataset lm1b --data-dir ~/data/lm1b --tokenizer gpt2 --out ~/data/lm1b-gpt2\n  primer train --dataset lm1b --data-dir ~/data/lm1b --tokenizer gpt2 --cache ~/data/lm1b-gpt2 --model primer\n')
     .action(async (o: PrepareOptions) => {
+      checkName('--dataset', o.dataset, 'dataset', corpora.names());
+      checkName('--tokenizer', o.tokenizer, 'tokenizer', tokenizers.names());
+      checkPath('--data-dir', o.dataDir, 'folder');
+      checkPath('--tokenizer-model', o.tokenizerModel, 'file');
       if (existsSync(join(o.out, 'manifest.json')) && !o.force) throw new UsageError(`${o.out} already holds a token cache; add --force to build it again`);
       const splits = o.splits.split(',').map((s) => s.trim()) as Split[];
-      for (const s of splits) if (!['train', 'validation', 'test'].includes(s)) throw new UsageError(`--splits: unknown split "${s}" (train, validation, test)`);
+      for (const s of splits) if (!['train', 'validation', 'test'].includes(s)) throw new UsageError(`--splits: unknown split ${quote(s)} (train, validation, test)`);
       const corpus = corpora.get(o.dataset).open({ dataDir: o.dataDir, skipBadLines: o.skipBadLines });
       const tokenizer = await createTokenizer(corpus, o);
       io.stderr(`tokenizing ${o.dataset} (${splits.join(', ')}) with ${tokenizer.name} (vocabulary ${fmt(tokenizer.vocabSize)}) into ${o.out}\n`);

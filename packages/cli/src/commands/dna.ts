@@ -1,3 +1,4 @@
+import { dModel as dModelFlag } from '../flags.js';
 import { InvalidArgumentError, type Command } from 'commander';
 import { Rng } from '@primer-search/core';
 import {
@@ -21,11 +22,9 @@ export interface CommandResult {
   exitCode: number;
 }
 
-export const integer = (name: string, min: number) => (value: string) => {
-  const n = Number(value);
-  if (!Number.isSafeInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer >= ${min}.`);
-  return n;
-};
+import { integer } from '../flags.js';
+
+export { integer };
 
 export const DEFAULT_D_MODEL = 128;
 
@@ -38,7 +37,18 @@ export function loadDna(
   file: string,
   dModel = DEFAULT_D_MODEL,
   heads?: number,
+  /** The flag that named the file, put in front of a usage error. */
+  flag?: string,
 ): { ok: true; dna: Dna; analysis: DnaAnalysis } | { ok: false; message: string } {
+  try {
+    return readDna(io, file, dModel, heads);
+  } catch (e) {
+    if (flag && e instanceof UsageError) throw new UsageError(`${flag}: ${e.message}`);
+    throw e;
+  }
+}
+
+function readDna(io: CliIo, file: string, dModel: number, heads: number | undefined): { ok: true; dna: Dna; analysis: DnaAnalysis } | { ok: false; message: string } {
   let text: string;
   try {
     text = readInput(io, file);
@@ -86,7 +96,7 @@ export function dnaCommand(program: Command, io: CliIo, result: CommandResult): 
     .description('Check DNA files: schema, ops, indices, call order and shapes. Exit 0 if all are valid, 1 if any is not, 2 on usage errors.')
     .argument('<files...>', 'DNA JSON files ("-" reads standard input) or baseline names (see `primer baselines`)')
     .option('--json', 'print one JSON object per file')
-    .option('--d-model <n>', D_MODEL_HELP, integer('--d-model', 16))
+    .option('--d-model <n>', D_MODEL_HELP, dModelFlag)
     .action((files: string[], opts: { json?: boolean; dModel?: number }) => {
       for (const file of files) {
         const r = loadDna(io, file, opts.dModel);
@@ -112,7 +122,7 @@ export function dnaCommand(program: Command, io: CliIo, result: CommandResult): 
     .argument('<file>', 'a DNA JSON file ("-" reads standard input) or a baseline name')
     .option('--no-dead', 'hide dead instructions (those that do not reach the output)')
     .option('--canonical', 'print the canonical form (what the hash is computed from) instead')
-    .option('--d-model <n>', D_MODEL_HELP, integer('--d-model', 16))
+    .option('--d-model <n>', D_MODEL_HELP, dModelFlag)
     .action((file: string, opts: { dead: boolean; canonical?: boolean; dModel?: number }) => {
       const r = loadDna(io, file, opts.dModel);
       if (!r.ok) {
@@ -128,7 +138,7 @@ export function dnaCommand(program: Command, io: CliIo, result: CommandResult): 
     .command('export')
     .description('Write a DNA as a standalone TypeScript module (TensorFlow.js only) that builds the same block for a given size.')
     .argument('<file>', 'a DNA JSON file ("-" reads standard input) or a baseline name')
-    .option('--d-model <n>', 'model width the module is generated for', integer('--d-model', 16), DEFAULT_D_MODEL)
+    .option('--d-model <n>', 'model width the module is generated for', dModelFlag, DEFAULT_D_MODEL)
     .option('--seq-len <n>', 'sequence length the module is generated for', integer('--seq-len', 1), 64)
     .option('--out <file>', 'write the module here instead of standard output')
     .action((file: string, opts: { dModel: number; seqLen: number; out?: string }) => {
@@ -154,7 +164,7 @@ export function dnaCommand(program: Command, io: CliIo, result: CommandResult): 
         'A child that computes the same program as its parent is mutated again.',
     )
     .argument('<file>', 'the parent DNA JSON file ("-" reads standard input) or a baseline name')
-    .option('--d-model <n>', D_MODEL_HELP, integer('--d-model', 16))
+    .option('--d-model <n>', D_MODEL_HELP, dModelFlag)
     .requiredOption('--seed <n>', 'random seed (same seed, same children)', integer('--seed', 0))
     .option('--count <k>', 'how many children', integer('--count', 1), 1)
     .option('--chain', 'each child is a mutation of the previous one (a random walk) instead of the parent')

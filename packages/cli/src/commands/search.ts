@@ -4,7 +4,7 @@ import { pathToFileURL } from 'node:url';
 import cliProgress from 'cli-progress';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { structuredPatch } from 'diff';
-import { quote } from '@primer-search/core';
+import { isPrimerError, quote } from '@primer-search/core';
 import { formatDna, type Dna } from '@primer-search/dna';
 import {
   LocalWorkerPool,
@@ -21,7 +21,8 @@ import { SqliteStudyStore } from '@primer-search/store';
 import { DEFAULT_TRAIN_CONFIG, formatBudget, parseBudget, prepareData, selectBackend, type Budget } from '@primer-search/trainer-gpu';
 import { UsageError, type CliIo } from '../io.js';
 import { integer, loadDna, type CommandResult } from './dna.js';
-import { addRunOptions, announceData, duration, fmt, settingsOf, type RunOptions } from './train.js';
+import { workersWarning } from '../flags.js';
+import { addRunOptions, announceData, checkRunFlags, duration, fmt, settingsOf, type RunOptions } from './train.js';
 
 interface SearchOptions extends Omit<RunOptions, 'budget'> {
   budgetPerCandidate: Budget;
@@ -62,6 +63,7 @@ const timeBudget = (value: string): Budget => {
 /** Plugin modules: a path (relative to the working directory) or a package name. */
 export function pluginSpecifier(p: string): string {
   const pathLike = p.startsWith('.') || isAbsolute(p) || existsSync(p);
+  if (pathLike && !existsSync(p)) throw new UsageError(`--plugin: no such file ${p}`);
   return pathLike ? pathToFileURL(resolve(p)).href : p;
 }
 
@@ -238,15 +240,18 @@ export function searchCommand(program: Command, io: CliIo, result: CommandResult
     if (o.resume && !o.study) throw new UsageError('--resume needs --study FILE');
     const plugins = o.plugin.map(pluginSpecifier);
     await loadPlugins(plugins);
+    if (!o.resume) checkRunFlags(o);
+    const tooMany = workersWarning(o.workers);
+    if (tooMany) io.stderr(`${tooMany}\n`);
     const studyPath = o.study ?? `runs/search-${stamp()}.sqlite`;
     let config: StudyConfig | undefined;
     if (!o.resume) {
       if (existsSync(studyPath)) throw new UsageError(`${studyPath} already exists: add --resume to continue that study, or choose another --study file`);
       if (!strategies.has(o.strategy)) {
         const near = strategies.suggest(o.strategy);
-        throw new UsageError(`no search strategy ${quote(o.strategy)}${near.length ? ` (did you mean ${near.join(', ')}?)` : ''}; known: ${strategies.names().join(', ')}`);
+        throw new UsageError(`--strategy: no search strategy ${quote(o.strategy)}${near.length ? ` (did you mean ${near.join(', ')}?)` : ''}; known: ${strategies.names().join(', ')}`);
       }
-      const seed = loadDna(io, o.seedModel, o.dModel, o.heads);
+      const seed = loadDna(io, o.seedModel, o.dModel, o.heads, '--seed-model');
       if (!seed.ok) {
         io.stderr(`${seed.message}\n`);
         result.exitCode = 1;
@@ -256,8 +261,14 @@ export function searchCommand(program: Command, io: CliIo, result: CommandResult
         ...(o.strategy === 'evolution' ? { populationSize: o.population, tournamentSize: o.tournament } : {}),
         ...parseStrategyOptions(o.strategyOption),
       };
-      // fail now, not in the first worker, on options the strategy refuses
-      strategies.get(o.strategy).create({ seedDna: seed.dna, seed: o.seed, options: strategyOptions });
+      // fail now, not in the first worker, on options the strategy refuses: a flag's fault (exit 2)
+      try {
+        strategies.get(o.strategy).create({ seedDna: seed.dna, seed: o.seed, options: strategyOptions });
+      } catch (e) {
+        if (!isPrimerError(e)) throw e;
+        const flag = o.strategy === 'evolution' && /populationSize|tournamentSize/.test(e.message) ? '--population/--tournament' : '--strategy-option';
+        throw new UsageError(`${flag}: ${e.message}`);
+      }
       const budget = o.budgetPerCandidate;
       config = {
         format: 'primer-study',

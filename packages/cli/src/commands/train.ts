@@ -1,3 +1,5 @@
+import { checkName, checkPath, dModel as dModelFlag, heads as headsFlag, number } from '../flags.js';
+import { existsSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { baselines } from '@primer-search/baselines';
@@ -22,11 +24,6 @@ import { UsageError, type CliIo } from '../io.js';
 import { trainingProgress } from '../progress.js';
 import { integer, loadDna, type CommandResult } from './dna.js';
 
-const number = (name: string) => (value: string) => {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`${name} must be a non-negative number.`);
-  return n;
-};
 const budget = (value: string) => {
   try {
     return parseBudget(value);
@@ -74,8 +71,8 @@ export function addRunOptions(
         .default(parseBudget(defaultBudget), defaultBudget),
     )
     .option('--layers <n>', 'blocks stacked', integer('--layers', 1), d.layers)
-    .option('--d-model <n>', 'model width (a multiple of 16)', integer('--d-model', 16), d.dModel)
-    .option('--heads <n>', 'attention heads of the baselines (1, 2, 4 or 8)', integer('--heads', 1), 4)
+    .option('--d-model <n>', 'model width (a multiple of 16)', dModelFlag, d.dModel)
+    .option('--heads <n>', 'attention heads of the baselines (1, 2, 4 or 8)', headsFlag, 4)
     .option('--seq-len <n>', 'tokens per sequence', integer('--seq-len', 2), d.seqLen)
     .option('--batch <n>', 'sequences per step', integer('--batch', 1), d.batch)
     .addOption(new Option('--optimizer <name>', 'optimizer').choices(['adam', 'adafactor']).default(DEFAULT_TRAIN_CONFIG.optimizer))
@@ -92,6 +89,18 @@ export function addRunOptions(
     )
     .option('--json', 'print the full record as JSON')
     .option('--out <file>', 'write the full record (settings, figures, curves) as JSON');
+}
+
+/**
+ * Checks the run flags whose valid values are known only once plugins have loaded (datasets,
+ * tokenizers) or that name paths: a wrong one is a usage error (exit 2), found before any work.
+ */
+export function checkRunFlags(o: Pick<RunOptions, 'dataset' | 'tokenizer' | 'dataDir' | 'tokenizerModel' | 'cache'>): void {
+  checkName('--dataset', o.dataset, 'dataset', corpora.names());
+  checkName('--tokenizer', o.tokenizer, 'tokenizer', tokenizers.names());
+  checkPath('--data-dir', o.dataDir, 'folder');
+  checkPath('--tokenizer-model', o.tokenizerModel, 'file');
+  if (o.cache !== undefined && existsSync(o.cache) && !statSync(o.cache).isDirectory()) throw new UsageError(`--cache: ${o.cache} is a file, not a token cache folder`);
 }
 
 export function settingsOf(o: RunOptions, checkpoints: number[]): RunSettings {
@@ -171,7 +180,9 @@ export function trainCommand(program: Command, io: CliIo, result: CommandResult)
     '2m',
   ).action(async (o: RunOptions & { model: string; checkpoint?: string; resume?: boolean }) => {
     if (o.resume && !o.checkpoint) throw new UsageError('--resume needs --checkpoint DIR');
-    const dna = loadDna(io, o.model, o.dModel, o.heads);
+    checkRunFlags(o);
+    if (o.resume) checkPath('--checkpoint', o.checkpoint, 'folder');
+    const dna = loadDna(io, o.model, o.dModel, o.heads, '--model');
     if (!dna.ok) {
       io.stderr(`${dna.message}\n`);
       result.exitCode = 1;
@@ -231,8 +242,10 @@ export function compareCommand(program: Command, io: CliIo, result: CommandResul
       .option('--csv <file>', 'write every validation evaluation (model, step, tokens, seconds, loss, perplexity) as CSV'),
     '2m',
   ).action(async (o: RunOptions & { models: string; csv?: string }) => {
+    checkRunFlags(o);
     const names = o.models.split(',').map((m) => m.trim()).filter(Boolean);
-    const dnas = names.map((n) => ({ name: n, r: loadDna(io, n, o.dModel, o.heads) }));
+    if (names.length === 0) throw new UsageError('--models: give one or more baselines or DNA files, separated by commas');
+    const dnas = names.map((n) => ({ name: n, r: loadDna(io, n, o.dModel, o.heads, '--models') }));
     const bad = dnas.filter((d) => !d.r.ok);
     if (bad.length) {
       for (const d of bad) io.stderr(`${(d.r as { message: string }).message}\n`);

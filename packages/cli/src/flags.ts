@@ -1,0 +1,75 @@
+import { existsSync, statSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { CommanderError, InvalidArgumentError } from 'commander';
+import { isPrimerError, quote } from '@primer-search/core';
+import { UsageError } from './io.js';
+
+/**
+ * The one rule for exit statuses, used by every command: 0 success; 2 when the command line
+ * is wrong (an unknown flag, a flag value that cannot work, a missing argument, a path that
+ * does not exist); 1 when what it points at is invalid (a DNA that does not validate, a
+ * damaged study, unreadable data) or the work failed. Anything else is a bug and is rethrown.
+ */
+export function exitCodeOf(e: unknown): number {
+  if (e instanceof CommanderError) return e.exitCode === 0 || e.code === 'commander.helpDisplayed' || e.code === 'commander.version' ? 0 : 2;
+  if (e instanceof UsageError) return 2;
+  if (isPrimerError(e)) return 1;
+  throw e;
+}
+
+export const integer = (name: string, min: number, max = Number.MAX_SAFE_INTEGER) => (value: string) => {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    throw new InvalidArgumentError(max === Number.MAX_SAFE_INTEGER ? `${name} must be an integer >= ${min}.` : `${name} must be an integer from ${min} to ${max}.`);
+  }
+  return n;
+};
+
+export const number = (name: string) => (value: string) => {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`${name} must be a non-negative number.`);
+  return n;
+};
+
+/** The model width: dModel / 8 is the unit a DNA's widths count in, so a multiple of 16. */
+export const dModel = (value: string) => {
+  const n = integer('--d-model', 16)(value);
+  if (n % 16 !== 0) throw new InvalidArgumentError(`--d-model must be a multiple of 16 (its unit dModel/8 at least 2), got ${n}.`);
+  return n;
+};
+
+export const heads = (value: string) => {
+  const n = Number(value);
+  if (![1, 2, 4, 8].includes(n)) throw new InvalidArgumentError('--heads must be 1, 2, 4 or 8.');
+  return n;
+};
+
+/** One of `names` (a registry's, read when the flag is checked, after plugins have loaded). */
+export function checkName(flag: string, value: string, what: string, names: readonly string[]): void {
+  if (!names.includes(value)) throw new UsageError(`${flag}: no ${what} ${quote(value)}; known: ${names.join(', ')}`);
+}
+
+/** A path the user gave that must exist (as a folder or a file). */
+export function checkPath(flag: string, path: string | undefined, kind: 'folder' | 'file'): void {
+  if (path === undefined) return;
+  if (!existsSync(path)) throw new UsageError(`${flag}: no such ${kind} ${path}`);
+  const isDir = statSync(path).isDirectory();
+  if (kind === 'folder' && !isDir) throw new UsageError(`${flag}: ${path} is a file, not a folder`);
+  if (kind === 'file' && isDir) throw new UsageError(`${flag}: ${path} is a folder, not a file`);
+}
+
+/** What one worker process holds at least: Node, TensorFlow.js with its wasm heap, a small model. */
+export const WORKER_BYTES = 400 * 2 ** 20;
+
+/**
+ * More worker processes than cores slow each other down: say so. More than the machine's
+ * memory holds cannot work: refuse.
+ */
+export function workersWarning(workers: number): string | undefined {
+  const n = cpus().length;
+  const fits = Math.floor(totalmem() / WORKER_BYTES);
+  if (workers > fits) {
+    throw new UsageError(`--workers ${workers}: each worker process needs about ${WORKER_BYTES / 2 ** 20} MiB, and this machine's ${(totalmem() / 2 ** 30).toFixed(0)} GiB hold at most ${fits}; use about ${n}, one per core`);
+  }
+  return workers > n ? `warning: --workers ${workers} is more than this machine's ${n} cores: candidates will train slower, each worker holding a model in memory` : undefined;
+}
