@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import { PrimerError } from '@primer-search/core';
 import { describe, expect, it } from 'vitest';
 import { runPrimer as run } from './__fixtures__/run.js';
+import { duration } from './commands/train.js';
 import { exitCodeOf } from './flags.js';
 import { UsageError, buildProgram } from './index.js';
 
@@ -113,5 +114,16 @@ describe('exit statuses: one rule for every command', () => {
     expect(w.code).toBe(2);
     expect(w.stderr).toMatch(/--workers 100000: each worker process needs about 400 MiB/);
     expect(existsSync(study)).toBe(false);
+  });
+});
+
+describe('duration', () => {
+  it('rounds as a whole: never "3m 60s"', () => {
+    expect(duration(239.6)).toBe('4m 00s');
+    expect(duration(59.97)).toBe('1m 00s');
+    expect(duration(42.54)).toBe('42.5s');
+    expect(duration(185)).toBe('3m 05s');
+    expect(duration(3599.6)).toBe('1h 00m');
+    expect(duration(7620)).toBe('2h 07m');
   });
 });

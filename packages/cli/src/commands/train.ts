@@ -148,7 +148,14 @@ export async function announceData(io: CliIo, o: DataSettings): Promise<void> {
 }
 
 export const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
-export const duration = (s: number) => (s >= 60 ? `${Math.floor(s / 60)}m ${String(Math.round(s % 60)).padStart(2, '0')}s` : `${s.toFixed(1)}s`);
+/** Seconds for people: 42.5s, 3m 05s, 2h 07m (rounded as a whole, so never "3m 60s"). */
+export const duration = (s: number): string => {
+  if (s < 59.95) return `${s.toFixed(1)}s`;
+  const t = Math.round(s);
+  if (t < 3600) return `${Math.floor(t / 60)}m ${String(t % 60).padStart(2, '0')}s`;
+  const m = Math.round(s / 60);
+  return `${Math.floor(m / 60)}h ${String(m % 60).padStart(2, '0')}m`;
+};
 
 function figures(name: string, r: RunRecord): string {
   const res = r.result;
