@@ -137,6 +137,14 @@ describe('studies that cannot be used', () => {
     const s = SqliteStudyStore.open(study, { readonly: true });
     expect(s.evaluations()).toHaveLength(2);
     s.close();
+    // a closed study is one self-contained file: it reads from a folder the reader cannot write
+    const show = spawnSync(process.execPath, ['--conditions=@primer-search/source', '--import', 'tsx', join(root, 'tools/primer-dev.ts'), 'study', 'show', study], {
+      cwd: root,
+      encoding: 'utf8',
+      ...user,
+    });
+    expect(show.status, show.stderr).toBe(0);
+    expect(show.stdout).toMatch(/candidates 2 proposed/);
   });
 });
 

@@ -98,6 +98,15 @@ function parseStored(location: string, what: string, text: string): unknown {
 
 const SQLITE_HEADER = 'SQLite format 3\0';
 
+const writable = (dir: string) => {
+  try {
+    accessSync(dir, constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
 /**
  * Looks at a study file before SQLite opens it, to say what is really wrong: a folder, an
  * empty file, not SQLite at all, or a file cut short (fewer bytes than its header says).
@@ -241,6 +250,13 @@ export class SqliteStudyStore implements StudyStore {
       if (check !== 'ok') throw new StoreError(`${location} is damaged (${String(check).replace(/\s+/g, ' ').slice(0, 160)}): recover what can be saved with \`sqlite3 ${location} ".recover" | sqlite3 recovered.sqlite\`, or use a copy made before the damage`);
     } catch (e) {
       this.db.close();
+      const code = (e as { code?: string }).code ?? '';
+      if (options.readonly && /^SQLITE_(READONLY|CANTOPEN)/.test(code) && !writable(dirname(location))) {
+        // readers of a WAL-mode file need its -shm file, which SQLite creates beside it
+        throw new StoreError(
+          `${location} cannot be read from here: SQLite needs ${location}-shm beside a study in write-ahead-log mode, and its folder ${dirname(location)} is not writable for you; copy the study (with its -wal file, if any) to a folder you can write`,
+        );
+      }
       throw explain(location, e);
     }
   }
@@ -428,7 +444,21 @@ export class SqliteStudyStore implements StudyStore {
     return this.guard(() => (this.db.prepare('SELECT * FROM evaluations ORDER BY id').all() as EvaluationRow[]).map((r) => evaluationOfRow(r, this.parse)));
   }
 
+  /**
+   * Closes the study. A writer leaves it as one self-contained file (rollback journal mode,
+   * the log folded in), so it can be copied alone and read from a folder the reader cannot
+   * write; the next writer turns write-ahead logging on again. While another connection has
+   * it open, it stays in WAL mode.
+   */
   close(): void {
+    if (!this.db.readonly && this.db.open && this.location !== ':memory:') {
+      try {
+        this.db.pragma('busy_timeout = 0');
+        this.db.pragma('journal_mode = DELETE');
+      } catch {
+        // a reader has it open: it stays in WAL mode, which is as durable
+      }
+    }
     this.db.close();
   }
 }

@@ -58,12 +58,19 @@ describe('SqliteStudyStore', () => {
     r.close();
   });
 
-  it('uses write-ahead logging', () => {
+  it('uses write-ahead logging while open, and leaves one self-contained file when closed', () => {
     const file = join(dir(), 's.sqlite');
-    SqliteStudyStore.open(file).close();
-    const db = new Database(file);
-    expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
-    db.close();
+    const s = SqliteStudyStore.open(file);
+    const peek = new Database(file, { readonly: true });
+    expect(peek.pragma('journal_mode', { simple: true })).toBe('wal');
+    peek.close();
+    s.createStudy({ format: 'primer-study' });
+    s.close();
+    expect(existsSync(`${file}-wal`)).toBe(false);
+    expect(readFileSync(file)[18]).toBe(1); // rollback journal mode in the header
+    const again = SqliteStudyStore.open(file);
+    expect(again.config()).toEqual({ format: 'primer-study' });
+    again.close();
   });
 
   it('advances atomically: a failed step leaves neither its candidates nor its snapshot', () => {
