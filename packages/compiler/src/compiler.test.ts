@@ -7,6 +7,7 @@ import { tf, tfjs } from './__fixtures__/tf-cpu.js';
 import { compileBlock, initialBlockValues } from './block.js';
 import { compileLanguageModel, softmaxCrossEntropy, timingSignal } from './lm.js';
 import { DNA_LIMITS } from '@primer-search/dna';
+import { opChain, wideProjections } from '../../dna/src/__fixtures__/large-programs.js';
 import { CompileError, planBlock } from './plan.js';
 
 const seedDna = (): Dna => {
@@ -159,9 +160,8 @@ describe('compileBlock', () => {
 });
 
 describe('the training memory estimate', () => {
-  const ins = (op: string, input1 = 0, dimSize = 0) => ({ op, input1, input2: 0, constant: 0, dimSize, target: 0, branching: 1 });
-  const chain = (n: number) => ({ format: 'primer-dna', version: 1, bank: { constants: [1], dimSizes: [8] }, subprograms: [{ instructions: Array.from({ length: n }, (_, i) => ins('TANH', i)) }] });
-  const wide = { format: 'primer-dna', version: 1, bank: { constants: [1], dimSizes: [8, 64] }, subprograms: [{ instructions: [ins('CONV_1X1', 0, 1), ins('TANH', 1), ins('SQUARE', 2), ins('CONV_1X1', 3, 0)] }] };
+  const chain = (n: number) => opChain(n, 'TANH');
+  const wide = wideProjections();
 
   it('is within 0.6-2.5x of what tf.profile sees at the peak of a training step (plus the two moments of Adam)', async () => {
     const rng = Rng.create(5);

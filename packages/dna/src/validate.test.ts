@@ -1,5 +1,6 @@
 import { formatWidth, width } from '@primer-search/primitives';
 import { describe, expect, it } from 'vitest';
+import { callChain, fanOut, ins, program } from './__fixtures__/large-programs.js';
 import { vanilla, vanillaJson } from './__fixtures__/vanilla.js';
 import { DnaParseError, DnaValidationError } from './errors.js';
 import { parseDna, validateDna } from './validate.js';
@@ -181,19 +182,8 @@ describe('validateDna', () => {
 });
 
 describe('program size limits (DNA_LIMITS)', () => {
-  const ins = (op: string, extra: Partial<Record<'input1' | 'input2' | 'dimSize' | 'target' | 'branching', number>> = {}) => ({
-    op, input1: 0, input2: 0, constant: 0, dimSize: 0, target: 0, branching: 1, ...extra,
-  });
-  const dna = (subprograms: Array<{ instructions: unknown[] }>) => ({ format: 'primer-dna', version: 1, bank: { constants: [1], dimSizes: [8] }, subprograms });
-  /** Subprogram k calls k+1 with `branching`, projecting the concatenated branches back to 8u. */
-  const fanOut = (levels: number, branching: number) =>
-    dna([
-      { instructions: [ins('CALL', { target: 1 })] },
-      ...Array.from({ length: levels }, (_, k) => ({ instructions: [ins('CALL', { target: k + 2, branching }), ins('CONV_1X1', { input1: 2 })] })),
-      { instructions: [ins('TANH')] },
-    ]);
-  const chainOfCalls = (n: number) =>
-    dna([...Array.from({ length: n - 1 }, (_, k) => ({ instructions: [ins('CALL', { target: k + 1 })] })), { instructions: [ins('TANH')] }]);
+  const chainOfCalls = callChain;
+  const dna = program;
 
   it('accept a small fan-out and count its instances without building them', () => {
     const r = validateDna(fanOut(2, 4));

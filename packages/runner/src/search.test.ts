@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { baselines } from '@primer-search/baselines';
 import { writeTree } from '../../datasets/src/__fixtures__/lm1b.js';
+import { callChain, fanOut, opChain, wideProjections } from '../../dna/src/__fixtures__/large-programs.js';
 import { DNA_LIMITS, mutateDna, type Dna } from '@primer-search/dna';
 import { Rng } from '@primer-search/core';
 import { Proposer, strategies, type Candidate, type StrategyDefinition, type StrategyState } from '@primer-search/search-strategies';
@@ -299,20 +300,7 @@ describe('LocalWorkerPool', () => {
 });
 
 describe('programs at the limits, through a worker process', () => {
-  const ins = (op: string, extra: Partial<Record<'input1' | 'input2' | 'dimSize' | 'target' | 'branching', number>> = {}) => ({
-    op, input1: 0, input2: 0, constant: 0, dimSize: 0, target: 0, branching: 1, ...extra,
-  });
-  const dna = (subprograms: Array<{ instructions: unknown[] }>, dimSizes = [8]) => ({ format: 'primer-dna', version: 1, bank: { constants: [0.5], dimSizes }, subprograms });
-  const fanOut = (levels: number, branching: number) =>
-    dna([
-      { instructions: [ins('CALL', { target: 1 })] },
-      ...Array.from({ length: levels }, (_, k) => ({ instructions: [ins('CALL', { target: k + 2, branching }), ins('CONV_1X1', { input1: 2 })] })),
-      { instructions: [ins('TANH')] },
-    ]);
-  const callChain = (n: number) =>
-    dna([...Array.from({ length: n - 1 }, (_, k) => ({ instructions: [ins('CALL', { target: k + 1 })] })), { instructions: [ins('TANH')] }]);
-  const opChain = (n: number) => dna([{ instructions: Array.from({ length: n }, (_, i) => ins(i % 2 ? 'TANH' : 'SIN', { input1: i })) }]);
-  const wide = dna([{ instructions: [ins('CONV_1X1', { dimSize: 1 }), ins('SQUARE', { input1: 1 }), ins('CONV_1X1', { input1: 2, dimSize: 1 }), ins('CONV_1X1', { input1: 3 })] }], [8, 64]);
+  const wide = wideProjections();
 
   it('each end as that candidate\'s result with a reason, never the death of the worker or the search', async () => {
     const rng = Rng.create(77);
