@@ -1,4 +1,5 @@
 import { existsSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { cpus, totalmem } from 'node:os';
 import { CommanderError, InvalidArgumentError } from 'commander';
 import { isPrimerError, quote } from '@primer-search/core';
@@ -72,4 +73,17 @@ export function workersWarning(workers: number): string | undefined {
     throw new UsageError(`--workers ${workers}: each worker process needs about ${WORKER_BYTES / 2 ** 20} MiB, and this machine's ${(totalmem() / 2 ** 30).toFixed(0)} GiB hold at most ${fits}; use about ${n}, one per core`);
   }
   return workers > n ? `warning: --workers ${workers} is more than this machine's ${n} cores: candidates will train slower, each worker holding a model in memory` : undefined;
+}
+
+/**
+ * A forced native backend must be installed (found without loading it, so a controller that
+ * trains nothing never loads TensorFlow.js); wasm and cpu ship with primer-search.
+ */
+export function checkBackend(backend: string | undefined): void {
+  if (backend !== 'tfjs-node' && backend !== 'tfjs-node-gpu') return;
+  try {
+    createRequire(import.meta.url).resolve(`@tensorflow/${backend}`);
+  } catch {
+    throw new UsageError(`--backend ${backend}: @tensorflow/${backend} is not installed here (npm install @tensorflow/${backend}; it downloads libtensorflow), or leave --backend out to use the fastest that starts`);
+  }
 }

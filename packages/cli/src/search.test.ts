@@ -97,9 +97,15 @@ describe('studies that cannot be used', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toContain(`no study file at ${study} to resume`);
     expect(existsSync(study)).toBe(false);
-    // a backend that cannot start is refused after the file was opened: nothing stays behind
+    // a forced backend that is not installed is refused before the study is opened
     const refused = await run(['search', '--candidates', '2', '--budget-per-candidate', '1steps', ...TINY, '--backend', 'tfjs-node', '--study', study]);
-    expect(refused.code).toBe(1);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('--backend tfjs-node: @tensorflow/tfjs-node is not installed here');
+    expect(existsSync(study)).toBe(false);
+    // a new study whose data cannot be prepared (an LM1B folder without the release in it) leaves no file
+    const noData = await run(['search', '--candidates', '2', '--budget-per-candidate', '1steps', ...TINY, '--dataset', 'lm1b', '--data-dir', tmp(), '--study', study]);
+    expect(noData.code).toBe(1);
+    expect(noData.stderr).toMatch(/LM1B/);
     expect(existsSync(study)).toBe(false);
     expect((await run(['search', '--candidates', '1', '--budget-per-candidate', '1steps', ...TINY, '--study', study])).code).toBe(0);
   });

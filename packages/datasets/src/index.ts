@@ -8,3 +8,4 @@ export * from './lm1b.js';
 export * from './c4.js';
 export * from './pretrained.js';
 export * from './cache.js';
+export * from './prepare.js';

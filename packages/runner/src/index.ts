@@ -1,4 +1,4 @@
+export * from './controller.js';
+// the worker side: trains candidates (loads TensorFlow.js)
 export * from './job.js';
-export * from './pool.js';
-export * from './search.js';
-export * from './summary.js';
+export * from './in-process-pool.js';

@@ -1,7 +1,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { evaluateCandidate, failedResult, type EvaluationJob, type JobOutcome, type JobProgress } from './job.js';
+import { failedResult, type EvaluationJob, type JobOutcome, type JobProgress } from '@primer-search/study';
 import type { FromWorker, ToWorker } from './worker.js';
 
 export interface RunJobOptions {
@@ -121,13 +121,4 @@ export class LocalWorkerPool implements EvaluationPool {
       ),
     );
   }
-}
-
-/** Trains in this process, one candidate at a time (for tests and debugging; no time limit, a crash is this process's). */
-export class InProcessPool implements EvaluationPool {
-  readonly size = 1;
-  run(job: EvaluationJob, options: RunJobOptions): Promise<JobOutcome> {
-    return evaluateCandidate(job, options.onProgress);
-  }
-  async close(): Promise<void> {}
 }

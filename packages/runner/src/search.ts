@@ -3,39 +3,9 @@ import { PrimerError } from '@primer-search/core';
 import type { Dna, Mutation } from '@primer-search/dna';
 import { strategies, type Candidate, type Outcome } from '@primer-search/search-strategies';
 import type { CandidateRecord, EvaluationRecord, StudyStore } from '@primer-search/store';
-import { formatBudget, type RunSettings } from '@primer-search/trainer-gpu';
-import { isEnvironmentFailure, type EvaluationJob, type JobOutcome, type JobProgress } from './job.js';
+import { formatBudget, isEnvironmentFailure, type EvaluationJob, type JobOutcome, type JobProgress, type StudyConfig } from '@primer-search/study';
 import type { EvaluationPool } from './pool.js';
 
-/** Everything that defines a study; recorded in the store when it is created. */
-export interface StudyConfig {
-  format: 'primer-study';
-  version: 1;
-  strategy: string;
-  strategyOptions: Record<string, unknown>;
-  /** What the seed DNA is (a baseline name or a file), for display. */
-  seedModel: string;
-  seedDna: Dna;
-  /** Seeds the strategy (and, through settings.seed, the weights and batches of every candidate). */
-  seed: number;
-  /** Candidates to propose in all, the seed included. */
-  candidates: number;
-  /**
-   * Candidates out for evaluation at once. Candidate k is proposed right after the result of
-   * candidate k - inFlight has been told, and results are told in proposal order, so a
-   * search with a step or token budget is reproducible whatever the timing.
-   */
-  inFlight: number;
-  /** Fractions of the budget where candidates below the median so far stop (the paper's hurdles). */
-  hurdles: number[];
-  /** Results needed at a hurdle before it stops anyone. */
-  hurdleMinSamples: number;
-  settings: RunSettings;
-  /** Modules imported before anything else (plugins registering primitives or strategies). */
-  plugins: string[];
-  /** A candidate still running after this many seconds is stopped and recorded as failed (timeout). */
-  candidateTimeoutSeconds: number;
-}
 
 export type SearchEvent =
   | { type: 'started'; resumed: boolean; told: number; config: StudyConfig }

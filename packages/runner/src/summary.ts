@@ -1,6 +1,6 @@
 import type { CandidateView, EvaluationRecord, StudyStore } from '@primer-search/store';
-import { failureCategory } from './job.js';
-import { SearchError, type StudyConfig } from './search.js';
+import { failureCategory, type StudyConfig } from '@primer-search/study';
+import { SearchError } from './search.js';
 
 export interface LeaderboardEntry {
   id: number;

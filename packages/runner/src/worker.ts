@@ -3,7 +3,8 @@
  * `evaluateCandidate`, and sends progress and the result back. One job at a time; the
  * process (with its initialised backend) is reused for the next.
  */
-import { evaluateCandidate, outcomeOfError, type EvaluationJob, type JobOutcome, type JobProgress } from './job.js';
+import type { EvaluationJob, JobOutcome, JobProgress } from '@primer-search/study';
+import { evaluateCandidate, outcomeOfError } from './job.js';
 
 export type ToWorker = { type: 'job'; job: EvaluationJob };
 export type FromWorker = { type: 'ready' } | { type: 'progress'; progress: JobProgress } | { type: 'result'; result: JobOutcome };

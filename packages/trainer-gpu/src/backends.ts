@@ -5,8 +5,7 @@ import { PrimerError, quote } from '@primer-search/core';
 import type { TF } from '@primer-search/primitives';
 import { registerWasmTrainingKernels } from './wasm-kernels.js';
 
-export const BACKENDS = ['tfjs-node-gpu', 'tfjs-node', 'wasm', 'cpu'] as const;
-export type BackendChoice = (typeof BACKENDS)[number];
+import { BACKENDS, type BackendChoice } from '@primer-search/study';
 
 export interface SelectedBackend {
   /** What was chosen, in our terms. */

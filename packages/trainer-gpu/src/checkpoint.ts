@@ -1,9 +1,9 @@
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { PrimerError, type RngState } from '@primer-search/core';
-import type { Budget } from './budget.js';
+import type { Budget, TrainConfig } from '@primer-search/study';
 import type { Slot } from './optimizers.js';
-import type { Evaluation, TrainConfig } from './train.js';
+import type { Evaluation } from './train.js';
 
 /** Everything needed to continue a training run exactly where it stopped. */
 export interface TrainCheckpoint {

@@ -3,7 +3,8 @@ import { baselineDna } from '@primer-search/baselines';
 import type { Dna } from '@primer-search/dna';
 import { describe, expect, it, vi } from 'vitest';
 import { DataParallel } from './data-parallel.js';
-import { DEFAULT_RUN_SETTINGS, runExperiment, type RunSettings } from './experiment.js';
+import { DEFAULT_RUN_SETTINGS, type RunSettings } from '@primer-search/study';
+import { runExperiment } from './experiment.js';
 
 const settings = (dataParallel: number, batch = 6): RunSettings => ({
   ...DEFAULT_RUN_SETTINGS,

@@ -2,7 +2,7 @@ import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import { PrimerError } from '@primer-search/core';
 import type { Batch } from '@primer-search/datasets';
-import type { BackendChoice } from './backends.js';
+import type { BackendChoice } from '@primer-search/study';
 
 /** What a replica needs to build the same model as the main thread. */
 export interface ReplicaSpec {

@@ -1,68 +1,13 @@
 import { compileLanguageModel, type ModelEstimate } from '@primer-search/compiler';
 import type { Seed } from '@primer-search/core';
 import { dnaHash } from '@primer-search/dna';
-import { createHash } from 'node:crypto';
-import { join } from 'node:path';
-import {
-  BatchSampler,
-  cacheDirectory,
-  corpora,
-  createTokenizer,
-  evaluationBatches,
-  openTokenCache,
-  ensureTokenCache,
-  tokenStream,
-  type BatchMode,
-  type PrepareProgress,
-  type Tokenizer,
-  type Tokens,
-} from '@primer-search/datasets';
-import { selectBackend, trainingMemoryLimit, type BackendChoice, type SelectedBackend } from './backends.js';
-import type { Budget } from './budget.js';
+import { BatchSampler, evaluationBatches, prepareData } from '@primer-search/datasets';
+import type { BackendChoice, RunSettings } from '@primer-search/study';
+import { selectBackend, trainingMemoryLimit, type SelectedBackend } from './backends.js';
 import type { TrainCheckpoint } from './checkpoint.js';
 import { DataParallel } from './data-parallel.js';
-import { trainModel, type Evaluation, type ProgressEvent, type TrainConfig, type TrainResult } from './train.js';
+import { trainModel, type Evaluation, type ProgressEvent, type TrainResult } from './train.js';
 
-/** Everything that defines a training run besides the DNA; plain data, recorded with every result. */
-export interface RunSettings {
-  dataset: string;
-  dataDir?: string;
-  tokenizer: string;
-  /** Vocabulary size for tokenizers that are trained (bpe). */
-  vocabSize?: number;
-  /** The model file of a tokenizer loaded from one (sentencepiece). */
-  tokenizerModel?: string;
-  /** A token cache built by `primer data prepare` (default for streamed datasets: one kept in the cache directory). */
-  cache?: string;
-  /** Count and skip unreadable lines of the dataset files instead of stopping. */
-  skipBadLines?: boolean;
-  /** How training windows are cut (default packed). */
-  batchMode?: BatchMode;
-  /** Threads that share each step's batch (data parallelism; default 1). Does not change the result. */
-  dataParallel?: number;
-  layers: number;
-  dModel: number;
-  seqLen: number;
-  batch: number;
-  budget: Budget;
-  seed: number;
-  /** Validation windows of seqLen tokens scored at each evaluation (the same for every model). */
-  evalWindows: number;
-  train: Partial<TrainConfig>;
-  backend?: BackendChoice;
-}
-
-export const DEFAULT_RUN_SETTINGS: Omit<RunSettings, 'budget'> = {
-  dataset: 'brown',
-  tokenizer: 'byte',
-  layers: 2,
-  dModel: 64,
-  seqLen: 64,
-  batch: 16,
-  seed: 1,
-  evalWindows: 64,
-  train: {},
-};
 
 export interface RunRecord {
   settings: RunSettings;
@@ -70,54 +15,6 @@ export interface RunRecord {
   model: ModelEstimate;
   data: { trainTokens: number; validationTokens: number; vocabSize: number };
   result: TrainResult;
-}
-
-export interface PreparedData {
-  tokenizer: Tokenizer;
-  train: Tokens;
-  validation: Tokens;
-  /** Where the tokens come from: memory, or the token cache at this path. */
-  cache?: string;
-  /** Bad lines of the dataset files skipped when the cache was built (with skipBadLines). */
-  skippedLines?: number;
-}
-export type DataSettings = Pick<RunSettings, 'dataset' | 'dataDir' | 'tokenizer' | 'vocabSize' | 'tokenizerModel' | 'cache' | 'skipBadLines'>;
-const prepared = new Map<string, Promise<PreparedData>>();
-
-/**
- * Tokenized splits of a dataset, cached in this process. Small corpora (Brown) are tokenized
- * in memory; streamed ones (LM1B, C4) are read through a token cache, built on first use
- * (with `onProgress`) in the cache directory unless `cache` names one.
- */
-export function prepareData(s: DataSettings, hooks: { onProgress?: (p: PrepareProgress) => void } = {}): Promise<PreparedData> {
-  const key = JSON.stringify([s.dataset, s.dataDir, s.tokenizer, s.vocabSize, s.tokenizerModel, s.cache, s.skipBadLines]);
-  let p = prepared.get(key);
-  if (!p) {
-    p = load(s, hooks);
-    prepared.set(key, p);
-    // a failure is not kept
-    p.catch(() => prepared.delete(key));
-  }
-  return p;
-}
-
-async function load(s: DataSettings, hooks: { onProgress?: (p: PrepareProgress) => void }): Promise<PreparedData> {
-  const corpus = corpora.get(s.dataset).open({ dataDir: s.dataDir, skipBadLines: s.skipBadLines });
-  const tokenizer = await createTokenizer(corpus, s);
-  if (corpus.documents && !s.cache) {
-    return { tokenizer, train: tokenStream(corpus, 'train', tokenizer), validation: tokenStream(corpus, 'validation', tokenizer) };
-  }
-  const dir = s.cache ?? defaultCachePath(s, tokenizer);
-  // built once, under a lock: another process building it meanwhile is waited for
-  await ensureTokenCache({ corpus, dataset: s.dataset, dataDir: s.dataDir, tokenizer, out: dir, onProgress: hooks.onProgress });
-  const cache = openTokenCache(dir, { dataset: s.dataset, tokenizer, files: corpus.files?.() });
-  return { tokenizer, train: cache.source('train'), validation: cache.source('validation'), cache: dir, skippedLines: cache.manifest.skippedLines };
-}
-
-/** Where a streamed dataset's token cache is kept by default: by dataset, data directory and tokenizer. */
-export function defaultCachePath(s: Pick<DataSettings, 'dataset' | 'dataDir'>, tokenizer: Tokenizer): string {
-  const key = createHash('sha256').update(JSON.stringify([s.dataset, s.dataDir ?? null, tokenizer.fingerprint])).digest('hex').slice(0, 16);
-  return join(cacheDirectory(), 'tokens', `${s.dataset}-${tokenizer.name}-${key}`);
 }
 
 /**

@@ -1,5 +1,4 @@
 export * from './backends.js';
-export * from './budget.js';
 export * from './checkpoint.js';
 export * from './optimizers.js';
 export * from './train.js';
@@ -8,3 +7,19 @@ export * from './experiment.js';
 export * from './speedup.js';
 export * from './wasm-matmul.js';
 export * from './data-parallel.js';
+// data preparation lives in @primer-search/datasets, re-exported for existing imports
+export { defaultCachePath, prepareData, type DataSettings, type PreparedData } from '@primer-search/datasets';
+// the run vocabulary lives in @primer-search/study (no tfjs); re-exported for existing imports
+export {
+  BACKENDS,
+  DEFAULT_RUN_SETTINGS,
+  DEFAULT_TRAIN_CONFIG,
+  budgetProgress,
+  formatBudget,
+  parseBudget,
+  type BackendChoice,
+  type Budget,
+  type OptimizerName,
+  type RunSettings,
+  type TrainConfig,
+} from '@primer-search/study';

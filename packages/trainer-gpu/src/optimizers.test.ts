@@ -5,8 +5,8 @@ import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import { selectBackend } from './backends.js';
 import { readCheckpoint, writeCheckpoint, type TrainCheckpoint } from './checkpoint.js';
-import { createOptimizer, type OptimizerName } from './optimizers.js';
-import { DEFAULT_TRAIN_CONFIG } from './train.js';
+import { createOptimizer } from './optimizers.js';
+import { DEFAULT_TRAIN_CONFIG, type OptimizerName } from '@primer-search/study';
 
 await selectBackend('cpu');
 

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { PrimerError, quote } from '@primer-search/core';
 
-export type OptimizerName = 'adam' | 'adafactor';
+import type { OptimizerName } from '@primer-search/study';
 
 /** A tensor's values and shape, as saved in a checkpoint. */
 export interface Slot {

@@ -8,10 +8,10 @@ import { DnaBuilder } from '@primer-search/dna';
 import { BatchSampler, brown, byteTokenizer, evaluationBatches, tokenStream } from '@primer-search/datasets';
 import { describe, expect, it } from 'vitest';
 import { selectBackend } from './backends.js';
-import { formatBudget, parseBudget } from './budget.js';
+import { formatBudget, parseBudget, type TrainConfig } from '@primer-search/study';
 import { readCheckpoint } from './checkpoint.js';
 import { learningRate } from './optimizers.js';
-import { trainModel, type TrainConfig } from './train.js';
+import { trainModel } from './train.js';
 
 const backend = await selectBackend();
 const SEQ = 32;

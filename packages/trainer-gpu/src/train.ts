@@ -1,30 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
 import type { LanguageModel } from '@primer-search/compiler';
 import type { Batch, BatchSampler } from '@primer-search/datasets';
-import { budgetProgress, type Budget } from './budget.js';
+import { budgetProgress, type Budget } from '@primer-search/study';
 import { PrimerError } from '@primer-search/core';
 import { writeCheckpoint, type TrainCheckpoint } from './checkpoint.js';
 import type { DataParallel } from './data-parallel.js';
-import { createOptimizer, learningRate, type OptimizerName } from './optimizers.js';
+import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '@primer-search/study';
+import { createOptimizer, learningRate } from './optimizers.js';
 
-export interface TrainConfig {
-  optimizer: OptimizerName;
-  /** Peak learning rate (reached at the end of warmup). */
-  learningRate: number;
-  warmupSteps: number;
-  /** Clip gradients to this global norm; 0 turns clipping off. */
-  clipNorm: number;
-  /** Fractions of the budget (0 < f < 1) at which to evaluate besides the end (the search's hurdles). */
-  checkpoints: number[];
-}
-
-export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
-  optimizer: 'adam',
-  learningRate: 2e-3,
-  warmupSteps: 100,
-  clipNorm: 1,
-  checkpoints: [0.25, 0.5, 0.75],
-};
 
 export interface Evaluation {
   step: number;

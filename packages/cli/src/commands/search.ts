@@ -5,6 +5,7 @@ import cliProgress from 'cli-progress';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { structuredPatch } from 'diff';
 import { isPrimerError, quote } from '@primer-search/core';
+import { prepareData } from '@primer-search/datasets';
 import { formatDna, type Dna } from '@primer-search/dna';
 import {
   LocalWorkerPool,
@@ -15,10 +16,10 @@ import {
   type SearchEvent,
   type StudyConfig,
   type StudySummary,
-} from '@primer-search/runner';
+} from '@primer-search/runner/controller';
 import { strategies } from '@primer-search/search-strategies';
 import { SqliteStudyStore } from '@primer-search/store';
-import { DEFAULT_TRAIN_CONFIG, formatBudget, parseBudget, prepareData, selectBackend, type Budget } from '@primer-search/trainer-gpu';
+import { DEFAULT_TRAIN_CONFIG, formatBudget, parseBudget, type Budget } from '@primer-search/study';
 import { UsageError, type CliIo } from '../io.js';
 import { integer, loadDna, type CommandResult } from './dna.js';
 import { workersWarning } from '../flags.js';
@@ -296,11 +297,12 @@ export function searchCommand(program: Command, io: CliIo, result: CommandResult
       if (o.resume && !stored) throw new UsageError(`${studyPath} holds no study to resume`);
       const active = stored ?? config!;
       if (o.resume) await loadPlugins(active.plugins);
-      const backend = await selectBackend(active.settings.backend);
+      // the controller trains nothing and loads no TensorFlow.js: each worker picks its backend and records it
+      const backend = active.settings.backend ?? 'chosen by each worker (recorded with its results)';
       if (!o.json) {
         io.stderr(
           `${o.resume ? 'resuming' : 'starting'} study ${studyPath}: ${active.strategy} from ${active.seedModel}, ${Math.max(active.candidates, moreCandidates ?? 0)} candidates, ` +
-            `${formatBudget(active.settings.budget)} each, ${o.workers} worker${o.workers > 1 ? 's' : ''} · backend ${backend.choice}\n`,
+            `${formatBudget(active.settings.budget)} each, ${o.workers} worker${o.workers > 1 ? 's' : ''} · backend ${backend}\n`,
         );
         await announceData(io, active.settings);
       } else {

@@ -1,25 +1,12 @@
-import { checkName, checkPath, dModel as dModelFlag, heads as headsFlag, number } from '../flags.js';
+import { checkBackend, checkName, checkPath, dModel as dModelFlag, heads as headsFlag, number } from '../flags.js';
 import { existsSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { baselines } from '@primer-search/baselines';
-import { corpora, tokenizers } from '@primer-search/datasets';
-import {
-  BACKENDS,
-  DEFAULT_RUN_SETTINGS,
-  DEFAULT_TRAIN_CONFIG,
-  formatBudget,
-  parseBudget,
-  prepareData,
-  type DataSettings,
-  readCheckpoint,
-  runExperiment,
-  selectBackend,
-  speedup,
-  type BackendChoice,
-  type RunRecord,
-  type RunSettings,
-} from '@primer-search/trainer-gpu';
+import { corpora, prepareData, tokenizers, type DataSettings } from '@primer-search/datasets';
+import { BACKENDS, DEFAULT_RUN_SETTINGS, DEFAULT_TRAIN_CONFIG, formatBudget, parseBudget, type BackendChoice, type RunSettings } from '@primer-search/study';
+import type { RunRecord } from '@primer-search/trainer-gpu';
+import { loadTrainer } from '../trainer.js';
 import { UsageError, type CliIo } from '../io.js';
 import { trainingProgress } from '../progress.js';
 import { integer, loadDna, type CommandResult } from './dna.js';
@@ -95,7 +82,8 @@ export function addRunOptions(
  * Checks the run flags whose valid values are known only once plugins have loaded (datasets,
  * tokenizers) or that name paths: a wrong one is a usage error (exit 2), found before any work.
  */
-export function checkRunFlags(o: Pick<RunOptions, 'dataset' | 'tokenizer' | 'dataDir' | 'tokenizerModel' | 'cache'>): void {
+export function checkRunFlags(o: Pick<RunOptions, 'dataset' | 'tokenizer' | 'dataDir' | 'tokenizerModel' | 'cache' | 'backend'>): void {
+  checkBackend(o.backend);
   checkName('--dataset', o.dataset, 'dataset', corpora.names());
   checkName('--tokenizer', o.tokenizer, 'tokenizer', tokenizers.names());
   checkPath('--data-dir', o.dataDir, 'folder');
@@ -195,6 +183,7 @@ export function trainCommand(program: Command, io: CliIo, result: CommandResult)
       result.exitCode = 1;
       return;
     }
+    const { readCheckpoint, runExperiment, selectBackend, speedup } = await loadTrainer();
     const backend = await selectBackend(o.backend);
     if (!o.json) {
       io.stderr(`backend: ${backend.choice}${backend.skipped.length ? ` (skipped: ${backend.skipped.map((s) => s.reason).join('; ')})` : ''}\n`);
@@ -259,6 +248,7 @@ export function compareCommand(program: Command, io: CliIo, result: CommandResul
       result.exitCode = 1;
       return;
     }
+    const { readCheckpoint, runExperiment, selectBackend, speedup } = await loadTrainer();
     const backend = await selectBackend(o.backend);
     if (!o.json) {
       io.stderr(`backend: ${backend.choice} · budget ${formatBudget(o.budget)} per model · ${names.length} models\n`);

@@ -1,0 +1,68 @@
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { cacheDirectory } from './bpe.js';
+import { tokenStream, type Tokens } from './batches.js';
+import { ensureTokenCache, openTokenCache, type PrepareProgress } from './cache.js';
+import { corpora } from './corpus.js';
+import { createTokenizer, type Tokenizer } from './tokenizer.js';
+
+export interface PreparedData {
+  tokenizer: Tokenizer;
+  train: Tokens;
+  validation: Tokens;
+  /** Where the tokens come from: memory, or the token cache at this path. */
+  cache?: string;
+  /** Bad lines of the dataset files skipped when the cache was built (with skipBadLines). */
+  skippedLines?: number;
+}
+/** What a run needs to know of its data (the data fields of a run's settings). */
+export interface DataSettings {
+  dataset: string;
+  dataDir?: string;
+  tokenizer: string;
+  /** Vocabulary size for tokenizers that are trained (bpe). */
+  vocabSize?: number;
+  /** The model file of a tokenizer loaded from one (sentencepiece). */
+  tokenizerModel?: string;
+  /** A token cache built by `primer data prepare`. */
+  cache?: string;
+  skipBadLines?: boolean;
+}
+const prepared = new Map<string, Promise<PreparedData>>();
+
+/**
+ * Tokenized splits of a dataset, cached in this process. Small corpora (Brown) are tokenized
+ * in memory; streamed ones (LM1B, C4) are read through a token cache, built on first use
+ * (with `onProgress`) in the cache directory unless `cache` names one.
+ */
+export function prepareData(s: DataSettings, hooks: { onProgress?: (p: PrepareProgress) => void } = {}): Promise<PreparedData> {
+  const key = JSON.stringify([s.dataset, s.dataDir, s.tokenizer, s.vocabSize, s.tokenizerModel, s.cache, s.skipBadLines]);
+  let p = prepared.get(key);
+  if (!p) {
+    p = load(s, hooks);
+    prepared.set(key, p);
+    // a failure is not kept
+    p.catch(() => prepared.delete(key));
+  }
+  return p;
+}
+
+async function load(s: DataSettings, hooks: { onProgress?: (p: PrepareProgress) => void }): Promise<PreparedData> {
+  const corpus = corpora.get(s.dataset).open({ dataDir: s.dataDir, skipBadLines: s.skipBadLines });
+  const tokenizer = await createTokenizer(corpus, s);
+  if (corpus.documents && !s.cache) {
+    return { tokenizer, train: tokenStream(corpus, 'train', tokenizer), validation: tokenStream(corpus, 'validation', tokenizer) };
+  }
+  const dir = s.cache ?? defaultCachePath(s, tokenizer);
+  // built once, under a lock: another process building it meanwhile is waited for
+  await ensureTokenCache({ corpus, dataset: s.dataset, dataDir: s.dataDir, tokenizer, out: dir, onProgress: hooks.onProgress });
+  const cache = openTokenCache(dir, { dataset: s.dataset, tokenizer, files: corpus.files?.() });
+  return { tokenizer, train: cache.source('train'), validation: cache.source('validation'), cache: dir, skippedLines: cache.manifest.skippedLines };
+}
+
+/** Where a streamed dataset's token cache is kept by default: by dataset, data directory and tokenizer. */
+export function defaultCachePath(s: Pick<DataSettings, 'dataset' | 'dataDir'>, tokenizer: Tokenizer): string {
+  const key = createHash('sha256').update(JSON.stringify([s.dataset, s.dataDir ?? null, tokenizer.fingerprint])).digest('hex').slice(0, 16);
+  return join(cacheDirectory(), 'tokens', `${s.dataset}-${tokenizer.name}-${key}`);
+}
+

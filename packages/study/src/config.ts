@@ -1,0 +1,32 @@
+import type { Dna } from '@primer-search/dna';
+import type { RunSettings } from './settings.js';
+
+/** Everything that defines a study; recorded in the store when it is created. */
+export interface StudyConfig {
+  format: 'primer-study';
+  version: 1;
+  strategy: string;
+  strategyOptions: Record<string, unknown>;
+  /** What the seed DNA is (a baseline name or a file), for display. */
+  seedModel: string;
+  seedDna: Dna;
+  /** Seeds the strategy (and, through settings.seed, the weights and batches of every candidate). */
+  seed: number;
+  /** Candidates to propose in all, the seed included. */
+  candidates: number;
+  /**
+   * Candidates out for evaluation at once. Candidate k is proposed right after the result of
+   * candidate k - inFlight has been told, and results are told in proposal order, so a
+   * search with a step or token budget is reproducible whatever the timing.
+   */
+  inFlight: number;
+  /** Fractions of the budget where candidates below the median so far stop (the paper's hurdles). */
+  hurdles: number[];
+  /** Results needed at a hurdle before it stops anyone. */
+  hurdleMinSamples: number;
+  settings: RunSettings;
+  /** Modules imported before anything else (plugins registering primitives or strategies). */
+  plugins: string[];
+  /** A candidate still running after this many seconds is stopped and recorded as failed (timeout). */
+  candidateTimeoutSeconds: number;
+}

@@ -1,0 +1,5 @@
+export * from './budget.js';
+export * from './settings.js';
+export * from './config.js';
+export * from './records.js';
+export * from './jobs.js';

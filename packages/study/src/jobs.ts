@@ -1,0 +1,75 @@
+import type { NewEvaluation } from './records.js';
+import type { RunSettings } from './settings.js';
+
+/** One candidate to train, as sent to a worker: plain JSON. */
+export interface EvaluationJob {
+  candidate: number;
+  hash: string;
+  dna: unknown;
+  settings: RunSettings;
+  /** Where the hurdles sit (fractions of the budget) and the perplexity to beat at each (null: no threshold yet). */
+  hurdles: Array<{ fraction: number; threshold: number | null }>;
+  /** Modules to import first (plugins registering primitives). */
+  plugins: string[];
+}
+
+/**
+ * What a worker reports back: the evaluation as the store keeps it, less what the controller
+ * adds (wall time, budget, machine). `reason` starts with its category: invalid, diverged,
+ * error, crashed, out of memory, timeout.
+ */
+export type JobResult = Omit<NewEvaluation, 'wallSeconds' | 'budget' | 'machine'>;
+
+/**
+ * A candidate that could not be trained for a reason that is not its program's (see
+ * `blameOf`): never stored as the program's result. The search stops and says why.
+ */
+export interface EnvironmentFailure {
+  candidate: number;
+  hash: string;
+  status: 'environment';
+  reason: string;
+}
+
+/** What a worker sends back for a job. */
+export type JobOutcome = JobResult | EnvironmentFailure;
+
+export const isEnvironmentFailure = (o: JobOutcome): o is EnvironmentFailure => o.status === 'environment';
+
+export function environmentFailure(job: Pick<EvaluationJob, 'candidate' | 'hash'>, reason: string): EnvironmentFailure {
+  return { candidate: job.candidate, hash: job.hash, status: 'environment', reason };
+}
+
+export interface JobProgress {
+  candidate: number;
+  /** 0..1 of the budget. */
+  progress: number;
+  step: number;
+  trainLoss: number;
+}
+
+export const FAILURE_CATEGORIES = ['invalid', 'diverged', 'out of memory', 'timeout', 'crashed', 'error'] as const;
+
+/** The category a failure reason starts with. */
+export function failureCategory(reason: string): string {
+  return FAILURE_CATEGORIES.find((c) => reason.startsWith(`${c}:`) || reason === c) ?? 'error';
+}
+
+export function failedResult(job: Pick<EvaluationJob, 'candidate' | 'hash' | 'hurdles'>, reason: string): JobResult {
+  return {
+    candidate: job.candidate,
+    hash: job.hash,
+    status: 'failed',
+    fitness: null,
+    hurdle: null,
+    reason,
+    curve: [],
+    atHurdles: job.hurdles.map(() => null),
+    steps: 0,
+    tokens: 0,
+    trainSeconds: 0,
+    backend: null,
+    parameters: null,
+  };
+}
+
