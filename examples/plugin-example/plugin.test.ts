@@ -28,12 +28,12 @@ describePrimitiveContract(SOFTSIGN, { tf });
 describeStrategyContract(truncation, { seedDna: baselines.get('vanilla').build({ dModel: 64, heads: 2 }), options: { keep: 2 } });
 
 describe('the example plugin', () => {
-  it('registers its primitive and strategy by name', () => {
+  it('registers its primitive and strategy by name', async () => {
     expect(primitives.get('SOFTSIGN')).toBe(SOFTSIGN);
     expect(strategies.get('truncation')).toBe(truncation);
   });
 
-  it('computes softsign', () => {
+  it('computes softsign', async () => {
     const y = SOFTSIGN.apply(tf as never, [tf.tensor3d([[[-3, 0, 1]]])], [], { batch: 1, seqLen: 1, outWidth: 3 } as never) as tf.Tensor;
     expect([...y.dataSync()]).toEqual([-0.75, 0, 0.5]);
   });
@@ -56,10 +56,10 @@ describe('the example plugin', () => {
     expect(code).toBe(0);
     expect(out).toMatch(/truncation \(keep 2\) from .*softsign\.json/);
     const store = SqliteStudyStore.open(study, { readonly: true });
-    const cs = store.candidates();
+    const cs = await store.candidates();
     expect(cs).toHaveLength(5);
     expect(JSON.stringify(cs[0]!.dna)).toContain('SOFTSIGN');
-    expect(store.evaluations().every((e) => e.status === 'completed')).toBe(true);
-    store.close();
+    expect((await store.evaluations()).every((e) => e.status === 'completed')).toBe(true);
+    await store.close();
   });
 });

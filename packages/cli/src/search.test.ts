@@ -141,8 +141,8 @@ describe('studies that cannot be used', () => {
     expect(r.stderr).not.toMatch(/\n\s+at /);
     expect(Date.now() - t0).toBeLessThan(30_000);
     const s = SqliteStudyStore.open(study, { readonly: true });
-    expect(s.evaluations()).toHaveLength(2);
-    s.close();
+    expect(await s.evaluations()).toHaveLength(2);
+    await s.close();
     // a closed study is one self-contained file: it reads from a folder the reader cannot write
     const show = spawnSync(process.execPath, ['--conditions=@primer-search/source', '--import', 'tsx', join(root, 'tools/primer-dev.ts'), 'study', 'show', study], {
       cwd: root,
@@ -172,13 +172,13 @@ describe('a search killed with SIGKILL', () => {
     );
   };
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-  const read = <T>(file: string, f: (s: SqliteStudyStore) => T): T | undefined => {
+  const read = async <T>(file: string, f: (s: SqliteStudyStore) => Promise<T>): Promise<T | undefined> => {
     try {
       const s = SqliteStudyStore.open(file, { readonly: true });
       try {
-        return f(s);
+        return await f(s);
       } finally {
-        s.close();
+        await s.close();
       }
     } catch {
       return undefined; // not created yet
@@ -202,7 +202,7 @@ describe('a search killed with SIGKILL', () => {
       const done = exited(p);
       if (round === 0) {
         // the first kill once something is stored, so that there is a study to resume
-        while ((read(killed, (s) => s.evaluations().length) ?? 0) === 0) await sleep(100);
+        while (((await read(killed, async (s) => (await s.evaluations()).length)) ?? 0) === 0) await sleep(100);
       }
       const moment = round === 0 ? rng.int(100, 2000) : rng.int(300, 3500);
       const finished = await Promise.race([done.then(() => true), sleep(moment).then(() => false)]);
@@ -213,7 +213,7 @@ describe('a search killed with SIGKILL', () => {
       p.kill('SIGKILL');
       await done;
       kills++;
-      const evaluations = read(killed, (s) => s.evaluations())!;
+      const evaluations = (await read(killed, (s) => s.evaluations()))!;
       // everything stored before is still there, unchanged, and only once
       for (const e of evaluations) {
         if (seen.has(e.id)) expect(key(e)).toBe(seen.get(e.id));
@@ -225,8 +225,8 @@ describe('a search killed with SIGKILL', () => {
     const last = start(['search', '--study', killed, '--resume']);
     expect(await exited(last)).toBe(0);
 
-    const final = read(killed, (s) => ({ evaluations: s.evaluations(), candidates: s.candidates(), snapshot: s.latestSnapshot() }))!;
-    const reference = read(whole, (s) => ({ evaluations: s.evaluations(), candidates: s.candidates(), snapshot: s.latestSnapshot() }))!;
+    const final = (await read(killed, async (s) => ({ evaluations: await s.evaluations(), candidates: await s.candidates(), snapshot: await s.latestSnapshot() })))!;
+    const reference = (await read(whole, async (s) => ({ evaluations: await s.evaluations(), candidates: await s.candidates(), snapshot: await s.latestSnapshot() })))!;
     for (const e of final.evaluations) if (seen.has(e.id)) expect(key(e)).toBe(seen.get(e.id));
     // one evaluation per distinct program, none twice
     expect(final.evaluations.length).toBe(new Set(final.candidates.map((c) => c.hash)).size);

@@ -88,7 +88,7 @@ describe('runSearch', () => {
     const events: string[] = [];
     const r = await runSearch({ store, config: config(), pool: new InProcessPool(), onEvent: (e) => events.push(e.type) });
     expect(r.stopped).toBe(false);
-    const s = summarizeStudy(store);
+    const s = await summarizeStudy(store);
     expect(s.candidates).toBe(8);
     expect(s.told).toBe(8);
     expect(s.trained + s.reused).toBe(8);
@@ -96,25 +96,25 @@ describe('runSearch', () => {
     expect(s.leaderboard.map((e) => e.fitness)).toEqual([...s.leaderboard.map((e) => e.fitness)].sort((a, b) => a - b));
     expect(s.bestLineage[0]).toBe(0);
     expect(events.filter((e) => e === 'told')).toHaveLength(8);
-    for (const e of store.evaluations()) {
+    for (const e of await store.evaluations()) {
       expect(e.budget).toBe('4 steps');
       expect(e.backend).toBe('wasm');
       if (e.status === 'completed') expect(e.steps).toBe(4);
     }
-    store.close();
+    await store.close();
   });
 
   it('trains each program once: a repeated program reuses the result', async () => {
     const store = SqliteStudyStore.open(studyFile());
     const pool = new CountingPool();
     await runSearch({ store, config: config({ strategy: 'test-twice', strategyOptions: {}, candidates: 7, inFlight: 1 }), pool });
-    const cs = store.candidates();
+    const cs = await store.candidates();
     const distinct = new Set(cs.map((c) => c.hash)).size;
     expect(distinct).toBe(4); // the seed and three children, each proposed twice
     expect(pool.trained).toEqual([0, 1, 3, 5]);
     expect(cs.filter((c) => c.reused).map((c) => c.id)).toEqual([2, 4, 6]);
-    expect(summarizeStudy(store).reused).toBe(3);
-    store.close();
+    expect((await summarizeStudy(store)).reused).toBe(3);
+    await store.close();
   });
 
   it('resumes after a stop and ends with the same population as an uninterrupted run', async () => {
@@ -135,34 +135,34 @@ describe('runSearch', () => {
       },
     });
     expect(r1.stopped).toBe(true);
-    first.close();
+    await first.close();
     const second = SqliteStudyStore.open(file);
     await expect(runSearch({ store: second, config: config(), pool: new InProcessPool() })).rejects.toThrow(/already holds a study; add --resume/);
     const r2 = await runSearch({ store: second, resume: true, pool: new InProcessPool() });
     expect(r2.stopped).toBe(false);
-    expect(second.latestSnapshot()).toEqual(whole.latestSnapshot());
-    expect(second.candidates().map((c) => c.hash)).toEqual(whole.candidates().map((c) => c.hash));
-    whole.close();
-    second.close();
+    expect(await second.latestSnapshot()).toEqual(await whole.latestSnapshot());
+    expect((await second.candidates()).map((c) => c.hash)).toEqual((await whole.candidates()).map((c) => c.hash));
+    await whole.close();
+    await second.close();
   });
 
   it('extends a finished study with more candidates, and remembers the new total', async () => {
     const store = SqliteStudyStore.open(studyFile());
     await runSearch({ store, config: config({ candidates: 4 }), pool: new InProcessPool() });
-    expect(store.candidates()).toHaveLength(4);
+    expect(await store.candidates()).toHaveLength(4);
     const pool = new CountingPool();
     await runSearch({ store, resume: true, candidates: 6, pool });
-    expect(store.candidates()).toHaveLength(6);
+    expect(await store.candidates()).toHaveLength(6);
     expect(pool.trained.every((id) => id >= 4)).toBe(true);
-    expect(summarizeStudy(store).told).toBe(6);
+    expect((await summarizeStudy(store)).told).toBe(6);
     const again = new CountingPool();
     await runSearch({ store, resume: true, pool: again });
     expect(again.trained).toEqual([]);
-    expect(store.candidates()).toHaveLength(6);
-    store.close();
+    expect(await store.candidates()).toHaveLength(6);
+    await store.close();
   });
 
-  it('takes the hurdle median over distinct programs: a program proposed three times counts once', () => {
+  it('takes the hurdle median over distinct programs: a program proposed three times counts once', async () => {
     const at = (v: number | null) => ({ atHurdles: [v] });
     const evaluations = new Map([['A', at(10)], ['B', at(20)], ['C', at(30)], ['D', at(null)]]);
     const config = { hurdles: [0.5], hurdleMinSamples: 3 };
@@ -179,40 +179,40 @@ describe('runSearch', () => {
       config: config({ candidates: 12, hurdles: [0.5], hurdleMinSamples: 2, settings: settings({ budget: { kind: 'steps', steps: 6 } }) }),
       pool: new InProcessPool(),
     });
-    const evaluations = store.evaluations();
+    const evaluations = await store.evaluations();
     const stopped = evaluations.filter((e) => e.status === 'hurdle');
     expect(stopped.length).toBeGreaterThan(0);
     for (const e of stopped) {
-      const c = store.candidate(e.candidate)!;
+      const c = (await store.candidate(e.candidate))!;
       expect(e.steps).toBe(3);
       expect(e.fitness).toBe(e.atHurdles[0]);
       expect(e.fitness!).toBeGreaterThan(c.hurdles[0]!);
     }
     for (const e of evaluations.filter((x) => x.status === 'completed')) {
-      const threshold = store.candidate(e.candidate)!.hurdles[0];
+      const threshold = (await store.candidate(e.candidate))!.hurdles[0];
       if (threshold !== null && threshold !== undefined) expect(e.atHurdles[0]!).toBeLessThanOrEqual(threshold);
     }
     // candidates proposed before two results existed had no threshold
-    expect(store.candidate(0)!.hurdles).toEqual([null]);
-    const s = summarizeStudy(store);
+    expect((await store.candidate(0))!.hurdles).toEqual([null]);
+    const s = await summarizeStudy(store);
     expect(s.stoppedAtHurdle).toEqual([stopped.length]);
     expect(s.hurdleSavings.budgets).toBeCloseTo(stopped.length * 0.5);
-    store.close();
+    await store.close();
   });
 
   it('says clearly when the seed itself fails', async () => {
     const store = SqliteStudyStore.open(studyFile());
     const bad = config({ settings: settings({ train: { learningRate: 1e12, clipNorm: 0, warmupSteps: 0 }, budget: { kind: 'steps', steps: 8 } }) });
     await expect(runSearch({ store, config: bad, pool: new InProcessPool() })).rejects.toThrow(/the seed \(vanilla\) failed.*diverged/);
-    expect(store.evaluations()[0]!.reason).toMatch(/^diverged: the .* stopped being finite at step/);
-    store.close();
+    expect((await store.evaluations())[0]!.reason).toMatch(/^diverged: the .* stopped being finite at step/);
+    await store.close();
   });
 
   it('refuses a bad configuration, naming the field', async () => {
     const store = SqliteStudyStore.open(studyFile());
     await expect(runSearch({ store, config: config({ hurdles: [0.5, 0.25] }), pool: new InProcessPool() })).rejects.toThrow(/hurdles must be increasing/);
     await expect(runSearch({ store, resume: true, pool: new InProcessPool() })).rejects.toThrow(/holds no study to resume/);
-    store.close();
+    await store.close();
   });
 });
 
@@ -281,12 +281,12 @@ describe('LocalWorkerPool', () => {
     await expect(runSearch({ store, config: cfg, pool: new InProcessPool() })).rejects.toThrow(
       /the search stopped: candidate 0 could not be trained, for a reason that is not its program's: .*LM1B.*Nothing was recorded for it; fix this, then continue with --resume/s,
     );
-    expect(store.evaluations()).toHaveLength(0);
+    expect(await store.evaluations()).toHaveLength(0);
     writeTree(data);
     const done = await runSearch({ store, resume: true, pool: new InProcessPool() });
     expect(done.stopped).toBe(false);
-    expect(store.evaluations().filter((e) => e.status === 'completed').length).toBeGreaterThan(0);
-    store.close();
+    expect((await store.evaluations()).filter((e) => e.status === 'completed').length).toBeGreaterThan(0);
+    await store.close();
   });
 
   it('reports a program the compiler refuses as invalid', async () => {

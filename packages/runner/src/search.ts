@@ -111,30 +111,30 @@ export interface SearchArgs {
 export async function runSearch(args: SearchArgs): Promise<{ stopped: boolean; config: StudyConfig }> {
   const { store, pool } = args;
   const emit = (e: SearchEvent) => args.onEvent?.(e);
-  let config = store.config() as StudyConfig | undefined;
+  let config = (await store.config()) as StudyConfig | undefined;
   if (config && !args.resume) throw new SearchError(`${store.location} already holds a study; add --resume to continue it, or choose another file`);
   if (!config) {
     if (args.resume) throw new SearchError(`${store.location} holds no study to resume`);
     if (!args.config) throw new SearchError('a new study needs a configuration');
     checkStudyConfig(args.config);
-    store.createStudy(args.config as unknown as Record<string, unknown>);
+    await store.createStudy(args.config as unknown as Record<string, unknown>);
     config = args.config;
   }
   if (args.candidates !== undefined && args.candidates > config.candidates) {
     // extending a study: recorded, so that a later --resume keeps the new total
     config = { ...config, candidates: args.candidates };
-    store.updateStudy(config as unknown as Record<string, unknown>);
+    await store.updateStudy(config as unknown as Record<string, unknown>);
   }
   const total = config.candidates;
   await loadPlugins(config.plugins);
   const definition = strategies.get(config.strategy);
   const context = { seedDna: config.seedDna, seed: config.seed, options: config.strategyOptions };
-  const snapshot = store.latestSnapshot();
+  const snapshot = await store.latestSnapshot();
   const strategy = snapshot ? definition.create(context, snapshot.state as never) : definition.create(context);
 
-  const stored = store.candidates();
+  const stored = await store.candidates();
   const candidates = new Map<number, Candidate>(stored.map((c) => [c.id, asCandidate(c)]));
-  const evaluations = new Map<string, EvaluationRecord>(store.evaluations().map((e) => [e.hash, e]));
+  const evaluations = new Map<string, EvaluationRecord>((await store.evaluations()).map((e) => [e.hash, e]));
   let told = snapshot?.told ?? 0;
   emit({ type: 'started', resumed: Boolean(snapshot), told, config });
 
@@ -155,7 +155,7 @@ export async function runSearch(args: SearchArgs): Promise<{ stopped: boolean; c
     queue.push(c.id);
   };
 
-  const propose = () => {
+  const propose = async () => {
     const fresh: Candidate[] = [];
     while (candidates.size < total && candidates.size < told + config.inFlight) {
       const [c] = strategy.ask(1);
@@ -174,13 +174,13 @@ export async function runSearch(args: SearchArgs): Promise<{ stopped: boolean; c
       hurdles: c.id === 0 ? hurdles.map(() => null) : hurdles,
       createdAt,
     }));
-    store.advance({ told, candidates: records, strategyState: strategy.state() });
+    await store.advance({ told, candidates: records, strategyState: strategy.state() });
     for (const r of records) hurdlesOf.set(r.id, r.hurdles);
     fresh.forEach(enqueue);
   };
 
   // a new study, or one extended with more candidates, needs its next proposals
-  if (!snapshot || candidates.size < Math.min(total, told + config.inFlight)) propose();
+  if (!snapshot || candidates.size < Math.min(total, told + config.inFlight)) await propose();
   // candidates proposed before a stop whose training never finished: train them now
   for (let id = told; id < candidates.size; id++) enqueue(candidates.get(id)!);
 
@@ -200,10 +200,10 @@ export async function runSearch(args: SearchArgs): Promise<{ stopped: boolean; c
         strategy.tell(c, outcome);
         told++;
         if (c.id === 0 && outcome.status === 'failed') {
-          store.advance({ told, candidates: [], strategyState: strategy.state() });
+          await store.advance({ told, candidates: [], strategyState: strategy.state() });
           throw new SearchError(`the seed (${config.seedModel}) failed, so there is nothing to evolve: ${outcome.reason}`);
         }
-        propose();
+        await propose();
         emit({ type: 'told', candidate: c.id, told, reused: e.candidate !== c.id, outcome });
       }
       if (told >= total) return { stopped: false, config };
@@ -244,7 +244,7 @@ export async function runSearch(args: SearchArgs): Promise<{ stopped: boolean; c
         );
       }
       // the result is durable before the strategy hears of it
-      const record = store.addEvaluation({ ...r, wallSeconds: next.wallSeconds, budget: formatBudget(config.settings.budget), machine: hostname() });
+      const record = await store.addEvaluation({ ...r, wallSeconds: next.wallSeconds, budget: formatBudget(config.settings.budget), machine: hostname() });
       evaluations.set(r.hash, record);
       queuedHashes.delete(r.hash);
       emit({ type: 'evaluated', candidate: r.candidate, result: record, wallSeconds: next.wallSeconds });

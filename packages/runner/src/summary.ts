@@ -40,11 +40,11 @@ export interface StudySummary {
   bestLineage: number[];
 }
 
-export function summarizeStudy(store: StudyStore, top = 10): StudySummary {
-  const config = store.config() as StudyConfig | undefined;
+export async function summarizeStudy(store: StudyStore, top = 10): Promise<StudySummary> {
+  const config = (await store.config()) as StudyConfig | undefined;
   if (!config) throw new SearchError(`${store.location} holds no study`);
-  const candidates = store.candidates();
-  const evaluations = store.evaluations();
+  const candidates = await store.candidates();
+  const evaluations = await store.evaluations();
   const byId = new Map<number, CandidateView>(candidates.map((c) => [c.id, c]));
   const failuresByReason: Record<string, number> = {};
   const stoppedAtHurdle = config.hurdles.map(() => 0);

@@ -343,34 +343,34 @@ export class SqliteStudyStore implements StudyStore {
     }
   }
 
-  config(): Record<string, unknown> | undefined {
+  private configSync(): Record<string, unknown> | undefined {
     return this.guard(() => {
       const row = this.db.prepare('SELECT config FROM study WHERE id = 1').get() as { config: string } | undefined;
       return row ? (this.parse('study configuration', row.config) as Record<string, unknown>) : undefined;
     });
   }
 
-  createStudy(config: Record<string, unknown>): void {
+  private createStudySync(config: Record<string, unknown>): void {
     this.guard(() => {
-      if (this.config()) throw new StoreError(`${this.location} already holds a study`);
+      if (this.configSync()) throw new StoreError(`${this.location} already holds a study`);
       this.db.prepare('INSERT INTO study (id, config, created_at) VALUES (1, ?, ?)').run(JSON.stringify(config), now());
     });
   }
 
-  updateStudy(config: Record<string, unknown>): void {
+  private updateStudySync(config: Record<string, unknown>): void {
     this.guard(() => {
-      if (!this.config()) throw new StoreError(`${this.location} holds no study to update`);
+      if (!this.configSync()) throw new StoreError(`${this.location} holds no study to update`);
       this.db.prepare('UPDATE study SET config = ? WHERE id = 1').run(JSON.stringify(config));
     });
   }
 
-  advance(step: { told: number; candidates: CandidateRecord[]; strategyState: unknown }): void {
+  private advanceSync(step: { told: number; candidates: CandidateRecord[]; strategyState: unknown }): void {
     this.guard(() => {
       const insert = this.db.prepare(
         'INSERT INTO candidates (id, hash, parent, mutations, dna, hurdles, created_at) VALUES (@id, @hash, @parent, @mutations, @dna, @hurdles, @createdAt)',
       );
       this.db.transaction(() => {
-        const latest = this.latestSnapshot();
+        const latest = this.latestSnapshotSync();
         if (latest && step.told < latest.told) {
           throw new StoreError(`the study has already been told ${latest.told} candidates; cannot go back to ${step.told}`);
         }
@@ -390,7 +390,7 @@ export class SqliteStudyStore implements StudyStore {
     });
   }
 
-  latestSnapshot(): { told: number; state: unknown } | undefined {
+  private latestSnapshotSync(): { told: number; state: unknown } | undefined {
     return this.guard(() => {
       const row = this.db.prepare('SELECT told, state FROM strategy_snapshots ORDER BY told DESC LIMIT 1').get() as
         | { told: number; state: string }
@@ -400,35 +400,35 @@ export class SqliteStudyStore implements StudyStore {
   }
 
   private views(rows: CandidateRow[]): CandidateView[] {
-    const told = this.latestSnapshot()?.told ?? 0;
-    const byHash = new Map(this.evaluations().map((e) => [e.hash, e]));
+    const told = this.latestSnapshotSync()?.told ?? 0;
+    const byHash = new Map(this.evaluationsSync().map((e) => [e.hash, e]));
     return rows.map((r) => {
       const evaluation = byHash.get(r.hash) ?? null;
       return { ...candidateOfRow(r, this.parse), told: r.id < told, reused: evaluation !== null && evaluation.candidate !== r.id, evaluation };
     });
   }
 
-  candidates(): CandidateView[] {
+  private candidatesSync(): CandidateView[] {
     return this.guard(() => this.views(this.db.prepare('SELECT * FROM candidates ORDER BY id').all() as CandidateRow[]));
   }
 
-  candidate(id: number): CandidateView | undefined {
+  private candidateSync(id: number): CandidateView | undefined {
     return this.guard(() => {
       const row = this.db.prepare('SELECT * FROM candidates WHERE id = ?').get(id) as CandidateRow | undefined;
       return row ? this.views([row])[0] : undefined;
     });
   }
 
-  evaluationOf(hash: string): EvaluationRecord | undefined {
+  private evaluationOfSync(hash: string): EvaluationRecord | undefined {
     return this.guard(() => {
       const row = this.db.prepare('SELECT * FROM evaluations WHERE hash = ?').get(hash) as EvaluationRow | undefined;
       return row ? evaluationOfRow(row, this.parse) : undefined;
     });
   }
 
-  addEvaluation(e: NewEvaluation): EvaluationRecord {
+  private addEvaluationSync(e: NewEvaluation): EvaluationRecord {
     return this.guard(() => {
-      if (this.evaluationOf(e.hash)) throw new StoreError(`program ${e.hash} has already been evaluated`);
+      if (this.evaluationOfSync(e.hash)) throw new StoreError(`program ${e.hash} has already been evaluated`);
       const finishedAt = now();
       const info = this.db
         .prepare(
@@ -440,8 +440,50 @@ export class SqliteStudyStore implements StudyStore {
     });
   }
 
-  evaluations(): EvaluationRecord[] {
+  private evaluationsSync(): EvaluationRecord[] {
     return this.guard(() => (this.db.prepare('SELECT * FROM evaluations ORDER BY id').all() as EvaluationRow[]).map((r) => evaluationOfRow(r, this.parse)));
+  }
+
+  // StudyStore: better-sqlite3 is synchronous; the interface is async for stores behind a network
+
+  async config(): Promise<Record<string, unknown> | undefined> {
+    return this.configSync();
+  }
+
+  async createStudy(config: Record<string, unknown>): Promise<void> {
+    this.createStudySync(config);
+  }
+
+  async updateStudy(config: Record<string, unknown>): Promise<void> {
+    this.updateStudySync(config);
+  }
+
+  async advance(step: { told: number; candidates: CandidateRecord[]; strategyState: unknown }): Promise<void> {
+    this.advanceSync(step);
+  }
+
+  async latestSnapshot(): Promise<{ told: number; state: unknown } | undefined> {
+    return this.latestSnapshotSync();
+  }
+
+  async candidates(): Promise<CandidateView[]> {
+    return this.candidatesSync();
+  }
+
+  async candidate(id: number): Promise<CandidateView | undefined> {
+    return this.candidateSync(id);
+  }
+
+  async evaluationOf(hash: string): Promise<EvaluationRecord | undefined> {
+    return this.evaluationOfSync(hash);
+  }
+
+  async addEvaluation(e: NewEvaluation): Promise<EvaluationRecord> {
+    return this.addEvaluationSync(e);
+  }
+
+  async evaluations(): Promise<EvaluationRecord[]> {
+    return this.evaluationsSync();
   }
 
   /**
@@ -450,7 +492,12 @@ export class SqliteStudyStore implements StudyStore {
    * write; the next writer turns write-ahead logging on again. While another connection has
    * it open, it stays in WAL mode.
    */
-  close(): void {
+  async close(): Promise<void> {
+    this.closeSync();
+  }
+
+  /** `close`, for a caller that cannot wait (a process exiting). */
+  closeSync(): void {
     if (!this.db.readonly && this.db.open && this.location !== ':memory:') {
       try {
         this.db.pragma('busy_timeout = 0');

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { SCHEMA_VERSION, SqliteStudyStore, type CandidateRecord, type NewEvaluation } from './index.js';
+import { describeStoreContract } from './testing.js';
 
 const dir = () => mkdtempSync(join(tmpdir(), 'primer-store-'));
 const cand = (id: number, hash: string, parent: number | null = null): CandidateRecord => ({
@@ -34,81 +35,86 @@ const evaluation = (hash: string, candidate: number, fitness: number): NewEvalua
   parameters: 1234,
 });
 
+describeStoreContract('SqliteStudyStore', {
+  create: async () => SqliteStudyStore.open(join(dir(), 'study.sqlite')),
+  reopen: async (s) => SqliteStudyStore.open(s.location),
+});
+
 describe('SqliteStudyStore', () => {
-  it('creates the schema, and keeps a study across reopening', () => {
+  it('creates the schema, and keeps a study across reopening', async () => {
     const file = join(dir(), 'sub', 'study.sqlite');
     const s = SqliteStudyStore.open(file);
     expect(s.schemaVersion()).toBe(SCHEMA_VERSION);
-    expect(s.config()).toBeUndefined();
-    s.createStudy({ strategy: 'evolution', seed: 1 });
-    expect(() => s.createStudy({})).toThrow(/already holds a study/);
-    s.advance({ told: 0, candidates: [cand(0, 'h0'), cand(1, 'h1', 0)], strategyState: { n: 2 } });
-    s.addEvaluation(evaluation('h0', 0, 12.5));
-    s.close();
+    expect(await s.config()).toBeUndefined();
+    await s.createStudy({ strategy: 'evolution', seed: 1 });
+    await expect(s.createStudy({})).rejects.toThrow(/already holds a study/);
+    await s.advance({ told: 0, candidates: [cand(0, 'h0'), cand(1, 'h1', 0)], strategyState: { n: 2 } });
+    await s.addEvaluation(evaluation('h0', 0, 12.5));
+    await s.close();
 
     const r = SqliteStudyStore.open(file, { readonly: true });
-    expect(r.config()).toEqual({ strategy: 'evolution', seed: 1 });
-    expect(r.latestSnapshot()).toEqual({ told: 0, state: { n: 2 } });
-    const cs = r.candidates();
+    expect(await r.config()).toEqual({ strategy: 'evolution', seed: 1 });
+    expect(await r.latestSnapshot()).toEqual({ told: 0, state: { n: 2 } });
+    const cs = await r.candidates();
     expect(cs.map((c) => [c.id, c.parent, c.told, c.evaluation?.fitness ?? null])).toEqual([
       [0, null, false, 12.5],
       [1, 0, false, null],
     ]);
     expect(cs[1]!.mutations).toEqual([{ kind: 'swap', description: 'swap' }]);
-    r.close();
+    await r.close();
   });
 
-  it('uses write-ahead logging while open, and leaves one self-contained file when closed', () => {
+  it('uses write-ahead logging while open, and leaves one self-contained file when closed', async () => {
     const file = join(dir(), 's.sqlite');
     const s = SqliteStudyStore.open(file);
     const peek = new Database(file, { readonly: true });
     expect(peek.pragma('journal_mode', { simple: true })).toBe('wal');
     peek.close();
-    s.createStudy({ format: 'primer-study' });
-    s.close();
+    await s.createStudy({ format: 'primer-study' });
+    await s.close();
     expect(existsSync(`${file}-wal`)).toBe(false);
     expect(readFileSync(file)[18]).toBe(1); // rollback journal mode in the header
     const again = SqliteStudyStore.open(file);
-    expect(again.config()).toEqual({ format: 'primer-study' });
-    again.close();
+    expect(await again.config()).toEqual({ format: 'primer-study' });
+    await again.close();
   });
 
-  it('advances atomically: a failed step leaves neither its candidates nor its snapshot', () => {
+  it('advances atomically: a failed step leaves neither its candidates nor its snapshot', async () => {
     const s = SqliteStudyStore.open(join(dir(), 's.sqlite'));
-    s.advance({ told: 0, candidates: [cand(0, 'h0')], strategyState: { step: 0 } });
+    await s.advance({ told: 0, candidates: [cand(0, 'h0')], strategyState: { step: 0 } });
     // candidate 0 exists: the insert fails after candidate 1 went in
-    expect(() => s.advance({ told: 1, candidates: [cand(1, 'h1', 0), cand(0, 'again')], strategyState: { step: 1 } })).toThrow();
-    expect(s.candidates().map((c) => c.id)).toEqual([0]);
-    expect(s.latestSnapshot()).toEqual({ told: 0, state: { step: 0 } });
-    expect(() => s.advance({ told: -1, candidates: [], strategyState: {} })).toThrow(/cannot go back/);
-    s.close();
+    await expect(s.advance({ told: 1, candidates: [cand(1, 'h1', 0), cand(0, 'again')], strategyState: { step: 1 } })).rejects.toThrow();
+    expect((await s.candidates()).map((c) => c.id)).toEqual([0]);
+    expect(await s.latestSnapshot()).toEqual({ told: 0, state: { step: 0 } });
+    await expect(s.advance({ told: -1, candidates: [], strategyState: {} })).rejects.toThrow(/cannot go back/);
+    await s.close();
   });
 
-  it('keeps one evaluation per program; later candidates with the same hash show as reused', () => {
+  it('keeps one evaluation per program; later candidates with the same hash show as reused', async () => {
     const s = SqliteStudyStore.open(join(dir(), 's.sqlite'));
-    s.advance({ told: 0, candidates: [cand(0, 'h0'), cand(1, 'h1', 0), cand(2, 'h1', 0)], strategyState: {} });
-    s.addEvaluation(evaluation('h1', 1, 9));
-    expect(() => s.addEvaluation(evaluation('h1', 2, 8))).toThrow(/already been evaluated/);
-    const [, a, b] = s.candidates();
+    await s.advance({ told: 0, candidates: [cand(0, 'h0'), cand(1, 'h1', 0), cand(2, 'h1', 0)], strategyState: {} });
+    await s.addEvaluation(evaluation('h1', 1, 9));
+    await expect(s.addEvaluation(evaluation('h1', 2, 8))).rejects.toThrow(/already been evaluated/);
+    const [, a, b] = await s.candidates();
     expect([a!.reused, b!.reused]).toEqual([false, true]);
     expect(b!.evaluation?.fitness).toBe(9);
-    s.advance({ told: 2, candidates: [], strategyState: {} });
-    expect(s.candidates().map((c) => c.told)).toEqual([true, true, false]);
-    s.close();
+    await s.advance({ told: 2, candidates: [], strategyState: {} });
+    expect((await s.candidates()).map((c) => c.told)).toEqual([true, true, false]);
+    await s.close();
   });
 
-  it('thins old strategy snapshots but always keeps the latest', () => {
+  it('thins old strategy snapshots but always keeps the latest', async () => {
     const file = join(dir(), 's.sqlite');
     const s = SqliteStudyStore.open(file);
-    for (let t = 0; t <= 120; t++) s.advance({ told: t, candidates: [], strategyState: { t } });
-    expect(s.latestSnapshot()).toEqual({ told: 120, state: { t: 120 } });
-    s.close();
+    for (let t = 0; t <= 120; t++) await s.advance({ told: t, candidates: [], strategyState: { t } });
+    expect(await s.latestSnapshot()).toEqual({ told: 120, state: { t: 120 } });
+    await s.close();
     const db = new Database(file);
     expect((db.prepare('SELECT told FROM strategy_snapshots ORDER BY told').all() as Array<{ told: number }>).map((r) => r.told)).toEqual([0, 50, 100, 120]);
     db.close();
   });
 
-  it('refuses files that are not studies, or come from a newer version, naming the file', () => {
+  it('refuses files that are not studies, or come from a newer version, naming the file', async () => {
     const d = dir();
     const text = join(d, 'notes.txt');
     writeFileSync(text, 'hello, this is not a database at all, just some text that is long enough');
@@ -130,19 +136,19 @@ describe('SqliteStudyStore', () => {
 
 describe('SqliteStudyStore diagnoses bad files', () => {
   /** A finished little study of 40 candidates with bulky DNA (many pages), closed. */
-  const studyWithPages = () => {
+  const studyWithPages = async () => {
     const file = join(dir(), 'study.sqlite');
     const s = SqliteStudyStore.open(file);
-    s.createStudy({ format: 'primer-study' });
+    await s.createStudy({ format: 'primer-study' });
     const bulky = (id: number) => ({ ...cand(id, `h${id}`), dna: { format: 'x', id, filler: 'SECRET-DNA-TEXT '.repeat(200) } });
-    s.advance({ told: 0, candidates: Array.from({ length: 40 }, (_, i) => bulky(i)), strategyState: { population: 'SECRET-STATE '.repeat(1500) } });
-    for (let i = 0; i < 40; i++) s.addEvaluation(evaluation(`h${i}`, i, 10 + i));
-    s.close();
+    await s.advance({ told: 0, candidates: Array.from({ length: 40 }, (_, i) => bulky(i)), strategyState: { population: 'SECRET-STATE '.repeat(1500) } });
+    for (let i = 0; i < 40; i++) await s.addEvaluation(evaluation(`h${i}`, i, 10 + i));
+    await s.close();
     return file;
   };
-  const refusal = (f: () => unknown) => {
+  const refusal = async (f: () => unknown) => {
     try {
-      f();
+      await f();
     } catch (e) {
       const m = (e as Error).message;
       expect((e as { code?: string }).code).toBe('STORE');
@@ -153,8 +159,8 @@ describe('SqliteStudyStore diagnoses bad files', () => {
     throw new Error('expected a refusal');
   };
 
-  it('a damaged page: names the file and how to recover, prints no stored data, on open and on read', () => {
-    const file = studyWithPages();
+  it('a damaged page: names the file and how to recover, prints no stored data, on open and on read', async () => {
+    const file = await studyWithPages();
     const bytes = readFileSync(file);
     const pageSize = bytes.readUInt16BE(16);
     // scribble over a page in the middle
@@ -162,50 +168,50 @@ describe('SqliteStudyStore diagnoses bad files', () => {
     buf.fill(0xa5, pageSize * 5, pageSize * 6);
     writeFileSync(file, buf);
     for (const readonly of [true, false]) {
-      expect(refusal(() => SqliteStudyStore.open(file, { readonly }))).toMatch(new RegExp(`${file} is damaged .*sqlite3 ${file} "\\.recover"`));
+      expect(await refusal(() => SqliteStudyStore.open(file, { readonly }))).toMatch(new RegExp(`${file} is damaged .*sqlite3 ${file} "\\.recover"`));
     }
   });
 
-  it('damaged JSON in a row: says which record, never quotes it', () => {
-    const file = studyWithPages();
+  it('damaged JSON in a row: says which record, never quotes it', async () => {
+    const file = await studyWithPages();
     const db = new Database(file);
     db.prepare('UPDATE strategy_snapshots SET state = ?').run(`{"population": "SECRET ${'x'.repeat(19_000)}`);
     db.close();
     const s = SqliteStudyStore.open(file, { readonly: true });
-    expect(refusal(() => s.latestSnapshot())).toBe(`${file} is damaged: the stored strategy state after 0 candidates is not valid JSON; restore a copy made before the damage`);
-    s.close();
+    expect(await refusal(() => s.latestSnapshot())).toBe(`${file} is damaged: the stored strategy state after 0 candidates is not valid JSON; restore a copy made before the damage`);
+    await s.close();
   });
 
-  it('says what is really wrong: a folder, an empty file, a file cut short, not SQLite, a copy without its -wal', () => {
+  it('says what is really wrong: a folder, an empty file, a file cut short, not SQLite, a copy without its -wal', async () => {
     const d = dir();
-    expect(refusal(() => SqliteStudyStore.open(d, { readonly: true }))).toContain(`${d} is a folder, not a study file`);
-    expect(refusal(() => SqliteStudyStore.open(d))).toContain('is a folder');
+    expect(await refusal(() => SqliteStudyStore.open(d, { readonly: true }))).toContain(`${d} is a folder, not a study file`);
+    expect(await refusal(() => SqliteStudyStore.open(d))).toContain('is a folder');
     const empty = join(d, 'empty.sqlite');
     writeFileSync(empty, '');
-    expect(refusal(() => SqliteStudyStore.open(empty, { readonly: true }))).toContain(`${empty} is empty (0 bytes)`);
+    expect(await refusal(() => SqliteStudyStore.open(empty, { readonly: true }))).toContain(`${empty} is empty (0 bytes)`);
     const text = join(d, 'notes.sqlite');
     writeFileSync(text, 'hello, this is not a database at all, just some text that is long enough to look at');
-    expect(refusal(() => SqliteStudyStore.open(text, { readonly: true }))).toContain('is not a SQLite file');
-    const whole = studyWithPages();
+    expect(await refusal(() => SqliteStudyStore.open(text, { readonly: true }))).toContain('is not a SQLite file');
+    const whole = await studyWithPages();
     const cut = join(d, 'cut.sqlite');
     writeFileSync(cut, readFileSync(whole).subarray(0, 3 * 4096));
-    expect(refusal(() => SqliteStudyStore.open(cut, { readonly: true }))).toMatch(/is truncated: 12,288 bytes of [\d,]+/);
+    expect(await refusal(() => SqliteStudyStore.open(cut, { readonly: true }))).toMatch(/is truncated: 12,288 bytes of [\d,]+/);
 
     // a study still open in its writer (its data in the -wal), copied without the -wal
     const live = join(d, 'live.sqlite');
     const writer = SqliteStudyStore.open(live);
-    writer.createStudy({ format: 'primer-study' });
+    await writer.createStudy({ format: 'primer-study' });
     const copy = join(d, 'copy.sqlite');
     writeFileSync(copy, readFileSync(live));
     for (const readonly of [true, false]) {
-      expect(refusal(() => SqliteStudyStore.open(copy, { readonly }))).toContain(`its write-ahead log ${copy}-wal is missing or empty`);
+      expect(await refusal(() => SqliteStudyStore.open(copy, { readonly }))).toContain(`its write-ahead log ${copy}-wal is missing or empty`);
     }
-    writer.close();
+    await writer.close();
   });
 
-  it('refuses to resume a missing file and creates nothing', () => {
+  it('refuses to resume a missing file and creates nothing', async () => {
     const file = join(dir(), 'new.sqlite');
-    expect(refusal(() => SqliteStudyStore.open(file, { mustExist: true }))).toBe(`no study at ${file}`);
+    expect(await refusal(() => SqliteStudyStore.open(file, { mustExist: true }))).toBe(`no study at ${file}`);
     expect(existsSync(file)).toBe(false);
   });
 });

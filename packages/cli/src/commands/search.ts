@@ -18,7 +18,7 @@ import {
   type StudySummary,
 } from '@primer-search/runner/controller';
 import { strategies } from '@primer-search/search-strategies';
-import { SqliteStudyStore } from '@primer-search/store';
+import { SqliteStudyStore, type StudyStore } from '@primer-search/store';
 import { DEFAULT_TRAIN_CONFIG, formatBudget, parseBudget, type Budget } from '@primer-search/study';
 import { UsageError, type CliIo } from '../io.js';
 import { integer, loadDna, type CommandResult } from './dna.js';
@@ -150,6 +150,12 @@ export function dnaDiff(seed: Dna, dna: Dna): string {
 }
 
 /** The human-readable study report (`primer search` ends with it; `primer study show` prints it). */
+/** Every candidate by id, read once, for the code listings of a summary. */
+async function candidateLookup(store: StudyStore): Promise<(id: number) => { dna: unknown } | undefined> {
+  const byId = new Map((await store.candidates()).map((c) => [c.id, c]));
+  return (id) => byId.get(id);
+}
+
 export function formatSummary(s: StudySummary, candidatesOf: (id: number) => { dna: unknown } | undefined, showCode = 1): string {
   const c = s.config;
   const out: string[] = [];
@@ -293,7 +299,7 @@ export function searchCommand(program: Command, io: CliIo, result: CommandResult
     const store = SqliteStudyStore.open(studyPath, { readonly: false, mustExist: o.resume });
     const created = !o.resume;
     try {
-      const stored = store.config() as StudyConfig | undefined;
+      const stored = (await store.config()) as StudyConfig | undefined;
       if (o.resume && !stored) throw new UsageError(`${studyPath} holds no study to resume`);
       const active = stored ?? config!;
       if (o.resume) await loadPlugins(active.plugins);
@@ -336,10 +342,10 @@ export function searchCommand(program: Command, io: CliIo, result: CommandResult
         process.off('SIGINT', onSigint);
         display?.stop();
       }
-      const summary = summarizeStudy(store, o.top);
+      const summary = await summarizeStudy(store, o.top);
       if (o.out) io.writeFile(o.out, `${JSON.stringify(summary, null, 2)}\n`);
       if (o.json) io.stdout(`${JSON.stringify(summary, null, 2)}\n`);
-      else io.stdout(`\n${formatSummary(summary, (id) => store.candidate(id))}`);
+      else io.stdout(`\n${formatSummary(summary, await candidateLookup(store))}`);
       if (outcome.stopped) {
         io.stderr(`stopped; continue with: primer search --study ${studyPath} --resume\n`);
         result.exitCode = 130;
@@ -348,11 +354,11 @@ export function searchCommand(program: Command, io: CliIo, result: CommandResult
       // a new study file that never got its study (refused or failed before the search began) is not left behind
       let empty = false;
       try {
-        empty = created && store.config() === undefined;
+        empty = created && (await store.config()) === undefined;
       } catch {
         // a damaged file is the user's to look at
       }
-      store.close();
+      await store.close();
       if (empty) for (const f of [studyPath, `${studyPath}-wal`, `${studyPath}-shm`]) rmSync(f, { force: true });
     }
   });
@@ -367,14 +373,14 @@ export function studyCommand(program: Command, io: CliIo): void {
     .option('--json', 'print the summary as JSON')
     .option('--top <n>', 'leaderboard rows', integer('--top', 1), 10)
     .option('--code <n>', 'print the best N programs as code with their diff', integer('--code', 0), 1)
-    .action((file: string, o: { json?: boolean; top: number; code: number }) => {
+    .action(async (file: string, o: { json?: boolean; top: number; code: number }) => {
       if (!existsSync(file)) throw new UsageError(`no study file at ${file}`);
       const store = SqliteStudyStore.open(file, { readonly: true });
       try {
-        const s = summarizeStudy(store, o.top);
-        io.stdout(o.json ? `${JSON.stringify(s, null, 2)}\n` : formatSummary(s, (id) => store.candidate(id), o.code));
+        const s = await summarizeStudy(store, o.top);
+        io.stdout(o.json ? `${JSON.stringify(s, null, 2)}\n` : formatSummary(s, await candidateLookup(store), o.code));
       } finally {
-        store.close();
+        await store.close();
       }
     });
 
@@ -384,17 +390,17 @@ export function studyCommand(program: Command, io: CliIo): void {
     .argument('<file>', 'the study file')
     .argument('<candidate>', 'the candidate id', integer('candidate', 0))
     .option('--out <file>', 'write it to this file instead')
-    .action((file: string, id: number, o: { out?: string }) => {
+    .action(async (file: string, id: number, o: { out?: string }) => {
       if (!existsSync(file)) throw new UsageError(`no study file at ${file}`);
       const store = SqliteStudyStore.open(file, { readonly: true });
       try {
-        const c = store.candidate(id);
-        if (!c) throw new UsageError(`${file} has no candidate ${id} (it has ${store.candidates().length})`);
+        const c = await store.candidate(id);
+        if (!c) throw new UsageError(`${file} has no candidate ${id} (it has ${(await store.candidates()).length})`);
         const text = `${JSON.stringify({ ...(c.dna as Dna), name: `candidate-${id}` }, null, 2)}\n`;
         if (o.out) io.writeFile(o.out, text);
         else io.stdout(text);
       } finally {
-        store.close();
+        await store.close();
       }
     });
 }

@@ -1,0 +1,153 @@
+/**
+ * The contract every study store keeps, as a test suite shipped as code (in the spirit of
+ * Optuna's storage tests): the SQLite store and the PostgreSQL store run it, and so can a
+ * third party's. From a vitest file:
+ *
+ *   import { describeStoreContract } from '@primer-search/store/testing';
+ *   describeStoreContract('MyStore', { create: () => MyStore.open(newUrl()), reopen: (s) => MyStore.open(s.location) });
+ */
+import type { CandidateRecord, NewEvaluation } from '@primer-search/study';
+import { describe, expect, it } from 'vitest';
+import type { StudyStore } from './types.js';
+
+export interface StoreFactory {
+  /** A store for a new, empty study. */
+  create(): Promise<StudyStore>;
+  /** Another handle on the same study (another connection, as another process would have). */
+  reopen(store: StudyStore): Promise<StudyStore>;
+}
+
+export const contractCandidate = (id: number, hash: string, parent: number | null = null): CandidateRecord => ({
+  id,
+  hash,
+  parent,
+  mutations: parent === null ? [] : [{ kind: 'swap', description: 'swap h2 and h3' }],
+  dna: { format: 'primer-dna', note: `candidate ${id}`, unicode: 'Zürich – ✓' },
+  hurdles: [null, 12.5],
+  createdAt: new Date(Date.UTC(2026, 0, 1, 0, 0, id)).toISOString(),
+});
+
+export const contractEvaluation = (hash: string, candidate: number, fitness: number | null, over: Partial<NewEvaluation> = {}): NewEvaluation => ({
+  hash,
+  candidate,
+  status: fitness === null ? 'failed' : 'completed',
+  fitness,
+  hurdle: null,
+  reason: fitness === null ? 'diverged: the training loss stopped being finite at step 3' : null,
+  curve: fitness === null ? [] : [{ step: 10, tokens: 640, seconds: 1.25, perplexity: fitness }],
+  atHurdles: [fitness, null],
+  steps: 10,
+  tokens: 640,
+  trainSeconds: 1.25,
+  wallSeconds: 2.5,
+  budget: '10 steps',
+  backend: 'wasm',
+  machine: 'test-host',
+  parameters: 1234,
+  ...over,
+});
+
+export function describeStoreContract(name: string, factory: StoreFactory): void {
+  describe(`${name} (store contract)`, () => {
+    it('holds no study when new; keeps the configuration it is given, once', async () => {
+      const s = await factory.create();
+      try {
+        expect(await s.config()).toBeUndefined();
+        expect(await s.latestSnapshot()).toBeUndefined();
+        expect(await s.candidates()).toEqual([]);
+        await s.createStudy({ strategy: 'evolution', seed: 1, nested: { list: [1, 2.5, null] } });
+        await expect(s.createStudy({})).rejects.toThrow(/already holds a study/);
+        expect(await s.config()).toEqual({ strategy: 'evolution', seed: 1, nested: { list: [1, 2.5, null] } });
+        await s.updateStudy({ strategy: 'evolution', seed: 1, candidates: 40 });
+        expect(await s.config()).toEqual({ strategy: 'evolution', seed: 1, candidates: 40 });
+      } finally {
+        await s.close();
+      }
+    });
+
+    it('advances atomically: a failed step leaves neither its candidates nor its snapshot, and told never goes back', async () => {
+      const s = await factory.create();
+      try {
+        await s.createStudy({});
+        await s.advance({ told: 0, candidates: [contractCandidate(0, 'h0')], strategyState: { step: 0 } });
+        // candidate 0 exists: the step fails after candidate 1 went in
+        await expect(s.advance({ told: 1, candidates: [contractCandidate(1, 'h1', 0), contractCandidate(0, 'again')], strategyState: { step: 1 } })).rejects.toThrow();
+        expect((await s.candidates()).map((c) => c.id)).toEqual([0]);
+        expect(await s.latestSnapshot()).toEqual({ told: 0, state: { step: 0 } });
+        await expect(s.advance({ told: -1, candidates: [], strategyState: {} })).rejects.toThrow(/cannot go back/);
+        await s.advance({ told: 1, candidates: [contractCandidate(1, 'h1', 0)], strategyState: { step: 1, big: 'x'.repeat(100_000) } });
+        expect((await s.latestSnapshot())!.told).toBe(1);
+      } finally {
+        await s.close();
+      }
+    });
+
+    it('round-trips candidates and evaluations exactly, and keeps one evaluation per program (later candidates reuse it)', async () => {
+      const s = await factory.create();
+      try {
+        await s.createStudy({});
+        const cands = [contractCandidate(0, 'h0'), contractCandidate(1, 'h1', 0), contractCandidate(2, 'h1', 0), contractCandidate(3, 'h3', 1)];
+        await s.advance({ told: 0, candidates: cands, strategyState: {} });
+        const e1 = await s.addEvaluation(contractEvaluation('h1', 1, 9.75));
+        const e3 = await s.addEvaluation(contractEvaluation('h3', 3, null));
+        expect(e1).toMatchObject(contractEvaluation('h1', 1, 9.75));
+        expect(typeof e1.id).toBe('number');
+        expect(Number.isNaN(Date.parse(e1.finishedAt))).toBe(false);
+        await expect(s.addEvaluation(contractEvaluation('h1', 2, 8))).rejects.toThrow(/already been evaluated/);
+        expect(await s.evaluationOf('h1')).toEqual(e1);
+        expect(await s.evaluationOf('h3')).toEqual(e3);
+        expect(await s.evaluationOf('nope')).toBeUndefined();
+        expect(await s.evaluations()).toEqual([e1, e3]);
+        const views = await s.candidates();
+        expect(views.map(({ told: _t, reused: _r, evaluation: _e, ...rest }) => rest)).toEqual(cands);
+        expect(views.map((c) => [c.reused, c.evaluation?.id ?? null])).toEqual([
+          [false, null],
+          [false, e1.id],
+          [true, e1.id],
+          [false, e3.id],
+        ]);
+        await s.advance({ told: 2, candidates: [], strategyState: {} });
+        expect((await s.candidates()).map((c) => c.told)).toEqual([true, true, false, false]);
+        expect(await s.candidate(2)).toEqual((await s.candidates())[2]);
+        expect(await s.candidate(99)).toBeUndefined();
+      } finally {
+        await s.close();
+      }
+    });
+
+    it('concurrent writers: distinct programs are all kept, a program written twice at once is kept once', async () => {
+      const a = await factory.create();
+      await a.createStudy({});
+      await a.advance({ told: 0, candidates: Array.from({ length: 8 }, (_, i) => contractCandidate(i, `h${i}`)), strategyState: {} });
+      const b = await factory.reopen(a);
+      try {
+        await Promise.all(Array.from({ length: 8 }, (_, i) => (i % 2 ? a : b).addEvaluation(contractEvaluation(`h${i}`, i, 10 + i))));
+        const races = await Promise.allSettled([a.addEvaluation(contractEvaluation('dup', 0, 1)), b.addEvaluation(contractEvaluation('dup', 0, 2))]);
+        expect(races.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+        const all = await a.evaluations();
+        expect(all.map((e) => e.hash).sort()).toEqual(['dup', 'h0', 'h1', 'h2', 'h3', 'h4', 'h5', 'h6', 'h7']);
+        expect(await b.evaluations()).toEqual(all);
+      } finally {
+        await a.close();
+        await b.close();
+      }
+    });
+
+    it('what was written survives a writer that never closed (a crash), seen from a new handle', async () => {
+      const a = await factory.create();
+      await a.createStudy({ seed: 7 });
+      await a.advance({ told: 0, candidates: [contractCandidate(0, 'h0')], strategyState: { n: 1 } });
+      await a.addEvaluation(contractEvaluation('h0', 0, 11));
+      // a is abandoned without closing, as a killed process would leave it
+      const b = await factory.reopen(a);
+      try {
+        expect(await b.config()).toEqual({ seed: 7 });
+        expect(await b.latestSnapshot()).toEqual({ told: 0, state: { n: 1 } });
+        expect((await b.evaluations()).map((e) => e.fitness)).toEqual([11]);
+      } finally {
+        await b.close();
+        await a.close();
+      }
+    });
+  });
+}
