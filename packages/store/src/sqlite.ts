@@ -2,7 +2,7 @@ import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, read
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { PrimerError } from '@primer-search/core';
-import type { CandidateRecord, CandidateView, EvaluationRecord, NewEvaluation, StudyStore } from './types.js';
+import type { CandidateRecord, CandidateView, EvaluationRecord, NewEvaluation, StudyDump, StudyStore } from './types.js';
 
 /** Schema changes, in order; the store applies those it has not yet applied, each in a transaction. */
 export const MIGRATIONS: Array<{ version: number; description: string; sql: string }> = [
@@ -222,7 +222,7 @@ const candidateOfRow = (r: CandidateRow, parse: (what: string, text: string) => 
  */
 export class SqliteStudyStore implements StudyStore {
   private readonly db: Database.Database;
-  private readonly parse = (what: string, text: string) => parseStored(this.location, what, text);
+  private readonly parse = (what: string, text: string): any => parseStored(this.location, what, text);
 
   private constructor(
     readonly location: string,
@@ -484,6 +484,41 @@ export class SqliteStudyStore implements StudyStore {
 
   async evaluations(): Promise<EvaluationRecord[]> {
     return this.evaluationsSync();
+  }
+
+  async dump(): Promise<StudyDump> {
+    return this.guard(() => {
+      const study = this.db.prepare('SELECT config, created_at FROM study WHERE id = 1').get() as { config: string; created_at: string } | undefined;
+      if (!study) throw new StoreError(`${this.location} holds no study`);
+      const snapshots = this.db.prepare('SELECT told, state, created_at FROM strategy_snapshots ORDER BY told').all() as Array<{ told: number; state: string; created_at: string }>;
+      return {
+        format: 'primer-study-dump',
+        version: 1,
+        config: this.parse('study configuration', study.config) as Record<string, unknown>,
+        createdAt: study.created_at,
+        candidates: (this.db.prepare('SELECT * FROM candidates ORDER BY id').all() as CandidateRow[]).map((r) => candidateOfRow(r, this.parse)),
+        evaluations: this.evaluationsSync(),
+        snapshots: snapshots.map((r) => ({ told: r.told, state: this.parse(`strategy state after ${r.told} candidates`, r.state), createdAt: r.created_at })),
+      };
+    });
+  }
+
+  async restore(d: StudyDump): Promise<void> {
+    this.guard(() => {
+      this.db.transaction(() => {
+        if (this.configSync()) throw new StoreError(`${this.location} already holds a study`);
+        this.db.prepare('INSERT INTO study (id, config, created_at) VALUES (1, ?, ?)').run(JSON.stringify(d.config), d.createdAt);
+        const cand = this.db.prepare('INSERT INTO candidates (id, hash, parent, mutations, dna, hurdles, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)');
+        for (const c of d.candidates) cand.run(c.id, c.hash, c.parent, JSON.stringify(c.mutations), JSON.stringify(c.dna), JSON.stringify(c.hurdles), c.createdAt);
+        const ev = this.db.prepare(
+          `INSERT INTO evaluations (id, hash, candidate, status, fitness, hurdle, reason, curve, at_hurdles, steps, tokens, train_seconds, wall_seconds, budget, backend, machine, parameters, finished_at)
+           VALUES (@id, @hash, @candidate, @status, @fitness, @hurdle, @reason, @curve, @atHurdles, @steps, @tokens, @trainSeconds, @wallSeconds, @budget, @backend, @machine, @parameters, @finishedAt)`,
+        );
+        for (const e of d.evaluations) ev.run({ ...e, curve: JSON.stringify(e.curve), atHurdles: JSON.stringify(e.atHurdles) });
+        const snap = this.db.prepare('INSERT INTO strategy_snapshots (told, state, created_at) VALUES (?, ?, ?)');
+        for (const x of d.snapshots) snap.run(x.told, JSON.stringify(x.state), x.createdAt);
+      })();
+    });
   }
 
   /**

@@ -133,6 +133,29 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
       }
     });
 
+    it('dumps a study verbatim, and restores it into an empty store (and only there)', async () => {
+      const a = await factory.create();
+      const b = await factory.create();
+      try {
+        await a.createStudy({ strategy: 'evolution', seed: 3 });
+        await a.advance({ told: 0, candidates: [contractCandidate(0, 'h0'), contractCandidate(1, 'h1', 0)], strategyState: { s: 0 } });
+        await a.addEvaluation(contractEvaluation('h0', 0, 12));
+        await a.addEvaluation(contractEvaluation('h1', 1, null));
+        for (let t = 1; t <= 60; t++) await a.advance({ told: Math.min(t, 2), candidates: t === 1 ? [contractCandidate(2, 'h2', 1)] : [], strategyState: { s: t } });
+        const dump = await a.dump();
+        await b.restore(dump);
+        expect(await b.dump()).toEqual(dump);
+        expect(await b.candidates()).toEqual(await a.candidates());
+        // the next evaluation written after a restore takes the next id
+        const next = await b.addEvaluation(contractEvaluation('h2', 2, 9));
+        expect(next.id).toBeGreaterThan(Math.max(...dump.evaluations.map((e) => e.id)));
+        await expect(b.restore(dump)).rejects.toThrow(/already holds a study/);
+      } finally {
+        await a.close();
+        await b.close();
+      }
+    });
+
     it('what was written survives a writer that never closed (a crash), seen from a new handle', async () => {
       const a = await factory.create();
       await a.createStudy({ seed: 7 });

@@ -29,5 +29,20 @@ export interface StudyStore {
   /** Writes a finished evaluation; a second one for the same hash is refused. */
   addEvaluation(e: NewEvaluation): Promise<EvaluationRecord>;
   evaluations(): Promise<EvaluationRecord[]>;
+  /** Everything the study holds, verbatim (ids, times, every kept snapshot), to copy it to another store. */
+  dump(): Promise<StudyDump>;
+  /** Writes a dump into this store, which must hold no study yet; all or nothing. */
+  restore(dump: StudyDump): Promise<void>;
   close(): Promise<void>;
+}
+
+/** A whole study as data: what `primer study copy` moves between stores. */
+export interface StudyDump {
+  format: 'primer-study-dump';
+  version: 1;
+  config: Record<string, unknown>;
+  createdAt: string;
+  candidates: CandidateRecord[];
+  evaluations: EvaluationRecord[];
+  snapshots: Array<{ told: number; state: unknown; createdAt: string }>;
 }

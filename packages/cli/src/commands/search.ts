@@ -18,7 +18,7 @@ import {
   type StudySummary,
 } from '@primer-search/runner/controller';
 import { strategies } from '@primer-search/search-strategies';
-import { SqliteStudyStore, type StudyStore } from '@primer-search/store';
+import { openStudyStore, parseStudyLocation, type StudyStore } from '@primer-search/store';
 import { DEFAULT_TRAIN_CONFIG, formatBudget, parseBudget, type Budget } from '@primer-search/study';
 import { UsageError, type CliIo } from '../io.js';
 import { integer, loadDna, type CommandResult } from './dna.js';
@@ -150,6 +150,13 @@ export function dnaDiff(seed: Dna, dna: Dna): string {
 }
 
 /** The human-readable study report (`primer search` ends with it; `primer study show` prints it). */
+/** A study to read: a file that must exist (a usage error if not), or a database URL. */
+async function openForReading(location: string): Promise<StudyStore> {
+  const where = parseStudyLocation(location);
+  if (where.kind === 'sqlite' && !existsSync(where.target)) throw new UsageError(`no study file at ${location}`);
+  return openStudyStore(location, { readonly: true });
+}
+
 /** Every candidate by id, read once, for the code listings of a summary. */
 async function candidateLookup(store: StudyStore): Promise<(id: number) => { dna: unknown } | undefined> {
   const byId = new Map((await store.candidates()).map((c) => [c.id, c]));
@@ -226,7 +233,7 @@ export function searchCommand(program: Command, io: CliIo, result: CommandResult
       .option('--seed-model <name|file>', 'the program the search starts from: a baseline or a DNA file', 'vanilla')
       .option('--candidates <n>', 'candidates to propose in all, the seed included (on --resume: raise it to extend a study)', integer('--candidates', 1), 24)
       .addOption(new Option('--workers <n>', 'worker processes training candidates at once').argParser(integer('--workers', 1)).default(defaultWorkerCount(), `${defaultWorkerCount()}, one per core`))
-      .option('--study <file>', 'the SQLite file recording the study (default: runs/search-<time>.sqlite)')
+      .option('--study <location>', 'where the study is recorded: a SQLite file (default: runs/search-<time>.sqlite), sqlite:///path, or postgres://user@host:5432/db?schema=name')
       .option('--resume', 'continue the study in --study where it stopped (its recorded settings are used)')
       .option('--population <n>', 'evolution: population size', integer('--population', 2), 100)
       .option('--tournament <n>', 'evolution: tournament size', integer('--tournament', 1), 10)
@@ -251,9 +258,12 @@ export function searchCommand(program: Command, io: CliIo, result: CommandResult
     const tooMany = workersWarning(o.workers);
     if (tooMany) io.stderr(`${tooMany}\n`);
     const studyPath = o.study ?? `runs/search-${stamp()}.sqlite`;
+    const where = parseStudyLocation(studyPath);
+    // what is printed: a PostgreSQL URL with its password masked
+    const shown = where.display;
     let config: StudyConfig | undefined;
     if (!o.resume) {
-      if (existsSync(studyPath)) throw new UsageError(`${studyPath} already exists: add --resume to continue that study, or choose another --study file`);
+      if (where.kind === 'sqlite' && existsSync(where.target)) throw new UsageError(`${studyPath} already exists: add --resume to continue that study, or choose another --study file`);
       if (!strategies.has(o.strategy)) {
         const near = strategies.suggest(o.strategy);
         throw new UsageError(`--strategy: no search strategy ${quote(o.strategy)}${near.length ? ` (did you mean ${near.join(', ')}?)` : ''}; known: ${strategies.names().join(', ')}`);
@@ -295,19 +305,23 @@ export function searchCommand(program: Command, io: CliIo, result: CommandResult
           o.candidateTimeout?.kind === 'seconds' ? o.candidateTimeout.seconds : budget.kind === 'seconds' ? budget.seconds * 2 + 60 : 20 * 60,
       };
     }
-    if (o.resume && !existsSync(studyPath)) throw new UsageError(`no study file at ${studyPath} to resume`);
-    const store = SqliteStudyStore.open(studyPath, { readonly: false, mustExist: o.resume });
-    const created = !o.resume;
+    if (o.resume && where.kind === 'sqlite' && !existsSync(where.target)) throw new UsageError(`no study file at ${studyPath} to resume`);
+    const store = await openStudyStore(studyPath, { readonly: false, mustExist: o.resume });
+    const created = !o.resume && where.kind === 'sqlite';
+    if (!o.resume && (await store.config())) {
+      await store.close();
+      throw new UsageError(`${shown} already holds a study: add --resume to continue it, or choose another --study (e.g. another ?schema=)`);
+    }
     try {
       const stored = (await store.config()) as StudyConfig | undefined;
-      if (o.resume && !stored) throw new UsageError(`${studyPath} holds no study to resume`);
+      if (o.resume && !stored) throw new UsageError(`${shown} holds no study to resume`);
       const active = stored ?? config!;
       if (o.resume) await loadPlugins(active.plugins);
       // the controller trains nothing and loads no TensorFlow.js: each worker picks its backend and records it
       const backend = active.settings.backend ?? 'chosen by each worker (recorded with its results)';
       if (!o.json) {
         io.stderr(
-          `${o.resume ? 'resuming' : 'starting'} study ${studyPath}: ${active.strategy} from ${active.seedModel}, ${Math.max(active.candidates, moreCandidates ?? 0)} candidates, ` +
+          `${o.resume ? 'resuming' : 'starting'} study ${shown}: ${active.strategy} from ${active.seedModel}, ${Math.max(active.candidates, moreCandidates ?? 0)} candidates, ` +
             `${formatBudget(active.settings.budget)} each, ${o.workers} worker${o.workers > 1 ? 's' : ''} · backend ${backend}\n`,
         );
         await announceData(io, active.settings);
@@ -320,7 +334,7 @@ export function searchCommand(program: Command, io: CliIo, result: CommandResult
       const stop = new AbortController();
       const onSigint = () => {
         if (stop.signal.aborted) process.exit(130);
-        io.stderr(`\nstopping: finished results are saved in ${studyPath}; continue with --study ${studyPath} --resume (Ctrl-C again to quit at once)\n`);
+        io.stderr(`\nstopping: finished results are saved in ${shown}; continue with --study ${shown} --resume (Ctrl-C again to quit at once)\n`);
         stop.abort();
       };
       process.on('SIGINT', onSigint);
@@ -347,7 +361,7 @@ export function searchCommand(program: Command, io: CliIo, result: CommandResult
       if (o.json) io.stdout(`${JSON.stringify(summary, null, 2)}\n`);
       else io.stdout(`\n${formatSummary(summary, await candidateLookup(store))}`);
       if (outcome.stopped) {
-        io.stderr(`stopped; continue with: primer search --study ${studyPath} --resume\n`);
+        io.stderr(`stopped; continue with: primer search --study ${shown} --resume\n`);
         result.exitCode = 130;
       }
     } finally {
@@ -359,23 +373,24 @@ export function searchCommand(program: Command, io: CliIo, result: CommandResult
         // a damaged file is the user's to look at
       }
       await store.close();
-      if (empty) for (const f of [studyPath, `${studyPath}-wal`, `${studyPath}-shm`]) rmSync(f, { force: true });
+      if (empty) for (const f of [where.target, `${where.target}-wal`, `${where.target}-shm`]) rmSync(f, { force: true });
     }
   });
 }
 
 export function studyCommand(program: Command, io: CliIo): void {
-  const study = program.command('study').description('Inspect a study file written by primer search.');
+  const study = program
+    .command('study')
+    .description('Inspect or move a study written by primer search: a SQLite file (a path or sqlite:///path) or a PostgreSQL schema (postgres://user@host:5432/db?schema=name).');
   study
     .command('show')
     .description('Print a study: leaderboard, lineage of the best, failures by reason, hurdle savings, and the best program with its diff against the seed.')
-    .argument('<file>', 'the study file')
+    .argument('<study>', 'the study: a file, sqlite:///path or postgres://...')
     .option('--json', 'print the summary as JSON')
     .option('--top <n>', 'leaderboard rows', integer('--top', 1), 10)
     .option('--code <n>', 'print the best N programs as code with their diff', integer('--code', 0), 1)
     .action(async (file: string, o: { json?: boolean; top: number; code: number }) => {
-      if (!existsSync(file)) throw new UsageError(`no study file at ${file}`);
-      const store = SqliteStudyStore.open(file, { readonly: true });
+      const store = await openForReading(file);
       try {
         const s = await summarizeStudy(store, o.top);
         io.stdout(o.json ? `${JSON.stringify(s, null, 2)}\n` : formatSummary(s, await candidateLookup(store), o.code));
@@ -387,12 +402,11 @@ export function studyCommand(program: Command, io: CliIo): void {
   study
     .command('dna')
     .description('Print the DNA of one candidate of a study as JSON (to train it with primer train or compare it with primer compare).')
-    .argument('<file>', 'the study file')
+    .argument('<study>', 'the study: a file, sqlite:///path or postgres://...')
     .argument('<candidate>', 'the candidate id', integer('candidate', 0))
     .option('--out <file>', 'write it to this file instead')
     .action(async (file: string, id: number, o: { out?: string }) => {
-      if (!existsSync(file)) throw new UsageError(`no study file at ${file}`);
-      const store = SqliteStudyStore.open(file, { readonly: true });
+      const store = await openForReading(file);
       try {
         const c = await store.candidate(id);
         if (!c) throw new UsageError(`${file} has no candidate ${id} (it has ${(await store.candidates()).length})`);
@@ -401,6 +415,33 @@ export function studyCommand(program: Command, io: CliIo): void {
         else io.stdout(text);
       } finally {
         await store.close();
+      }
+    });
+
+  study
+    .command('copy')
+    .description('Copy a whole study (configuration, candidates, evaluations and strategy snapshots, verbatim) to another store: between SQLite and PostgreSQL either way.')
+    .argument('<from>', 'the study to copy: a file, sqlite:///path or postgres://...')
+    .argument('<to>', 'where to put it: a new file, or a PostgreSQL schema that holds no study')
+    .action(async (from: string, to: string) => {
+      const source = await openForReading(from);
+      try {
+        const dump = await source.dump();
+        const target = parseStudyLocation(to);
+        if (target.kind === 'sqlite' && existsSync(target.target)) throw new UsageError(`${to} already exists: copy to a new file`);
+        const dest = await openStudyStore(to);
+        try {
+          await dest.restore(dump);
+        } catch (e) {
+          await dest.close();
+          // a new file that did not get the study is not left behind
+          if (target.kind === 'sqlite') for (const f of [target.target, `${target.target}-wal`, `${target.target}-shm`]) rmSync(f, { force: true });
+          throw e;
+        }
+        await dest.close();
+        io.stderr(`copied ${parseStudyLocation(from).display} to ${target.display}: ${dump.candidates.length} candidates, ${dump.evaluations.length} evaluations, ${dump.snapshots.length} strategy snapshots\n`);
+      } finally {
+        await source.close();
       }
     });
 }

@@ -1,0 +1,66 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startPostgres, type TestPostgres } from '../../store/src/__fixtures__/postgres.js';
+import { runPrimer as run } from './__fixtures__/run.js';
+
+const TINY = ['--layers', '1', '--d-model', '16', '--heads', '2', '--seq-len', '16', '--batch', '4', '--eval-windows', '2'];
+
+let server: TestPostgres;
+beforeAll(async () => {
+  server = await startPostgres();
+}, 120_000);
+afterAll(async () => {
+  await server?.stop();
+});
+
+/** study show --json without the location line (the one field that names the store). */
+const shown = async (study: string) => {
+  const r = await run(['study', 'show', study, '--json']);
+  expect(r.code, r.stderr).toBe(0);
+  const { location: _l, ...rest } = JSON.parse(r.stdout);
+  return rest;
+};
+
+describe('a study in PostgreSQL', () => {
+  it('primer search records it there; study show and study dna read it; the password is never printed', async () => {
+    const url = `${server.url}?schema=search_one`;
+    const r = await run(['search', '--candidates', '4', '--budget-per-candidate', '2steps', ...TINY, '--workers', '2', '--population', '2', '--tournament', '1', '--study', url]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain('starting study postgres://primer:***@127.0.0.1');
+    for (const text of [r.stdout, r.stderr]) expect(text).not.toContain('test-secret');
+    const s = await shown(url);
+    expect(s.candidates).toBe(4);
+    expect(s.told).toBe(4);
+    const dna = await run(['study', 'dna', url, '0']);
+    expect(JSON.parse(dna.stdout).subprograms.length).toBeGreaterThan(0);
+    const again = await run(['search', '--candidates', '4', '--study', url]);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toContain('already holds a study: add --resume');
+    const more = await run(['search', '--study', url, '--resume', '--candidates', '6']);
+    expect(more.code, more.stderr).toBe(0);
+    expect((await shown(url)).candidates).toBe(6);
+  });
+
+  it('study copy moves a study between SQLite and PostgreSQL both ways, losslessly', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'primer-copy-'));
+    const file = join(dir, 'local.sqlite');
+    const made = await run(['search', '--candidates', '5', '--budget-per-candidate', '2steps', ...TINY, '--workers', '1', '--population', '2', '--tournament', '1', '--hurdles', '0.5', '--hurdle-min-samples', '1', '--study', file]);
+    expect(made.code, made.stderr).toBe(0);
+    const original = await shown(file);
+    const url = `${server.url}?schema=copied`;
+    const up = await run(['study', 'copy', file, url]);
+    expect(up.code, up.stderr).toBe(0);
+    expect(up.stderr).toMatch(/copied .* to postgres:\/\/primer:\*\*\*@.*: 5 candidates, \d+ evaluations, \d+ strategy snapshots/);
+    expect(await shown(url)).toEqual(original);
+    const back = join(dir, 'back.sqlite');
+    expect((await run(['study', 'copy', url, `sqlite://${back}`])).code).toBe(0);
+    expect(await shown(back)).toEqual(original);
+    // a copy resumes like the original
+    const resumed = await run(['search', '--study', back, '--resume', '--candidates', '7']);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect((await shown(back)).candidates).toBe(7);
+    expect((await run(['study', 'copy', file, url])).stderr).toContain('already holds a study');
+  });
+});

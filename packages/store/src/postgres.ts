@@ -1,0 +1,336 @@
+import pg from 'pg';
+import type { CandidateRecord, CandidateView, EvaluationRecord, NewEvaluation } from '@primer-search/study';
+import { StoreError } from './sqlite.js';
+import type { StudyDump, StudyStore } from './types.js';
+
+/** The PostgreSQL schema, in order; applied under an advisory lock, each in a transaction. */
+export const POSTGRES_MIGRATIONS: Array<{ version: number; description: string; sql: string }> = [
+  {
+    version: 1,
+    description: 'study, candidates, evaluations, strategy snapshots',
+    sql: `
+      CREATE TABLE study (id INTEGER PRIMARY KEY CHECK (id = 1), config TEXT NOT NULL, created_at TEXT NOT NULL);
+      CREATE TABLE candidates (
+        id INTEGER PRIMARY KEY, hash TEXT NOT NULL, parent INTEGER REFERENCES candidates(id),
+        mutations TEXT NOT NULL, dna TEXT NOT NULL, hurdles TEXT NOT NULL, created_at TEXT NOT NULL
+      );
+      CREATE INDEX candidates_hash ON candidates(hash);
+      CREATE TABLE evaluations (
+        id SERIAL PRIMARY KEY, hash TEXT NOT NULL UNIQUE, candidate INTEGER NOT NULL REFERENCES candidates(id),
+        status TEXT NOT NULL CHECK (status IN ('completed', 'hurdle', 'failed')),
+        fitness DOUBLE PRECISION, hurdle INTEGER, reason TEXT, curve TEXT NOT NULL, at_hurdles TEXT NOT NULL,
+        steps BIGINT NOT NULL, tokens BIGINT NOT NULL, train_seconds DOUBLE PRECISION NOT NULL,
+        wall_seconds DOUBLE PRECISION NOT NULL, budget TEXT NOT NULL, backend TEXT, machine TEXT NOT NULL,
+        parameters BIGINT, finished_at TEXT NOT NULL
+      );
+      CREATE TABLE strategy_snapshots (told INTEGER PRIMARY KEY, state TEXT NOT NULL, created_at TEXT NOT NULL);
+    `,
+  },
+];
+
+const SNAPSHOT_EVERY = 50;
+const now = () => new Date().toISOString();
+
+/** The URL with its password replaced, fit to print. */
+export function maskUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return url.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');
+  }
+}
+
+/** BIGINT columns as numbers (counts of steps, tokens and parameters fit in a double). */
+const types = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') => (oid === 20 ? Number : pg.types.getTypeParser(oid, format as 'text'))) as typeof pg.types.getTypeParser,
+};
+
+/** Why a connection or a query failed, as one line naming the (masked) URL and what to do. */
+function explain(location: string, e: unknown): StoreError {
+  if (e instanceof StoreError) return e;
+  const code = (e as { code?: string }).code ?? '';
+  const message = ((e as Error).message ?? String(e)).split('\n')[0]!;
+  if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'ETIMEDOUT' || code === 'EHOSTUNREACH') {
+    return new StoreError(`cannot reach the database at ${location} (${message}): is PostgreSQL running there, and are the host and port right?`);
+  }
+  if (code === '28P01' || code === '28000') return new StoreError(`the database at ${location} refused the credentials (${message}): check the user and password (in the URL, PGPASSWORD or ~/.pgpass)`);
+  if (code === '3D000') return new StoreError(`${location}: ${message}; create it first (createdb), or name an existing database`);
+  if (code === '42501') return new StoreError(`${location}: ${message}; the user needs rights to create and write tables in the schema`);
+  return new StoreError(`${location}: ${message}`);
+}
+
+interface Row {
+  [k: string]: unknown;
+}
+
+/**
+ * A study in a PostgreSQL schema (the `schema` URL parameter, default `public`), through the
+ * `pg` driver with pooled connections: every multi-row write in a transaction, every value a
+ * bound parameter. Many processes can read and write one study at once.
+ */
+export class PostgresStudyStore implements StudyStore {
+  private constructor(
+    readonly location: string,
+    private readonly pool: pg.Pool,
+    private readonly schema: string,
+  ) {}
+
+  /** Opens (creating the schema's tables if needed, unless `readonly`) the study at a `postgres://` URL. */
+  static async open(url: string, options: { readonly?: boolean; mustExist?: boolean } = {}): Promise<PostgresStudyStore> {
+    const location = maskUrl(url);
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      throw new StoreError(`${location} is not a database URL: write postgres://user@host:5432/database?schema=name`);
+    }
+    if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') {
+      throw new StoreError(`${location} is not a PostgreSQL URL (it starts with ${parsed.protocol}): write postgres://user@host:5432/database`);
+    }
+    const schema = parsed.searchParams.get('schema') ?? 'public';
+    if (!/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(schema)) throw new StoreError(`${location}: the schema name "${schema}" must be letters, digits and _ (at most 63)`);
+    parsed.searchParams.delete('schema');
+    const pool = new pg.Pool({ connectionString: parsed.toString(), max: 4, types, connectionTimeoutMillis: 10_000 });
+    pool.on('error', () => {}); // an idle client's error surfaces on the next query
+    const store = new PostgresStudyStore(location, pool, schema);
+    try {
+      await store.prepare(options);
+    } catch (e) {
+      await pool.end().catch(() => {});
+      throw explain(location, e);
+    }
+    return store;
+  }
+
+  private t(table: string): string {
+    return `${pg.escapeIdentifier(this.schema)}.${pg.escapeIdentifier(table)}`;
+  }
+
+  private async prepare(options: { readonly?: boolean; mustExist?: boolean }): Promise<void> {
+    const tables = (
+      await this.pool.query<{ table_name: string }>('SELECT table_name FROM information_schema.tables WHERE table_schema = $1', [this.schema])
+    ).rows.map((r) => r.table_name);
+    if (tables.length > 0 && !tables.includes('schema_migrations')) {
+      throw new StoreError(`${this.location}: schema ${this.schema} holds other tables (${tables.slice(0, 5).join(', ')}), not a primer-search study; give another ?schema=`);
+    }
+    if (tables.length === 0 && (options.readonly || options.mustExist)) throw new StoreError(`no study at ${this.location}`);
+    if (options.readonly) return;
+    await this.transaction(async (c) => {
+      // one migrator at a time, whoever else opens the study now
+      await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`primer-search:${this.schema}`]);
+      await c.query(`CREATE SCHEMA IF NOT EXISTS ${pg.escapeIdentifier(this.schema)}`);
+      await c.query(`CREATE TABLE IF NOT EXISTS ${this.t('schema_migrations')} (version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL)`);
+      const current = (await c.query<{ v: number | null }>(`SELECT MAX(version) AS v FROM ${this.t('schema_migrations')}`)).rows[0]!.v ?? 0;
+      const latest = POSTGRES_MIGRATIONS.at(-1)!.version;
+      if (current > latest) throw new StoreError(`${this.location} was written by a newer primer-search (schema ${current}; this one knows up to ${latest})`);
+      await c.query(`SET LOCAL search_path TO ${pg.escapeIdentifier(this.schema)}`);
+      for (const m of POSTGRES_MIGRATIONS.filter((m) => m.version > current)) {
+        await c.query(m.sql);
+        await c.query(`INSERT INTO ${this.t('schema_migrations')} (version, description, applied_at) VALUES ($1, $2, $3)`, [m.version, m.description, now()]);
+      }
+    });
+  }
+
+  private async transaction<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    const c = await this.pool.connect();
+    try {
+      await c.query('BEGIN');
+      const out = await fn(c);
+      await c.query('COMMIT');
+      return out;
+    } catch (e) {
+      await c.query('ROLLBACK').catch(() => {});
+      throw e;
+    } finally {
+      c.release();
+    }
+  }
+
+  private async query<R extends Row>(sql: string, values: unknown[] = []): Promise<R[]> {
+    try {
+      return (await this.pool.query<R>(sql, values)).rows;
+    } catch (e) {
+      throw explain(this.location, e);
+    }
+  }
+
+  private parse(what: string, text: unknown): any {
+    try {
+      return JSON.parse(String(text));
+    } catch {
+      throw new StoreError(`${this.location} is damaged: the stored ${what} is not valid JSON; restore a copy made before the damage`);
+    }
+  }
+
+  async config(): Promise<Record<string, unknown> | undefined> {
+    const [row] = await this.query<{ config: string }>(`SELECT config FROM ${this.t('study')} WHERE id = 1`);
+    return row ? this.parse('study configuration', row.config) : undefined;
+  }
+
+  async createStudy(config: Record<string, unknown>): Promise<void> {
+    const rows = await this.query(`INSERT INTO ${this.t('study')} (id, config, created_at) VALUES (1, $1, $2) ON CONFLICT (id) DO NOTHING RETURNING id`, [JSON.stringify(config), now()]);
+    if (rows.length === 0) throw new StoreError(`${this.location} already holds a study`);
+  }
+
+  async updateStudy(config: Record<string, unknown>): Promise<void> {
+    const rows = await this.query(`UPDATE ${this.t('study')} SET config = $1 WHERE id = 1 RETURNING id`, [JSON.stringify(config)]);
+    if (rows.length === 0) throw new StoreError(`${this.location} holds no study to update`);
+  }
+
+  async advance(step: { told: number; candidates: CandidateRecord[]; strategyState: unknown }): Promise<void> {
+    try {
+      await this.transaction(async (c) => {
+        const latest = (await c.query<{ told: number | null }>(`SELECT MAX(told) AS told FROM ${this.t('strategy_snapshots')}`)).rows[0]!.told;
+        if (latest !== null && step.told < latest) throw new StoreError(`the study has already been told ${latest} candidates; cannot go back to ${step.told}`);
+        for (const r of step.candidates) {
+          await c.query(`INSERT INTO ${this.t('candidates')} (id, hash, parent, mutations, dna, hurdles, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)`, [
+            r.id,
+            r.hash,
+            r.parent,
+            JSON.stringify(r.mutations),
+            JSON.stringify(r.dna),
+            JSON.stringify(r.hurdles),
+            r.createdAt,
+          ]);
+        }
+        await c.query(
+          `INSERT INTO ${this.t('strategy_snapshots')} (told, state, created_at) VALUES ($1, $2, $3) ON CONFLICT (told) DO UPDATE SET state = EXCLUDED.state, created_at = EXCLUDED.created_at`,
+          [step.told, JSON.stringify(step.strategyState), now()],
+        );
+        await c.query(`DELETE FROM ${this.t('strategy_snapshots')} WHERE told < $1 AND told % $2 != 0`, [step.told, SNAPSHOT_EVERY]);
+      });
+    } catch (e) {
+      throw explain(this.location, e);
+    }
+  }
+
+  async latestSnapshot(): Promise<{ told: number; state: unknown } | undefined> {
+    const [row] = await this.query<{ told: number; state: string }>(`SELECT told, state FROM ${this.t('strategy_snapshots')} ORDER BY told DESC LIMIT 1`);
+    return row ? { told: row.told, state: this.parse(`strategy state after ${row.told} candidates`, row.state) } : undefined;
+  }
+
+  private candidateOf(r: Row): CandidateRecord {
+    return {
+      id: r.id as number,
+      hash: r.hash as string,
+      parent: (r.parent as number | null) ?? null,
+      mutations: this.parse(`mutations of candidate ${r.id}`, r.mutations),
+      dna: this.parse(`DNA of candidate ${r.id}`, r.dna),
+      hurdles: this.parse(`hurdles of candidate ${r.id}`, r.hurdles),
+      createdAt: r.created_at as string,
+    };
+  }
+
+  private evaluationOfRow(r: Row): EvaluationRecord {
+    return {
+      id: r.id as number,
+      hash: r.hash as string,
+      candidate: r.candidate as number,
+      status: r.status as EvaluationRecord['status'],
+      fitness: r.fitness as number | null,
+      hurdle: r.hurdle as number | null,
+      reason: r.reason as string | null,
+      curve: this.parse(`curve of evaluation ${r.id}`, r.curve),
+      atHurdles: this.parse(`hurdle results of evaluation ${r.id}`, r.at_hurdles),
+      steps: r.steps as number,
+      tokens: r.tokens as number,
+      trainSeconds: r.train_seconds as number,
+      wallSeconds: r.wall_seconds as number,
+      budget: r.budget as string,
+      backend: r.backend as string | null,
+      machine: r.machine as string,
+      parameters: r.parameters as number | null,
+      finishedAt: r.finished_at as string,
+    };
+  }
+
+  private async views(rows: Row[]): Promise<CandidateView[]> {
+    const told = (await this.latestSnapshot())?.told ?? 0;
+    const byHash = new Map((await this.evaluations()).map((e) => [e.hash, e]));
+    return rows.map((r) => {
+      const c = this.candidateOf(r);
+      const evaluation = byHash.get(c.hash) ?? null;
+      return { ...c, told: c.id < told, reused: evaluation !== null && evaluation.candidate !== c.id, evaluation };
+    });
+  }
+
+  async candidates(): Promise<CandidateView[]> {
+    return this.views(await this.query(`SELECT * FROM ${this.t('candidates')} ORDER BY id`));
+  }
+
+  async candidate(id: number): Promise<CandidateView | undefined> {
+    const rows = await this.query(`SELECT * FROM ${this.t('candidates')} WHERE id = $1`, [id]);
+    return rows.length ? (await this.views(rows))[0] : undefined;
+  }
+
+  async evaluationOf(hash: string): Promise<EvaluationRecord | undefined> {
+    const [row] = await this.query(`SELECT * FROM ${this.t('evaluations')} WHERE hash = $1`, [hash]);
+    return row ? this.evaluationOfRow(row) : undefined;
+  }
+
+  async addEvaluation(e: NewEvaluation): Promise<EvaluationRecord> {
+    const finishedAt = now();
+    // written once per program: of two writers at once, one inserts and the other is told
+    const rows = await this.query<{ id: number }>(
+      `INSERT INTO ${this.t('evaluations')} (hash, candidate, status, fitness, hurdle, reason, curve, at_hurdles, steps, tokens, train_seconds, wall_seconds, budget, backend, machine, parameters, finished_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) ON CONFLICT (hash) DO NOTHING RETURNING id`,
+      [e.hash, e.candidate, e.status, e.fitness, e.hurdle, e.reason, JSON.stringify(e.curve), JSON.stringify(e.atHurdles), e.steps, e.tokens, e.trainSeconds, e.wallSeconds, e.budget, e.backend, e.machine, e.parameters, finishedAt],
+    );
+    if (rows.length === 0) throw new StoreError(`program ${e.hash} has already been evaluated`);
+    return { ...e, id: rows[0]!.id, finishedAt };
+  }
+
+  async evaluations(): Promise<EvaluationRecord[]> {
+    return (await this.query(`SELECT * FROM ${this.t('evaluations')} ORDER BY id`)).map((r) => this.evaluationOfRow(r));
+  }
+
+  async dump(): Promise<StudyDump> {
+    const [study] = await this.query<{ config: string; created_at: string }>(`SELECT config, created_at FROM ${this.t('study')} WHERE id = 1`);
+    if (!study) throw new StoreError(`${this.location} holds no study`);
+    const snapshots = await this.query<{ told: number; state: string; created_at: string }>(`SELECT told, state, created_at FROM ${this.t('strategy_snapshots')} ORDER BY told`);
+    return {
+      format: 'primer-study-dump',
+      version: 1,
+      config: this.parse('study configuration', study.config),
+      createdAt: study.created_at,
+      candidates: (await this.query(`SELECT * FROM ${this.t('candidates')} ORDER BY id`)).map((r) => this.candidateOf(r)),
+      evaluations: await this.evaluations(),
+      snapshots: snapshots.map((r) => ({ told: r.told, state: this.parse(`strategy state after ${r.told} candidates`, r.state), createdAt: r.created_at })),
+    };
+  }
+
+  async restore(d: StudyDump): Promise<void> {
+    try {
+      await this.transaction(async (c) => {
+        const held = await c.query(`SELECT 1 FROM ${this.t('study')} WHERE id = 1`);
+        if (held.rowCount) throw new StoreError(`${this.location} already holds a study`);
+        await c.query(`INSERT INTO ${this.t('study')} (id, config, created_at) VALUES (1, $1, $2)`, [JSON.stringify(d.config), d.createdAt]);
+        for (const r of d.candidates) {
+          await c.query(`INSERT INTO ${this.t('candidates')} (id, hash, parent, mutations, dna, hurdles, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)`, [
+            r.id, r.hash, r.parent, JSON.stringify(r.mutations), JSON.stringify(r.dna), JSON.stringify(r.hurdles), r.createdAt,
+          ]);
+        }
+        for (const e of d.evaluations) {
+          await c.query(
+            `INSERT INTO ${this.t('evaluations')} (id, hash, candidate, status, fitness, hurdle, reason, curve, at_hurdles, steps, tokens, train_seconds, wall_seconds, budget, backend, machine, parameters, finished_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
+            [e.id, e.hash, e.candidate, e.status, e.fitness, e.hurdle, e.reason, JSON.stringify(e.curve), JSON.stringify(e.atHurdles), e.steps, e.tokens, e.trainSeconds, e.wallSeconds, e.budget, e.backend, e.machine, e.parameters, e.finishedAt],
+          );
+        }
+        // the serial continues after the copied ids
+        await c.query(`SELECT setval(pg_get_serial_sequence($1, 'id'), GREATEST((SELECT MAX(id) FROM ${this.t('evaluations')}), 1), (SELECT COUNT(*) > 0 FROM ${this.t('evaluations')}))`, [`${pg.escapeIdentifier(this.schema)}.evaluations`]);
+        for (const x of d.snapshots) {
+          await c.query(`INSERT INTO ${this.t('strategy_snapshots')} (told, state, created_at) VALUES ($1, $2, $3)`, [x.told, JSON.stringify(x.state), x.createdAt]);
+        }
+      });
+    } catch (e) {
+      throw explain(this.location, e);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+}
