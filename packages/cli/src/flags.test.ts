@@ -38,7 +38,10 @@ const BAD: Record<string, string> = {
   '--data-parallel': '0',
   '--strategy': 'nope',
   '--candidates': '0',
-  '--workers': '0',
+  '--workers': '-1',
+  '--in-flight': '0',
+  '--concurrency': '0',
+  '--poll': 'often',
   '--population': '1',
   '--tournament': '0',
   '--strategy-option': 'novalue',
@@ -68,6 +71,7 @@ const BASE: Record<string, string[]> = {
   'study show': [join(tmp, 'never.sqlite')],
   'study dna': [join(tmp, 'never.sqlite'), '0'],
   'data prepare': ['--dataset', 'brown', '--out', join(tmp, 'cache')],
+  worker: ['--study', 'postgres://nobody@127.0.0.1:1/none'],
 };
 
 function valueFlags(): Array<{ command: string; flag: string }> {

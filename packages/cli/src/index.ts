@@ -6,6 +6,7 @@ import { dataCommand } from './commands/data.js';
 import { dnaCommand, type CommandResult } from './commands/dna.js';
 import { primitivesCommand } from './commands/primitives.js';
 import { searchCommand, studyCommand } from './commands/search.js';
+import { workerCommand } from './commands/worker.js';
 import { exitCodeOf } from './flags.js';
 import type { CliIo } from './io.js';
 
@@ -39,6 +40,7 @@ export function buildProgram(io: CliIo, result: CommandResult): Command {
   compareCommand(program, io, result);
   searchCommand(program, io, result);
   studyCommand(program, io);
+  workerCommand(program, io);
   dataCommand(program, io);
   program.addHelpText(
     'after',

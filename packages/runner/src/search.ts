@@ -244,7 +244,7 @@ export async function runSearch(args: SearchArgs): Promise<{ stopped: boolean; c
         );
       }
       // the result is durable before the strategy hears of it
-      const record = await store.addEvaluation({ ...r, wallSeconds: next.wallSeconds, budget: formatBudget(config.settings.budget), machine: hostname() });
+      const record = await store.addEvaluation({ ...r, wallSeconds: next.wallSeconds, budget: formatBudget(config.settings.budget), machine: r.machine ?? hostname() });
       evaluations.set(r.hash, record);
       queuedHashes.delete(r.hash);
       emit({ type: 'evaluated', candidate: r.candidate, result: record, wallSeconds: next.wallSeconds });

@@ -18,7 +18,10 @@ export interface EvaluationJob {
  * adds (wall time, budget, machine). `reason` starts with its category: invalid, diverged,
  * error, crashed, out of memory, timeout.
  */
-export type JobResult = Omit<NewEvaluation, 'wallSeconds' | 'budget' | 'machine'>;
+export type JobResult = Omit<NewEvaluation, 'wallSeconds' | 'budget' | 'machine'> & {
+  /** The host that trained it, when not the controller's (a remote worker). */
+  machine?: string;
+};
 
 /**
  * A candidate that could not be trained for a reason that is not its program's (see

@@ -9,6 +9,9 @@ import { prepareData } from '@primer-search/datasets';
 import { formatDna, type Dna } from '@primer-search/dna';
 import {
   LocalWorkerPool,
+  QueuePool,
+  queueName,
+  startQueue,
   defaultWorkerCount,
   loadPlugins,
   runSearch,
@@ -31,6 +34,7 @@ interface SearchOptions extends Omit<RunOptions, 'budget'> {
   seedModel: string;
   candidates: number;
   workers: number;
+  inFlight?: number;
   study?: string;
   resume?: boolean;
   population: number;
@@ -232,7 +236,8 @@ export function searchCommand(program: Command, io: CliIo, result: CommandResult
       .addOption(new Option('--strategy <name>', `search strategy (${strategies.names().join(', ')}, or one a --plugin registers)`).default('evolution'))
       .option('--seed-model <name|file>', 'the program the search starts from: a baseline or a DNA file', 'vanilla')
       .option('--candidates <n>', 'candidates to propose in all, the seed included (on --resume: raise it to extend a study)', integer('--candidates', 1), 24)
-      .addOption(new Option('--workers <n>', 'worker processes training candidates at once').argParser(integer('--workers', 1)).default(defaultWorkerCount(), `${defaultWorkerCount()}, one per core`))
+      .addOption(new Option('--workers <n>', 'worker processes training candidates at once on this machine (0: none, the candidates go to primer worker processes through a PostgreSQL study\'s queue)').argParser(integer('--workers', 0)).default(defaultWorkerCount(), `${defaultWorkerCount()}, one per core`))
+      .option('--in-flight <n>', 'candidates out for evaluation at once (default: --workers; with --workers 0, 2)', integer('--in-flight', 1))
       .option('--study <location>', 'where the study is recorded: a SQLite file (default: runs/search-<time>.sqlite), sqlite:///path, or postgres://user@host:5432/db?schema=name')
       .option('--resume', 'continue the study in --study where it stopped (its recorded settings are used)')
       .option('--population <n>', 'evolution: population size', integer('--population', 2), 100)
@@ -256,9 +261,11 @@ export function searchCommand(program: Command, io: CliIo, result: CommandResult
     await loadPlugins(plugins);
     if (!o.resume) checkRunFlags(o);
     const tooMany = workersWarning(o.workers);
+    const inFlight = o.inFlight ?? (o.workers > 0 ? o.workers : 2);
     if (tooMany) io.stderr(`${tooMany}\n`);
     const studyPath = o.study ?? `runs/search-${stamp()}.sqlite`;
     const where = parseStudyLocation(studyPath);
+    if (o.workers === 0 && where.kind !== 'postgres') throw new UsageError('--workers 0 sends candidates to primer worker processes through a queue in PostgreSQL: give --study postgres://...');
     // what is printed: a PostgreSQL URL with its password masked
     const shown = where.display;
     let config: StudyConfig | undefined;
@@ -296,7 +303,7 @@ export function searchCommand(program: Command, io: CliIo, result: CommandResult
         seedDna: seed.dna,
         seed: o.seed,
         candidates: o.candidates,
-        inFlight: o.workers,
+        inFlight,
         hurdles: o.hurdles,
         hurdleMinSamples: o.hurdleMinSamples,
         settings: settingsOf({ ...o, budget }, DEFAULT_TRAIN_CONFIG.checkpoints),
@@ -322,13 +329,14 @@ export function searchCommand(program: Command, io: CliIo, result: CommandResult
       if (!o.json) {
         io.stderr(
           `${o.resume ? 'resuming' : 'starting'} study ${shown}: ${active.strategy} from ${active.seedModel}, ${Math.max(active.candidates, moreCandidates ?? 0)} candidates, ` +
-            `${formatBudget(active.settings.budget)} each, ${o.workers} worker${o.workers > 1 ? 's' : ''} · backend ${backend}\n`,
+            `${formatBudget(active.settings.budget)} each, ${o.workers > 0 ? `${o.workers} worker${o.workers > 1 ? 's' : ''}` : `${active.inFlight} at a time through the queue ${queueName(studyPath)} (start primer worker --study ... on any machine)`} · backend ${backend}\n`,
         );
         await announceData(io, active.settings);
       } else {
         // prepared here, once, before the workers start (they would each build a first-use cache)
         await prepareData(active.settings);
       }
+      const queue = o.workers === 0 ? await startQueue(studyPath) : undefined;
       const total = Math.max(active.candidates, moreCandidates ?? 0);
       const display = o.json ? undefined : searchDisplay(io, total);
       const stop = new AbortController();
@@ -345,7 +353,7 @@ export function searchCommand(program: Command, io: CliIo, result: CommandResult
           config,
           resume: o.resume,
           candidates: moreCandidates,
-          pool: new LocalWorkerPool(o.workers),
+          pool: queue ? new QueuePool(queue.boss, queue.queue, active.inFlight) : new LocalWorkerPool(o.workers),
           signal: stop.signal,
           onEvent: (e) => {
             if (e.type === 'started') display?.start(e.told);
@@ -355,6 +363,7 @@ export function searchCommand(program: Command, io: CliIo, result: CommandResult
       } finally {
         process.off('SIGINT', onSigint);
         display?.stop();
+        await queue?.boss.stop({ graceful: false, close: true, wait: true, timeout: 5000 });
       }
       const summary = await summarizeStudy(store, o.top);
       if (o.out) io.writeFile(o.out, `${JSON.stringify(summary, null, 2)}\n`);

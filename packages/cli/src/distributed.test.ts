@@ -1,0 +1,112 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { openStudyStore } from '@primer-search/store';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startPostgres, type TestPostgres } from '../../store/src/__fixtures__/postgres.js';
+
+const root = fileURLToPath(new URL('../../../', import.meta.url));
+const TINY = ['--layers', '1', '--d-model', '16', '--heads', '2', '--seq-len', '16', '--batch', '4', '--eval-windows', '2'];
+const SEARCH = ['--candidates', '10', '--budget-per-candidate', '30steps', ...TINY, '--population', '3', '--tournament', '2', '--hurdles', 'none', '--seed', '4', '--candidate-timeout', '15s'];
+
+let server: TestPostgres;
+beforeAll(async () => {
+  server = await startPostgres();
+}, 120_000);
+afterAll(async () => {
+  await server?.stop();
+});
+
+const children: ChildProcess[] = [];
+afterAll(() => {
+  for (const c of children) c.kill('SIGKILL');
+});
+
+function primer(args: string[]): { child: ChildProcess; exited: Promise<number | null>; stderr: () => string } {
+  const child = spawn(process.execPath, ['--conditions=@primer-search/source', '--import', 'tsx', join(root, 'tools/primer-dev.ts'), ...args], {
+    cwd: root,
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, PRIMER_QUEUE_MAINTENANCE_SECONDS: '1' },
+  });
+  children.push(child);
+  let err = '';
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  return { child, exited: new Promise((r) => child.on('exit', (code) => r(code))), stderr: () => err };
+}
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Waits until `done()` holds, or fails after `seconds`, showing what each process said. */
+async function until(what: string, done: () => boolean | Promise<boolean>, seconds: number, logs: () => string): Promise<void> {
+  const end = Date.now() + seconds * 1000;
+  while (!(await done())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}\n${logs()}`);
+    await sleep(50);
+  }
+}
+
+async function studyOf(location: string) {
+  const s = await openStudyStore(location, { readonly: true });
+  try {
+    return { candidates: await s.candidates(), evaluations: await s.evaluations(), snapshot: await s.latestSnapshot() };
+  } finally {
+    await s.close();
+  }
+}
+
+describe('one study, many worker processes, through PostgreSQL and pg-boss', () => {
+  it('survives a worker and the controller killed mid-run: every candidate evaluated once, and the population of a local run', async () => {
+    // the reference: the same search on one machine, two candidates at a time
+    const local = join(mkdtempSync(join(tmpdir(), 'primer-dist-')), 'local.sqlite');
+    const ref = primer(['search', ...SEARCH, '--workers', '2', '--study', local]);
+    expect(await ref.exited, ref.stderr()).toBe(0);
+
+    const url = `${server.url}?schema=distributed`;
+    let controller = primer(['search', ...SEARCH, '--workers', '0', '--in-flight', '2', '--study', url]);
+    const workers = [0, 1, 2].map(() => primer(['worker', '--study', url, '--poll', '0.5']));
+    const evaluated = async () => {
+      try {
+        return (await studyOf(url)).evaluations.length;
+      } catch {
+        return 0; // not created yet
+      }
+    };
+    const logs = () => `controller:\n${controller.stderr()}\n${workers.map((w, i) => `worker ${i}:\n${w.stderr()}`).join('\n')}`;
+    // a worker dies mid-candidate once a few results are in
+    await until('two results', async () => (await evaluated()) >= 2, 150, logs);
+    // a worker in the middle of a candidate: it said it started one it has not finished
+    const midCandidate = (w: (typeof workers)[number]) => (w.stderr().match(/: training\n/g) ?? []).length > (w.stderr().match(/^\[\d+\] candidate/gm) ?? []).length;
+    await until('a worker in the middle of a candidate', () => workers.some(midCandidate), 120, logs);
+    const busy = workers.find(midCandidate)!;
+    busy.child.kill('SIGKILL');
+    const lostJob = Number(/candidate (\d+): training\n$/.exec(busy.stderr())?.[1]);
+    // then the controller dies, and comes back while the other workers go on
+    await until('four results', async () => (await evaluated()) >= 4, 150, logs);
+    controller.child.kill('SIGKILL');
+    await controller.exited;
+    await sleep(1500);
+    controller = primer(['search', '--study', url, '--resume', '--workers', '0']);
+    const code = await Promise.race([controller.exited, sleep(200_000).then(() => 'hung')]);
+    expect(code, logs()).toBe(0);
+    for (const w of workers) w.child.kill('SIGTERM');
+
+    const got = await studyOf(url);
+    const want = await studyOf(local);
+    // every candidate once, no evaluation lost or written twice
+    expect(got.candidates.map((c) => c.hash)).toEqual(want.candidates.map((c) => c.hash));
+    expect(new Set(got.evaluations.map((e) => e.hash)).size).toBe(got.evaluations.length);
+    expect(got.evaluations.map((e) => e.hash).sort()).toEqual(want.evaluations.map((e) => e.hash).sort());
+    for (const e of got.evaluations) {
+      const w = want.evaluations.find((x) => x.hash === e.hash)!;
+      expect([e.status, e.steps]).toEqual([w.status, w.steps]);
+      if (e.fitness !== null) expect(e.fitness).toBeCloseTo(w.fitness!, 4);
+    }
+    // the killed worker's candidate was trained again by another worker after its lease expired
+    expect(Number.isInteger(lostJob)).toBe(true);
+    const retrainedBy = workers.filter((w) => w !== busy && new RegExp(`candidate ${lostJob}: training`).test(w.stderr()));
+    expect(retrainedBy.length).toBeGreaterThan(0);
+    // with a step budget, the same final population as the local run
+    expect(got.snapshot).toEqual(want.snapshot);
+  }, 600_000);
+});

@@ -1,0 +1,97 @@
+/**
+ * Candidates as jobs on a PostgreSQL queue (pg-boss, built on SKIP LOCKED): the controller
+ * sends each candidate to its study's queue and waits for the outcome; `primer worker`
+ * processes on any machine take jobs and train them in the same local worker pool a single
+ * machine uses. A job is leased, not owned: a worker that dies loses it when its lease expires,
+ * and it runs once more elsewhere; a second loss is an environment failure (worker lost).
+ */
+import { createHash } from 'node:crypto';
+import PgBoss from 'pg-boss';
+import { environmentFailure, type EvaluationJob, type JobOutcome } from '@primer-search/study';
+import type { EvaluationPool, RunJobOptions } from './pool.js';
+
+/** What travels on the queue: the job and its time limit. */
+export interface QueuedJob {
+  job: EvaluationJob;
+  timeoutSeconds: number;
+}
+
+/** How long a lease outlives the candidate's own time limit (process start, data, compile): half of it, 5 to 60 seconds. */
+export const leaseSeconds = (timeoutSeconds: number) => Math.ceil(timeoutSeconds + Math.min(60, Math.max(5, timeoutSeconds / 2)));
+
+/** The queue of the study at a postgres:// URL: one per database and schema. */
+export function queueName(url: string): string {
+  const u = new URL(url);
+  const schema = u.searchParams.get('schema') ?? 'public';
+  return `primer-search.${u.pathname.replace(/^\//, '') || 'postgres'}.${schema}`;
+}
+
+/** A UUID fixed by the queue and the candidate, so a controller that comes back finds the job it sent. */
+export function jobId(queue: string, candidate: number): string {
+  const h = createHash('sha256').update(`${queue}#${candidate}`).digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${((parseInt(h[16]!, 16) & 3) | 8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
+/** Starts pg-boss on the study's database (its tables in the schema `pgboss`), the queue created. */
+export async function startQueue(url: string, options: { maintenanceSeconds?: number; supervise?: boolean } = {}): Promise<{ boss: PgBoss; queue: string }> {
+  const u = new URL(url);
+  u.searchParams.delete('schema');
+  const boss = new PgBoss({
+    connectionString: u.toString(),
+    supervise: options.supervise ?? true,
+    // how soon an expired lease (a worker that died) is noticed (PRIMER_QUEUE_MAINTENANCE_SECONDS: tests shorten it)
+    maintenanceIntervalSeconds: options.maintenanceSeconds ?? (Number(process.env.PRIMER_QUEUE_MAINTENANCE_SECONDS) || 10),
+    max: 4,
+  });
+  boss.on('error', () => {}); // a lost connection surfaces on the next call
+  await boss.start();
+  const queue = queueName(url);
+  if (!(await boss.getQueue(queue))) await boss.createQueue(queue).catch(async (e) => {
+    // two processes creating it at once
+    if (!(await boss.getQueue(queue))) throw e;
+  });
+  return { boss, queue };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * The controller's side of the queue: `run` sends a candidate (unless a job for it is already
+ * there, from before a restart) and resolves with its outcome. Nothing here trains.
+ */
+export class QueuePool implements EvaluationPool {
+  constructor(
+    private readonly boss: PgBoss,
+    private readonly queue: string,
+    readonly size: number,
+    private readonly pollMs = 250,
+  ) {}
+
+  async run(job: EvaluationJob, options: RunJobOptions): Promise<JobOutcome> {
+    const id = jobId(this.queue, job.candidate);
+    const existing = await this.boss.getJobById<QueuedJob>(this.queue, id, { includeArchive: true });
+    if (!existing || existing.data.job.hash !== job.hash) {
+      if (existing) await this.boss.deleteJob(this.queue, id);
+      const payload: QueuedJob = { job, timeoutSeconds: options.timeoutSeconds };
+      await this.boss.send(this.queue, payload as unknown as object, {
+        id,
+        expireInSeconds: leaseSeconds(options.timeoutSeconds),
+        retryLimit: 1,
+        retryDelay: 0,
+        retentionDays: 30,
+      });
+    }
+    for (;;) {
+      const j = await this.boss.getJobById<QueuedJob>(this.queue, id, { includeArchive: true });
+      if (!j) return environmentFailure(job, `the job of candidate ${job.candidate} disappeared from the queue ${this.queue}`);
+      if (j.state === 'completed') return j.output as unknown as JobOutcome;
+      if (j.state === 'failed' || j.state === 'cancelled') {
+        const why = (j.output as { message?: string; value?: { message?: string } } | null)?.message ?? (j.output as { value?: { message?: string } })?.value?.message;
+        return environmentFailure(job, `worker lost: candidate ${job.candidate}'s job ${j.state} after ${j.retryCount + 1} tries${why ? ` (${why})` : ''}`);
+      }
+      await sleep(this.pollMs);
+    }
+  }
+
+  async close(): Promise<void> {}
+}
