@@ -4,20 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openStudyStore } from '@primer-search/store';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startPostgres, type TestPostgres } from '../../store/src/__fixtures__/postgres.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { usePostgres } from '../../store/src/__fixtures__/postgres.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const TINY = ['--layers', '1', '--d-model', '16', '--heads', '2', '--seq-len', '16', '--batch', '4', '--eval-windows', '2'];
 const SEARCH = ['--candidates', '10', '--budget-per-candidate', '30steps', ...TINY, '--population', '3', '--tournament', '2', '--hurdles', 'none', '--seed', '4', '--candidate-timeout', '15s'];
 
-let server: TestPostgres;
-beforeAll(async () => {
-  server = await startPostgres();
-}, 120_000);
-afterAll(async () => {
-  await server?.stop();
-});
+const postgres = usePostgres();
 
 const children: ChildProcess[] = [];
 afterAll(() => {
@@ -62,7 +56,7 @@ describe('one study, many worker processes, through PostgreSQL and pg-boss', () 
     const ref = primer(['search', ...SEARCH, '--workers', '2', '--study', local]);
     expect(await ref.exited, ref.stderr()).toBe(0);
 
-    const url = `${server.url}?schema=distributed`;
+    const url = `${postgres().url}?schema=distributed`;
     let controller = primer(['search', ...SEARCH, '--workers', '0', '--in-flight', '2', '--study', url]);
     const workers = [0, 1, 2].map(() => primer(['worker', '--study', url, '--poll', '0.5']));
     const evaluated = async () => {

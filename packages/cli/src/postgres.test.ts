@@ -1,19 +1,13 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startPostgres, type TestPostgres } from '../../store/src/__fixtures__/postgres.js';
+import { describe, expect, it } from 'vitest';
+import { usePostgres } from '../../store/src/__fixtures__/postgres.js';
 import { runPrimer as run } from './__fixtures__/run.js';
 
 const TINY = ['--layers', '1', '--d-model', '16', '--heads', '2', '--seq-len', '16', '--batch', '4', '--eval-windows', '2'];
 
-let server: TestPostgres;
-beforeAll(async () => {
-  server = await startPostgres();
-}, 120_000);
-afterAll(async () => {
-  await server?.stop();
-});
+const postgres = usePostgres();
 
 /** study show --json without the location line (the one field that names the store). */
 const shown = async (study: string) => {
@@ -25,7 +19,7 @@ const shown = async (study: string) => {
 
 describe('a study in PostgreSQL', () => {
   it('primer search records it there; study show and study dna read it; the password is never printed', async () => {
-    const url = `${server.url}?schema=search_one`;
+    const url = `${postgres().url}?schema=search_one`;
     const r = await run(['search', '--candidates', '4', '--budget-per-candidate', '2steps', ...TINY, '--workers', '2', '--population', '2', '--tournament', '1', '--study', url]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toContain('starting study postgres://primer:***@127.0.0.1');
@@ -49,7 +43,7 @@ describe('a study in PostgreSQL', () => {
     const made = await run(['search', '--candidates', '5', '--budget-per-candidate', '2steps', ...TINY, '--workers', '1', '--population', '2', '--tournament', '1', '--hurdles', '0.5', '--hurdle-min-samples', '1', '--study', file]);
     expect(made.code, made.stderr).toBe(0);
     const original = await shown(file);
-    const url = `${server.url}?schema=copied`;
+    const url = `${postgres().url}?schema=copied`;
     const up = await run(['study', 'copy', file, url]);
     expect(up.code, up.stderr).toBe(0);
     expect(up.stderr).toMatch(/copied .* to postgres:\/\/primer:\*\*\*@.*: 5 candidates, \d+ evaluations, \d+ strategy snapshots/);

