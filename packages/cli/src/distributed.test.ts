@@ -80,7 +80,8 @@ describe('one study, many worker processes, through PostgreSQL and pg-boss', () 
     controller.child.kill('SIGKILL');
     await controller.exited;
     await sleep(1500);
-    controller = primer(['search', '--study', url, '--resume', '--workers', '0']);
+    // the study remembers that it runs through the queue
+    controller = primer(['search', '--study', url, '--resume']);
     const code = await Promise.race([controller.exited, sleep(200_000).then(() => 'hung')]);
     expect(code, logs()).toBe(0);
     for (const w of workers) w.child.kill('SIGTERM');

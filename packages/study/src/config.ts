@@ -29,4 +29,6 @@ export interface StudyConfig {
   plugins: string[];
   /** A candidate still running after this many seconds is stopped and recorded as failed (timeout). */
   candidateTimeoutSeconds: number;
+  /** How candidates reach training: local worker processes, or the study's queue for `primer worker` (a resume does the same unless told otherwise). Absent: local. */
+  dispatch?: 'local' | 'queue';
 }

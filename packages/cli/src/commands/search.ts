@@ -154,6 +154,10 @@ export function dnaDiff(seed: Dna, dna: Dna): string {
 }
 
 /** The human-readable study report (`primer search` ends with it; `primer study show` prints it). */
+/** Whether this run sends its candidates through the queue (said before the queue is started). */
+const throughQueue = (command: Command, o: SearchOptions, active: StudyConfig) =>
+  command.getOptionValueSource('workers') === 'cli' ? o.workers === 0 : active.dispatch === 'queue';
+
 /** A study to read: a file that must exist (a usage error if not), or a database URL. */
 async function openForReading(location: string): Promise<StudyStore> {
   const where = parseStudyLocation(location);
@@ -304,6 +308,7 @@ export function searchCommand(program: Command, io: CliIo, result: CommandResult
         seed: o.seed,
         candidates: o.candidates,
         inFlight,
+        dispatch: o.workers === 0 ? 'queue' : 'local',
         hurdles: o.hurdles,
         hurdleMinSamples: o.hurdleMinSamples,
         settings: settingsOf({ ...o, budget }, DEFAULT_TRAIN_CONFIG.checkpoints),
@@ -329,14 +334,16 @@ export function searchCommand(program: Command, io: CliIo, result: CommandResult
       if (!o.json) {
         io.stderr(
           `${o.resume ? 'resuming' : 'starting'} study ${shown}: ${active.strategy} from ${active.seedModel}, ${Math.max(active.candidates, moreCandidates ?? 0)} candidates, ` +
-            `${formatBudget(active.settings.budget)} each, ${o.workers > 0 ? `${o.workers} worker${o.workers > 1 ? 's' : ''}` : `${active.inFlight} at a time through the queue ${queueName(studyPath)} (start primer worker --study ... on any machine)`} · backend ${backend}\n`,
+            `${formatBudget(active.settings.budget)} each, ${!throughQueue(command, o, active) ? `${o.workers} worker${o.workers > 1 ? 's' : ''}` : `${active.inFlight} at a time through the queue ${queueName(studyPath)} (start primer worker --study ... on any machine)`} · backend ${backend}\n`,
         );
         await announceData(io, active.settings);
       } else {
         // prepared here, once, before the workers start (they would each build a first-use cache)
         await prepareData(active.settings);
       }
-      const queue = o.workers === 0 ? await startQueue(studyPath) : undefined;
+      // a resumed study goes on as it was run, unless --workers says otherwise
+      const viaQueue = throughQueue(command, o, active);
+      const queue = viaQueue ? await startQueue(studyPath) : undefined;
       const total = Math.max(active.candidates, moreCandidates ?? 0);
       const display = o.json ? undefined : searchDisplay(io, total);
       const stop = new AbortController();
