@@ -111,7 +111,7 @@ const writable = (dir: string) => {
  * Looks at a study file before SQLite opens it, to say what is really wrong: a folder, an
  * empty file, not SQLite at all, or a file cut short (fewer bytes than its header says).
  */
-function inspectFile(location: string): void {
+function inspectFile(location: string): Buffer {
   const st = statSync(location);
   if (st.isDirectory()) throw new StoreError(`${location} is a folder, not a study file: give a file, e.g. ${location.replace(/\/+$/, '')}/study.sqlite`);
   if (st.size === 0) throw new StoreError(`${location} is empty (0 bytes), not a study: remove it, or give the study file`);
@@ -133,20 +133,14 @@ function inspectFile(location: string): void {
   if (pages > 0 && head.readUInt32BE(24) === head.readUInt32BE(92) && st.size < pages * pageSize) {
     throw new StoreError(`${location} is truncated: ${st.size.toLocaleString('en-US')} bytes of ${(pages * pageSize).toLocaleString('en-US')} (copied or moved only in part?); restore a whole copy`);
   }
+  return head;
 }
 
 /**
  * Whether the file is in WAL mode (header bytes 18-19) with no -wal file beside it, or an
  * empty one (what opening such a copy read-only leaves behind).
  */
-function walMissing(location: string): boolean {
-  const head = Buffer.alloc(20);
-  const fd = openSync(location, 'r');
-  try {
-    readSync(fd, head, 0, 20, 0);
-  } finally {
-    closeSync(fd);
-  }
+function walMissing(location: string, head: Buffer): boolean {
   const wal = `${location}-wal`;
   return head[18] === 2 && (!existsSync(wal) || statSync(wal).size === 0);
 }
@@ -270,8 +264,7 @@ export class SqliteStudyStore implements StudyStore {
     let walMissingBefore = false;
     if (location !== ':memory:') {
       if (existsSync(location)) {
-        inspectFile(location);
-        walMissingBefore = walMissing(location);
+        walMissingBefore = walMissing(location, inspectFile(location));
       } else if (options.readonly || options.mustExist) throw new StoreError(`no study at ${location}`);
       if (!options.readonly) {
         try {

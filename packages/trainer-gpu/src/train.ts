@@ -1,11 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
 import type { LanguageModel } from '@primer-search/compiler';
 import type { Batch, BatchSampler } from '@primer-search/datasets';
-import { budgetProgress, type Budget } from '@primer-search/study';
 import { PrimerError } from '@primer-search/core';
 import { writeCheckpoint, type TrainCheckpoint } from './checkpoint.js';
 import type { DataParallel } from './data-parallel.js';
-import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '@primer-search/study';
+import { DEFAULT_TRAIN_CONFIG, budgetProgress, type Budget, type TrainConfig } from '@primer-search/study';
 import { createOptimizer, learningRate } from './optimizers.js';
 
 
@@ -82,10 +81,10 @@ function checkResumable(
   c: TrainCheckpoint,
   now: { named: Array<[string, tf.Variable]>; config: TrainConfig; optimizer: string; context?: Record<string, unknown> },
 ): void {
-  const differ = (a: Record<string, unknown> | undefined, b: Record<string, unknown> | undefined, prefix = '') =>
+  const differ = (a: Record<string, unknown> | undefined, b: Record<string, unknown> | undefined) =>
     Object.keys({ ...a, ...b })
       .filter((k) => JSON.stringify(a?.[k]) !== JSON.stringify(b?.[k]))
-      .map((k) => `${prefix}${k} ${show(a?.[k])} (now ${show(b?.[k])})`);
+      .map((k) => `${k} ${show(a?.[k])} (now ${show(b?.[k])})`);
   const fields = [
     ...differ(c.context, now.context),
     ...differ({ optimizer: c.optimizer.name }, { optimizer: now.optimizer }),
