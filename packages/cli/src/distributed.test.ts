@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -43,7 +43,7 @@ async function until(what: string, done: () => boolean | Promise<boolean>, secon
 async function studyOf(location: string) {
   const s = await openStudyStore(location, { readonly: true });
   try {
-    return { candidates: await s.candidates(), evaluations: await s.evaluations(), snapshot: await s.latestSnapshot() };
+    return { candidates: await s.candidates(), evaluations: await s.evaluations(), snapshot: await s.latestSnapshot(), workers: await s.workers() };
   } finally {
     await s.close();
   }
@@ -103,5 +103,32 @@ describe('one study, many worker processes, through PostgreSQL and pg-boss', () 
     expect(retrainedBy.length).toBeGreaterThan(0);
     // with a step budget, the same final population as the local run
     expect(got.snapshot).toEqual(want.snapshot);
+    // every result says where and with what it was trained; the three workers are on record
+    for (const e of got.evaluations) {
+      expect(e.environment).toMatchObject({ backend: 'wasm', tfjs: '4.22.0', project: expect.stringMatching(/^\d+\.\d+\.\d+/), node: process.version });
+      expect(e.environment!.host).toBe(e.machine);
+      expect(e.environment!.mixedHardware).toBeUndefined();
+    }
+    expect(got.workers).toHaveLength(3);
+    expect(new Set(got.workers.map((w) => w.id)).size).toBe(3);
+    expect(got.workers.every((w) => w.environment.backend === 'wasm' && !w.allowMixedHardware)).toBe(true);
+
+    // a worker on other hardware, or with other plugins, is refused unless it says so, which is recorded
+    const cpu = primer(['worker', '--study', url, '--backend', 'cpu']);
+    expect(await cpu.exited).toBe(2);
+    expect(cpu.stderr()).toMatch(/does not match the study .*backend cpu here, wasm on the study's first worker/);
+    const plugin = join(mkdtempSync(join(tmpdir(), 'primer-dist-')), 'extra-ops.mjs');
+    writeFileSync(plugin, 'export {};\n');
+    const extra = primer(['worker', '--study', url, '--plugin', plugin]);
+    expect(await extra.exited).toBe(2);
+    expect(extra.stderr()).toMatch(/the plugin extra-ops\.mjs is loaded here but not by the study/);
+    const mixed = primer(['worker', '--study', url, '--backend', 'cpu', '--allow-mixed-hardware']);
+    await until('the mixed worker to join', () => /Ctrl-C to stop/.test(mixed.stderr()), 60, () => mixed.stderr());
+    expect(mixed.stderr()).toMatch(/joining with different hardware \(--allow-mixed-hardware, recorded\): backend cpu here/);
+    mixed.child.kill('SIGTERM');
+    await mixed.exited;
+    const after = await studyOf(url);
+    expect(after.workers).toHaveLength(4);
+    expect(after.workers[3]).toMatchObject({ allowMixedHardware: true, environment: { backend: 'cpu', mixedHardware: true } });
   }, 600_000);
 });

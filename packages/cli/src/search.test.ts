@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,6 +16,25 @@ const run = runPrimer;
 const tmp = () => mkdtempSync(join(tmpdir(), 'primer-search-cli-'));
 
 describe('primer search and primer study show', () => {
+  it('a study file written by an earlier version (schema 1) shows as it did then, and resumes', async () => {
+    const fixture = fileURLToPath(new URL('../../store/src/__fixtures__/study-v1.sqlite', import.meta.url));
+    const before = JSON.parse(readFileSync(fileURLToPath(new URL('../../store/src/__fixtures__/study-v1.show.json', import.meta.url)), 'utf8'));
+    const study = join(tmp(), 'old.sqlite');
+    copyFileSync(fixture, study);
+    const shown = await run(['study', 'show', study, '--json']);
+    expect(shown.code, shown.stderr).toBe(0);
+    const { location: _a, machines, ...now } = JSON.parse(shown.stdout);
+    const { location: _b, ...then } = before;
+    expect(now).toEqual(then);
+    // results from before environments were recorded: the host and backend are still known
+    expect(machines).toEqual([expect.objectContaining({ backend: 'wasm', device: null, evaluations: 4 })]);
+    const more = await run(['search', '--study', study, '--resume', '--candidates', '6']);
+    expect(more.code, more.stderr).toBe(0);
+    const after = JSON.parse((await run(['study', 'show', study, '--json'])).stdout);
+    expect(after.candidates).toBe(6);
+    expect(after.machines.some((m: { device: string | null }) => m.device !== null)).toBe(true);
+  });
+
   it('searches, prints the summary with the best program as code and its diff, and shows the study again', async () => {
     const study = join(tmp(), 'demo.sqlite');
     const r = await run(['search', '--candidates', '6', '--budget-per-candidate', '4steps', ...TINY, '--population', '4', '--tournament', '2', '--workers', '2', '--study', study, '--seed', '3']);

@@ -1,5 +1,5 @@
 import { blameOf, isPrimerError } from '@primer-search/core';
-import { budgetProgress, environmentFailure, failedResult, type EvaluationJob, type JobOutcome, type JobProgress, type RunSettings } from '@primer-search/study';
+import { budgetProgress, environmentFailure, trainingEnvironment, failedResult, type EvaluationJob, type JobOutcome, type JobProgress, type RunSettings } from '@primer-search/study';
 import { runExperiment } from '@primer-search/trainer-gpu';
 
 const loaded = new Set<string>();
@@ -72,6 +72,7 @@ export async function evaluateCandidate(job: EvaluationJob, onProgress?: (p: Job
       tokens: r.tokens,
       trainSeconds: r.trainSeconds,
       backend: record.backend.choice,
+      environment: trainingEnvironment(record.backend.choice, record.backend.tfjs),
       parameters: r.parameters,
     };
     if (r.status === 'completed' && r.final) {

@@ -6,6 +6,7 @@
  * and it runs once more elsewhere; a second loss is an environment failure (worker lost).
  */
 import { createHash } from 'node:crypto';
+import pg from 'pg';
 import PgBoss from 'pg-boss';
 import { environmentFailure, type EvaluationJob, type JobOutcome } from '@primer-search/study';
 import type { EvaluationPool, RunJobOptions } from './pool.js';
@@ -30,6 +31,75 @@ export function queueName(url: string): string {
 export function jobId(queue: string, candidate: number): string {
   const h = createHash('sha256').update(`${queue}#${candidate}`).digest('hex');
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${((parseInt(h[16]!, 16) & 3) | 8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
+/** NOTIFY channels (the payload is the queue's name): a job was sent; a job has its outcome. */
+export const JOBS_CHANNEL = 'primer_search_jobs';
+export const DONE_CHANNEL = 'primer_search_done';
+
+/**
+ * Wake-ups between the controller and its workers through PostgreSQL's LISTEN/NOTIFY, so that
+ * neither waits out a polling interval: a worker hears of a job the moment it is sent, the
+ * controller of an outcome the moment it is written. Polling stays as the fallback (a lost
+ * notification, or a listener that dropped), so nothing depends on them arriving.
+ */
+export class QueueSignals {
+  private readonly waiting = new Set<() => void>();
+  private listener?: pg.Client;
+
+  private constructor(
+    private readonly boss: PgBoss,
+    private readonly queue: string,
+  ) {}
+
+  /** Listens on `channel` (on a connection of its own) for notifications about this queue. */
+  static async listen(url: string, boss: PgBoss, queue: string, channel: string): Promise<QueueSignals> {
+    const s = new QueueSignals(boss, queue);
+    const u = new URL(url);
+    u.searchParams.delete('schema');
+    const c = new pg.Client({ connectionString: u.toString() });
+    c.on('error', () => {
+      // the listener dropped: polling carries on alone
+      s.listener = undefined;
+    });
+    c.on('notification', (n) => {
+      if (n.payload !== queue) return;
+      for (const wake of [...s.waiting]) wake();
+    });
+    await c.connect();
+    await c.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+    s.listener = c;
+    return s;
+  }
+
+  /** Tells the listeners of `channel` that something happened on this queue. */
+  async notify(channel: string): Promise<void> {
+    await this.boss
+      .getDb()
+      .executeSql('SELECT pg_notify($1, $2)', [channel, this.queue])
+      .catch(() => {});
+  }
+
+  /** Resolves after `ms`, or sooner when a notification arrives, or `signal` aborts. */
+  wait(ms: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.waiting.delete(done);
+        signal?.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.waiting.add(done);
+      signal?.addEventListener('abort', done, { once: true });
+    });
+  }
+
+  async close(): Promise<void> {
+    for (const wake of [...this.waiting]) wake();
+    await this.listener?.end().catch(() => {});
+    this.listener = undefined;
+  }
 }
 
 /** Starts pg-boss on the study's database (its tables in the schema `pgboss`), the queue created. */
@@ -57,7 +127,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * The controller's side of the queue: `run` sends a candidate (unless a job for it is already
- * there, from before a restart) and resolves with its outcome. Nothing here trains.
+ * there, from before a restart) and resolves with its outcome. Nothing here trains. With
+ * `signals` (listening on DONE_CHANNEL) it wakes when a worker reports, and polls every
+ * `pollMs` in case a notification is lost.
  */
 export class QueuePool implements EvaluationPool {
   constructor(
@@ -65,6 +137,7 @@ export class QueuePool implements EvaluationPool {
     private readonly queue: string,
     readonly size: number,
     private readonly pollMs = 250,
+    private readonly signals?: QueueSignals,
   ) {}
 
   async run(job: EvaluationJob, options: RunJobOptions): Promise<JobOutcome> {
@@ -80,6 +153,7 @@ export class QueuePool implements EvaluationPool {
         retryDelay: 0,
         retentionDays: 30,
       });
+      await this.signals?.notify(JOBS_CHANNEL);
     }
     for (;;) {
       const j = await this.boss.getJobById<QueuedJob>(this.queue, id, { includeArchive: true });
@@ -89,9 +163,50 @@ export class QueuePool implements EvaluationPool {
         const why = (j.output as { message?: string; value?: { message?: string } } | null)?.message ?? (j.output as { value?: { message?: string } })?.value?.message;
         return environmentFailure(job, `worker lost: candidate ${job.candidate}'s job ${j.state} after ${j.retryCount + 1} tries${why ? ` (${why})` : ''}`);
       }
-      await sleep(this.pollMs);
+      await (this.signals ? this.signals.wait(this.pollMs) : sleep(this.pollMs));
     }
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    await this.signals?.close();
+  }
+}
+
+/**
+ * A worker's side: `concurrency` loops that each take a job, run `handle` on it and write its
+ * outcome (a thrown error fails the attempt, and pg-boss retries it once), then take the
+ * next at once. An idle loop waits for a notification that a job was sent, or `pollSeconds`.
+ * Resolves when `signal` aborts and the jobs in hand are done.
+ */
+export async function serveQueue(args: {
+  boss: PgBoss;
+  queue: string;
+  concurrency: number;
+  pollSeconds: number;
+  handle: (data: QueuedJob, jobId: string) => Promise<object>;
+  signals?: QueueSignals;
+  signal: AbortSignal;
+}): Promise<void> {
+  const { boss, queue } = args;
+  const loop = async () => {
+    while (!args.signal.aborted) {
+      const [j] = await boss.fetch<QueuedJob>(queue, { batchSize: 1 });
+      if (!j) {
+        await (args.signals ? args.signals.wait(args.pollSeconds * 1000, args.signal) : sleep(args.pollSeconds * 1000));
+        continue;
+      }
+      let outcome: { output: object } | { error: string };
+      try {
+        outcome = { output: await args.handle(j.data, j.id) };
+      } catch (e) {
+        outcome = { error: (e as Error).message ?? String(e) };
+      }
+      // stopped meanwhile: what the handler got (its training cut short) is not the job's outcome; the lease brings the job back
+      if (args.signal.aborted) return;
+      if ('output' in outcome) await boss.complete(queue, j.id, outcome.output);
+      else await boss.fail(queue, j.id, { message: outcome.error });
+      await args.signals?.notify(DONE_CHANNEL);
+    }
+  };
+  await Promise.all(Array.from({ length: args.concurrency }, loop));
 }

@@ -3,7 +3,7 @@ import { PrimerError } from '@primer-search/core';
 import type { Dna, Mutation } from '@primer-search/dna';
 import { strategies, type Candidate, type Outcome } from '@primer-search/search-strategies';
 import type { CandidateRecord, EvaluationRecord, StudyStore } from '@primer-search/store';
-import { formatBudget, isEnvironmentFailure, type EvaluationJob, type JobOutcome, type JobProgress, type StudyConfig } from '@primer-search/study';
+import { formatBudget, isEnvironmentFailure, pluginIdentity, type EvaluationJob, type JobOutcome, type JobProgress, type StudyConfig } from '@primer-search/study';
 import type { EvaluationPool } from './pool.js';
 
 
@@ -127,6 +127,8 @@ export async function runSearch(args: SearchArgs): Promise<{ stopped: boolean; c
   }
   const total = config.candidates;
   await loadPlugins(config.plugins);
+  // what the plugins are here, for remote workers to check theirs against
+  const pluginIds = config.plugins.map((p) => pluginIdentity(p));
   const definition = strategies.get(config.strategy);
   const context = { seedDna: config.seedDna, seed: config.seed, options: config.strategyOptions };
   const snapshot = await store.latestSnapshot();
@@ -220,6 +222,7 @@ export async function runSearch(args: SearchArgs): Promise<{ stopped: boolean; c
           settings: config.settings,
           hurdles: config.hurdles.map((fraction, k) => ({ fraction, threshold: thresholdsOfC[k] ?? null })),
           plugins: config.plugins,
+          pluginIds,
         };
         const t0 = performance.now();
         emit({ type: 'dispatched', candidate: id });
@@ -244,7 +247,7 @@ export async function runSearch(args: SearchArgs): Promise<{ stopped: boolean; c
         );
       }
       // the result is durable before the strategy hears of it
-      const record = await store.addEvaluation({ ...r, wallSeconds: next.wallSeconds, budget: formatBudget(config.settings.budget), machine: r.machine ?? hostname() });
+      const record = await store.addEvaluation({ ...r, wallSeconds: next.wallSeconds, budget: formatBudget(config.settings.budget), machine: r.machine ?? hostname(), environment: r.environment ?? null });
       evaluations.set(r.hash, record);
       queuedHashes.delete(r.hash);
       emit({ type: 'evaluated', candidate: r.candidate, result: record, wallSeconds: next.wallSeconds });

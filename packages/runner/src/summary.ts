@@ -38,6 +38,38 @@ export interface StudySummary {
   leaderboard: LeaderboardEntry[];
   /** Ids from the seed to the best candidate. */
   bestLineage: number[];
+  /** Where the trainings ran: one row per host, backend and processor, in order of first result. */
+  machines: MachineSummary[];
+}
+
+export interface MachineSummary {
+  host: string;
+  /** Null for results recorded before environments were (then only the host and backend are known). */
+  backend: string | null;
+  device: string | null;
+  evaluations: number;
+  trainSeconds: number;
+  /** Training steps per second of training time. */
+  stepsPerSecond: number;
+  /** Results sent by a worker that joined with --allow-mixed-hardware. */
+  mixedHardware: number;
+}
+
+function machinesOf(evaluations: EvaluationRecord[]): MachineSummary[] {
+  const rows = new Map<string, MachineSummary & { steps: number }>();
+  for (const e of evaluations) {
+    const host = e.environment?.host ?? e.machine;
+    const backend = e.environment?.backend ?? e.backend;
+    const device = e.environment?.device ?? null;
+    const key = JSON.stringify([host, backend, device]);
+    const r = rows.get(key) ?? { host, backend, device, evaluations: 0, trainSeconds: 0, stepsPerSecond: 0, mixedHardware: 0, steps: 0 };
+    r.evaluations++;
+    r.trainSeconds += e.trainSeconds;
+    r.steps += e.steps;
+    if (e.environment?.mixedHardware) r.mixedHardware++;
+    rows.set(key, r);
+  }
+  return [...rows.values()].map(({ steps, ...r }) => ({ ...r, stepsPerSecond: r.trainSeconds > 0 ? steps / r.trainSeconds : 0 }));
 }
 
 export async function summarizeStudy(store: StudyStore, top = 10): Promise<StudySummary> {
@@ -100,5 +132,6 @@ export async function summarizeStudy(store: StudyStore, top = 10): Promise<Study
     seed: { fitness: seed?.fitness ?? null, status: seed?.status ?? null },
     leaderboard: leaderboard.slice(0, top),
     bestLineage: lineage,
+    machines: machinesOf(evaluations),
   };
 }

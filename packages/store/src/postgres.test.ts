@@ -1,8 +1,8 @@
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { usePostgres } from './__fixtures__/postgres.js';
-import { PostgresStudyStore, maskUrl } from './postgres.js';
-import { describeStoreContract } from './testing.js';
+import { POSTGRES_MIGRATIONS, PostgresStudyStore, maskUrl } from './postgres.js';
+import { contractCandidate, contractEnvironment, contractEvaluation, contractWorker, describeStoreContract } from './testing.js';
 
 const postgres = usePostgres();
 
@@ -54,5 +54,62 @@ describe('PostgresStudyStore refuses what it cannot use, in one line naming the 
 
   it('masks passwords', () => {
     expect(maskUrl('postgres://u:p%40ss@h:5432/d?schema=s')).toBe('postgres://u:***@h:5432/d?schema=s');
+  });
+});
+
+describe('PostgresStudyStore schema changes', () => {
+  it('upgrades a study written at schema 1, keeping its rows; evaluations from before have no environment', async () => {
+    const url = await postgres().database();
+    const c = new pg.Client({ connectionString: url });
+    await c.connect();
+    // what primer-search wrote before schema 2, by hand
+    await c.query('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL)');
+    await c.query(POSTGRES_MIGRATIONS[0]!.sql);
+    await c.query("INSERT INTO schema_migrations VALUES (1, 'v1', '2026-01-01')");
+    await c.query("INSERT INTO study VALUES (1, '{\"seed\":1}', '2026-01-01')");
+    await c.query("INSERT INTO candidates VALUES (0, 'h0', NULL, '[]', '{}', '[null]', '2026-01-01')");
+    await c.query(
+      "INSERT INTO evaluations (hash, candidate, status, fitness, hurdle, reason, curve, at_hurdles, steps, tokens, train_seconds, wall_seconds, budget, backend, machine, parameters, finished_at) VALUES ('h0', 0, 'completed', 12.5, NULL, NULL, '[]', '[12.5]', 10, 640, 1, 2, '10 steps', 'wasm', 'old-host', 100, '2026-01-01')",
+    );
+    await c.end();
+    const s = await PostgresStudyStore.open(url);
+    try {
+      expect(await s.config()).toEqual({ seed: 1 });
+      const [old] = await s.evaluations();
+      expect(old).toMatchObject({ hash: 'h0', fitness: 12.5, machine: 'old-host', environment: null });
+      await s.advance({ told: 1, candidates: [contractCandidate(1, 'h1', 0)], strategyState: {} });
+      const e = await s.addEvaluation(contractEvaluation('h1', 1, 9, { environment: contractEnvironment('new-host') }));
+      expect(await s.evaluationOf('h1')).toEqual(e);
+      await s.registerWorker(contractWorker('w'));
+      expect((await s.workers()).map((w) => w.id)).toEqual(['w']);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('discardIfEmpty takes back the tables (and schema) of a new study that never began, and nothing else', async () => {
+    const url = await postgres().database();
+    const tablesIn = async (schema: string) => {
+      const c = new pg.Client({ connectionString: url });
+      await c.connect();
+      const r = await c.query('SELECT table_name FROM information_schema.tables WHERE table_schema = $1', [schema]);
+      const sc = await c.query('SELECT 1 FROM information_schema.schemata WHERE schema_name = $1', [schema]);
+      await c.end();
+      return { tables: r.rowCount, schema: sc.rowCount };
+    };
+    const fresh = await PostgresStudyStore.open(`${url}?schema=fresh`);
+    expect(await fresh.discardIfEmpty()).toBe(true);
+    await fresh.close();
+    expect(await tablesIn('fresh')).toEqual({ tables: 0, schema: 0 });
+
+    const kept = await PostgresStudyStore.open(`${url}?schema=kept`);
+    await kept.createStudy({ seed: 1 });
+    expect(await kept.discardIfEmpty()).toBe(false);
+    await kept.close();
+    // a second open did not create the tables: it never takes them back
+    const again = await PostgresStudyStore.open(`${url}?schema=kept`);
+    expect(await again.discardIfEmpty()).toBe(false);
+    await again.close();
+    expect((await tablesIn('kept')).tables).toBeGreaterThan(0);
   });
 });

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import type { CandidateRecord, CandidateView, EvaluationRecord, NewEvaluation } from '@primer-search/study';
+import type { CandidateRecord, CandidateView, EvaluationRecord, NewEvaluation, WorkerRecord } from '@primer-search/study';
 import { StoreError } from './sqlite.js';
 import type { StudyDump, StudyStore } from './types.js';
 
@@ -24,6 +24,14 @@ export const POSTGRES_MIGRATIONS: Array<{ version: number; description: string; 
         parameters BIGINT, finished_at TEXT NOT NULL
       );
       CREATE TABLE strategy_snapshots (told INTEGER PRIMARY KEY, state TEXT NOT NULL, created_at TEXT NOT NULL);
+    `,
+  },
+  {
+    version: 2,
+    description: 'where each evaluation was trained; the workers that joined the study',
+    sql: `
+      ALTER TABLE evaluations ADD COLUMN environment TEXT;
+      CREATE TABLE workers (seq SERIAL PRIMARY KEY, id TEXT NOT NULL UNIQUE, environment TEXT NOT NULL, plugins TEXT NOT NULL, allow_mixed BOOLEAN NOT NULL, started_at TEXT NOT NULL);
     `,
   },
 ];
@@ -71,6 +79,9 @@ interface Row {
  * bound parameter. Many processes can read and write one study at once.
  */
 export class PostgresStudyStore implements StudyStore {
+  /** This open created the study's tables (and the schema, when it did not exist): what `discardIfEmpty` may take back. */
+  private created: { tables: boolean; schema: boolean } = { tables: false, schema: false };
+
   private constructor(
     readonly location: string,
     private readonly pool: pg.Pool,
@@ -117,6 +128,8 @@ export class PostgresStudyStore implements StudyStore {
     }
     if (tables.length === 0 && (options.readonly || options.mustExist)) throw new StoreError(`no study at ${this.location}`);
     if (options.readonly) return;
+    const schemaExisted = (await this.pool.query('SELECT 1 FROM information_schema.schemata WHERE schema_name = $1', [this.schema])).rowCount! > 0;
+    this.created = { tables: tables.length === 0, schema: !schemaExisted };
     await this.transaction(async (c) => {
       // one migrator at a time, whoever else opens the study now
       await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`primer-search:${this.schema}`]);
@@ -241,6 +254,7 @@ export class PostgresStudyStore implements StudyStore {
       budget: r.budget as string,
       backend: r.backend as string | null,
       machine: r.machine as string,
+      environment: r.environment ? this.parse(`environment of evaluation ${r.id}`, r.environment) : null,
       parameters: r.parameters as number | null,
       finishedAt: r.finished_at as string,
     };
@@ -274,12 +288,12 @@ export class PostgresStudyStore implements StudyStore {
     const finishedAt = now();
     // written once per program: of two writers at once, one inserts and the other is told
     const rows = await this.query<{ id: number }>(
-      `INSERT INTO ${this.t('evaluations')} (hash, candidate, status, fitness, hurdle, reason, curve, at_hurdles, steps, tokens, train_seconds, wall_seconds, budget, backend, machine, parameters, finished_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) ON CONFLICT (hash) DO NOTHING RETURNING id`,
-      [e.hash, e.candidate, e.status, e.fitness, e.hurdle, e.reason, JSON.stringify(e.curve), JSON.stringify(e.atHurdles), e.steps, e.tokens, e.trainSeconds, e.wallSeconds, e.budget, e.backend, e.machine, e.parameters, finishedAt],
+      `INSERT INTO ${this.t('evaluations')} (hash, candidate, status, fitness, hurdle, reason, curve, at_hurdles, steps, tokens, train_seconds, wall_seconds, budget, backend, machine, environment, parameters, finished_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) ON CONFLICT (hash) DO NOTHING RETURNING id`,
+      [e.hash, e.candidate, e.status, e.fitness, e.hurdle, e.reason, JSON.stringify(e.curve), JSON.stringify(e.atHurdles), e.steps, e.tokens, e.trainSeconds, e.wallSeconds, e.budget, e.backend, e.machine, e.environment ? JSON.stringify(e.environment) : null, e.parameters, finishedAt],
     );
     if (rows.length === 0) throw new StoreError(`program ${e.hash} has already been evaluated`);
-    return { ...e, id: rows[0]!.id, finishedAt };
+    return { ...e, environment: e.environment ?? null, id: rows[0]!.id, finishedAt };
   }
 
   async evaluations(): Promise<EvaluationRecord[]> {
@@ -298,7 +312,29 @@ export class PostgresStudyStore implements StudyStore {
       candidates: (await this.query(`SELECT * FROM ${this.t('candidates')} ORDER BY id`)).map((r) => this.candidateOf(r)),
       evaluations: await this.evaluations(),
       snapshots: snapshots.map((r) => ({ told: r.told, state: this.parse(`strategy state after ${r.told} candidates`, r.state), createdAt: r.created_at })),
+      workers: await this.workers(),
     };
+  }
+
+  async registerWorker(w: WorkerRecord): Promise<void> {
+    await this.query(`INSERT INTO ${this.t('workers')} (id, environment, plugins, allow_mixed, started_at) VALUES ($1, $2, $3, $4, $5)`, [
+      w.id,
+      JSON.stringify(w.environment),
+      JSON.stringify(w.plugins),
+      w.allowMixedHardware,
+      w.startedAt,
+    ]);
+  }
+
+  async workers(): Promise<WorkerRecord[]> {
+    const rows = await this.query<{ id: string; environment: string; plugins: string; allow_mixed: boolean; started_at: string }>(`SELECT * FROM ${this.t('workers')} ORDER BY seq`);
+    return rows.map((r) => ({
+      id: r.id,
+      environment: this.parse(`environment of worker ${r.id}`, r.environment),
+      plugins: this.parse(`plugins of worker ${r.id}`, r.plugins),
+      allowMixedHardware: r.allow_mixed,
+      startedAt: r.started_at,
+    }));
   }
 
   async restore(d: StudyDump): Promise<void> {
@@ -314,10 +350,13 @@ export class PostgresStudyStore implements StudyStore {
         }
         for (const e of d.evaluations) {
           await c.query(
-            `INSERT INTO ${this.t('evaluations')} (id, hash, candidate, status, fitness, hurdle, reason, curve, at_hurdles, steps, tokens, train_seconds, wall_seconds, budget, backend, machine, parameters, finished_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
-            [e.id, e.hash, e.candidate, e.status, e.fitness, e.hurdle, e.reason, JSON.stringify(e.curve), JSON.stringify(e.atHurdles), e.steps, e.tokens, e.trainSeconds, e.wallSeconds, e.budget, e.backend, e.machine, e.parameters, e.finishedAt],
+            `INSERT INTO ${this.t('evaluations')} (id, hash, candidate, status, fitness, hurdle, reason, curve, at_hurdles, steps, tokens, train_seconds, wall_seconds, budget, backend, machine, environment, parameters, finished_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`,
+            [e.id, e.hash, e.candidate, e.status, e.fitness, e.hurdle, e.reason, JSON.stringify(e.curve), JSON.stringify(e.atHurdles), e.steps, e.tokens, e.trainSeconds, e.wallSeconds, e.budget, e.backend, e.machine, e.environment ? JSON.stringify(e.environment) : null, e.parameters, e.finishedAt],
           );
+        }
+        for (const w of d.workers ?? []) {
+          await c.query(`INSERT INTO ${this.t('workers')} (id, environment, plugins, allow_mixed, started_at) VALUES ($1, $2, $3, $4, $5)`, [w.id, JSON.stringify(w.environment), JSON.stringify(w.plugins), w.allowMixedHardware, w.startedAt]);
         }
         // the serial continues after the copied ids
         await c.query(`SELECT setval(pg_get_serial_sequence($1, 'id'), GREATEST((SELECT MAX(id) FROM ${this.t('evaluations')}), 1), (SELECT COUNT(*) > 0 FROM ${this.t('evaluations')}))`, [`${pg.escapeIdentifier(this.schema)}.evaluations`]);
@@ -328,6 +367,27 @@ export class PostgresStudyStore implements StudyStore {
     } catch (e) {
       throw explain(this.location, e);
     }
+  }
+
+  /**
+   * Takes back what this open created when no study was recorded in it (a new study refused
+   * or failed before it began): its tables, and its schema if this open created that too.
+   * Anything else, or a study, is left alone. True when it removed something.
+   */
+  async discardIfEmpty(): Promise<boolean> {
+    if (!this.created.tables) return false;
+    return this.transaction(async (c) => {
+      await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`primer-search:${this.schema}`]);
+      if ((await c.query(`SELECT 1 FROM ${this.t('study')}`)).rowCount) return false;
+      const ours = ['workers', 'strategy_snapshots', 'evaluations', 'candidates', 'study', 'schema_migrations'];
+      const present = (await c.query<{ table_name: string }>('SELECT table_name FROM information_schema.tables WHERE table_schema = $1', [this.schema])).rows.map((r) => r.table_name);
+      if (present.some((t) => !ours.includes(t))) return false;
+      for (const t of ours) await c.query(`DROP TABLE IF EXISTS ${this.t(t)}`);
+      if (this.created.schema && this.schema !== 'public') await c.query(`DROP SCHEMA IF EXISTS ${pg.escapeIdentifier(this.schema)}`);
+      return true;
+    }).catch((e) => {
+      throw explain(this.location, e);
+    });
   }
 
   async close(): Promise<void> {

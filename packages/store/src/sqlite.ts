@@ -2,10 +2,10 @@ import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, read
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { PrimerError } from '@primer-search/core';
-import type { CandidateRecord, CandidateView, EvaluationRecord, NewEvaluation, StudyDump, StudyStore } from './types.js';
+import type { CandidateRecord, CandidateView, EvaluationRecord, NewEvaluation, StudyDump, StudyStore, WorkerRecord } from './types.js';
 
 /** Schema changes, in order; the store applies those it has not yet applied, each in a transaction. */
-export const MIGRATIONS: Array<{ version: number; description: string; sql: string }> = [
+export const MIGRATIONS: Array<{ version: number; description: string; sql: string; /** A reader can read a file without it (it only adds). */ additive?: boolean }> = [
   {
     version: 1,
     description: 'study, candidates, evaluations, strategy snapshots',
@@ -49,6 +49,21 @@ export const MIGRATIONS: Array<{ version: number; description: string; sql: stri
         told INTEGER PRIMARY KEY,
         state TEXT NOT NULL,
         created_at TEXT NOT NULL
+      );
+    `,
+  },
+  {
+    version: 2,
+    description: 'where each evaluation was trained; the workers that joined the study',
+    additive: true,
+    sql: `
+      ALTER TABLE evaluations ADD COLUMN environment TEXT;
+      CREATE TABLE workers (
+        id TEXT PRIMARY KEY,
+        environment TEXT NOT NULL,
+        plugins TEXT NOT NULL,
+        allow_mixed INTEGER NOT NULL,
+        started_at TEXT NOT NULL
       );
     `,
   },
@@ -162,6 +177,8 @@ interface EvaluationRow {
   budget: string;
   backend: string | null;
   machine: string;
+  /** Absent in files of schema 1. */
+  environment?: string | null;
   parameters: number | null;
   finished_at: string;
 }
@@ -193,6 +210,7 @@ const evaluationOfRow = (r: EvaluationRow, parse: (what: string, text: string) =
   budget: r.budget,
   backend: r.backend,
   machine: r.machine,
+  environment: r.environment ? parse(`environment of evaluation ${r.id}`, r.environment) : null,
   parameters: r.parameters,
   finishedAt: r.finished_at,
 });
@@ -216,6 +234,8 @@ const candidateOfRow = (r: CandidateRow, parse: (what: string, text: string) => 
  */
 export class SqliteStudyStore implements StudyStore {
   private readonly db: Database.Database;
+  /** The schema the file is at once open (older than SCHEMA_VERSION only for a reader). */
+  private version = 0;
   private readonly parse = (what: string, text: string): any => parseStored(this.location, what, text);
 
   private constructor(
@@ -238,6 +258,7 @@ export class SqliteStudyStore implements StudyStore {
       this.db.pragma('foreign_keys = ON');
       this.db.pragma('busy_timeout = 5000');
       this.migrate(options.readonly ?? false);
+      this.version = this.schemaVersion();
       if (!options.readonly) this.probeWrite();
       // reads the whole file: a damaged page is found now, not halfway through a search
       const check = this.db.pragma('quick_check(1)', { simple: true });
@@ -324,6 +345,8 @@ export class SqliteStudyStore implements StudyStore {
         `${this.location} holds no tables, and its write-ahead log ${this.location}-wal is missing or empty: the study's data is in that file (a study copied without it, or a run killed before its first checkpoint); copy it beside the study`,
       );
     }
+    // a reader of an older file reads it as it is, when what it lacks only adds
+    if (readonly && current > 0 && MIGRATIONS.filter((m) => m.version > current).every((m) => m.additive)) return;
     if (readonly) {
       throw new StoreError(current === 0 ? `${this.location} holds no study (an empty SQLite file)` : `${this.location} needs a schema upgrade (${current} -> ${SCHEMA_VERSION}); open it for writing once (e.g. primer search --study ${this.location} --resume)`);
     }
@@ -425,11 +448,11 @@ export class SqliteStudyStore implements StudyStore {
       const finishedAt = now();
       const info = this.db
         .prepare(
-          `INSERT INTO evaluations (hash, candidate, status, fitness, hurdle, reason, curve, at_hurdles, steps, tokens, train_seconds, wall_seconds, budget, backend, machine, parameters, finished_at)
-           VALUES (@hash, @candidate, @status, @fitness, @hurdle, @reason, @curve, @atHurdles, @steps, @tokens, @trainSeconds, @wallSeconds, @budget, @backend, @machine, @parameters, @finishedAt)`,
+          `INSERT INTO evaluations (hash, candidate, status, fitness, hurdle, reason, curve, at_hurdles, steps, tokens, train_seconds, wall_seconds, budget, backend, machine, environment, parameters, finished_at)
+           VALUES (@hash, @candidate, @status, @fitness, @hurdle, @reason, @curve, @atHurdles, @steps, @tokens, @trainSeconds, @wallSeconds, @budget, @backend, @machine, @environment, @parameters, @finishedAt)`,
         )
-        .run({ ...e, curve: JSON.stringify(e.curve), atHurdles: JSON.stringify(e.atHurdles), finishedAt });
-      return { ...e, id: Number(info.lastInsertRowid), finishedAt };
+        .run({ ...e, curve: JSON.stringify(e.curve), atHurdles: JSON.stringify(e.atHurdles), environment: e.environment ? JSON.stringify(e.environment) : null, finishedAt });
+      return { ...e, environment: e.environment ?? null, id: Number(info.lastInsertRowid), finishedAt };
     });
   }
 
@@ -492,8 +515,32 @@ export class SqliteStudyStore implements StudyStore {
         candidates: (this.db.prepare('SELECT * FROM candidates ORDER BY id').all() as CandidateRow[]).map((r) => candidateOfRow(r, this.parse)),
         evaluations: this.evaluationsSync(),
         snapshots: snapshots.map((r) => ({ told: r.told, state: this.parse(`strategy state after ${r.told} candidates`, r.state), createdAt: r.created_at })),
+        workers: this.workersSync(),
       };
     });
+  }
+
+  private workersSync(): WorkerRecord[] {
+    if (this.version < 2) return [];
+    return this.guard(() =>
+      (this.db.prepare('SELECT * FROM workers ORDER BY rowid').all() as Array<{ id: string; environment: string; plugins: string; allow_mixed: number; started_at: string }>).map((r) => ({
+        id: r.id,
+        environment: this.parse(`environment of worker ${r.id}`, r.environment),
+        plugins: this.parse(`plugins of worker ${r.id}`, r.plugins),
+        allowMixedHardware: r.allow_mixed === 1,
+        startedAt: r.started_at,
+      })),
+    );
+  }
+
+  async registerWorker(w: WorkerRecord): Promise<void> {
+    this.guard(() => {
+      this.db.prepare('INSERT INTO workers (id, environment, plugins, allow_mixed, started_at) VALUES (?, ?, ?, ?, ?)').run(w.id, JSON.stringify(w.environment), JSON.stringify(w.plugins), w.allowMixedHardware ? 1 : 0, w.startedAt);
+    });
+  }
+
+  async workers(): Promise<WorkerRecord[]> {
+    return this.workersSync();
   }
 
   async restore(d: StudyDump): Promise<void> {
@@ -504,10 +551,12 @@ export class SqliteStudyStore implements StudyStore {
         const cand = this.db.prepare('INSERT INTO candidates (id, hash, parent, mutations, dna, hurdles, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)');
         for (const c of d.candidates) cand.run(c.id, c.hash, c.parent, JSON.stringify(c.mutations), JSON.stringify(c.dna), JSON.stringify(c.hurdles), c.createdAt);
         const ev = this.db.prepare(
-          `INSERT INTO evaluations (id, hash, candidate, status, fitness, hurdle, reason, curve, at_hurdles, steps, tokens, train_seconds, wall_seconds, budget, backend, machine, parameters, finished_at)
-           VALUES (@id, @hash, @candidate, @status, @fitness, @hurdle, @reason, @curve, @atHurdles, @steps, @tokens, @trainSeconds, @wallSeconds, @budget, @backend, @machine, @parameters, @finishedAt)`,
+          `INSERT INTO evaluations (id, hash, candidate, status, fitness, hurdle, reason, curve, at_hurdles, steps, tokens, train_seconds, wall_seconds, budget, backend, machine, environment, parameters, finished_at)
+           VALUES (@id, @hash, @candidate, @status, @fitness, @hurdle, @reason, @curve, @atHurdles, @steps, @tokens, @trainSeconds, @wallSeconds, @budget, @backend, @machine, @environment, @parameters, @finishedAt)`,
         );
-        for (const e of d.evaluations) ev.run({ ...e, curve: JSON.stringify(e.curve), atHurdles: JSON.stringify(e.atHurdles) });
+        for (const e of d.evaluations) ev.run({ ...e, curve: JSON.stringify(e.curve), atHurdles: JSON.stringify(e.atHurdles), environment: e.environment ? JSON.stringify(e.environment) : null });
+        const wk = this.db.prepare('INSERT INTO workers (id, environment, plugins, allow_mixed, started_at) VALUES (?, ?, ?, ?, ?)');
+        for (const w of d.workers ?? []) wk.run(w.id, JSON.stringify(w.environment), JSON.stringify(w.plugins), w.allowMixedHardware ? 1 : 0, w.startedAt);
         const snap = this.db.prepare('INSERT INTO strategy_snapshots (told, state, created_at) VALUES (?, ?, ?)');
         for (const x of d.snapshots) snap.run(x.told, JSON.stringify(x.state), x.createdAt);
       })();

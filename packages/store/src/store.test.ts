@@ -1,10 +1,11 @@
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { SCHEMA_VERSION, SqliteStudyStore, type CandidateRecord, type NewEvaluation } from './index.js';
-import { describeStoreContract } from './testing.js';
+import { contractEnvironment, contractWorker, describeStoreContract } from './testing.js';
 
 const dir = () => mkdtempSync(join(tmpdir(), 'primer-store-'));
 const cand = (id: number, hash: string, parent: number | null = null): CandidateRecord => ({
@@ -32,6 +33,7 @@ const evaluation = (hash: string, candidate: number, fitness: number): NewEvalua
   budget: '10steps',
   backend: 'wasm',
   machine: 'test',
+  environment: null,
   parameters: 1234,
 });
 
@@ -131,6 +133,47 @@ describe('SqliteStudyStore', () => {
     db2.close();
     expect(() => SqliteStudyStore.open(newer)).toThrow(/newer primer-search/);
     expect(() => SqliteStudyStore.open(join(d, 'missing.sqlite'), { readonly: true })).toThrow(/no study at/);
+  });
+});
+
+describe('SqliteStudyStore opens studies written by earlier versions', () => {
+  // a real study (4 candidates, 4 evaluations) written by primer-search at schema 1, before evaluations recorded where they ran
+  const fixture = fileURLToPath(new URL('./__fixtures__/study-v1.sqlite', import.meta.url));
+
+  it('a reader reads a schema-1 file as it is, and leaves it untouched', async () => {
+    const file = join(dir(), 'old.sqlite');
+    copyFileSync(fixture, file);
+    const before = readFileSync(file);
+    const s = SqliteStudyStore.open(file, { readonly: true });
+    expect(s.schemaVersion()).toBe(1);
+    const evaluations = await s.evaluations();
+    expect(evaluations).toHaveLength(4);
+    expect(evaluations.every((e) => e.environment === null && e.backend === 'wasm' && e.fitness! > 1)).toBe(true);
+    expect((await s.candidates()).map((c) => c.id)).toEqual([0, 1, 2, 3]);
+    expect(await s.workers()).toEqual([]);
+    expect((await s.dump()).workers).toEqual([]);
+    await s.close();
+    expect(readFileSync(file).equals(before)).toBe(true);
+  });
+
+  it('a writer upgrades it to the current schema, keeping every row, and writes the new fields', async () => {
+    const file = join(dir(), 'old.sqlite');
+    copyFileSync(fixture, file);
+    const old = SqliteStudyStore.open(file, { readonly: true });
+    const dump = await old.dump();
+    await old.close();
+    const s = SqliteStudyStore.open(file);
+    expect(s.schemaVersion()).toBe(SCHEMA_VERSION);
+    expect(await s.dump()).toEqual(dump);
+    await s.registerWorker(contractWorker('w'));
+    await s.advance({ told: 4, candidates: [{ ...dump.candidates[3]!, id: 4, hash: 'new-program', parent: 3 }], strategyState: dump.snapshots.at(-1)!.state });
+    const e = await s.addEvaluation({ ...evaluation('new-program', 4, 7), environment: contractEnvironment('here') });
+    await s.close();
+    const again = SqliteStudyStore.open(file, { readonly: true });
+    expect(await again.evaluationOf('new-program')).toEqual(e);
+    expect((await again.workers()).map((w) => w.id)).toEqual(['w']);
+    expect(await again.evaluations()).toHaveLength(5);
+    await again.close();
   });
 });
 

@@ -6,7 +6,7 @@
  *   import { describeStoreContract } from '@primer-search/store/testing';
  *   describeStoreContract('MyStore', { create: () => MyStore.open(newUrl()), reopen: (s) => MyStore.open(s.location) });
  */
-import type { CandidateRecord, NewEvaluation } from '@primer-search/study';
+import type { CandidateRecord, NewEvaluation, TrainingEnvironment, WorkerRecord } from '@primer-search/study';
 import { describe, expect, it } from 'vitest';
 import type { StudyStore } from './types.js';
 
@@ -43,7 +43,27 @@ export const contractEvaluation = (hash: string, candidate: number, fitness: num
   budget: '10 steps',
   backend: 'wasm',
   machine: 'test-host',
+  environment: contractEnvironment('test-host'),
   parameters: 1234,
+  ...over,
+});
+
+export const contractEnvironment = (host: string, over: Partial<TrainingEnvironment> = {}): TrainingEnvironment => ({
+  host,
+  backend: 'wasm',
+  device: 'Test CPU @ 2.0GHz x2',
+  tfjs: '4.22.0',
+  project: '0.1.0',
+  node: 'v20.19.0',
+  ...over,
+});
+
+export const contractWorker = (id: string, over: Partial<WorkerRecord> = {}): WorkerRecord => ({
+  id,
+  environment: contractEnvironment(`host-${id}`),
+  plugins: [{ name: 'ops.js', sha256: '0123456789abcdef' }, { name: '@acme/primer-ops', version: '1.2.3' }],
+  allowMixedHardware: false,
+  startedAt: new Date(Date.UTC(2026, 0, 2)).toISOString(),
   ...over,
 });
 
@@ -89,13 +109,15 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
         const cands = [contractCandidate(0, 'h0'), contractCandidate(1, 'h1', 0), contractCandidate(2, 'h1', 0), contractCandidate(3, 'h3', 1)];
         await s.advance({ told: 0, candidates: cands, strategyState: {} });
         const e1 = await s.addEvaluation(contractEvaluation('h1', 1, 9.75));
-        const e3 = await s.addEvaluation(contractEvaluation('h3', 3, null));
+        const e3 = await s.addEvaluation(contractEvaluation('h3', 3, null, { environment: null }));
         expect(e1).toMatchObject(contractEvaluation('h1', 1, 9.75));
         expect(typeof e1.id).toBe('number');
         expect(Number.isNaN(Date.parse(e1.finishedAt))).toBe(false);
         await expect(s.addEvaluation(contractEvaluation('h1', 2, 8))).rejects.toThrow(/already been evaluated/);
         expect(await s.evaluationOf('h1')).toEqual(e1);
         expect(await s.evaluationOf('h3')).toEqual(e3);
+        expect(e3.environment).toBeNull();
+        expect(e1.environment).toEqual(contractEnvironment('test-host'));
         expect(await s.evaluationOf('nope')).toBeUndefined();
         expect(await s.evaluations()).toEqual([e1, e3]);
         const views = await s.candidates();
@@ -141,8 +163,11 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
         await a.advance({ told: 0, candidates: [contractCandidate(0, 'h0'), contractCandidate(1, 'h1', 0)], strategyState: { s: 0 } });
         await a.addEvaluation(contractEvaluation('h0', 0, 12));
         await a.addEvaluation(contractEvaluation('h1', 1, null));
+        await a.registerWorker(contractWorker('w1'));
+        await a.registerWorker(contractWorker('w0', { allowMixedHardware: true, environment: contractEnvironment('other', { backend: 'cpu', mixedHardware: true }) }));
         for (let t = 1; t <= 60; t++) await a.advance({ told: Math.min(t, 2), candidates: t === 1 ? [contractCandidate(2, 'h2', 1)] : [], strategyState: { s: t } });
         const dump = await a.dump();
+        expect(dump.workers!.map((w) => w.id)).toEqual(['w1', 'w0']);
         await b.restore(dump);
         expect(await b.dump()).toEqual(dump);
         expect(await b.candidates()).toEqual(await a.candidates());
@@ -153,6 +178,21 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
       } finally {
         await a.close();
         await b.close();
+      }
+    });
+
+    it('records the workers that join, in order, and refuses a worker id twice', async () => {
+      const s = await factory.create();
+      try {
+        await s.createStudy({});
+        expect(await s.workers()).toEqual([]);
+        const w = [contractWorker('b'), contractWorker('a', { allowMixedHardware: true }), contractWorker('c', { plugins: [] })];
+        for (const x of w) await s.registerWorker(x);
+        expect(await s.workers()).toEqual(w);
+        await expect(s.registerWorker(contractWorker('a'))).rejects.toThrow();
+        expect(await s.workers()).toHaveLength(3);
+      } finally {
+        await s.close();
       }
     });
 

@@ -1,6 +1,6 @@
-import type { CandidateRecord, CandidateView, EvaluationRecord, NewEvaluation } from '@primer-search/study';
+import type { CandidateRecord, CandidateView, EvaluationRecord, NewEvaluation, WorkerRecord } from '@primer-search/study';
 
-export type { CandidateRecord, CandidateView, EvaluationRecord, EvaluationStatus, NewEvaluation } from '@primer-search/study';
+export type { CandidateRecord, CandidateView, EvaluationRecord, EvaluationStatus, NewEvaluation, WorkerRecord } from '@primer-search/study';
 
 /**
  * Where a study lives, behind one asynchronous interface (a store behind a network is async).
@@ -29,6 +29,10 @@ export interface StudyStore {
   /** Writes a finished evaluation; a second one for the same hash is refused. */
   addEvaluation(e: NewEvaluation): Promise<EvaluationRecord>;
   evaluations(): Promise<EvaluationRecord[]>;
+  /** Records a worker that joined the study (primer worker), with its hardware and plugins. */
+  registerWorker(w: WorkerRecord): Promise<void>;
+  /** The workers that joined, in the order they did. */
+  workers(): Promise<WorkerRecord[]>;
   /** Everything the study holds, verbatim (ids, times, every kept snapshot), to copy it to another store. */
   dump(): Promise<StudyDump>;
   /** Writes a dump into this store, which must hold no study yet; all or nothing. */
@@ -45,4 +49,6 @@ export interface StudyDump {
   candidates: CandidateRecord[];
   evaluations: EvaluationRecord[];
   snapshots: Array<{ told: number; state: unknown; createdAt: string }>;
+  /** Absent in dumps of studies written before workers were recorded. */
+  workers?: WorkerRecord[];
 }

@@ -3,3 +3,4 @@ export * from './settings.js';
 export * from './config.js';
 export * from './records.js';
 export * from './jobs.js';
+export * from './environment.js';

@@ -1,3 +1,4 @@
+import type { PluginIdentity } from './environment.js';
 import type { NewEvaluation } from './records.js';
 import type { RunSettings } from './settings.js';
 
@@ -11,6 +12,8 @@ export interface EvaluationJob {
   hurdles: Array<{ fraction: number; threshold: number | null }>;
   /** Modules to import first (plugins registering primitives). */
   plugins: string[];
+  /** What those plugins are on the controller's machine, so a remote worker can check it has the same (absent: not checked). */
+  pluginIds?: PluginIdentity[];
 }
 
 /**
@@ -72,6 +75,7 @@ export function failedResult(job: Pick<EvaluationJob, 'candidate' | 'hash' | 'hu
     tokens: 0,
     trainSeconds: 0,
     backend: null,
+    environment: null,
     parameters: null,
   };
 }

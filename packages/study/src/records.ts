@@ -1,3 +1,5 @@
+import type { TrainingEnvironment } from './environment.js';
+
 /** A proposed candidate as the store keeps it. */
 export interface CandidateRecord {
   id: number;
@@ -38,6 +40,8 @@ export interface EvaluationRecord {
   budget: string;
   backend: string | null;
   machine: string;
+  /** Where and with what it was trained (null: not known, e.g. a worker that crashed, or a study written before this was recorded). */
+  environment: TrainingEnvironment | null;
   parameters: number | null;
   finishedAt: string;
 }

