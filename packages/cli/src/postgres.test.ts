@@ -1,6 +1,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { usePostgres } from '../../store/src/__fixtures__/postgres.js';
 import { runPrimer as run } from './__fixtures__/run.js';
@@ -56,5 +57,37 @@ describe('a study in PostgreSQL', () => {
     expect(resumed.code, resumed.stderr).toBe(0);
     expect((await shown(back)).candidates).toBe(7);
     expect((await run(['study', 'copy', file, url])).stderr).toContain('already holds a study');
+  });
+});
+
+describe('bad PostgreSQL locations on the command line', () => {
+  it('unreachable, wrong credentials, a typo, another project\'s tables: exit 1, one line naming the URL with its password masked, nothing written', async () => {
+    const port = new URL(postgres().url).port;
+    const other = await postgres().database();
+    const c = new pg.Client({ connectionString: other });
+    await c.connect();
+    await c.query('CREATE TABLE invoices (id INTEGER)');
+    const cases: Array<[string, RegExp]> = [
+      ['postgres://primer:test-secret@127.0.0.1:1/studies', /cannot reach the database at postgres:\/\/primer:\*\*\*@127\.0\.0\.1:1\/studies/],
+      [`postgres://primer:wrong-secret@127.0.0.1:${port}/postgres`, /refused the credentials/],
+      [`postgres://primer:test-secret@127.0.0.1:${port}/no_such_db`, /database "no_such_db" does not exist; create it first/],
+      ['postgress://primer:test-secret@127.0.0.1/studies', /postgress:\/\/primer:\*\*\*@127\.0\.0\.1\/studies: not a study location this version knows/],
+      [other, /schema public holds other tables \(invoices\), not a primer-search study; give another \?schema=/],
+    ];
+    for (const [url, why] of cases) {
+      for (const args of [
+        ['search', '--candidates', '1', '--budget-per-candidate', '1steps', ...TINY, '--study', url],
+        ['study', 'show', url],
+        ['worker', '--study', url],
+      ]) {
+        const r = await run(args);
+        expect([r.code, r.stderr], args.join(' ')).toEqual([1, expect.stringMatching(why)]);
+        expect(r.stderr.trim().split('\n'), args.join(' ')).toHaveLength(1);
+        expect(r.stderr + r.stdout).not.toContain('-secret@');
+      }
+    }
+    const tables = await c.query("SELECT table_schema, table_name FROM information_schema.tables WHERE table_schema NOT IN ('pg_catalog', 'information_schema')");
+    expect(tables.rows).toEqual([{ table_schema: 'public', table_name: 'invoices' }]);
+    await c.end();
   });
 });
