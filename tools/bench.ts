@@ -1,13 +1,14 @@
 // `npm run bench`: training throughput of the reference configurations, stock wasm and our
 // fast wasm side by side in one process (ratios are what to compare: this machine is shared).
-// Rows: stock kernels with the plain compiler; our kernels without fused projections; ours
-// with them (the default).
+// Rows: stock kernels with the plain compiler; our kernels with products on XNNPACK (what
+// `npm ci` alone gives); ours with products on the system's BLAS (the native path, where
+// OpenBLAS is installed; the default then).
 import * as tf from '@tensorflow/tfjs';
 import { baselineDna } from '@primer-search/baselines';
 import { compileLanguageModel } from '@primer-search/compiler';
 import { Rng } from '@primer-search/core';
 import { BatchSampler, evaluationBatches } from '@primer-search/datasets';
-import { selectBackend, setWasmKernels, trainModel } from '@primer-search/trainer-gpu';
+import { loadNativeBlas, selectBackend, setNativeProducts, setWasmKernels, trainModel } from '@primer-search/trainer-gpu';
 
 interface Config {
   label: string;
@@ -31,14 +32,18 @@ await selectBackend('wasm');
 const rng = Rng.create('bench');
 const stream = Uint32Array.from({ length: 200_000 }, () => rng.int(0, 1023));
 
-async function measure(c: Config, kind: 'stock' | 'fast', fuseProjections: boolean) {
-  setWasmKernels(kind);
+const native = loadNativeBlas();
+console.error(native.ok ? `native products: ${native.library} (${native.threads} thread), addon ${native.addon}` : `native products: off (${native.reason}); their row is left out`);
+
+async function measure(c: Config, kind: 'stock' | 'fast' | 'native', fuseProjections: boolean) {
+  setWasmKernels(kind === 'stock' ? 'stock' : 'fast');
+  setNativeProducts(kind === 'native');
   const t0 = performance.now();
   const model = compileLanguageModel(baselineDna(c.model, { dModel: c.dModel }), { tf: tf as never, vocabSize: c.vocab, layers: c.layers, dModel: c.dModel, seqLen: c.seqLen, seed: 1, fuseProjections });
   const compileSeconds = (performance.now() - t0) / 1000;
   const sampler = new BatchSampler(stream, c.batch, c.seqLen, 1);
   const evaluation = evaluationBatches(stream, c.batch, c.seqLen, 4 * c.batch);
-  const steps = quick ? Math.min(2, c.steps[kind]) : c.steps[kind];
+  const steps = quick ? Math.min(2, c.steps[kind === 'stock' ? 'stock' : 'fast']) : c.steps[kind === 'stock' ? 'stock' : 'fast'];
   // one step first: tfjs's first step pays for kernel setup and memory growth
   await trainModel({ model, sampler, evaluation: evaluation.slice(0, 1), budget: { kind: 'steps', steps: 1 }, config: { checkpoints: [] } });
   const r = await trainModel({ model, sampler, evaluation, budget: { kind: 'steps', steps }, config: { checkpoints: [] } });
@@ -52,10 +57,12 @@ async function measure(c: Config, kind: 'stock' | 'fast', fuseProjections: boole
 const rows: string[][] = [['config', 'model', 'params', 'kernels', 'ms/step', 'tokens/s', 'GFLOP/s', 'vs stock']];
 for (const c of configs) {
   const stock = await measure(c, 'stock', false);
-  const unfused = await measure(c, 'fast', false);
   const fast = await measure(c, 'fast', true);
+  const withNative = native.ok ? await measure(c, 'native', true) : undefined;
   const name = `${c.label} ${c.layers}x${c.dModel} seq${c.seqLen} b${c.batch} V${c.vocab}`;
-  for (const [kind, m] of [['stock', stock], ['ours, unfused', unfused], ['ours', fast]] as const) {
+  const measured: Array<[string, typeof stock]> = [['stock', stock], ['ours, XNNPACK products', fast]];
+  if (withNative) measured.push(['ours, native BLAS products', withNative]);
+  for (const [kind, m] of measured) {
     rows.push([name, c.model, m.params.toLocaleString('en-US'), kind, m.msPerStep.toFixed(0), m.tokensPerSecond.toFixed(0), m.gflops.toFixed(1), `${(m.tokensPerSecond / stock.tokensPerSecond).toFixed(2)}x`]);
   }
   console.error(`done: ${name} ${c.model} (compile ${fast.compileSeconds.toFixed(2)}s, evaluation of ${4 * c.batch} windows ${fast.evalSeconds.toFixed(2)}s)`);

@@ -72,7 +72,7 @@ export async function evaluateCandidate(job: EvaluationJob, onProgress?: (p: Job
       tokens: r.tokens,
       trainSeconds: r.trainSeconds,
       backend: record.backend.choice,
-      environment: trainingEnvironment(record.backend.choice, record.backend.tfjs),
+      environment: trainingEnvironment(record.backend.choice, record.backend.tfjs, record.backend.products),
       parameters: r.parameters,
     };
     if (r.status === 'completed' && r.final) {

@@ -46,6 +46,8 @@ export interface MachineSummary {
   host: string;
   /** Null for results recorded before environments were (then only the host and backend are known). */
   backend: string | null;
+  /** What ran the products (null where not recorded). */
+  products: string | null;
   device: string | null;
   evaluations: number;
   trainSeconds: number;
@@ -61,8 +63,9 @@ function machinesOf(evaluations: EvaluationRecord[]): MachineSummary[] {
     const host = e.environment?.host ?? e.machine;
     const backend = e.environment?.backend ?? e.backend;
     const device = e.environment?.device ?? null;
-    const key = JSON.stringify([host, backend, device]);
-    const r = rows.get(key) ?? { host, backend, device, evaluations: 0, trainSeconds: 0, stepsPerSecond: 0, mixedHardware: 0, steps: 0 };
+    const products = e.environment?.products ?? null;
+    const key = JSON.stringify([host, backend, products, device]);
+    const r = rows.get(key) ?? { host, backend, products, device, evaluations: 0, trainSeconds: 0, stepsPerSecond: 0, mixedHardware: 0, steps: 0 };
     r.evaluations++;
     r.trainSeconds += e.trainSeconds;
     r.steps += e.steps;

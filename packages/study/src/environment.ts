@@ -19,6 +19,8 @@ export interface TrainingEnvironment {
   host: string;
   /** Our backend choice (tfjs-node-gpu, tfjs-node, wasm, cpu). */
   backend: string;
+  /** What ran the matrix products (on wasm: XNNPACK, or the system's BLAS). Absent in records from before it was recorded. */
+  products?: string;
   /** The processor (model and threads), which decides how many steps a time budget buys. */
   device: string;
   /** TensorFlow.js's version (tfjs-core). */
@@ -30,6 +32,11 @@ export interface TrainingEnvironment {
   mixedHardware?: true;
 }
 
+/** A backend in words, as every run prints and records it, e.g. "wasm · products: native BLAS (libopenblas.so.0)". */
+export function describeBackend(b: { choice: string; products?: string }): string {
+  return b.products ? `${b.choice} · products: ${b.products}` : b.choice;
+}
+
 /** This machine's processor, in words. */
 export function deviceOf(): string {
   const c = cpus();
@@ -37,8 +44,8 @@ export function deviceOf(): string {
 }
 
 /** The environment of this process, given the backend it trains on and TensorFlow.js's version. */
-export function trainingEnvironment(backend: string, tfjs: string): TrainingEnvironment {
-  return { host: hostname(), backend, device: deviceOf(), tfjs, project: PROJECT_VERSION, node: process.version };
+export function trainingEnvironment(backend: string, tfjs: string, products?: string): TrainingEnvironment {
+  return { host: hostname(), backend, ...(products ? { products } : {}), device: deviceOf(), tfjs, project: PROJECT_VERSION, node: process.version };
 }
 
 /** A plugin as studies compare it across machines: its name (a package, or a file's name) and what its code is. */
@@ -119,6 +126,9 @@ export interface WorkerRecord {
 export function hardwareDifferences(reference: TrainingEnvironment, worker: TrainingEnvironment, budget: Budget): string[] {
   const out: string[] = [];
   if (reference.backend !== worker.backend) out.push(`backend ${worker.backend} here, ${reference.backend} on the study's first worker (${reference.host})`);
+  if (budget.kind === 'seconds' && reference.products && worker.products && reference.products !== worker.products) {
+    out.push(`products by ${worker.products} here, by ${reference.products} on the study's first worker (${reference.host}); under a time budget that changes how many steps a candidate gets`);
+  }
   if (budget.kind === 'seconds' && reference.device !== worker.device) {
     out.push(`processor ${worker.device} here, ${reference.device} on the study's first worker (${reference.host}); under a time budget that changes how many steps a candidate gets`);
   }

@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import { PrimerError, quote } from '@primer-search/core';
 import type { TF } from '@primer-search/primitives';
 import { registerWasmTrainingKernels } from './wasm-kernels.js';
+import { setNativeProducts } from './wasm-matmul.js';
 
 import { BACKENDS, type BackendChoice } from '@primer-search/study';
 
@@ -15,7 +16,11 @@ export interface SelectedBackend {
   tf: TF;
   /** Why the better options were skipped, for the record. */
   skipped: Array<{ choice: BackendChoice; reason: string }>;
+  /** What runs the matrix products: the backend's own, or (on wasm) the system's BLAS; with why not, when it could have. */
+  products: string;
 }
+
+let productsOnWasm = 'XNNPACK (wasm)';
 
 /**
  * The most a training step may hold on a backend, for the compiler's estimate: the wasm heap
@@ -51,6 +56,9 @@ async function activate(choice: BackendChoice): Promise<string | undefined> {
     case 'wasm': {
       await import('@tensorflow/tfjs-backend-wasm');
       registerWasmTrainingKernels();
+      // the system's BLAS for the products, when it is here (PRIMER_BLAS=off keeps them on wasm)
+      const native = setNativeProducts(true);
+      productsOnWasm = native.on ? `native BLAS (${native.library})` : `XNNPACK (wasm): native BLAS off, ${native.reason}`;
       return (await tf.setBackend('wasm')) ? undefined : 'the wasm backend did not start';
     }
     case 'cpu':
@@ -72,7 +80,10 @@ export async function selectBackend(force?: BackendChoice): Promise<SelectedBack
   const skipped: SelectedBackend['skipped'] = [];
   for (const choice of force ? [force] : BACKENDS) {
     const failed = await activate(choice);
-    if (!failed) return { choice, tfBackend: tf.getBackend(), tf: tf as unknown as TF, skipped };
+    if (!failed) {
+      const products = choice === 'wasm' ? productsOnWasm : choice === 'cpu' ? 'JavaScript (cpu)' : 'TensorFlow (native)';
+      return { choice, tfBackend: tf.getBackend(), tf: tf as unknown as TF, skipped, products };
+    }
     if (force) throw new PrimerError('BACKEND_UNAVAILABLE', `backend ${choice} is not available: ${failed}`);
     skipped.push({ choice, reason: failed });
   }

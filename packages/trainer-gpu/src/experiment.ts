@@ -11,7 +11,7 @@ import { trainModel, type Evaluation, type ProgressEvent, type TrainResult } fro
 
 export interface RunRecord {
   settings: RunSettings;
-  backend: { choice: BackendChoice; tfBackend: string; tfjs: string };
+  backend: { choice: BackendChoice; tfBackend: string; tfjs: string; products: string };
   model: ModelEstimate;
   data: { trainTokens: number; validationTokens: number; vocabSize: number };
   result: TrainResult;
@@ -103,7 +103,7 @@ export async function runExperiment(
     });
     return {
       settings,
-      backend: { choice: backend.choice, tfBackend: backend.tfBackend, tfjs: (backend.tf as unknown as { version_core: string }).version_core },
+      backend: { choice: backend.choice, tfBackend: backend.tfBackend, tfjs: (backend.tf as unknown as { version_core: string }).version_core, products: backend.products },
       model: model.estimate,
       data: { trainTokens: data.train.length, validationTokens: data.validation.length, vocabSize: data.tokenizer.vocabSize },
       result,

@@ -6,6 +6,7 @@ export * from './wasm-kernels.js';
 export * from './experiment.js';
 export * from './speedup.js';
 export * from './wasm-matmul.js';
+export * from './native-blas.js';
 export * from './data-parallel.js';
 // data preparation lives in @primer-search/datasets, re-exported for existing imports
 export { defaultCachePath, prepareData, type DataSettings, type PreparedData } from '@primer-search/datasets';

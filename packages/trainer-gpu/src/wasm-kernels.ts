@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { setWasmMatMul } from './wasm-matmul.js';
+import { setNativeProducts, setWasmMatMul } from './wasm-matmul.js';
 
 /** The part of the wasm backend's API our kernels use. */
 interface WasmBackend {
@@ -216,6 +216,8 @@ export function setWasmKernels(kind: 'fast' | 'stock'): void {
     tf.registerKernel(kind === 'stock' ? stock : { ...k, setupFunc: stock.setupFunc });
   }
   setWasmMatMul(kind);
+  // stock means stock: no native products either
+  if (kind === 'stock') setNativeProducts(false);
 }
 
 /**

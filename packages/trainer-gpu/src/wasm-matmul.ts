@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { loadNativeBlas, type NativeBlasAddon } from './native-blas.js';
 
 /** The parts of the wasm backend a kernel wrapper needs. */
 interface WasmBackend {
@@ -10,6 +11,65 @@ interface WasmBackend {
 type Kernel = (args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }) => tf.TensorInfo;
 
 let stock: { matMul: Kernel } | undefined;
+/** The native product path, when on (see `setNativeProducts`). */
+let native: NativeBlasAddon | undefined;
+
+/**
+ * Turns the native product path on (when it loads here) or off; returns what it is now, with
+ * the reason when it is off. Off, products run on XNNPACK as before.
+ */
+export function setNativeProducts(on: boolean): { on: boolean; library?: string; reason?: string } {
+  if (!on) {
+    native = undefined;
+    return { on: false, reason: 'turned off' };
+  }
+  const s = loadNativeBlas();
+  native = s.ok ? s.addonModule : undefined;
+  return s.ok ? { on: true, library: s.library } : { on: false, reason: s.reason };
+}
+
+/** Whether products run natively now. */
+export const nativeProductsOn = (): boolean => native !== undefined;
+
+/**
+ * One BatchMatMul by the system's BLAS, in place on the wasm heap: transposes as flags, a
+ * batch as strides (no copies), a batch against one shared right-hand matrix as one product.
+ */
+function nativeBatchMatMul(backend: WasmBackend, a: tf.TensorInfo, b: tf.TensorInfo, ta: boolean, tb: boolean): tf.TensorInfo {
+  const r = (t: tf.TensorInfo, i: number) => t.shape[t.shape.length + i]!;
+  const m = ta ? r(a, -1) : r(a, -2);
+  const k = ta ? r(a, -2) : r(a, -1);
+  const n = tb ? r(b, -2) : r(b, -1);
+  const batchA = size(a.shape.slice(0, -2));
+  const batchB = size(b.shape.slice(0, -2));
+  const outBatchShape = tf.backend_util.assertAndGetBroadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2));
+  const out = backend.makeOutput([...outBatchShape, m, n], 'float32');
+  if (m * n === 0) return out;
+  // views after allocating: an allocation can grow (and detach) the heap
+  const A = backend.typedArrayFromHeap(a);
+  const B = backend.typedArrayFromHeap(b);
+  const C = backend.typedArrayFromHeap(out);
+  if (k === 0) {
+    C.fill(0);
+    return out;
+  }
+  const fold = batchB === 1 && !ta; // [batchA * m, k] x [k, n]
+  native!.sgemm(
+    C.buffer,
+    ta,
+    tb,
+    fold ? batchA * m : m,
+    n,
+    k,
+    A.byteOffset / 4,
+    B.byteOffset / 4,
+    C.byteOffset / 4,
+    fold ? 1 : Math.max(batchA, batchB),
+    batchA === 1 ? 0 : m * k,
+    batchB === 1 ? 0 : k * n,
+  );
+  return out;
+}
 
 const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 
@@ -31,6 +91,7 @@ export function fastBatchMatMulWasm(args: { inputs: tf.NamedTensorInfoMap; backe
   if (batchesOf(a) > 1 && batchesOf(b) > 1 && batchesOf(a) !== batchesOf(b)) return matMul(args); // general broadcasting: rare, stock
   const transposeA = Boolean(args.attrs?.transposeA);
   const transposeB = Boolean(args.attrs?.transposeB);
+  if (native && a.dtype === 'float32' && b.dtype === 'float32') return nativeBatchMatMul(backend, a, b, transposeA, transposeB);
   const temps: tf.TensorInfo[] = [];
   const view = (t: tf.TensorInfo, shape: number[]): tf.TensorInfo => ({ ...t, shape });
   const swapLast = (t: tf.TensorInfo) => {
@@ -65,6 +126,14 @@ export function fastBatchMatMulWasm(args: { inputs: tf.NamedTensorInfoMap; backe
 
   const [m, k] = a.shape.slice(-2) as [number, number];
   const n = b.shape[b.shape.length - 1]!;
+  if (k === 0) {
+    // a sum of nothing: XNNPACK would leave the output as it found the memory
+    for (const t of temps) backend.disposeData(t.dataId);
+    const outBatch = tf.backend_util.assertAndGetBroadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2));
+    const z = backend.makeOutput([...outBatch, m, n], 'float32');
+    backend.typedArrayFromHeap(z).fill(0);
+    return z;
+  }
   const batchA = size(a.shape.slice(0, -2));
   const batchB = size(b.shape.slice(0, -2));
   const outBatchShape = tf.backend_util.assertAndGetBroadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2));

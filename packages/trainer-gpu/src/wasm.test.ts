@@ -4,10 +4,26 @@ import { compileLanguageModel } from '@primer-search/compiler';
 import { Rng } from '@primer-search/core';
 import { builtinPrimitives, type TF } from '@primer-search/primitives';
 import { contractCases, defaultInput, randomCall } from '@primer-search/primitives/testing';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from './backends.js';
+import { loadNativeBlas } from './native-blas.js';
+import { setNativeProducts } from './wasm-matmul.js';
 
 await selectBackend('wasm');
+
+/**
+ * The products run on XNNPACK, and again on the system's BLAS where the native path loads
+ * (CI installs OpenBLAS and sets PRIMER_REQUIRE_NATIVE_BLAS, so there it must).
+ */
+const nativeStatus = loadNativeBlas();
+const PATHS: Array<{ name: string; native: boolean }> = [{ name: 'XNNPACK products', native: false }];
+if (nativeStatus.ok) PATHS.push({ name: `native products (${nativeStatus.library})`, native: true });
+else if (process.env.PRIMER_REQUIRE_NATIVE_BLAS) throw new Error(`PRIMER_REQUIRE_NATIVE_BLAS is set but the native product path did not load: ${nativeStatus.reason}`);
+else console.warn(`wasm.test.ts: the native product path is not tested here: ${nativeStatus.reason}`);
+const onPath = (path: { native: boolean }) =>
+  beforeAll(() => {
+    expect(setNativeProducts(path.native).on).toBe(path.native);
+  });
 
 /** Runs `fn` on the cpu backend, then on wasm, and returns both results as plain arrays. */
 async function onBoth<T>(fn: () => T): Promise<{ cpu: T; wasm: T }> {
@@ -147,7 +163,8 @@ describe('SplitV on wasm (our kernel) against cpu', () => {
   });
 });
 
-describe('BatchMatMul on wasm (our fast path) against cpu', () => {
+for (const path of PATHS) describe(`BatchMatMul on wasm (our fast path, ${path.name}) against cpu`, () => {
+  onPath(path);
   const cases: Array<[number[], number[], boolean, boolean]> = [
     [[5, 7], [7, 3], false, false],
     [[7, 5], [7, 3], true, false],
@@ -161,6 +178,11 @@ describe('BatchMatMul on wasm (our fast path) against cpu', () => {
     [[2, 3, 5, 7], [7, 6], false, false], // rank 4 against a matrix
     [[33, 65], [65, 17], false, false], // odd sizes
     [[3, 1, 9], [3, 9, 1], false, false],
+    [[4, 7, 5], [7, 3], true, false], // a transposed batch against one matrix (not folded)
+    [[1, 5, 7], [4, 3, 7], false, true],
+    [[2, 0, 7], [7, 3], false, false], // empty
+    [[2, 5, 0], [0, 3], false, false],
+    [[130, 257], [257, 129], false, false], // larger than a BLAS block
   ];
   for (const [sa, sb, ta, tb] of cases) {
     it(`${sa.join('x')}${ta ? 'ᵀ' : ''} @ ${sb.join('x')}${tb ? 'ᵀ' : ''}`, async () => {
@@ -174,7 +196,9 @@ describe('BatchMatMul on wasm (our fast path) against cpu', () => {
         }),
       );
       expect(wasm.shape).toEqual(cpu.shape);
-      close(wasm.values, cpu.values, 1e-5);
+      // float32 sums of k products: the rounding grows with the length of the sum
+      const k = ta ? sa.at(-2)! : sa.at(-1)!;
+      close(wasm.values, cpu.values, 1e-5 * Math.max(1, Math.sqrt(k / 16)));
     });
   }
 
@@ -190,7 +214,8 @@ describe('BatchMatMul on wasm (our fast path) against cpu', () => {
   });
 });
 
-describe('every primitive on wasm against cpu (forward and gradients)', () => {
+for (const path of PATHS) describe(`every primitive on wasm against cpu (forward and gradients; ${path.name})`, () => {
+  onPath(path);
   for (const op of builtinPrimitives) {
     it(op.name, async () => {
       const t = tf as unknown as TF;
@@ -213,7 +238,8 @@ describe('every primitive on wasm against cpu (forward and gradients)', () => {
   }
 });
 
-describe('a whole training step of each baseline on wasm against cpu', () => {
+for (const path of PATHS) describe(`a whole training step of each baseline on wasm against cpu (${path.name})`, () => {
+  onPath(path);
   for (const name of baselines.names()) {
     it(name, async () => {
       const step = () => {

@@ -196,7 +196,7 @@ export function formatSummary(s: StudySummary, candidatesOf: (id: number) => { d
   if (s.machines.length) {
     const m = s.machines.map(
       (x) =>
-        `${x.host} (${[x.backend ?? 'backend not recorded', x.device].filter(Boolean).join(', ')}): ${x.evaluations} trained, ${x.stepsPerSecond.toFixed(1)} steps/s${x.mixedHardware ? `, ${x.mixedHardware} with --allow-mixed-hardware` : ''}`,
+        `${x.host} (${[x.backend ?? 'backend not recorded', x.products && `products: ${x.products}`, x.device].filter(Boolean).join(', ')}): ${x.evaluations} trained, ${x.stepsPerSecond.toFixed(1)} steps/s${x.mixedHardware ? `, ${x.mixedHardware} with --allow-mixed-hardware` : ''}`,
     );
     out.push(`  trained on ${m.join(' · ')}`);
   }

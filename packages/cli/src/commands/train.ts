@@ -4,7 +4,7 @@ import { availableParallelism } from 'node:os';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { baselines } from '@primer-search/baselines';
 import { corpora, prepareData, tokenizers, type DataSettings } from '@primer-search/datasets';
-import { BACKENDS, DEFAULT_RUN_SETTINGS, DEFAULT_TRAIN_CONFIG, formatBudget, parseBudget, type BackendChoice, type RunSettings } from '@primer-search/study';
+import { BACKENDS, DEFAULT_RUN_SETTINGS, describeBackend, DEFAULT_TRAIN_CONFIG, formatBudget, parseBudget, type BackendChoice, type RunSettings } from '@primer-search/study';
 import type { RunRecord } from '@primer-search/trainer-gpu';
 import { loadTrainer } from '../trainer.js';
 import { UsageError, type CliIo } from '../io.js';
@@ -148,7 +148,7 @@ export const duration = (s: number): string => {
 function figures(name: string, r: RunRecord): string {
   const res = r.result;
   const lines = [
-    `${name} on ${r.settings.dataset} (${r.settings.tokenizer} tokens, vocabulary ${r.data.vocabSize}) · backend ${r.backend.choice} · budget ${formatBudget(r.settings.budget)}`,
+    `${name} on ${r.settings.dataset} (${r.settings.tokenizer} tokens, vocabulary ${r.data.vocabSize}) · backend ${describeBackend(r.backend)} · budget ${formatBudget(r.settings.budget)}`,
     `  steps         ${fmt(res.steps)}`,
     `  tokens        ${fmt(res.tokens)}`,
     `  tokens/s      ${fmt(res.tokensPerSecond)}`,
@@ -186,7 +186,7 @@ export function trainCommand(program: Command, io: CliIo, result: CommandResult)
     const { readCheckpoint, runExperiment, selectBackend, speedup } = await loadTrainer();
     const backend = await selectBackend(o.backend);
     if (!o.json) {
-      io.stderr(`backend: ${backend.choice}${backend.skipped.length ? ` (skipped: ${backend.skipped.map((s) => s.reason).join('; ')})` : ''}\n`);
+      io.stderr(`backend: ${describeBackend(backend)}${backend.skipped.length ? ` (skipped: ${backend.skipped.map((s) => s.reason).join('; ')})` : ''}\n`);
       await announceData(io, settingsOf(o, []));
     }
     const resume = o.resume ? readCheckpoint(o.checkpoint!) : undefined;
@@ -251,7 +251,7 @@ export function compareCommand(program: Command, io: CliIo, result: CommandResul
     const { readCheckpoint, runExperiment, selectBackend, speedup } = await loadTrainer();
     const backend = await selectBackend(o.backend);
     if (!o.json) {
-      io.stderr(`backend: ${backend.choice} · budget ${formatBudget(o.budget)} per model · ${names.length} models\n`);
+      io.stderr(`backend: ${describeBackend(backend)} · budget ${formatBudget(o.budget)} per model · ${names.length} models\n`);
       await announceData(io, settingsOf(o, []));
     }
     const records: Array<{ name: string; record: RunRecord }> = [];
@@ -303,7 +303,7 @@ export function compareCommand(program: Command, io: CliIo, result: CommandResul
     const widths = table[0]!.map((_, c) => Math.max(...table.map((row) => row[c]!.length)));
     io.stdout(`\n${table.map((row) => row.map((x, c) => (c === 0 ? x.padEnd(widths[c]!) : x.padStart(widths[c]!))).join('  ')).join('\n')}\n`);
     io.stdout(
-      `\n${records[0]!.record.settings.dataset}, ${formatBudget(o.budget)} per model, ${o.layers} layers, dModel ${o.dModel}, seq ${o.seqLen}, batch ${o.batch}, seed ${o.seed}, backend ${backend.choice}.\n`,
+      `\n${records[0]!.record.settings.dataset}, ${formatBudget(o.budget)} per model, ${o.layers} layers, dModel ${o.dModel}, seq ${o.seqLen}, batch ${o.batch}, seed ${o.seed}, backend ${describeBackend(backend)}.\n`,
     );
   });
 }

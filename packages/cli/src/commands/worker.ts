@@ -98,7 +98,7 @@ export function workerCommand(program: Command, io: CliIo): void {
       const { selectBackend } = await loadTrainer();
       const selected = await selectBackend(backendChoice);
       const tfjs = (selected.tf as unknown as { version_core: string }).version_core;
-      const me: TrainingEnvironment = { ...trainingEnvironment(selected.choice, tfjs), ...(o.allowMixedHardware ? { mixedHardware: true as const } : {}) };
+      const me: TrainingEnvironment = { ...trainingEnvironment(selected.choice, tfjs, selected.products), ...(o.allowMixedHardware ? { mixedHardware: true as const } : {}) };
       const id = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
       try {
         const differs = joinRefusal(config, await referenceOf(store!), me, myPlugins);
@@ -116,7 +116,7 @@ export function workerCommand(program: Command, io: CliIo): void {
       const { boss, queue } = await startQueue(o.study, { supervise: false });
       const pool = new LocalWorkerPool(o.concurrency);
       let trained = 0;
-      io.stderr(`worker ${id}: backend ${me.backend}, ${me.device}, ${o.concurrency} at a time from ${where.display} (queue ${queue}); Ctrl-C to stop\n`);
+      io.stderr(`worker ${id}: backend ${me.backend} (products: ${me.products}), ${me.device}, ${o.concurrency} at a time from ${where.display} (queue ${queue}); Ctrl-C to stop\n`);
       const handler = async ({ job, timeoutSeconds }: QueuedJob): Promise<JobOutcome> => {
         // nothing written in the database makes a worker load code: only its own --plugin modules
         const missing = job.plugins.map(pluginName).filter((n) => !myPlugins.some((p) => p.name === n));

@@ -1,0 +1,97 @@
+/*
+ * Native products for the wasm backend: single-precision matrix products computed by the
+ * system's CBLAS (OpenBLAS, or any library exporting cblas_sgemm), reading and writing the
+ * wasm backend's heap in place. The library is opened at run time (dlopen), so building this
+ * needs only Node's headers and a C compiler, and nothing is linked at build time.
+ */
+#include <dlfcn.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <node_api.h>
+
+typedef void (*sgemm_fn)(int order, int transA, int transB, int m, int n, int k, float alpha, const float *a, int lda,
+                         const float *b, int ldb, float beta, float *c, int ldc);
+typedef void (*set_threads_fn)(int);
+
+static sgemm_fn sgemm = NULL;
+static set_threads_fn set_threads = NULL;
+static char loaded_from[512] = "";
+
+enum { ROW_MAJOR = 101, NO_TRANS = 111, TRANS = 112 };
+
+static napi_value throw_error(napi_env env, const char *msg) {
+  napi_throw_error(env, NULL, msg);
+  return NULL;
+}
+
+/* load(path, threads): opens the library, finds cblas_sgemm; returns the path it loaded. */
+static napi_value load(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  char path[512];
+  size_t len = 0;
+  if (argc < 1 || napi_get_value_string_utf8(env, argv[0], path, sizeof path, &len) != napi_ok) return throw_error(env, "load(path, threads): path must be a string");
+  int32_t threads = 1;
+  if (argc > 1) napi_get_value_int32(env, argv[1], &threads);
+  if (!sgemm) {
+    void *lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!lib) return throw_error(env, dlerror());
+    sgemm_fn f = (sgemm_fn)dlsym(lib, "cblas_sgemm");
+    if (!f) return throw_error(env, "the library has no cblas_sgemm");
+    set_threads = (set_threads_fn)dlsym(lib, "openblas_set_num_threads");
+    sgemm = f;
+    snprintf(loaded_from, sizeof loaded_from, "%s", path);
+  }
+  if (set_threads && threads > 0) set_threads(threads);
+  napi_value out;
+  napi_create_string_utf8(env, loaded_from, NAPI_AUTO_LENGTH, &out);
+  return out;
+}
+
+/*
+ * sgemm(heap, transA, transB, m, n, k, a, b, c, batch, strideA, strideB): for each of `batch`
+ * products, C_i[m, n] = op(A_i) op(B_i), all row-major and contiguous, at float offsets a, b,
+ * c into the ArrayBuffer `heap`; A_i starts at a + i * strideA (0: one A for every product).
+ */
+static napi_value gemm(napi_env env, napi_callback_info info) {
+  size_t argc = 12;
+  napi_value argv[12];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc != 12) return throw_error(env, "sgemm takes 12 arguments");
+  if (!sgemm) return throw_error(env, "sgemm: load() the library first");
+  void *data = NULL;
+  size_t bytes = 0;
+  if (napi_get_arraybuffer_info(env, argv[0], &data, &bytes) != napi_ok) return throw_error(env, "sgemm: heap must be an ArrayBuffer");
+  bool ta = false, tb = false;
+  napi_get_value_bool(env, argv[1], &ta);
+  napi_get_value_bool(env, argv[2], &tb);
+  int64_t v[9];
+  for (int i = 0; i < 9; i++) {
+    if (napi_get_value_int64(env, argv[3 + i], &v[i]) != napi_ok) return throw_error(env, "sgemm: sizes and offsets must be numbers");
+  }
+  int64_t m = v[0], n = v[1], k = v[2], a = v[3], b = v[4], c = v[5], batch = v[6], sa = v[7], sb = v[8];
+  if (m <= 0 || n <= 0 || k <= 0 || batch <= 0 || a < 0 || b < 0 || c < 0 || sa < 0 || sb < 0) return throw_error(env, "sgemm: bad sizes");
+  size_t floats = bytes / sizeof(float);
+  if ((size_t)(a + (batch - 1) * sa + m * k) > floats || (size_t)(b + (batch - 1) * sb + k * n) > floats || (size_t)(c + batch * m * n) > floats) {
+    return throw_error(env, "sgemm: an operand lies outside the heap");
+  }
+  float *heap = (float *)data;
+  int lda = ta ? (int)m : (int)k;
+  int ldb = tb ? (int)k : (int)n;
+  for (int64_t i = 0; i < batch; i++) {
+    sgemm(ROW_MAJOR, ta ? TRANS : NO_TRANS, tb ? TRANS : NO_TRANS, (int)m, (int)n, (int)k, 1.0f, heap + a + i * sa, lda, heap + b + i * sb, ldb, 0.0f,
+          heap + c + i * m * n, (int)n);
+  }
+  return NULL;
+}
+
+NAPI_MODULE_INIT() {
+  napi_value f;
+  napi_create_function(env, "load", NAPI_AUTO_LENGTH, load, NULL, &f);
+  napi_set_named_property(env, exports, "load", f);
+  napi_create_function(env, "sgemm", NAPI_AUTO_LENGTH, gemm, NULL, &f);
+  napi_set_named_property(env, exports, "sgemm", f);
+  return exports;
+}

@@ -1,0 +1,119 @@
+/**
+ * The native product path: the wasm backend's matrix products computed by the system's
+ * OpenBLAS, in place on the wasm heap, through a small Node addon (`native/blas.c`). The addon
+ * is compiled on first use with the machine's C compiler against Node's own headers, and cached;
+ * the library is opened at run time, so nothing needs BLAS headers and nothing is linked at
+ * build time. Where any piece is missing, products stay on wasm (XNNPACK) and the reason is
+ * kept for the run's backend line.
+ */
+import { createHash } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { homedir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface NativeBlasAddon {
+  load(path: string, threads: number): string;
+  sgemm(heap: ArrayBufferLike, transA: boolean, transB: boolean, m: number, n: number, k: number, a: number, b: number, c: number, batch: number, strideA: number, strideB: number): void;
+}
+
+export type NativeBlasStatus = { ok: true; library: string; addon: string; threads: number; addonModule: NativeBlasAddon } | { ok: false; reason: string };
+
+/** The libraries tried, in order (PRIMER_BLAS names another one, e.g. a path to MKL's or BLIS's CBLAS, or `off`). */
+export const BLAS_LIBRARIES = ['libopenblas.so.0', 'libopenblas.so', 'libopenblas.0.dylib', 'libopenblas.dylib'];
+
+const SOURCE = fileURLToPath(new URL('../native/blas.c', import.meta.url));
+
+function nodeHeaders(): string | undefined {
+  const candidates = [
+    process.env.PRIMER_NODE_HEADERS,
+    join(dirname(process.execPath), '..', 'include', 'node'),
+    '/usr/include/node',
+    '/usr/local/include/node',
+    join(homedir(), '.cache', 'node-gyp', process.versions.node, 'include', 'node'),
+  ];
+  return candidates.find((d): d is string => Boolean(d) && existsSync(join(d!, 'node_api.h')));
+}
+
+function cacheDir(): string {
+  return join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'primer-search', 'native');
+}
+
+/** Compiles the addon (once per source, Node ABI and platform) and returns its path, or why not. */
+function buildAddon(): { path: string } | { reason: string } {
+  if (!existsSync(SOURCE)) return { reason: `the addon's source ${SOURCE} is missing from this install` };
+  const source = readFileSync(SOURCE);
+  const tag = createHash('sha256').update(source).digest('hex').slice(0, 12);
+  const dir = cacheDir();
+  const target = join(dir, `blas-${tag}-abi${process.versions.modules}-${process.platform}-${process.arch}.node`);
+  if (existsSync(target)) return { path: target };
+  const headers = nodeHeaders();
+  if (!headers) return { reason: "Node's headers (node_api.h) were not found (set PRIMER_NODE_HEADERS to their folder)" };
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (e) {
+    return { reason: `cannot create the cache folder ${dir}: ${(e as Error).message}` };
+  }
+  const tmp = `${target}.${process.pid}.tmp`;
+  const flags = ['-O2', '-shared', '-fPIC', `-I${headers}`, SOURCE, '-o', tmp, ...(process.platform === 'darwin' ? ['-undefined', 'dynamic_lookup'] : ['-ldl'])];
+  let last = '';
+  for (const cc of [process.env.CC, 'cc', 'gcc', 'clang'].filter((x): x is string => Boolean(x))) {
+    const r = spawnSync(cc, flags, { encoding: 'utf8' });
+    if (r.error) {
+      last = `${cc}: ${(r.error as NodeJS.ErrnoException).code ?? r.error.message}`;
+      continue;
+    }
+    if (r.status === 0) {
+      // atomic: two workers building at once both end with a whole file
+      renameSync(tmp, target);
+      return { path: target };
+    }
+    last = `${cc} failed: ${r.stderr.trim().split('\n').slice(-2).join(' ')}`;
+  }
+  rmSync(tmp, { force: true });
+  return { reason: `no C compiler built the addon (${last || 'none found'})` };
+}
+
+let status: NativeBlasStatus | undefined;
+
+/**
+ * Loads the native product path once per process (thread): builds or finds the addon, opens
+ * the BLAS library with PRIMER_BLAS_THREADS threads (default 1: the search runs one candidate
+ * per core). Never throws; `ok: false` says why it is off.
+ */
+export function loadNativeBlas(): NativeBlasStatus {
+  if (status) return status;
+  const wanted = process.env.PRIMER_BLAS;
+  if (wanted === 'off' || wanted === '0') return (status = { ok: false, reason: 'turned off (PRIMER_BLAS=off)' });
+  const threads = Math.max(1, Number(process.env.PRIMER_BLAS_THREADS) || 1);
+  // OpenBLAS sizes its thread pool when it loads: one thread unless told otherwise
+  process.env.OPENBLAS_NUM_THREADS ??= String(threads);
+  const built = buildAddon();
+  if ('reason' in built) return (status = { ok: false, reason: built.reason });
+  let addon: NativeBlasAddon;
+  try {
+    addon = createRequire(import.meta.url)(built.path) as NativeBlasAddon;
+  } catch (e) {
+    return (status = { ok: false, reason: `the addon ${built.path} did not load: ${(e as Error).message.split('\n')[0]}` });
+  }
+  const tried: string[] = [];
+  for (const lib of wanted ? [wanted] : BLAS_LIBRARIES) {
+    try {
+      const library = addon.load(lib, threads);
+      return (status = { ok: true, library, addon: built.path, threads, addonModule: addon });
+    } catch (e) {
+      tried.push(`${lib}: ${(e as Error).message.split(':').slice(-1)[0]!.trim()}`);
+    }
+  }
+  return (status = {
+    ok: false,
+    reason: wanted ? `PRIMER_BLAS=${wanted} did not load (${tried.join('; ')})` : 'no OpenBLAS library found (on Debian or Ubuntu: apt-get install libopenblas0-pthread)',
+  });
+}
+
+/** For tests: forget what was loaded (the library stays open in the process). */
+export function resetNativeBlasForTests(): void {
+  status = undefined;
+}
