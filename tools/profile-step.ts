@@ -48,3 +48,7 @@ console.log('\nBatchMatMul by input shapes:');
 for (const [shapes, e] of group((k) => (k.name === 'BatchMatMul' ? JSON.stringify(k.inputShapes) : undefined)).slice(0, 10)) {
   console.log(`  ${shapes.padEnd(32)} ${e.ms.toFixed(1).padStart(7)} ms ${String(e.n).padStart(5)} calls`);
 }
+for (const name of ['Multiply', 'Exp', 'Sum', 'Add', 'Concat', 'Identity', 'Cast', 'Select']) {
+  const rows = group((k) => (k.name === name ? JSON.stringify(k.inputShapes) : undefined)).slice(0, 4);
+  if (rows.length) console.log(`\n${name} by input shapes:\n${rows.map(([s, e]) => `  ${s.padEnd(40)} ${e.ms.toFixed(1).padStart(7)} ms ${String(e.n).padStart(5)} calls`).join('\n')}`);
+}

@@ -95,6 +95,32 @@ export function softmaxCrossEntropy(tf: TF, logits: Tensor, oneHot: Tensor): Ten
   return f(logits, oneHot);
 }
 
+/**
+ * The name of an optional fused kernel: inputs `logits` `[n, vocab]` (float32) and `targets`
+ * `[n]` (int32), outputs the mean cross-entropy (a scalar) and its gradient (softmax - onehot) / n
+ * in one pass. A backend that registers it (the trainer does for wasm) gets the loss without
+ * the one-hot matrix, the log-softmax and the second softmax of the backward pass; elsewhere the
+ * composite `softmaxCrossEntropy` runs. A target outside [0, vocab) adds no target term, as a
+ * one-hot row of zeros would.
+ */
+export const FUSED_CROSS_ENTROPY = 'PrimerSoftmaxCrossEntropy';
+
+/** Mean cross-entropy of `[n, vocab]` logits against int32 `[n]` targets: the fused kernel where the backend has it. */
+export function sparseSoftmaxCrossEntropy(tf: TF, logits: Tensor, targets: Tensor): Tensor {
+  const vocab = logits.shape[1] as number;
+  if (!tf.getKernel(FUSED_CROSS_ENTROPY, tf.getBackend())) return softmaxCrossEntropy(tf, logits, tf.oneHot(targets as never, vocab));
+  type Save = (ts: Tensor[]) => void;
+  const f = tf.customGrad(((z: Tensor, t: Tensor, save: Save) => {
+    const [value, grad] = tf.engine().runKernel(FUSED_CROSS_ENTROPY, { logits: z, targets: t } as never, {}) as unknown as [Tensor, Tensor];
+    save([grad!, t]);
+    return {
+      value,
+      gradFunc: (dy: Tensor, saved: Tensor[]) => [tf.mul(saved[0]!, dy), tf.zerosLike(saved[1]!)],
+    };
+  }) as unknown as Parameters<TF['customGrad']>[0]);
+  return f(logits, targets);
+}
+
 /** Sinusoidal position signal `[seq, d]`: sines in the first half of the features, cosines in the second (as Tensor2Tensor). */
 export function timingSignal(seqLen: number, d: number): Float32Array {
   const half = d / 2;
@@ -190,7 +216,7 @@ export function compileLanguageModel(dna: unknown, options: CompileModelOptions)
   const loss = (tokens: Tensor, targets: Tensor): Tensor =>
     tf.tidy(() => {
       const z = tf.reshape(logits(tokens), [-1, vocabSize]);
-      return softmaxCrossEntropy(tf, z, tf.oneHot(tf.reshape(tf.cast(targets, 'int32'), [-1]), vocabSize));
+      return sparseSoftmaxCrossEntropy(tf, z, tf.reshape(tf.cast(targets, 'int32'), [-1]));
     });
 
   return {

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { baselineDna, baselines } from '@primer-search/baselines';
-import { compileLanguageModel } from '@primer-search/compiler';
+import { FUSED_CROSS_ENTROPY, compileLanguageModel, sparseSoftmaxCrossEntropy } from '@primer-search/compiler';
 import { Rng } from '@primer-search/core';
 import { builtinPrimitives, type TF } from '@primer-search/primitives';
 import { contractCases, defaultInput, randomCall } from '@primer-search/primitives/testing';
@@ -40,6 +40,36 @@ const close = (a: ArrayLike<number>, b: ArrayLike<number>, tol: number) => {
   for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!) / Math.max(1, Math.abs(b[i]!)));
   expect(worst).toBeLessThan(tol);
 };
+
+describe('the fused cross-entropy on wasm against the composite one on cpu', () => {
+  it('is registered on wasm only, and gives the same loss and gradient, large logits included', async () => {
+    expect(tf.getKernel(FUSED_CROSS_ENTROPY, 'wasm')).toBeDefined();
+    expect(tf.getKernel(FUSED_CROSS_ENTROPY, 'cpu')).toBeUndefined();
+    for (const [n, v] of [[37, 50], [5, 2], [64, 1024]] as const) {
+      const rng = Rng.create(`ce${n}x${v}`);
+      const z = Array.from({ length: n * v }, (_, i) => rng.normal() * (i % 7 === 0 ? 30 : 3));
+      const t = Array.from({ length: n }, () => rng.int(0, v - 1));
+      const { cpu, wasm } = await onBoth(() =>
+        tf.tidy(() => {
+          const targets = tf.tensor1d(t, 'int32');
+          const f = (x: tf.Tensor) => sparseSoftmaxCrossEntropy(tf as never, x as never, targets as never) as unknown as tf.Scalar;
+          const { value, grad } = tf.valueAndGrad(f)(tf.tensor2d(z, [n, v]));
+          return [value.dataSync()[0]!, ...Array.from(grad.dataSync())];
+        }),
+      );
+      expect(Math.abs(wasm[0]! - cpu[0]!) / Math.abs(cpu[0]!)).toBeLessThan(1e-5);
+      close(wasm, cpu, 1e-5);
+    }
+  });
+
+  it('a target outside the vocabulary adds no target term (the formula by hand)', async () => {
+    await tf.setBackend('wasm');
+    const z = [1, 2, 3, 0.5, -1, 4];
+    const got = tf.tidy(() => sparseSoftmaxCrossEntropy(tf as never, tf.tensor2d(z, [2, 3]) as never, tf.tensor1d([-1, 2], 'int32') as never).dataSync()[0]!);
+    const lse = (a: number[]) => Math.log(a.reduce((s, x) => s + Math.exp(x), 0));
+    expect(got).toBeCloseTo((lse([1, 2, 3]) + lse([0.5, -1, 4]) - 4) / 2, 5);
+  });
+});
 
 describe('UnsortedSegmentSum on wasm (our kernel) against cpu', () => {
   it('matches on random shapes, with out-of-range ids dropped', async () => {
