@@ -11,8 +11,9 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const steps = process.argv[2] ?? '40steps';
 const args = ['--conditions=@primer-search/source', '--import', 'tsx', 'tools/primer-dev.ts', 'train', '--model', 'vanilla', '--budget', steps,
   '--layers', '2', '--d-model', '128', '--seq-len', '64', '--batch', '16', '--tokenizer', 'bpe', '--vocab-size', '1024', '--json'];
+const ONE = ['--data-parallel', '1'];
 
-function run(seed: number, extra: string[] = []): Promise<{ tokensPerSecond: number; seconds: number; tokens: number }> {
+function run(seed: number, extra: string[] = ONE): Promise<{ tokensPerSecond: number; seconds: number; tokens: number }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [...args, '--seed', String(seed), ...extra], { cwd: root, stdio: ['ignore', 'pipe', 'ignore'] });
     let out = '';

@@ -44,8 +44,8 @@ async function measure(c: Config, kind: 'stock' | 'fast' | 'native', fuseProject
   const sampler = new BatchSampler(stream, c.batch, c.seqLen, 1);
   const evaluation = evaluationBatches(stream, c.batch, c.seqLen, 4 * c.batch);
   const steps = quick ? Math.min(2, c.steps[kind === 'stock' ? 'stock' : 'fast']) : c.steps[kind === 'stock' ? 'stock' : 'fast'];
-  // one step first: tfjs's first step pays for kernel setup and memory growth
-  await trainModel({ model, sampler, evaluation: evaluation.slice(0, 1), budget: { kind: 'steps', steps: 1 }, config: { checkpoints: [] } });
+  // three steps first: tfjs's first steps pay for kernel setup, memory growth and the JIT (steady state from about the fourth)
+  await trainModel({ model, sampler, evaluation: evaluation.slice(0, 1), budget: { kind: 'steps', steps: quick ? 1 : 3 }, config: { checkpoints: [] } });
   const r = await trainModel({ model, sampler, evaluation, budget: { kind: 'steps', steps }, config: { checkpoints: [] } });
   const msPerStep = (1000 * r.trainSeconds) / r.steps;
   const tokensPerSecond = r.tokensPerSecond;

@@ -13,6 +13,7 @@ import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { threadId } from 'node:worker_threads';
 
 export interface NativeBlasAddon {
   load(path: string, threads: number): string;
@@ -56,7 +57,7 @@ function buildAddon(): { path: string } | { reason: string } {
   } catch (e) {
     return { reason: `cannot create the cache folder ${dir}: ${(e as Error).message}` };
   }
-  const tmp = `${target}.${process.pid}.tmp`;
+  const tmp = `${target}.${process.pid}-${threadId}.tmp`;
   const flags = ['-O2', '-shared', '-fPIC', `-I${headers}`, SOURCE, '-o', tmp, ...(process.platform === 'darwin' ? ['-undefined', 'dynamic_lookup'] : ['-ldl'])];
   let last = '';
   for (const cc of [process.env.CC, 'cc', 'gcc', 'clang'].filter((x): x is string => Boolean(x))) {
