@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { FUSED_CROSS_ENTROPY } from '@primer-search/compiler';
+import { FUSED_DEPTHWISE_CONV, FUSED_DEPTHWISE_CONV_GRAD } from '@primer-search/primitives';
 import { setNativeProducts, setWasmMatMul } from './wasm-matmul.js';
 
 /** The part of the wasm backend's API our kernels use. */
@@ -236,6 +237,70 @@ export function softmaxCrossEntropyWasm(args: { inputs: tf.NamedTensorInfoMap; b
   return [loss, grad];
 }
 
+/** The causal depthwise convolution forward (see FUSED_DEPTHWISE_CONV): out[b, t] = sum over lags of kernel[lag] * x[b, t - lag]. */
+export function depthwiseConvWasm(args: { inputs: tf.NamedTensorInfoMap; backend: unknown }): tf.TensorInfo {
+  const backend = args.backend as WasmBackend;
+  const { x, kernel } = args.inputs as { x: tf.TensorInfo; kernel: tf.TensorInfo };
+  const [b, t, c] = x.shape as [number, number, number];
+  const lags = kernel.shape[0]!;
+  const out = backend.makeOutput([b, t, c], 'float32');
+  const X = backend.typedArrayFromHeap(x) as Float32Array;
+  const K = backend.typedArrayFromHeap(kernel) as Float32Array;
+  const O = backend.typedArrayFromHeap(out) as Float32Array;
+  for (let s = 0; s < b; s++) {
+    for (let p = 0; p < t; p++) {
+      const o = (s * t + p) * c;
+      for (let j = 0; j < c; j++) O[o + j] = K[j]! * X[o + j]!;
+      for (let lag = 1; lag < lags && lag <= p; lag++) {
+        const i = o - lag * c;
+        const kl = lag * c;
+        for (let j = 0; j < c; j++) O[o + j] = O[o + j]! + K[kl + j]! * X[i + j]!;
+      }
+    }
+  }
+  return out;
+}
+
+/** Its backward: dx[b, t] = sum over lags of kernel[lag] * dy[b, t + lag]; dkernel[lag] = sum over b, t of dy[b, t] * x[b, t - lag] (summed in double precision). */
+export function depthwiseConvGradWasm(args: { inputs: tf.NamedTensorInfoMap; backend: unknown }): tf.TensorInfo[] {
+  const backend = args.backend as WasmBackend;
+  const { dy, x, kernel } = args.inputs as { dy: tf.TensorInfo; x: tf.TensorInfo; kernel: tf.TensorInfo };
+  const [b, t, c] = x.shape as [number, number, number];
+  const lags = kernel.shape[0]!;
+  const dx = backend.makeOutput([b, t, c], 'float32');
+  const dk = backend.makeOutput([lags, c], 'float32');
+  const DY = backend.typedArrayFromHeap(dy) as Float32Array;
+  const X = backend.typedArrayFromHeap(x) as Float32Array;
+  const K = backend.typedArrayFromHeap(kernel) as Float32Array;
+  const DX = backend.typedArrayFromHeap(dx) as Float32Array;
+  const acc = new Float64Array(lags * c);
+  for (let s = 0; s < b; s++) {
+    for (let p = 0; p < t; p++) {
+      const o = (s * t + p) * c;
+      for (let j = 0; j < c; j++) DX[o + j] = K[j]! * DY[o + j]!;
+      for (let lag = 1; lag < lags && p + lag < t; lag++) {
+        const i = o + lag * c;
+        const kl = lag * c;
+        for (let j = 0; j < c; j++) DX[o + j] = DX[o + j]! + K[kl + j]! * DY[i + j]!;
+      }
+      for (let lag = 0; lag < lags && lag <= p; lag++) {
+        const i = o - lag * c;
+        const kl = lag * c;
+        for (let j = 0; j < c; j++) acc[kl + j] = acc[kl + j]! + DY[o + j]! * X[i + j]!;
+      }
+    }
+  }
+  (backend.typedArrayFromHeap(dk) as Float32Array).set(acc);
+  return [dx, dk];
+}
+
+/** Kernels of our own that stock wasm does not have, on while `fast`. */
+const additions: tf.KernelConfig[] = [
+  { kernelName: FUSED_CROSS_ENTROPY, backendName: 'wasm', kernelFunc: softmaxCrossEntropyWasm as unknown as tf.KernelFunc },
+  { kernelName: FUSED_DEPTHWISE_CONV, backendName: 'wasm', kernelFunc: depthwiseConvWasm as unknown as tf.KernelFunc },
+  { kernelName: FUSED_DEPTHWISE_CONV_GRAD, backendName: 'wasm', kernelFunc: depthwiseConvGradWasm as unknown as tf.KernelFunc },
+];
+
 const stockConfigs = new Map<string, tf.KernelConfig>();
 
 /**
@@ -258,11 +323,13 @@ export function setWasmKernels(kind: 'fast' | 'stock'): void {
     tf.registerKernel(kind === 'stock' ? stock : { ...k, setupFunc: stock.setupFunc });
   }
   setWasmMatMul(kind);
-  // stock means stock: no native products, no fused loss either
+  // stock means stock: no native products, no fused kernels either
   if (kind === 'stock') setNativeProducts(false);
-  const fused = tf.getKernel(FUSED_CROSS_ENTROPY, 'wasm');
-  if (kind === 'stock' && fused) tf.unregisterKernel(FUSED_CROSS_ENTROPY, 'wasm');
-  if (kind === 'fast' && !fused) tf.registerKernel({ kernelName: FUSED_CROSS_ENTROPY, backendName: 'wasm', kernelFunc: softmaxCrossEntropyWasm as unknown as tf.KernelFunc });
+  for (const k of additions) {
+    const there = tf.getKernel(k.kernelName, k.backendName);
+    if (kind === 'stock' && there) tf.unregisterKernel(k.kernelName, k.backendName);
+    if (kind === 'fast' && !there) tf.registerKernel(k);
+  }
 }
 
 /**

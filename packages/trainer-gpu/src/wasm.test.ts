@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { baselineDna, baselines } from '@primer-search/baselines';
 import { FUSED_CROSS_ENTROPY, compileLanguageModel, sparseSoftmaxCrossEntropy } from '@primer-search/compiler';
 import { Rng } from '@primer-search/core';
-import { builtinPrimitives, type TF } from '@primer-search/primitives';
+import { FUSED_DEPTHWISE_CONV, builtinPrimitives, type TF } from '@primer-search/primitives';
 import { contractCases, defaultInput, randomCall } from '@primer-search/primitives/testing';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from './backends.js';
@@ -68,6 +68,31 @@ describe('the fused cross-entropy on wasm against the composite one on cpu', () 
     const got = tf.tidy(() => sparseSoftmaxCrossEntropy(tf as never, tf.tensor2d(z, [2, 3]) as never, tf.tensor1d([-1, 2], 'int32') as never).dataSync()[0]!);
     const lse = (a: number[]) => Math.log(a.reduce((s, x) => s + Math.exp(x), 0));
     expect(got).toBeCloseTo((lse([1, 2, 3]) + lse([0.5, -1, 4]) - 4) / 2, 5);
+  });
+});
+
+describe('the fused causal depthwise convolution on wasm against the composite on cpu', () => {
+  it('is registered on wasm only; forward and both gradients match, odd sizes and sequences shorter than the kernel included', async () => {
+    expect(tf.getKernel(FUSED_DEPTHWISE_CONV, 'wasm')).toBeDefined();
+    expect(tf.getKernel(FUSED_DEPTHWISE_CONV, 'cpu')).toBeUndefined();
+    for (const [name, shape] of [['DCONV_3X1', [3, 70, 33]], ['DCONV_7X1', [2, 9, 5]], ['DCONV_3X1', [2, 2, 4]], ['DCONV_15X1', [1, 16, 8]]] as const) {
+      const op = builtinPrimitives.find((p) => p.name === name)!;
+      const [b, t, w] = shape;
+      const s = { batch: b, seqLen: t, inWidths: [w], outWidth: w } as never;
+      const rng = Rng.create(`${name}${shape.join()}`);
+      const xv = Array.from({ length: b * t * w }, () => rng.normal());
+      const k = Number(/_(\d+)X1/.exec(name)![1]);
+      const kv = Array.from({ length: k * w }, () => rng.normal());
+      const { cpu, wasm } = await onBoth(() =>
+        tf.tidy(() => {
+          const f = (x: tf.Tensor, kernel: tf.Tensor) => tf.sum(tf.sin(op.apply(tf as never, [x] as never, [kernel] as never, s) as unknown as tf.Tensor));
+          const y = op.apply(tf as never, [tf.tensor3d(xv, [b, t, w])] as never, [tf.tensor2d(kv, [k, w])] as never, s) as unknown as tf.Tensor;
+          const g = tf.grads(f)([tf.tensor3d(xv, [b, t, w]), tf.tensor2d(kv, [k, w])]);
+          return [...Array.from(y.dataSync()), ...g.flatMap((x) => Array.from(x.dataSync()))];
+        }),
+      );
+      close(wasm, cpu, 1e-4);
+    }
   });
 });
 

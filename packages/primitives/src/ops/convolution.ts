@@ -1,4 +1,4 @@
-import { definePrimitive, type PrimitiveDescriptor } from '../descriptor.js';
+import { definePrimitive, type PrimitiveDescriptor, type Tensor, type TF } from '../descriptor.js';
 import { delay, project } from '../tensor-helpers.js';
 import { width } from '../width.js';
 
@@ -7,6 +7,28 @@ export const CONV_WIDTHS = [3, 7, 15, 31] as const;
 /** The released Primer MDHA initialisation: 0.5 on the current position, 0.5 / k on each earlier one. */
 export function depthwiseInitRows(k: number): number[] {
   return Array.from({ length: k }, (_, lag) => (lag === 0 ? 0.5 : 0.5 / k));
+}
+
+/**
+ * Optional fused kernels for the causal depthwise convolution, `[batch, seq, w]` by a
+ * `[lags, w]` kernel: the forward (`x`, `kernel` -> out) and the backward (`dy`, `x`, `kernel` ->
+ * dx, dkernel). A backend that registers both (the trainer does for wasm) gets each DCONV in
+ * one kernel call each way instead of the delays, products and sums of the composite;
+ * elsewhere the composite runs, and is the reference the fused kernels are tested against.
+ */
+export const FUSED_DEPTHWISE_CONV = 'PrimerCausalDepthwiseConv';
+export const FUSED_DEPTHWISE_CONV_GRAD = 'PrimerCausalDepthwiseConvGrad';
+
+function fusedDepthwiseConv(tf: TF, x: Tensor, kernel: Tensor): Tensor {
+  type Save = (ts: Tensor[]) => void;
+  const f = tf.customGrad(((xs: Tensor, ks: Tensor, save: Save) => {
+    save([xs, ks]);
+    return {
+      value: tf.engine().runKernel(FUSED_DEPTHWISE_CONV, { x: xs, kernel: ks } as never, {}) as unknown as Tensor,
+      gradFunc: (dy: Tensor, saved: Tensor[]) => tf.engine().runKernel(FUSED_DEPTHWISE_CONV_GRAD, { dy, x: saved[0]!, kernel: saved[1]! } as never, {}) as unknown as Tensor[],
+    };
+  }) as unknown as Parameters<TF['customGrad']>[0]);
+  return f(x, kernel);
 }
 
 const conv1x1 = definePrimitive({
@@ -83,7 +105,12 @@ function depthwiseConv(k: number): PrimitiveDescriptor {
     apply: (tf, [x], [kernel], s) =>
       tf.tidy(() => {
         const lags = Math.min(k, s.seqLen);
-        const taps = tf.unstack(lags === k ? kernel! : tf.slice(kernel!, [0, 0], [lags, -1]), 0);
+        const used = lags === k ? kernel! : tf.slice(kernel!, [0, 0], [lags, -1]);
+        const backend = tf.getBackend();
+        if (x!.rank === 3 && x!.dtype === 'float32' && tf.getKernel(FUSED_DEPTHWISE_CONV, backend) && tf.getKernel(FUSED_DEPTHWISE_CONV_GRAD, backend)) {
+          return fusedDepthwiseConv(tf, x!, used);
+        }
+        const taps = tf.unstack(used, 0);
         let out = tf.mul(x!, taps[0]!);
         for (let lag = 1; lag < lags; lag++) out = tf.add(out, tf.mul(delay(tf, x!, lag), taps[lag]!));
         return out;
