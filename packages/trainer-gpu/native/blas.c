@@ -5,6 +5,7 @@
  * needs only Node's headers and a C compiler, and nothing is linked at build time.
  */
 #include <dlfcn.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -87,11 +88,88 @@ static napi_value gemm(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* Reads the float offsets and count arguments shared by the elementwise kernels below. */
+static int heap_args(napi_env env, napi_value *argv, size_t from, size_t count, float **heap, size_t *floats, int64_t *out) {
+  void *data = NULL;
+  size_t bytes = 0;
+  if (napi_get_arraybuffer_info(env, argv[0], &data, &bytes) != napi_ok) return 0;
+  for (size_t i = 0; i < count; i++) {
+    if (napi_get_value_int64(env, argv[from + i], &out[i]) != napi_ok || out[i] < 0) return 0;
+  }
+  *heap = (float *)data;
+  *floats = bytes / sizeof(float);
+  return 1;
+}
+
+/* exp(heap, x, y, count): y[i] = expf(x[i]), float offsets into the heap (in place allowed). */
+static napi_value vexp(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  float *heap;
+  size_t floats;
+  int64_t v[3];
+  if (argc != 4 || !heap_args(env, argv, 1, 3, &heap, &floats, v)) return throw_error(env, "exp(heap, x, y, count)");
+  if ((size_t)(v[0] + v[2]) > floats || (size_t)(v[1] + v[2]) > floats) return throw_error(env, "exp: an operand lies outside the heap");
+  const float *x = heap + v[0];
+  float *y = heap + v[1];
+  for (int64_t i = 0; i < v[2]; i++) y[i] = expf(x[i]);
+  return NULL;
+}
+
+/*
+ * xent(heap, z, t, g, n, v): mean cross-entropy of n rows of v logits at z against int32
+ * targets at t (offsets in 4-byte units), writing (softmax - onehot) / n at g; returns the loss.
+ * A target outside [0, v) adds no target term.
+ */
+static napi_value xent(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  float *heap;
+  size_t floats;
+  int64_t a[5];
+  if (argc != 6 || !heap_args(env, argv, 1, 5, &heap, &floats, a)) return throw_error(env, "xent(heap, z, t, g, n, v)");
+  int64_t zo = a[0], to = a[1], go = a[2], n = a[3], v = a[4];
+  if ((size_t)(zo + n * v) > floats || (size_t)(go + n * v) > floats || (size_t)(to + n) > floats || v <= 0) return throw_error(env, "xent: an operand lies outside the heap");
+  const float *z = heap + zo;
+  const int32_t *t = (const int32_t *)(heap + to);
+  float *g = heap + go;
+  double total = 0, inv = 1.0 / (double)n;
+  for (int64_t r = 0; r < n; r++) {
+    const float *zr = z + r * v;
+    float *gr = g + r * v;
+    float max = zr[0];
+    for (int64_t j = 1; j < v; j++) if (zr[j] > max) max = zr[j];
+    double sum = 0;
+    for (int64_t j = 0; j < v; j++) {
+      float e = expf(zr[j] - max);
+      gr[j] = e;
+      sum += e;
+    }
+    float scale = (float)(inv / sum);
+    for (int64_t j = 0; j < v; j++) gr[j] *= scale;
+    total += log(sum) + max;
+    int32_t target = t[r];
+    if (target >= 0 && target < v) {
+      total -= zr[target];
+      gr[target] -= (float)inv;
+    }
+  }
+  napi_value out;
+  napi_create_double(env, total * inv, &out);
+  return out;
+}
+
 NAPI_MODULE_INIT() {
   napi_value f;
   napi_create_function(env, "load", NAPI_AUTO_LENGTH, load, NULL, &f);
   napi_set_named_property(env, exports, "load", f);
   napi_create_function(env, "sgemm", NAPI_AUTO_LENGTH, gemm, NULL, &f);
   napi_set_named_property(env, exports, "sgemm", f);
+  napi_create_function(env, "exp", NAPI_AUTO_LENGTH, vexp, NULL, &f);
+  napi_set_named_property(env, exports, "exp", f);
+  napi_create_function(env, "xent", NAPI_AUTO_LENGTH, xent, NULL, &f);
+  napi_set_named_property(env, exports, "xent", f);
   return exports;
 }

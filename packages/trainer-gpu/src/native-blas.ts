@@ -18,6 +18,10 @@ import { threadId } from 'node:worker_threads';
 export interface NativeBlasAddon {
   load(path: string, threads: number): string;
   sgemm(heap: ArrayBufferLike, transA: boolean, transB: boolean, m: number, n: number, k: number, a: number, b: number, c: number, batch: number, strideA: number, strideB: number): void;
+  /** y = exp(x) over `count` floats (offsets in floats). */
+  exp(heap: ArrayBufferLike, x: number, y: number, count: number): void;
+  /** The fused cross-entropy (see FUSED_CROSS_ENTROPY): returns the mean loss, writes the gradient at g. */
+  xent(heap: ArrayBufferLike, z: number, t: number, g: number, n: number, v: number): number;
 }
 
 export type NativeBlasStatus = { ok: true; library: string; addon: string; threads: number; addonModule: NativeBlasAddon } | { ok: false; reason: string };
@@ -58,7 +62,7 @@ function buildAddon(): { path: string } | { reason: string } {
     return { reason: `cannot create the cache folder ${dir}: ${(e as Error).message}` };
   }
   const tmp = `${target}.${process.pid}-${threadId}.tmp`;
-  const flags = ['-O2', '-shared', '-fPIC', `-I${headers}`, SOURCE, '-o', tmp, ...(process.platform === 'darwin' ? ['-undefined', 'dynamic_lookup'] : ['-ldl'])];
+  const flags = ['-O3', '-shared', '-fPIC', `-I${headers}`, SOURCE, '-o', tmp, ...(process.platform === 'darwin' ? ['-undefined', 'dynamic_lookup'] : ['-ldl'])];
   let last = '';
   for (const cc of [process.env.CC, 'cc', 'gcc', 'clang'].filter((x): x is string => Boolean(x))) {
     const r = spawnSync(cc, flags, { encoding: 'utf8' });

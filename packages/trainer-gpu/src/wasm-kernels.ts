@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { FUSED_CROSS_ENTROPY } from '@primer-search/compiler';
 import { FUSED_DEPTHWISE_CONV, FUSED_DEPTHWISE_CONV_GRAD } from '@primer-search/primitives';
-import { setNativeProducts, setWasmMatMul } from './wasm-matmul.js';
+import { nativeAddon, setNativeProducts, setWasmMatMul } from './wasm-matmul.js';
 
 /** The part of the wasm backend's API our kernels use. */
 interface WasmBackend {
@@ -149,6 +149,20 @@ export function transposeWasm(args: { inputs: tf.NamedTensorInfoMap; backend: un
 }
 
 let stockSplitV: tf.KernelFunc | undefined;
+let stockExp: tf.KernelFunc | undefined;
+
+/** Exp: glibc's expf through the native addon while the native path is on (wasm's is a scalar loop too, and slower); stock otherwise. */
+export function expWasm(args: { inputs: tf.NamedTensorInfoMap; backend: unknown }): tf.TensorInfo {
+  const native = nativeAddon();
+  const x = args.inputs.x!;
+  if (!native || x.dtype !== 'float32') return stockExp!(args as never) as tf.TensorInfo;
+  const backend = args.backend as WasmBackend;
+  const out = backend.makeOutput(x.shape, 'float32');
+  const X = backend.typedArrayFromHeap(x);
+  const Y = backend.typedArrayFromHeap(out);
+  if (X.length > 0) native.exp(Y.buffer, X.byteOffset / 4, Y.byteOffset / 4, X.length);
+  return out;
+}
 
 /** `shape` as [outer, axis, inner] around `axis`. */
 const around = (shape: number[], axis: number) => ({
@@ -194,6 +208,7 @@ const replacements: tf.KernelConfig[] = [
   { kernelName: 'Equal', backendName: 'wasm', kernelFunc: equalWasm as unknown as tf.KernelFunc },
   { kernelName: 'Transpose', backendName: 'wasm', kernelFunc: transposeWasm as unknown as tf.KernelFunc },
   { kernelName: 'SplitV', backendName: 'wasm', kernelFunc: splitVWasm as unknown as tf.KernelFunc },
+  { kernelName: 'Exp', backendName: 'wasm', kernelFunc: expWasm as unknown as tf.KernelFunc },
 ];
 
 /**
@@ -212,6 +227,11 @@ export function softmaxCrossEntropyWasm(args: { inputs: tf.NamedTensorInfoMap; b
   const z = backend.typedArrayFromHeap(logits) as Float32Array;
   const t = backend.typedArrayFromHeap(targets) as Int32Array;
   const g = backend.typedArrayFromHeap(grad) as Float32Array;
+  const native = nativeAddon();
+  if (native && n > 0 && v > 0) {
+    (backend.typedArrayFromHeap(loss) as Float32Array)[0] = native.xent(g.buffer, z.byteOffset / 4, t.byteOffset / 4, g.byteOffset / 4, n, v);
+    return [loss, grad];
+  }
   let total = 0;
   const inv = 1 / n;
   for (let r = 0; r < n; r++) {
@@ -315,6 +335,7 @@ export function setWasmKernels(kind: 'fast' | 'stock'): void {
       if (!current) throw new Error('the wasm backend is not registered');
       stockConfigs.set(k.kernelName, current);
       if (k.kernelName === 'Transpose') stockTranspose = current.kernelFunc;
+      if (k.kernelName === 'Exp') stockExp = current.kernelFunc;
       if (k.kernelName === 'SplitV') stockSplitV = current.kernelFunc;
     }
     const stock = stockConfigs.get(k.kernelName)!;

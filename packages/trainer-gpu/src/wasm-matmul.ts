@@ -31,6 +31,9 @@ export function setNativeProducts(on: boolean): { on: boolean; library?: string;
 /** Whether products run natively now. */
 export const nativeProductsOn = (): boolean => native !== undefined;
 
+/** The native addon while the native path is on (our other wasm kernels use its exp and loss too). */
+export const nativeAddon = (): NativeBlasAddon | undefined => native;
+
 /**
  * One BatchMatMul by the system's BLAS, in place on the wasm heap: transposes as flags, a
  * batch as strides (no copies), a batch against one shared right-hand matrix as one product.

@@ -41,7 +41,8 @@ const close = (a: ArrayLike<number>, b: ArrayLike<number>, tol: number) => {
   expect(worst).toBeLessThan(tol);
 };
 
-describe('the fused cross-entropy on wasm against the composite one on cpu', () => {
+for (const path of PATHS) describe(`the fused cross-entropy on wasm against the composite one on cpu (${path.name})`, () => {
+  onPath(path);
   it('is registered on wasm only, and gives the same loss and gradient, large logits included', async () => {
     expect(tf.getKernel(FUSED_CROSS_ENTROPY, 'wasm')).toBeDefined();
     expect(tf.getKernel(FUSED_CROSS_ENTROPY, 'cpu')).toBeUndefined();
