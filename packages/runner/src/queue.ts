@@ -33,6 +33,13 @@ export function jobId(queue: string, candidate: number): string {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${((parseInt(h[16]!, 16) & 3) | 8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }
 
+/** The study's URL as the server's: the `schema` parameter is ours, not a connection setting. */
+function serverUrl(url: string): string {
+  const u = new URL(url);
+  u.searchParams.delete('schema');
+  return u.toString();
+}
+
 /** NOTIFY channels (the payload is the queue's name): a job was sent; a job has its outcome. */
 export const JOBS_CHANNEL = 'primer_search_jobs';
 export const DONE_CHANNEL = 'primer_search_done';
@@ -55,9 +62,7 @@ export class QueueSignals {
   /** Listens on `channel` (on a connection of its own) for notifications about this queue. */
   static async listen(url: string, boss: PgBoss, queue: string, channel: string): Promise<QueueSignals> {
     const s = new QueueSignals(boss, queue);
-    const u = new URL(url);
-    u.searchParams.delete('schema');
-    const c = new pg.Client({ connectionString: u.toString() });
+    const c = new pg.Client({ connectionString: serverUrl(url) });
     c.on('error', () => {
       // the listener dropped: polling carries on alone
       s.listener = undefined;
@@ -104,10 +109,8 @@ export class QueueSignals {
 
 /** Starts pg-boss on the study's database (its tables in the schema `pgboss`), the queue created. */
 export async function startQueue(url: string, options: { maintenanceSeconds?: number; supervise?: boolean } = {}): Promise<{ boss: PgBoss; queue: string }> {
-  const u = new URL(url);
-  u.searchParams.delete('schema');
   const boss = new PgBoss({
-    connectionString: u.toString(),
+    connectionString: serverUrl(url),
     supervise: options.supervise ?? true,
     // how soon an expired lease (a worker that died) is noticed (PRIMER_QUEUE_MAINTENANCE_SECONDS: tests shorten it)
     maintenanceIntervalSeconds: options.maintenanceSeconds ?? (Number(process.env.PRIMER_QUEUE_MAINTENANCE_SECONDS) || 10),

@@ -93,8 +93,8 @@ export function pluginIdentity(specifier: string, cwd = process.cwd()): PluginId
   }
 }
 
-/** How a study's plugins and a worker's differ, one line each (empty: they match). */
-export function pluginDifferences(study: PluginIdentity[], worker: PluginIdentity[]): string[] {
+/** How a study's plugins and a worker's differ, one line each (empty: they match); `extraAllowed`: plugins only the worker has are not a difference. */
+export function pluginDifferences(study: PluginIdentity[], worker: PluginIdentity[], options: { extraAllowed?: boolean } = {}): string[] {
   const out: string[] = [];
   const mine = new Map(worker.map((p) => [p.name, p]));
   for (const p of study) {
@@ -104,7 +104,7 @@ export function pluginDifferences(study: PluginIdentity[], worker: PluginIdentit
     else if (p.sha256 && w.sha256 && p.sha256 !== w.sha256) out.push(`the plugin ${p.name} has different code here (sha256 ${w.sha256}, the study's ${p.sha256})`);
   }
   const theirs = new Set(study.map((p) => p.name));
-  for (const w of worker) if (!theirs.has(w.name)) out.push(`the plugin ${w.name} is loaded here but not by the study`);
+  if (!options.extraAllowed) for (const w of worker) if (!theirs.has(w.name)) out.push(`the plugin ${w.name} is loaded here but not by the study`);
   return out;
 }
 

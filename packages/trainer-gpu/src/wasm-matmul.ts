@@ -129,17 +129,16 @@ export function fastBatchMatMulWasm(args: { inputs: tf.NamedTensorInfoMap; backe
 
   const [m, k] = a.shape.slice(-2) as [number, number];
   const n = b.shape[b.shape.length - 1]!;
-  if (k === 0) {
-    // a sum of nothing: XNNPACK would leave the output as it found the memory
-    for (const t of temps) backend.disposeData(t.dataId);
-    const outBatch = tf.backend_util.assertAndGetBroadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2));
-    const z = backend.makeOutput([...outBatch, m, n], 'float32');
-    backend.typedArrayFromHeap(z).fill(0);
-    return z;
-  }
   const batchA = size(a.shape.slice(0, -2));
   const batchB = size(b.shape.slice(0, -2));
   const outBatchShape = tf.backend_util.assertAndGetBroadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2));
+  if (k === 0) {
+    // a sum of nothing: XNNPACK would leave the output as it found the memory
+    for (const t of temps) backend.disposeData(t.dataId);
+    const z = backend.makeOutput([...outBatchShape, m, n], 'float32');
+    backend.typedArrayFromHeap(z).fill(0);
+    return z;
+  }
   const batch = Math.max(batchA, batchB);
   const nn = { transposeA: false, transposeB: false };
 

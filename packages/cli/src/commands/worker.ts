@@ -48,8 +48,10 @@ async function referenceOf(store: StudyStore): Promise<{ environment: TrainingEn
  */
 export function joinRefusal(config: StudyConfig, reference: Awaited<ReturnType<typeof referenceOf>>, me: TrainingEnvironment, plugins: WorkerRecord['plugins']): string[] {
   const out: string[] = [];
-  if (config.settings.backend && config.settings.backend !== me.backend) out.push(`backend ${me.backend} here, but the study was created with --backend ${config.settings.backend}`);
-  else if (reference) out.push(...hardwareDifferences(reference.environment, me, config.settings.budget));
+  const forced = config.settings.backend;
+  if (forced && forced !== me.backend) out.push(`backend ${me.backend} here, but the study was created with --backend ${forced}`);
+  // the processor and products count however the backend was fixed; a forced one's mismatch is said above, once
+  if (reference) out.push(...hardwareDifferences(reference.environment, { ...me, backend: forced ?? me.backend }, config.settings.budget));
   const studyPlugins = reference?.plugins ?? config.plugins.map((p) => ({ name: pluginName(p) }));
   out.push(...pluginDifferences(studyPlugins, plugins));
   return out;
@@ -121,7 +123,7 @@ export function workerCommand(program: Command, io: CliIo): void {
         // nothing written in the database makes a worker load code: only its own --plugin modules
         const missing = job.plugins.map(pluginName).filter((n) => !myPlugins.some((p) => p.name === n));
         if (missing.length) throw new Error(`this worker was not started with the plugins candidate ${job.candidate} needs: ${missing.join(', ')} (start it with --plugin)`);
-        const differ = job.pluginIds ? pluginDifferences(job.pluginIds, myPlugins).filter((d) => !/loaded here but not/.test(d)) : [];
+        const differ = job.pluginIds ? pluginDifferences(job.pluginIds, myPlugins, { extraAllowed: true }) : [];
         if (differ.length && !o.allowMixedHardware) throw new Error(`candidate ${job.candidate} needs other plugin code than this worker has: ${differ.join('; ')}`);
         io.stderr(`candidate ${job.candidate}: training\n`);
         const outcome = await pool.run({ ...job, plugins, settings: { ...job.settings, backend: me.backend as BackendChoice } }, { timeoutSeconds });
