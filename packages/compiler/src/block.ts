@@ -1,7 +1,8 @@
 import { Rng, type Seed } from '@primer-search/core';
 import { initialValues, project, type PrimitiveRegistry, type TF, type Tensor } from '@primer-search/primitives';
 import type { Variable as TfVariable } from '@tensorflow/tfjs-core';
-import { planBlock, type BlockPlan, type BlockSize, type CallNode, type OpNode, type PlanLimits, type SubprogramPlan } from './plan.js';
+import { fusedCausalSoftmax, hasFusedSoftmax, softmaxChains } from './fusion.js';
+import { planBlock, type BlockPlan, type BlockSize, type CallNode, type OpNode, type PlanLimits, type PlannedParam, type SubprogramPlan } from './plan.js';
 
 export type Variable = TfVariable;
 
@@ -36,65 +37,156 @@ export interface RunOptions {
    * and larger products, which is faster on every backend. Default true.
    */
   fuseProjections?: boolean;
+  /**
+   * Run the branches of a call (e.g. the heads of attention) as one computation: their inputs
+   * stacked along the batch axis, so each parameter-free op of the callee (scores, scaling,
+   * the softmax, the value product) runs once for all branches instead of once per branch,
+   * and each op with parameters once with every branch's parameters (`applyLanes`). The same
+   * arithmetic in fewer kernel calls. Default true.
+   */
+  stackBranches?: boolean;
+  /**
+   * Run recognised chains of primitives as one fused kernel where the backend registers it
+   * (`fusion.ts`; today the causal softmax: MASK, RED_MAX, DIFFERENCE, EXP, RED_SUM, DIVIDE).
+   * The same function; elsewhere, or with this off, the chain runs op by op. Default true.
+   */
+  fuseKernels?: boolean;
 }
 
 /** A CONV_1X1 of one branch: output = input @ kernel. */
 const isDense = (n: OpNode) => n.descriptor.name === 'CONV_1X1' && n.params.length === 1 && n.params[0]!.length === 1;
 
-/**
- * The fused projections of a call: for each caller state that two or more dense ops of its
- * branches read (as the branch's h0 or h1), one product with the kernels concatenated,
- * split back into each op's output. Returns the precomputed outputs per branch.
- */
-function fusedProjections(tf: TF, node: CallNode, states: Tensor[], params: (name: string) => Tensor): Array<Map<OpNode, Tensor>> {
-  const groups = new Map<number, Array<{ branch: number; op: OpNode }>>();
-  node.branches.forEach((b, branch) => {
-    for (const op of b.nodes) {
-      if (op.kind !== 'op' || !isDense(op) || op.inputs[0]! >= b.inputCount) continue;
-      const source = node.args[op.inputs[0]!];
-      groups.set(source, [...(groups.get(source) ?? []), { branch, op }]);
-    }
-  });
-  const out = node.branches.map(() => new Map<OpNode, Tensor>());
-  for (const [source, members] of groups) {
-    if (members.length < 2) continue;
-    const kernels = members.map((m) => params(m.op.params[0]![0]!.name));
-    const all = project(tf, states[source]!, tf.concat(kernels, 1));
-    const parts = tf.split(all, members.map((m) => m.op.shape.outWidth), 2);
-    members.forEach((m, i) => out[m.branch]!.set(m.op, parts[i]!));
-  }
-  return out;
+/** `[batch, seq, lanes * w]` (lanes side by side) -> `[lanes * batch, seq, w]` (stacked lane-major). */
+function stackLanes(tf: TF, x: Tensor, lanes: number): Tensor {
+  if (lanes === 1) return x;
+  const [b, s, all] = x.shape as [number, number, number];
+  const w = all / lanes;
+  return tf.reshape(tf.transpose(tf.reshape(x, [b, s, lanes, w]), [2, 0, 1, 3]), [lanes * b, s, w]);
 }
 
-/** Runs a planned block on `x` with the given parameter tensors. */
+/** The inverse of `stackLanes`: lane i's features at [i * w, (i + 1) * w). */
+function unstackLanes(tf: TF, x: Tensor, lanes: number): Tensor {
+  if (lanes === 1) return x;
+  const [all, s, w] = x.shape as [number, number, number];
+  const b = all / lanes;
+  return tf.reshape(tf.transpose(tf.reshape(x, [lanes, b, s, w]), [1, 2, 0, 3]), [b, s, lanes * w]);
+}
+
+/**
+ * Runs a planned block on `x` with the given parameter tensors.
+ *
+ * A subprogram runs for `lanes`: instantiations of one plan (the same nodes, each with its own
+ * parameters), with their states stacked lane-major along the batch axis. The root is one
+ * lane; a call with B branches runs its callee for B lanes per lane of the caller (or, with
+ * `stackBranches` off, once per branch).
+ */
 export function runBlock(tf: TF, plan: BlockPlan, params: (name: string) => Tensor, x: Tensor, options: RunOptions = {}): Tensor {
   const batch = x.shape[0] as number;
   const fuse = options.fuseProjections ?? true;
-  const run = (sp: SubprogramPlan, inputs: Tensor[], precomputed?: Map<OpNode, Tensor>): Tensor => {
-    const states: Tensor[] = [...inputs];
-    for (const node of sp.nodes) {
-      let outs: Tensor[];
-      if (node.kind === 'op') {
-        const ready = precomputed?.get(node);
-        outs = ready
-          ? [ready]
-          : node.params.map((ps) =>
-              node.descriptor.apply(
-                tf,
-                node.inputs.map((k) => states[k]!),
-                ps.map((p) => params(p.name)),
-                { ...node.shape, batch },
-              ),
-            );
-      } else {
-        const pre = fuse ? fusedProjections(tf, node, states, params) : undefined;
-        outs = node.branches.map((b, i) => run(b, [states[node.args[0]]!, states[node.args[1]]!].slice(0, b.inputCount), pre?.[i]));
-      }
-      states[node.state] = outs.length === 1 ? outs[0]! : tf.concat(outs, 2);
-    }
-    return states[sp.output]!;
+  const stack = options.stackBranches ?? true;
+  const fusedSoftmax = (options.fuseKernels ?? true) && hasFusedSoftmax(tf);
+
+  const applyOp = (node: OpNode, laneParams: PlannedParam[][], states: Tensor[]): Tensor => {
+    const d = node.descriptor;
+    const inputs = node.inputs.map((k) => states[k]!);
+    const shape = { ...node.shape, batch };
+    const ps = laneParams.map((lane) => lane.map((p) => params(p.name)));
+    const lanes = ps.length;
+    if (lanes === 1) return d.apply(tf, inputs, ps[0]!, shape);
+    if (d.applyLanes) return d.applyLanes(tf, inputs, ps, { ...shape, lanes });
+    if (ps[0]!.length === 0) return d.apply(tf, inputs, [], { ...shape, batch: lanes * batch });
+    const parts = inputs.map((t) => tf.split(t, lanes, 0));
+    return tf.concat(ps.map((p, i) => d.apply(tf, parts.map((part) => part[i]!), p, shape)), 0);
   };
-  return run(plan.root, [x]);
+
+  /**
+   * The fused projections of a call made from one lane: for each caller state that two or
+   * more dense ops of its branches read (as the branch's h0 or h1), one product with the
+   * kernels concatenated, split back per node (stacked over the branches) or, unstacked, per
+   * branch and node.
+   */
+  const projections = (node: CallNode, states: Tensor[]): Array<Map<number, Tensor>> => {
+    const branches = node.branches;
+    const groups = new Map<number, number[]>();
+    branches[0]!.nodes.forEach((op, k) => {
+      if (op.kind !== 'op' || !isDense(op) || op.inputs[0]! >= branches[0]!.inputCount) return;
+      const source = node.args[op.inputs[0]!];
+      groups.set(source, [...(groups.get(source) ?? []), k]);
+    });
+    const perLane = stack ? [new Map<number, Tensor>()] : branches.map(() => new Map<number, Tensor>());
+    const B = branches.length;
+    for (const [source, ks] of groups) {
+      if (ks.length * B < 2) continue;
+      const width = (k: number) => (branches[0]!.nodes[k] as OpNode).shape.outWidth;
+      const kernel = (k: number, j: number) => params((branches[j]!.nodes[k] as OpNode).params[0]![0]!.name);
+      if (stack) {
+        // node-major, then branch: each node's part holds its branches side by side
+        const all = project(tf, states[source]!, tf.concat(ks.flatMap((k) => branches.map((_, j) => kernel(k, j))), 1));
+        // (a one-way split has no gradient in tfjs 4.22)
+        const parts = ks.length === 1 ? [all] : tf.split(all, ks.map((k) => B * width(k)), 2);
+        ks.forEach((k, i) => perLane[0]!.set(k, stackLanes(tf, parts[i]!, B)));
+      } else {
+        const all = project(tf, states[source]!, tf.concat(branches.flatMap((_, j) => ks.map((k) => kernel(k, j))), 1));
+        const parts = tf.split(all, branches.flatMap(() => ks.map(width)), 2);
+        branches.forEach((_, j) => ks.forEach((k, i) => perLane[j]!.set(k, parts[j * ks.length + i]!)));
+      }
+    }
+    return perLane;
+  };
+
+  /** Which inputs of a subprogram some node reads itself (not through a precomputed projection). */
+  const readInputs = (sp: SubprogramPlan, pre?: Map<number, Tensor>): Set<number> => {
+    const read = new Set<number>();
+    sp.nodes.forEach((n, k) => {
+      if (n.kind === 'call') n.args.forEach((a) => read.add(a));
+      else if (!pre?.has(k)) n.inputs.forEach((a) => read.add(a));
+    });
+    return read;
+  };
+
+  const callLanes = (calls: CallNode[], states: Tensor[]): Tensor => {
+    const node = calls[0]!;
+    const B = node.branches.length;
+    const callee = node.branches[0]!;
+    const args = [states[node.args[0]]!, states[node.args[1]]!].slice(0, callee.inputCount);
+    if (!stack) {
+      // one lane (stacking off): each branch on its own
+      const pre = fuse ? projections(node, states) : undefined;
+      const outs = node.branches.map((b, j) => run([b], args, pre?.[j]));
+      return outs.length === 1 ? outs[0]! : tf.concat(outs, 2);
+    }
+    const pre = fuse && calls.length === 1 ? projections(node, states)[0] : undefined;
+    const read = readInputs(callee, pre);
+    // branch-major, then the caller's lane: the B copies of the caller's stacked states
+    const lanes = node.branches.flatMap((_, j) => calls.map((c) => c.branches[j]!));
+    const inputs = args.map((a, i) => (!read.has(i) || B === 1 ? a : tf.concat(new Array<Tensor>(B).fill(a), 0)));
+    return unstackLanes(tf, run(lanes, inputs, pre), B);
+  };
+
+  const run = (lanes: SubprogramPlan[], inputs: Tensor[], pre?: Map<number, Tensor>): Tensor => {
+    const first = lanes[0]!;
+    const states: Tensor[] = [...inputs];
+    const chains = fusedSoftmax ? softmaxChains(first) : undefined;
+    const skipped = new Set([...(chains?.values() ?? [])].flatMap((c) => [...c.skip]));
+    first.nodes.forEach((node, k) => {
+      if (skipped.has(k)) return;
+      let out: Tensor;
+      const chain = chains?.get(k);
+      if (chain) out = fusedCausalSoftmax(tf, states[chain.input]!);
+      else if (node.kind === 'op') {
+        const ready = pre?.get(k);
+        const outs = ready
+          ? [ready]
+          : node.params.map((_, r) => applyOp(node, lanes.map((l) => (l.nodes[k] as OpNode).params[r]!), states));
+        out = outs.length === 1 ? outs[0]! : tf.concat(outs, 2);
+      } else {
+        out = callLanes(lanes.map((l) => l.nodes[k] as CallNode), states);
+      }
+      states[node.state] = out;
+    });
+    return states[first.output]!;
+  };
+  return run([plan.root], [x]);
 }
 
 const isPlan = (x: unknown): x is BlockPlan => typeof x === 'object' && x !== null && 'root' in x && 'params' in x && 'analysis' in x;

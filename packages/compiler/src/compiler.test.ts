@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Rng } from '@primer-search/core';
-import { canonicalDna, dnaHash, mutateDna, validateDna, type Dna } from '@primer-search/dna';
+import { DnaBuilder, canonicalDna, dnaHash, mutateDna, validateDna, type Dna } from '@primer-search/dna';
 import type { Tensor } from '@primer-search/primitives';
 import { describe, expect, it } from 'vitest';
 import { tf, tfjs } from './__fixtures__/tf-cpu.js';
@@ -8,7 +8,8 @@ import { compileBlock, initialBlockValues } from './block.js';
 import { compileLanguageModel, softmaxCrossEntropy, timingSignal } from './lm.js';
 import { DNA_LIMITS } from '@primer-search/dna';
 import { opChain, wideProjections } from '../../dna/src/__fixtures__/large-programs.js';
-import { CompileError, planBlock } from './plan.js';
+import { CompileError, planBlock, type SubprogramPlan } from './plan.js';
+import { softmaxChains } from './fusion.js';
 
 const seedDna = (): Dna => {
   const r = validateDna(JSON.parse(readFileSync(new URL('../../../examples/dna/vanilla.json', import.meta.url), 'utf8')));
@@ -288,10 +289,34 @@ describe('causality', () => {
   });
 });
 
-describe('fused projections', () => {
-  // the unfused run applies each CONV_1X1 on its own: the reference for the fused one
-  const lossAndGrads = (dna: Dna, fuseProjections: boolean) => {
-    const lm = compileLanguageModel(dna, { tf, vocabSize: 37, layers: 2, dModel: 32, seqLen: 9, seed: 4, fuseProjections });
+/** Every way a branched call runs its lanes: nested branched calls, ops with and without `applyLanes`, tiled and projected inputs. */
+function lanesDna(): Dna {
+  const b = new DnaBuilder('lanes');
+  const inner = b.subprogram('inner', (s, x, y) => {
+    // CONV_3X1 has no applyLanes: run once per lane
+    const c = s.op('CONV_3X1', y, undefined, { dim: 2 });
+    return s.op('ADD', s.op('SCALE', s.op('CONV_1X1', x, undefined, { dim: 2 })), c);
+  });
+  const head = b.subprogram('head', (s, x, y) => {
+    const q = s.op('DCONV_3X1', s.op('CONV_1X1', x, undefined, { dim: 2 }));
+    const k = s.op('SHIFT', s.op('CONV_1X1', y, undefined, { dim: 2 }));
+    const v = s.call(inner, q, x, { branching: 2 });
+    const scores = s.op('EXP', s.op('MASK', s.op('T_MAT_MUL', q, k)));
+    return s.op('MAT_MUL', s.op('DIVIDE', scores, s.op('RED_SUM', scores)), s.op('SQUARE', v));
+  });
+  b.main((s, x) => {
+    const n = s.op('TANH', x);
+    return s.op('ADD', x, s.op('CONV_1X1', s.call(head, n, x, { branching: 4 }), undefined, { dim: 8 }));
+  });
+  const r = validateDna(b.build());
+  if (!r.ok) throw r.error;
+  return r.dna;
+}
+
+describe('fused projections and stacked branches', () => {
+  // the reference runs every branch and every CONV_1X1 on its own
+  const lossAndGrads = (dna: Dna, options: { fuseProjections: boolean; stackBranches: boolean }) => {
+    const lm = compileLanguageModel(dna, { tf, vocabSize: 37, layers: 2, dModel: 32, seqLen: 9, seed: 4, ...options });
     try {
       const rng = Rng.create(9);
       const tokens = tfjs.tensor2d(Array.from({ length: 3 * 9 }, () => rng.int(0, 36)), [3, 9], 'int32');
@@ -306,24 +331,51 @@ describe('fused projections', () => {
     JSON.parse(readFileSync(new URL(`../../../examples/dna/${name}.json`, import.meta.url), 'utf8')) as Dna,
   );
 
-  it('give the loss and gradients of one product per projection, on the baselines and on mutants', () => {
+  it('give the loss and gradients of one product per projection and one run per branch, on the baselines and on mutants', () => {
     const rng = Rng.create(12);
     const mutants = Array.from({ length: 3 }, () => mutateDna(seedDna(), rng, { requireValid: true }).child);
-    for (const dna of [...baselineDnas, ...mutants]) {
-      const a = lossAndGrads(dna, false);
-      const b = lossAndGrads(dna, true);
-      expect(b.loss).toBeCloseTo(a.loss, 5);
-      for (const [name, g] of a.grads) {
-        const flatA = (g as number[]).flat(3) as number[];
-        const flatB = (b.grads.get(name) as number[]).flat(3) as number[];
-        flatA.forEach((x, i) => expect(Math.abs(x - flatB[i]!), name).toBeLessThan(1e-5 + 1e-4 * Math.abs(x)));
+    for (const dna of [...baselineDnas, lanesDna(), ...mutants]) {
+      const a = lossAndGrads(dna, { fuseProjections: false, stackBranches: false });
+      for (const options of [
+        { fuseProjections: true, stackBranches: false },
+        { fuseProjections: false, stackBranches: true },
+        { fuseProjections: true, stackBranches: true },
+      ]) {
+        const b = lossAndGrads(dna, options);
+        const what = `${dna.name ?? 'mutant'} ${JSON.stringify(options)}`;
+        expect(b.loss, what).toBeCloseTo(a.loss, 5);
+        for (const [name, g] of a.grads) {
+          const flatA = (g as number[]).flat(3) as number[];
+          const flatB = (b.grads.get(name) as number[]).flat(3) as number[];
+          expect(flatB.length, `${what} ${name}`).toBe(flatA.length);
+          flatA.forEach((x, i) => expect(Math.abs(x - flatB[i]!), `${what} ${name}`).toBeLessThan(1e-5 + 1e-4 * Math.abs(x)));
+        }
       }
     }
   });
 
+  it('run the parameter-free part of attention once for all heads', async () => {
+    const kernels = async (stackBranches: boolean) => {
+      const lm = compileLanguageModel(baselineDnas[0]!, { tf, vocabSize: 37, layers: 1, dModel: 32, seqLen: 9, seed: 4, stackBranches });
+      const tokens = tfjs.zeros([2, 9], 'int32');
+      const p = await tfjs.profile(() => lm.logits(tokens as never) as never);
+      lm.dispose();
+      tokens.dispose();
+      const count = (name: string) => p.kernels.filter((k) => k.name === name).length;
+      return { products: count('BatchMatMul'), exp: count('Exp'), all: p.kernels.length };
+    };
+    const perHead = await kernels(false);
+    const stacked = await kernels(true);
+    // vanilla, 4 heads: the scores and value products (8) become 2, the softmax's Exp (4) one
+    expect(perHead.products - stacked.products).toBe(6);
+    expect(perHead.exp - stacked.exp).toBe(3);
+    // and the forward pass has 115 kernel calls instead of 197
+    expect(stacked.all).toBeLessThan(perHead.all * 0.65);
+  });
+
   it('replace the per-head products of attention with one per layer', async () => {
     const products = async (fuseProjections: boolean) => {
-      const lm = compileLanguageModel(baselineDnas[0]!, { tf, vocabSize: 37, layers: 1, dModel: 32, seqLen: 9, seed: 4, fuseProjections });
+      const lm = compileLanguageModel(baselineDnas[0]!, { tf, vocabSize: 37, layers: 1, dModel: 32, seqLen: 9, seed: 4, fuseProjections, stackBranches: false });
       const tokens = tfjs.zeros([2, 9], 'int32');
       const p = await tfjs.profile(() => lm.logits(tokens as never) as never);
       lm.dispose();
@@ -334,5 +386,49 @@ describe('fused projections', () => {
     const fused = await products(true);
     // vanilla: the 4 heads' q, k and v products (12) become one
     expect(unfused - fused).toBe(11);
+  });
+});
+
+describe('softmaxChains', () => {
+  const subprograms = (plan: ReturnType<typeof planBlock>) => {
+    const all: SubprogramPlan[] = [];
+    const walk = (sp: SubprogramPlan) => {
+      all.push(sp);
+      for (const n of sp.nodes) if (n.kind === 'call') n.branches.forEach(walk);
+    };
+    walk(plan.root);
+    return all;
+  };
+  const chains = (dna: Dna) =>
+    subprograms(planBlock(dna, { dModel: 32, seqLen: 9 })).flatMap((sp) => [...softmaxChains(sp)].map(([k, c]) => ({ sub: sp.name, k, input: c.input, skip: [...c.skip].sort() })));
+
+  it('finds the causal softmax of every head and nothing else', () => {
+    const found = chains(seedDna());
+    // 4 heads, each calling causal_softmax once: the chain is the callee's six nodes, reading h0
+    expect(found).toHaveLength(4);
+    for (const c of found) expect(c).toEqual({ sub: 'causal_softmax', k: 5, input: 0, skip: [0, 1, 2, 3, 4] });
+  });
+
+  it('leaves a chain alone when one of its intermediate states is read elsewhere or it is built differently', () => {
+    const b = new DnaBuilder('softmax variants');
+    const leaky = b.subprogram('leaky', (s, x) => {
+      const m = s.op('MASK', x);
+      const e = s.op('EXP', s.op('DIFFERENCE', m, s.op('RED_MAX', m)));
+      // the exponentials are read again after the division
+      return s.op('ADD', s.op('DIVIDE', e, s.op('RED_SUM', e)), e);
+    });
+    const minFirst = b.subprogram('min_first', (s, x) => {
+      const m = s.op('MASK', x);
+      const e = s.op('EXP', s.op('DIFFERENCE', m, s.op('RED_MIN', m)));
+      return s.op('DIVIDE', e, s.op('RED_SUM', e));
+    });
+    b.main((s, x) => {
+      const q = s.op('CONV_1X1', x, undefined, { dim: 8 });
+      const scores = s.op('T_MAT_MUL', q, x);
+      return s.op('ADD', s.op('MAT_MUL', s.call(leaky, scores), x), s.op('MAT_MUL', s.call(minFirst, scores), x));
+    });
+    const r = validateDna(b.build());
+    if (!r.ok) throw r.error;
+    expect(chains(r.dna)).toEqual([]);
   });
 });

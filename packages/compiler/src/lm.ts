@@ -180,6 +180,8 @@ export function compileLanguageModel(dna: unknown, options: CompileModelOptions)
           seqLen,
           seed: `${String(options.seed)}|layer${l}`,
           fuseProjections: options.fuseProjections,
+          stackBranches: options.stackBranches,
+          fuseKernels: options.fuseKernels,
         }),
       );
     }

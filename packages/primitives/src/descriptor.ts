@@ -48,6 +48,11 @@ export interface CallShape {
   constant: number;
 }
 
+/** What `applyLanes` sees: one lane's shape, and how many lanes are stacked. */
+export interface LanesShape extends CallShape {
+  lanes: number;
+}
+
 export type WidthRule =
   | { width: Width }
   | { error: string; field: ArgField };
@@ -80,6 +85,17 @@ export interface PrimitiveDescriptor {
    * the order of `parameters()`. Must return `[batch, seq, shape.outWidth]`.
    */
   apply(tf: TF, inputs: Tensor[], params: Tensor[], shape: CallShape): Tensor;
+  /**
+   * Optional: `shape.lanes` independent calls at once, each with its own parameters (the
+   * branches of a call, e.g. the heads of attention, which the compiler runs as one
+   * computation). Inputs are the lanes' inputs stacked along the batch axis, lane-major:
+   * `[lanes * batch, seq, width]`, with `shape.batch` the batch of one lane; `params[i]` are
+   * lane i's parameters. Returns the outputs stacked the same way. Without it the compiler
+   * applies a parameter-free op once to the stacked inputs (so `apply` must treat each
+   * sequence of the batch alone, as every op of a language model does) and an op with
+   * parameters once per lane.
+   */
+  applyLanes?(tf: TF, inputs: Tensor[], params: Tensor[][], shape: LanesShape): Tensor;
   /** How the pretty printer shows one call, in TensorFlow.js-like code. */
   code(args: { input1: string; input2: string; constant: string; dimSize: string }): string;
   /**

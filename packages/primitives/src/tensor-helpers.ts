@@ -79,3 +79,14 @@ export function project(tf: TF, x: Tensor, kernel: Tensor): Tensor {
   const out = kernel.shape[1] as number;
   return tf.reshape(tf.matMul(tf.reshape(x, [b * s, w]), kernel), [b, s, out]);
 }
+
+/**
+ * `x` stacked lane-major (`[lanes * batch, seq, w]`) combined with one `[w]` vector per lane
+ * (`op` is tf.mul or tf.add): lane i's rows with `vectors[i]`.
+ */
+export function perLane(tf: TF, op: 'mul' | 'add', x: Tensor, vectors: Tensor[]): Tensor {
+  const lanes = vectors.length;
+  const w = x.shape[2] as number;
+  const v = tf.reshape(tf.stack(vectors), [lanes, 1, w]);
+  return tf.reshape(tf[op](tf.reshape(x, [lanes, -1, w]), v), x.shape);
+}

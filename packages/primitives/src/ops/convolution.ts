@@ -1,5 +1,5 @@
 import { definePrimitive, type PrimitiveDescriptor, type Tensor, type TF } from '../descriptor.js';
-import { delay, project } from '../tensor-helpers.js';
+import { delay, perLane, project } from '../tensor-helpers.js';
 import { width } from '../width.js';
 
 export const CONV_WIDTHS = [3, 7, 15, 31] as const;
@@ -11,8 +11,9 @@ export function depthwiseInitRows(k: number): number[] {
 
 /**
  * Optional fused kernels for the causal depthwise convolution, `[batch, seq, w]` by a
- * `[lags, w]` kernel: the forward (`x`, `kernel` -> out) and the backward (`dy`, `x`, `kernel` ->
- * dx, dkernel). A backend that registers both (the trainer does for wasm) gets each DCONV in
+ * `[lags, w]` kernel, or by a `[lanes, lags, w]` kernel when the batch stacks `lanes` calls
+ * lane-major (sequence b uses kernel b / (batch / lanes)): the forward (`x`, `kernel` -> out)
+ * and the backward (`dy`, `x`, `kernel` -> dx, dkernel of the kernel's shape). A backend that registers both (the trainer does for wasm) gets each DCONV in
  * one kernel call each way instead of the delays, products and sums of the composite;
  * elsewhere the composite runs, and is the reference the fused kernels are tested against.
  */
@@ -45,6 +46,12 @@ const conv1x1 = definePrimitive({
   },
   flops: (s) => 2 * s.batch * s.seqLen * (s.inWidths[0] as number) * s.outWidth,
   apply: (tf, [x], [kernel]) => project(tf, x!, kernel!),
+  // lanes: one batched product, [lanes, batch * seq, w] x [lanes, w, out]
+  applyLanes: (tf, [x], ps, s) => {
+    const w = x!.shape[2] as number;
+    const y = tf.matMul(tf.reshape(x!, [s.lanes, s.batch * s.seqLen, w]), tf.stack(ps.map((p) => p[0]!)));
+    return tf.reshape(y, [s.lanes * s.batch, s.seqLen, s.outWidth]);
+  },
   code: ({ input1, dimSize }) => `dense(${input1}, ${dimSize})`,
   emit: ({ inputs: [x], params: [kernel] }) => `dense(tf, ${x}, ${kernel})`,
 });
@@ -88,6 +95,26 @@ function causalConv(k: number): PrimitiveDescriptor {
   });
 }
 
+/**
+ * The causal depthwise convolution of `x` by `kernels` (`[k, w]` each; one, or one per lane of
+ * a lane-major stacked `x`), using its first `lags` taps (later ones only see the zero fill).
+ */
+function depthwise(tf: TF, x: Tensor, kernels: Tensor[], lags: number): Tensor {
+  return tf.tidy(() => {
+    const k = kernels[0]!.shape[0] as number;
+    const used = kernels.map((kernel) => (lags === k ? kernel : tf.slice(kernel, [0, 0], [lags, -1])));
+    const backend = tf.getBackend();
+    if (x.rank === 3 && x.dtype === 'float32' && tf.getKernel(FUSED_DEPTHWISE_CONV, backend) && tf.getKernel(FUSED_DEPTHWISE_CONV_GRAD, backend)) {
+      return fusedDepthwiseConv(tf, x, used.length === 1 ? used[0]! : tf.stack(used));
+    }
+    const taps = used.map((u) => tf.unstack(u, 0));
+    const tap = (t: Tensor, lag: number) => (taps.length === 1 ? tf.mul(t, taps[0]![lag]!) : perLane(tf, 'mul', t, taps.map((l) => l[lag]!)));
+    let out = tap(x, 0);
+    for (let lag = 1; lag < lags; lag++) out = tf.add(out, tap(delay(tf, x, lag), lag));
+    return out;
+  });
+}
+
 function depthwiseConv(k: number): PrimitiveDescriptor {
   return definePrimitive({
     name: `DCONV_${k}X1`,
@@ -102,19 +129,8 @@ function depthwiseConv(k: number): PrimitiveDescriptor {
       { name: 'kernel', shape: [k, s.outWidth], init: { kind: 'rows', rows: depthwiseInitRows(k) } },
     ],
     flops: (s) => 2 * k * s.batch * s.seqLen * s.outWidth,
-    apply: (tf, [x], [kernel], s) =>
-      tf.tidy(() => {
-        const lags = Math.min(k, s.seqLen);
-        const used = lags === k ? kernel! : tf.slice(kernel!, [0, 0], [lags, -1]);
-        const backend = tf.getBackend();
-        if (x!.rank === 3 && x!.dtype === 'float32' && tf.getKernel(FUSED_DEPTHWISE_CONV, backend) && tf.getKernel(FUSED_DEPTHWISE_CONV_GRAD, backend)) {
-          return fusedDepthwiseConv(tf, x!, used);
-        }
-        const taps = tf.unstack(used, 0);
-        let out = tf.mul(x!, taps[0]!);
-        for (let lag = 1; lag < lags; lag++) out = tf.add(out, tf.mul(delay(tf, x!, lag), taps[lag]!));
-        return out;
-      }),
+    apply: (tf, [x], [kernel], s) => depthwise(tf, x!, [kernel!], Math.min(k, s.seqLen)),
+    applyLanes: (tf, [x], ps, s) => depthwise(tf, x!, ps.map((p) => p[0]!), Math.min(k, s.seqLen)),
     code: ({ input1 }) => `depthwiseCausalConv(${input1}, ${k})`,
     emit: ({ inputs: [x], params: [kernel] }) => `depthwiseCausalConv(tf, ${x}, ${kernel})`,
   });

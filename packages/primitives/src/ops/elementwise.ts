@@ -1,5 +1,5 @@
 import { definePrimitive, type PrimitiveDescriptor, type TF, type Tensor } from '../descriptor.js';
-import { SAFE_DENOMINATOR_EPS, alignWidth, safeDenominator } from '../tensor-helpers.js';
+import { SAFE_DENOMINATOR_EPS, alignWidth, perLane, safeDenominator } from '../tensor-helpers.js';
 import { alignedWidth } from '../width.js';
 
 const perElement = (s: { batch: number; seqLen: number; outWidth: number }) => s.batch * s.seqLen * s.outWidth;
@@ -129,6 +129,7 @@ export const elementwisePrimitives: PrimitiveDescriptor[] = [
     parameters: (s) => [{ name: 'scale', shape: [s.outWidth], init: { kind: 'constant', value: 1 } }],
     flops: perElement,
     apply: (tf, [x], [scale]) => tf.mul(x!, scale!),
+    applyLanes: (tf, [x], ps) => perLane(tf, 'mul', x!, ps.map((p) => p[0]!)),
     code: ({ input1 }) => `tf.mul(${input1}, scale)`,
     emit: ({ inputs: [x], params: [scale] }) => `tf.mul(${x}, ${scale})`,
   }),
@@ -142,6 +143,7 @@ export const elementwisePrimitives: PrimitiveDescriptor[] = [
     parameters: (s) => [{ name: 'shift', shape: [s.outWidth], init: { kind: 'constant', value: 0 } }],
     flops: perElement,
     apply: (tf, [x], [shift]) => tf.add(x!, shift!),
+    applyLanes: (tf, [x], ps) => perLane(tf, 'add', x!, ps.map((p) => p[0]!)),
     code: ({ input1 }) => `tf.add(${input1}, shift)`,
     emit: ({ inputs: [x], params: [shift] }) => `tf.add(${x}, ${shift})`,
   }),
