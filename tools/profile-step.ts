@@ -9,7 +9,8 @@ import { selectBackend } from '@primer-search/trainer-gpu';
 
 await selectBackend('wasm');
 const model = process.argv[2] ?? 'vanilla';
-const lm = compileLanguageModel(baselineDna(model, { dModel: 128 }), { tf: tf as never, vocabSize: 1024, layers: 2, dModel: 128, seqLen: 64, seed: 1 });
+const stackBranches = !process.argv.includes('--per-branch');
+const lm = compileLanguageModel(baselineDna(model, { dModel: 128 }), { tf: tf as never, vocabSize: 1024, layers: 2, dModel: 128, seqLen: 64, seed: 1, stackBranches });
 const rng = Rng.create(1);
 const tokens = tf.tensor2d(Array.from({ length: 1024 }, () => rng.int(0, 1023)), [16, 64], 'int32');
 const opt = tf.train.adam(1e-3);
@@ -48,7 +49,7 @@ console.log('\nBatchMatMul by input shapes:');
 for (const [shapes, e] of group((k) => (k.name === 'BatchMatMul' ? JSON.stringify(k.inputShapes) : undefined)).slice(0, 10)) {
   console.log(`  ${shapes.padEnd(32)} ${e.ms.toFixed(1).padStart(7)} ms ${String(e.n).padStart(5)} calls`);
 }
-for (const name of ['Multiply', 'Exp', 'Sum', 'Add', 'Concat', 'Identity', 'Cast', 'Select']) {
+for (const name of ['Multiply', 'Exp', 'Sum', 'Add', 'Concat', 'Identity', 'Cast', 'Select', 'Transpose', 'Reshape']) {
   const rows = group((k) => (k.name === name ? JSON.stringify(k.inputShapes) : undefined)).slice(0, 4);
   if (rows.length) console.log(`\n${name} by input shapes:\n${rows.map(([s, e]) => `  ${s.padEnd(40)} ${e.ms.toFixed(1).padStart(7)} ms ${String(e.n).padStart(5)} calls`).join('\n')}`);
 }

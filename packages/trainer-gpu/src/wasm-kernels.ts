@@ -1,11 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
-import { FUSED_CROSS_ENTROPY } from '@primer-search/compiler';
+import { CAUSAL_SOFTMAX_FILL, FUSED_CAUSAL_SOFTMAX, FUSED_CAUSAL_SOFTMAX_GRAD, FUSED_CROSS_ENTROPY } from '@primer-search/compiler';
+import { EXP_INPUT_CAP, SAFE_DENOMINATOR_EPS } from '@primer-search/primitives';
 import { FUSED_DEPTHWISE_CONV, FUSED_DEPTHWISE_CONV_GRAD } from '@primer-search/primitives';
 import { nativeAddon, setNativeProducts, setWasmMatMul } from './wasm-matmul.js';
 
 /** The part of the wasm backend's API our kernels use. */
 interface WasmBackend {
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  incRef(dataId: tf.DataId): void;
   typedArrayFromHeap(t: tf.TensorInfo): tf.TypedArray;
 }
 
@@ -107,7 +109,6 @@ export function equalWasm(args: { inputs: tf.NamedTensorInfoMap; backend: unknow
   return out;
 }
 
-let stockTranspose: tf.KernelFunc | undefined;
 
 /**
  * Transpose that swaps the last two axes (what matmuls and their gradients need) with a
@@ -123,7 +124,7 @@ export function transposeWasm(args: { inputs: tf.NamedTensorInfoMap; backend: un
   // Below ~64K elements the stock kernel is as fast or faster (measured: [1024, 32] 0.12 ms stock, 0.16 ms here).
   const elements = x.shape.reduce((a, b) => a * b, 1);
   if (!swapsLastTwo || elements < 65_536 || (x.dtype !== 'float32' && x.dtype !== 'int32')) {
-    return stockTranspose!(args as never) as tf.TensorInfo;
+    return stockKernel('Transpose')(args as never) as tf.TensorInfo;
   }
   const rows = x.shape[r - 2]!;
   const cols = x.shape[r - 1]!;
@@ -148,20 +149,38 @@ export function transposeWasm(args: { inputs: tf.NamedTensorInfoMap; backend: un
   return out;
 }
 
-let stockSplitV: tf.KernelFunc | undefined;
-let stockExp: tf.KernelFunc | undefined;
 
 /** Exp: glibc's expf through the native addon while the native path is on (wasm's is a scalar loop too, and slower); stock otherwise. */
 export function expWasm(args: { inputs: tf.NamedTensorInfoMap; backend: unknown }): tf.TensorInfo {
   const native = nativeAddon();
   const x = args.inputs.x!;
-  if (!native || x.dtype !== 'float32') return stockExp!(args as never) as tf.TensorInfo;
+  if (!native || x.dtype !== 'float32') return stockKernel('Exp')(args as never) as tf.TensorInfo;
   const backend = args.backend as WasmBackend;
   const out = backend.makeOutput(x.shape, 'float32');
   const X = backend.typedArrayFromHeap(x);
   const Y = backend.typedArrayFromHeap(out);
   if (X.length > 0) native.exp(Y.buffer, X.byteOffset / 4, Y.byteOffset / 4, X.length);
   return out;
+}
+
+/**
+ * Identity without a copy: the output shares the input's memory and counts a reference, as
+ * Reshape does on wasm and Identity does on the cpu and WebGL backends (stock wasm copies; a
+ * training step calls it some 300-500 times, from gradients and scopes). Safe because no
+ * kernel writes into its inputs.
+ */
+export function identityWasm(args: { inputs: tf.NamedTensorInfoMap; backend: unknown }): tf.TensorInfo {
+  const x = args.inputs.x!;
+  if (x.dtype === 'string') return stockKernel('Identity')(args as never) as tf.TensorInfo;
+  (args.backend as WasmBackend).incRef(x.dataId);
+  return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
+}
+
+/** Cast to the dtype a tensor already has is an Identity (stock wasm copies); other casts stay stock. */
+export function castWasm(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): tf.TensorInfo {
+  const x = args.inputs.x!;
+  if (args.attrs?.dtype !== x.dtype || x.dtype === 'string') return stockKernel('Cast')(args as never) as tf.TensorInfo;
+  return identityWasm(args);
 }
 
 /** `shape` as [outer, axis, inner] around `axis`. */
@@ -179,7 +198,7 @@ export function splitVWasm(args: { inputs: tf.NamedTensorInfoMap; backend: unkno
   const backend = args.backend as WasmBackend;
   const x = args.inputs.x!;
   const axis = tf.util.parseAxisParam(args.attrs!.axis as number, x.shape)[0]!;
-  if (!copyable(x)) return stockSplitV!(args as never) as tf.TensorInfo[];
+  if (!copyable(x)) return stockKernel('SplitV')(args as never) as tf.TensorInfo[];
   const sizes = tf.backend_util.prepareSplitSize(x as never, args.attrs!.numOrSizeSplits as number[] | number, axis);
   const { outer, inner } = around(x.shape, axis);
   const outs = sizes.map((n) => backend.makeOutput(x.shape.map((d, i) => (i === axis ? n : d)), x.dtype));
@@ -209,6 +228,8 @@ const replacements: tf.KernelConfig[] = [
   { kernelName: 'Transpose', backendName: 'wasm', kernelFunc: transposeWasm as unknown as tf.KernelFunc },
   { kernelName: 'SplitV', backendName: 'wasm', kernelFunc: splitVWasm as unknown as tf.KernelFunc },
   { kernelName: 'Exp', backendName: 'wasm', kernelFunc: expWasm as unknown as tf.KernelFunc },
+  { kernelName: 'Identity', backendName: 'wasm', kernelFunc: identityWasm as unknown as tf.KernelFunc },
+  { kernelName: 'Cast', backendName: 'wasm', kernelFunc: castWasm as unknown as tf.KernelFunc },
 ];
 
 /**
@@ -257,23 +278,30 @@ export function softmaxCrossEntropyWasm(args: { inputs: tf.NamedTensorInfoMap; b
   return [loss, grad];
 }
 
-/** The causal depthwise convolution forward (see FUSED_DEPTHWISE_CONV): out[b, t] = sum over lags of kernel[lag] * x[b, t - lag]. */
+/** A depthwise kernel's taps and lanes: `[lags, c]`, or `[lanes, lags, c]` with the batch stacking lanes lane-major. */
+function depthwiseLanes(kernel: tf.TensorInfo, batch: number): { lags: number; perLane: number } {
+  const lanes = kernel.shape.length === 3 ? kernel.shape[0]! : 1;
+  return { lags: kernel.shape[kernel.shape.length - 2]!, perLane: batch / lanes };
+}
+
+/** The causal depthwise convolution forward (see FUSED_DEPTHWISE_CONV): out[b, t] = sum over lags of kernel[lag] * x[b, t - lag] (kernel of b's lane). */
 export function depthwiseConvWasm(args: { inputs: tf.NamedTensorInfoMap; backend: unknown }): tf.TensorInfo {
   const backend = args.backend as WasmBackend;
   const { x, kernel } = args.inputs as { x: tf.TensorInfo; kernel: tf.TensorInfo };
   const [b, t, c] = x.shape as [number, number, number];
-  const lags = kernel.shape[0]!;
+  const { lags, perLane } = depthwiseLanes(kernel, b);
   const out = backend.makeOutput([b, t, c], 'float32');
   const X = backend.typedArrayFromHeap(x) as Float32Array;
   const K = backend.typedArrayFromHeap(kernel) as Float32Array;
   const O = backend.typedArrayFromHeap(out) as Float32Array;
   for (let s = 0; s < b; s++) {
+    const k0 = Math.floor(s / perLane) * lags * c;
     for (let p = 0; p < t; p++) {
       const o = (s * t + p) * c;
-      for (let j = 0; j < c; j++) O[o + j] = K[j]! * X[o + j]!;
+      for (let j = 0; j < c; j++) O[o + j] = K[k0 + j]! * X[o + j]!;
       for (let lag = 1; lag < lags && lag <= p; lag++) {
         const i = o - lag * c;
-        const kl = lag * c;
+        const kl = k0 + lag * c;
         for (let j = 0; j < c; j++) O[o + j] = O[o + j]! + K[kl + j]! * X[i + j]!;
       }
     }
@@ -281,31 +309,32 @@ export function depthwiseConvWasm(args: { inputs: tf.NamedTensorInfoMap; backend
   return out;
 }
 
-/** Its backward: dx[b, t] = sum over lags of kernel[lag] * dy[b, t + lag]; dkernel[lag] = sum over b, t of dy[b, t] * x[b, t - lag] (summed in double precision). */
+/** Its backward: dx[b, t] = sum over lags of kernel[lag] * dy[b, t + lag]; dkernel[lag] = sum over b, t of dy[b, t] * x[b, t - lag] (per lane, summed in double precision). */
 export function depthwiseConvGradWasm(args: { inputs: tf.NamedTensorInfoMap; backend: unknown }): tf.TensorInfo[] {
   const backend = args.backend as WasmBackend;
   const { dy, x, kernel } = args.inputs as { dy: tf.TensorInfo; x: tf.TensorInfo; kernel: tf.TensorInfo };
   const [b, t, c] = x.shape as [number, number, number];
-  const lags = kernel.shape[0]!;
+  const { lags, perLane } = depthwiseLanes(kernel, b);
   const dx = backend.makeOutput([b, t, c], 'float32');
-  const dk = backend.makeOutput([lags, c], 'float32');
+  const dk = backend.makeOutput([...kernel.shape], 'float32');
   const DY = backend.typedArrayFromHeap(dy) as Float32Array;
   const X = backend.typedArrayFromHeap(x) as Float32Array;
   const K = backend.typedArrayFromHeap(kernel) as Float32Array;
   const DX = backend.typedArrayFromHeap(dx) as Float32Array;
-  const acc = new Float64Array(lags * c);
+  const acc = new Float64Array(K.length);
   for (let s = 0; s < b; s++) {
+    const k0 = Math.floor(s / perLane) * lags * c;
     for (let p = 0; p < t; p++) {
       const o = (s * t + p) * c;
-      for (let j = 0; j < c; j++) DX[o + j] = K[j]! * DY[o + j]!;
+      for (let j = 0; j < c; j++) DX[o + j] = K[k0 + j]! * DY[o + j]!;
       for (let lag = 1; lag < lags && p + lag < t; lag++) {
         const i = o + lag * c;
-        const kl = lag * c;
+        const kl = k0 + lag * c;
         for (let j = 0; j < c; j++) DX[o + j] = DX[o + j]! + K[kl + j]! * DY[i + j]!;
       }
       for (let lag = 0; lag < lags && lag <= p; lag++) {
         const i = o - lag * c;
-        const kl = lag * c;
+        const kl = k0 + lag * c;
         for (let j = 0; j < c; j++) acc[kl + j] = acc[kl + j]! + DY[o + j]! * X[i + j]!;
       }
     }
@@ -314,14 +343,79 @@ export function depthwiseConvGradWasm(args: { inputs: tf.NamedTensorInfoMap; bac
   return [dx, dk];
 }
 
+/**
+ * The causal softmax (see FUSED_CAUSAL_SOFTMAX) of `[batch, seq, seq]` scores, row by row as
+ * the primitives compute it: the max over the row with masked entries at the fill, exp(min(x -
+ * max, cap)), the sum (in double precision) through the safe denominator. Masked entries are
+ * exp(fill - max), which is 0 in float32 unless the max is within ~100 of the fill; only then
+ * are they computed. Causal rows need only t + 1 exponentials, half the composite's.
+ */
+export function causalSoftmaxWasm(args: { inputs: tf.NamedTensorInfoMap; backend: unknown }): tf.TensorInfo {
+  const backend = args.backend as WasmBackend;
+  const x = args.inputs.x!;
+  const [b, t, w] = x.shape as [number, number, number];
+  const out = backend.makeOutput([b, t, w], 'float32');
+  const X = backend.typedArrayFromHeap(x) as Float32Array;
+  const Y = backend.typedArrayFromHeap(out) as Float32Array;
+  const fill = CAUSAL_SOFTMAX_FILL;
+  for (let s = 0; s < b; s++) {
+    for (let p = 0; p < t; p++) {
+      const o = (s * t + p) * w;
+      const open = Math.min(p + 1, w);
+      let max = open < w ? fill : -Infinity;
+      for (let j = 0; j < open; j++) if (X[o + j]! > max) max = X[o + j]!;
+      let sum = 0;
+      for (let j = 0; j < open; j++) {
+        const e = Math.fround(Math.exp(Math.min(Math.fround(X[o + j]! - max), EXP_INPUT_CAP)));
+        Y[o + j] = e;
+        sum += e;
+      }
+      const masked = open < w ? Math.fround(Math.exp(Math.min(Math.fround(fill - max), EXP_INPUT_CAP))) : 0;
+      sum += masked * (w - open);
+      const z = Math.fround(sum);
+      const inv = 1 / (Math.abs(z) >= SAFE_DENOMINATOR_EPS ? z : SAFE_DENOMINATOR_EPS);
+      for (let j = 0; j < open; j++) Y[o + j] = Y[o + j]! * inv;
+      const rest = masked * inv;
+      for (let j = open; j < w; j++) Y[o + j] = rest;
+    }
+  }
+  return out;
+}
+
+/** Its backward: dx = y * (dy - sum(dy * y)) on the row's open positions (the dot in double precision), 0 where masked. */
+export function causalSoftmaxGradWasm(args: { inputs: tf.NamedTensorInfoMap; backend: unknown }): tf.TensorInfo {
+  const backend = args.backend as WasmBackend;
+  const { dy, y } = args.inputs as { dy: tf.TensorInfo; y: tf.TensorInfo };
+  const [b, t, w] = y.shape as [number, number, number];
+  const dx = backend.makeOutput([b, t, w], 'float32');
+  const DY = backend.typedArrayFromHeap(dy) as Float32Array;
+  const Y = backend.typedArrayFromHeap(y) as Float32Array;
+  const DX = backend.typedArrayFromHeap(dx) as Float32Array;
+  for (let s = 0; s < b; s++) {
+    for (let p = 0; p < t; p++) {
+      const o = (s * t + p) * w;
+      const open = Math.min(p + 1, w);
+      let dot = 0;
+      for (let j = 0; j < open; j++) dot += DY[o + j]! * Y[o + j]!;
+      for (let j = 0; j < open; j++) DX[o + j] = Y[o + j]! * (DY[o + j]! - dot);
+      for (let j = open; j < w; j++) DX[o + j] = 0;
+    }
+  }
+  return dx;
+}
+
 /** Kernels of our own that stock wasm does not have, on while `fast`. */
 const additions: tf.KernelConfig[] = [
   { kernelName: FUSED_CROSS_ENTROPY, backendName: 'wasm', kernelFunc: softmaxCrossEntropyWasm as unknown as tf.KernelFunc },
   { kernelName: FUSED_DEPTHWISE_CONV, backendName: 'wasm', kernelFunc: depthwiseConvWasm as unknown as tf.KernelFunc },
   { kernelName: FUSED_DEPTHWISE_CONV_GRAD, backendName: 'wasm', kernelFunc: depthwiseConvGradWasm as unknown as tf.KernelFunc },
+  { kernelName: FUSED_CAUSAL_SOFTMAX, backendName: 'wasm', kernelFunc: causalSoftmaxWasm as unknown as tf.KernelFunc },
+  { kernelName: FUSED_CAUSAL_SOFTMAX_GRAD, backendName: 'wasm', kernelFunc: causalSoftmaxGradWasm as unknown as tf.KernelFunc },
 ];
 
 const stockConfigs = new Map<string, tf.KernelConfig>();
+/** The stock wasm kernel our replacement of `name` falls back to. */
+const stockKernel = (name: string): tf.KernelFunc => stockConfigs.get(name)!.kernelFunc;
 
 /**
  * Chooses between our wasm kernels (`fast`: Equal, Transpose, SplitV and the XNNPACK-only
@@ -334,9 +428,6 @@ export function setWasmKernels(kind: 'fast' | 'stock'): void {
       const current = tf.getKernel(k.kernelName, k.backendName);
       if (!current) throw new Error('the wasm backend is not registered');
       stockConfigs.set(k.kernelName, current);
-      if (k.kernelName === 'Transpose') stockTranspose = current.kernelFunc;
-      if (k.kernelName === 'Exp') stockExp = current.kernelFunc;
-      if (k.kernelName === 'SplitV') stockSplitV = current.kernelFunc;
     }
     const stock = stockConfigs.get(k.kernelName)!;
     tf.unregisterKernel(k.kernelName, k.backendName);

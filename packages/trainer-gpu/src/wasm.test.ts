@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { baselineDna, baselines } from '@primer-search/baselines';
-import { FUSED_CROSS_ENTROPY, compileLanguageModel, sparseSoftmaxCrossEntropy } from '@primer-search/compiler';
+import { FUSED_CAUSAL_SOFTMAX, FUSED_CROSS_ENTROPY, compileLanguageModel, fusedCausalSoftmax, sparseSoftmaxCrossEntropy } from '@primer-search/compiler';
+import { mutateDna, validateDna, type Dna } from '@primer-search/dna';
 import { Rng } from '@primer-search/core';
 import { FUSED_DEPTHWISE_CONV, builtinPrimitives, type TF } from '@primer-search/primitives';
 import { contractCases, defaultInput, randomCall } from '@primer-search/primitives/testing';
@@ -95,6 +96,105 @@ describe('the fused causal depthwise convolution on wasm against the composite o
       close(wasm, cpu, 1e-4);
     }
   });
+});
+
+describe('the fused causal softmax on wasm against the chain of primitives on cpu', () => {
+  const chain = ['MASK', 'RED_MAX', 'DIFFERENCE', 'EXP', 'RED_SUM', 'DIVIDE'].map((n) => builtinPrimitives.find((p) => p.name === n)!);
+  /** MASK -> RED_MAX -> DIFFERENCE -> EXP -> RED_SUM -> DIVIDE, op by op, as the baselines' causal_softmax runs. */
+  const composite = (x: tf.Tensor) => {
+    const [b, t] = x.shape as [number, number, number];
+    const s = (w: number) => ({ batch: b, seqLen: t, inWidths: [w, w], outWidth: w, dimSize: 0, constant: 0 }) as never;
+    const ap = (i: number, ins: tf.Tensor[], w = t) => chain[i]!.apply(tf as never, ins as never, [], s(w)) as unknown as tf.Tensor;
+    const m = ap(0, [x]);
+    const e = ap(3, [ap(2, [m, ap(1, [m], 1)])]);
+    return ap(5, [e, ap(4, [e], 1)]);
+  };
+  it('is registered on wasm only; forward and gradient match, large and equal scores and single positions included', async () => {
+    expect(tf.getKernel(FUSED_CAUSAL_SOFTMAX, 'wasm')).toBeDefined();
+    expect(tf.getKernel(FUSED_CAUSAL_SOFTMAX, 'cpu')).toBeUndefined();
+    for (const [b, t, scale] of [[3, 17, 1], [2, 64, 8], [1, 1, 1], [4, 5, 40], [2, 9, 0]] as const) {
+      const rng = Rng.create(`softmax${b}x${t}x${scale}`);
+      const xv = Array.from({ length: b * t * t }, () => rng.normal() * scale);
+      const wv = Array.from({ length: b * t * t }, () => rng.normal());
+      const { cpu, wasm } = await onBoth(() =>
+        tf.tidy(() => {
+          const f = tf.getBackend() === 'wasm' ? (x: tf.Tensor) => fusedCausalSoftmax(tf as never, x as never) as unknown as tf.Tensor : composite;
+          const weights = tf.tensor3d(wv, [b, t, t]);
+          const { value, grad } = tf.valueAndGrad((x: tf.Tensor) => tf.sum(tf.mul(f(x), weights)) as tf.Scalar)(tf.tensor3d(xv, [b, t, t]));
+          return [value.dataSync()[0]!, ...Array.from(f(tf.tensor3d(xv, [b, t, t])).dataSync()), ...Array.from(grad.dataSync())];
+        }),
+      );
+      close(wasm, cpu, 1e-5);
+    }
+  });
+});
+
+describe('Identity and same-dtype Cast on wasm (ours: no copy)', () => {
+  it('share the input memory, count references, and free it once both are disposed', () => {
+    const before = tf.memory().numBytes;
+    for (const [dtype, values] of [['float32', [1.5, -2, 3]], ['int32', [4, 5, 6]], ['bool', [1, 0, 1]]] as const) {
+      const x = tf.tensor1d(values as unknown as number[], dtype);
+      const copies = [tf.clone(x), tf.cast(x, dtype), tf.engine().runKernel('Identity', { x }) as tf.Tensor];
+      x.dispose();
+      for (const c of copies) {
+        expect(c.dtype).toBe(dtype);
+        expect(Array.from(c.dataSync())).toEqual(values);
+      }
+      copies[0]!.dispose();
+      expect(Array.from(copies[2]!.dataSync())).toEqual(values);
+      copies.slice(1).forEach((c) => c.dispose());
+    }
+    // a cast that changes the dtype still converts
+    const cast = tf.tidy(() => Array.from(tf.cast(tf.tensor1d([1.7, -2.2, 0]), 'int32').dataSync()));
+    expect(cast).toEqual([1, -2, 0]);
+    expect(tf.memory().numBytes).toBe(before);
+  });
+});
+
+describe('the vanilla block on wasm', () => {
+  it('runs each layer\'s attention softmax as one fused kernel for all heads', async () => {
+    const lm = compileLanguageModel(baselineDna('vanilla', { dModel: 32 }), { tf: tf as never, vocabSize: 37, layers: 2, dModel: 32, seqLen: 12, seed: 3 });
+    const tokens = tf.zeros([2, 12], 'int32');
+    const p = await tf.profile(() => lm.logits(tokens as never) as never);
+    lm.dispose();
+    tokens.dispose();
+    const names = p.kernels.map((k) => k.name);
+    expect(names.filter((n) => n === FUSED_CAUSAL_SOFTMAX)).toHaveLength(2);
+    expect(names).not.toContain('Exp');
+    // the heads' scores: one [heads * batch, seq, seq] product per layer
+    expect(p.kernels.filter((k) => k.name === FUSED_CAUSAL_SOFTMAX).map((k) => k.inputShapes[0])).toEqual([[8, 12, 12], [8, 12, 12]]);
+  });
+});
+
+describe('each applyLanes on wasm against one apply per lane on cpu (forward and gradients)', () => {
+  for (const op of builtinPrimitives.filter((p) => p.applyLanes)) {
+    it(op.name, async () => {
+      const lanes = 3;
+      for (const c of contractCases(op)) {
+        const rng = Rng.create(`lanes${op.name}`);
+        const calls = Array.from({ length: lanes }, () => randomCall(op, c.shape, rng, (r, n) => defaultInput(r, n)));
+        const specs = op.parameters(c.shape);
+        const { batch, seqLen, inWidths } = c.shape;
+        const run = () =>
+          tf.tidy(() => {
+            const xs = inWidths.map((w, i) => tf.tensor3d(calls.flatMap((l) => Array.from(l.inputs[i]!)), [lanes * batch, seqLen, w]));
+            const ps = calls.flatMap((l) => l.params.map((v, i) => tf.tensor(v, specs[i]!.shape)));
+            const apply = (a: tf.Tensor[]) => {
+              const x = a.slice(0, xs.length);
+              const perLane = Array.from({ length: lanes }, (_, l) => a.slice(xs.length + l * specs.length, xs.length + (l + 1) * specs.length));
+              if (tf.getBackend() === 'wasm') return op.applyLanes!(tf as never, x as never, perLane as never, { ...c.shape, lanes }) as unknown as tf.Tensor;
+              const parts = x.map((t) => tf.split(t, lanes, 0));
+              return tf.concat(perLane.map((p, l) => op.apply(tf as never, parts.map((part) => part[l]!) as never, p as never, c.shape) as unknown as tf.Tensor), 0);
+            };
+            const y = Array.from(apply([...xs, ...ps]).dataSync());
+            const grads = tf.grads((...a: tf.Tensor[]) => tf.sum(tf.sin(apply(a))))([...xs, ...ps]).flatMap((g) => Array.from(g.dataSync()));
+            return [...y, ...grads];
+          });
+        const { cpu, wasm } = await onBoth(run);
+        close(wasm, cpu, 1e-4);
+      }
+    });
+  }
 });
 
 describe('UnsortedSegmentSum on wasm (our kernel) against cpu', () => {
@@ -294,12 +394,25 @@ for (const path of PATHS) describe(`every primitive on wasm against cpu (forward
   }
 });
 
-for (const path of PATHS) describe(`a whole training step of each baseline on wasm against cpu (${path.name})`, () => {
+/** Three random valid mutants of the vanilla block (seeded), with their own names. */
+const mutants = (() => {
+  const r = validateDna(baselineDna('vanilla', { dModel: 32 }));
+  if (!r.ok) throw r.error;
+  const rng = Rng.create('wasm-step-mutants');
+  let dna: Dna = r.dna;
+  return Array.from({ length: 3 }, (_, i) => {
+    dna = mutateDna(dna, rng, { requireValid: true }).child;
+    return [`vanilla mutant ${i + 1}`, dna] as const;
+  });
+})();
+
+for (const path of PATHS) describe(`a whole training step of each baseline and of mutants on wasm (fused, stacked) against cpu (op by op) (${path.name})`, () => {
   onPath(path);
-  for (const name of baselines.names()) {
+  for (const [name, dna] of [...baselines.names().map((n) => [n, baselineDna(n, { dModel: 32 })] as const), ...mutants]) {
     it(name, async () => {
       const step = () => {
-        const lm = compileLanguageModel(baselineDna(name, { dModel: 32 }), { tf: tf as never, vocabSize: 37, layers: 2, dModel: 32, seqLen: 12, seed: 3 });
+        const wasm = tf.getBackend() === 'wasm';
+        const lm = compileLanguageModel(dna, { tf: tf as never, vocabSize: 37, layers: 2, dModel: 32, seqLen: 12, seed: 3, stackBranches: wasm, fuseProjections: wasm });
         const out = tf.tidy(() => {
           const rng = Rng.create(9);
           const tokens = tf.tensor2d(Array.from({ length: 36 }, () => rng.int(0, 36)), [3, 12], 'int32');
