@@ -98,7 +98,8 @@ describe('the fused causal depthwise convolution on wasm against the composite o
   });
 });
 
-describe('the fused causal softmax on wasm against the chain of primitives on cpu', () => {
+for (const path of PATHS) describe(`the fused causal softmax on wasm against the chain of primitives on cpu (${path.name}: ${path.native ? 'native' : 'JavaScript'} exponentials)`, () => {
+  onPath(path);
   const chain = ['MASK', 'RED_MAX', 'DIFFERENCE', 'EXP', 'RED_SUM', 'DIVIDE'].map((n) => builtinPrimitives.find((p) => p.name === n)!);
   /** MASK -> RED_MAX -> DIFFERENCE -> EXP -> RED_SUM -> DIVIDE, op by op, as the baselines' causal_softmax runs. */
   const composite = (x: tf.Tensor) => {
