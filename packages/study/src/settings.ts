@@ -3,9 +3,17 @@ import type { Budget } from './budget.js';
 
 export type OptimizerName = 'adam' | 'adafactor';
 
-/** The TensorFlow.js backends, fastest first. */
+/** The backends tried when none is forced, fastest first (the first that starts is used). */
 export const BACKENDS = ['tfjs-node-gpu', 'tfjs-node', 'wasm', 'cpu'] as const;
-export type BackendChoice = (typeof BACKENDS)[number];
+/**
+ * Every built-in backend: the automatic ones, and the wasm variants only chosen by name
+ * (`wasm-xnnpack`: our kernels, products on XNNPACK even where OpenBLAS is installed;
+ * `wasm-stock`: tfjs's own wasm kernels, plus the training kernels stock wasm lacks).
+ */
+export const BUILTIN_BACKENDS = ['tfjs-node-gpu', 'tfjs-node', 'wasm', 'wasm-xnnpack', 'wasm-stock', 'cpu'] as const;
+export type BuiltinBackend = (typeof BUILTIN_BACKENDS)[number];
+/** A backend's name: a built-in one, or one a plugin registers (`@primer-search/trainer-gpu`'s `backends`). */
+export type BackendChoice = BuiltinBackend | (string & {});
 
 /** How training windows are cut: anywhere in the concatenated documents, or at a document start. */
 export type BatchMode = 'packed' | 'sentence';

@@ -6,7 +6,7 @@
 import { parentPort } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import { compileLanguageModel } from '@primer-search/compiler';
-import { selectBackend } from './backends.js';
+import { selectBackend } from './backends/index.js';
 import type { FromReplica, ToReplica } from './data-parallel.js';
 
 const port = parentPort;

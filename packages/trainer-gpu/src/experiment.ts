@@ -3,7 +3,7 @@ import type { Seed } from '@primer-search/core';
 import { dnaHash } from '@primer-search/dna';
 import { BatchSampler, evaluationBatches, prepareData } from '@primer-search/datasets';
 import type { BackendChoice, RunSettings } from '@primer-search/study';
-import { selectBackend, trainingMemoryLimit, type SelectedBackend } from './backends.js';
+import { selectBackend, trainingMemoryLimit, type SelectedBackend } from './backends/index.js';
 import type { TrainCheckpoint } from './checkpoint.js';
 import { DataParallel } from './data-parallel.js';
 import { trainModel, type Evaluation, type ProgressEvent, type TrainResult } from './train.js';

@@ -1,12 +1,9 @@
-export * from './backends.js';
+export * from './backends/index.js';
 export * from './checkpoint.js';
 export * from './optimizers.js';
 export * from './train.js';
-export * from './wasm-kernels.js';
 export * from './experiment.js';
 export * from './speedup.js';
-export * from './wasm-matmul.js';
-export * from './native-blas.js';
 export * from './data-parallel.js';
 // data preparation lives in @primer-search/datasets, re-exported for existing imports
 export { defaultCachePath, prepareData, type DataSettings, type PreparedData } from '@primer-search/datasets';

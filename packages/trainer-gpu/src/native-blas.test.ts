@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
-const module = fileURLToPath(new URL('./native-blas.ts', import.meta.url));
+const module = fileURLToPath(new URL('./backends/wasm/native-blas.ts', import.meta.url));
 
 /** loadNativeBlas() in a fresh process (the library, once open, stays open in a process). */
 function statusWith(env: Record<string, string>): { ok: boolean; reason?: string; library?: string; threads?: number } {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import { selectBackend } from './backends.js';
+import { selectBackend } from './backends/index.js';
 import { readCheckpoint, writeCheckpoint, type TrainCheckpoint } from './checkpoint.js';
 import { createOptimizer } from './optimizers.js';
 import { DEFAULT_TRAIN_CONFIG, type OptimizerName } from '@primer-search/study';

@@ -3,11 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { baselineDna } from '@primer-search/baselines';
-import { compileLanguageModel, type LanguageModel } from '@primer-search/compiler';
+import { FUSED_CAUSAL_SOFTMAX, compileLanguageModel, type LanguageModel } from '@primer-search/compiler';
 import { DnaBuilder } from '@primer-search/dna';
 import { BatchSampler, brown, byteTokenizer, evaluationBatches, tokenStream } from '@primer-search/datasets';
 import { describe, expect, it } from 'vitest';
-import { selectBackend } from './backends.js';
+import { backends, fastBatchMatMulWasm, nativeProductsOn, selectBackend, trainingMemoryLimit, type BackendPlugin } from './backends/index.js';
 import { formatBudget, parseBudget, type TrainConfig } from '@primer-search/study';
 import { readCheckpoint } from './checkpoint.js';
 import { learningRate } from './optimizers.js';
@@ -38,6 +38,57 @@ describe('selectBackend', () => {
     await expect(selectBackend('tfjs-node')).rejects.toThrow(/backend tfjs-node is not available: @tensorflow\/tfjs-node is not installed/);
     await expect(selectBackend('webgpu' as never)).rejects.toThrow(/unknown backend "webgpu"/);
     expect((await selectBackend('wasm')).tfBackend).toBe('wasm');
+  });
+
+  it('picks the wasm variants by name, each with its kernels and its products line', async () => {
+    try {
+      const xnn = await selectBackend('wasm-xnnpack');
+      expect([xnn.tfBackend, xnn.products]).toEqual(['wasm', 'XNNPACK (wasm)']);
+      expect(tf.getKernel('BatchMatMul', 'wasm')!.kernelFunc).toBe(fastBatchMatMulWasm);
+      expect(nativeProductsOn()).toBe(false);
+      const stock = await selectBackend('wasm-stock');
+      expect(stock.products).toBe('XNNPACK (wasm, stock kernels)');
+      expect(tf.getKernel('BatchMatMul', 'wasm')!.kernelFunc).not.toBe(fastBatchMatMulWasm);
+      expect(tf.getKernel(FUSED_CAUSAL_SOFTMAX, 'wasm')).toBeUndefined();
+      // the training kernel stock wasm lacks stays
+      expect(tf.getKernel('UnsortedSegmentSum', 'wasm')).toBeDefined();
+    } finally {
+      const back = await selectBackend('wasm');
+      expect(back.products).toBe(backend.products);
+      expect(tf.getKernel(FUSED_CAUSAL_SOFTMAX, 'wasm')).toBeDefined();
+    }
+  });
+
+  it('takes backends a plugin registers: chosen by name, refused with its reason, its memory limit used', async () => {
+    const started: string[] = [];
+    const plugin = (ok: boolean): BackendPlugin => ({
+      specificationVersion: 1,
+      description: 'the cpu backend under another name',
+      activate: async (t) => {
+        started.push(ok ? 'ok' : 'refused');
+        if (!ok) return { ok: false, reason: 'no such device here' };
+        await t.setBackend('cpu');
+        return { ok: true, products: 'JavaScript (plugin)' };
+      },
+      memoryLimit: () => 12345,
+    });
+    backends.register('test-plugin', plugin(true));
+    backends.register('test-absent', plugin(false));
+    try {
+      const b = await selectBackend('test-plugin');
+      expect([b.choice, b.tfBackend, b.products]).toEqual(['test-plugin', 'cpu', 'JavaScript (plugin)']);
+      expect(trainingMemoryLimit('test-plugin')).toBe(12345);
+      await expect(selectBackend('test-absent')).rejects.toThrow(/backend test-absent is not available: no such device here/);
+      await expect(selectBackend("test-plugn")).rejects.toThrow(/did you mean "test-plugin"\?/);
+      expect(() => backends.register('test-bad', { specificationVersion: 1 } as never)).toThrow(/activate\(tf\) must be a function/);
+      // a plugin backend is never picked automatically
+      expect((await selectBackend()).choice).toBe('wasm');
+      expect(started).toEqual(['ok', 'refused']);
+    } finally {
+      backends.unregister('test-plugin');
+      backends.unregister('test-absent');
+      await selectBackend('wasm');
+    }
   });
 });
 

@@ -6,9 +6,9 @@ import { Rng } from '@primer-search/core';
 import { FUSED_DEPTHWISE_CONV, builtinPrimitives, type TF } from '@primer-search/primitives';
 import { contractCases, defaultInput, randomCall } from '@primer-search/primitives/testing';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { selectBackend } from './backends.js';
-import { loadNativeBlas } from './native-blas.js';
-import { setNativeProducts } from './wasm-matmul.js';
+import { selectBackend } from './backends/index.js';
+import { loadNativeBlas } from './backends/index.js';
+import { setNativeProducts } from './backends/index.js';
 
 await selectBackend('wasm');
 

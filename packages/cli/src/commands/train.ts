@@ -4,7 +4,7 @@ import { availableParallelism } from 'node:os';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { baselines } from '@primer-search/baselines';
 import { corpora, prepareData, tokenizers, type DataSettings } from '@primer-search/datasets';
-import { BACKENDS, DEFAULT_RUN_SETTINGS, describeBackend, DEFAULT_TRAIN_CONFIG, formatBudget, parseBudget, type BackendChoice, type RunSettings } from '@primer-search/study';
+import { BUILTIN_BACKENDS, DEFAULT_RUN_SETTINGS, describeBackend, DEFAULT_TRAIN_CONFIG, formatBudget, parseBudget, type BackendChoice, type RunSettings } from '@primer-search/study';
 import type { RunRecord } from '@primer-search/trainer-gpu';
 import { loadTrainer } from '../trainer.js';
 import { UsageError, type CliIo } from '../io.js';
@@ -68,7 +68,7 @@ export function addRunOptions(
     .option('--clip <norm>', 'clip gradients to this global norm (0: off)', number('--clip'), DEFAULT_TRAIN_CONFIG.clipNorm)
     .option('--seed <n>', 'seed for weights and batches', integer('--seed', 0), d.seed)
     .option('--eval-windows <n>', 'validation windows of --seq-len tokens scored at each evaluation', integer('--eval-windows', 1), d.evalWindows)
-    .addOption(new Option('--backend <name>', 'force a TensorFlow.js backend (default: the fastest that starts)').choices([...BACKENDS]))
+    .addOption(new Option('--backend <name>', 'force a TensorFlow.js backend (default: the fastest that starts; wasm-xnnpack and wasm-stock keep the products on XNNPACK, the latter with tfjs\'s own kernels)').choices([...BUILTIN_BACKENDS]))
     .addOption(
       new Option('--data-parallel <n>', "threads sharing each step's batch (data parallelism on one machine; the same loss curve as 1 thread)")
         .argParser(integer('--data-parallel', 1))

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Option, type Command } from 'commander';
 import {
-  BACKENDS,
+  BUILTIN_BACKENDS,
   hardwareDifferences,
   isEnvironmentFailure,
   pluginDifferences,
@@ -67,7 +67,7 @@ export function workerCommand(program: Command, io: CliIo): void {
     )
     .requiredOption('--study <url>', 'the study: postgres://user@host:5432/db?schema=name')
     .option('--concurrency <n>', 'candidates trained at once (one worker process each)', integer('--concurrency', 1), 1)
-    .addOption(new Option('--backend <name>', 'the TensorFlow.js backend to train on (default: the study\'s, or the fastest that starts)').choices([...BACKENDS]))
+    .addOption(new Option('--backend <name>', 'the TensorFlow.js backend to train on (default: the study\'s, or the fastest that starts)').choices([...BUILTIN_BACKENDS]))
     .addOption(new Option('--plugin <module>', 'import this module (a file or package registering primitives); a job that needs a plugin this worker was not started with is refused').argParser(collect).default([], 'none'))
     .option('--poll <seconds>', 'how often to look for a job when the queue is empty (at least 0.5)', number('--poll'), 1)
     .option('--allow-mixed-hardware', 'join even if this machine\'s backend, processor or plugins differ from the study\'s first worker (recorded with every result it sends)')

@@ -1,44 +1,15 @@
 import * as tf from '@tensorflow/tfjs';
-import { loadNativeBlas, type NativeBlasAddon } from './native-blas.js';
-
-/** The parts of the wasm backend a kernel wrapper needs. */
-interface WasmBackend {
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  typedArrayFromHeap(t: tf.TensorInfo): tf.TypedArray;
-  disposeData(dataId: object): boolean;
-}
-
-type Kernel = (args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }) => tf.TensorInfo;
+import { type Kernel, type WasmBackend } from '../heap.js';
+import type { NativeBlasAddon } from '../native-blas.js';
+import { nativeAddon } from '../products.js';
 
 let stock: { matMul: Kernel } | undefined;
-/** The native product path, when on (see `setNativeProducts`). */
-let native: NativeBlasAddon | undefined;
-
-/**
- * Turns the native product path on (when it loads here) or off; returns what it is now, with
- * the reason when it is off. Off, products run on XNNPACK as before.
- */
-export function setNativeProducts(on: boolean): { on: boolean; library?: string; reason?: string } {
-  if (!on) {
-    native = undefined;
-    return { on: false, reason: 'turned off' };
-  }
-  const s = loadNativeBlas();
-  native = s.ok ? s.addonModule : undefined;
-  return s.ok ? { on: true, library: s.library } : { on: false, reason: s.reason };
-}
-
-/** Whether products run natively now. */
-export const nativeProductsOn = (): boolean => native !== undefined;
-
-/** The native addon while the native path is on (our other wasm kernels use its exp and loss too). */
-export const nativeAddon = (): NativeBlasAddon | undefined => native;
 
 /**
  * One BatchMatMul by the system's BLAS, in place on the wasm heap: transposes as flags, a
  * batch as strides (no copies), a batch against one shared right-hand matrix as one product.
  */
-function nativeBatchMatMul(backend: WasmBackend, a: tf.TensorInfo, b: tf.TensorInfo, ta: boolean, tb: boolean): tf.TensorInfo {
+function nativeBatchMatMul(native: NativeBlasAddon, backend: WasmBackend, a: tf.TensorInfo, b: tf.TensorInfo, ta: boolean, tb: boolean): tf.TensorInfo {
   const r = (t: tf.TensorInfo, i: number) => t.shape[t.shape.length + i]!;
   const m = ta ? r(a, -1) : r(a, -2);
   const k = ta ? r(a, -2) : r(a, -1);
@@ -57,7 +28,7 @@ function nativeBatchMatMul(backend: WasmBackend, a: tf.TensorInfo, b: tf.TensorI
     return out;
   }
   const fold = batchB === 1 && !ta; // [batchA * m, k] x [k, n]
-  native!.sgemm(
+  native.sgemm(
     C.buffer,
     ta,
     tb,
@@ -94,7 +65,8 @@ export function fastBatchMatMulWasm(args: { inputs: tf.NamedTensorInfoMap; backe
   if (batchesOf(a) > 1 && batchesOf(b) > 1 && batchesOf(a) !== batchesOf(b)) return matMul(args); // general broadcasting: rare, stock
   const transposeA = Boolean(args.attrs?.transposeA);
   const transposeB = Boolean(args.attrs?.transposeB);
-  if (native && a.dtype === 'float32' && b.dtype === 'float32') return nativeBatchMatMul(backend, a, b, transposeA, transposeB);
+  const native = nativeAddon();
+  if (native && a.dtype === 'float32' && b.dtype === 'float32') return nativeBatchMatMul(native, backend, a, b, transposeA, transposeB);
   const temps: tf.TensorInfo[] = [];
   const view = (t: tf.TensorInfo, shape: number[]): tf.TensorInfo => ({ ...t, shape });
   const swapLast = (t: tf.TensorInfo) => {

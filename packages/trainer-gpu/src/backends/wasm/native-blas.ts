@@ -29,7 +29,15 @@ export type NativeBlasStatus = { ok: true; library: string; addon: string; threa
 /** The libraries tried, in order (PRIMER_BLAS names another one, e.g. a path to MKL's or BLIS's CBLAS, or `off`). */
 export const BLAS_LIBRARIES = ['libopenblas.so.0', 'libopenblas.so', 'libopenblas.0.dylib', 'libopenblas.dylib'];
 
-const SOURCE = fileURLToPath(new URL('../native/blas.c', import.meta.url));
+/** `native/blas.c` of this package: found upwards from this module (src/backends/wasm in source, dist/ when built). */
+const SOURCE = (() => {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i++, dir = dirname(dir)) {
+    const candidate = join(dir, 'native', 'blas.c');
+    if (existsSync(candidate)) return candidate;
+  }
+  return join(dirname(fileURLToPath(import.meta.url)), '..', 'native', 'blas.c');
+})();
 
 function nodeHeaders(): string | undefined {
   const candidates = [

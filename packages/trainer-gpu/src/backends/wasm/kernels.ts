@@ -1,0 +1,72 @@
+import * as tf from '@tensorflow/tfjs';
+import { FUSED_CAUSAL_SOFTMAX, FUSED_CAUSAL_SOFTMAX_GRAD, FUSED_CROSS_ENTROPY } from '@primer-search/compiler';
+import { FUSED_DEPTHWISE_CONV, FUSED_DEPTHWISE_CONV_GRAD } from '@primer-search/primitives';
+import { keepStock } from './heap.js';
+import { setWasmMatMul } from './kernels/BatchMatMul.js';
+import { castWasm } from './kernels/Cast.js';
+import { equalWasm } from './kernels/Equal.js';
+import { expWasm } from './kernels/Exp.js';
+import { identityWasm } from './kernels/Identity.js';
+import { causalSoftmaxGradWasm, causalSoftmaxWasm } from './kernels/PrimerCausalSoftmax.js';
+import { depthwiseConvGradWasm, depthwiseConvWasm } from './kernels/PrimerCausalDepthwiseConv.js';
+import { softmaxCrossEntropyWasm } from './kernels/PrimerSoftmaxCrossEntropy.js';
+import { splitVWasm } from './kernels/SplitV.js';
+import { transposeWasm } from './kernels/Transpose.js';
+import { unsortedSegmentSumWasm } from './kernels/UnsortedSegmentSum.js';
+import { setNativeProducts } from './products.js';
+
+const kernels: tf.KernelConfig[] = [
+  { kernelName: 'UnsortedSegmentSum', backendName: 'wasm', kernelFunc: unsortedSegmentSumWasm as unknown as tf.KernelFunc },
+];
+
+/** Kernels that replace stock wasm ones (registered over them). */
+const replacements: tf.KernelConfig[] = [
+  { kernelName: 'Equal', backendName: 'wasm', kernelFunc: equalWasm as unknown as tf.KernelFunc },
+  { kernelName: 'Transpose', backendName: 'wasm', kernelFunc: transposeWasm as unknown as tf.KernelFunc },
+  { kernelName: 'SplitV', backendName: 'wasm', kernelFunc: splitVWasm as unknown as tf.KernelFunc },
+  { kernelName: 'Exp', backendName: 'wasm', kernelFunc: expWasm as unknown as tf.KernelFunc },
+  { kernelName: 'Identity', backendName: 'wasm', kernelFunc: identityWasm as unknown as tf.KernelFunc },
+  { kernelName: 'Cast', backendName: 'wasm', kernelFunc: castWasm as unknown as tf.KernelFunc },
+];
+
+/** Kernels of our own that stock wasm does not have, on while `fast`. */
+const additions: tf.KernelConfig[] = [
+  { kernelName: FUSED_CROSS_ENTROPY, backendName: 'wasm', kernelFunc: softmaxCrossEntropyWasm as unknown as tf.KernelFunc },
+  { kernelName: FUSED_DEPTHWISE_CONV, backendName: 'wasm', kernelFunc: depthwiseConvWasm as unknown as tf.KernelFunc },
+  { kernelName: FUSED_DEPTHWISE_CONV_GRAD, backendName: 'wasm', kernelFunc: depthwiseConvGradWasm as unknown as tf.KernelFunc },
+  { kernelName: FUSED_CAUSAL_SOFTMAX, backendName: 'wasm', kernelFunc: causalSoftmaxWasm as unknown as tf.KernelFunc },
+  { kernelName: FUSED_CAUSAL_SOFTMAX_GRAD, backendName: 'wasm', kernelFunc: causalSoftmaxGradWasm as unknown as tf.KernelFunc },
+];
+
+/**
+ * Chooses between our wasm kernels (`fast`: Equal, Transpose, SplitV and the XNNPACK-only
+ * BatchMatMul) and tfjs's own (`stock`), e.g. to benchmark them side by side. The missing
+ * training kernels (UnsortedSegmentSum) stay registered either way.
+ */
+export function setWasmKernels(kind: 'fast' | 'stock'): void {
+  for (const k of replacements) {
+    const stock = keepStock(k.kernelName);
+    tf.unregisterKernel(k.kernelName, k.backendName);
+    // ours keep the stock kernel's setup (it binds the wasm function the fallbacks call)
+    tf.registerKernel(kind === 'stock' ? stock : { ...k, setupFunc: stock.setupFunc });
+  }
+  setWasmMatMul(kind);
+  // stock means stock: no native products, no fused kernels either
+  if (kind === 'stock') setNativeProducts(false);
+  for (const k of additions) {
+    const there = tf.getKernel(k.kernelName, k.backendName);
+    if (kind === 'stock' && there) tf.unregisterKernel(k.kernelName, k.backendName);
+    if (kind === 'fast' && !there) tf.registerKernel(k);
+  }
+}
+
+/**
+ * Registers the training kernels stock wasm lacks and (unless `fast` is false) our faster
+ * kernels. Safe to call more than once.
+ */
+export function registerWasmTrainingKernels(options: { fast?: boolean } = {}): void {
+  for (const k of kernels) {
+    if (!tf.getKernel(k.kernelName, k.backendName)) tf.registerKernel(k);
+  }
+  setWasmKernels(options.fast === false ? 'stock' : 'fast');
+}

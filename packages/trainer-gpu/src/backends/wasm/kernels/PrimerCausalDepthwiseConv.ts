@@ -1,0 +1,67 @@
+import * as tf from '@tensorflow/tfjs';
+import type { WasmBackend } from '../heap.js';
+
+/** A depthwise kernel's taps and lanes: `[lags, c]`, or `[lanes, lags, c]` with the batch stacking lanes lane-major. */
+function depthwiseLanes(kernel: tf.TensorInfo, batch: number): { lags: number; perLane: number } {
+  const lanes = kernel.shape.length === 3 ? kernel.shape[0]! : 1;
+  return { lags: kernel.shape[kernel.shape.length - 2]!, perLane: batch / lanes };
+}
+
+/** The causal depthwise convolution forward (see FUSED_DEPTHWISE_CONV): out[b, t] = sum over lags of kernel[lag] * x[b, t - lag] (kernel of b's lane). */
+export function depthwiseConvWasm(args: { inputs: tf.NamedTensorInfoMap; backend: unknown }): tf.TensorInfo {
+  const backend = args.backend as WasmBackend;
+  const { x, kernel } = args.inputs as { x: tf.TensorInfo; kernel: tf.TensorInfo };
+  const [b, t, c] = x.shape as [number, number, number];
+  const { lags, perLane } = depthwiseLanes(kernel, b);
+  const out = backend.makeOutput([b, t, c], 'float32');
+  const X = backend.typedArrayFromHeap(x) as Float32Array;
+  const K = backend.typedArrayFromHeap(kernel) as Float32Array;
+  const O = backend.typedArrayFromHeap(out) as Float32Array;
+  for (let s = 0; s < b; s++) {
+    const k0 = Math.floor(s / perLane) * lags * c;
+    for (let p = 0; p < t; p++) {
+      const o = (s * t + p) * c;
+      for (let j = 0; j < c; j++) O[o + j] = K[k0 + j]! * X[o + j]!;
+      for (let lag = 1; lag < lags && lag <= p; lag++) {
+        const i = o - lag * c;
+        const kl = k0 + lag * c;
+        for (let j = 0; j < c; j++) O[o + j] = O[o + j]! + K[kl + j]! * X[i + j]!;
+      }
+    }
+  }
+  return out;
+}
+
+/** Its backward: dx[b, t] = sum over lags of kernel[lag] * dy[b, t + lag]; dkernel[lag] = sum over b, t of dy[b, t] * x[b, t - lag] (per lane, summed in double precision). */
+export function depthwiseConvGradWasm(args: { inputs: tf.NamedTensorInfoMap; backend: unknown }): tf.TensorInfo[] {
+  const backend = args.backend as WasmBackend;
+  const { dy, x, kernel } = args.inputs as { dy: tf.TensorInfo; x: tf.TensorInfo; kernel: tf.TensorInfo };
+  const [b, t, c] = x.shape as [number, number, number];
+  const { lags, perLane } = depthwiseLanes(kernel, b);
+  const dx = backend.makeOutput([b, t, c], 'float32');
+  const dk = backend.makeOutput([...kernel.shape], 'float32');
+  const DY = backend.typedArrayFromHeap(dy) as Float32Array;
+  const X = backend.typedArrayFromHeap(x) as Float32Array;
+  const K = backend.typedArrayFromHeap(kernel) as Float32Array;
+  const DX = backend.typedArrayFromHeap(dx) as Float32Array;
+  const acc = new Float64Array(K.length);
+  for (let s = 0; s < b; s++) {
+    const k0 = Math.floor(s / perLane) * lags * c;
+    for (let p = 0; p < t; p++) {
+      const o = (s * t + p) * c;
+      for (let j = 0; j < c; j++) DX[o + j] = K[k0 + j]! * DY[o + j]!;
+      for (let lag = 1; lag < lags && p + lag < t; lag++) {
+        const i = o + lag * c;
+        const kl = k0 + lag * c;
+        for (let j = 0; j < c; j++) DX[o + j] = DX[o + j]! + K[kl + j]! * DY[i + j]!;
+      }
+      for (let lag = 0; lag < lags && lag <= p; lag++) {
+        const i = o - lag * c;
+        const kl = k0 + lag * c;
+        for (let j = 0; j < c; j++) acc[kl + j] = acc[kl + j]! + DY[o + j]! * X[i + j]!;
+      }
+    }
+  }
+  (backend.typedArrayFromHeap(dk) as Float32Array).set(acc);
+  return [dx, dk];
+}

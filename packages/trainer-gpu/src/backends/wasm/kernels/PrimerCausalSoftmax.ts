@@ -1,0 +1,89 @@
+import * as tf from '@tensorflow/tfjs';
+import { CAUSAL_SOFTMAX_FILL } from '@primer-search/compiler';
+import { EXP_INPUT_CAP, SAFE_DENOMINATOR_EPS } from '@primer-search/primitives';
+import type { WasmBackend } from '../heap.js';
+import { nativeAddon } from '../products.js';
+
+/**
+ * The causal softmax (see FUSED_CAUSAL_SOFTMAX) of `[batch, seq, seq]` scores, row by row as
+ * the primitives compute it: the max over the row with masked entries at the fill, exp(min(x -
+ * max, cap)), the sum (in double precision) through the safe denominator. Masked entries are
+ * exp(fill - max), which is 0 in float32 unless the max is within ~100 of the fill; only then
+ * are they computed. Causal rows need only t + 1 exponentials, half the composite's.
+ */
+export function causalSoftmaxWasm(args: { inputs: tf.NamedTensorInfoMap; backend: unknown }): tf.TensorInfo {
+  const backend = args.backend as WasmBackend;
+  const x = args.inputs.x!;
+  const [b, t, w] = x.shape as [number, number, number];
+  const out = backend.makeOutput([b, t, w], 'float32');
+  const X = backend.typedArrayFromHeap(x) as Float32Array;
+  const Y = backend.typedArrayFromHeap(out) as Float32Array;
+  const fill = CAUSAL_SOFTMAX_FILL;
+  const native = nativeAddon();
+  if (native && Y.length > 0) {
+    // the exponents first, then every exponential in one native call (glibc's expf), then the sums
+    for (let r = 0; r < b * t; r++) {
+      const o = r * w;
+      const open = Math.min((r % t) + 1, w);
+      let max = open < w ? fill : -Infinity;
+      for (let j = 0; j < open; j++) if (X[o + j]! > max) max = X[o + j]!;
+      for (let j = 0; j < open; j++) Y[o + j] = Math.min(Math.fround(X[o + j]! - max), EXP_INPUT_CAP);
+      const masked = Math.min(Math.fround(fill - max), EXP_INPUT_CAP);
+      for (let j = open; j < w; j++) Y[o + j] = masked;
+    }
+    native.exp(Y.buffer, Y.byteOffset / 4, Y.byteOffset / 4, Y.length);
+    for (let r = 0; r < b * t; r++) {
+      const o = r * w;
+      let sum = 0;
+      for (let j = 0; j < w; j++) sum += Y[o + j]!;
+      const z = Math.fround(sum);
+      const inv = 1 / (Math.abs(z) >= SAFE_DENOMINATOR_EPS ? z : SAFE_DENOMINATOR_EPS);
+      for (let j = 0; j < w; j++) Y[o + j] = Y[o + j]! * inv;
+    }
+    return out;
+  }
+  for (let s = 0; s < b; s++) {
+    for (let p = 0; p < t; p++) {
+      const o = (s * t + p) * w;
+      const open = Math.min(p + 1, w);
+      let max = open < w ? fill : -Infinity;
+      for (let j = 0; j < open; j++) if (X[o + j]! > max) max = X[o + j]!;
+      let sum = 0;
+      for (let j = 0; j < open; j++) {
+        const e = Math.fround(Math.exp(Math.min(Math.fround(X[o + j]! - max), EXP_INPUT_CAP)));
+        Y[o + j] = e;
+        sum += e;
+      }
+      const masked = open < w ? Math.fround(Math.exp(Math.min(Math.fround(fill - max), EXP_INPUT_CAP))) : 0;
+      sum += masked * (w - open);
+      const z = Math.fround(sum);
+      const inv = 1 / (Math.abs(z) >= SAFE_DENOMINATOR_EPS ? z : SAFE_DENOMINATOR_EPS);
+      for (let j = 0; j < open; j++) Y[o + j] = Y[o + j]! * inv;
+      const rest = masked * inv;
+      for (let j = open; j < w; j++) Y[o + j] = rest;
+    }
+  }
+  return out;
+}
+
+/** Its backward: dx = y * (dy - sum(dy * y)) on the row's open positions (the dot in double precision), 0 where masked. */
+export function causalSoftmaxGradWasm(args: { inputs: tf.NamedTensorInfoMap; backend: unknown }): tf.TensorInfo {
+  const backend = args.backend as WasmBackend;
+  const { dy, y } = args.inputs as { dy: tf.TensorInfo; y: tf.TensorInfo };
+  const [b, t, w] = y.shape as [number, number, number];
+  const dx = backend.makeOutput([b, t, w], 'float32');
+  const DY = backend.typedArrayFromHeap(dy) as Float32Array;
+  const Y = backend.typedArrayFromHeap(y) as Float32Array;
+  const DX = backend.typedArrayFromHeap(dx) as Float32Array;
+  for (let s = 0; s < b; s++) {
+    for (let p = 0; p < t; p++) {
+      const o = (s * t + p) * w;
+      const open = Math.min(p + 1, w);
+      let dot = 0;
+      for (let j = 0; j < open; j++) dot += DY[o + j]! * Y[o + j]!;
+      for (let j = 0; j < open; j++) DX[o + j] = Y[o + j]! * (DY[o + j]! - dot);
+      for (let j = open; j < w; j++) DX[o + j] = 0;
+    }
+  }
+  return dx;
+}
