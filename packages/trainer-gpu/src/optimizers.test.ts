@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import { selectBackend } from './backends/index.js';
 import { readCheckpoint, writeCheckpoint, type TrainCheckpoint } from './checkpoint.js';
-import { createOptimizer } from './optimizers.js';
+import { FUSED_ADAM, createOptimizer } from './optimizers.js';
 import { DEFAULT_TRAIN_CONFIG, type OptimizerName } from '@primer-search/study';
 
 await selectBackend('cpu');
@@ -70,6 +70,38 @@ describe('optimizer state is keyed by variable name', () => {
     }
     opt.dispose();
     tf.dispose(Object.values(vars));
+  });
+
+  it('Adam on wasm, one fused kernel per variable, matches the formula and the composite on cpu', async () => {
+    const run = () => {
+      const vars = makeVariables();
+      const opt = createOptimizer('adam');
+      runSteps(opt, vars, 0, 8);
+      const slots = opt.saveSlots(new Map(Object.entries(vars).map(([n, v]) => [v.name, n])));
+      const out = { values: values(vars), slots: Object.fromEntries(Object.entries(slots).map(([k, s]) => [k, Array.from(s.values)])) };
+      opt.dispose();
+      tf.dispose(Object.values(vars));
+      return out;
+    };
+    const cpu = run();
+    await selectBackend('wasm');
+    try {
+      expect(tf.getKernel(FUSED_ADAM, 'wasm')).toBeDefined();
+      expect(tf.getKernel(FUSED_ADAM, 'cpu')).toBeUndefined();
+      const profile = await tf.profile(() => {
+        const wasm = run();
+        const want = referenceAdam(8);
+        for (const n of Object.keys(SHAPES)) {
+          wasm.values[n]!.forEach((x, i) => expect(Math.abs(x - want[n]![i]!), `${n}[${i}]`).toBeLessThan(1e-5));
+          wasm.values[n]!.forEach((x, i) => expect(Math.abs(x - cpu.values[n]![i]!), `${n}[${i}] against cpu`).toBeLessThan(1e-6));
+        }
+        expect(Object.keys(wasm.slots).sort()).toEqual(Object.keys(cpu.slots).sort());
+        for (const [k, v] of Object.entries(cpu.slots)) v.forEach((x, i) => expect(Math.abs(x - wasm.slots[k]![i]!), k).toBeLessThan(1e-6 + 1e-5 * Math.abs(x)));
+      });
+      expect(profile.kernels.filter((k) => k.name === FUSED_ADAM).length).toBeGreaterThan(0);
+    } finally {
+      await selectBackend('cpu');
+    }
   });
 
   for (const name of ['adam', 'adafactor'] as OptimizerName[]) {

@@ -1,7 +1,19 @@
-import * as tf from '@tensorflow/tfjs';
+import * as tfjs from '@tensorflow/tfjs';
 import { PrimerError, quote } from '@primer-search/core';
 
+import type { TF } from '@primer-search/primitives';
 import type { OptimizerName } from '@primer-search/study';
+
+/**
+ * An optional fused kernel: one Adam update of one variable (inputs `v`, `m`, `s`, `g`; attrs
+ * `beta1`, `beta2`, `epsilon`, `learningRate`, `correction1`, `correction2`; outputs the new
+ * variable, `m` and `s`), as the composite below computes it. Where the backend registers it
+ * (the trainer does on wasm), each variable's update is one kernel call instead of a dozen.
+ */
+export const FUSED_ADAM = 'PrimerAdam';
+
+/** The namespace the optimizers run on (typed as this package's tfjs; injected by `createOptimizer`). */
+type Tf = typeof tfjs;
 
 /** A tensor's values and shape, as saved in a checkpoint. */
 export interface Slot {
@@ -18,7 +30,7 @@ export interface ScheduledOptimizer {
   name: OptimizerName;
   setLearningRate(lr: number): void;
   /** Gradients keyed by tfjs variable name; variables missing from `grads` are left as they are. */
-  applyGradients(grads: tf.NamedTensorMap): void;
+  applyGradients(grads: tfjs.NamedTensorMap): void;
   /**
    * Its state as named slots (`step`, `<variable>/<slot>`), the variables named by `names`
    * (tfjs variable name -> the model's stable name), so a checkpoint survives another model
@@ -30,20 +42,22 @@ export interface ScheduledOptimizer {
   dispose(): void;
 }
 
-const slotOf = (t: tf.Tensor): Slot => ({ values: Float32Array.from(t.dataSync() as Float32Array), shape: [...t.shape] });
+const slotOf = (t: tfjs.Tensor): Slot => ({ values: Float32Array.from(t.dataSync() as Float32Array), shape: [...t.shape] });
 
 /**
  * State per variable, keyed by its tfjs name; saved and loaded under its stable name, each
  * slot under its own name.
  */
 class SlotTable {
-  readonly state = new Map<string, Map<string, tf.Variable>>();
+  constructor(private readonly tf: Tf) {}
 
-  get(variable: string, slot: string, init: () => tf.Tensor): tf.Variable {
+  readonly state = new Map<string, Map<string, tfjs.Variable>>();
+
+  get(variable: string, slot: string, init: () => tfjs.Tensor): tfjs.Variable {
     let slots = this.state.get(variable);
     if (!slots) this.state.set(variable, (slots = new Map()));
     let v = slots.get(slot);
-    if (!v) slots.set(slot, (v = tf.variable(init(), false)));
+    if (!v) slots.set(slot, (v = this.tf.variable(init(), false)));
     return v;
   }
 
@@ -70,11 +84,11 @@ class SlotTable {
       if (variable === undefined || !expected) {
         throw new PrimerError('BAD_CHECKPOINT', `the checkpoint's optimizer state ${key} belongs to no variable of this model`);
       }
-      const want = expected(variableNamed(variable).shape);
+      const want = expected(variableNamed(this.tf, variable).shape);
       if (want.join('x') !== s.shape.join('x') || s.values.length !== want.reduce((a, b) => a * b, 1)) {
         throw new PrimerError('BAD_CHECKPOINT', `the checkpoint's optimizer state ${key} is ${s.shape.join('x')}, not ${want.join('x')}`);
       }
-      this.get(variable, slot, () => tf.tensor(s.values, s.shape));
+      this.get(variable, slot, () => this.tf.tensor(s.values, s.shape));
     }
     return saved.step?.values[0] ?? 0;
   }
@@ -87,7 +101,7 @@ class SlotTable {
 
 const same = (shape: number[]) => shape;
 
-const variableNamed = (name: string): tf.Variable => {
+const variableNamed = (tf: Tf, name: string): tfjs.Variable => {
   const v = tf.engine().registeredVariables[name];
   if (!v) throw new PrimerError('OPTIMIZER', `no variable named ${name}`);
   return v;
@@ -100,10 +114,10 @@ const variableNamed = (name: string): tf.Variable => {
  * variable onto another's moments. The bias corrections are computed from the step count,
  * so a resumed run continues bit for bit.
  */
-function adam(beta1 = 0.9, beta2 = 0.98, epsilon = 1e-9): ScheduledOptimizer {
+function adam(tf: Tf, beta1 = 0.9, beta2 = 0.98, epsilon = 1e-9): ScheduledOptimizer {
   let lr = 1e-3;
   let step = 0;
-  const slots = new SlotTable();
+  const slots = new SlotTable(tf);
   return {
     name: 'adam',
     setLearningRate: (v) => (lr = v),
@@ -111,11 +125,20 @@ function adam(beta1 = 0.9, beta2 = 0.98, epsilon = 1e-9): ScheduledOptimizer {
       step++;
       const correction1 = 1 - beta1 ** step;
       const correction2 = 1 - beta2 ** step;
+      const fused = tf.getKernel(FUSED_ADAM, tf.getBackend()) !== undefined;
       tf.tidy(() => {
         for (const [name, g] of Object.entries(grads)) {
-          const v = variableNamed(name);
+          const v = variableNamed(tf, name);
           const m = slots.get(name, 'm', () => tf.zerosLike(v));
           const s = slots.get(name, 'v', () => tf.zerosLike(v));
+          if (fused && g.dtype === 'float32') {
+            const attrs = { beta1, beta2, epsilon, learningRate: lr, correction1, correction2 };
+            const [v2, m2, s2] = tf.engine().runKernel(FUSED_ADAM, { v, m, s, g } as never, attrs as never) as unknown as tfjs.Tensor[];
+            m.assign(m2!);
+            s.assign(s2!);
+            v.assign(v2!);
+            continue;
+          }
           m.assign(tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1)));
           s.assign(tf.add(tf.mul(s, beta2), tf.mul(tf.square(g), 1 - beta2)));
           const mHat = tf.div(m, correction1);
@@ -137,10 +160,10 @@ function adam(beta1 = 0.9, beta2 = 0.98, epsilon = 1e-9): ScheduledOptimizer {
  * rate: factored second moments over the last two axes of matrices (full ones for vectors),
  * decay 1 - t^-0.8, no momentum, updates clipped to RMS 1.
  */
-function adafactor(): ScheduledOptimizer {
+function adafactor(tf: Tf): ScheduledOptimizer {
   let lr = 1e-2;
   let step = 0;
-  const slots = new SlotTable();
+  const slots = new SlotTable(tf);
   const EPS = 1e-30;
   return {
     name: 'adafactor',
@@ -150,9 +173,9 @@ function adafactor(): ScheduledOptimizer {
       const decay = 1 - step ** -0.8;
       tf.tidy(() => {
         for (const [name, g] of Object.entries(grads)) {
-          const v = variableNamed(name);
+          const v = variableNamed(tf, name);
           const g2 = tf.add(tf.square(g), EPS);
-          let update: tf.Tensor;
+          let update: tfjs.Tensor;
           if (g.rank >= 2) {
             const row = slots.get(name, 'row', () => tf.zerosLike(tf.mean(g2, -1)));
             const col = slots.get(name, 'col', () => tf.zerosLike(tf.mean(g2, -2)));
@@ -179,9 +202,14 @@ function adafactor(): ScheduledOptimizer {
   };
 }
 
-export function createOptimizer(name: OptimizerName): ScheduledOptimizer {
-  if (name === 'adam') return adam();
-  if (name === 'adafactor') return adafactor();
+/**
+ * `adam` or `adafactor`, on the TensorFlow.js namespace `tf` (the one the model was compiled
+ * with; default this package's `@tensorflow/tfjs`).
+ */
+export function createOptimizer(name: OptimizerName, tf: TF = tfjs as unknown as TF): ScheduledOptimizer {
+  const t = tf as unknown as Tf;
+  if (name === 'adam') return adam(t);
+  if (name === 'adafactor') return adafactor(t);
   throw new PrimerError('BAD_OPTIMIZER', `unknown optimizer ${quote(name)}; choose adam or adafactor`);
 }
 

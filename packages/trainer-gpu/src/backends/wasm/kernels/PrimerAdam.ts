@@ -1,0 +1,30 @@
+import * as tf from '@tensorflow/tfjs';
+import type { WasmBackend } from '../heap.js';
+
+/**
+ * One Adam update of one variable in one pass (see FUSED_ADAM): from the variable `v`, its
+ * moments `m` and `s` and its gradient `g`, the new variable and moments, exactly the
+ * composite's formula: m' = b1 m + (1 - b1) g; s' = b2 s + (1 - b2) g^2;
+ * v' = v - lr (m' / c1) / (sqrt(s' / c2) + eps). One kernel call instead of a dozen.
+ */
+export function adamWasm(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): tf.TensorInfo[] {
+  const backend = args.backend as WasmBackend;
+  const { v, m, s, g } = args.inputs as Record<'v' | 'm' | 's' | 'g', tf.TensorInfo>;
+  const a = args.attrs as Record<'beta1' | 'beta2' | 'epsilon' | 'learningRate' | 'correction1' | 'correction2', number>;
+  const outs = [backend.makeOutput([...v.shape], 'float32'), backend.makeOutput([...v.shape], 'float32'), backend.makeOutput([...v.shape], 'float32')] as const;
+  // views after allocating: an allocation can grow (and detach) the heap
+  const [V, M, S, G] = [v, m, s, g].map((t) => backend.typedArrayFromHeap(t) as Float32Array) as [Float32Array, Float32Array, Float32Array, Float32Array];
+  const [V2, M2, S2] = outs.map((t) => backend.typedArrayFromHeap(t) as Float32Array) as [Float32Array, Float32Array, Float32Array];
+  const f = Math.fround;
+  const b1 = f(a.beta1), b2 = f(a.beta2), ob1 = f(1 - a.beta1), ob2 = f(1 - a.beta2);
+  const c1 = f(a.correction1), c2 = f(a.correction2), eps = f(a.epsilon), lr = f(a.learningRate);
+  for (let i = 0; i < V.length; i++) {
+    const gi = G[i]!;
+    const mi = f(f(M[i]! * b1) + f(gi * ob1));
+    const si = f(f(S[i]! * b2) + f(f(gi * gi) * ob2));
+    M2[i] = mi;
+    S2[i] = si;
+    V2[i] = V[i]! - f(f(f(mi / c1) / f(f(Math.sqrt(f(si / c2))) + eps)) * lr);
+  }
+  return [...outs];
+}
