@@ -1,5 +1,6 @@
 import { Rng, type Seed } from '@primer-search/core';
 import type { PrimitiveRegistry, TF, Tensor } from '@primer-search/primitives';
+import { fusedNormalize, hasFusedNormalize } from './fusion.js';
 import { compileBlock, type CompiledBlock, type RunOptions, type Variable } from './block.js';
 import { CompileError, DEFAULT_LIMITS, planBlock, type BlockEstimate, type PlanLimits } from './plan.js';
 
@@ -56,6 +57,8 @@ export function estimateTrainingBytes(
 
 export interface LanguageModel {
   config: LanguageModelConfig;
+  /** The TensorFlow.js namespace it was compiled with (and trains on: the trainer takes it from here). */
+  tf: TF;
   blocks: CompiledBlock[];
   embedding: Variable;
   finalNorm: { scale: Variable; shift: Variable };
@@ -208,10 +211,15 @@ export function compileLanguageModel(dna: unknown, options: CompileModelOptions)
       let x = tf.reshape(tf.gather(embedding, tf.reshape(tokens, [-1])), [batch, len, dModel]);
       x = tf.add(tf.mul(x, Math.sqrt(dModel)), position);
       for (const b of blocks) x = b.apply(x);
-      const mean = tf.mean(x, 2, true);
-      const centred = tf.sub(x, mean);
-      const variance = tf.mean(tf.square(centred), 2, true);
-      x = tf.add(tf.mul(tf.div(centred, tf.sqrt(tf.add(variance, LAYER_NORM_EPS))), finalNorm.scale), finalNorm.shift);
+      let normed: Tensor;
+      if ((options.fuseKernels ?? true) && hasFusedNormalize(tf)) normed = fusedNormalize(tf, x);
+      else {
+        const mean = tf.mean(x, 2, true);
+        const centred = tf.sub(x, mean);
+        const variance = tf.mean(tf.square(centred), 2, true);
+        normed = tf.div(centred, tf.sqrt(tf.add(variance, LAYER_NORM_EPS)));
+      }
+      x = tf.add(tf.mul(normed, finalNorm.scale), finalNorm.shift);
       return tf.reshape(tf.matMul(tf.reshape(x, [batch * len, dModel]), embedding, false, true), [batch, len, vocabSize]);
     });
 
@@ -223,6 +231,7 @@ export function compileLanguageModel(dna: unknown, options: CompileModelOptions)
 
   return {
     config: { vocabSize, layers, dModel, seqLen },
+    tf,
     blocks,
     embedding,
     finalNorm,

@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import type * as tfjs from '@tensorflow/tfjs';
 import type { LanguageModel } from '@primer-search/compiler';
 import type { Batch, BatchSampler } from '@primer-search/datasets';
 import { PrimerError } from '@primer-search/core';
@@ -51,19 +51,23 @@ export interface TrainResult {
   curve: Array<{ step: number; tokens: number; seconds: number; loss: number }>;
 }
 
+/** The namespace `model` was compiled with, typed as this package's tfjs (the trainer imports none itself). */
+const tfOf = (model: LanguageModel) => model.tf as unknown as typeof tfjs;
+
 /** A batch as int32 `[batch, seq]` inputs and targets (call inside tf.tidy). */
-function batchTensors(b: Batch): { x: tf.Tensor2D; y: tf.Tensor2D } {
+function batchTensors(tf: typeof tfjs, b: Batch): { x: tfjs.Tensor2D; y: tfjs.Tensor2D } {
   return { x: tf.tensor2d(b.tokens, [b.batch, b.seqLen], 'int32'), y: tf.tensor2d(b.targets, [b.batch, b.seqLen], 'int32') };
 }
 
 /** Mean loss of `model` over fixed batches, token-weighted. */
 export function evaluate(model: LanguageModel, batches: Batch[]): number {
+  const tf = tfOf(model);
   let total = 0;
   let count = 0;
   for (const b of batches) {
     const loss = tf.tidy(() => {
-      const { x, y } = batchTensors(b);
-      return (model.loss(x as never, y as never) as unknown as tf.Tensor).dataSync()[0]!;
+      const { x, y } = batchTensors(tf, b);
+      return (model.loss(x as never, y as never) as unknown as tfjs.Tensor).dataSync()[0]!;
     });
     total += loss * b.batch * b.seqLen;
     count += b.batch * b.seqLen;
@@ -79,7 +83,7 @@ const show = (v: unknown) => (v === undefined ? 'unset' : JSON.stringify(v));
  */
 function checkResumable(
   c: TrainCheckpoint,
-  now: { named: Array<[string, tf.Variable]>; config: TrainConfig; optimizer: string; context?: Record<string, unknown> },
+  now: { named: Array<[string, tfjs.Variable]>; config: TrainConfig; optimizer: string; context?: Record<string, unknown> },
 ): void {
   const differ = (a: Record<string, unknown> | undefined, b: Record<string, unknown> | undefined) =>
     Object.keys({ ...a, ...b })
@@ -129,9 +133,11 @@ export async function trainModel(args: {
   parallel?: DataParallel;
 }): Promise<TrainResult> {
   const { model, sampler, evaluation, budget } = args;
+  // the training loop runs on the namespace the model was compiled with, as the compiler does
+  const tf = tfOf(model);
   const config: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, ...args.config };
-  const optimizer = createOptimizer(config.optimizer);
-  const variables = model.variables as unknown as tf.Variable[];
+  const optimizer = createOptimizer(config.optimizer, model.tf);
+  const variables = model.variables as unknown as tfjs.Variable[];
   const checkpoints = [...config.checkpoints].filter((f) => f > 0 && f < 1).sort((a, b) => a - b);
   const result: TrainResult = {
     status: 'completed',
@@ -147,7 +153,7 @@ export async function trainModel(args: {
     curve: [],
   };
   const used = () => ({ seconds: result.trainSeconds, steps: result.steps, tokens: result.tokens });
-  const named = [...model.namedVariables] as Array<[string, tf.Variable]>;
+  const named = [...model.namedVariables] as Array<[string, tfjs.Variable]>;
   // tfjs variable name -> the model's stable name, for the optimizer's saved state
   const stableNames = new Map(named.map(([n, v]) => [v.name, n]));
 
@@ -212,11 +218,11 @@ export async function trainModel(args: {
       const lr = learningRate(result.steps, config.learningRate, config.warmupSteps);
       optimizer.setLearningRate(lr);
       const t0 = performance.now();
-      const local = (x: tf.Tensor2D, y: tf.Tensor2D) => tf.variableGrads(() => model.loss(x as never, y as never) as unknown as tf.Scalar, variables);
+      const local = (x: tfjs.Tensor2D, y: tfjs.Tensor2D) => tf.variableGrads(() => model.loss(x as never, y as never) as unknown as tfjs.Scalar, variables);
       const computed = args.parallel
         ? await args.parallel.gradients(batch, variables, local)
         : tf.tidy(() => {
-            const { x, y } = batchTensors(batch);
+            const { x, y } = batchTensors(tf, batch);
             return local(x, y);
           });
       const { loss, norm } = tf.tidy(() => {
