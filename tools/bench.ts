@@ -1,6 +1,6 @@
 // `npm run bench`: training throughput of the reference configurations, stock wasm and our
 // fast wasm side by side in one process (ratios are what to compare: this machine is shared).
-// Rows: stock kernels with the plain compiler; our kernels with products on XNNPACK (what
+// Rows: stock kernels with the plain compiler (no fused projections, branches one by one); our kernels with products on XNNPACK (what
 // `npm ci` alone gives); ours with products on the system's BLAS (the native path, where
 // OpenBLAS is installed; the default then).
 import * as tf from '@tensorflow/tfjs';
@@ -35,11 +35,13 @@ const stream = Uint32Array.from({ length: 200_000 }, () => rng.int(0, 1023));
 const native = loadNativeBlas();
 console.error(native.ok ? `native products: ${native.library} (${native.threads} thread), addon ${native.addon}` : `native products: off (${native.reason}); their row is left out`);
 
-async function measure(c: Config, kind: 'stock' | 'fast' | 'native', fuseProjections: boolean) {
+async function measure(c: Config, kind: 'stock' | 'fast' | 'native') {
+  // the stock row runs the plain compiler too: no fused projections, one run per branch
+  const plain = kind === 'stock';
   setWasmKernels(kind === 'stock' ? 'stock' : 'fast');
   setNativeProducts(kind === 'native');
   const t0 = performance.now();
-  const model = compileLanguageModel(baselineDna(c.model, { dModel: c.dModel }), { tf: tf as never, vocabSize: c.vocab, layers: c.layers, dModel: c.dModel, seqLen: c.seqLen, seed: 1, fuseProjections });
+  const model = compileLanguageModel(baselineDna(c.model, { dModel: c.dModel }), { tf: tf as never, vocabSize: c.vocab, layers: c.layers, dModel: c.dModel, seqLen: c.seqLen, seed: 1, fuseProjections: !plain, stackBranches: !plain, fuseKernels: !plain });
   const compileSeconds = (performance.now() - t0) / 1000;
   const sampler = new BatchSampler(stream, c.batch, c.seqLen, 1);
   const evaluation = evaluationBatches(stream, c.batch, c.seqLen, 4 * c.batch);
@@ -56,9 +58,9 @@ async function measure(c: Config, kind: 'stock' | 'fast' | 'native', fuseProject
 
 const rows: string[][] = [['config', 'model', 'params', 'kernels', 'ms/step', 'tokens/s', 'GFLOP/s', 'vs stock']];
 for (const c of configs) {
-  const stock = await measure(c, 'stock', false);
-  const fast = await measure(c, 'fast', true);
-  const withNative = native.ok ? await measure(c, 'native', true) : undefined;
+  const stock = await measure(c, 'stock');
+  const fast = await measure(c, 'fast');
+  const withNative = native.ok ? await measure(c, 'native') : undefined;
   const name = `${c.label} ${c.layers}x${c.dModel} seq${c.seqLen} b${c.batch} V${c.vocab}`;
   const measured: Array<[string, typeof stock]> = [['stock', stock], ['ours, XNNPACK products', fast]];
   if (withNative) measured.push(['ours, native BLAS products', withNative]);

@@ -1,7 +1,7 @@
 import { Rng, type Seed } from '@primer-search/core';
 import { initialValues, project, type PrimitiveRegistry, type TF, type Tensor } from '@primer-search/primitives';
 import type { Variable as TfVariable } from '@tensorflow/tfjs-core';
-import { fusedCausalSoftmax, hasFusedSoftmax, softmaxChains } from './fusion.js';
+import { fusedCausalSoftmax, fusedNormalize, hasFusedNormalize, hasFusedSoftmax, normalizeChains, softmaxChains, type FusedChain } from './fusion.js';
 import { planBlock, type BlockPlan, type BlockSize, type CallNode, type OpNode, type PlanLimits, type PlannedParam, type SubprogramPlan } from './plan.js';
 
 export type Variable = TfVariable;
@@ -47,7 +47,8 @@ export interface RunOptions {
   stackBranches?: boolean;
   /**
    * Run recognised chains of primitives as one fused kernel where the backend registers it
-   * (`fusion.ts`; today the causal softmax: MASK, RED_MAX, DIFFERENCE, EXP, RED_SUM, DIVIDE).
+   * (`fusion.ts`; today the causal softmax: MASK, RED_MAX, DIFFERENCE, EXP, RED_SUM, DIVIDE; and
+   * layer norm's normalisation: RED_MEAN, DIFFERENCE, SQUARE, RED_MEAN, ABS_ROOT, DIVIDE).
    * The same function; elsewhere, or with this off, the chain runs op by op. Default true.
    */
   fuseKernels?: boolean;
@@ -84,7 +85,11 @@ export function runBlock(tf: TF, plan: BlockPlan, params: (name: string) => Tens
   const batch = x.shape[0] as number;
   const fuse = options.fuseProjections ?? true;
   const stack = options.stackBranches ?? true;
-  const fusedSoftmax = (options.fuseKernels ?? true) && hasFusedSoftmax(tf);
+  const fuseKernels = options.fuseKernels ?? true;
+  const fusedSoftmax = fuseKernels && hasFusedSoftmax(tf);
+  const fusedNorm = fuseKernels && hasFusedNormalize(tf);
+  const chainsOf = (sp: SubprogramPlan): Map<number, FusedChain> | undefined =>
+    fusedSoftmax || fusedNorm ? new Map([...(fusedSoftmax ? softmaxChains(sp) : []), ...(fusedNorm ? normalizeChains(sp) : [])]) : undefined;
 
   const applyOp = (node: OpNode, laneParams: PlannedParam[][], states: Tensor[]): Tensor => {
     const d = node.descriptor;
@@ -166,13 +171,13 @@ export function runBlock(tf: TF, plan: BlockPlan, params: (name: string) => Tens
   const run = (lanes: SubprogramPlan[], inputs: Tensor[], pre?: Map<number, Tensor>): Tensor => {
     const first = lanes[0]!;
     const states: Tensor[] = [...inputs];
-    const chains = fusedSoftmax ? softmaxChains(first) : undefined;
+    const chains = chainsOf(first);
     const skipped = new Set([...(chains?.values() ?? [])].flatMap((c) => [...c.skip]));
     first.nodes.forEach((node, k) => {
       if (skipped.has(k)) return;
       let out: Tensor;
       const chain = chains?.get(k);
-      if (chain) out = fusedCausalSoftmax(tf, states[chain.input]!);
+      if (chain) out = chain.kind === 'normalize' ? fusedNormalize(tf, states[chain.input]!) : fusedCausalSoftmax(tf, states[chain.input]!);
       else if (node.kind === 'op') {
         const ready = pre?.get(k);
         const outs = ready

@@ -9,7 +9,7 @@ import { compileLanguageModel, softmaxCrossEntropy, timingSignal } from './lm.js
 import { DNA_LIMITS } from '@primer-search/dna';
 import { opChain, wideProjections } from '../../dna/src/__fixtures__/large-programs.js';
 import { CompileError, planBlock, type SubprogramPlan } from './plan.js';
-import { softmaxChains } from './fusion.js';
+import { normalizeChains, softmaxChains } from './fusion.js';
 
 const seedDna = (): Dna => {
   const r = validateDna(JSON.parse(readFileSync(new URL('../../../examples/dna/vanilla.json', import.meta.url), 'utf8')));
@@ -389,7 +389,7 @@ describe('fused projections and stacked branches', () => {
   });
 });
 
-describe('softmaxChains', () => {
+describe('fused chains (softmaxChains, normalizeChains)', () => {
   const subprograms = (plan: ReturnType<typeof planBlock>) => {
     const all: SubprogramPlan[] = [];
     const walk = (sp: SubprogramPlan) => {
@@ -407,6 +407,15 @@ describe('softmaxChains', () => {
     // 4 heads, each calling causal_softmax once: the chain is the callee's six nodes, reading h0
     expect(found).toHaveLength(4);
     for (const c of found) expect(c).toEqual({ sub: 'causal_softmax', k: 5, input: 0, skip: [0, 1, 2, 3, 4] });
+  });
+
+  it('finds the normalisation of both layer norms, and none in the Primer norm', () => {
+    const found = (dna: Dna) =>
+      subprograms(planBlock(dna, { dModel: 32, seqLen: 9 })).flatMap((sp) => [...normalizeChains(sp)].map(([k, c]) => ({ sub: sp.name, k, kind: c.kind, input: c.input, skip: [...c.skip].sort() })));
+    // layer_norm: RED_MEAN, DIFFERENCE, SQUARE, RED_MEAN, ABS_ROOT, DIVIDE, then SCALE and SHIFT (not fused)
+    expect(found(seedDna())).toEqual([0, 1].map(() => ({ sub: 'layer_norm', k: 5, kind: 'normalize', input: 0, skip: [0, 1, 2, 3, 4] })));
+    const primer = JSON.parse(readFileSync(new URL('../../../examples/dna/primer.json', import.meta.url), 'utf8')) as Dna;
+    expect(found(primer)).toEqual([]);
   });
 
   it('leaves a chain alone when one of its intermediate states is read elsewhere or it is built differently', () => {

@@ -161,6 +161,54 @@ static napi_value xent(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/*
+ * csoftmax(heap, x, y, batch, t, w, fill, cap, eps): the causal softmax of [batch, t, w] scores
+ * at x into y, row by row as the primitives compute it (see FUSED_CAUSAL_SOFTMAX): entries j > p
+ * of row p are masked to fill before the max; exp(min(x - max, cap)); the sum in double through
+ * the safe denominator eps. Masked entries are exp(fill - max), 0 unless the max is near fill.
+ */
+static napi_value csoftmax(napi_env env, napi_callback_info info) {
+  size_t argc = 9;
+  napi_value argv[9];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  float *heap;
+  size_t floats;
+  int64_t a[5];
+  double fill, cap, eps;
+  if (argc != 9 || !heap_args(env, argv, 1, 5, &heap, &floats, a) || napi_get_value_double(env, argv[6], &fill) != napi_ok ||
+      napi_get_value_double(env, argv[7], &cap) != napi_ok || napi_get_value_double(env, argv[8], &eps) != napi_ok)
+    return throw_error(env, "csoftmax(heap, x, y, batch, t, w, fill, cap, eps)");
+  int64_t xo = a[0], yo = a[1], batch = a[2], t = a[3], w = a[4];
+  if ((size_t)(xo + batch * t * w) > floats || (size_t)(yo + batch * t * w) > floats) return throw_error(env, "csoftmax: an operand lies outside the heap");
+  const float ffill = (float)fill, fcap = (float)cap;
+  for (int64_t r = 0; r < batch * t; r++) {
+    const float *xr = heap + xo + r * w;
+    float *yr = heap + yo + r * w;
+    int64_t p = r % t, open = p + 1 < w ? p + 1 : w;
+    float max = open < w ? ffill : -INFINITY;
+    for (int64_t j = 0; j < open; j++) if (xr[j] > max) max = xr[j];
+    double sum = 0;
+    for (int64_t j = 0; j < open; j++) {
+      float d = xr[j] - max;
+      float e = expf(d < fcap ? d : fcap);
+      yr[j] = e;
+      sum += e;
+    }
+    float masked = 0;
+    if (open < w) {
+      float d = ffill - max;
+      masked = expf(d < fcap ? d : fcap);
+      sum += (double)masked * (double)(w - open);
+    }
+    float z = (float)sum;
+    float inv = 1.0f / (fabsf(z) >= (float)eps ? z : (float)eps);
+    for (int64_t j = 0; j < open; j++) yr[j] *= inv;
+    float rest = masked * inv;
+    for (int64_t j = open; j < w; j++) yr[j] = rest;
+  }
+  return NULL;
+}
+
 NAPI_MODULE_INIT() {
   napi_value f;
   napi_create_function(env, "load", NAPI_AUTO_LENGTH, load, NULL, &f);
@@ -171,5 +219,7 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "exp", f);
   napi_create_function(env, "xent", NAPI_AUTO_LENGTH, xent, NULL, &f);
   napi_set_named_property(env, exports, "xent", f);
+  napi_create_function(env, "csoftmax", NAPI_AUTO_LENGTH, csoftmax, NULL, &f);
+  napi_set_named_property(env, exports, "csoftmax", f);
   return exports;
 }

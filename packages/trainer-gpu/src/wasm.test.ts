@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { baselineDna, baselines } from '@primer-search/baselines';
-import { FUSED_CAUSAL_SOFTMAX, FUSED_CROSS_ENTROPY, compileLanguageModel, fusedCausalSoftmax, sparseSoftmaxCrossEntropy } from '@primer-search/compiler';
+import { FUSED_CAUSAL_SOFTMAX, FUSED_CROSS_ENTROPY, FUSED_NORMALIZE, compileLanguageModel, fusedCausalSoftmax, fusedNormalize, sparseSoftmaxCrossEntropy } from '@primer-search/compiler';
 import { mutateDna, validateDna, type Dna } from '@primer-search/dna';
 import { Rng } from '@primer-search/core';
 import { FUSED_DEPTHWISE_CONV, builtinPrimitives, type TF } from '@primer-search/primitives';
@@ -130,6 +130,36 @@ for (const path of PATHS) describe(`the fused causal softmax on wasm against the
   });
 });
 
+describe('the fused normalisation on wasm against the chain of primitives on cpu', () => {
+  const op = (name: string) => builtinPrimitives.find((p) => p.name === name)!;
+  /** RED_MEAN -> DIFFERENCE -> SQUARE -> RED_MEAN -> ABS_ROOT -> DIVIDE, op by op, as the baselines' layer_norm runs. */
+  const composite = (x: tf.Tensor) => {
+    const [b, t, w] = x.shape as [number, number, number];
+    const s = (wi: number[], wo: number) => ({ batch: b, seqLen: t, inWidths: wi, outWidth: wo, dimSize: 0, constant: 0 }) as never;
+    const ap = (name: string, ins: tf.Tensor[], wo: number) => op(name).apply(tf as never, ins as never, [], s(ins.map((i) => i.shape[2] as number), wo)) as unknown as tf.Tensor;
+    const c = ap('DIFFERENCE', [x, ap('RED_MEAN', [x], 1)], w);
+    return ap('DIVIDE', [c, ap('ABS_ROOT', [ap('RED_MEAN', [ap('SQUARE', [c], w)], 1)], 1)], w);
+  };
+  it('is registered on wasm only; forward and gradient match, constant rows, width 1 and large offsets included', async () => {
+    expect(tf.getKernel(FUSED_NORMALIZE, 'wasm')).toBeDefined();
+    expect(tf.getKernel(FUSED_NORMALIZE, 'cpu')).toBeUndefined();
+    for (const [b, t, w, offset] of [[3, 7, 33, 0], [2, 64, 128, 5], [1, 3, 1, 0], [2, 4, 8, 1000]] as const) {
+      const rng = Rng.create(`norm${b}x${t}x${w}`);
+      const xv = Array.from({ length: b * t * w }, (_, i) => (i < w ? 0.25 : offset + rng.normal()));
+      const wv = Array.from({ length: b * t * w }, () => rng.normal());
+      const { cpu, wasm } = await onBoth(() =>
+        tf.tidy(() => {
+          const f = tf.getBackend() === 'wasm' ? (x: tf.Tensor) => fusedNormalize(tf as never, x as never) as unknown as tf.Tensor : composite;
+          const weights = tf.tensor3d(wv, [b, t, w]);
+          const { value, grad } = tf.valueAndGrad((x: tf.Tensor) => tf.sum(tf.mul(f(x), weights)) as tf.Scalar)(tf.tensor3d(xv, [b, t, w]));
+          return [value.dataSync()[0]!, ...Array.from(f(tf.tensor3d(xv, [b, t, w])).dataSync()), ...Array.from(grad.dataSync())];
+        }),
+      );
+      close(wasm, cpu, offset > 100 ? 2e-3 : 1e-4);
+    }
+  });
+});
+
 describe('Identity and same-dtype Cast on wasm (ours: no copy)', () => {
   it('share the input memory, count references, and free it once both are disposed', () => {
     const before = tf.memory().numBytes;
@@ -153,7 +183,7 @@ describe('Identity and same-dtype Cast on wasm (ours: no copy)', () => {
 });
 
 describe('the vanilla block on wasm', () => {
-  it('runs each layer\'s attention softmax as one fused kernel for all heads', async () => {
+  it('runs each layer\'s attention softmax as one fused kernel for all heads, and each normalisation as one', async () => {
     const lm = compileLanguageModel(baselineDna('vanilla', { dModel: 32 }), { tf: tf as never, vocabSize: 37, layers: 2, dModel: 32, seqLen: 12, seed: 3 });
     const tokens = tf.zeros([2, 12], 'int32');
     const p = await tf.profile(() => lm.logits(tokens as never) as never);
@@ -161,6 +191,9 @@ describe('the vanilla block on wasm', () => {
     tokens.dispose();
     const names = p.kernels.map((k) => k.name);
     expect(names.filter((n) => n === FUSED_CAUSAL_SOFTMAX)).toHaveLength(2);
+    // two layer norms a layer and the final norm, one kernel each
+    expect(names.filter((n) => n === FUSED_NORMALIZE)).toHaveLength(5);
+    expect(names).not.toContain('Mean');
     expect(names).not.toContain('Exp');
     // the heads' scores: one [heads * batch, seq, seq] product per layer
     expect(p.kernels.filter((k) => k.name === FUSED_CAUSAL_SOFTMAX).map((k) => k.inputShapes[0])).toEqual([[8, 12, 12], [8, 12, 12]]);

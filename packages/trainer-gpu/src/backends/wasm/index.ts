@@ -10,6 +10,8 @@ export { castWasm } from './kernels/Cast.js';
 export { equalWasm } from './kernels/Equal.js';
 export { expWasm } from './kernels/Exp.js';
 export { identityWasm } from './kernels/Identity.js';
+export { adamWasm } from './kernels/PrimerAdam.js';
+export { normalizeGradWasm, normalizeWasm } from './kernels/PrimerNormalize.js';
 export { causalSoftmaxGradWasm, causalSoftmaxWasm } from './kernels/PrimerCausalSoftmax.js';
 export { depthwiseConvGradWasm, depthwiseConvWasm } from './kernels/PrimerCausalDepthwiseConv.js';
 export { softmaxCrossEntropyWasm } from './kernels/PrimerSoftmaxCrossEntropy.js';

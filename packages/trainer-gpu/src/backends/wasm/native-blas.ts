@@ -22,6 +22,8 @@ export interface NativeBlasAddon {
   exp(heap: ArrayBufferLike, x: number, y: number, count: number): void;
   /** The fused cross-entropy (see FUSED_CROSS_ENTROPY): returns the mean loss, writes the gradient at g. */
   xent(heap: ArrayBufferLike, z: number, t: number, g: number, n: number, v: number): number;
+  /** The causal softmax (see FUSED_CAUSAL_SOFTMAX) of `[batch, t, w]` scores at x into y. */
+  csoftmax(heap: ArrayBufferLike, x: number, y: number, batch: number, t: number, w: number, fill: number, cap: number, eps: number): void;
 }
 
 export type NativeBlasStatus = { ok: true; library: string; addon: string; threads: number; addonModule: NativeBlasAddon } | { ok: false; reason: string };
