@@ -209,6 +209,131 @@ static napi_value csoftmax(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * adam(heap, v, m, s, g, v2, m2, s2, n, b1, b2, eps, lr, c1, c2): one Adam update of n floats
+ * (see FUSED_ADAM), in float32 as the composite computes it: m2 = b1 m + (1 - b1) g;
+ * s2 = b2 s + (1 - b2) g^2; v2 = v - lr (m2 / c1) / (sqrt(s2 / c2) + eps).
+ */
+static napi_value adam(napi_env env, napi_callback_info info) {
+  size_t argc = 15;
+  napi_value argv[15];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  float *heap;
+  size_t floats;
+  int64_t a[8];
+  double h[6];
+  int ok = argc == 15 && heap_args(env, argv, 1, 8, &heap, &floats, a);
+  for (int i = 0; ok && i < 6; i++) ok = napi_get_value_double(env, argv[9 + i], &h[i]) == napi_ok;
+  if (!ok) return throw_error(env, "adam(heap, v, m, s, g, v2, m2, s2, n, b1, b2, eps, lr, c1, c2)");
+  int64_t n = a[7];
+  for (int i = 0; i < 7; i++) if ((size_t)(a[i] + n) > floats) return throw_error(env, "adam: an operand lies outside the heap");
+  const float *v = heap + a[0], *m = heap + a[1], *s = heap + a[2], *g = heap + a[3];
+  float *v2 = heap + a[4], *m2 = heap + a[5], *s2 = heap + a[6];
+  const float b1 = (float)h[0], b2 = (float)h[1], ob1 = (float)(1 - h[0]), ob2 = (float)(1 - h[1]);
+  const float eps = (float)h[2], lr = (float)h[3], c1 = (float)h[4], c2 = (float)h[5];
+  for (int64_t i = 0; i < n; i++) {
+    float gi = g[i];
+    float mi = m[i] * b1 + gi * ob1;
+    float si = s[i] * b2 + (gi * gi) * ob2;
+    m2[i] = mi;
+    s2[i] = si;
+    v2[i] = v[i] - ((mi / c1) / (sqrtf(si / c2) + eps)) * lr;
+  }
+  return NULL;
+}
+
+/* colsum(heap, x, y, outer, inner): y[j] = sum over r < outer of x[r * inner + j], in double. */
+static napi_value colsum(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  float *heap;
+  size_t floats;
+  int64_t a[4];
+  if (argc != 5 || !heap_args(env, argv, 1, 4, &heap, &floats, a)) return throw_error(env, "colsum(heap, x, y, outer, inner)");
+  int64_t outer = a[2], inner = a[3];
+  if ((size_t)(a[0] + outer * inner) > floats || (size_t)(a[1] + inner) > floats) return throw_error(env, "colsum: an operand lies outside the heap");
+  const float *x = heap + a[0];
+  float *y = heap + a[1];
+  for (int64_t j0 = 0; j0 < inner; j0 += 256) {
+    double acc[256];
+    int64_t len = inner - j0 < 256 ? inner - j0 : 256;
+    for (int64_t j = 0; j < len; j++) acc[j] = 0;
+    for (int64_t r = 0; r < outer; r++) {
+      const float *row = x + r * inner + j0;
+      for (int64_t j = 0; j < len; j++) acc[j] += row[j];
+    }
+    for (int64_t j = 0; j < len; j++) y[j0 + j] = (float)acc[j];
+  }
+  return NULL;
+}
+
+/*
+ * normalize(heap, x, n, r, rows, w, eps): layer norm's normalisation of each row of w floats
+ * (see FUSED_NORMALIZE): the mean and the centred mean square in double, r = sqrt(var + eps)
+ * in float, n = (x - mean) / r.
+ */
+static napi_value normalize(napi_env env, napi_callback_info info) {
+  size_t argc = 7;
+  napi_value argv[7];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  float *heap;
+  size_t floats;
+  int64_t a[5];
+  double eps;
+  if (argc != 7 || !heap_args(env, argv, 1, 5, &heap, &floats, a) || napi_get_value_double(env, argv[6], &eps) != napi_ok)
+    return throw_error(env, "normalize(heap, x, n, r, rows, w, eps)");
+  int64_t rows = a[3], w = a[4];
+  if ((size_t)(a[0] + rows * w) > floats || (size_t)(a[1] + rows * w) > floats || (size_t)(a[2] + rows) > floats) return throw_error(env, "normalize: an operand lies outside the heap");
+  for (int64_t r = 0; r < rows; r++) {
+    const float *x = heap + a[0] + r * w;
+    float *n = heap + a[1] + r * w;
+    double sum = 0;
+    for (int64_t j = 0; j < w; j++) sum += x[j];
+    float mean = (float)(sum / (double)w);
+    double sq = 0;
+    for (int64_t j = 0; j < w; j++) {
+      float c = x[j] - mean;
+      n[j] = c;
+      sq += (float)(c * c);
+    }
+    float root = sqrtf((float)(sq / (double)w) + (float)eps);
+    heap[a[2] + r] = root;
+    for (int64_t j = 0; j < w; j++) n[j] /= root;
+  }
+  return NULL;
+}
+
+/* normalize_grad(heap, dy, n, r, dx, rows, w): dx = dc - mean(dc), dc = (dy - n mean(dy n)) / r, per row. */
+static napi_value normalize_grad(napi_env env, napi_callback_info info) {
+  size_t argc = 7;
+  napi_value argv[7];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  float *heap;
+  size_t floats;
+  int64_t a[6];
+  if (argc != 7 || !heap_args(env, argv, 1, 6, &heap, &floats, a)) return throw_error(env, "normalize_grad(heap, dy, n, r, dx, rows, w)");
+  int64_t rows = a[4], w = a[5];
+  if ((size_t)(a[0] + rows * w) > floats || (size_t)(a[1] + rows * w) > floats || (size_t)(a[2] + rows) > floats || (size_t)(a[3] + rows * w) > floats)
+    return throw_error(env, "normalize_grad: an operand lies outside the heap");
+  for (int64_t r = 0; r < rows; r++) {
+    const float *dy = heap + a[0] + r * w, *n = heap + a[1] + r * w;
+    float *dx = heap + a[3] + r * w;
+    double dot = 0;
+    for (int64_t j = 0; j < w; j++) dot += (double)dy[j] * n[j];
+    double k = dot / (double)w, inv = 1.0 / heap[a[2] + r];
+    double sum = 0;
+    for (int64_t j = 0; j < w; j++) {
+      float dc = (float)((dy[j] - n[j] * k) * inv);
+      dx[j] = dc;
+      sum += dc;
+    }
+    float mean = (float)(sum / (double)w);
+    for (int64_t j = 0; j < w; j++) dx[j] -= mean;
+  }
+  return NULL;
+}
+
 NAPI_MODULE_INIT() {
   napi_value f;
   napi_create_function(env, "load", NAPI_AUTO_LENGTH, load, NULL, &f);
@@ -221,5 +346,13 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "xent", f);
   napi_create_function(env, "csoftmax", NAPI_AUTO_LENGTH, csoftmax, NULL, &f);
   napi_set_named_property(env, exports, "csoftmax", f);
+  napi_create_function(env, "adam", NAPI_AUTO_LENGTH, adam, NULL, &f);
+  napi_set_named_property(env, exports, "adam", f);
+  napi_create_function(env, "colsum", NAPI_AUTO_LENGTH, colsum, NULL, &f);
+  napi_set_named_property(env, exports, "colsum", f);
+  napi_create_function(env, "normalize", NAPI_AUTO_LENGTH, normalize, NULL, &f);
+  napi_set_named_property(env, exports, "normalize", f);
+  napi_create_function(env, "normalizeGrad", NAPI_AUTO_LENGTH, normalize_grad, NULL, &f);
+  napi_set_named_property(env, exports, "normalizeGrad", f);
   return exports;
 }

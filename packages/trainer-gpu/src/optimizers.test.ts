@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import { selectBackend } from './backends/index.js';
+import { selectBackend, setNativeProducts } from './backends/index.js';
 import { readCheckpoint, writeCheckpoint, type TrainCheckpoint } from './checkpoint.js';
 import { FUSED_ADAM, createOptimizer } from './optimizers.js';
 import { DEFAULT_TRAIN_CONFIG, type OptimizerName } from '@primer-search/study';
@@ -88,17 +88,21 @@ describe('optimizer state is keyed by variable name', () => {
     try {
       expect(tf.getKernel(FUSED_ADAM, 'wasm')).toBeDefined();
       expect(tf.getKernel(FUSED_ADAM, 'cpu')).toBeUndefined();
-      const profile = await tf.profile(() => {
-        const wasm = run();
-        const want = referenceAdam(8);
-        for (const n of Object.keys(SHAPES)) {
-          wasm.values[n]!.forEach((x, i) => expect(Math.abs(x - want[n]![i]!), `${n}[${i}]`).toBeLessThan(1e-5));
-          wasm.values[n]!.forEach((x, i) => expect(Math.abs(x - cpu.values[n]![i]!), `${n}[${i}] against cpu`).toBeLessThan(1e-6));
-        }
-        expect(Object.keys(wasm.slots).sort()).toEqual(Object.keys(cpu.slots).sort());
-        for (const [k, v] of Object.entries(cpu.slots)) v.forEach((x, i) => expect(Math.abs(x - wasm.slots[k]![i]!), k).toBeLessThan(1e-6 + 1e-5 * Math.abs(x)));
-      });
-      expect(profile.kernels.filter((k) => k.name === FUSED_ADAM).length).toBeGreaterThan(0);
+      for (const native of [false, true]) {
+        // JavaScript, then the native addon (where it loads: CI requires it)
+        if (setNativeProducts(native).on !== native) continue;
+        const profile = await tf.profile(() => {
+          const wasm = run();
+          const want = referenceAdam(8);
+          for (const n of Object.keys(SHAPES)) {
+            wasm.values[n]!.forEach((x, i) => expect(Math.abs(x - want[n]![i]!), `${n}[${i}]`).toBeLessThan(1e-5));
+            wasm.values[n]!.forEach((x, i) => expect(Math.abs(x - cpu.values[n]![i]!), `${n}[${i}] against cpu`).toBeLessThan(1e-6));
+          }
+          expect(Object.keys(wasm.slots).sort()).toEqual(Object.keys(cpu.slots).sort());
+          for (const [k, v] of Object.entries(cpu.slots)) v.forEach((x, i) => expect(Math.abs(x - wasm.slots[k]![i]!), k).toBeLessThan(1e-6 + 1e-5 * Math.abs(x)));
+        });
+        expect(profile.kernels.filter((k) => k.name === FUSED_ADAM).length).toBeGreaterThan(0);
+      }
     } finally {
       await selectBackend('cpu');
     }

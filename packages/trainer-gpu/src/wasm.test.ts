@@ -130,7 +130,8 @@ for (const path of PATHS) describe(`the fused causal softmax on wasm against the
   });
 });
 
-describe('the fused normalisation on wasm against the chain of primitives on cpu', () => {
+for (const path of PATHS) describe(`the fused normalisation on wasm against the chain of primitives on cpu (${path.name})`, () => {
+  onPath(path);
   const op = (name: string) => builtinPrimitives.find((p) => p.name === name)!;
   /** RED_MEAN -> DIFFERENCE -> SQUARE -> RED_MEAN -> ABS_ROOT -> DIVIDE, op by op, as the baselines' layer_norm runs. */
   const composite = (x: tf.Tensor) => {
@@ -156,6 +157,44 @@ describe('the fused normalisation on wasm against the chain of primitives on cpu
         }),
       );
       close(wasm, cpu, offset > 100 ? 2e-3 : 1e-4);
+    }
+  });
+});
+
+for (const path of PATHS) describe(`GatherV2 and Sum on wasm (ours for axis 0 and leading axes) against cpu (${path.name})`, () => {
+  onPath(path);
+  it('GatherV2: rows of float32 and int32 tables by any index shape, other axes stock, out-of-range indices refused', async () => {
+    for (const [shape, ids, axis] of [[[7, 5], [[3, 0, 6], [6, 6, 1]], 0], [[4, 3, 2], [2, 0], 0], [[9], [8, 0, 4], 0], [[3, 6], [5, 1], 1]] as const) {
+      const rng = Rng.create(`gather${shape.join()}`);
+      const xv = Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.normal());
+      const { cpu, wasm } = await onBoth(() =>
+        tf.tidy(() => {
+          const x = tf.tensor(xv, [...shape]);
+          const idx = tf.tensor(ids as unknown as number[], undefined, 'int32');
+          const g = tf.grad((t: tf.Tensor) => tf.sum(tf.sin(tf.gather(t, idx, axis))))(x);
+          return [...Array.from(tf.gather(x, idx, axis).dataSync()), ...Array.from(tf.gather(tf.cast(x, 'int32'), idx, axis).dataSync()), ...Array.from(g.dataSync())];
+        }),
+      );
+      close(wasm, cpu, 1e-6);
+    }
+    expect(() => tf.tidy(() => tf.gather(tf.ones([3, 2]), tf.tensor1d([1, 3], 'int32')))).toThrow(/index value 3 is not in \[0, 2\]/);
+  });
+
+  it('Sum: leading axes with and without keepDims, other axes stock, equal to cpu', async () => {
+    const cases: Array<[number[], number | number[]]> = [[[16, 64, 40], [0, 1]], [[5, 7, 3], 0], [[4, 6], [0]], [[3, 4, 5], [1, 2]], [[3, 4, 5], [0, 2]], [[2, 3, 4, 5], [0, 1, 2]], [[6, 5], [0, 1]]];
+    for (const [shape, axis] of cases) {
+      const rng = Rng.create(`sum${shape.join()}${String(axis)}`);
+      const xv = Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.normal());
+      const { cpu, wasm } = await onBoth(() =>
+        tf.tidy(() => {
+          const x = tf.tensor(xv, shape);
+          return [false, true].flatMap((keep) => {
+            const y = tf.sum(x, axis, keep);
+            return [...y.shape, ...Array.from(y.dataSync())];
+          });
+        }),
+      );
+      close(wasm, cpu, 1e-5);
     }
   });
 });

@@ -15,7 +15,9 @@ export { normalizeGradWasm, normalizeWasm } from './kernels/PrimerNormalize.js';
 export { causalSoftmaxGradWasm, causalSoftmaxWasm } from './kernels/PrimerCausalSoftmax.js';
 export { depthwiseConvGradWasm, depthwiseConvWasm } from './kernels/PrimerCausalDepthwiseConv.js';
 export { softmaxCrossEntropyWasm } from './kernels/PrimerSoftmaxCrossEntropy.js';
+export { gatherV2Wasm } from './kernels/GatherV2.js';
 export { splitVWasm } from './kernels/SplitV.js';
+export { sumWasm } from './kernels/Sum.js';
 export { transposeWasm } from './kernels/Transpose.js';
 export { unsortedSegmentSumWasm } from './kernels/UnsortedSegmentSum.js';
 

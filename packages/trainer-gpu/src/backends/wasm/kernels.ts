@@ -13,7 +13,9 @@ import { identityWasm } from './kernels/Identity.js';
 import { causalSoftmaxGradWasm, causalSoftmaxWasm } from './kernels/PrimerCausalSoftmax.js';
 import { depthwiseConvGradWasm, depthwiseConvWasm } from './kernels/PrimerCausalDepthwiseConv.js';
 import { softmaxCrossEntropyWasm } from './kernels/PrimerSoftmaxCrossEntropy.js';
+import { gatherV2Wasm } from './kernels/GatherV2.js';
 import { splitVWasm } from './kernels/SplitV.js';
+import { sumWasm } from './kernels/Sum.js';
 import { transposeWasm } from './kernels/Transpose.js';
 import { unsortedSegmentSumWasm } from './kernels/UnsortedSegmentSum.js';
 import { setNativeProducts } from './products.js';
@@ -30,6 +32,8 @@ const replacements: tf.KernelConfig[] = [
   { kernelName: 'Exp', backendName: 'wasm', kernelFunc: expWasm as unknown as tf.KernelFunc },
   { kernelName: 'Identity', backendName: 'wasm', kernelFunc: identityWasm as unknown as tf.KernelFunc },
   { kernelName: 'Cast', backendName: 'wasm', kernelFunc: castWasm as unknown as tf.KernelFunc },
+  { kernelName: 'GatherV2', backendName: 'wasm', kernelFunc: gatherV2Wasm as unknown as tf.KernelFunc },
+  { kernelName: 'Sum', backendName: 'wasm', kernelFunc: sumWasm as unknown as tf.KernelFunc },
 ];
 
 /** Kernels of our own that stock wasm does not have, on while `fast`. */

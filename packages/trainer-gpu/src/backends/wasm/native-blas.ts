@@ -23,6 +23,14 @@ export interface NativeBlasAddon {
   /** The fused cross-entropy (see FUSED_CROSS_ENTROPY): returns the mean loss, writes the gradient at g. */
   xent(heap: ArrayBufferLike, z: number, t: number, g: number, n: number, v: number): number;
   /** The causal softmax (see FUSED_CAUSAL_SOFTMAX) of `[batch, t, w]` scores at x into y. */
+  /** One Adam update of `n` floats (see FUSED_ADAM): v, m, s, g in; v2, m2, s2 out (offsets in floats). */
+  adam(heap: ArrayBufferLike, v: number, m: number, s: number, g: number, v2: number, m2: number, s2: number, n: number, b1: number, b2: number, eps: number, lr: number, c1: number, c2: number): void;
+  /** y[j] = sum over rows of x[r * inner + j] (offsets in floats). */
+  colsum(heap: ArrayBufferLike, x: number, y: number, outer: number, inner: number): void;
+  /** Layer norm's normalisation (see FUSED_NORMALIZE) of `rows` rows of `w` floats at x into n, each row's denominator into r. */
+  normalize(heap: ArrayBufferLike, x: number, n: number, r: number, rows: number, w: number, eps: number): void;
+  /** Its backward into dx. */
+  normalizeGrad(heap: ArrayBufferLike, dy: number, n: number, r: number, dx: number, rows: number, w: number): void;
   csoftmax(heap: ArrayBufferLike, x: number, y: number, batch: number, t: number, w: number, fill: number, cap: number, eps: number): void;
 }
 

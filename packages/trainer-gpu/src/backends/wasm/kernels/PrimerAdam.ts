@@ -1,11 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
 import type { WasmBackend } from '../heap.js';
+import { nativeAddon } from '../products.js';
 
 /**
  * One Adam update of one variable in one pass (see FUSED_ADAM): from the variable `v`, its
  * moments `m` and `s` and its gradient `g`, the new variable and moments, exactly the
  * composite's formula: m' = b1 m + (1 - b1) g; s' = b2 s + (1 - b2) g^2;
- * v' = v - lr (m' / c1) / (sqrt(s' / c2) + eps). One kernel call instead of a dozen.
+ * v' = v - lr (m' / c1) / (sqrt(s' / c2) + eps). One kernel call instead of a dozen; in the
+ * native addon when it is on.
  */
 export function adamWasm(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): tf.TensorInfo[] {
   const backend = args.backend as WasmBackend;
@@ -15,6 +17,12 @@ export function adamWasm(args: { inputs: tf.NamedTensorInfoMap; backend: unknown
   // views after allocating: an allocation can grow (and detach) the heap
   const [V, M, S, G] = [v, m, s, g].map((t) => backend.typedArrayFromHeap(t) as Float32Array) as [Float32Array, Float32Array, Float32Array, Float32Array];
   const [V2, M2, S2] = outs.map((t) => backend.typedArrayFromHeap(t) as Float32Array) as [Float32Array, Float32Array, Float32Array];
+  const native = nativeAddon();
+  if (native && V.length > 0) {
+    const at = (x: Float32Array) => x.byteOffset / 4;
+    native.adam(V.buffer, at(V), at(M), at(S), at(G), at(V2), at(M2), at(S2), V.length, a.beta1, a.beta2, a.epsilon, a.learningRate, a.correction1, a.correction2);
+    return [...outs];
+  }
   const f = Math.fround;
   const b1 = f(a.beta1), b2 = f(a.beta2), ob1 = f(1 - a.beta1), ob2 = f(1 - a.beta2);
   const c1 = f(a.correction1), c2 = f(a.correction2), eps = f(a.epsilon), lr = f(a.learningRate);

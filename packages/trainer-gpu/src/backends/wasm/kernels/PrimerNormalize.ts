@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { NORMALIZE_EPS } from '@primer-search/compiler';
 import type { WasmBackend } from '../heap.js';
+import { nativeAddon } from '../products.js';
 
 /**
  * Layer norm's normalisation (see FUSED_NORMALIZE) row by row over the last axis: the mean
@@ -16,8 +17,13 @@ export function normalizeWasm(args: { inputs: tf.NamedTensorInfoMap; backend: un
   const X = backend.typedArrayFromHeap(x) as Float32Array;
   const N = backend.typedArrayFromHeap(n) as Float32Array;
   const R = backend.typedArrayFromHeap(r) as Float32Array;
-  const f = Math.fround;
   const rows = w === 0 ? 0 : X.length / w;
+  const native = nativeAddon();
+  if (native && X.length > 0) {
+    native.normalize(X.buffer, X.byteOffset / 4, N.byteOffset / 4, R.byteOffset / 4, rows, w, NORMALIZE_EPS);
+    return [n, r];
+  }
+  const f = Math.fround;
   for (let row = 0; row < rows; row++) {
     const o = row * w;
     let sum = 0;
@@ -47,6 +53,11 @@ export function normalizeGradWasm(args: { inputs: tf.NamedTensorInfoMap; backend
   const R = backend.typedArrayFromHeap(r) as Float32Array;
   const DX = backend.typedArrayFromHeap(dx) as Float32Array;
   const rows = w === 0 ? 0 : N.length / w;
+  const native = nativeAddon();
+  if (native && N.length > 0) {
+    native.normalizeGrad(N.buffer, DY.byteOffset / 4, N.byteOffset / 4, R.byteOffset / 4, DX.byteOffset / 4, rows, w);
+    return dx;
+  }
   for (let row = 0; row < rows; row++) {
     const o = row * w;
     let dot = 0;
