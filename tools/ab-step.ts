@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { baselineDna } from '@primer-search/baselines';
 import { compileLanguageModel, type RunOptions } from '@primer-search/compiler';
 import { Rng } from '@primer-search/core';
-import { nativeProductsOn, selectBackend, setNativeProducts } from '@primer-search/trainer-gpu';
+import { createOptimizer, nativeProductsOn, selectBackend, setNativeProducts } from '@primer-search/trainer-gpu';
 
 const option = (process.argv[2] ?? 'stackBranches') as keyof RunOptions;
 const model = process.argv[3] ?? 'vanilla';
@@ -17,7 +17,9 @@ const tokens = tf.tensor2d(Array.from({ length: 1024 }, () => rng.int(0, 1023)),
 
 const msPerStep = (on: boolean): number => {
   const lm = compileLanguageModel(baselineDna(model, { dModel: 128 }), { tf: tf as never, vocabSize: 1024, layers: 2, dModel: 128, seqLen: 64, seed: 1, [option]: on });
-  const opt = tf.train.adam(1e-3);
+  // the trainer's own Adam (one fused kernel per variable on wasm)
+  const opt = createOptimizer('adam');
+  opt.setLearningRate(1e-3);
   const step = () =>
     tf.tidy(() => {
       const { value, grads } = tf.variableGrads(() => lm.loss(tokens as never, tokens as never) as never, lm.variables as never);
