@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <node_api.h>
 
@@ -334,6 +335,81 @@ static napi_value normalize_grad(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * dconv(heap, x, k, y, b, t, c, lags, per_lane): the causal depthwise convolution (see
+ * FUSED_DEPTHWISE_CONV) of [b, t, c] at x by kernels [lanes, lags, c] at k (sequence s uses
+ * lane s / per_lane) into y: y[s, p] = sum over lag <= p of k[lane, lag] * x[s, p - lag].
+ */
+static napi_value dconv(napi_env env, napi_callback_info info) {
+  size_t argc = 9;
+  napi_value argv[9];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  float *heap;
+  size_t floats;
+  int64_t a[8];
+  if (argc != 9 || !heap_args(env, argv, 1, 8, &heap, &floats, a)) return throw_error(env, "dconv(heap, x, k, y, b, t, c, lags, perLane)");
+  int64_t b = a[3], t = a[4], c = a[5], lags = a[6], per = a[7];
+  if (per <= 0 || (size_t)(a[0] + b * t * c) > floats || (size_t)(a[2] + b * t * c) > floats || (size_t)(a[1] + ((b + per - 1) / per) * lags * c) > floats)
+    return throw_error(env, "dconv: an operand lies outside the heap");
+  const float *x = heap + a[0];
+  float *y = heap + a[2];
+  for (int64_t s = 0; s < b; s++) {
+    const float *k = heap + a[1] + (s / per) * lags * c;
+    for (int64_t p = 0; p < t; p++) {
+      int64_t o = (s * t + p) * c;
+      for (int64_t j = 0; j < c; j++) y[o + j] = k[j] * x[o + j];
+      for (int64_t lag = 1; lag < lags && lag <= p; lag++) {
+        const float *xi = x + o - lag * c, *kl = k + lag * c;
+        for (int64_t j = 0; j < c; j++) y[o + j] += kl[j] * xi[j];
+      }
+    }
+  }
+  return NULL;
+}
+
+/*
+ * dconv_grad(heap, dy, x, k, dx, dk, b, t, c, lags, per_lane): its backward:
+ * dx[s, p] = sum over lag of k[lane, lag] * dy[s, p + lag]; dk[lane, lag] = sum of dy[s, p] * x[s, p - lag] (in double).
+ */
+static napi_value dconv_grad(napi_env env, napi_callback_info info) {
+  size_t argc = 11;
+  napi_value argv[11];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  float *heap;
+  size_t floats;
+  int64_t a[10];
+  if (argc != 11 || !heap_args(env, argv, 1, 10, &heap, &floats, a)) return throw_error(env, "dconvGrad(heap, dy, x, k, dx, dk, b, t, c, lags, perLane)");
+  int64_t b = a[5], t = a[6], c = a[7], lags = a[8], per = a[9];
+  int64_t lanes = per > 0 ? (b + per - 1) / per : 0, kn = lanes * lags * c;
+  if (per <= 0 || (size_t)(a[0] + b * t * c) > floats || (size_t)(a[1] + b * t * c) > floats || (size_t)(a[3] + b * t * c) > floats ||
+      (size_t)(a[2] + kn) > floats || (size_t)(a[4] + kn) > floats)
+    return throw_error(env, "dconvGrad: an operand lies outside the heap");
+  const float *dy = heap + a[0], *x = heap + a[1];
+  float *dx = heap + a[3], *dk = heap + a[4];
+  double *acc = (double *)calloc((size_t)(kn > 0 ? kn : 1), sizeof(double));
+  if (!acc) return throw_error(env, "dconvGrad: out of memory");
+  for (int64_t s = 0; s < b; s++) {
+    int64_t k0 = (s / per) * lags * c;
+    const float *k = heap + a[2] + k0;
+    for (int64_t p = 0; p < t; p++) {
+      int64_t o = (s * t + p) * c;
+      for (int64_t j = 0; j < c; j++) dx[o + j] = k[j] * dy[o + j];
+      for (int64_t lag = 1; lag < lags && p + lag < t; lag++) {
+        const float *di = dy + o + lag * c, *kl = k + lag * c;
+        for (int64_t j = 0; j < c; j++) dx[o + j] += kl[j] * di[j];
+      }
+      for (int64_t lag = 0; lag < lags && lag <= p; lag++) {
+        const float *xi = x + o - lag * c;
+        double *al = acc + k0 + lag * c;
+        for (int64_t j = 0; j < c; j++) al[j] += (double)(dy[o + j] * xi[j]);
+      }
+    }
+  }
+  for (int64_t i = 0; i < kn; i++) dk[i] = (float)acc[i];
+  free(acc);
+  return NULL;
+}
+
 NAPI_MODULE_INIT() {
   napi_value f;
   napi_create_function(env, "load", NAPI_AUTO_LENGTH, load, NULL, &f);
@@ -354,5 +430,9 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "normalize", f);
   napi_create_function(env, "normalizeGrad", NAPI_AUTO_LENGTH, normalize_grad, NULL, &f);
   napi_set_named_property(env, exports, "normalizeGrad", f);
+  napi_create_function(env, "dconv", NAPI_AUTO_LENGTH, dconv, NULL, &f);
+  napi_set_named_property(env, exports, "dconv", f);
+  napi_create_function(env, "dconvGrad", NAPI_AUTO_LENGTH, dconv_grad, NULL, &f);
+  napi_set_named_property(env, exports, "dconvGrad", f);
   return exports;
 }

@@ -73,7 +73,8 @@ for (const path of PATHS) describe(`the fused cross-entropy on wasm against the 
   });
 });
 
-describe('the fused causal depthwise convolution on wasm against the composite on cpu', () => {
+for (const path of PATHS) describe(`the fused causal depthwise convolution on wasm against the composite on cpu (${path.name})`, () => {
+  onPath(path);
   it('is registered on wasm only; forward and both gradients match, odd sizes and sequences shorter than the kernel included', async () => {
     expect(tf.getKernel(FUSED_DEPTHWISE_CONV, 'wasm')).toBeDefined();
     expect(tf.getKernel(FUSED_DEPTHWISE_CONV, 'cpu')).toBeUndefined();
@@ -239,7 +240,8 @@ describe('the vanilla block on wasm', () => {
   });
 });
 
-describe('each applyLanes on wasm against one apply per lane on cpu (forward and gradients)', () => {
+for (const path of PATHS) describe(`each applyLanes on wasm against one apply per lane on cpu (forward and gradients) (${path.name})`, () => {
+  onPath(path);
   for (const op of builtinPrimitives.filter((p) => p.applyLanes)) {
     it(op.name, async () => {
       const lanes = 3;

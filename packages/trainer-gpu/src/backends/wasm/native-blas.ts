@@ -31,6 +31,10 @@ export interface NativeBlasAddon {
   normalize(heap: ArrayBufferLike, x: number, n: number, r: number, rows: number, w: number, eps: number): void;
   /** Its backward into dx. */
   normalizeGrad(heap: ArrayBufferLike, dy: number, n: number, r: number, dx: number, rows: number, w: number): void;
+  /** The causal depthwise convolution (see FUSED_DEPTHWISE_CONV) of [b, t, c] by [lanes, lags, c] kernels, lane = sequence / perLane. */
+  dconv(heap: ArrayBufferLike, x: number, k: number, y: number, b: number, t: number, c: number, lags: number, perLane: number): void;
+  /** Its backward into dx and dk. */
+  dconvGrad(heap: ArrayBufferLike, dy: number, x: number, k: number, dx: number, dk: number, b: number, t: number, c: number, lags: number, perLane: number): void;
   csoftmax(heap: ArrayBufferLike, x: number, y: number, batch: number, t: number, w: number, fill: number, cap: number, eps: number): void;
 }
 

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { WasmBackend } from '../heap.js';
+import { nativeAddon } from '../products.js';
 
 /** A depthwise kernel's taps and lanes: `[lags, c]`, or `[lanes, lags, c]` with the batch stacking lanes lane-major. */
 function depthwiseLanes(kernel: tf.TensorInfo, batch: number): { lags: number; perLane: number } {
@@ -17,6 +18,11 @@ export function depthwiseConvWasm(args: { inputs: tf.NamedTensorInfoMap; backend
   const X = backend.typedArrayFromHeap(x) as Float32Array;
   const K = backend.typedArrayFromHeap(kernel) as Float32Array;
   const O = backend.typedArrayFromHeap(out) as Float32Array;
+  const native = nativeAddon();
+  if (native && O.length > 0 && K.length > 0) {
+    native.dconv(O.buffer, X.byteOffset / 4, K.byteOffset / 4, O.byteOffset / 4, b, t, c, lags, perLane);
+    return out;
+  }
   for (let s = 0; s < b; s++) {
     const k0 = Math.floor(s / perLane) * lags * c;
     for (let p = 0; p < t; p++) {
@@ -44,6 +50,12 @@ export function depthwiseConvGradWasm(args: { inputs: tf.NamedTensorInfoMap; bac
   const X = backend.typedArrayFromHeap(x) as Float32Array;
   const K = backend.typedArrayFromHeap(kernel) as Float32Array;
   const DX = backend.typedArrayFromHeap(dx) as Float32Array;
+  const native = nativeAddon();
+  if (native && DX.length > 0 && K.length > 0) {
+    const DK = backend.typedArrayFromHeap(dk) as Float32Array;
+    native.dconvGrad(DX.buffer, DY.byteOffset / 4, X.byteOffset / 4, K.byteOffset / 4, DX.byteOffset / 4, DK.byteOffset / 4, b, t, c, lags, perLane);
+    return [dx, dk];
+  }
   const acc = new Float64Array(K.length);
   for (let s = 0; s < b; s++) {
     const k0 = Math.floor(s / perLane) * lags * c;
