@@ -1,7 +1,7 @@
 import { Rng, type Seed } from '@primer-search/core';
 import { initialValues, project, type PrimitiveRegistry, type TF, type Tensor } from '@primer-search/primitives';
 import type { Variable as TfVariable } from '@tensorflow/tfjs-core';
-import { fusedCausalSoftmax, fusedNormalize, hasFusedNormalize, hasFusedSoftmax, normalizeChains, softmaxChains, type FusedChain } from './fusion.js';
+import { fusedCausalSoftmax, fusedChains, fusedNormalize, hasFusedNormalize, hasFusedSoftmax, type FusedChain } from './fusion.js';
 import { planBlock, type BlockPlan, type BlockSize, type CallNode, type OpNode, type PlanLimits, type PlannedParam, type SubprogramPlan } from './plan.js';
 
 export type Variable = TfVariable;
@@ -86,10 +86,9 @@ export function runBlock(tf: TF, plan: BlockPlan, params: (name: string) => Tens
   const fuse = options.fuseProjections ?? true;
   const stack = options.stackBranches ?? true;
   const fuseKernels = options.fuseKernels ?? true;
-  const fusedSoftmax = fuseKernels && hasFusedSoftmax(tf);
-  const fusedNorm = fuseKernels && hasFusedNormalize(tf);
-  const chainsOf = (sp: SubprogramPlan): Map<number, FusedChain> | undefined =>
-    fusedSoftmax || fusedNorm ? new Map([...(fusedSoftmax ? softmaxChains(sp) : []), ...(fusedNorm ? normalizeChains(sp) : [])]) : undefined;
+  // which fused chains this backend runs (the kernels are looked up once per call)
+  const fusedKinds = new Set<FusedChain['kind']>(fuseKernels ? [...(hasFusedSoftmax(tf) ? ['causal-softmax' as const] : []), ...(hasFusedNormalize(tf) ? ['normalize' as const] : [])] : []);
+  const fusedKernel = { 'causal-softmax': fusedCausalSoftmax, normalize: fusedNormalize };
 
   const applyOp = (node: OpNode, laneParams: PlannedParam[][], states: Tensor[]): Tensor => {
     const d = node.descriptor;
@@ -143,7 +142,7 @@ export function runBlock(tf: TF, plan: BlockPlan, params: (name: string) => Tens
   const readInputs = (sp: SubprogramPlan, pre?: Map<number, Tensor>): Set<number> => {
     const read = new Set<number>();
     sp.nodes.forEach((n, k) => {
-      if (n.kind === 'call') n.args.forEach((a) => read.add(a));
+      if (n.kind === 'call') n.args.slice(0, n.branches[0]!.inputCount).forEach((a) => read.add(a));
       else if (!pre?.has(k)) n.inputs.forEach((a) => read.add(a));
     });
     return read;
@@ -171,13 +170,13 @@ export function runBlock(tf: TF, plan: BlockPlan, params: (name: string) => Tens
   const run = (lanes: SubprogramPlan[], inputs: Tensor[], pre?: Map<number, Tensor>): Tensor => {
     const first = lanes[0]!;
     const states: Tensor[] = [...inputs];
-    const chains = chainsOf(first);
-    const skipped = new Set([...(chains?.values() ?? [])].flatMap((c) => [...c.skip]));
+    const fused = fusedKinds.size > 0 ? fusedChains(first) : undefined;
     first.nodes.forEach((node, k) => {
-      if (skipped.has(k)) return;
+      const replacedBy = fused?.replaced.get(k);
+      if (replacedBy && fusedKinds.has(replacedBy)) return;
       let out: Tensor;
-      const chain = chains?.get(k);
-      if (chain) out = chain.kind === 'normalize' ? fusedNormalize(tf, states[chain.input]!) : fusedCausalSoftmax(tf, states[chain.input]!);
+      const chain = fused?.chains.get(k);
+      if (chain && fusedKinds.has(chain.kind)) out = fusedKernel[chain.kind](tf, states[chain.input]!);
       else if (node.kind === 'op') {
         const ready = pre?.get(k);
         const outs = ready

@@ -29,35 +29,32 @@ export const NORMALIZE_EPS = ABS_ROOT_EPS;
 const hasKernels = (tf: TF, a: string, b: string) => tf.getKernel(a, tf.getBackend()) !== undefined && tf.getKernel(b, tf.getBackend()) !== undefined;
 export const hasFusedNormalize = (tf: TF): boolean => hasKernels(tf, FUSED_NORMALIZE, FUSED_NORMALIZE_GRAD);
 
-/** The fused normalisation (the backend must have both kernels: `hasFusedNormalize`). */
-export function fusedNormalize(tf: TF, x: Tensor): Tensor {
+/**
+ * A fused kernel pair as a differentiable op: `forward` gives the value (and what the backward
+ * needs, when it outputs several tensors: the value first), `backward` takes `dy` and what
+ * the forward saved, under the names `saved` gives them.
+ */
+function fusedOp(tf: TF, forward: string, backward: string, saved: string[]): (x: Tensor) => Tensor {
   type Save = (ts: Tensor[]) => void;
-  const f = tf.customGrad(((xs: Tensor, save: Save) => {
-    const [n, r] = tf.engine().runKernel(FUSED_NORMALIZE, { x: xs } as never, {}) as unknown as [Tensor, Tensor];
-    save([n, r]);
+  return tf.customGrad(((xs: Tensor, save: Save) => {
+    const out = tf.engine().runKernel(forward, { x: xs } as never, {}) as unknown as Tensor | Tensor[];
+    const outs = Array.isArray(out) ? out : [out];
+    save(outs);
     return {
-      value: n,
-      gradFunc: (dy: Tensor, saved: Tensor[]) => tf.engine().runKernel(FUSED_NORMALIZE_GRAD, { dy, n: saved[0]!, r: saved[1]! } as never, {}) as unknown as Tensor,
+      value: outs[0]!,
+      gradFunc: (dy: Tensor, kept: Tensor[]) =>
+        tf.engine().runKernel(backward, { dy, ...Object.fromEntries(saved.map((name, i) => [name, kept[i]!])) } as never, {}) as unknown as Tensor,
     };
-  }) as unknown as Parameters<TF['customGrad']>[0]);
-  return f(x);
+  }) as unknown as Parameters<TF['customGrad']>[0]) as unknown as (x: Tensor) => Tensor;
 }
+
+/** The fused normalisation (the backend must have both kernels: `hasFusedNormalize`). */
+export const fusedNormalize = (tf: TF, x: Tensor): Tensor => fusedOp(tf, FUSED_NORMALIZE, FUSED_NORMALIZE_GRAD, ['n', 'r'])(x);
 
 export const hasFusedSoftmax = (tf: TF): boolean => hasKernels(tf, FUSED_CAUSAL_SOFTMAX, FUSED_CAUSAL_SOFTMAX_GRAD);
 
 /** The fused causal softmax (the backend must have both kernels: `hasFusedSoftmax`). */
-export function fusedCausalSoftmax(tf: TF, x: Tensor): Tensor {
-  type Save = (ts: Tensor[]) => void;
-  const f = tf.customGrad(((xs: Tensor, save: Save) => {
-    const y = tf.engine().runKernel(FUSED_CAUSAL_SOFTMAX, { x: xs } as never, {}) as unknown as Tensor;
-    save([y]);
-    return {
-      value: y,
-      gradFunc: (dy: Tensor, saved: Tensor[]) => tf.engine().runKernel(FUSED_CAUSAL_SOFTMAX_GRAD, { dy, y: saved[0]! } as never, {}) as unknown as Tensor,
-    };
-  }) as unknown as Parameters<TF['customGrad']>[0]);
-  return f(x);
-}
+export const fusedCausalSoftmax = (tf: TF, x: Tensor): Tensor => fusedOp(tf, FUSED_CAUSAL_SOFTMAX, FUSED_CAUSAL_SOFTMAX_GRAD, ['y'])(x);
 
 /** A recognised chain: what it computes, the state it reads, and the nodes it replaces (all but its last). */
 export interface FusedChain {
@@ -86,61 +83,72 @@ function wiring(sp: SubprogramPlan) {
   return producer;
 }
 
-const chainCache = new WeakMap<SubprogramPlan, Map<number, FusedChain>>();
-const normalizeCache = new WeakMap<SubprogramPlan, Map<number, FusedChain>>();
+type ChainFinder = (producer: ReturnType<typeof wiring>, divide: OpNode) => FusedChain | undefined;
 
-/**
- * The layer-norm normalisations of a subprogram, by the node index of their DIVIDE:
- * c = DIFFERENCE(x, RED_MEAN(x)); DIVIDE(c, ABS_ROOT(RED_MEAN(SQUARE(c)))), parameter-free,
- * unbranched, with intermediate states nothing else reads.
- */
-export function normalizeChains(sp: SubprogramPlan): Map<number, FusedChain> {
-  const hit = normalizeCache.get(sp);
-  if (hit) return hit;
-  const chains = new Map<number, FusedChain>();
-  const producer = wiring(sp);
-  sp.nodes.forEach((n, k) => {
-    if (n.kind !== 'op' || n.descriptor.name !== 'DIVIDE' || n.params.length !== 1) return;
-    const [cState, rState] = n.inputs as [number, number];
-    const c = producer(cState, 'DIFFERENCE', 2);
-    const r = producer(rState, 'ABS_ROOT', 1);
-    if (!c || !r) return;
-    const v = producer(r.node.inputs[0]!, 'RED_MEAN', 1);
-    const q = v && producer(v.node.inputs[0]!, 'SQUARE', 1);
-    if (!q || q.node.inputs[0] !== cState) return;
-    const [xState, muState] = c.node.inputs as [number, number];
-    const mu = producer(muState, 'RED_MEAN', 1);
-    if (!mu || mu.node.inputs[0] !== xState || xState === muState) return;
-    chains.set(k, { kind: 'normalize', input: xState, skip: new Set([mu.k, c.k, q.k, v!.k, r.k]) });
-  });
-  normalizeCache.set(sp, chains);
-  return chains;
+/** The layer-norm normalisation ending at DIVIDE(c, ABS_ROOT(RED_MEAN(SQUARE(c)))), c = DIFFERENCE(x, RED_MEAN(x)). */
+const normalizeAt: ChainFinder = (producer, n) => {
+  const [cState, rState] = n.inputs as [number, number];
+  const c = producer(cState, 'DIFFERENCE', 2);
+  const r = producer(rState, 'ABS_ROOT', 1);
+  if (!c || !r) return undefined;
+  const v = producer(r.node.inputs[0]!, 'RED_MEAN', 1);
+  const q = v && producer(v.node.inputs[0]!, 'SQUARE', 1);
+  if (!q || q.node.inputs[0] !== cState) return undefined;
+  const [xState, muState] = c.node.inputs as [number, number];
+  const mu = producer(muState, 'RED_MEAN', 1);
+  if (!mu || mu.node.inputs[0] !== xState || xState === muState) return undefined;
+  return { kind: 'normalize', input: xState, skip: new Set([mu.k, c.k, q.k, v!.k, r.k]) };
+};
+
+/** The causal softmax ending at DIVIDE(e, RED_SUM(e)), e = EXP(DIFFERENCE(m, RED_MAX(m))), m = MASK(x). */
+const softmaxAt: ChainFinder = (producer, n) => {
+  const [dState, zState] = n.inputs as [number, number];
+  const z = producer(zState, 'RED_SUM', 1);
+  const e = producer(dState, 'EXP', 2);
+  if (!z || !e || z.node.inputs[0] !== dState) return undefined;
+  const d = producer(e.node.inputs[0]!, 'DIFFERENCE', 1);
+  if (!d) return undefined;
+  const [mState, maxState] = d.node.inputs as [number, number];
+  const mx = producer(maxState, 'RED_MAX', 1);
+  const m = producer(mState, 'MASK', 2);
+  if (!mx || !m || mx.node.inputs[0] !== mState) return undefined;
+  return { kind: 'causal-softmax', input: m.node.inputs[0]!, skip: new Set([m.k, mx.k, d.k, e.k, z.k]) };
+};
+
+/** Every recognised chain of a subprogram, by the node index of its last op (a DIVIDE), and which chain owns each node it replaces. */
+export interface SubprogramChains {
+  chains: Map<number, FusedChain>;
+  /** Node index -> the kind of the chain that replaces it. */
+  replaced: Map<number, FusedChain['kind']>;
 }
 
+const chainCache = new WeakMap<SubprogramPlan, SubprogramChains>();
+
 /**
- * The causal-softmax chains of a subprogram, by the node index of their DIVIDE: six
- * parameter-free, unbranched ops wired exactly as softmax is, whose intermediate states
- * nothing else reads (so skipping them changes no other result).
+ * The fusable chains of a subprogram (computed once per plan): the causal softmax and layer
+ * norm's normalisation, each of parameter-free unbranched ops wired exactly so, whose
+ * intermediate states nothing else reads (so skipping them changes no other result).
  */
-export function softmaxChains(sp: SubprogramPlan): Map<number, FusedChain> {
+export function fusedChains(sp: SubprogramPlan): SubprogramChains {
   const hit = chainCache.get(sp);
   if (hit) return hit;
-  const chains = new Map<number, FusedChain>();
+  const found: SubprogramChains = { chains: new Map(), replaced: new Map() };
   const producer = wiring(sp);
   sp.nodes.forEach((n, k) => {
     if (n.kind !== 'op' || n.descriptor.name !== 'DIVIDE' || n.params.length !== 1) return;
-    const [dState, zState] = n.inputs as [number, number];
-    const z = producer(zState, 'RED_SUM', 1);
-    const e = producer(dState, 'EXP', 2);
-    if (!z || !e || z.node.inputs[0] !== dState) return;
-    const d = producer(e.node.inputs[0]!, 'DIFFERENCE', 1);
-    if (!d) return;
-    const [mState, maxState] = d.node.inputs as [number, number];
-    const mx = producer(maxState, 'RED_MAX', 1);
-    const m = producer(mState, 'MASK', 2);
-    if (!mx || !m || mx.node.inputs[0] !== mState) return;
-    chains.set(k, { kind: 'causal-softmax', input: m.node.inputs[0]!, skip: new Set([m.k, mx.k, d.k, e.k, z.k]) });
+    const chain = softmaxAt(producer, n) ?? normalizeAt(producer, n);
+    if (!chain) return;
+    found.chains.set(k, chain);
+    for (const j of chain.skip) found.replaced.set(j, chain.kind);
   });
-  chainCache.set(sp, chains);
-  return chains;
+  chainCache.set(sp, found);
+  return found;
 }
+
+const ofKind = (sp: SubprogramPlan, kind: FusedChain['kind']) => new Map([...fusedChains(sp).chains].filter(([, c]) => c.kind === kind));
+
+/** The layer-norm normalisations of a subprogram, by the node index of their DIVIDE. */
+export const normalizeChains = (sp: SubprogramPlan): Map<number, FusedChain> => ofKind(sp, 'normalize');
+
+/** The causal-softmax chains of a subprogram, by the node index of their DIVIDE. */
+export const softmaxChains = (sp: SubprogramPlan): Map<number, FusedChain> => ofKind(sp, 'causal-softmax');
