@@ -26,3 +26,14 @@ export function keepStock(name: string): tf.KernelConfig {
   }
   return stockConfigs.get(name)!;
 }
+
+/**
+ * Registers our replacement `k` over the stock wasm kernel of its name (`fast`), or the stock
+ * kernel back (`stock`). Ours keep the stock kernel's setup: it binds the wasm function the
+ * fallbacks call.
+ */
+export function useKernel(k: tf.KernelConfig, kind: 'fast' | 'stock'): void {
+  const stock = keepStock(k.kernelName);
+  tf.unregisterKernel(k.kernelName, 'wasm');
+  tf.registerKernel(kind === 'stock' ? stock : { ...k, setupFunc: stock.setupFunc });
+}

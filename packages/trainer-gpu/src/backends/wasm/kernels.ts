@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { FUSED_CAUSAL_SOFTMAX, FUSED_CAUSAL_SOFTMAX_GRAD, FUSED_CROSS_ENTROPY, FUSED_NORMALIZE, FUSED_NORMALIZE_GRAD } from '@primer-search/compiler';
 import { FUSED_DEPTHWISE_CONV, FUSED_DEPTHWISE_CONV_GRAD } from '@primer-search/primitives';
 import { FUSED_ADAM } from '../../optimizers.js';
-import { keepStock } from './heap.js';
+import { useKernel } from './heap.js';
 import { adamWasm } from './kernels/PrimerAdam.js';
 import { normalizeGradWasm, normalizeWasm } from './kernels/PrimerNormalize.js';
 import { setWasmMatMul } from './kernels/BatchMatMul.js';
@@ -49,17 +49,13 @@ const additions: tf.KernelConfig[] = [
 ];
 
 /**
- * Chooses between our wasm kernels (`fast`: Equal, Transpose, SplitV and the XNNPACK-only
- * BatchMatMul) and tfjs's own (`stock`), e.g. to benchmark them side by side. The missing
- * training kernels (UnsortedSegmentSum) stay registered either way.
+ * Chooses between our wasm kernels (`fast`: the replacements above, BatchMatMul, and the fused
+ * kernels stock wasm does not have) and tfjs's own (`stock`, with the native products off),
+ * e.g. to benchmark them side by side. The missing training kernels (UnsortedSegmentSum) stay
+ * registered either way.
  */
 export function setWasmKernels(kind: 'fast' | 'stock'): void {
-  for (const k of replacements) {
-    const stock = keepStock(k.kernelName);
-    tf.unregisterKernel(k.kernelName, k.backendName);
-    // ours keep the stock kernel's setup (it binds the wasm function the fallbacks call)
-    tf.registerKernel(kind === 'stock' ? stock : { ...k, setupFunc: stock.setupFunc });
-  }
+  for (const k of replacements) useKernel(k, kind);
   setWasmMatMul(kind);
   // stock means stock: no native products, no fused kernels either
   if (kind === 'stock') setNativeProducts(false);

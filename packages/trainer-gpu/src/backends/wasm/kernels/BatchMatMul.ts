@@ -1,9 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
-import { type Kernel, type WasmBackend } from '../heap.js';
+import { stockKernel, useKernel, type Kernel, type WasmBackend } from '../heap.js';
 import type { NativeBlasAddon } from '../native-blas.js';
 import { nativeAddon } from '../products.js';
-
-let stock: { matMul: Kernel } | undefined;
 
 /**
  * One BatchMatMul by the system's BLAS, in place on the wasm heap: transposes as flags, a
@@ -56,7 +54,7 @@ const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
  */
 export function fastBatchMatMulWasm(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): tf.TensorInfo {
   const backend = args.backend as WasmBackend;
-  const { matMul } = stock!;
+  const matMul = stockKernel('BatchMatMul') as unknown as Kernel;
   // whichever Transpose is registered (ours, once the trainer set wasm up)
   const transpose = tf.getKernel('Transpose', 'wasm')!.kernelFunc as unknown as Kernel;
   let a = args.inputs.a!;
@@ -143,31 +141,11 @@ export function fastBatchMatMulWasm(args: { inputs: tf.NamedTensorInfoMap; backe
   return out;
 }
 
-let stockConfig: tf.KernelConfig | undefined;
-
 /**
  * Chooses wasm's BatchMatMul: `fast` (the default once the trainer starts wasm) or `stock`
  * (tfjs's own, for side-by-side benchmarks). The stock kernel stays in use underneath the
  * fast one.
  */
 export function setWasmMatMul(kind: 'fast' | 'stock'): void {
-  if (!stockConfig) {
-    const matMul = tf.getKernel('BatchMatMul', 'wasm');
-    if (!matMul) throw new Error('the wasm backend is not registered');
-    stockConfig = matMul;
-    stock = { matMul: matMul.kernelFunc as unknown as Kernel };
-  }
-  tf.unregisterKernel('BatchMatMul', 'wasm');
-  tf.registerKernel(
-    kind === 'stock'
-      ? stockConfig
-      : {
-          kernelName: 'BatchMatMul',
-          backendName: 'wasm',
-          // the stock kernel binds its wasm function in setup: keep that when the backend starts after this
-          setupFunc: stockConfig.setupFunc,
-          kernelFunc: fastBatchMatMulWasm as unknown as tf.KernelFunc,
-        },
-  );
+  useKernel({ kernelName: 'BatchMatMul', backendName: 'wasm', kernelFunc: fastBatchMatMulWasm as unknown as tf.KernelFunc }, kind);
 }
-
