@@ -2,26 +2,12 @@
 // on wasm, by kernel and (for BatchMatMul) by input shapes. Kernels our wrappers call
 // directly (the stock matmul, Transpose) are counted inside the wrapper's time.
 import * as tf from '@tensorflow/tfjs';
-import { baselineDna } from '@primer-search/baselines';
-import { compileLanguageModel } from '@primer-search/compiler';
-import { Rng } from '@primer-search/core';
-import { createOptimizer, selectBackend } from '@primer-search/trainer-gpu';
+import { selectBackend } from '@primer-search/trainer-gpu';
+import { referenceStep } from './_reference-step.js';
 
 await selectBackend('wasm');
 const model = process.argv[2] ?? 'vanilla';
-const stackBranches = !process.argv.includes('--per-branch');
-const lm = compileLanguageModel(baselineDna(model, { dModel: 128 }), { tf: tf as never, vocabSize: 1024, layers: 2, dModel: 128, seqLen: 64, seed: 1, stackBranches });
-const rng = Rng.create(1);
-const tokens = tf.tensor2d(Array.from({ length: 1024 }, () => rng.int(0, 1023)), [16, 64], 'int32');
-// the trainer's own Adam (one fused kernel per variable on wasm)
-const opt = createOptimizer('adam');
-opt.setLearningRate(1e-3);
-const step = () =>
-  tf.tidy(() => {
-    const { value, grads } = tf.variableGrads(() => lm.loss(tokens as never, tokens as never) as never, lm.variables as never);
-    opt.applyGradients(grads as never);
-    return value.dataSync()[0];
-  });
+const { step } = referenceStep(model, { stackBranches: !process.argv.includes('--per-branch') });
 step();
 step();
 const t0 = performance.now();
