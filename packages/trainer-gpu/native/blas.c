@@ -102,19 +102,37 @@ static int heap_args(napi_env env, napi_value *argv, size_t from, size_t count, 
   return 1;
 }
 
+/*
+ * The start of a function called as f(heap, ints..., doubles...): `total` arguments, the heap
+ * (an ArrayBuffer) and then `ints` non-negative integers into a[]; throws `usage` otherwise.
+ */
+#define HEAP_CALL(total, ints, usage)                                            \
+  size_t argc = (total);                                                        \
+  napi_value argv[(total)];                                                     \
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);                         \
+  float *heap;                                                                  \
+  size_t floats;                                                                \
+  int64_t a[(ints)];                                                            \
+  if (argc != (total) || !heap_args(env, argv, 1, (ints), &heap, &floats, a)) \
+  return throw_error(env, usage)
+
+/* Reads `count` numbers from argv[from...] into out; 0 if one is not a number. */
+static int doubles(napi_env env, napi_value *argv, size_t from, size_t count, double *out) {
+  for (size_t i = 0; i < count; i++)
+    if (napi_get_value_double(env, argv[from + i], &out[i]) != napi_ok) return 0;
+  return 1;
+}
+
+/* Whether `count` floats from `offset` lie inside a heap of `floats`. */
+static int fits(int64_t offset, int64_t count, size_t floats) { return (size_t)(offset + count) <= floats; }
+
 /* exp(heap, x, y, count): y[i] = expf(x[i]), float offsets into the heap (in place allowed). */
 static napi_value vexp(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  float *heap;
-  size_t floats;
-  int64_t v[3];
-  if (argc != 4 || !heap_args(env, argv, 1, 3, &heap, &floats, v)) return throw_error(env, "exp(heap, x, y, count)");
-  if ((size_t)(v[0] + v[2]) > floats || (size_t)(v[1] + v[2]) > floats) return throw_error(env, "exp: an operand lies outside the heap");
-  const float *x = heap + v[0];
-  float *y = heap + v[1];
-  for (int64_t i = 0; i < v[2]; i++) y[i] = expf(x[i]);
+  HEAP_CALL(4, 3, "exp(heap, x, y, count)");
+  if (!fits(a[0], a[2], floats) || !fits(a[1], a[2], floats)) return throw_error(env, "exp: an operand lies outside the heap");
+  const float *x = heap + a[0];
+  float *y = heap + a[1];
+  for (int64_t i = 0; i < a[2]; i++) y[i] = expf(x[i]);
   return NULL;
 }
 
@@ -124,13 +142,7 @@ static napi_value vexp(napi_env env, napi_callback_info info) {
  * A target outside [0, v) adds no target term.
  */
 static napi_value xent(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
-  napi_value argv[6];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  float *heap;
-  size_t floats;
-  int64_t a[5];
-  if (argc != 6 || !heap_args(env, argv, 1, 5, &heap, &floats, a)) return throw_error(env, "xent(heap, z, t, g, n, v)");
+  HEAP_CALL(6, 5, "xent(heap, z, t, g, n, v)");
   int64_t zo = a[0], to = a[1], go = a[2], n = a[3], v = a[4];
   if ((size_t)(zo + n * v) > floats || (size_t)(go + n * v) > floats || (size_t)(to + n) > floats || v <= 0) return throw_error(env, "xent: an operand lies outside the heap");
   const float *z = heap + zo;
@@ -169,16 +181,10 @@ static napi_value xent(napi_env env, napi_callback_info info) {
  * the safe denominator eps. Masked entries are exp(fill - max), 0 unless the max is near fill.
  */
 static napi_value csoftmax(napi_env env, napi_callback_info info) {
-  size_t argc = 9;
-  napi_value argv[9];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  float *heap;
-  size_t floats;
-  int64_t a[5];
-  double fill, cap, eps;
-  if (argc != 9 || !heap_args(env, argv, 1, 5, &heap, &floats, a) || napi_get_value_double(env, argv[6], &fill) != napi_ok ||
-      napi_get_value_double(env, argv[7], &cap) != napi_ok || napi_get_value_double(env, argv[8], &eps) != napi_ok)
-    return throw_error(env, "csoftmax(heap, x, y, batch, t, w, fill, cap, eps)");
+  HEAP_CALL(9, 5, "csoftmax(heap, x, y, batch, t, w, fill, cap, eps)");
+  double h[3];
+  if (!doubles(env, argv, 6, 3, h)) return throw_error(env, "csoftmax(heap, x, y, batch, t, w, fill, cap, eps)");
+  const double fill = h[0], cap = h[1], eps = h[2];
   int64_t xo = a[0], yo = a[1], batch = a[2], t = a[3], w = a[4];
   if ((size_t)(xo + batch * t * w) > floats || (size_t)(yo + batch * t * w) > floats) return throw_error(env, "csoftmax: an operand lies outside the heap");
   const float ffill = (float)fill, fcap = (float)cap;
@@ -216,16 +222,9 @@ static napi_value csoftmax(napi_env env, napi_callback_info info) {
  * s2 = b2 s + (1 - b2) g^2; v2 = v - lr (m2 / c1) / (sqrt(s2 / c2) + eps).
  */
 static napi_value adam(napi_env env, napi_callback_info info) {
-  size_t argc = 15;
-  napi_value argv[15];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  float *heap;
-  size_t floats;
-  int64_t a[8];
+  HEAP_CALL(15, 8, "adam(heap, v, m, s, g, v2, m2, s2, n, b1, b2, eps, lr, c1, c2)");
   double h[6];
-  int ok = argc == 15 && heap_args(env, argv, 1, 8, &heap, &floats, a);
-  for (int i = 0; ok && i < 6; i++) ok = napi_get_value_double(env, argv[9 + i], &h[i]) == napi_ok;
-  if (!ok) return throw_error(env, "adam(heap, v, m, s, g, v2, m2, s2, n, b1, b2, eps, lr, c1, c2)");
+  if (!doubles(env, argv, 9, 6, h)) return throw_error(env, "adam(heap, v, m, s, g, v2, m2, s2, n, b1, b2, eps, lr, c1, c2)");
   int64_t n = a[7];
   for (int i = 0; i < 7; i++) if ((size_t)(a[i] + n) > floats) return throw_error(env, "adam: an operand lies outside the heap");
   const float *v = heap + a[0], *m = heap + a[1], *s = heap + a[2], *g = heap + a[3];
@@ -245,13 +244,7 @@ static napi_value adam(napi_env env, napi_callback_info info) {
 
 /* colsum(heap, x, y, outer, inner): y[j] = sum over r < outer of x[r * inner + j], in double. */
 static napi_value colsum(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  float *heap;
-  size_t floats;
-  int64_t a[4];
-  if (argc != 5 || !heap_args(env, argv, 1, 4, &heap, &floats, a)) return throw_error(env, "colsum(heap, x, y, outer, inner)");
+  HEAP_CALL(5, 4, "colsum(heap, x, y, outer, inner)");
   int64_t outer = a[2], inner = a[3];
   if ((size_t)(a[0] + outer * inner) > floats || (size_t)(a[1] + inner) > floats) return throw_error(env, "colsum: an operand lies outside the heap");
   const float *x = heap + a[0];
@@ -275,15 +268,9 @@ static napi_value colsum(napi_env env, napi_callback_info info) {
  * in float, n = (x - mean) / r.
  */
 static napi_value normalize(napi_env env, napi_callback_info info) {
-  size_t argc = 7;
-  napi_value argv[7];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  float *heap;
-  size_t floats;
-  int64_t a[5];
+  HEAP_CALL(7, 5, "normalize(heap, x, n, r, rows, w, eps)");
   double eps;
-  if (argc != 7 || !heap_args(env, argv, 1, 5, &heap, &floats, a) || napi_get_value_double(env, argv[6], &eps) != napi_ok)
-    return throw_error(env, "normalize(heap, x, n, r, rows, w, eps)");
+  if (!doubles(env, argv, 6, 1, &eps)) return throw_error(env, "normalize(heap, x, n, r, rows, w, eps)");
   int64_t rows = a[3], w = a[4];
   if ((size_t)(a[0] + rows * w) > floats || (size_t)(a[1] + rows * w) > floats || (size_t)(a[2] + rows) > floats) return throw_error(env, "normalize: an operand lies outside the heap");
   for (int64_t r = 0; r < rows; r++) {
@@ -307,13 +294,7 @@ static napi_value normalize(napi_env env, napi_callback_info info) {
 
 /* normalize_grad(heap, dy, n, r, dx, rows, w): dx = dc - mean(dc), dc = (dy - n mean(dy n)) / r, per row. */
 static napi_value normalize_grad(napi_env env, napi_callback_info info) {
-  size_t argc = 7;
-  napi_value argv[7];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  float *heap;
-  size_t floats;
-  int64_t a[6];
-  if (argc != 7 || !heap_args(env, argv, 1, 6, &heap, &floats, a)) return throw_error(env, "normalize_grad(heap, dy, n, r, dx, rows, w)");
+  HEAP_CALL(7, 6, "normalize_grad(heap, dy, n, r, dx, rows, w)");
   int64_t rows = a[4], w = a[5];
   if ((size_t)(a[0] + rows * w) > floats || (size_t)(a[1] + rows * w) > floats || (size_t)(a[2] + rows) > floats || (size_t)(a[3] + rows * w) > floats)
     return throw_error(env, "normalize_grad: an operand lies outside the heap");
@@ -341,13 +322,7 @@ static napi_value normalize_grad(napi_env env, napi_callback_info info) {
  * lane s / per_lane) into y: y[s, p] = sum over lag <= p of k[lane, lag] * x[s, p - lag].
  */
 static napi_value dconv(napi_env env, napi_callback_info info) {
-  size_t argc = 9;
-  napi_value argv[9];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  float *heap;
-  size_t floats;
-  int64_t a[8];
-  if (argc != 9 || !heap_args(env, argv, 1, 8, &heap, &floats, a)) return throw_error(env, "dconv(heap, x, k, y, b, t, c, lags, perLane)");
+  HEAP_CALL(9, 8, "dconv(heap, x, k, y, b, t, c, lags, perLane)");
   int64_t b = a[3], t = a[4], c = a[5], lags = a[6], per = a[7];
   if (per <= 0 || (size_t)(a[0] + b * t * c) > floats || (size_t)(a[2] + b * t * c) > floats || (size_t)(a[1] + ((b + per - 1) / per) * lags * c) > floats)
     return throw_error(env, "dconv: an operand lies outside the heap");
@@ -372,13 +347,7 @@ static napi_value dconv(napi_env env, napi_callback_info info) {
  * dx[s, p] = sum over lag of k[lane, lag] * dy[s, p + lag]; dk[lane, lag] = sum of dy[s, p] * x[s, p - lag] (in double).
  */
 static napi_value dconv_grad(napi_env env, napi_callback_info info) {
-  size_t argc = 11;
-  napi_value argv[11];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  float *heap;
-  size_t floats;
-  int64_t a[10];
-  if (argc != 11 || !heap_args(env, argv, 1, 10, &heap, &floats, a)) return throw_error(env, "dconvGrad(heap, dy, x, k, dx, dk, b, t, c, lags, perLane)");
+  HEAP_CALL(11, 10, "dconvGrad(heap, dy, x, k, dx, dk, b, t, c, lags, perLane)");
   int64_t b = a[5], t = a[6], c = a[7], lags = a[8], per = a[9];
   int64_t lanes = per > 0 ? (b + per - 1) / per : 0, kn = lanes * lags * c;
   if (per <= 0 || (size_t)(a[0] + b * t * c) > floats || (size_t)(a[1] + b * t * c) > floats || (size_t)(a[3] + b * t * c) > floats ||
