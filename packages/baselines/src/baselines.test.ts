@@ -5,8 +5,7 @@ import { dnaHash, validateDna } from '@primer-search/dna';
 import type { TF, Tensor } from '@primer-search/primitives';
 import { describe, expect, it } from 'vitest';
 import { baselineDna, baselines, builtinBaselines } from './baselines.js';
-import { geluBlock, primerBlock, primerEzBlock, transformerPlusPlusBlock, vanillaBlock, type VanillaWeights } from './references/index.js';
-import type { AttentionWeights, FeedForwardWeights, NormWeights } from './references/common.js';
+import { baselineWeights, geluBlock, primerBlock, primerEzBlock, transformerPlusPlusBlock, transformerPlusPlusWeights, vanillaBlock } from './references/index.js';
 
 tfjs.env().set('PROD', true);
 await tfjs.setBackend('cpu');
@@ -16,70 +15,12 @@ const D = 32;
 const SEQ = 7;
 const HEADS = 4;
 
-/** Parameters of `op` directly under `prefix` (one call level), in state order. */
-function params(block: CompiledBlock, prefix: string, op: string): Tensor[] {
-  const re = new RegExp(`^${prefix.replace(/[[\]+]/g, '\\$&')}h(\\d+)(\\[\\d+\\])?:${op}\\.`);
-  return [...block.variables]
-    .filter(([name]) => re.test(name))
-    .sort(([a], [b]) => Number(re.exec(a)![1]) - Number(re.exec(b)![1]))
-    .map(([, v]) => v);
-}
-
-function normWeights(block: CompiledBlock, prefix: string): NormWeights {
-  const [scale] = params(block, prefix, 'SCALE');
-  const [shift] = params(block, prefix, 'SHIFT');
-  return { scale: scale!, shift };
-}
-
-function attentionWeights(block: CompiledBlock, prefix: string, o: { sharedQk: boolean }): AttentionWeights {
-  const heads = Array.from({ length: HEADS }, (_, i) => {
-    const head = `${prefix}h2[${i}]:attention_head/`;
-    const proj = params(block, head, 'CONV_1X1');
-    const conv = params(block, head, 'DCONV_3X1');
-    // state order: shared Q/K writes K (and its dconv) first, then Q from K, then V
-    const [q, k, v] = o.sharedQk ? [proj[1]!, proj[0]!, proj[2]!] : [proj[0]!, proj[1]!, proj[2]!];
-    const [qConv, kConv, vConv] = o.sharedQk ? [undefined, conv[0], conv[1]] : [conv[0], conv[1], conv[2]];
-    return { q, k, v, qConv, kConv, vConv };
-  });
-  const [out] = params(block, prefix, 'CONV_1X1');
-  return { heads, out: out! };
-}
-
-function ffnWeights(block: CompiledBlock, prefix: string): FeedForwardWeights {
-  const [w1, w2] = params(block, prefix, 'CONV_1X1');
-  const [b1, b2] = params(block, prefix, 'SHIFT');
-  return { w1: w1!, w2: w2!, b1, b2 };
-}
-
-function vanillaLayout(block: CompiledBlock, norm: string, o: { sharedQk: boolean; postFfn?: boolean }): VanillaWeights {
-  // pre-norm: h1 = norm(x), h2 = attention, h4 = norm(a), h5 = ffn; Primer: h4 = ffn(a), h6 = norm(a + ffn)
-  return {
-    norm1: normWeights(block, `h1:${norm}/`),
-    attention: attentionWeights(block, 'h2:multi_head_attention/', o),
-    norm2: normWeights(block, o.postFfn ? `h6:${norm}/` : `h4:${norm}/`),
-    ffn: ffnWeights(block, o.postFfn ? 'h4:feed_forward/' : 'h5:feed_forward/'),
-  };
-}
-
 const references: Record<string, (block: CompiledBlock, x: Tensor, scale: number) => Tensor> = {
-  vanilla: (b, x, scale) => vanillaBlock(tf, x, vanillaLayout(b, 'layer_norm', { sharedQk: false }), { scale }),
-  gelu: (b, x, scale) => geluBlock(tf, x, vanillaLayout(b, 'layer_norm', { sharedQk: false }), { scale }),
-  'primer-ez': (b, x, scale) => primerEzBlock(tf, x, vanillaLayout(b, 'layer_norm', { sharedQk: false }), { scale }),
-  primer: (b, x, scale) => primerBlock(tf, x, vanillaLayout(b, 'primer_norm', { sharedQk: true, postFfn: true }), { scale }),
-  'transformer++': (b, x, scale) => {
-    const [gate, up, down] = params(b, 'h5:feed_forward/', 'CONV_1X1');
-    return transformerPlusPlusBlock(
-      tf,
-      x,
-      {
-        norm1: normWeights(b, 'h1:rms_norm/'),
-        attention: attentionWeights(b, 'h2:multi_head_attention/', { sharedQk: false }),
-        norm2: normWeights(b, 'h4:rms_norm/'),
-        ffn: { gate: gate!, up: up!, down: down! },
-      },
-      { scale },
-    );
-  },
+  vanilla: (b, x, scale) => vanillaBlock(tf, x, baselineWeights(b, 'vanilla', HEADS), { scale }),
+  gelu: (b, x, scale) => geluBlock(tf, x, baselineWeights(b, 'gelu', HEADS), { scale }),
+  'primer-ez': (b, x, scale) => primerEzBlock(tf, x, baselineWeights(b, 'primer-ez', HEADS), { scale }),
+  primer: (b, x, scale) => primerBlock(tf, x, baselineWeights(b, 'primer', HEADS), { scale }),
+  'transformer++': (b, x, scale) => transformerPlusPlusBlock(tf, x, transformerPlusPlusWeights(b, HEADS), { scale }),
 };
 
 describe('baselines as DNA', () => {
