@@ -53,9 +53,13 @@ const BAD: Record<string, string> = {
   '--code': '-1',
   '--splits': 'train,nope',
   '--shard-tokens': '5',
+  '--tokens': '0',
+  '--temperature': 'hot',
+  '--top-k': '-1',
+  '--candidate': '-1',
 };
 /** Flags whose every value is a valid command line (paths that are written, or may not exist yet). */
-const FREE = new Set(['--out', '--csv', '--study', '--cache', '--checkpoint']);
+const FREE = new Set(['--out', '--csv', '--study', '--cache', '--checkpoint', '--save', '--prompt']);
 
 /** What each command needs besides the flag under test. */
 const tmp = mkdtempSync(join(tmpdir(), 'primer-flags-'));
@@ -72,6 +76,8 @@ const BASE: Record<string, string[]> = {
   'study dna': [join(tmp, 'never.sqlite'), '0'],
   'data prepare': ['--dataset', 'brown', '--out', join(tmp, 'cache')],
   worker: ['--study', 'postgres://nobody@127.0.0.1:1/none'],
+  generate: ['--model', join(tmp, 'no-model'), '--prompt', 'The'],
+  export: ['--checkpoint', join(tmp, 'no-checkpoint'), '--model', 'vanilla', '--out', join(tmp, 'export')],
 };
 
 function valueFlags(): Array<{ command: string; flag: string }> {

@@ -2,6 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { baselinesCommand } from './commands/baselines.js';
 import { compareCommand, trainCommand } from './commands/train.js';
+import { exportCommand, generateCommand } from './commands/model.js';
 import { dataCommand } from './commands/data.js';
 import { dnaCommand, type CommandResult } from './commands/dna.js';
 import { primitivesCommand } from './commands/primitives.js';
@@ -38,6 +39,8 @@ export function buildProgram(io: CliIo, result: CommandResult): Command {
   dnaCommand(program, io, result);
   trainCommand(program, io, result);
   compareCommand(program, io, result);
+  exportCommand(program, io, result);
+  generateCommand(program, io, result);
   searchCommand(program, io, result);
   studyCommand(program, io);
   workerCommand(program, io);
@@ -53,6 +56,9 @@ export function buildProgram(io: CliIo, result: CommandResult): Command {
       '  primer dna mutate examples/dna/vanilla.json --seed 1 --count 5 --chain\n' +
       '  primer train --model primer-ez --budget 2m\n' +
       '  primer compare --budget 2m\n' +
+      '  primer train --model primer-ez --budget 2m --save models/primer-ez\n' +
+      '  primer generate --model models/primer-ez --prompt "The jury said"\n' +
+      '  primer export --study runs/demo.sqlite --candidate 7 --out models/candidate-7\n' +
       '  primer search --candidates 24 --budget-per-candidate 30s --workers 2 --study runs/demo.sqlite\n' +
       '  primer search --study runs/demo.sqlite --resume\n' +
       '  primer study show runs/demo.sqlite\n' +

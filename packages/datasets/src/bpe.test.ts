@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -6,6 +6,7 @@ import { tokenStream } from './batches.js';
 import { END_OF_DOCUMENT, trainBpe } from './bpe.js';
 import { brown } from './brown.js';
 import { byteTokenizer, tokenizers } from './tokenizer.js';
+import { loadTokenizer, saveTokenizer } from './saved-tokenizer.js';
 
 const cacheDir = mkdtempSync(join(tmpdir(), 'primer-bpe-'));
 const corpus = brown.open();
@@ -47,5 +48,26 @@ describe('the bpe tokenizer (Hugging Face tokenizers, trained on the corpus)', (
   it('refuses impossible sizes and missing training text', () => {
     expect(() => trainBpe({ vocabSize: 100, text: trainText, cacheDir })).toThrow(/258 to 30000/);
     expect(() => tokenizers.get('bpe').create({})).toThrow(/give it trainingText/);
+  });
+
+  it('saves next to an exported model and loads back as the same vocabulary', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'primer-saved-bpe-'));
+    const saved = saveTokenizer(bpe, dir);
+    expect(saved).toMatchObject({ name: 'bpe', vocabSize: 512, fingerprint: bpe.fingerprint, vocabularyFile: 'bpe-tokenizer.json' });
+    const loaded = await loadTokenizer(dir);
+    const text = 'The jury said it did find that many of the voters — naïve or not — were confused.';
+    expect(Array.from(loaded.encode(text))).toEqual(Array.from(bpe.encode(text)));
+    expect(loaded.decode(loaded.encode(text))).toBe(text);
+    expect(loaded.endOfDocument).toBe(bpe.endOfDocument);
+    // a byte tokenizer needs no vocabulary file
+    const bytes = mkdtempSync(join(tmpdir(), 'primer-saved-byte-'));
+    expect(saveTokenizer(byteTokenizer(), bytes).vocabularyFile).toBeUndefined();
+    expect((await loadTokenizer(bytes)).fingerprint).toBe('byte-utf8-257');
+    // a file that does not describe what it loads is refused, naming it
+    writeFileSync(join(dir, 'bpe-tokenizer.json'), `${readFileSync(join(dir, 'bpe-tokenizer.json'), 'utf8')} `);
+    await expect(loadTokenizer(dir)).rejects.toThrow(/tokenizer\.json names the vocabulary file bpe-tokenizer\.json, whose contents have changed/);
+    writeFileSync(join(bytes, 'tokenizer.json'), JSON.stringify({ ...saveTokenizer(byteTokenizer(), bytes), fingerprint: 'other' }));
+    await expect(loadTokenizer(bytes)).rejects.toThrow(/tokenizer\.json describes the byte vocabulary other/);
+    await expect(loadTokenizer(join(dir, 'nope'))).rejects.toThrow(/not a model exported by primer-search/);
   });
 });

@@ -18,7 +18,7 @@ export function cacheDirectory(): string {
 }
 
 /** A tokenizer from a byte-level BPE tokenizer.json (as written by the trainer), encoding in pure JS. */
-export function bpeFromJson(json: { added_tokens: Array<{ id: number; content: string }> }, fingerprint: string): Tokenizer {
+export function bpeFromJson(json: { added_tokens: Array<{ id: number; content: string }> }, fingerprint: string, text = JSON.stringify(json)): Tokenizer {
   const eod = json.added_tokens.find((t) => t.content === END_OF_DOCUMENT)?.id;
   if (eod === undefined) throw new PrimerError('BAD_TOKENIZER', `the tokenizer has no ${END_OF_DOCUMENT} token`);
   const t = new JsTokenizer(json, { clean_up_tokenization_spaces: false });
@@ -27,6 +27,7 @@ export function bpeFromJson(json: { added_tokens: Array<{ id: number; content: s
     vocabSize: eod + 1,
     endOfDocument: eod,
     fingerprint,
+    vocabularyFile: { name: 'bpe-tokenizer.json', bytes: new TextEncoder().encode(text) },
     encode: (text) => Uint32Array.from(t.encode(text, { add_special_tokens: false }).ids),
     decode: (ids) => {
       const kept = Array.from(ids).filter((i) => i !== eod);
@@ -71,7 +72,8 @@ export function trainBpe(options: { vocabSize: number; text: () => Iterable<stri
       rmSync(`${file}.trained`, { force: true });
     }
   }
-  return bpeFromJson(JSON.parse(readFileSync(file, 'utf8')), key);
+  const text = readFileSync(file, 'utf8');
+  return bpeFromJson(JSON.parse(text), key, text);
 }
 
 tokenizers.register('bpe', {
@@ -81,5 +83,9 @@ tokenizers.register('bpe', {
   create: ({ vocabSize, trainingText }) => {
     if (!trainingText) throw new PrimerError('BAD_TOKENIZER', 'the bpe tokenizer is trained on the dataset: give it trainingText');
     return trainBpe({ vocabSize: vocabSize ?? DEFAULT_BPE_VOCAB, text: trainingText });
+  },
+  fromVocabularyFile: (file, fingerprint) => {
+    const text = readFileSync(file, 'utf8');
+    return bpeFromJson(JSON.parse(text), fingerprint, text);
   },
 });

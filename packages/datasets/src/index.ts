@@ -9,3 +9,4 @@ export * from './c4.js';
 export * from './pretrained.js';
 export * from './cache.js';
 export * from './prepare.js';
+export * from './saved-tokenizer.js';

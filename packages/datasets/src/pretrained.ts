@@ -87,6 +87,7 @@ export async function sentencePieceTokenizer(modelFile: string): Promise<Tokeniz
     vocabSize,
     endOfDocument,
     fingerprint: `sentencepiece-${createHash('sha256').update(bytes).digest('hex').slice(0, 16)}`,
+    vocabularyFile: { name: 'spiece.model', bytes: new Uint8Array(bytes) },
     encode: (text) => Uint32Array.from(spp.encodeIds(text)),
     decode: (ids) => spp.decodeIds(Int32Array.from(Array.from(ids).filter((i) => i !== endOfDocument && i < pieces.length))),
   };
@@ -114,6 +115,7 @@ tokenizers.register('sentencepiece', {
     if (!modelFile) throw new DataError('the sentencepiece tokenizer loads a SentencePiece .model file: give --tokenizer-model FILE');
     return sentencePieceTokenizer(modelFile);
   },
+  fromVocabularyFile: (file) => sentencePieceTokenizer(file),
 });
 
 tokenizers.register('gpt2', {

@@ -10,6 +10,11 @@ export interface Tokenizer {
   decode(ids: ArrayLike<number>): string;
   /** Identifies the vocabulary, so caches built with another one are refused. */
   fingerprint: string;
+  /**
+   * The file that defines its vocabulary, when it has one (a trained BPE's tokenizer.json, a
+   * SentencePiece model): what `saveTokenizer` copies next to an exported model.
+   */
+  vocabularyFile?: { name: string; bytes: Uint8Array };
 }
 
 export interface TokenizerFactory {
@@ -18,6 +23,8 @@ export interface TokenizerFactory {
   /** Learns its vocabulary from the data: `create` gets a sample of the training split as `trainingText`. */
   trainsOnData?: boolean;
   create(options: { vocabSize?: number; trainingText?: () => Iterable<string>; modelFile?: string }): Tokenizer | Promise<Tokenizer>;
+  /** Rebuilds a tokenizer from the vocabulary file it saved (`Tokenizer.vocabularyFile`), for tokenizers that have one. */
+  fromVocabularyFile?(file: string, fingerprint: string): Tokenizer | Promise<Tokenizer>;
 }
 
 export type TokenizerName = 'byte' | 'bpe' | 'sentencepiece' | 'gpt2';

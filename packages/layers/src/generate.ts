@@ -46,8 +46,14 @@ export function sampleToken(logits: Float32Array, rng: Rng, temperature = 1, top
   if (topK > 0 && topK < logits.length) candidates = candidates.sort((a, b) => logits[b]! - logits[a]!).slice(0, topK);
   const weights = candidates.map((i) => Math.exp((logits[i]! - logits[best]!) / temperature));
   let u = rng.float() * weights.reduce((a, b) => a + b, 0);
-  for (let j = 0; j < candidates.length; j++) if ((u -= weights[j]!) < 0) return candidates[j]!;
-  return candidates[candidates.length - 1]!;
+  let last = best;
+  for (let j = 0; j < candidates.length; j++) {
+    if (weights[j]! === 0) continue;
+    last = candidates[j]!;
+    if ((u -= weights[j]!) < 0) return last;
+  }
+  // rounding left u a hair above 0: the last token that could be drawn
+  return last;
 }
 
 /** Samples a continuation of `prompt` (token ids) from a model of `causalLanguageModel`; returns the new ids. */
@@ -56,7 +62,8 @@ export async function generate(model: tf.LayersModel, prompt: ArrayLike<number>,
   const temperature = o.temperature ?? 1;
   if (!Number.isInteger(tokens) || tokens < 0) throw new Error(`generate: tokens must be a non-negative integer, got ${tokens}`);
   if (!(temperature >= 0)) throw new Error(`generate: temperature must be 0 or more, got ${temperature}`);
-  const rng = Rng.create(o.seed ?? 0);
+  // a child stream: the first draws of a small seed's own stream are close to 1 (xoroshiro128+)
+  const rng = Rng.create(o.seed ?? 0).split('generate');
   const ids = Array.from(prompt);
   const out: number[] = [];
   for (let i = 0; i < tokens; i++) {

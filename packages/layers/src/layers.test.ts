@@ -289,5 +289,8 @@ describe('generate', () => {
     expect(counts[1]! / counts[0]!).toBeGreaterThan(2.6);
     expect(counts[1]! / counts[0]!).toBeLessThan(3.4);
     expect(sampleToken(Float32Array.from([1, 1, 5, 2]), rng, 1, 1)).toBe(2);
+    // a draw of (almost) 1 never lands on a token of probability 0
+    const top = { float: () => 1 - 2 ** -53 } as unknown as Rng;
+    expect(sampleToken(Float32Array.from([3, 0.5, -Infinity]), top)).toBe(1);
   });
 });

@@ -1,7 +1,7 @@
-import { compileLanguageModel, type ModelEstimate } from '@primer-search/compiler';
+import { compileLanguageModel, type LanguageModel, type ModelEstimate } from '@primer-search/compiler';
 import type { Seed } from '@primer-search/core';
 import { dnaHash } from '@primer-search/dna';
-import { BatchSampler, evaluationBatches, prepareData } from '@primer-search/datasets';
+import { BatchSampler, evaluationBatches, prepareData, type PreparedData } from '@primer-search/datasets';
 import type { BackendChoice, RunSettings } from '@primer-search/study';
 import { selectBackend, trainingMemoryLimit, type SelectedBackend } from './backends/index.js';
 import type { TrainCheckpoint } from './checkpoint.js';
@@ -33,6 +33,8 @@ export async function runExperiment(
     signal?: AbortSignal;
     /** Modules registering primitives the DNA uses (already imported here): data-parallel replicas import them too. */
     plugins?: string[];
+    /** Called with the trained model (before it is disposed), its data and the result: e.g. to export it. */
+    onTrained?: (model: LanguageModel, data: PreparedData, result: TrainResult) => void | Promise<void>;
   } = {},
 ): Promise<RunRecord> {
   const backend = hooks.backend ?? (await selectBackend(settings.backend));
@@ -101,6 +103,7 @@ export async function runExperiment(
         seed: settings.seed,
       },
     });
+    await hooks.onTrained?.(model, data, result);
     return {
       settings,
       backend: { choice: backend.choice, tfBackend: backend.tfBackend, tfjs: (backend.tf as unknown as { version_core: string }).version_core, products: backend.products },

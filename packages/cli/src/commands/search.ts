@@ -161,7 +161,7 @@ const throughQueue = (command: Command, o: SearchOptions, active: StudyConfig) =
   command.getOptionValueSource('workers') === 'cli' ? o.workers === 0 : active.dispatch === 'queue';
 
 /** A study to read: a file that must exist (a usage error if not), or a database URL. */
-async function openForReading(location: string): Promise<StudyStore> {
+export async function openForReading(location: string): Promise<StudyStore> {
   const where = parseStudyLocation(location);
   if (where.kind === 'sqlite' && !existsSync(where.target)) throw new UsageError(`no study file at ${location}`);
   return openStudyStore(location, { readonly: true });

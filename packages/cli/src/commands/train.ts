@@ -1,5 +1,6 @@
 import { checkBackend, checkName, checkPath, dModel as dModelFlag, heads as headsFlag, number } from '../flags.js';
 import { existsSync, statSync } from 'node:fs';
+import { basename } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { baselines } from '@primer-search/baselines';
@@ -7,6 +8,7 @@ import { corpora, prepareData, tokenizers, type DataSettings } from '@primer-sea
 import { BUILTIN_BACKENDS, DEFAULT_RUN_SETTINGS, describeBackend, DEFAULT_TRAIN_CONFIG, formatBudget, parseBudget, type BackendChoice, type RunSettings } from '@primer-search/study';
 import type { RunRecord } from '@primer-search/trainer-gpu';
 import { loadTrainer } from '../trainer.js';
+import { exportLanguageModel } from '../export-model.js';
 import { UsageError, type CliIo } from '../io.js';
 import { trainingProgress } from '../progress.js';
 import { integer, loadDna, type CommandResult } from './dna.js';
@@ -171,10 +173,12 @@ export function trainCommand(program: Command, io: CliIo, result: CommandResult)
       .description('Train one model (a DNA file or a baseline name) on a dataset under a fixed budget, and report its validation perplexity and throughput.')
       .requiredOption('--model <name|file>', `a baseline (${baselines.names().join(', ')}) or a DNA file`)
       .option('--checkpoint <dir>', 'save the run in this folder every minute, at each evaluation, on Ctrl-C and at the end')
-      .option('--resume', 'continue the run saved in --checkpoint (same model and settings)'),
+      .option('--resume', 'continue the run saved in --checkpoint (same model and settings)')
+      .option('--save <dir>', 'when training completes, export the model to this folder: a tfjs-layers model (model.json + weights) with its tokenizer and a README (load it with @primer-search/layers, or try primer generate)'),
     '2m',
-  ).action(async (o: RunOptions & { model: string; checkpoint?: string; resume?: boolean }) => {
+  ).action(async (o: RunOptions & { model: string; checkpoint?: string; resume?: boolean; save?: string }) => {
     if (o.resume && !o.checkpoint) throw new UsageError('--resume needs --checkpoint DIR');
+    if (o.save !== undefined && existsSync(o.save) && !statSync(o.save).isDirectory()) throw new UsageError(`--save: ${o.save} is a file; give a folder`);
     checkRunFlags(o);
     if (o.resume) checkPath('--checkpoint', o.checkpoint, 'folder');
     const dna = loadDna(io, o.model, o.dModel, o.heads, '--model');
@@ -200,6 +204,7 @@ export function trainCommand(program: Command, io: CliIo, result: CommandResult)
     };
     process.on('SIGINT', onSigint);
     let record: RunRecord;
+    let saved: string | undefined;
     try {
       record = await runExperiment(dna.dna, settingsOf(o, DEFAULT_TRAIN_CONFIG.checkpoints), {
         backend,
@@ -208,6 +213,14 @@ export function trainCommand(program: Command, io: CliIo, result: CommandResult)
         checkpoint: o.checkpoint ? { path: o.checkpoint } : undefined,
         resume,
         signal: stop.signal,
+        onTrained: o.save
+          ? async (model, data, r) => {
+              if (r.status !== 'completed') return;
+              progress.note(`exporting the model to ${o.save}...`);
+              await exportLanguageModel(o.save!, model, data.tokenizer, { name: modelName(o.model), source: `primer train --model ${o.model}`, settings: settingsOf(o, []), result: r });
+              saved = o.save;
+            }
+          : undefined,
       });
     } finally {
       process.off('SIGINT', onSigint);
@@ -220,8 +233,15 @@ export function trainCommand(program: Command, io: CliIo, result: CommandResult)
     }
     if (o.out) io.writeFile(o.out, `${JSON.stringify(record, null, 2)}\n`);
     io.stdout(o.json ? `${JSON.stringify(record, null, 2)}\n` : figures(o.model, record));
+    if (saved) io.stderr(`saved the model to ${saved} (try: primer generate --model ${saved} --prompt "The")\n`);
+    else if (o.save) io.stderr(`not saved to ${o.save}: the run ${record.result.status}\n`);
     if (record.result.status !== 'completed') result.exitCode = 1;
   });
+}
+
+/** A model's name from --model: a baseline's own, or a DNA file's base name. */
+export function modelName(model: string): string {
+  return basename(model).replace(/\.(json|jsonc)$/i, '');
 }
 
 const COMPARE_CHECKPOINTS = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9];

@@ -1,0 +1,75 @@
+import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { loadModel } from '@primer-search/layers/node';
+import { describe, expect, it } from 'vitest';
+import { runPrimer as run } from './__fixtures__/run.js';
+
+const tiny = ['--d-model', '32', '--seq-len', '16', '--batch', '4', '--layers', '1', '--eval-windows', '4'];
+const dir = mkdtempSync(join(tmpdir(), 'primer-export-'));
+
+describe('exporting trained models and generating text', () => {
+  const saved = join(dir, 'saved');
+  const checkpoint = join(dir, 'ckpt');
+
+  it('primer train --save writes a tfjs-layers model with its tokenizer, DNA and README', async () => {
+    const r = await run(['train', '--model', 'primer-ez', '--budget', '8steps', ...tiny, '--save', saved, '--checkpoint', checkpoint]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain(`saved the model to ${saved}`);
+    expect(readdirSync(saved).sort()).toEqual(['README.md', 'dna.json', 'group1-shard1of1.bin', 'model.json', 'tokenizer.json']);
+    const json = JSON.parse(readFileSync(join(saved, 'model.json'), 'utf8'));
+    const meta = json.userDefinedMetadata.primerSearch;
+    expect(meta).toMatchObject({ name: 'primer-ez', dataset: 'brown', tokenizer: 'byte', vocabSize: 257, layers: 1, dModel: 32, seqLen: 16, steps: 8 });
+    const perplexity = /perplexity ([\d.]+)/.exec(r.stdout)![1]!;
+    expect(meta.validation.perplexity.toFixed(3)).toBe(perplexity);
+    const readme = readFileSync(join(saved, 'README.md'), 'utf8');
+    expect(readme).toContain(`perplexity ${perplexity}`);
+    expect(readme).toContain('loadModel(');
+    const model = await loadModel(saved);
+    expect(model.countParams()).toBe(meta.parameters);
+    expect((model.predict(tf.tensor2d([[84, 104, 101]], [1, 3], 'int32')) as tf.Tensor).shape).toEqual([1, 3, 257]);
+  });
+
+  it('primer export --checkpoint writes the same weights as --save did at the end of that run', async () => {
+    const out = join(dir, 'from-checkpoint');
+    const r = await run(['export', '--checkpoint', checkpoint, '--model', 'primer-ez', '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`exported primer-ez to ${out}`);
+    expect(readFileSync(join(out, 'group1-shard1of1.bin')).equals(readFileSync(join(saved, 'group1-shard1of1.bin')))).toBe(true);
+    const wrong = await run(['export', '--checkpoint', checkpoint, '--model', 'vanilla', '--out', join(dir, 'wrong')]);
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toMatch(/--model: vanilla .* is not the model .* trained/);
+  });
+
+  it('primer generate samples reproducibly for a seed, and names what is wrong with its input', async () => {
+    const args = ['generate', '--model', saved, '--prompt', 'The jury', '--tokens', '12', '--json'];
+    const a = await run([...args, '--seed', '1']);
+    expect(a.code, a.stderr).toBe(0);
+    const ja = JSON.parse(a.stdout);
+    expect(ja.promptIds).toEqual([84, 104, 101, 32, 106, 117, 114, 121]);
+    expect(ja.ids.length === 12 || ja.ids.at(-1) === 256).toBe(true);
+    expect(JSON.parse((await run([...args, '--seed', '1'])).stdout).ids).toEqual(ja.ids);
+    const text = await run(['generate', '--model', saved, '--prompt', 'The jury', '--tokens', '12', '--seed', '1']);
+    expect(text.stdout).toBe(`The jury${ja.text}\n`);
+    const notModel = await run(['generate', '--model', dir, '--prompt', 'x']);
+    expect(notModel.code).toBe(2);
+    expect(notModel.stderr).toContain(`--model: ${dir} has no model.json`);
+  });
+
+  it('primer export --study retrains a candidate with the study\'s settings and exports it', async () => {
+    const study = join(dir, 'study.sqlite');
+    const s = await run(['search', '--candidates', '2', '--budget-per-candidate', '4steps', ...tiny, '--workers', '1', '--study', study]);
+    expect(s.code, s.stderr).toBe(0);
+    const out = join(dir, 'candidate');
+    const r = await run(['export', '--study', study, '--candidate', '1', '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain("retraining candidate-1");
+    const meta = JSON.parse(readFileSync(join(out, 'model.json'), 'utf8')).userDefinedMetadata.primerSearch;
+    expect(meta).toMatchObject({ name: 'candidate-1', steps: 4, seqLen: 16 });
+    expect(meta.source).toContain('retrained');
+    const missing = await run(['export', '--study', study, '--candidate', '9', '--out', join(dir, 'none')]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('has no candidate 9');
+  }, 120_000);
+});
