@@ -2,7 +2,7 @@
 // downloaded browser). Trains and exports a small Primer-EZ model, bundles and serves the
 // page on 127.0.0.1, types a prompt and waits for generated text, and compares the page's
 // logits with Node's.
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,28 +13,17 @@ import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runPrimer } from '../../packages/cli/src/__fixtures__/run.js';
 import { buildPage } from './build.mjs';
+import { CHROMIUM_ARGS, CHROMIUM_PATHS, findChromium } from './chromium.mjs';
 import { servePage } from './serve.mjs';
 
-const CHROMIUM = [process.env.PRIMER_CHROMIUM, '/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => p && existsSync(p));
-if (!CHROMIUM && process.env.PRIMER_REQUIRE_CHROMIUM) throw new Error('PRIMER_REQUIRE_CHROMIUM is set, but no Chromium was found at $PRIMER_CHROMIUM, /usr/bin/chromium or /usr/bin/chromium-browser');
+const CHROMIUM = findChromium();
+if (!CHROMIUM && process.env.PRIMER_REQUIRE_CHROMIUM) throw new Error(`PRIMER_REQUIRE_CHROMIUM is set, but no Chromium was found at $PRIMER_CHROMIUM or ${CHROMIUM_PATHS.join(', ')}`);
 if (!CHROMIUM) {
   console.warn(
-    'examples/browser: SKIPPED, no Chromium found (looked at $PRIMER_CHROMIUM, /usr/bin/chromium, /usr/bin/chromium-browser). ' +
+    `examples/browser: SKIPPED, no Chromium found (looked at $PRIMER_CHROMIUM, ${CHROMIUM_PATHS.join(', ')}). ` +
       'Install it with apt-get install -y chromium (.ci/run does), or point PRIMER_CHROMIUM at one.',
   );
 }
-/** The flags Chromium needs here: headless, no sandbox or GPU, and quiet on a closed network. */
-export const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-dev-shm-usage',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--disable-quic',
-  '--no-first-run',
-];
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 // what the functions run inside the page see (this file compiles without the DOM library)
