@@ -5,7 +5,7 @@ import { baselines } from '@primer-search/baselines';
 import { PrimerError, type Seed } from '@primer-search/core';
 import { loadTokenizer, prepareData } from '@primer-search/datasets';
 import { dnaHash, type Dna } from '@primer-search/dna';
-import { loadPlugins } from '@primer-search/runner';
+import { loadPlugins } from '@primer-search/runner/controller';
 import { BUILTIN_BACKENDS, DEFAULT_RUN_SETTINGS, describeBackend, formatBudget, parseBudget, type RunSettings, type StudyConfig } from '@primer-search/study';
 import { exportLanguageModel, type ExportMetadata } from '../export-model.js';
 import { checkBackend, checkPath, heads as headsFlag, integer, number } from '../flags.js';
