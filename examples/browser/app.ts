@@ -2,30 +2,14 @@
 // samples a continuation of the prompt as the user types. Bundled by build.mjs.
 import * as tf from '@tensorflow/tfjs';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { tokenizerFromSaved, type SavedTokenizer } from '@primer-search/datasets/browser';
 import { contextLength, generate, nextTokenLogits } from '@primer-search/layers';
-
-interface SavedTokenizer {
-  name: string;
-  vocabSize: number;
-  endOfDocument: number;
-}
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const status = (text: string, error = false) => {
   $('status').textContent = text;
   $('status').className = error ? 'error' : '';
 };
-
-/** The byte tokenizer: UTF-8 bytes, 256 ends a document. (The page knows no other tokenizer yet.) */
-function byteTokenizer(saved: SavedTokenizer) {
-  if (saved.name !== 'byte') throw new Error(`this page decodes byte tokens; the model was trained with the ${saved.name} tokenizer`);
-  const decoder = new TextDecoder('utf-8', { fatal: false });
-  return {
-    encode: (text: string) => Array.from(new TextEncoder().encode(text)),
-    decode: (ids: number[]) => decoder.decode(Uint8Array.from(ids.filter((i) => i < 256))),
-    endOfDocument: saved.endOfDocument,
-  };
-}
 
 async function start(): Promise<void> {
   const modelUrl = new URLSearchParams(location.search).get('model') ?? './model/';
@@ -42,14 +26,16 @@ async function start(): Promise<void> {
     }
   }
   await tf.ready();
-  const [model, saved] = await Promise.all([
-    tf.loadLayersModel(new URL('model.json', new URL(modelUrl, location.href)).href),
-    fetch(new URL('tokenizer.json', new URL(modelUrl, location.href))).then((r) => {
-      if (!r.ok) throw new Error(`cannot load ${modelUrl}tokenizer.json: HTTP ${r.status}`);
-      return r.json() as Promise<SavedTokenizer>;
-    }),
-  ]);
-  const tokenizer = byteTokenizer(saved);
+  const base = new URL(modelUrl, location.href);
+  const fetchText = async (file: string) => {
+    const r = await fetch(new URL(file, base));
+    if (!r.ok) throw new Error(`cannot load ${new URL(file, base).pathname}: HTTP ${r.status}`);
+    return r.text();
+  };
+  const [model, saved] = await Promise.all([tf.loadLayersModel(new URL('model.json', base).href), fetchText('tokenizer.json').then((t) => JSON.parse(t) as SavedTokenizer)]);
+  // the tokenizer it was trained with: byte, or BPE from its vocabulary file
+  const tokenizer = tokenizerFromSaved(saved, saved.vocabularyFile ? await fetchText(saved.vocabularyFile) : undefined);
+  const encode = (text: string) => Array.from(tokenizer.encode(text));
   const meta = (model.getUserDefinedMetadata() as { primerSearch?: Record<string, unknown> } | undefined)?.primerSearch ?? {};
   const v = meta.validation as { perplexity: number } | undefined;
   $('about').textContent =
@@ -62,7 +48,7 @@ async function start(): Promise<void> {
   const regenerate = async () => {
     const mine = ++run;
     const text = prompt.value;
-    const ids = tokenizer.encode(text);
+    const ids = encode(text);
     output.replaceChildren(Object.assign(document.createElement('span'), { className: 'prompt', textContent: text }));
     const continuation = output.appendChild(document.createElement('span'));
     continuation.id = 'continuation';
@@ -104,7 +90,17 @@ async function start(): Promise<void> {
   // for tests and the curious: the next-token logits of a prompt, as Node computes them
   (window as unknown as { primerPage: unknown }).primerPage = {
     backend,
-    logits: (text: string) => Array.from(nextTokenLogits(model, tokenizer.encode(text))),
+    logits: (text: string) => Array.from(nextTokenLogits(model, encode(text))),
+    /** Saves the model in the page (in memory) and loads it back; the largest logit difference on `text` (0 when the round trip is exact). */
+    roundTrip: async (text: string) => {
+      let artifacts: tf.io.ModelArtifacts | undefined;
+      await model.save(tf.io.withSaveHandler(async (a) => ((artifacts = a), { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } })));
+      const again = await tf.loadLayersModel(tf.io.fromMemory(artifacts!));
+      const a = nextTokenLogits(model, encode(text));
+      const b = nextTokenLogits(again, encode(text));
+      again.dispose();
+      return a.reduce((worst, v, i) => Math.max(worst, Math.abs(v - b[i]!)), 0);
+    },
   };
   document.body.dataset.ready = 'true';
   await regenerate();

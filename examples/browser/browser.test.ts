@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
+import { loadTokenizer } from '@primer-search/datasets';
 import { nextTokenLogits } from '@primer-search/layers';
 import { loadModel } from '@primer-search/layers/node';
 import { chromium, type Browser } from 'playwright-core';
@@ -28,7 +29,15 @@ if (!CHROMIUM) {
 const root = fileURLToPath(new URL('../../', import.meta.url));
 // what the functions run inside the page see (this file compiles without the DOM library)
 declare const document: { querySelector(s: string): { textContent: string | null } | null; body: { dataset: Record<string, string | undefined> } };
-declare const window: { primerPage: { logits(text: string): number[] } };
+declare const window: { primerPage: { logits(text: string): number[]; roundTrip(text: string): Promise<number> } };
+
+/** The largest difference between two logit vectors. */
+const worstOf = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+  expect(a.length).toBe(b.length);
+  let worst = 0;
+  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
+  return worst;
+};
 
 describe.skipIf(!CHROMIUM)('examples/browser in headless Chromium', () => {
   const dir = mkdtempSync(join(tmpdir(), 'primer-browser-'));
@@ -39,28 +48,38 @@ describe.skipIf(!CHROMIUM)('examples/browser in headless Chromium', () => {
   /** What our own sources in the bundle import that is not a file (a Node built-in the bundler had to leave out). */
   let builtins: string[];
 
+  const bpeDir = join(dir, 'model-bpe');
+  let bpeServer: { url: string; close(): Promise<void> };
+
   beforeAll(async () => {
-    const trained = await runPrimer(['train', '--model', 'primer-ez', '--budget', '30steps', '--d-model', '32', '--seq-len', '32', '--batch', '8', '--layers', '2', '--eval-windows', '4', '--save', modelDir]);
+    process.env.PRIMER_CACHE_DIR = join(dir, 'cache');
+    const small = ['--model', 'primer-ez', '--d-model', '32', '--seq-len', '32', '--batch', '8', '--layers', '2', '--eval-windows', '4'];
+    const trained = await runPrimer(['train', ...small, '--budget', '30steps', '--save', modelDir]);
     expect(trained.code, trained.stderr).toBe(0);
+    const bpe = await runPrimer(['train', ...small, '--budget', '4steps', '--tokenizer', 'bpe', '--vocab-size', '300', '--save', bpeDir]);
+    expect(bpe.code, bpe.stderr).toBe(0);
     const meta = await buildPage(join(dir, 'dist'));
     inputs = Object.keys(meta.inputs).map((f) => relative(root, join(root, f)));
     builtins = Object.entries(meta.inputs)
       .filter(([f]) => f.startsWith('packages/'))
       .flatMap(([f, i]) => i.imports.filter((m) => m.path.startsWith('node:') || m.path.startsWith('(disabled)') || m.external).map((m) => `${f} -> ${m.path}`));
     server = await servePage({ modelDir, distDir: join(dir, 'dist') });
+    bpeServer = await servePage({ modelDir: bpeDir, distDir: join(dir, 'dist') });
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
   }, 180_000);
 
   afterAll(async () => {
     await browser?.close();
     await server?.close();
+    await bpeServer?.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it("bundles @primer-search/layers' browser entry, which imports nothing of Node", () => {
+  it("bundles the browser entries of @primer-search/layers and datasets, which import nothing of Node", () => {
     expect(inputs).toContain('packages/layers/src/index.ts');
     expect(inputs).toContain('packages/compiler/src/block.ts');
-    expect(inputs.filter((f) => f === 'packages/layers/src/node.ts' || f.startsWith('packages/datasets/') || f.startsWith('packages/trainer-gpu/'))).toEqual([]);
+    expect(inputs).toContain('packages/datasets/src/browser.ts');
+    expect(inputs.filter((f) => f === 'packages/layers/src/node.ts' || f === 'packages/datasets/src/index.ts' || f.startsWith('packages/trainer-gpu/'))).toEqual([]);
     expect(builtins).toEqual([]);
   });
 
@@ -89,10 +108,28 @@ describe.skipIf(!CHROMIUM)('examples/browser in headless Chromium', () => {
     const model = await loadModel(modelDir);
     const inNode = nextTokenLogits(model, Array.from(new TextEncoder().encode(prompt)));
     expect(inPage).toHaveLength(257);
-    let worst = 0;
-    inPage.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - inNode[i]!))));
-    expect(worst).toBeLessThan(1e-4);
+    expect(worstOf(inPage, inNode)).toBeLessThan(1e-4);
+    // saved in the page and loaded back: the same model
+    expect(await page.evaluate((p) => window.primerPage.roundTrip(p), prompt)).toBe(0);
     expect(errors).toEqual([]);
     await page.close();
   }, 180_000);
+
+  it('loads a model trained with the BPE tokenizer, with its vocabulary, and computes the logits Node computes', async () => {
+    const page = await browser.newPage();
+    await page.goto(bpeServer.url);
+    await page.waitForSelector('body[data-ready]', { timeout: 60_000 });
+    expect(await page.getAttribute('body', 'data-ready'), (await page.textContent('#status')) ?? '').toBe('true');
+    expect(await page.textContent('#about')).toContain('(bpe tokens)');
+    await page.waitForSelector('body[data-generated]', { timeout: 60_000 });
+    const prompt = 'The Fulton County Grand Jury said';
+    const inPage = await page.evaluate((p) => window.primerPage.logits(p), prompt);
+    await tf.setBackend('cpu');
+    const tokenizer = await loadTokenizer(bpeDir);
+    expect(tokenizer.name).toBe('bpe');
+    const inNode = nextTokenLogits(await loadModel(bpeDir), Array.from(tokenizer.encode(prompt)));
+    expect(inPage).toHaveLength(300);
+    expect(worstOf(inPage, inNode)).toBeLessThan(1e-4);
+    await page.close();
+  }, 120_000);
 });

@@ -4,37 +4,18 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Tokenizer as JsTokenizer } from '@huggingface/tokenizers';
 import { PrimerError } from '@primer-search/core';
+import { bpeFromJson, END_OF_DOCUMENT } from './bpe-json.js';
 import { tokenizers, type Tokenizer } from './tokenizer.js';
 
-export const END_OF_DOCUMENT = '<|endofdocument|>';
+export { bpeFromJson, END_OF_DOCUMENT };
+
 export const DEFAULT_BPE_VOCAB = 1024;
 const TRAINER_VERSION = 1;
 
 /** Where trained vocabularies are kept: $PRIMER_CACHE_DIR, else ~/.cache/primer-search. */
 export function cacheDirectory(): string {
   return process.env.PRIMER_CACHE_DIR ?? join(homedir(), '.cache', 'primer-search');
-}
-
-/** A tokenizer from a byte-level BPE tokenizer.json (as written by the trainer), encoding in pure JS. */
-export function bpeFromJson(json: { added_tokens: Array<{ id: number; content: string }> }, fingerprint: string, text = JSON.stringify(json)): Tokenizer {
-  const eod = json.added_tokens.find((t) => t.content === END_OF_DOCUMENT)?.id;
-  if (eod === undefined) throw new PrimerError('BAD_TOKENIZER', `the tokenizer has no ${END_OF_DOCUMENT} token`);
-  const t = new JsTokenizer(json, { clean_up_tokenization_spaces: false });
-  return {
-    name: 'bpe',
-    vocabSize: eod + 1,
-    endOfDocument: eod,
-    fingerprint,
-    vocabularyFile: { name: 'bpe-tokenizer.json', bytes: new TextEncoder().encode(text) },
-    encode: (text) => Uint32Array.from(t.encode(text, { add_special_tokens: false }).ids),
-    decode: (ids) => {
-      const kept = Array.from(ids).filter((i) => i !== eod);
-      // the JS decoder refuses an empty list
-      return kept.length === 0 ? '' : t.decode(kept, { skip_special_tokens: true, clean_up_tokenization_spaces: false });
-    },
-  };
 }
 
 /**

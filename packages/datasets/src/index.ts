@@ -3,6 +3,7 @@ export * from './brown.js';
 export * from './tokenizer.js';
 export * from './batches.js';
 export * from './bpe.js';
+export { tokenizerFromSaved } from './browser.js';
 export * from './files.js';
 export * from './lm1b.js';
 export * from './c4.js';

@@ -3,19 +3,9 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PrimerError } from '@primer-search/core';
 import { tokenizers, type Tokenizer } from './tokenizer.js';
+import type { SavedTokenizer } from './browser.js';
 
-/** `tokenizer.json` of an exported model: which tokenizer, and the file defining its vocabulary. */
-export interface SavedTokenizer {
-  format: 'primer-tokenizer';
-  version: 1;
-  name: string;
-  vocabSize: number;
-  endOfDocument: number;
-  fingerprint: string;
-  /** The vocabulary file in the same folder, for tokenizers that have one, and the SHA-256 of its bytes. */
-  vocabularyFile?: string;
-  vocabularySha256?: string;
-}
+export type { SavedTokenizer };
 
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 
