@@ -75,11 +75,12 @@ function machinesOf(evaluations: EvaluationRecord[]): MachineSummary[] {
   return [...rows.values()].map(({ steps, ...r }) => ({ ...r, stepsPerSecond: r.trainSeconds > 0 ? steps / r.trainSeconds : 0 }));
 }
 
-export async function summarizeStudy(store: StudyStore, top = 10): Promise<StudySummary> {
+/** `read`: the study's candidates and evaluations when the caller has just read them (else they are read here). */
+export async function summarizeStudy(store: StudyStore, top = 10, read?: { candidates: CandidateView[]; evaluations: EvaluationRecord[] }): Promise<StudySummary> {
   const config = (await store.config()) as StudyConfig | undefined;
   if (!config) throw new SearchError(`${store.location} holds no study`);
-  const candidates = await store.candidates();
-  const evaluations = await store.evaluations();
+  const candidates = read?.candidates ?? (await store.candidates());
+  const evaluations = read?.evaluations ?? (await store.evaluations());
   const byId = new Map<number, CandidateView>(candidates.map((c) => [c.id, c]));
   const failuresByReason: Record<string, number> = {};
   const stoppedAtHurdle = config.hurdles.map(() => 0);

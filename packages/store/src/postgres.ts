@@ -270,6 +270,14 @@ export class PostgresStudyStore implements StudyStore {
     });
   }
 
+  async changeToken(): Promise<string> {
+    const [r] = await this.query(
+      `SELECT (SELECT count(*) FROM ${this.t('candidates')}) AS candidates, (SELECT count(*) FROM ${this.t('evaluations')}) AS evaluations, (SELECT coalesce(max(id), 0) FROM ${this.t('evaluations')}) AS "lastEvaluation",
+              (SELECT coalesce(max(told), 0) FROM ${this.t('strategy_snapshots')}) AS told, (SELECT count(*) FROM ${this.t('workers')}) AS workers, (SELECT coalesce(config, '') FROM ${this.t('study')}) AS config`,
+    );
+    return JSON.stringify(r);
+  }
+
   async candidates(): Promise<CandidateView[]> {
     return this.views(await this.query(`SELECT * FROM ${this.t('candidates')} ORDER BY id`));
   }

@@ -486,6 +486,18 @@ export class SqliteStudyStore implements StudyStore {
     return this.candidatesSync();
   }
 
+  async changeToken(): Promise<string> {
+    return this.guard(() => {
+      const r = this.db
+        .prepare(
+          `SELECT (SELECT count(*) FROM candidates) AS candidates, (SELECT count(*) FROM evaluations) AS evaluations, (SELECT coalesce(max(id), 0) FROM evaluations) AS lastEvaluation,
+                  (SELECT coalesce(max(told), 0) FROM strategy_snapshots) AS told, (SELECT count(*) FROM workers) AS workers, (SELECT coalesce(config, '') FROM study) AS config`,
+        )
+        .get() as Record<string, string | number>;
+      return JSON.stringify(r);
+    });
+  }
+
   async candidate(id: number): Promise<CandidateView | undefined> {
     return this.candidateSync(id);
   }

@@ -85,6 +85,34 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
       }
     });
 
+    it('changes its change token (where it has one) with every write, and only then, as another handle sees it', async () => {
+      const s = await factory.create();
+      if (!s.changeToken) {
+        await s.close();
+        return;
+      }
+      const other = await factory.reopen(s);
+      try {
+        await s.createStudy({ candidates: 4 });
+        const tokens = [await other.changeToken!()];
+        const step = async (write: () => Promise<unknown>) => {
+          await write();
+          tokens.push(await other.changeToken!());
+        };
+        expect(await other.changeToken!()).toBe(tokens[0]);
+        await step(() => s.advance({ told: 0, candidates: [contractCandidate(0, 'h0')], strategyState: {} }));
+        await step(() => s.addEvaluation(contractEvaluation('h0', 0, 9.5)));
+        await step(() => s.advance({ told: 1, candidates: [], strategyState: {} }));
+        await step(() => s.updateStudy({ candidates: 8 }));
+        await step(() => s.registerWorker(contractWorker('w1')));
+        expect(new Set(tokens).size).toBe(tokens.length);
+        expect(await other.changeToken!()).toBe(tokens.at(-1));
+      } finally {
+        await other.close();
+        await s.close();
+      }
+    });
+
     it('advances atomically: a failed step leaves neither its candidates nor its snapshot, and told never goes back', async () => {
       const s = await factory.create();
       try {

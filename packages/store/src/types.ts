@@ -33,6 +33,12 @@ export interface StudyStore {
   registerWorker(w: WorkerRecord): Promise<void>;
   /** The workers that joined, in the order they did. */
   workers(): Promise<WorkerRecord[]>;
+  /**
+   * Optional: a short value that changes whenever the study does (its configuration, a
+   * candidate, a result, a told count, a worker), read far more cheaply than the study itself:
+   * what a live view polls. Stores without it are read whole to see whether anything changed.
+   */
+  changeToken?(): Promise<string>;
   /** Everything the study holds, verbatim (ids, times, every kept snapshot), to copy it to another store. */
   dump(): Promise<StudyDump>;
   /** Writes a dump into this store, which must hold no study yet; all or nothing. */
