@@ -57,9 +57,11 @@ const BAD: Record<string, string> = {
   '--temperature': 'hot',
   '--top-k': '-1',
   '--candidate': '-1',
+  '--port': '70000',
+  '--format': 'jpeg',
 };
 /** Flags whose every value is a valid command line (paths that are written, or may not exist yet). */
-const FREE = new Set(['--out', '--csv', '--study', '--cache', '--checkpoint', '--save', '--prompt']);
+const FREE = new Set(['--out', '--csv', '--study', '--cache', '--checkpoint', '--save', '--prompt', '--host']);
 
 /** What each command needs besides the flag under test. */
 const tmp = mkdtempSync(join(tmpdir(), 'primer-flags-'));
@@ -77,6 +79,8 @@ const BASE: Record<string, string[]> = {
   'data prepare': ['--dataset', 'brown', '--out', join(tmp, 'cache')],
   worker: ['--study', 'postgres://nobody@127.0.0.1:1/none'],
   generate: ['--model', join(tmp, 'no-model'), '--prompt', 'The'],
+  dashboard: ['--study', join(tmp, 'never.sqlite')],
+  'study report': [join(tmp, 'never.sqlite'), '--out', join(tmp, 'report.html')],
   export: ['--checkpoint', join(tmp, 'no-checkpoint'), '--model', 'vanilla', '--out', join(tmp, 'export')],
 };
 

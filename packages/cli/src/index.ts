@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { baselinesCommand } from './commands/baselines.js';
 import { compareCommand, trainCommand } from './commands/train.js';
 import { exportCommand, generateCommand } from './commands/model.js';
+import { dashboardCommand } from './commands/dashboard.js';
 import { dataCommand } from './commands/data.js';
 import { dnaCommand, type CommandResult } from './commands/dna.js';
 import { primitivesCommand } from './commands/primitives.js';
@@ -42,7 +43,8 @@ export function buildProgram(io: CliIo, result: CommandResult): Command {
   exportCommand(program, io, result);
   generateCommand(program, io, result);
   searchCommand(program, io, result);
-  studyCommand(program, io);
+  studyCommand(program, io, result);
+  dashboardCommand(program, io, result);
   workerCommand(program, io);
   dataCommand(program, io);
   program.addHelpText(
@@ -62,6 +64,8 @@ export function buildProgram(io: CliIo, result: CommandResult): Command {
       '  primer search --candidates 24 --budget-per-candidate 30s --workers 2 --study runs/demo.sqlite\n' +
       '  primer search --study runs/demo.sqlite --resume\n' +
       '  primer study show runs/demo.sqlite\n' +
+      '  primer dashboard --study runs/demo.sqlite\n' +
+      '  primer study report runs/demo.sqlite --out report.html\n' +
       '  primer data prepare --dataset lm1b --data-dir ~/data/lm1b --tokenizer gpt2 --out ~/data/lm1b-gpt2\n' +
       '\nExit status: 0 success; 1 invalid input (a DNA that does not validate, a damaged study, unreadable data) or failed work; 2 a wrong command line (an unknown flag, a value a flag cannot take, a path that does not exist).\n',
   );

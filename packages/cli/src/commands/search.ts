@@ -28,6 +28,7 @@ import { DEFAULT_TRAIN_CONFIG, formatBudget, parseBudget, type Budget } from '@p
 import { UsageError, type CliIo } from '../io.js';
 import { integer, loadDna, type CommandResult } from './dna.js';
 import { workersWarning } from '../flags.js';
+import { reportCommand } from './dashboard.js';
 import { addRunOptions, announceData, checkRunFlags, duration, fmt, settingsOf, type RunOptions } from './train.js';
 
 interface SearchOptions extends Omit<RunOptions, 'budget'> {
@@ -406,7 +407,7 @@ export function searchCommand(program: Command, io: CliIo, result: CommandResult
   });
 }
 
-export function studyCommand(program: Command, io: CliIo): void {
+export function studyCommand(program: Command, io: CliIo, result: CommandResult = { exitCode: 0 }): void {
   const study = program
     .command('study')
     .description('Inspect or move a study written by primer search: a SQLite file (a path or sqlite:///path) or a PostgreSQL schema (postgres://user@host:5432/db?schema=name).');
@@ -445,6 +446,8 @@ export function studyCommand(program: Command, io: CliIo): void {
         await store.close();
       }
     });
+
+  reportCommand(study, io, result);
 
   study
     .command('copy')

@@ -1,0 +1,72 @@
+import { writeFileSync } from 'node:fs';
+import { extname } from 'node:path';
+import { Option, type Command } from 'commander';
+import { openStudyStore } from '@primer-search/store';
+import { integer } from '../flags.js';
+import { UsageError, type CliIo } from '../io.js';
+import type { CommandResult } from './dna.js';
+import { openForReading } from './search.js';
+
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
+
+export function dashboardCommand(program: Command, io: CliIo, result: CommandResult): void {
+  program
+    .command('dashboard')
+    .description(
+      'Serve a live dashboard of a study in the browser: best perplexity so far, the population, validation curves, the lineage of the best, every program with its diffs, failures, hurdles, workers and a table of all candidates. ' +
+        'It follows a running search (a new result appears within seconds) and never writes to the study. Ctrl-C stops it.',
+    )
+    .requiredOption('--study <study>', 'the study: a file, sqlite:///path or postgres://... (a file that does not exist yet is shown once a search creates it)')
+    .option('--port <n>', 'port to listen on (0: any free one)', integer('--port', 0, 65535), 8790)
+    .option('--host <address>', 'address to listen on; anything but 127.0.0.1 lets other machines see the study', '127.0.0.1')
+    .action(async (o: { study: string; port: number; host: string }) => {
+      if (!LOOPBACK.has(o.host)) io.stderr(`warning: --host ${o.host}: the dashboard (read-only, no authentication) is reachable from other machines on that network\n`);
+      const { startDashboard } = await import('@primer-search/dashboard');
+      const dashboard = await startDashboard({ open: () => openStudyStore(o.study, { readonly: true, mustExist: true }), location: o.study, port: o.port, host: o.host }).catch((e: NodeJS.ErrnoException) => {
+        if (e.code === 'EADDRINUSE') throw new UsageError(`--port ${o.port}: something else listens there; give another port (or 0 for any free one)`);
+        if (e.code === 'EADDRNOTAVAIL' || e.code === 'ENOTFOUND') throw new UsageError(`--host ${o.host}: not an address of this machine`);
+        throw e;
+      });
+      const problem = dashboard.problem();
+      io.stderr(`dashboard of ${o.study} at ${dashboard.url}${problem ? ` (for now it says: ${problem})` : ''} · Ctrl-C to stop\n`);
+      await new Promise<void>((done) => {
+        const stop = () => {
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+          done();
+        };
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
+      });
+      await dashboard.close();
+      result.exitCode = 0;
+    });
+}
+
+export function reportCommand(study: Command, io: CliIo, result: CommandResult): void {
+  study
+    .command('report')
+    .description('Write the dashboard of a study as one self-contained HTML file (data, styles and scripts inlined: it opens offline), or its headline chart as SVG or PNG.')
+    .argument('<study>', 'the study: a file, sqlite:///path or postgres://...')
+    .requiredOption('--out <file>', 'the file to write')
+    .addOption(new Option('--format <format>', 'html, svg or png (default: from the --out extension, else html)').choices(['html', 'svg', 'png']))
+    .option('--top <n>', 'best candidates whose programs (and lineages) the HTML report embeds', integer('--top', 1), 20)
+    .action(async (location: string, o: { out: string; format?: 'html' | 'svg' | 'png'; top: number }) => {
+      const ext = extname(o.out).slice(1).toLowerCase();
+      const format = o.format ?? (ext === 'svg' || ext === 'png' ? ext : 'html');
+      const store = await openForReading(location);
+      try {
+        const { headlineChart, htmlReport } = await import('@primer-search/dashboard');
+        const t0 = performance.now();
+        const out =
+          format === 'html'
+            ? await htmlReport(store, { top: o.top, onProgress: (done, total) => total > 2000 && io.stderr(`  planning programs for FLOPs: ${done}/${total}\r`) })
+            : await headlineChart(store, format);
+        writeFileSync(o.out, out);
+        io.stderr(`wrote ${o.out} (${format}, ${Math.round((typeof out === 'string' ? Buffer.byteLength(out) : out.byteLength) / 1024)} KiB, ${((performance.now() - t0) / 1000).toFixed(1)}s)\n`);
+        result.exitCode = 0;
+      } finally {
+        await store.close();
+      }
+    });
+}

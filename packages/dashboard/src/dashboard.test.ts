@@ -1,0 +1,169 @@
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SqliteStudyStore, openStudyStore } from '@primer-search/store';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { candidate, evaluation, writeSyntheticStudy } from './__fixtures__/synthetic.js';
+import { StudyData, headlineChart, htmlReport, queryTable, startDashboard, type Dashboard } from './index.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'primer-dashboard-'));
+
+/** GET a raw path (no URL normalisation by the client, so `..` reaches the server as sent). */
+function get(url: string, path: string): Promise<{ status: number; type: string; body: string }> {
+  const u = new URL(url);
+  return new Promise((ok, fail) => {
+    request({ host: u.hostname, port: u.port, path, method: 'GET' }, (res) => {
+      let body = '';
+      res.on('data', (c) => (body += c));
+      res.on('end', () => ok({ status: res.statusCode!, type: String(res.headers['content-type']), body }));
+    })
+      .on('error', fail)
+      .end();
+  });
+}
+
+describe('the dashboard server', () => {
+  const file = join(dir, 'small.sqlite');
+  let dashboard: Dashboard;
+
+  beforeAll(async () => {
+    const w = await writeSyntheticStudy(file, 40, { pending: 3 });
+    await w.close();
+    dashboard = await startDashboard({ open: () => openStudyStore(file, { readonly: true, mustExist: true }), location: file, port: 0, pollMs: 100 });
+  }, 60_000);
+  afterAll(() => dashboard?.close());
+
+  it('serves the summary, the points, a page of the table and one candidate in full', async () => {
+    const study = JSON.parse((await get(dashboard.url, '/api/study')).body);
+    expect(study.summary.candidates).toBe(40);
+    expect(study.summary.told).toBe(37);
+    const { points } = JSON.parse((await get(dashboard.url, '/api/points')).body);
+    expect(points.id).toHaveLength(40);
+    expect(points.status.slice(-3)).toEqual([3, 3, 3]);
+    const page = JSON.parse((await get(dashboard.url, '/api/candidates?sort=fitness&order=asc&limit=5')).body);
+    expect(page.total).toBe(40);
+    const fitness = page.rows.map((r: { fitness: number }) => r.fitness);
+    expect(fitness).toEqual([...fitness].sort((a, b) => a - b));
+    expect(fitness[0]).toBe(study.summary.leaderboard[0].fitness);
+    const failed = JSON.parse((await get(dashboard.url, '/api/candidates?status=failed')).body);
+    expect(failed.rows.every((r: { status: string; reason: string }) => r.status === 'failed' && r.reason === 'diverged')).toBe(true);
+    const best = study.summary.leaderboard[0].id;
+    const detail = JSON.parse((await get(dashboard.url, `/api/candidate/${best}`)).body);
+    expect(detail.code).toContain('function main(h0)');
+    expect(detail.lineage.at(-1)).toBe(best);
+    expect(detail.lineage[0]).toBe(0);
+    expect((await get(dashboard.url, '/api/candidate/999')).status).toBe(404);
+  });
+
+  it('serves its own files and nothing else on disk', async () => {
+    expect((await get(dashboard.url, '/')).type).toContain('text/html');
+    expect((await get(dashboard.url, '/vendor/uPlot.esm.js')).status).toBe(200);
+    for (const path of ['/../package.json', '/vendor/../../package.json', '/%2e%2e/%2e%2e/package.json', '/static/app.js/../../src/server.ts', '/etc/passwd', '//etc/passwd', '/vendor/..%2f..%2fpackage.json']) {
+      const r = await get(dashboard.url, path);
+      expect(r.status, path).toBe(404);
+      expect(r.body, path).not.toContain('"name"');
+    }
+  });
+
+  it('never writes to the study', async () => {
+    const before = readFileSync(file);
+    const mtime = statSync(file).mtimeMs;
+    await get(dashboard.url, '/api/points');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(readFileSync(file).equals(before)).toBe(true);
+    expect(statSync(file).mtimeMs).toBe(mtime);
+    expect((await new Promise<number>((ok) => request(new URL('/api/study', dashboard.url), { method: 'POST' }, (r) => ok(r.statusCode!)).end()))).toBe(405);
+  });
+});
+
+describe('a study it cannot read', () => {
+  it('gets a clear page, not a stack trace, and is shown once it can be read', async () => {
+    const bogus = join(dir, 'not-a-study.sqlite');
+    writeFileSync(bogus, 'these are not the bytes of a SQLite database\n'.repeat(100));
+    const later = join(dir, 'later.sqlite');
+    for (const [file, says] of [
+      [bogus, /not-a-study\.sqlite cannot be shown: .*(not a|database)/i],
+      [later, /later\.sqlite cannot be shown: .*no study/i],
+    ] as const) {
+      const d = await startDashboard({ open: () => openStudyStore(file, { readonly: true, mustExist: true }), location: file, port: 0, pollMs: 100 });
+      try {
+        const page = await get(d.url, '/');
+        expect(page.status).toBe(503);
+        expect(page.body).toMatch(says);
+        expect(page.body).not.toMatch(/\n\s+at |node:internal|\.ts:\d+/);
+        expect(JSON.parse((await get(d.url, '/api/points')).body).error).toMatch(says);
+        if (file === later) {
+          const w = await writeSyntheticStudy(later, 5);
+          await w.close();
+          await new Promise((r) => setTimeout(r, 400));
+          expect((await get(d.url, '/')).status).toBe(200);
+          expect(d.data()?.points.id).toHaveLength(5);
+        }
+      } finally {
+        await d.close();
+      }
+    }
+  }, 30_000);
+});
+
+describe('StudyData', () => {
+  it('sees a new result through the change token, and plans FLOPs a slice at a time', async () => {
+    const file = join(dir, 'live.sqlite');
+    const w = await writeSyntheticStudy(file, 12, { pending: 2 });
+    const r = SqliteStudyStore.open(file, { readonly: true });
+    const data = await StudyData.load(r);
+    expect(await data.refresh(0)).toBe(false);
+    while (!data.flopsComplete) data.planFlops(Infinity);
+    expect(data.points.flops.every((f) => f !== null && f > 0)).toBe(true);
+    const pending = (await w.candidates()).find((c) => !c.evaluation && !c.reused)!;
+    await w.addEvaluation(evaluation(pending, 8.25, { seconds: 99 }));
+    expect(await data.refresh()).toBe(true);
+    expect(data.points.fitness[data.points.id.indexOf(pending.id)]).toBe(8.25);
+    await w.advance({ told: 12, candidates: [candidate(12, pending.dna as never, pending.id)], strategyState: {} });
+    expect(await data.refresh()).toBe(true);
+    expect(data.points.id).toHaveLength(13);
+    await w.close();
+    await r.close();
+  });
+
+  it('sorts missing values last either way, filters by status and text, and pages', () => {
+    const p = {
+      id: [0, 1, 2, 3],
+      parent: [null, 0, 0, 1],
+      status: [0, 2, 0, 3],
+      reused: [false, false, false, false],
+      fitness: [9, null, 7, null],
+      parameters: [1, 2, 3, 4],
+      flops: [1, 1, 1, 1],
+      seconds: [1, 2, 3, null],
+      steps: [1, 1, 1, null],
+      reason: [null, 'diverged', null, null],
+      mutations: ['', 'swap h2 and h3', 'insert RED_MIN', 'delete'],
+    };
+    expect(queryTable(p, { sort: 'fitness' }).rows.map((r) => r.id)).toEqual([2, 0, 1, 3]);
+    expect(queryTable(p, { sort: 'fitness', order: 'desc' }).rows.map((r) => r.id)).toEqual([0, 2, 1, 3]);
+    expect(queryTable(p, { status: 'failed' }).rows.map((r) => r.id)).toEqual([1]);
+    expect(queryTable(p, { text: 'red_min' }).rows.map((r) => r.id)).toEqual([2]);
+    expect(queryTable(p, { offset: 2, limit: 1 })).toEqual({ total: 4, rows: [expect.objectContaining({ id: 2 })] });
+  });
+});
+
+describe('primer study report', () => {
+  it('writes one HTML file holding everything, and the headline chart as SVG and PNG', async () => {
+    const file = join(dir, 'report.sqlite');
+    const w = await writeSyntheticStudy(file, 30);
+    const html = await htmlReport(w, { top: 3 });
+    expect(html).toContain('globalThis.PRIMER_REPORT = ');
+    expect(html).toContain('<script type="importmap">');
+    // nothing it would fetch: no src or href but data: URLs and in-page anchors
+    expect([...html.matchAll(/\b(?:src|href)="([^"]*)"/g)].map((m) => m[1]).filter((u) => !u!.startsWith('data:') && !u!.startsWith('#'))).toEqual([]);
+    expect(html).not.toMatch(/\bfrom\s+['"]https?:/);
+    const svg = (await headlineChart(w, 'svg')) as string;
+    expect(svg).toMatch(/^<\?xml[^>]*>\n<svg[^>]*xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
+    expect((svg.match(/<circle/g) ?? []).length).toBeGreaterThan(10);
+    const png = (await headlineChart(w, 'png')) as Uint8Array;
+    expect(Array.from(png.slice(0, 8))).toEqual([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+    await w.close();
+  }, 60_000);
+});

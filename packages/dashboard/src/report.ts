@@ -1,0 +1,91 @@
+import type { StudyStore } from '@primer-search/store';
+import { StudyData, type CandidateDetail } from './data.js';
+import { pageFile } from './server.js';
+
+export type ReportFormat = 'html' | 'svg' | 'png';
+
+/** JSON safe inside a <script> element. */
+const scriptJson = (v: unknown) => JSON.stringify(v).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
+const dataUrl = (js: string) => `data:text/javascript;base64,${Buffer.from(js, 'utf8').toString('base64')}`;
+
+/**
+ * The dashboard as one self-contained HTML file: the page, its styles, uPlot and the study's
+ * data inlined, nothing fetched (it opens offline, from a mail attachment). Programs are
+ * embedded for the `top` best candidates, their lineages and the seed.
+ */
+export async function htmlReport(store: StudyStore, o: { top?: number; onProgress?: (done: number, total: number) => void } = {}): Promise<string> {
+  const data = await StudyData.load(store);
+  // every program's FLOPs, in slices so progress can be shown
+  while (!data.flopsComplete) {
+    data.planFlops(500);
+    o.onProgress?.(data.points.flops.filter((f) => f !== null).length, data.points.id.length);
+  }
+  const ids = new Set<number>([0]);
+  for (const e of data.summary.leaderboard.slice(0, o.top ?? 20)) for (const id of data.detail(e.id)?.lineage ?? []) ids.add(id);
+  const details: Record<number, CandidateDetail> = {};
+  for (const id of ids) {
+    const d = data.detail(id);
+    if (d) details[id] = d;
+  }
+  const report = {
+    writtenAt: new Date().toISOString(),
+    study: { version: data.version, location: data.location, summary: data.summary, flopsComplete: true },
+    points: data.points,
+    details,
+  };
+  const importMap = { imports: { './vendor/uPlot.esm.js': dataUrl(pageFile('/vendor/uPlot.esm.js')), './query.js': dataUrl(pageFile('/query.js')) } };
+  const page = pageFile('/')
+    .replace('<title>primer-search study</title>', `<title>primer-search study report: ${data.location.replace(/[<>&]/g, '')}</title>`)
+    .replace('<link rel="stylesheet" href="./vendor/uPlot.min.css">', () => `<style>${pageFile('/vendor/uPlot.min.css')}</style>`)
+    .replace('<link rel="stylesheet" href="./style.css">', () => `<style>${pageFile('/style.css')}</style>`)
+    .replace(
+      '<script type="module" src="./app.js"></script>',
+      () =>
+        `<script>globalThis.PRIMER_REPORT = ${scriptJson(report)};</script>\n<script type="importmap">${scriptJson(importMap)}</script>\n<script type="module">${pageFile('/app.js').replace(/<\/script/gi, '<\\/script')}</script>`,
+    );
+  return page;
+}
+
+/**
+ * The headline chart (best perplexity so far against candidates, every evaluation a point) as
+ * SVG, drawn by Observable Plot on a server-side DOM; as PNG, that SVG rendered by resvg.
+ */
+export async function headlineChart(store: StudyStore, format: 'svg' | 'png'): Promise<string | Uint8Array> {
+  const data = await StudyData.load(store);
+  const p = data.points;
+  const { JSDOM } = await import('jsdom');
+  const Plot = await import('@observablehq/plot');
+  const { document } = new JSDOM('').window;
+  const statuses = ['completed', 'stopped at a hurdle'];
+  const marks = p.id.flatMap((id, i) => (p.fitness[i] === null || p.status[i]! > 1 ? [] : [{ candidate: id, perplexity: p.fitness[i]!, kind: p.reused[i] ? 'reused' : statuses[p.status[i]!]! }]));
+  let best = Infinity;
+  const line = p.id.flatMap((id, i) => {
+    if (p.status[i] === 0 && p.fitness[i] !== null) best = Math.min(best, p.fitness[i]!);
+    return Number.isFinite(best) ? [{ candidate: id, perplexity: best }] : [];
+  });
+  const c = data.config;
+  const key = 'blue: completed · orange: stopped at a hurdle · grey: reused · green line: best so far';
+  const chart = Plot.plot({
+    document: document as never,
+    width: 760,
+    height: 440,
+    marginTop: 56,
+    marginLeft: 64,
+    style: { background: 'white', fontSize: '12px', fontFamily: 'sans-serif' },
+    x: { label: 'candidate', grid: true },
+    y: { label: 'perplexity (log scale)', labelAnchor: 'center', type: 'log', grid: true },
+    color: { domain: ['completed', 'stopped at a hurdle', 'reused', 'best so far'], range: ['#1565c0', '#ef8f00', '#8e99a4', '#2e7d32'] },
+    marks: [
+      Plot.dot(marks, { x: 'candidate', y: 'perplexity', fill: 'kind', r: 2.5 }),
+      Plot.lineY(line, { x: 'candidate', y: 'perplexity', stroke: () => 'best so far', strokeWidth: 2 }),
+      // the title and the key inside the SVG (Plot's own title and legend are HTML around it)
+      Plot.text([`${c.strategy} from ${c.seedModel}: best validation perplexity so far · ${p.id.length} candidates · ${c.settings.dataset}, ${c.settings.layers} layers, dModel ${c.settings.dModel}`], { frameAnchor: 'top-left', dy: -44, fontSize: 13, fontWeight: 'bold' }),
+      Plot.text([key], { frameAnchor: 'top-left', dy: -26 }),
+    ],
+  }) as unknown as { outerHTML: string; setAttribute(k: string, v: string): void };
+  chart.setAttribute('xmlns', 'http://www.w3.org/2000/svg');
+  const svg = chart.outerHTML;
+  if (format === 'svg') return `<?xml version="1.0" encoding="UTF-8"?>\n${svg}\n`;
+  const { Resvg } = await import('@resvg/resvg-js');
+  return new Resvg(svg, { background: 'white', fitTo: { mode: 'width', value: 1520 } }).render().asPng();
+}

@@ -1,0 +1,303 @@
+// The dashboard page: reads the study through the server's JSON API (or, in a report, from the
+// data embedded in the file), draws the charts with uPlot, and follows the study live through
+// server-sent events.
+import uPlot from './vendor/uPlot.esm.js';
+import { queryTable } from './query.js';
+
+const REPORT = globalThis.PRIMER_REPORT;
+const STATUSES = ['completed', 'hurdle', 'failed', 'pending'];
+const COLORS = { completed: '#1565c0', hurdle: '#ef8f00', failed: '#c62828', reused: '#8e99a4', best: '#2e7d32' };
+const $ = (id) => document.getElementById(id);
+const esc = (s) => String(s).replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]);
+const fmt = (n, d = 0) => (n === null || n === undefined ? '–' : Number(n).toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d }));
+
+/** The API, or the report's embedded answers to it. */
+async function api(path) {
+  if (REPORT) {
+    const url = new URL(path, 'http://report/');
+    if (url.pathname === '/api/study') return REPORT.study;
+    if (url.pathname === '/api/points') return { version: REPORT.study.version, points: REPORT.points };
+    if (url.pathname === '/api/candidates') return queryTable(REPORT.points, Object.fromEntries(url.searchParams));
+    const id = /\/api\/candidate\/(\d+)$/.exec(url.pathname)?.[1];
+    const d = REPORT.details[id];
+    if (!d) throw new Error(`candidate ${id}'s program is not in this report (it holds the best ${Object.keys(REPORT.details).length}, their lineages and the seed)`);
+    return d;
+  }
+  const r = await fetch(path);
+  const body = await r.json();
+  if (!r.ok) throw new Error(body.error ?? `HTTP ${r.status}`);
+  return body;
+}
+
+const state = { study: null, points: null, selected: null, view: 'code', curves: [], table: { offset: 0, limit: 50, sort: 'id', order: 'asc', status: '', text: '' } };
+const charts = {};
+globalThis.dashboard = { charts, state };
+
+function width(el) {
+  return Math.max(280, el.clientWidth - 4);
+}
+
+/** Points as small squares in one path per series: arcs one by one are too slow for 20,000 points. */
+function squares(u, seriesIdx, idx0, idx1) {
+  const xs = u.data[0];
+  const ys = u.data[seriesIdx];
+  const scale = u.series[seriesIdx].scale;
+  const d = 4 * devicePixelRatio;
+  const path = new Path2D();
+  for (let i = idx0; i <= idx1; i++) {
+    const y = ys[i];
+    if (y === null || y === undefined) continue;
+    path.rect(u.valToPos(xs[i], 'x', true) - d / 2, u.valToPos(y, scale, true) - d / 2, d, d);
+  }
+  return { fill: path, clip: null };
+}
+
+/** A chart of points-only series over one sorted x column; `series` is [{ label, color, values }]. */
+function scatter(id, x, series, opts = {}) {
+  const el = $(id);
+  const data = [x, ...series.map((s) => s.values)];
+  const spec = {
+    width: width(el),
+    height: 240,
+    scales: { x: { time: false, distr: opts.logX ? 3 : 1 }, y: { distr: opts.logY ? 3 : 1 } },
+    axes: [{ label: opts.xLabel }, { label: opts.yLabel, size: 60 }],
+    cursor: { points: { size: 8 } },
+    series: [
+      {},
+      ...series.map((s) =>
+        s.line
+          ? { label: s.label, stroke: s.color, width: 2, spanGaps: true, points: { show: false } }
+          : { label: s.label, stroke: s.color, fill: s.color, width: 0, paths: squares, points: { show: false } },
+      ),
+    ],
+    hooks: {},
+  };
+  if (opts.onPick) {
+    spec.hooks.ready = [
+      (u) =>
+        u.over.addEventListener('click', () => {
+          const i = u.cursor.idx;
+          if (i !== null && i !== undefined) opts.onPick(i);
+        }),
+    ];
+  }
+  if (charts[id]) {
+    charts[id].setData(data);
+    return charts[id];
+  }
+  el.textContent = '';
+  charts[id] = new uPlot(spec, data, el);
+  return charts[id];
+}
+
+/** Indices of the points sorted by one column, those without a value left out. */
+function sortedBy(column, keep = () => true) {
+  return column.map((_, i) => i).filter((i) => column[i] !== null && keep(i)).sort((a, b) => column[a] - column[b] || a - b);
+}
+
+function byStatus(order, p, value) {
+  const pick = (pred) => order.map((i) => (pred(i) ? value(i) : null));
+  return [
+    { label: 'completed', color: COLORS.completed, values: pick((i) => p.status[i] === 0 && !p.reused[i]) },
+    { label: 'stopped at a hurdle', color: COLORS.hurdle, values: pick((i) => p.status[i] === 1 && !p.reused[i]) },
+    { label: 'reused', color: COLORS.reused, values: pick((i) => p.reused[i] && p.status[i] < 2) },
+  ];
+}
+
+function drawCharts() {
+  const p = state.points;
+  const select = (order) => (k) => selectCandidate(p.id[order[k]]);
+  // best so far against candidates: every result a point, the best so far a line
+  const byId = p.id.map((_, i) => i);
+  let best = Infinity;
+  const bestLine = byId.map((i) => (p.status[i] === 0 && p.fitness[i] !== null && (best = Math.min(best, p.fitness[i])), Number.isFinite(best) ? best : null));
+  scatter('chart-best', byId.map((i) => p.id[i]), [{ label: 'best so far', color: COLORS.best, line: true, values: bestLine }, ...byStatus(byId, p, (i) => p.fitness[i])], { xLabel: 'candidate', yLabel: 'perplexity', logY: true, onPick: select(byId) });
+  // the same against wall time (results in the order they came)
+  const byTime = sortedBy(p.seconds);
+  best = Infinity;
+  const bestTime = byTime.map((i) => (p.status[i] === 0 && p.fitness[i] !== null && (best = Math.min(best, p.fitness[i])), Number.isFinite(best) ? best : null));
+  scatter('chart-time', byTime.map((i) => p.seconds[i]), [{ label: 'best so far', color: COLORS.best, line: true, values: bestTime }, ...byStatus(byTime, p, (i) => p.fitness[i])], { xLabel: 'seconds', yLabel: 'perplexity', logY: true, onPick: select(byTime) });
+  const withFitness = (i) => p.fitness[i] !== null;
+  const byParams = sortedBy(p.parameters, withFitness);
+  scatter('chart-params', byParams.map((i) => p.parameters[i]), byStatus(byParams, p, (i) => p.fitness[i]), { xLabel: 'parameters', yLabel: 'perplexity', onPick: select(byParams) });
+  const byFlops = sortedBy(p.flops, withFitness);
+  scatter('chart-flops', byFlops.map((i) => p.flops[i]), byStatus(byFlops, p, (i) => p.fitness[i]), { xLabel: 'FLOPs per token', yLabel: 'perplexity', logX: true, onPick: select(byFlops) });
+}
+
+/** The seed's and the selected candidates' validation curves, on one x column of tokens. */
+async function drawCurves() {
+  const ids = [...new Set([0, ...state.curves])];
+  const details = (await Promise.all(ids.map((id) => api(`/api/candidate/${id}`).catch(() => null)))).filter((d) => d?.evaluation?.curve?.length);
+  const xs = [...new Set(details.flatMap((d) => d.evaluation.curve.map((c) => c.tokens)))].sort((a, b) => a - b);
+  const palette = ['#2e7d32', '#1565c0', '#6a1b9a', '#ef6c00', '#00838f', '#ad1457'];
+  const series = details.map((d, k) => ({
+    label: d.id === 0 ? 'seed' : `candidate ${d.id}`,
+    color: palette[k % palette.length],
+    line: true,
+    values: xs.map((x) => d.evaluation.curve.find((c) => c.tokens === x)?.perplexity ?? null),
+  }));
+  if (charts['chart-curves'] && charts['chart-curves'].series.length !== series.length + 1) {
+    charts['chart-curves'].destroy();
+    delete charts['chart-curves'];
+  }
+  scatter('chart-curves', xs, series, { xLabel: 'tokens', yLabel: 'perplexity' });
+}
+
+function drawFacts() {
+  const s = state.study.summary;
+  const c = s.config;
+  $('location').textContent = state.study.location;
+  const best = s.leaderboard[0];
+  $('headline').innerHTML =
+    `${esc(c.strategy)} from ${esc(c.seedModel)} · ${fmt(s.candidates)} candidates proposed of ${fmt(c.candidates)}, ${fmt(s.told)} told · trained ${fmt(s.trained)}, reused ${fmt(s.reused)}, completed ${fmt(s.completed)}, failed ${fmt(s.failed)}` +
+    ` · ${esc(c.settings.dataset)}, ${esc(c.settings.layers)} layers, dModel ${esc(c.settings.dModel)}, seq ${esc(c.settings.seqLen)}<br>` +
+    (best ? `<b>best: candidate ${best.id}, perplexity ${fmt(best.fitness, 3)}</b>${s.seed.fitness !== null ? ` (seed ${fmt(s.seed.fitness, 3)})` : ''}` : 'no candidate has completed its budget yet');
+  const failures = Object.entries(s.failuresByReason);
+  $('failures').innerHTML = failures.length ? failures.map(([k, n]) => `<tr><td>${esc(k)}</td><td>${fmt(n)}</td></tr>`).join('') : '<tr><td>none</td></tr>';
+  $('hurdles').textContent = c.hurdles.length
+    ? `hurdles at ${c.hurdles.map((h) => `${Math.round(h * 100)}%`).join(', ')} of the budget stopped ${s.stoppedAtHurdle.join(' and ')} candidates, saving ${fmt(s.hurdleSavings.budgets, 2)} candidate budgets (${fmt(s.hurdleSavings.share * 100, 1)}% of full training)`
+    : 'no hurdles';
+  $('workers').innerHTML =
+    '<tr><th>host</th><th>backend</th><th>results</th><th>steps/s</th></tr>' +
+    s.machines.map((m) => `<tr><td>${esc(m.host)}</td><td>${esc(m.backend ?? '?')}</td><td>${fmt(m.evaluations)}</td><td>${fmt(m.stepsPerSecond, 1)}</td></tr>`).join('');
+}
+
+async function drawLineage() {
+  const ids = state.study.summary.bestLineage;
+  const rows = await Promise.all(ids.map((id) => api(`/api/candidate/${id}`).catch(() => ({ id, mutations: [], evaluation: null }))));
+  $('lineage').innerHTML = rows
+    .map((d) => `<li><button data-id="${d.id}">candidate ${d.id}${d.evaluation?.fitness != null ? ` · ${fmt(d.evaluation.fitness, 3)}` : ''}<span class="mut">${esc(d.id === 0 ? 'the seed' : d.mutations.join('; ') || '(no mutation)')}</span></button></li>`)
+    .join('');
+}
+
+function diffHtml(text) {
+  if (!text) return '(the same code)';
+  return text
+    .split('\n')
+    .map((l) => `<span class="${l.startsWith('@@') ? 'hunk' : l.startsWith('+') ? 'add' : l.startsWith('-') ? 'del' : ''}">${esc(l)}</span>`)
+    .join('\n');
+}
+
+async function selectCandidate(id) {
+  state.selected = id;
+  let d;
+  try {
+    d = await api(`/api/candidate/${id}`);
+  } catch (e) {
+    $('program-title').textContent = `Candidate ${id}`;
+    $('program-facts').innerHTML = `<span class="error">${esc(e.message)}</span>`;
+    $('program').textContent = '';
+    return;
+  }
+  const e = d.evaluation;
+  $('program-title').textContent = `Candidate ${d.id}${d.id === 0 ? ' (the seed)' : ''}`;
+  $('program-facts').innerHTML =
+    `<span class="status-${d.status}">${d.status}${d.reused ? ' (reused)' : ''}</span>` +
+    (e ? ` · perplexity ${fmt(e.fitness, 3)} · ${fmt(e.parameters)} parameters · ${fmt(e.steps)} steps${e.reason ? ` · ${esc(e.reason)}` : ''}` : '') +
+    (d.parent !== null ? ` · parent ${d.parent}: ${esc(d.mutations.join('; '))}` : '');
+  const show = () => {
+    $('program').innerHTML = state.view === 'code' ? esc(d.code) : diffHtml(d[state.view]);
+  };
+  state.show = show;
+  show();
+  state.curves = [...state.curves.filter((c) => c !== id), id].slice(-5);
+  for (const tr of document.querySelectorAll('#candidates tbody tr')) tr.classList.toggle('selected', Number(tr.dataset.id) === id);
+  await drawCurves();
+}
+
+async function drawTable() {
+  const t = state.table;
+  const q = new URLSearchParams({ offset: t.offset, limit: t.limit, sort: t.sort, order: t.order, status: t.status, text: t.text });
+  const r = await api(`/api/candidates?${q}`);
+  $('table-range').textContent = r.total ? `rows ${fmt(t.offset + 1)}-${fmt(Math.min(r.total, t.offset + t.limit))} of ${fmt(r.total)}` : 'no candidate matches';
+  $('prev').disabled = t.offset === 0;
+  $('next').disabled = t.offset + t.limit >= r.total;
+  document.querySelector('#candidates tbody').innerHTML = r.rows
+    .map(
+      (row) =>
+        `<tr data-id="${row.id}" class="${row.id === state.selected ? 'selected' : ''}"><td>${row.id}</td><td>${row.parent ?? ''}</td><td class="status-${row.status}">${row.status}${row.reused ? ' (reused)' : ''}</td>` +
+        `<td>${fmt(row.fitness, 3)}</td><td>${fmt(row.parameters)}</td><td>${fmt(row.flops)}</td><td>${fmt(row.steps)}</td><td>${fmt(row.seconds, 1)}</td><td>${esc(row.reason ?? row.mutations)}</td></tr>`,
+    )
+    .join('');
+}
+
+async function load() {
+  const [study, points] = await Promise.all([api('/api/study'), api('/api/points')]);
+  state.study = study;
+  state.points = points.points;
+  drawFacts();
+  drawCharts();
+  await Promise.all([drawLineage(), drawTable()]);
+  document.body.dataset.version = String(study.version);
+}
+
+function wire() {
+  $('lineage').addEventListener('click', (e) => {
+    const b = e.target.closest('button[data-id]');
+    if (b) selectCandidate(Number(b.dataset.id));
+  });
+  document.querySelector('#candidates tbody').addEventListener('click', (e) => {
+    const tr = e.target.closest('tr[data-id]');
+    if (tr) selectCandidate(Number(tr.dataset.id));
+  });
+  for (const b of document.querySelectorAll('.tabs button')) {
+    b.addEventListener('click', () => {
+      state.view = b.dataset.view;
+      for (const o of document.querySelectorAll('.tabs button')) o.classList.toggle('on', o === b);
+      state.show?.();
+    });
+  }
+  for (const th of document.querySelectorAll('th[data-sort]')) {
+    th.addEventListener('click', () => {
+      const t = state.table;
+      t.order = t.sort === th.dataset.sort && t.order === 'asc' ? 'desc' : 'asc';
+      t.sort = th.dataset.sort;
+      t.offset = 0;
+      drawTable();
+    });
+  }
+  $('filter-status').addEventListener('change', (e) => ((state.table.status = e.target.value), (state.table.offset = 0), drawTable()));
+  let timer;
+  $('filter-text').addEventListener('input', (e) => {
+    clearTimeout(timer);
+    timer = setTimeout(() => ((state.table.text = e.target.value.trim()), (state.table.offset = 0), drawTable()), 200);
+  });
+  $('prev').addEventListener('click', () => ((state.table.offset = Math.max(0, state.table.offset - state.table.limit)), drawTable()));
+  $('next').addEventListener('click', () => ((state.table.offset += state.table.limit), drawTable()));
+  addEventListener('resize', () => Object.values(charts).forEach((u) => u.setSize({ width: width(u.root.parentElement), height: 240 })));
+}
+
+function follow() {
+  if (REPORT) {
+    $('live').textContent = `a report written ${REPORT.writtenAt}; it does not update`;
+    $('live').classList.add('off');
+    return;
+  }
+  const events = new EventSource('./api/events');
+  events.addEventListener('hello', () => {
+    $('live').textContent = 'live: updates as the study is written';
+    $('live').classList.remove('off');
+  });
+  events.addEventListener('update', async () => {
+    await load();
+    if (state.selected !== null) await drawCurves();
+  });
+  events.addEventListener('problem', (e) => ($('live').textContent = `cannot read the study: ${JSON.parse(e.data)}`));
+  events.onerror = () => {
+    $('live').textContent = 'disconnected from the server; retrying…';
+    $('live').classList.add('off');
+  };
+}
+
+wire();
+load()
+  .then(async () => {
+    const best = state.study.summary.leaderboard[0]?.id ?? 0;
+    await selectCandidate(best);
+    document.body.dataset.ready = 'true';
+    follow();
+  })
+  .catch((e) => {
+    $('headline').innerHTML = `<span class="error">cannot show the study: ${esc(e.message)}</span>`;
+    document.body.dataset.ready = 'failed';
+  });

@@ -1,0 +1,35 @@
+// The screenshots of docs/dashboard.md: serves the dashboard of a study, opens it in headless
+// Chromium, and saves the whole page, and the page with a candidate's diff selected.
+// Usage: npm run dashboard:screenshot -- STUDY [--out docs/dashboard.png] [--candidate ID]
+import { parseArgs } from 'node:util';
+import { startDashboard } from '@primer-search/dashboard';
+import { openStudyStore } from '@primer-search/store';
+import { chromium } from 'playwright-core';
+import { CHROMIUM_ARGS, findChromium } from '../examples/browser/chromium.mjs';
+
+const { values, positionals } = parseArgs({ allowPositionals: true, options: { out: { type: 'string', default: 'docs/dashboard.png' }, candidate: { type: 'string' } } });
+const study = positionals[0];
+if (!study) throw new Error('usage: npm run dashboard:screenshot -- STUDY [--out FILE] [--candidate ID]');
+const executablePath = findChromium();
+if (!executablePath) throw new Error('no Chromium: apt-get install -y chromium, or set PRIMER_CHROMIUM');
+const dashboard = await startDashboard({ open: () => openStudyStore(study, { readonly: true, mustExist: true }), location: study, port: 0 });
+const browser = await chromium.launch({ executablePath, args: CHROMIUM_ARGS });
+try {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  await page.goto(dashboard.url);
+  await page.waitForSelector('body[data-ready="true"]', { timeout: 30_000 });
+  await page.waitForTimeout(300);
+  await page.screenshot({ path: values.out!, fullPage: true });
+  console.log(`wrote ${values.out}`);
+  if (values.candidate) {
+    await page.click(`#candidates tbody tr[data-id="${values.candidate}"]`);
+    await page.click('.tabs button[data-view="diffParent"]');
+    await page.waitForTimeout(300);
+    const out = values.out!.replace(/\.png$/, '-candidate.png');
+    await (await page.$('.two'))!.screenshot({ path: out });
+    console.log(`wrote ${out}`);
+  }
+} finally {
+  await browser.close();
+  await dashboard.close();
+}
