@@ -95,28 +95,33 @@ function sortedBy(column, keep = () => true) {
   return column.map((_, i) => i).filter((i) => column[i] !== null && keep(i)).sort((a, b) => column[a] - column[b] || a - b);
 }
 
-function byStatus(order, p, value) {
-  const pick = (pred) => order.map((i) => (pred(i) ? value(i) : null));
-  return [
+/** One points series per kind of result; with `failedAt`, failures (which have no perplexity) are drawn at that height. */
+function byStatus(order, p, value, failedAt) {
+  const pick = (pred, v = value) => order.map((i) => (pred(i) ? v(i) : null));
+  const series = [
     { label: 'completed', color: COLORS.completed, values: pick((i) => p.status[i] === 0 && !p.reused[i]) },
     { label: 'stopped at a hurdle', color: COLORS.hurdle, values: pick((i) => p.status[i] === 1 && !p.reused[i]) },
     { label: 'reused', color: COLORS.reused, values: pick((i) => p.reused[i] && p.status[i] < 2) },
   ];
+  if (failedAt !== undefined) series.push({ label: 'failed (drawn at the top)', color: COLORS.failed, values: pick((i) => p.status[i] === 2 && !p.reused[i], () => failedAt) });
+  return series;
 }
 
 function drawCharts() {
   const p = state.points;
   const select = (order) => (k) => selectCandidate(p.id[order[k]]);
+  const worst = Math.max(0, ...p.fitness.filter((f) => f !== null));
+  const failedAt = worst > 0 ? worst * 1.15 : 1;
   // best so far against candidates: every result a point, the best so far a line
   const byId = p.id.map((_, i) => i);
   let best = Infinity;
   const bestLine = byId.map((i) => (p.status[i] === 0 && p.fitness[i] !== null && (best = Math.min(best, p.fitness[i])), Number.isFinite(best) ? best : null));
-  scatter('chart-best', byId.map((i) => p.id[i]), [{ label: 'best so far', color: COLORS.best, line: true, values: bestLine }, ...byStatus(byId, p, (i) => p.fitness[i])], { xLabel: 'candidate', yLabel: 'perplexity', logY: true, onPick: select(byId) });
+  scatter('chart-best', byId.map((i) => p.id[i]), [{ label: 'best so far', color: COLORS.best, line: true, values: bestLine }, ...byStatus(byId, p, (i) => p.fitness[i], failedAt)], { xLabel: 'candidate', yLabel: 'perplexity', logY: true, onPick: select(byId) });
   // the same against wall time (results in the order they came)
   const byTime = sortedBy(p.seconds);
   best = Infinity;
   const bestTime = byTime.map((i) => (p.status[i] === 0 && p.fitness[i] !== null && (best = Math.min(best, p.fitness[i])), Number.isFinite(best) ? best : null));
-  scatter('chart-time', byTime.map((i) => p.seconds[i]), [{ label: 'best so far', color: COLORS.best, line: true, values: bestTime }, ...byStatus(byTime, p, (i) => p.fitness[i])], { xLabel: 'seconds', yLabel: 'perplexity', logY: true, onPick: select(byTime) });
+  scatter('chart-time', byTime.map((i) => p.seconds[i]), [{ label: 'best so far', color: COLORS.best, line: true, values: bestTime }, ...byStatus(byTime, p, (i) => p.fitness[i], failedAt)], { xLabel: 'seconds', yLabel: 'perplexity', logY: true, onPick: select(byTime) });
   const withFitness = (i) => p.fitness[i] !== null;
   const byParams = sortedBy(p.parameters, withFitness);
   scatter('chart-params', byParams.map((i) => p.parameters[i]), byStatus(byParams, p, (i) => p.fitness[i]), { xLabel: 'parameters', yLabel: 'perplexity', onPick: select(byParams) });
