@@ -20,7 +20,7 @@ describe('the dashboard of a PostgreSQL study', () => {
     await sqlite.close();
     const dashboard = await startDashboard({ open: () => openStudyStore(url, { readonly: true, mustExist: true }), location: url, port: 0, pollMs: 100 });
     try {
-      const get = async (path: string) => (await fetch(new URL(path, dashboard.url))).json();
+      const get = async (path: string) => (await (await fetch(new URL(path, dashboard.url))).json()) as { summary: { candidates: number; leaderboard: Array<{ id: number; fitness: number }> } };
       expect((await get('/api/study')).summary.candidates).toBe(20);
       const pending = (await writer.candidates()).find((c) => !c.evaluation && !c.reused)!;
       await writer.addEvaluation(evaluation(pending, 2.5, { seconds: 300 }));
