@@ -190,6 +190,17 @@ describe('primer train and compare', () => {
     expect(JSON.parse(j.written['rec.json']!)).toEqual(rec);
   });
 
+  it('trains under a FLOP budget: the steps the compiler\'s estimate pays for, the same on every run', async () => {
+    const a = JSON.parse((await run(['train', '--model', 'vanilla', '--budget', '2e8flops', '--json', ...tiny])).stdout);
+    const b = JSON.parse((await run(['train', '--model', 'vanilla', '--budget', '2e8flops', '--json', ...tiny])).stdout);
+    expect(a.settings.budget).toEqual({ kind: 'flops', flops: 2e8 });
+    expect(a.result.steps).toBe(Math.ceil(2e8 / (4 * 16 * a.model.trainingFlopsPerToken)));
+    expect(b.result.steps).toBe(a.result.steps);
+    expect(b.result.final.loss).toBe(a.result.final.loss);
+    const text = await run(['train', '--model', 'vanilla', '--budget', '1e8flops', ...tiny]);
+    expect(text.stdout).toContain('budget 1e8 FLOPs');
+  });
+
   it('resumes a run from its checkpoint, and refuses other data settings, another model or another learning rate', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'primer-cli-ckpt-'));
     const ckpt = join(dir, 'run');

@@ -3,6 +3,8 @@ import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, writeFi
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import * as tfjs from '@tensorflow/tfjs';
+import { compileLanguageModel } from '@primer-search/compiler';
 import { createRng } from '@primer-search/core';
 import { SqliteStudyStore, type EvaluationRecord } from '@primer-search/store';
 import { describe, expect, it } from 'vitest';
@@ -62,6 +64,27 @@ describe('primer search and primer study show', () => {
       expect(r.stdout).toMatch(/its diff against the seed \(- seed, \+ candidate\):\n {2}@@ seed line \d+ @@/);
     }
   });
+
+  it('searches under a FLOP budget per candidate, hurdles included: the seed trains the steps the estimate pays for', async () => {
+    const study = join(tmp(), 'flops.sqlite');
+    const r = await run(['search', '--candidates', '4', '--budget-per-candidate', '4e7flops', '--hurdles', '0.5', '--hurdle-min-samples', '1', ...TINY, '--workers', '1', '--study', study, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const store = SqliteStudyStore.open(study, { readonly: true });
+    try {
+      const evaluations = await store.evaluations();
+      expect(evaluations.length).toBeGreaterThan(0);
+      for (const e of evaluations) expect(e.budget).toBe('4e7 FLOPs');
+      const seed = evaluations.find((e) => e.candidate === 0)!;
+      expect(seed.status).toBe('completed');
+      // the seed's steps: its training FLOPs per step (the compiler's estimate) into the budget
+      const c = (await store.candidate(0))!;
+      const model = compileLanguageModel(c.dna, { tf: tfjs as never, vocabSize: 257, layers: 1, dModel: 16, seqLen: 16, seed: 0 });
+      expect(seed.steps).toBe(Math.ceil(4e7 / (4 * 16 * model.estimate.trainingFlopsPerToken)));
+      model.dispose();
+    } finally {
+      await store.close();
+    }
+  }, 120_000);
 
   it('refuses to overwrite a study, an unknown strategy, and a missing study, saying what to do', async () => {
     const dir = tmp();

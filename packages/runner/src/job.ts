@@ -51,7 +51,7 @@ export async function evaluateCandidate(job: EvaluationJob, onProgress?: (p: Job
       plugins: job.plugins,
       onProgress: (e) => onProgress?.({ candidate: job.candidate, progress: e.progress, step: e.step, trainLoss: e.trainLoss }),
       onEvaluation: (e) => {
-        const progress = budgetProgress(settings.budget, { seconds: e.seconds, steps: e.step, tokens: e.tokens });
+        const progress = budgetProgress(settings.budget, { seconds: e.seconds, steps: e.step, tokens: e.tokens, flops: e.flops });
         job.hurdles.forEach((h, k) => {
           if (atHurdles[k] !== null || h.fraction > progress + 1e-9) return;
           atHurdles[k] = e.perplexity;

@@ -154,6 +154,26 @@ describe('trainModel', () => {
     expect(byTime.tokensPerSecond).toBeGreaterThan(0);
     model.dispose();
   });
+
+  it('respects FLOP budgets: the steps the estimate pays for, the same on every run, fewer for a dearer program', async () => {
+    const run = async (name: string, flops: number) => {
+      const model = tiny(name);
+      const r = await trainModel({ model, sampler: new BatchSampler(trainStream, 8, SEQ, 1), evaluation: validation, budget: { kind: 'flops', flops }, config: { checkpoints: [0.5] } });
+      const perStep = 8 * SEQ * model.estimate.trainingFlopsPerToken;
+      model.dispose();
+      return { r, perStep };
+    };
+    const { r, perStep } = await run('vanilla', 1e9);
+    // the first step at or past the budget ends it
+    expect(r.steps).toBe(Math.ceil(1e9 / perStep));
+    expect(r.evaluations.map((e) => e.flops)).toEqual([Math.ceil(0.5e9 / perStep) * perStep, r.steps * perStep]);
+    expect((await run('vanilla', 1e9)).r.steps).toBe(r.steps);
+    // Primer-EZ's depthwise convolutions cost FLOPs: no more steps than vanilla
+    const ez = await run('primer-ez', 1e9);
+    expect(ez.perStep).toBeGreaterThan(perStep);
+    expect(ez.r.steps).toBe(Math.ceil(1e9 / ez.perStep));
+    expect(ez.r.steps).toBeLessThanOrEqual(r.steps);
+  });
 });
 
 describe('checkpoints', () => {
@@ -239,6 +259,13 @@ describe('budgets and schedules', () => {
     expect(parseBudget('1.5h')).toEqual({ kind: 'seconds', seconds: 5400 });
     expect(() => parseBudget('soon')).toThrow(/cannot read the budget "soon"/);
     expect(formatBudget(parseBudget('3 steps'))).toBe('3 steps');
+    expect(parseBudget('2e13flops')).toEqual({ kind: 'flops', flops: 2e13 });
+    expect(parseBudget('2E13 FLOPs')).toEqual({ kind: 'flops', flops: 2e13 });
+    expect(parseBudget('20tflops')).toEqual({ kind: 'flops', flops: 2e13 });
+    expect(parseBudget('1.5gflops')).toEqual({ kind: 'flops', flops: 1.5e9 });
+    expect(formatBudget(parseBudget('2e13flops'))).toBe('2e13 FLOPs');
+    expect(formatBudget({ kind: 'flops', flops: 1.25e12 })).toBe('1.25e12 FLOPs');
+    expect(() => parseBudget('2e13')).toThrow(/2e13flops/);
   });
 
   it('warms up linearly, then decays as the inverse square root', () => {

@@ -13,6 +13,8 @@ export interface Evaluation {
   tokens: number;
   /** Training seconds spent when it was taken. */
   seconds: number;
+  /** Training FLOPs spent when it was taken (the compiler's estimate: tokens x training FLOPs per token). */
+  flops?: number;
   /** Mean next-token cross-entropy in nats. */
   loss: number;
   perplexity: number;
@@ -152,7 +154,8 @@ export async function trainModel(args: {
     evaluations: [],
     curve: [],
   };
-  const used = () => ({ seconds: result.trainSeconds, steps: result.steps, tokens: result.tokens });
+  const flopsPerToken = model.estimate.trainingFlopsPerToken;
+  const used = () => ({ seconds: result.trainSeconds, steps: result.steps, tokens: result.tokens, flops: result.tokens * flopsPerToken });
   const named = [...model.namedVariables] as Array<[string, tfjs.Variable]>;
   // tfjs variable name -> the model's stable name, for the optimizer's saved state
   const stableNames = new Map(named.map(([n, v]) => [v.name, n]));
@@ -195,7 +198,7 @@ export async function trainModel(args: {
     const t0 = performance.now();
     const loss = evaluate(model, evaluation);
     result.evalSeconds += (performance.now() - t0) / 1000;
-    const e: Evaluation = { step: result.steps, tokens: result.tokens, seconds: result.trainSeconds, loss, perplexity: Math.exp(loss) };
+    const e: Evaluation = { step: result.steps, tokens: result.tokens, seconds: result.trainSeconds, flops: result.tokens * flopsPerToken, loss, perplexity: Math.exp(loss) };
     result.evaluations.push(e);
     args.onEvaluation?.(e);
     if (!Number.isFinite(loss)) {

@@ -55,7 +55,7 @@ export function addRunOptions(
     .addOption(new Option('--batch-mode <mode>', 'windows anywhere in the concatenated documents (packed) or starting at a document/sentence start (sentence)').choices(['packed', 'sentence']).default('packed'))
     .option('--skip-bad-lines', 'count and skip unreadable lines of the dataset files instead of stopping at the first')
     .addOption(
-      new Option(`${budgetFlag} <budget>`, `${budgetHelp}: time (90s, 2m, 1h), steps (500steps) or tokens (200ktokens)`)
+      new Option(`${budgetFlag} <budget>`, `${budgetHelp}: time (90s, 2m, 1h), steps (500steps), tokens (200ktokens) or training FLOPs (2e13flops, 20tflops: the same steps on any machine)`)
         .argParser(budget)
         .default(parseBudget(defaultBudget), defaultBudget),
     )
