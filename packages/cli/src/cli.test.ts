@@ -242,9 +242,36 @@ describe('primer train and compare', () => {
     expect(lines[1]).toMatch(/^vanilla .* 1\.00x$/);
     expect(lines[2]).toMatch(/^primer-ez /);
     const csv = r.written['c.csv']!.trim().split('\n');
-    expect(csv[0]).toBe('model,step,tokens,seconds,loss,perplexity');
+    expect(csv[0]).toBe('model,seed,step,tokens,seconds,loss,perplexity');
     expect(csv).toHaveLength(1 + 2 * 10); // 9 checkpoints + the end, per model
   });
+
+  it('compares over seeds: mean ± sd, speedups with intervals, and which differences are within the noise', async () => {
+    const r = await run(['compare', '--models', 'vanilla,primer-ez', '--budget', '6steps', '--seeds', '3', '--seed', '4', '--json', ...tiny]);
+    expect(r.code, r.stderr).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j.seeds).toEqual([4, 5, 6]);
+    expect(j.perSeed).toHaveLength(6);
+    // seeds give different but reproducible numbers
+    const vanilla = j.perSeed.filter((x: { model: string }) => x.model === 'vanilla').map((x: { finalPerplexity: number }) => x.finalPerplexity);
+    expect(new Set(vanilla).size).toBe(3);
+    const again = JSON.parse((await run(['train', '--model', 'vanilla', '--budget', '6steps', '--seed', '5', '--json', ...tiny])).stdout);
+    expect(again.result.final.perplexity).toBe(vanilla[1]);
+    // the statistics, against a hand computation
+    const mean = vanilla.reduce((a: number, b: number) => a + b, 0) / 3;
+    const sd = Math.sqrt(vanilla.reduce((a: number, v: number) => a + (v - mean) ** 2, 0) / 2);
+    const [ref, ez] = j.rows;
+    expect(ref.perplexity.mean).toBeCloseTo(mean, 10);
+    expect(ref.perplexity.sd).toBeCloseTo(sd, 10);
+    expect(ref.perplexity.interval[1] - mean).toBeCloseTo((4.303 * sd) / Math.sqrt(3), 10);
+    expect(['better', 'worse', 'within the noise']).toContain(ez.verdict);
+    const d = ez.perplexityDifference;
+    expect(ez.verdict).toBe(d.interval[1] < 0 ? 'better' : d.interval[0] > 0 ? 'worse' : 'within the noise');
+    const text = await run(['compare', '--models', 'vanilla,primer-ez', '--budget', '3steps', '--seeds', '2', ...tiny]);
+    expect(text.stdout).toMatch(/^model +params +steps +tokens\/s +val perplexity \(mean ± sd\) +speedup vs vanilla \(mean \[95%\]\) +vs vanilla$/m);
+    expect(text.stdout).toMatch(/^vanilla .* ± .*\(reference\)$/m);
+    expect(text.stdout).toContain("Intervals: 95%, Student's t over the 2 seeds.");
+  }, 120_000);
 });
 
 describe('the primer executable', () => {

@@ -59,6 +59,7 @@ const BAD: Record<string, string> = {
   '--candidate': '-1',
   '--port': '70000',
   '--format': 'jpeg',
+  '--seeds': '0',
 };
 /** Flags whose every value is a valid command line (paths that are written, or may not exist yet). */
 const FREE = new Set(['--out', '--csv', '--study', '--cache', '--checkpoint', '--save', '--prompt', '--host']);

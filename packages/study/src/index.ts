@@ -4,3 +4,4 @@ export * from './config.js';
 export * from './records.js';
 export * from './jobs.js';
 export * from './environment.js';
+export * from './stats.js';

@@ -5,7 +5,7 @@ import { availableParallelism } from 'node:os';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { baselines } from '@primer-search/baselines';
 import { corpora, prepareData, tokenizers, type DataSettings } from '@primer-search/datasets';
-import { BUILTIN_BACKENDS, DEFAULT_RUN_SETTINGS, describeBackend, DEFAULT_TRAIN_CONFIG, formatBudget, parseBudget, type BackendChoice, type RunSettings } from '@primer-search/study';
+import { BUILTIN_BACKENDS, DEFAULT_RUN_SETTINGS, describeBackend, DEFAULT_TRAIN_CONFIG, formatBudget, parseBudget, seedStatistics, type BackendChoice, type RunSettings } from '@primer-search/study';
 import type { RunRecord } from '@primer-search/trainer-gpu';
 import { loadTrainer } from '../trainer.js';
 import { exportLanguageModel } from '../export-model.js';
@@ -252,12 +252,14 @@ export function compareCommand(program: Command, io: CliIo, result: CommandResul
       .command('compare')
       .description(
         "Train several models under the same budget, data and seed, and print a table like the paper's Table 4: final validation perplexity, " +
-          'and speedup = (training time the first model needed to reach its final perplexity) / (time each model needed to reach that perplexity).',
+          'and speedup = (training time the first model needed to reach its final perplexity) / (time each model needed to reach that perplexity). ' +
+          'With --seeds N each model trains with seeds --seed .. --seed+N-1: the table gives mean ± standard deviation, speedups with 95% intervals, and says which differences are within the noise.',
       )
       .option('--models <list>', 'comma-separated baselines or DNA files; the first is the reference', baselines.names().join(','))
-      .option('--csv <file>', 'write every validation evaluation (model, step, tokens, seconds, loss, perplexity) as CSV'),
+      .option('--seeds <n>', 'train each model with this many seeds (--seed, --seed+1, ...), for intervals', integer('--seeds', 1, 100), 1)
+      .option('--csv <file>', 'write every validation evaluation (model, seed, step, tokens, seconds, loss, perplexity) as CSV'),
     '2m',
-  ).action(async (o: RunOptions & { models: string; csv?: string }) => {
+  ).action(async (o: RunOptions & { models: string; seeds: number; csv?: string }) => {
     checkRunFlags(o);
     const names = o.models.split(',').map((m) => m.trim()).filter(Boolean);
     if (names.length === 0) throw new UsageError('--models: give one or more baselines or DNA files, separated by commas');
@@ -268,62 +270,105 @@ export function compareCommand(program: Command, io: CliIo, result: CommandResul
       result.exitCode = 1;
       return;
     }
-    const { readCheckpoint, runExperiment, selectBackend, speedup } = await loadTrainer();
+    const { runExperiment, selectBackend, speedup } = await loadTrainer();
     const backend = await selectBackend(o.backend);
+    const seeds = Array.from({ length: o.seeds }, (_, k) => o.seed + k);
     if (!o.json) {
-      io.stderr(`backend: ${describeBackend(backend)} · budget ${formatBudget(o.budget)} per model · ${names.length} models\n`);
+      io.stderr(`backend: ${describeBackend(backend)} · budget ${formatBudget(o.budget)} per model · ${names.length} models${seeds.length > 1 ? ` × ${seeds.length} seeds (${seeds.join(', ')})` : ''}\n`);
       await announceData(io, settingsOf(o, []));
     }
-    const records: Array<{ name: string; record: RunRecord }> = [];
-    for (const { name, r } of dnas) {
-      const progress = trainingProgress(io, name.padEnd(14));
-      try {
-        const record = await runExperiment((r as { dna: unknown }).dna, settingsOf(o, COMPARE_CHECKPOINTS), { backend, onProgress: (e) => progress.update(e) });
-        records.push({ name, record });
-      } finally {
-        progress.stop();
+    const records: Array<{ name: string; seed: number; record: RunRecord }> = [];
+    for (const seed of seeds) {
+      for (const { name, r } of dnas) {
+        const progress = trainingProgress(io, `${name}${seeds.length > 1 ? ` seed ${seed}` : ''}`.padEnd(14));
+        try {
+          const record = await runExperiment((r as { dna: unknown }).dna, settingsOf({ ...o, seed }, COMPARE_CHECKPOINTS), { backend, onProgress: (e) => progress.update(e) });
+          records.push({ name, seed, record });
+        } finally {
+          progress.stop();
+        }
       }
     }
     const start = Math.log(records[0]!.record.data.vocabSize);
-    const reference = records[0]!.record.result.evaluations;
-    const rows = records.map(({ name, record }) => ({
+    const of = (name: string, seed: number) => records.find((x) => x.name === name && x.seed === seed)!.record;
+    const perSeed = records.map(({ name, seed, record }) => ({
       model: name,
+      seed,
       parameters: record.result.parameters,
       steps: record.result.steps,
       tokensPerSecond: record.result.tokensPerSecond,
       trainSeconds: record.result.trainSeconds,
       finalLoss: record.result.final?.loss,
       finalPerplexity: record.result.final?.perplexity,
-      speedup: record.result.status === 'completed' ? speedup(reference, record.result.evaluations, start) : undefined,
+      // against the reference trained with the same seed (same weights' draw and batches)
+      speedup: record.result.status === 'completed' ? speedup(of(names[0]!, seed).result.evaluations, record.result.evaluations, start) : undefined,
       status: record.result.status,
     }));
+    const rows = names.map((model) => {
+      const runs = perSeed.filter((r) => r.model === model);
+      const done = runs.filter((r) => r.finalPerplexity !== undefined);
+      const ppl = done.length ? seedStatistics(done.map((r) => r.finalPerplexity!)) : undefined;
+      const sp = runs.every((r) => r.speedup !== undefined) ? seedStatistics(runs.map((r) => r.speedup!)) : undefined;
+      // paired by seed: this model's final perplexity minus the reference's
+      const diffs = seeds.flatMap((seed) => {
+        const a = runs.find((r) => r.seed === seed)?.finalPerplexity;
+        const b = perSeed.find((r) => r.model === names[0] && r.seed === seed)?.finalPerplexity;
+        return a === undefined || b === undefined ? [] : [a - b];
+      });
+      const diff = model !== names[0] && diffs.length === seeds.length && diffs.length > 1 ? seedStatistics(diffs) : undefined;
+      const verdict = !diff?.interval ? undefined : diff.interval[1] < 0 ? 'better' : diff.interval[0] > 0 ? 'worse' : 'within the noise';
+      return {
+        model,
+        parameters: runs[0]!.parameters,
+        steps: seedStatistics(runs.map((r) => r.steps)).mean,
+        tokensPerSecond: seedStatistics(runs.map((r) => r.tokensPerSecond)).mean,
+        trainSeconds: seedStatistics(runs.map((r) => r.trainSeconds)).mean,
+        finalLoss: done.length ? seedStatistics(done.map((r) => r.finalLoss!)).mean : undefined,
+        finalPerplexity: ppl?.mean,
+        perplexity: ppl,
+        speedup: sp?.mean,
+        speedupStatistics: sp,
+        perplexityDifference: diff,
+        verdict,
+        completed: done.length,
+        status: done.length === runs.length ? 'completed' : runs.find((r) => r.status !== 'completed')!.status,
+      };
+    });
     if (o.csv) {
-      const lines = ['model,step,tokens,seconds,loss,perplexity'];
-      for (const { name, record } of records) {
-        for (const e of record.result.evaluations) lines.push([name, e.step, e.tokens, e.seconds.toFixed(3), e.loss.toFixed(6), e.perplexity.toFixed(6)].join(','));
+      const lines = ['model,seed,step,tokens,seconds,loss,perplexity'];
+      for (const { name, seed, record } of records) {
+        for (const e of record.result.evaluations) lines.push([name, seed, e.step, e.tokens, e.seconds.toFixed(3), e.loss.toFixed(6), e.perplexity.toFixed(6)].join(','));
       }
       io.writeFile(o.csv, `${lines.join('\n')}\n`);
     }
-    if (o.out) io.writeFile(o.out, `${JSON.stringify({ rows, records }, null, 2)}\n`);
+    if (o.out) io.writeFile(o.out, `${JSON.stringify({ rows, perSeed, records }, null, 2)}\n`);
     if (o.json) {
-      io.stdout(`${JSON.stringify({ reference: names[0], rows, records }, null, 2)}\n`);
+      io.stdout(`${JSON.stringify({ reference: names[0], seeds, rows, perSeed, records }, null, 2)}\n`);
       return;
     }
+    const many = seeds.length > 1;
+    const interval = (st?: { interval?: [number, number] }, digits = 2) => (st?.interval ? ` [${st.interval[0].toFixed(digits)}, ${st.interval[1].toFixed(digits)}]` : '');
     const table = [
-      ['model', 'params', 'steps', 'tokens/s', 'val perplexity', `speedup vs ${names[0]}`],
+      ['model', 'params', 'steps', 'tokens/s', many ? 'val perplexity (mean ± sd)' : 'val perplexity', `speedup vs ${names[0]}${many ? ' (mean [95%])' : ''}`, ...(many ? [`vs ${names[0]}`] : [])],
       ...rows.map((r) => [
         r.model,
         fmt(r.parameters),
         fmt(r.steps),
         fmt(r.tokensPerSecond),
-        r.finalPerplexity === undefined ? 'diverged' : r.finalPerplexity.toFixed(3),
-        r.speedup === undefined ? (r.status === 'completed' ? 'not reached' : '-') : `${r.speedup.toFixed(2)}x`,
+        r.perplexity === undefined ? 'diverged' : `${r.perplexity.mean.toFixed(3)}${many ? ` ± ${r.perplexity.sd.toFixed(3)}` : ''}${r.completed < seeds.length ? ` (${r.completed} of ${seeds.length} seeds)` : ''}`,
+        r.speedup === undefined ? (r.status === 'completed' ? 'not reached' : '-') : `${r.speedup.toFixed(2)}x${many ? interval(r.speedupStatistics) : ''}`,
+        ...(many ? [r.model === names[0] ? '(reference)' : (r.verdict ?? '-')] : []),
       ]),
     ];
     const widths = table[0]!.map((_, c) => Math.max(...table.map((row) => row[c]!.length)));
     io.stdout(`\n${table.map((row) => row.map((x, c) => (c === 0 ? x.padEnd(widths[c]!) : x.padStart(widths[c]!))).join('  ')).join('\n')}\n`);
     io.stdout(
-      `\n${records[0]!.record.settings.dataset}, ${formatBudget(o.budget)} per model, ${o.layers} layers, dModel ${o.dModel}, seq ${o.seqLen}, batch ${o.batch}, seed ${o.seed}, backend ${describeBackend(backend)}.\n`,
+      `\n${records[0]!.record.settings.dataset}, ${formatBudget(o.budget)} per model, ${o.layers} layers, dModel ${o.dModel}, seq ${o.seqLen}, batch ${o.batch}, ${many ? `seeds ${seeds.join(', ')}` : `seed ${o.seed}`}, backend ${describeBackend(backend)}.\n`,
     );
+    if (many) {
+      io.stdout(
+        `Intervals: 95%, Student's t over the ${seeds.length} seeds. "within the noise": the 95% interval of the perplexity difference from ${names[0]} (paired by seed) contains 0.\n`,
+      );
+    }
   });
 }
