@@ -19,5 +19,9 @@ describe('speedup', () => {
     expect(speedup(vanilla, vanilla, 5)).toBe(1);
     expect(speedup(vanilla, better, 5)).toBe(1.5); // 30 s / 20 s
     expect(speedup(vanilla, ev([[10, 4.5], [30, 4]]), 5)).toBeUndefined();
+    // in FLOPs: the same interpolation on the FLOPs axis
+    const withFlops = (e: ReturnType<typeof ev>, perSecond: number) => e.map((x) => ({ ...x, flops: x.seconds * perSecond }));
+    expect(speedup(withFlops(vanilla, 1e9), withFlops(better, 2e9), 5, 'flops')).toBeCloseTo(0.75, 12); // 30e9 / 40e9
+    expect(speedup(vanilla, better, 5, 'flops')).toBeUndefined();
   });
 });

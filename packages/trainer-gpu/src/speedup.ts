@@ -5,27 +5,31 @@ import type { Evaluation } from './train.js';
  * between its evaluations (in loss, which is log-perplexity), starting from an untrained
  * point at 0 s with loss `start`. Undefined if it never got there.
  */
-export function secondsToReach(evaluations: Evaluation[], target: number, start: number): number | undefined {
-  let prev = { seconds: 0, loss: start };
+export function secondsToReach(evaluations: Evaluation[], target: number, start: number, axis: SpeedupAxis = 'seconds'): number | undefined {
+  const at = (e: Evaluation) => (axis === 'flops' ? (e.flops ?? NaN) : e.seconds);
+  let prev = { x: 0, loss: start };
   for (const e of evaluations) {
-    if (!Number.isFinite(e.loss)) return undefined;
+    if (!Number.isFinite(e.loss) || !Number.isFinite(at(e))) return undefined;
     if (e.loss <= target) {
-      if (prev.loss <= target) return prev.seconds;
-      return prev.seconds + ((e.seconds - prev.seconds) * (prev.loss - target)) / (prev.loss - e.loss);
+      if (prev.loss <= target) return prev.x;
+      return prev.x + ((at(e) - prev.x) * (prev.loss - target)) / (prev.loss - e.loss);
     }
-    prev = e;
+    prev = { x: at(e), loss: e.loss };
   }
   return undefined;
 }
+
+/** What a speedup is measured in: training seconds (the paper's), or training FLOPs (for runs under a FLOP budget: the same on every machine). */
+export type SpeedupAxis = 'seconds' | 'flops';
 
 /**
  * The paper's speedup: (time the baseline needed to reach its final quality) / (time this
  * model needed to reach that same quality). Undefined when the model never reached it.
  */
-export function speedup(baseline: Evaluation[], model: Evaluation[], start: number): number | undefined {
+export function speedup(baseline: Evaluation[], model: Evaluation[], start: number, axis: SpeedupAxis = 'seconds'): number | undefined {
   const final = baseline[baseline.length - 1];
   if (!final || !Number.isFinite(final.loss)) return undefined;
-  const t = secondsToReach(model, final.loss, start);
-  const tBase = secondsToReach(baseline, final.loss, start);
+  const t = secondsToReach(model, final.loss, start, axis);
+  const tBase = secondsToReach(baseline, final.loss, start, axis);
   return t === undefined || tBase === undefined || t === 0 ? undefined : tBase / t;
 }

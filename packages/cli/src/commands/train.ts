@@ -301,7 +301,7 @@ export function compareCommand(program: Command, io: CliIo, result: CommandResul
       finalLoss: record.result.final?.loss,
       finalPerplexity: record.result.final?.perplexity,
       // against the reference trained with the same seed (same weights' draw and batches)
-      speedup: record.result.status === 'completed' ? speedup(of(names[0]!, seed).result.evaluations, record.result.evaluations, start) : undefined,
+      speedup: record.result.status === 'completed' ? speedup(of(names[0]!, seed).result.evaluations, record.result.evaluations, start, o.budget.kind === 'flops' ? 'flops' : 'seconds') : undefined,
       status: record.result.status,
     }));
     const rows = names.map((model) => {
@@ -368,6 +368,11 @@ export function compareCommand(program: Command, io: CliIo, result: CommandResul
     if (many) {
       io.stdout(
         `Intervals: 95%, Student's t over the ${seeds.length} seeds. "within the noise": the 95% interval of the perplexity difference from ${names[0]} (paired by seed) contains 0.\n`,
+      );
+    }
+    if (o.budget.kind === 'flops') {
+      io.stdout(
+        `Speedups are in training FLOPs (the budget's measure): the FLOPs ${names[0]} needed to reach its final perplexity over the FLOPs each model needed to reach it.\n`,
       );
     }
   });
