@@ -38,6 +38,8 @@ export async function htmlReport(store: StudyStore, o: { top?: number; onProgres
     .replace('<title>primer-search study</title>', `<title>primer-search study report: ${data.location.replace(/[<>&]/g, '')}</title>`)
     .replace('<link rel="stylesheet" href="./vendor/uPlot.min.css">', () => `<style>${pageFile('/vendor/uPlot.min.css')}</style>`)
     .replace('<link rel="stylesheet" href="./style.css">', () => `<style>${pageFile('/style.css')}</style>`)
+    // nothing to preload: it is all in the file
+    .replace(/\s*<link rel="(?:module)?preload"[^>]*>/g, '')
     .replace(
       '<script type="module" src="./app.js"></script>',
       () =>

@@ -23,7 +23,7 @@ async function api(path) {
     if (!d) throw new Error(`candidate ${id}'s program is not in this report (it holds the best ${Object.keys(REPORT.details).length}, their lineages and the seed)`);
     return d;
   }
-  const r = await fetch(path);
+  const r = await fetch(path, { credentials: 'same-origin' });
   const body = await r.json();
   if (!r.ok) throw new Error(body.error ?? `HTTP ${r.status}`);
   return body;
@@ -226,13 +226,13 @@ async function drawTable() {
     .join('');
 }
 
-async function load() {
+async function load(first = false) {
   const [study, points] = await Promise.all([api('/api/study'), api('/api/points')]);
   state.study = study;
   state.points = points.points;
   drawFacts();
   drawCharts();
-  await Promise.all([drawLineage(), drawTable()]);
+  await Promise.all([drawLineage(), drawTable(), first ? selectCandidate(study.summary.leaderboard[0]?.id ?? 0) : undefined]);
   document.body.dataset.version = String(study.version);
 }
 
@@ -295,10 +295,8 @@ function follow() {
 }
 
 wire();
-load()
-  .then(async () => {
-    const best = state.study.summary.leaderboard[0]?.id ?? 0;
-    await selectCandidate(best);
+load(true)
+  .then(() => {
     document.body.dataset.ready = 'true';
     follow();
   })
