@@ -1,6 +1,7 @@
 import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LanguageModel } from '@primer-search/compiler';
+import { PrimerError } from '@primer-search/core';
 import { saveTokenizer, type Tokenizer } from '@primer-search/datasets';
 import { dnaHash } from '@primer-search/dna';
 import { formatBudget, type RunSettings } from '@primer-search/study';
@@ -48,7 +49,7 @@ const EXPORT_TOLERANCE = 1e-3;
  * checks its logits against the trained model's on a window of text before returning.
  */
 export async function exportLanguageModel(dir: string, model: LanguageModel, tokenizer: Tokenizer, info: ExportInfo): Promise<ExportMetadata> {
-  if (statSync(dir, { throwIfNoEntry: false })?.isFile()) throw new Error(`--save/--out ${dir} is a file; give a folder`);
+  if (statSync(dir, { throwIfNoEntry: false })?.isFile()) throw new PrimerError('EXPORT_FAILED', `${dir} is a file; give a folder`);
   mkdirSync(dir, { recursive: true });
   const layers = await import('@primer-search/layers');
   const { fileSystem, loadModel } = await import('@primer-search/layers/node');
@@ -96,7 +97,7 @@ export async function exportLanguageModel(dir: string, model: LanguageModel, tok
   for (let i = 0; i < trained.length; i++) worst = Math.max(worst, Math.abs(trained[i]! - reloaded[i]!));
   loaded.dispose();
   out.dispose();
-  if (!(worst <= EXPORT_TOLERANCE)) throw new Error(`the model written to ${dir} does not compute what was trained: its logits differ by up to ${worst} (over ${EXPORT_TOLERANCE})`);
+  if (!(worst <= EXPORT_TOLERANCE)) throw new PrimerError('EXPORT_FAILED', `the model written to ${dir} does not compute what was trained: its logits differ by up to ${worst} (over ${EXPORT_TOLERANCE})`);
   return metadata;
 }
 

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -55,6 +55,13 @@ describe('exporting trained models and generating text', () => {
     const notModel = await run(['generate', '--model', dir, '--prompt', 'x']);
     expect(notModel.code).toBe(2);
     expect(notModel.stderr).toContain(`--model: ${dir} has no model.json`);
+    // a folder whose model.json is damaged: exit 1, naming it, no stack trace
+    const damaged = join(dir, 'damaged');
+    await run(['export', '--checkpoint', checkpoint, '--model', 'primer-ez', '--out', damaged]);
+    writeFileSync(join(damaged, 'model.json'), '{"modelTopology": ');
+    const broken = await run(['generate', '--model', damaged, '--prompt', 'x']);
+    expect(broken.code).toBe(1);
+    expect(broken.stderr).toMatch(/the model .*damaged cannot be loaded: cannot read the model .*model\.json/);
   });
 
   it('primer export --study retrains a candidate with the study\'s settings and exports it', async () => {

@@ -47,7 +47,9 @@ export function generateCommand(program: Command, io: CliIo, result: CommandResu
       const tokenizer = await loadTokenizer(o.model);
       const { generate } = await import('@primer-search/layers');
       const { loadModel } = await import('@primer-search/layers/node');
-      const model = await loadModel(o.model);
+      const model = await loadModel(o.model).catch((e: Error) => {
+        throw new PrimerError('BAD_MODEL', `the model ${o.model} cannot be loaded: ${e.message}`);
+      });
       const prompt = Array.from(tokenizer.encode(o.prompt));
       if (prompt.length === 0) throw new UsageError('--prompt: the prompt encodes to no tokens; give some text');
       if (!o.json) io.stderr(`${o.model}: ${fmt(model.countParams())} parameters, ${tokenizer.name} tokens · backend ${describeBackend(backend)}\n`);
@@ -148,7 +150,7 @@ async function fromCheckpoint(io: CliIo, o: { out: string; checkpoint?: string; 
   const ctx = c.context as RunContext | undefined;
   if (!ctx?.dna) throw new UsageError(`--checkpoint: ${o.checkpoint} does not record what it trained (written by an older primer train)`);
   const dna = loadDna(io, o.model, ctx.dModel, o.heads, '--model');
-  if (!dna.ok) throw new UsageError(`--model: ${dna.message}`);
+  if (!dna.ok) throw new PrimerError('DNA_INVALID', dna.message);
   if (dnaHash(dna.dna) !== ctx.dna) throw new UsageError(`--model: ${o.model} (with --heads ${o.heads}) is not the model ${o.checkpoint} trained (its DNA hash is ${ctx.dna.slice(0, 12)}, this one's ${dnaHash(dna.dna).slice(0, 12)})`);
   const settings: RunSettings = {
     ...DEFAULT_RUN_SETTINGS,
