@@ -96,15 +96,27 @@ describe('token cache', () => {
 describe('building a token cache from two processes at once', () => {
   const root = fileURLToPath(new URL('../../../', import.meta.url));
   const script = fileURLToPath(new URL('./__fixtures__/ensure-cache.ts', import.meta.url));
-  const run = (data: string, out: string) =>
-    new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
+  /** The process's result, and a promise kept when it says it is waiting for the lock. */
+  const start = (data: string, out: string) => {
+    let waiting!: () => void;
+    const met = new Promise<void>((r) => (waiting = r));
+    const done = new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
       const p = spawn(process.execPath, ['--conditions=@primer-search/source', '--import', 'tsx', script, data, out], { cwd: root });
       let o = '';
       let e = '';
       p.stdout.on('data', (d: Buffer) => (o += d.toString()));
-      p.stderr.on('data', (d: Buffer) => (e += d.toString()));
-      p.on('exit', (code) => resolve({ code, out: o, err: e }));
+      p.stderr.on('data', (d: Buffer) => {
+        e += d.toString();
+        if (e.includes('waiting\n')) waiting();
+      });
+      p.on('exit', (code) => {
+        waiting();
+        resolve({ code, out: o, err: e });
+      });
     });
+    return { met, done };
+  };
+  const run = (data: string, out: string) => start(data, out).done;
 
   it('one builds it and the other waits and reads it; no half-built folder or lock is left', async () => {
     // enough text that the build takes a while (a few MB)
@@ -115,11 +127,13 @@ describe('building a token cache from two processes at once', () => {
     });
     const parent = tmp();
     const out = join(parent, 'cache');
-    // hold the lock while both start, so that both meet it; then one builds while the other waits
+    // hold the lock until both have met it (however long starting them takes on a busy
+    // machine); then one builds while the other waits
     let both!: Promise<Array<Awaited<ReturnType<typeof run>>>>;
     await withCacheLock(out, async () => {
-      both = Promise.all([run(data, out), run(data, out)]);
-      await new Promise((r) => setTimeout(r, 4000));
+      const procs = [start(data, out), start(data, out)];
+      both = Promise.all(procs.map((p) => p.done));
+      await Promise.all(procs.map((p) => p.met));
     });
     const [a, b] = await both;
     expect(a.code, a.err).toBe(0);
