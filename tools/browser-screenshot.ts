@@ -8,12 +8,10 @@ import { parseArgs } from 'node:util';
 import { chromium } from 'playwright-core';
 import { main } from '../packages/cli/src/index.js';
 import { buildPage } from '../examples/browser/build.mjs';
-import { CHROMIUM_ARGS, findChromium } from '../examples/browser/chromium.mjs';
+import { launchChromium } from '../examples/browser/chromium.mjs';
 import { servePage } from '../examples/browser/serve.mjs';
 
 const { values } = parseArgs({ options: { model: { type: 'string' }, budget: { type: 'string', default: '2m' }, out: { type: 'string', default: 'docs/browser-example.png' } } });
-const executablePath = findChromium();
-if (!executablePath) throw new Error('no Chromium: apt-get install -y chromium, or set PRIMER_CHROMIUM');
 let model = values.model;
 if (!model) {
   model = join('runs', 'browser-model');
@@ -23,7 +21,7 @@ if (!model) {
 if (!existsSync(join(model, 'model.json'))) throw new Error(`--model: ${model} has no model.json`);
 await buildPage();
 const server = await servePage({ modelDir: model });
-const browser = await chromium.launch({ executablePath, args: CHROMIUM_ARGS });
+const browser = await launchChromium(chromium);
 try {
   const page = await browser.newPage({ viewport: { width: 900, height: 620 } });
   await page.goto(server.url);

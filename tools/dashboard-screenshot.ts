@@ -5,15 +5,13 @@ import { parseArgs } from 'node:util';
 import { startDashboard } from '@primer-search/dashboard';
 import { openStudyStore } from '@primer-search/store';
 import { chromium } from 'playwright-core';
-import { CHROMIUM_ARGS, findChromium } from '../examples/browser/chromium.mjs';
+import { launchChromium } from '../examples/browser/chromium.mjs';
 
 const { values, positionals } = parseArgs({ allowPositionals: true, options: { out: { type: 'string', default: 'docs/dashboard.png' }, candidate: { type: 'string' } } });
 const study = positionals[0];
 if (!study) throw new Error('usage: npm run dashboard:screenshot -- STUDY [--out FILE] [--candidate ID]');
-const executablePath = findChromium();
-if (!executablePath) throw new Error('no Chromium: apt-get install -y chromium, or set PRIMER_CHROMIUM');
 const dashboard = await startDashboard({ open: () => openStudyStore(study, { readonly: true, mustExist: true }), location: study, port: 0 });
-const browser = await chromium.launch({ executablePath, args: CHROMIUM_ARGS });
+const browser = await launchChromium(chromium);
 try {
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   await page.goto(dashboard.url);

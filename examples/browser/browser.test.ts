@@ -14,17 +14,10 @@ import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runPrimer } from '../../packages/cli/src/__fixtures__/run.js';
 import { buildPage } from './build.mjs';
-import { CHROMIUM_ARGS, CHROMIUM_PATHS, findChromium } from './chromium.mjs';
+import { chromiumForTests, launchChromium } from './chromium.mjs';
 import { servePage } from './serve.mjs';
 
-const CHROMIUM = findChromium();
-if (!CHROMIUM && process.env.PRIMER_REQUIRE_CHROMIUM) throw new Error(`PRIMER_REQUIRE_CHROMIUM is set, but no Chromium was found at $PRIMER_CHROMIUM or ${CHROMIUM_PATHS.join(', ')}`);
-if (!CHROMIUM) {
-  console.warn(
-    `examples/browser: SKIPPED, no Chromium found (looked at $PRIMER_CHROMIUM, ${CHROMIUM_PATHS.join(', ')}). ` +
-      'Install it with apt-get install -y chromium (.ci/run does), or point PRIMER_CHROMIUM at one.',
-  );
-}
+const CHROMIUM = chromiumForTests('examples/browser');
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 // what the functions run inside the page see (this file compiles without the DOM library)
@@ -65,7 +58,7 @@ describe.skipIf(!CHROMIUM)('examples/browser in headless Chromium', () => {
       .flatMap(([f, i]) => i.imports.filter((m) => m.path.startsWith('node:') || m.path.startsWith('(disabled)') || m.external).map((m) => `${f} -> ${m.path}`));
     server = await servePage({ modelDir, distDir: join(dir, 'dist') });
     bpeServer = await servePage({ modelDir: bpeDir, distDir: join(dir, 'dist') });
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+    browser = await launchChromium(chromium, CHROMIUM);
   }, 180_000);
 
   afterAll(async () => {

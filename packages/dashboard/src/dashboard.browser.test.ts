@@ -6,13 +6,11 @@ import { pathToFileURL } from 'node:url';
 import { openStudyStore, type SqliteStudyStore } from '@primer-search/store';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CHROMIUM_ARGS, CHROMIUM_PATHS, findChromium } from '../../../examples/browser/chromium.mjs';
+import { chromiumForTests, launchChromium } from '../../../examples/browser/chromium.mjs';
 import { candidate, evaluation, writeSyntheticStudy } from './__fixtures__/synthetic.js';
 import { htmlReport, startDashboard, type Dashboard } from './index.js';
 
-const CHROMIUM = findChromium();
-if (!CHROMIUM && process.env.PRIMER_REQUIRE_CHROMIUM) throw new Error(`PRIMER_REQUIRE_CHROMIUM is set, but no Chromium was found at $PRIMER_CHROMIUM or ${CHROMIUM_PATHS.join(', ')}`);
-if (!CHROMIUM) console.warn(`packages/dashboard: browser tests SKIPPED, no Chromium found (looked at $PRIMER_CHROMIUM, ${CHROMIUM_PATHS.join(', ')}); apt-get install -y chromium`);
+const CHROMIUM = chromiumForTests('packages/dashboard (browser tests)');
 
 // what the functions run inside the page see (this file compiles without the DOM library)
 declare const document: { body: { dataset: Record<string, string | undefined> }; querySelector(s: string): { textContent: string | null } | null };
@@ -44,7 +42,7 @@ describe.skipIf(!CHROMIUM)('the dashboard in headless Chromium', () => {
   beforeAll(async () => {
     writer = await writeSyntheticStudy(small, 40, { pending: 3 });
     dashboard = await startDashboard({ open: () => openStudyStore(small, { readonly: true, mustExist: true }), location: small, port: 0, pollMs: 200 });
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+    browser = await launchChromium(chromium, CHROMIUM);
   }, 60_000);
   afterAll(async () => {
     await browser?.close();
