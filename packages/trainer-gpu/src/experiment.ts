@@ -17,6 +17,62 @@ export interface RunRecord {
   result: TrainResult;
 }
 
+/** What a training checkpoint records of the run (`TrainCheckpoint.context`): the model by DNA hash, the data and the sizes. */
+export interface RunContext {
+  dna: string;
+  evalWindows: number;
+  dataset: string;
+  dataDir: string | null;
+  tokenizer: string;
+  vocabSize: number | null;
+  tokenizerModel: string | null;
+  batchMode: 'packed' | 'sentence';
+  layers: number;
+  dModel: number;
+  seqLen: number;
+  batch: number;
+  seed: number;
+}
+
+export function runContext(settings: RunSettings, dna: string): RunContext {
+  return {
+    dna,
+    evalWindows: settings.evalWindows,
+    dataset: settings.dataset,
+    dataDir: settings.dataDir ?? null,
+    tokenizer: settings.tokenizer,
+    vocabSize: settings.vocabSize ?? null,
+    tokenizerModel: settings.tokenizerModel ?? null,
+    batchMode: settings.batchMode ?? 'packed',
+    layers: settings.layers,
+    dModel: settings.dModel,
+    seqLen: settings.seqLen,
+    batch: settings.batch,
+    seed: settings.seed,
+  };
+}
+
+/** The run settings a checkpoint's context describes, with its budget and training configuration. */
+export function settingsFromContext(ctx: RunContext, base: Omit<RunSettings, 'budget'>, budget: RunSettings['budget'], train: RunSettings['train']): RunSettings {
+  return {
+    ...base,
+    dataset: ctx.dataset,
+    dataDir: ctx.dataDir ?? undefined,
+    tokenizer: ctx.tokenizer,
+    vocabSize: ctx.vocabSize ?? undefined,
+    tokenizerModel: ctx.tokenizerModel ?? undefined,
+    batchMode: ctx.batchMode,
+    layers: ctx.layers,
+    dModel: ctx.dModel,
+    seqLen: ctx.seqLen,
+    batch: ctx.batch,
+    seed: ctx.seed,
+    evalWindows: ctx.evalWindows,
+    budget,
+    train,
+  };
+}
+
 /**
  * Compiles `dna` into an LM, trains it under `settings` on the chosen backend and returns
  * the full record. The model is disposed afterwards.
@@ -87,21 +143,7 @@ export async function runExperiment(
       resume: hooks.resume,
       signal: hooks.signal,
       // what must match for a resumed run to continue the same experiment (the budget may change)
-      context: {
-        dna: dnaHash(model.blocks[0]!.plan.dna, { analysis: model.blocks[0]!.plan.analysis }),
-        evalWindows: settings.evalWindows,
-        dataset: settings.dataset,
-        dataDir: settings.dataDir ?? null,
-        tokenizer: settings.tokenizer,
-        vocabSize: settings.vocabSize ?? null,
-        tokenizerModel: settings.tokenizerModel ?? null,
-        batchMode: settings.batchMode ?? 'packed',
-        layers: settings.layers,
-        dModel: settings.dModel,
-        seqLen: settings.seqLen,
-        batch: settings.batch,
-        seed: settings.seed,
-      },
+      context: runContext(settings, dnaHash(model.blocks[0]!.plan.dna, { analysis: model.blocks[0]!.plan.analysis })) as unknown as Record<string, unknown>,
     });
     await hooks.onTrained?.(model, data, result);
     return {

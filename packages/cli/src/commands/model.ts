@@ -12,6 +12,7 @@ import { checkBackend, checkPath, heads as headsFlag, integer, number } from '..
 import { UsageError, type CliIo } from '../io.js';
 import { trainingProgress } from '../progress.js';
 import { loadTrainer } from '../trainer.js';
+import type { RunContext } from '@primer-search/trainer-gpu';
 import { loadDna, type CommandResult } from './dna.js';
 import { openForReading } from './search.js';
 import { duration, fmt, modelName } from './train.js';
@@ -124,51 +125,19 @@ export function exportCommand(program: Command, io: CliIo, result: CommandResult
     });
 }
 
-/** What a checkpoint's context says the run was (written by runExperiment). */
-interface RunContext {
-  dna: string;
-  dataset: string;
-  dataDir: string | null;
-  tokenizer: string;
-  vocabSize: number | null;
-  tokenizerModel: string | null;
-  batchMode: 'packed' | 'sentence';
-  layers: number;
-  dModel: number;
-  seqLen: number;
-  batch: number;
-  seed: number;
-  evalWindows: number;
-}
-
 async function fromCheckpoint(io: CliIo, o: { out: string; checkpoint?: string; model?: string; heads: number; backend?: string }): Promise<ExportMetadata> {
   if (o.model === undefined) throw new UsageError('--checkpoint needs --model: the model it trained, as given to primer train');
   if (!baselines.has(o.model) && !existsSync(o.model)) throw new UsageError(`--model: no baseline or DNA file ${o.model} (baselines: ${baselines.names().join(', ')})`);
   checkPath('--checkpoint', o.checkpoint, 'folder');
-  const { readCheckpoint, selectBackend } = await loadTrainer();
+  const { readCheckpoint, selectBackend, settingsFromContext } = await loadTrainer();
   const c = readCheckpoint(o.checkpoint!);
   const ctx = c.context as RunContext | undefined;
   if (!ctx?.dna) throw new UsageError(`--checkpoint: ${o.checkpoint} does not record what it trained (written by an older primer train)`);
   const dna = loadDna(io, o.model, ctx.dModel, o.heads, '--model');
   if (!dna.ok) throw new PrimerError('DNA_INVALID', dna.message);
   if (dnaHash(dna.dna) !== ctx.dna) throw new UsageError(`--model: ${o.model} (with --heads ${o.heads}) is not the model ${o.checkpoint} trained (its DNA hash is ${ctx.dna.slice(0, 12)}, this one's ${dnaHash(dna.dna).slice(0, 12)})`);
-  const settings: RunSettings = {
-    ...DEFAULT_RUN_SETTINGS,
-    dataset: ctx.dataset,
-    dataDir: ctx.dataDir ?? undefined,
-    tokenizer: ctx.tokenizer,
-    vocabSize: ctx.vocabSize ?? undefined,
-    tokenizerModel: ctx.tokenizerModel ?? undefined,
-    batchMode: ctx.batchMode,
-    layers: ctx.layers,
-    dModel: ctx.dModel,
-    seqLen: ctx.seqLen,
-    batch: ctx.batch,
-    seed: ctx.seed,
-    evalWindows: ctx.evalWindows,
-    budget: c.budget,
-    train: { ...c.config },
-  };
+  const settings = settingsFromContext(ctx, DEFAULT_RUN_SETTINGS, c.budget, { ...c.config });
+
   const backend = await selectBackend(o.backend as never);
   const data = await prepareData(settings);
   const { compileLanguageModel } = await import('@primer-search/compiler');
