@@ -27,7 +27,7 @@ describe('the controller side loads no TensorFlow.js', () => {
     expect(loadsTfjs('@primer-search/trainer-gpu')).toBe(true);
   });
 
-  it('primer search (the controller; workers are other processes), study show and dna show run without it', () => {
+  it('primer search (the controller; workers are other processes), study show, study retrain and dna show run without it', () => {
     const study = join(mkdtempSync(join(tmpdir(), 'primer-controller-')), 's.sqlite');
     const out = fresh(`
       import { readFileSync, writeFileSync } from 'node:fs';
@@ -37,10 +37,11 @@ describe('the controller side loads no TensorFlow.js', () => {
       const codes = [
         await main(['search', '--candidates', '2', '--budget-per-candidate', '2steps', '--workers', '1', ...tiny, '--study', ${JSON.stringify(study)}], io),
         await main(['study', 'show', ${JSON.stringify(study)}], io),
+        await main(['study', 'retrain', ${JSON.stringify(study)}, '--top', '1', '--seeds', '1', '--budget', '2steps', '--workers', '1'], io),
         await main(['dna', 'show', 'vanilla'], io),
       ];
       console.log(codes.join(','), typeof globalThis._tfengine);
     `);
-    expect(out).toBe('0,0,0 undefined');
+    expect(out).toBe('0,0,0,0 undefined');
   });
 });

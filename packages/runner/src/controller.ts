@@ -7,6 +7,7 @@ export * from './search.js';
 export * from './summary.js';
 export * from './pool.js';
 export * from './queue.js';
+export * from './retrain.js';
 export {
   FAILURE_CATEGORIES,
   environmentFailure,

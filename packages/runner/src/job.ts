@@ -44,7 +44,7 @@ export async function evaluateCandidate(job: EvaluationJob, onProgress?: (p: Job
   const atHurdles: Array<number | null> = job.hurdles.map(() => null);
   const abort = new AbortController();
   let stoppedAt: number | undefined;
-  const settings: RunSettings = { ...job.settings, train: { ...job.settings.train, checkpoints: job.hurdles.map((h) => h.fraction) } };
+  const settings: RunSettings = { ...job.settings, train: { ...job.settings.train, checkpoints: job.checkpoints ?? job.hurdles.map((h) => h.fraction) } };
   try {
     const record = await runExperiment(job.dna, settings, {
       signal: abort.signal,
@@ -66,7 +66,7 @@ export async function evaluateCandidate(job: EvaluationJob, onProgress?: (p: Job
     const base = {
       candidate: job.candidate,
       hash: job.hash,
-      curve: r.evaluations.map((e) => ({ step: e.step, tokens: e.tokens, seconds: e.seconds, perplexity: e.perplexity })),
+      curve: r.evaluations.map((e) => ({ step: e.step, tokens: e.tokens, seconds: e.seconds, perplexity: e.perplexity, ...(e.flops !== undefined ? { flops: e.flops } : {}) })),
       atHurdles,
       steps: r.steps,
       tokens: r.tokens,
@@ -74,6 +74,7 @@ export async function evaluateCandidate(job: EvaluationJob, onProgress?: (p: Job
       backend: record.backend.choice,
       environment: trainingEnvironment(record.backend.choice, record.backend.tfjs, record.backend.products),
       parameters: r.parameters,
+      vocabSize: record.data.vocabSize,
     };
     if (r.status === 'completed' && r.final) {
       return { ...base, status: 'completed', fitness: r.final.perplexity, hurdle: null, reason: null };

@@ -247,7 +247,8 @@ export async function runSearch(args: SearchArgs): Promise<{ stopped: boolean; c
         );
       }
       // the result is durable before the strategy hears of it
-      const record = await store.addEvaluation({ ...r, wallSeconds: next.wallSeconds, budget: formatBudget(config.settings.budget), machine: r.machine ?? hostname(), environment: r.environment ?? null });
+      const { vocabSize: _vocabulary, ...result } = r;
+      const record = await store.addEvaluation({ ...result, wallSeconds: next.wallSeconds, budget: formatBudget(config.settings.budget), machine: r.machine ?? hostname(), environment: r.environment ?? null });
       evaluations.set(r.hash, record);
       queuedHashes.delete(r.hash);
       emit({ type: 'evaluated', candidate: r.candidate, result: record, wallSeconds: next.wallSeconds });

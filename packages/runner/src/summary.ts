@@ -1,5 +1,5 @@
 import type { CandidateView, EvaluationRecord, StudyStore } from '@primer-search/store';
-import { failureCategory, type StudyConfig } from '@primer-search/study';
+import { failureCategory, summarizeRetrain, type RetrainSummary, type StudyConfig } from '@primer-search/study';
 import { SearchError } from './search.js';
 
 export interface LeaderboardEntry {
@@ -21,10 +21,15 @@ export interface StudySummary {
   /** Candidates proposed, and how many of them the strategy has been told. */
   candidates: number;
   told: number;
-  /** Trainings run (one per distinct program). */
+  /** Trainings run (one per distinct program that did not compute the same function as one trained before). */
   trained: number;
   /** Candidates whose program had been evaluated before, so not trained again. */
   reused: number;
+  /**
+   * Programs not trained because an earlier program computes the same function (behaviour
+   * de-duplication), and the training seconds that saved (what their equivalents took).
+   */
+  equivalent: { programs: number; trainSecondsSaved: number };
   completed: number;
   failed: number;
   failuresByReason: Record<string, number>;
@@ -40,6 +45,8 @@ export interface StudySummary {
   bestLineage: number[];
   /** Where the trainings ran: one row per host, backend and processor, in order of first result. */
   machines: MachineSummary[];
+  /** The study's retrainings (primer study retrain), oldest first. */
+  retrains: RetrainSummary[];
 }
 
 export interface MachineSummary {
@@ -80,7 +87,10 @@ export async function summarizeStudy(store: StudyStore, top = 10, read?: { candi
   const config = (await store.config()) as StudyConfig | undefined;
   if (!config) throw new SearchError(`${store.location} holds no study`);
   const candidates = read?.candidates ?? (await store.candidates());
-  const evaluations = read?.evaluations ?? (await store.evaluations());
+  const all = read?.evaluations ?? (await store.evaluations());
+  // results reused from an equivalent program were not trained: they count as savings, not as trainings
+  const evaluations = all.filter((e) => !e.sameAs);
+  const equivalents = all.filter((e) => e.sameAs);
   const byId = new Map<number, CandidateView>(candidates.map((c) => [c.id, c]));
   const failuresByReason: Record<string, number> = {};
   const stoppedAtHurdle = config.hurdles.map(() => 0);
@@ -103,7 +113,8 @@ export async function summarizeStudy(store: StudyStore, top = 10, read?: { candi
   const seen = new Set<string>();
   const leaderboard: LeaderboardEntry[] = [];
   for (const c of candidates) {
-    if (seen.has(c.hash) || !completed(c.evaluation)) continue;
+    // a program computing the same function as an earlier one is that one's row
+    if (seen.has(c.hash) || !completed(c.evaluation) || c.evaluation.sameAs) continue;
     seen.add(c.hash);
     leaderboard.push({
       id: c.id,
@@ -137,5 +148,14 @@ export async function summarizeStudy(store: StudyStore, top = 10, read?: { candi
     leaderboard: leaderboard.slice(0, top),
     bestLineage: lineage,
     machines: machinesOf(evaluations),
+    equivalent: { programs: equivalents.length, trainSecondsSaved: equivalents.reduce((s, e) => s + e.trainSeconds, 0) },
+    retrains: await retrainSummaries(store),
   };
+}
+
+async function retrainSummaries(store: StudyStore): Promise<RetrainSummary[]> {
+  const plans = await store.retrains();
+  if (plans.length === 0) return [];
+  const runs = await store.retrainRuns();
+  return plans.map((p) => summarizeRetrain(p, runs));
 }

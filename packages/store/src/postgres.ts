@@ -1,6 +1,6 @@
 import pg from 'pg';
-import type { CandidateRecord, CandidateView, EvaluationRecord, NewEvaluation, WorkerRecord } from '@primer-search/study';
-import { StoreError } from './sqlite.js';
+import type { CandidateRecord, CandidateView, EvaluationRecord, NewEvaluation, NewRetrainPlan, NewRetrainRun, RetrainPlan, RetrainRun, WorkerRecord } from '@primer-search/study';
+import { planBody, runBody, StoreError } from './sqlite.js';
 import type { StudyDump, StudyStore } from './types.js';
 
 /** The PostgreSQL schema, in order; applied under an advisory lock, each in a transaction. */
@@ -34,6 +34,20 @@ export const POSTGRES_MIGRATIONS: Array<{ version: number; description: string; 
       CREATE TABLE workers (seq SERIAL PRIMARY KEY, id TEXT NOT NULL UNIQUE, environment TEXT NOT NULL, plugins TEXT NOT NULL, allow_mixed BOOLEAN NOT NULL, started_at TEXT NOT NULL);
     `,
   },
+  {
+    version: 3,
+    description: 'retrainings of the best programs with several seeds; behaviours of evaluated programs',
+    sql: `
+      ALTER TABLE evaluations ADD COLUMN behaviour TEXT;
+      ALTER TABLE evaluations ADD COLUMN same_as TEXT;
+      CREATE INDEX evaluations_behaviour ON evaluations(behaviour);
+      CREATE TABLE retrains (id SERIAL PRIMARY KEY, plan TEXT NOT NULL, created_at TEXT NOT NULL);
+      CREATE TABLE retrain_runs (
+        retrain INTEGER NOT NULL REFERENCES retrains(id), program INTEGER NOT NULL, seed INTEGER NOT NULL,
+        run TEXT NOT NULL, finished_at TEXT NOT NULL, PRIMARY KEY (retrain, program, seed)
+      );
+    `,
+  },
 ];
 
 const SNAPSHOT_EVERY = 50;
@@ -49,6 +63,12 @@ export function maskUrl(url: string): string {
     return url.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');
   }
 }
+
+/** An evaluation's columns from hash to same_as, as bound values. */
+const evaluationValues = (e: NewEvaluation) => [
+  e.hash, e.candidate, e.status, e.fitness, e.hurdle, e.reason, JSON.stringify(e.curve), JSON.stringify(e.atHurdles), e.steps, e.tokens, e.trainSeconds, e.wallSeconds,
+  e.budget, e.backend, e.machine, e.environment ? JSON.stringify(e.environment) : null, e.parameters, e.behaviour ?? null, e.sameAs ?? null,
+];
 
 /** BIGINT columns as numbers (counts of steps, tokens and parameters fit in a double). */
 const types = {
@@ -256,6 +276,8 @@ export class PostgresStudyStore implements StudyStore {
       machine: r.machine as string,
       environment: r.environment ? this.parse(`environment of evaluation ${r.id}`, r.environment) : null,
       parameters: r.parameters as number | null,
+      behaviour: (r.behaviour as string | null) ?? null,
+      sameAs: (r.same_as as string | null) ?? null,
       finishedAt: r.finished_at as string,
     };
   }
@@ -273,7 +295,8 @@ export class PostgresStudyStore implements StudyStore {
   async changeToken(): Promise<string> {
     const [r] = await this.query(
       `SELECT (SELECT count(*) FROM ${this.t('candidates')}) AS candidates, (SELECT count(*) FROM ${this.t('evaluations')}) AS evaluations, (SELECT coalesce(max(id), 0) FROM ${this.t('evaluations')}) AS "lastEvaluation",
-              (SELECT coalesce(max(told), 0) FROM ${this.t('strategy_snapshots')}) AS told, (SELECT count(*) FROM ${this.t('workers')}) AS workers, (SELECT coalesce(config, '') FROM ${this.t('study')}) AS config`,
+              (SELECT coalesce(max(told), 0) FROM ${this.t('strategy_snapshots')}) AS told, (SELECT count(*) FROM ${this.t('workers')}) AS workers, (SELECT coalesce(config, '') FROM ${this.t('study')}) AS config,
+              (SELECT count(*) FROM ${this.t('retrain_runs')}) AS "retrainRuns", (SELECT count(*) FROM ${this.t('retrains')}) AS retrains`,
     );
     return JSON.stringify(r);
   }
@@ -296,12 +319,12 @@ export class PostgresStudyStore implements StudyStore {
     const finishedAt = now();
     // written once per program: of two writers at once, one inserts and the other is told
     const rows = await this.query<{ id: number }>(
-      `INSERT INTO ${this.t('evaluations')} (hash, candidate, status, fitness, hurdle, reason, curve, at_hurdles, steps, tokens, train_seconds, wall_seconds, budget, backend, machine, environment, parameters, finished_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) ON CONFLICT (hash) DO NOTHING RETURNING id`,
-      [e.hash, e.candidate, e.status, e.fitness, e.hurdle, e.reason, JSON.stringify(e.curve), JSON.stringify(e.atHurdles), e.steps, e.tokens, e.trainSeconds, e.wallSeconds, e.budget, e.backend, e.machine, e.environment ? JSON.stringify(e.environment) : null, e.parameters, finishedAt],
+      `INSERT INTO ${this.t('evaluations')} (hash, candidate, status, fitness, hurdle, reason, curve, at_hurdles, steps, tokens, train_seconds, wall_seconds, budget, backend, machine, environment, parameters, behaviour, same_as, finished_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) ON CONFLICT (hash) DO NOTHING RETURNING id`,
+      [...evaluationValues(e), finishedAt],
     );
     if (rows.length === 0) throw new StoreError(`program ${e.hash} has already been evaluated`);
-    return { ...e, environment: e.environment ?? null, id: rows[0]!.id, finishedAt };
+    return { ...e, environment: e.environment ?? null, behaviour: e.behaviour ?? null, sameAs: e.sameAs ?? null, id: rows[0]!.id, finishedAt };
   }
 
   async evaluations(): Promise<EvaluationRecord[]> {
@@ -321,7 +344,47 @@ export class PostgresStudyStore implements StudyStore {
       evaluations: await this.evaluations(),
       snapshots: snapshots.map((r) => ({ told: r.told, state: this.parse(`strategy state after ${r.told} candidates`, r.state), createdAt: r.created_at })),
       workers: await this.workers(),
+      retrains: await this.retrains(),
+      retrainRuns: await this.retrainRuns(),
     };
+  }
+
+  async retrains(): Promise<RetrainPlan[]> {
+    const rows = await this.query<{ id: number; plan: string; created_at: string }>(`SELECT * FROM ${this.t('retrains')} ORDER BY id`);
+    return rows.map((r) => ({ ...(this.parse(`plan of retraining ${r.id}`, r.plan) as NewRetrainPlan), id: r.id, createdAt: r.created_at }));
+  }
+
+  async createRetrain(plan: NewRetrainPlan): Promise<RetrainPlan> {
+    if (!(await this.config())) throw new StoreError(`${this.location} holds no study to retrain`);
+    const createdAt = now();
+    const [row] = await this.query<{ id: number }>(`INSERT INTO ${this.t('retrains')} (plan, created_at) VALUES ($1, $2) RETURNING id`, [JSON.stringify(planBody(plan)), createdAt]);
+    return { ...plan, id: row!.id, createdAt };
+  }
+
+  async retrainRuns(retrain?: number): Promise<RetrainRun[]> {
+    const rows = await this.query<{ retrain: number; program: number; seed: number; run: string; finished_at: string }>(
+      retrain === undefined
+        ? `SELECT * FROM ${this.t('retrain_runs')} ORDER BY retrain, program, seed`
+        : `SELECT * FROM ${this.t('retrain_runs')} WHERE retrain = $1 ORDER BY program, seed`,
+      retrain === undefined ? [] : [retrain],
+    );
+    return rows.map((r) => ({
+      ...(this.parse(`run of retraining ${r.retrain}, program ${r.program}, seed ${r.seed}`, r.run) as Omit<RetrainRun, 'retrain' | 'program' | 'seed' | 'finishedAt'>),
+      retrain: r.retrain,
+      program: r.program,
+      seed: r.seed,
+      finishedAt: r.finished_at,
+    }));
+  }
+
+  async addRetrainRun(run: NewRetrainRun): Promise<RetrainRun> {
+    const finishedAt = now();
+    const rows = await this.query(
+      `INSERT INTO ${this.t('retrain_runs')} (retrain, program, seed, run, finished_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING retrain`,
+      [run.retrain, run.program, run.seed, JSON.stringify(runBody(run)), finishedAt],
+    );
+    if (rows.length === 0) throw new StoreError(`retraining ${run.retrain} already has a run of program ${run.program} with seed ${run.seed}`);
+    return { ...run, finishedAt };
   }
 
   async registerWorker(w: WorkerRecord): Promise<void> {
@@ -358,10 +421,17 @@ export class PostgresStudyStore implements StudyStore {
         }
         for (const e of d.evaluations) {
           await c.query(
-            `INSERT INTO ${this.t('evaluations')} (id, hash, candidate, status, fitness, hurdle, reason, curve, at_hurdles, steps, tokens, train_seconds, wall_seconds, budget, backend, machine, environment, parameters, finished_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`,
-            [e.id, e.hash, e.candidate, e.status, e.fitness, e.hurdle, e.reason, JSON.stringify(e.curve), JSON.stringify(e.atHurdles), e.steps, e.tokens, e.trainSeconds, e.wallSeconds, e.budget, e.backend, e.machine, e.environment ? JSON.stringify(e.environment) : null, e.parameters, e.finishedAt],
+            `INSERT INTO ${this.t('evaluations')} (hash, candidate, status, fitness, hurdle, reason, curve, at_hurdles, steps, tokens, train_seconds, wall_seconds, budget, backend, machine, environment, parameters, behaviour, same_as, finished_at, id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)`,
+            [...evaluationValues(e), e.finishedAt, e.id],
           );
+        }
+        for (const p of d.retrains ?? []) {
+          await c.query(`INSERT INTO ${this.t('retrains')} (id, plan, created_at) VALUES ($1, $2, $3)`, [p.id, JSON.stringify(planBody(p)), p.createdAt]);
+        }
+        await c.query(`SELECT setval(pg_get_serial_sequence($1, 'id'), GREATEST((SELECT MAX(id) FROM ${this.t('retrains')}), 1), (SELECT COUNT(*) > 0 FROM ${this.t('retrains')}))`, [`${pg.escapeIdentifier(this.schema)}.retrains`]);
+        for (const r of d.retrainRuns ?? []) {
+          await c.query(`INSERT INTO ${this.t('retrain_runs')} (retrain, program, seed, run, finished_at) VALUES ($1, $2, $3, $4, $5)`, [r.retrain, r.program, r.seed, JSON.stringify(runBody(r)), r.finishedAt]);
         }
         for (const w of d.workers ?? []) {
           await c.query(`INSERT INTO ${this.t('workers')} (id, environment, plugins, allow_mixed, started_at) VALUES ($1, $2, $3, $4, $5)`, [w.id, JSON.stringify(w.environment), JSON.stringify(w.plugins), w.allowMixedHardware, w.startedAt]);
@@ -387,7 +457,7 @@ export class PostgresStudyStore implements StudyStore {
     return this.transaction(async (c) => {
       await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`primer-search:${this.schema}`]);
       if ((await c.query(`SELECT 1 FROM ${this.t('study')}`)).rowCount) return false;
-      const ours = ['workers', 'strategy_snapshots', 'evaluations', 'candidates', 'study', 'schema_migrations'];
+      const ours = ['retrain_runs', 'retrains', 'workers', 'strategy_snapshots', 'evaluations', 'candidates', 'study', 'schema_migrations'];
       const present = (await c.query<{ table_name: string }>('SELECT table_name FROM information_schema.tables WHERE table_schema = $1', [this.schema])).rows.map((r) => r.table_name);
       if (present.some((t) => !ours.includes(t))) return false;
       for (const t of ours) await c.query(`DROP TABLE IF EXISTS ${this.t(t)}`);

@@ -2,7 +2,7 @@ import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, read
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { PrimerError } from '@primer-search/core';
-import type { CandidateRecord, CandidateView, EvaluationRecord, NewEvaluation, StudyDump, StudyStore, WorkerRecord } from './types.js';
+import type { CandidateRecord, CandidateView, EvaluationRecord, NewEvaluation, NewRetrainPlan, NewRetrainRun, RetrainPlan, RetrainRun, StudyDump, StudyStore, WorkerRecord } from './types.js';
 
 /** Schema changes, in order; the store applies those it has not yet applied, each in a transaction. */
 export const MIGRATIONS: Array<{ version: number; description: string; sql: string; /** A reader can read a file without it (it only adds). */ additive?: boolean }> = [
@@ -64,6 +64,29 @@ export const MIGRATIONS: Array<{ version: number; description: string; sql: stri
         plugins TEXT NOT NULL,
         allow_mixed INTEGER NOT NULL,
         started_at TEXT NOT NULL
+      );
+    `,
+  },
+  {
+    version: 3,
+    description: 'retrainings of the best programs with several seeds; behaviours of evaluated programs',
+    additive: true,
+    sql: `
+      ALTER TABLE evaluations ADD COLUMN behaviour TEXT;
+      ALTER TABLE evaluations ADD COLUMN same_as TEXT;
+      CREATE INDEX evaluations_behaviour ON evaluations(behaviour);
+      CREATE TABLE retrains (
+        id INTEGER PRIMARY KEY,
+        plan TEXT NOT NULL,
+        created_at TEXT NOT NULL
+      );
+      CREATE TABLE retrain_runs (
+        retrain INTEGER NOT NULL REFERENCES retrains(id),
+        program INTEGER NOT NULL,
+        seed INTEGER NOT NULL,
+        run TEXT NOT NULL,
+        finished_at TEXT NOT NULL,
+        PRIMARY KEY (retrain, program, seed)
       );
     `,
   },
@@ -179,6 +202,9 @@ interface EvaluationRow {
   machine: string;
   /** Absent in files of schema 1. */
   environment?: string | null;
+  /** Absent in files before schema 3. */
+  behaviour?: string | null;
+  same_as?: string | null;
   parameters: number | null;
   finished_at: string;
 }
@@ -212,7 +238,34 @@ const evaluationOfRow = (r: EvaluationRow, parse: (what: string, text: string) =
   machine: r.machine,
   environment: r.environment ? parse(`environment of evaluation ${r.id}`, r.environment) : null,
   parameters: r.parameters,
+  behaviour: r.behaviour ?? null,
+  sameAs: r.same_as ?? null,
   finishedAt: r.finished_at,
+});
+
+/** The named parameters of an evaluation's row. */
+const evaluationParams = (e: NewEvaluation & { id?: number }, finishedAt: string) => ({
+  id: e.id ?? null,
+  hash: e.hash,
+  candidate: e.candidate,
+  status: e.status,
+  fitness: e.fitness,
+  hurdle: e.hurdle,
+  reason: e.reason,
+  curve: JSON.stringify(e.curve),
+  atHurdles: JSON.stringify(e.atHurdles),
+  steps: e.steps,
+  tokens: e.tokens,
+  trainSeconds: e.trainSeconds,
+  wallSeconds: e.wallSeconds,
+  budget: e.budget,
+  backend: e.backend,
+  machine: e.machine,
+  environment: e.environment ? JSON.stringify(e.environment) : null,
+  parameters: e.parameters,
+  behaviour: e.behaviour ?? null,
+  sameAs: e.sameAs ?? null,
+  finishedAt,
 });
 
 const candidateOfRow = (r: CandidateRow, parse: (what: string, text: string) => any): CandidateRecord => ({
@@ -448,11 +501,11 @@ export class SqliteStudyStore implements StudyStore {
       const finishedAt = now();
       const info = this.db
         .prepare(
-          `INSERT INTO evaluations (hash, candidate, status, fitness, hurdle, reason, curve, at_hurdles, steps, tokens, train_seconds, wall_seconds, budget, backend, machine, environment, parameters, finished_at)
-           VALUES (@hash, @candidate, @status, @fitness, @hurdle, @reason, @curve, @atHurdles, @steps, @tokens, @trainSeconds, @wallSeconds, @budget, @backend, @machine, @environment, @parameters, @finishedAt)`,
+          `INSERT INTO evaluations (hash, candidate, status, fitness, hurdle, reason, curve, at_hurdles, steps, tokens, train_seconds, wall_seconds, budget, backend, machine, environment, parameters, behaviour, same_as, finished_at)
+           VALUES (@hash, @candidate, @status, @fitness, @hurdle, @reason, @curve, @atHurdles, @steps, @tokens, @trainSeconds, @wallSeconds, @budget, @backend, @machine, @environment, @parameters, @behaviour, @sameAs, @finishedAt)`,
         )
-        .run({ ...e, curve: JSON.stringify(e.curve), atHurdles: JSON.stringify(e.atHurdles), environment: e.environment ? JSON.stringify(e.environment) : null, finishedAt });
-      return { ...e, environment: e.environment ?? null, id: Number(info.lastInsertRowid), finishedAt };
+        .run(evaluationParams(e, finishedAt));
+      return { ...e, environment: e.environment ?? null, behaviour: e.behaviour ?? null, sameAs: e.sameAs ?? null, id: Number(info.lastInsertRowid), finishedAt };
     });
   }
 
@@ -491,7 +544,7 @@ export class SqliteStudyStore implements StudyStore {
       const r = this.db
         .prepare(
           `SELECT (SELECT count(*) FROM candidates) AS candidates, (SELECT count(*) FROM evaluations) AS evaluations, (SELECT coalesce(max(id), 0) FROM evaluations) AS lastEvaluation,
-                  (SELECT coalesce(max(told), 0) FROM strategy_snapshots) AS told, (SELECT count(*) FROM workers) AS workers, (SELECT coalesce(config, '') FROM study) AS config`,
+                  (SELECT coalesce(max(told), 0) FROM strategy_snapshots) AS told, (SELECT count(*) FROM workers) AS workers, (SELECT coalesce(config, '') FROM study) AS config${this.version >= 3 ? ', (SELECT count(*) FROM retrain_runs) AS retrainRuns, (SELECT count(*) FROM retrains) AS retrains' : ''}`,
         )
         .get() as Record<string, string | number>;
       return JSON.stringify(r);
@@ -528,7 +581,66 @@ export class SqliteStudyStore implements StudyStore {
         evaluations: this.evaluationsSync(),
         snapshots: snapshots.map((r) => ({ told: r.told, state: this.parse(`strategy state after ${r.told} candidates`, r.state), createdAt: r.created_at })),
         workers: this.workersSync(),
+        retrains: this.retrainsSync(),
+        retrainRuns: this.retrainRunsSync(),
       };
+    });
+  }
+
+  private retrainsSync(): RetrainPlan[] {
+    if (this.version < 3) return [];
+    return this.guard(() =>
+      (this.db.prepare('SELECT * FROM retrains ORDER BY id').all() as Array<{ id: number; plan: string; created_at: string }>).map((r) => ({
+        ...(this.parse(`plan of retraining ${r.id}`, r.plan) as Omit<RetrainPlan, 'id' | 'createdAt'>),
+        id: r.id,
+        createdAt: r.created_at,
+      })),
+    );
+  }
+
+  private retrainRunsSync(retrain?: number): RetrainRun[] {
+    if (this.version < 3) return [];
+    return this.guard(() => {
+      const rows = (
+        retrain === undefined
+          ? this.db.prepare('SELECT * FROM retrain_runs ORDER BY retrain, program, seed').all()
+          : this.db.prepare('SELECT * FROM retrain_runs WHERE retrain = ? ORDER BY program, seed').all(retrain)
+      ) as Array<{ retrain: number; program: number; seed: number; run: string; finished_at: string }>;
+      return rows.map((r) => ({
+        ...(this.parse(`run of retraining ${r.retrain}, program ${r.program}, seed ${r.seed}`, r.run) as Omit<RetrainRun, 'retrain' | 'program' | 'seed' | 'finishedAt'>),
+        retrain: r.retrain,
+        program: r.program,
+        seed: r.seed,
+        finishedAt: r.finished_at,
+      }));
+    });
+  }
+
+  async retrains(): Promise<RetrainPlan[]> {
+    return this.retrainsSync();
+  }
+
+  async createRetrain(plan: NewRetrainPlan): Promise<RetrainPlan> {
+    return this.guard(() => {
+      if (!this.configSync()) throw new StoreError(`${this.location} holds no study to retrain`);
+      const createdAt = now();
+      const info = this.db.prepare('INSERT INTO retrains (plan, created_at) VALUES (?, ?)').run(JSON.stringify(planBody(plan)), createdAt);
+      return { ...plan, id: Number(info.lastInsertRowid), createdAt };
+    });
+  }
+
+  async retrainRuns(retrain?: number): Promise<RetrainRun[]> {
+    return this.retrainRunsSync(retrain);
+  }
+
+  async addRetrainRun(run: NewRetrainRun): Promise<RetrainRun> {
+    return this.guard(() => {
+      const finishedAt = now();
+      const info = this.db
+        .prepare('INSERT INTO retrain_runs (retrain, program, seed, run, finished_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING')
+        .run(run.retrain, run.program, run.seed, JSON.stringify(runBody(run)), finishedAt);
+      if (info.changes === 0) throw new StoreError(`retraining ${run.retrain} already has a run of program ${run.program} with seed ${run.seed}`);
+      return { ...run, finishedAt };
     });
   }
 
@@ -563,10 +675,14 @@ export class SqliteStudyStore implements StudyStore {
         const cand = this.db.prepare('INSERT INTO candidates (id, hash, parent, mutations, dna, hurdles, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)');
         for (const c of d.candidates) cand.run(c.id, c.hash, c.parent, JSON.stringify(c.mutations), JSON.stringify(c.dna), JSON.stringify(c.hurdles), c.createdAt);
         const ev = this.db.prepare(
-          `INSERT INTO evaluations (id, hash, candidate, status, fitness, hurdle, reason, curve, at_hurdles, steps, tokens, train_seconds, wall_seconds, budget, backend, machine, environment, parameters, finished_at)
-           VALUES (@id, @hash, @candidate, @status, @fitness, @hurdle, @reason, @curve, @atHurdles, @steps, @tokens, @trainSeconds, @wallSeconds, @budget, @backend, @machine, @environment, @parameters, @finishedAt)`,
+          `INSERT INTO evaluations (id, hash, candidate, status, fitness, hurdle, reason, curve, at_hurdles, steps, tokens, train_seconds, wall_seconds, budget, backend, machine, environment, parameters, behaviour, same_as, finished_at)
+           VALUES (@id, @hash, @candidate, @status, @fitness, @hurdle, @reason, @curve, @atHurdles, @steps, @tokens, @trainSeconds, @wallSeconds, @budget, @backend, @machine, @environment, @parameters, @behaviour, @sameAs, @finishedAt)`,
         );
-        for (const e of d.evaluations) ev.run({ ...e, curve: JSON.stringify(e.curve), atHurdles: JSON.stringify(e.atHurdles), environment: e.environment ? JSON.stringify(e.environment) : null });
+        for (const e of d.evaluations) ev.run(evaluationParams(e, e.finishedAt));
+        const plan = this.db.prepare('INSERT INTO retrains (id, plan, created_at) VALUES (?, ?, ?)');
+        for (const p of d.retrains ?? []) plan.run(p.id, JSON.stringify(planBody(p)), p.createdAt);
+        const run = this.db.prepare('INSERT INTO retrain_runs (retrain, program, seed, run, finished_at) VALUES (?, ?, ?, ?, ?)');
+        for (const r of d.retrainRuns ?? []) run.run(r.retrain, r.program, r.seed, JSON.stringify(runBody(r)), r.finishedAt);
         const wk = this.db.prepare('INSERT INTO workers (id, environment, plugins, allow_mixed, started_at) VALUES (?, ?, ?, ?, ?)');
         for (const w of d.workers ?? []) wk.run(w.id, JSON.stringify(w.environment), JSON.stringify(w.plugins), w.allowMixedHardware ? 1 : 0, w.startedAt);
         const snap = this.db.prepare('INSERT INTO strategy_snapshots (told, state, created_at) VALUES (?, ?, ?)');
@@ -600,3 +716,12 @@ export class SqliteStudyStore implements StudyStore {
 }
 
 const now = () => new Date().toISOString();
+
+/** What a plan's row keeps as JSON (its id and time are columns). */
+export const planBody = (p: NewRetrainPlan): NewRetrainPlan => ({ top: p.top, budget: p.budget, seeds: p.seeds, references: p.references ?? [], settings: p.settings, programs: p.programs });
+
+/** What a run's row keeps as JSON (its key and time are columns). */
+export function runBody(r: NewRetrainRun): Omit<RetrainRun, 'retrain' | 'program' | 'seed' | 'finishedAt'> {
+  const { retrain: _r, program: _p, seed: _s, finishedAt: _f, ...body } = r as RetrainRun;
+  return body;
+}

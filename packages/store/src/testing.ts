@@ -6,7 +6,7 @@
  *   import { describeStoreContract } from '@primer-search/store/testing';
  *   describeStoreContract('MyStore', { create: () => MyStore.open(newUrl()), reopen: (s) => MyStore.open(s.location) });
  */
-import type { CandidateRecord, NewEvaluation, TrainingEnvironment, WorkerRecord } from '@primer-search/study';
+import type { CandidateRecord, NewEvaluation, NewRetrainPlan, NewRetrainRun, TrainingEnvironment, WorkerRecord } from '@primer-search/study';
 import { describe, expect, it } from 'vitest';
 import type { StudyStore } from './types.js';
 
@@ -67,6 +67,39 @@ export const contractWorker = (id: string, over: Partial<WorkerRecord> = {}): Wo
   ...over,
 });
 
+export const contractPlan = (over: Partial<NewRetrainPlan> = {}): NewRetrainPlan => ({
+  top: 2,
+  budget: '5e12 FLOPs',
+  seeds: [1, 2, 3],
+  references: ['primer-ez'],
+  settings: { dataset: 'brown', tokenizer: 'byte', layers: 2, dModel: 64, seqLen: 64, batch: 16, seed: 1, evalWindows: 64, train: {}, budget: { kind: 'flops', flops: 5e12 } },
+  programs: [
+    { label: 'seed (vanilla)', hash: 'h0', candidate: 0, searchFitness: 12, dna: { format: 'primer-dna', note: 'seed' } },
+    { label: 'candidate 1', hash: 'h1', candidate: 1, searchFitness: 9.75, dna: { format: 'primer-dna', note: 'Zürich – ✓' } },
+    { label: 'primer-ez', hash: 'hz', candidate: null, searchFitness: null, dna: { format: 'primer-dna' } },
+  ],
+  ...over,
+});
+
+export const contractRun = (retrain: number, program: number, seed: number, fitness: number | null): NewRetrainRun => ({
+  retrain,
+  program,
+  seed,
+  status: fitness === null ? 'failed' : 'completed',
+  fitness,
+  reason: fitness === null ? 'diverged: the training loss stopped being finite at step 3' : null,
+  curve: fitness === null ? [] : [{ step: 10, tokens: 640, seconds: 1.25, perplexity: fitness * 2, flops: 1.5e9 }, { step: 20, tokens: 1280, seconds: 2.5, perplexity: fitness, flops: 3e9 }],
+  steps: 20,
+  tokens: 1280,
+  trainSeconds: 2.5,
+  wallSeconds: 4,
+  backend: 'wasm',
+  machine: 'test-host',
+  environment: contractEnvironment('test-host'),
+  parameters: 1234,
+  vocabSize: 257,
+});
+
 export function describeStoreContract(name: string, factory: StoreFactory): void {
   describe(`${name} (store contract)`, () => {
     it('holds no study when new; keeps the configuration it is given, once', async () => {
@@ -105,6 +138,8 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
         await step(() => s.advance({ told: 1, candidates: [], strategyState: {} }));
         await step(() => s.updateStudy({ candidates: 8 }));
         await step(() => s.registerWorker(contractWorker('w1')));
+        await step(() => s.createRetrain(contractPlan()));
+        await step(() => s.addRetrainRun(contractRun(1, 0, 1, 10)));
         expect(new Set(tokens).size).toBe(tokens.length);
         expect(await other.changeToken!()).toBe(tokens.at(-1));
       } finally {
@@ -193,6 +228,9 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
         await a.addEvaluation(contractEvaluation('h1', 1, null));
         await a.registerWorker(contractWorker('w1'));
         await a.registerWorker(contractWorker('w0', { allowMixedHardware: true, environment: contractEnvironment('other', { backend: 'cpu', mixedHardware: true }) }));
+        const plan = await a.createRetrain(contractPlan());
+        await a.addRetrainRun(contractRun(plan.id, 1, 2, 9.5));
+        await a.addRetrainRun(contractRun(plan.id, 0, 2, null));
         for (let t = 1; t <= 60; t++) await a.advance({ told: Math.min(t, 2), candidates: t === 1 ? [contractCandidate(2, 'h2', 1)] : [], strategyState: { s: t } });
         const dump = await a.dump();
         expect(dump.workers!.map((w) => w.id)).toEqual(['w1', 'w0']);
@@ -202,10 +240,56 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
         // the next evaluation written after a restore takes the next id
         const next = await b.addEvaluation(contractEvaluation('h2', 2, 9));
         expect(next.id).toBeGreaterThan(Math.max(...dump.evaluations.map((e) => e.id)));
+        expect(dump.retrains).toHaveLength(1);
+        expect(dump.retrainRuns).toHaveLength(2);
+        expect((await b.createRetrain(contractPlan({ top: 5 }))).id).toBe(plan.id + 1);
         await expect(b.restore(dump)).rejects.toThrow(/already holds a study/);
       } finally {
         await a.close();
         await b.close();
+      }
+    });
+
+    it('keeps retrainings: plans with the next id, one run per program and seed, read by retraining', async () => {
+      const s = await factory.create();
+      try {
+        await expect(s.createRetrain(contractPlan())).rejects.toThrow(/no study/);
+        await s.createStudy({});
+        expect(await s.retrains()).toEqual([]);
+        expect(await s.retrainRuns()).toEqual([]);
+        const p1 = await s.createRetrain(contractPlan());
+        const p2 = await s.createRetrain(contractPlan({ seeds: [4], budget: '2m', settings: { ...contractPlan().settings, budget: { kind: 'seconds', seconds: 120 } } }));
+        expect(p2.id).toBe(p1.id + 1);
+        expect(p1).toMatchObject(contractPlan());
+        expect(await s.retrains()).toEqual([p1, p2]);
+        const r = await s.addRetrainRun(contractRun(p1.id, 1, 3, 9.5));
+        expect(r).toMatchObject(contractRun(p1.id, 1, 3, 9.5));
+        await s.addRetrainRun(contractRun(p1.id, 0, 3, null));
+        await s.addRetrainRun(contractRun(p2.id, 0, 4, 11));
+        await s.addRetrainRun(contractRun(p1.id, 0, 1, 10));
+        await expect(s.addRetrainRun(contractRun(p1.id, 1, 3, 8))).rejects.toThrow(/already has a run of program 1 with seed 3/);
+        expect((await s.retrainRuns(p1.id)).map((x) => [x.program, x.seed, x.fitness])).toEqual([[0, 1, 10], [0, 3, null], [1, 3, 9.5]]);
+        expect((await s.retrainRuns(p1.id)).find((x) => x.program === 1)).toEqual(r);
+        expect((await s.retrainRuns()).map((x) => x.retrain)).toEqual([p1.id, p1.id, p1.id, p2.id]);
+      } finally {
+        await s.close();
+      }
+    });
+
+    it('keeps the behaviour of an evaluation and the program a reused result came from', async () => {
+      const s = await factory.create();
+      try {
+        await s.createStudy({});
+        await s.advance({ told: 0, candidates: [contractCandidate(0, 'h0'), contractCandidate(1, 'h1', 0)], strategyState: {} });
+        const e0 = await s.addEvaluation(contractEvaluation('h0', 0, 12, { behaviour: 'b-0123' }));
+        const e1 = await s.addEvaluation(contractEvaluation('h1', 1, 12, { behaviour: 'b-0123', sameAs: 'h0', trainSeconds: 0 }));
+        expect(await s.evaluationOf('h0')).toEqual(e0);
+        expect(await s.evaluationOf('h1')).toMatchObject({ behaviour: 'b-0123', sameAs: 'h0' });
+        expect(e0.sameAs).toBeNull();
+        expect((await s.evaluations()).map((e) => e.sameAs)).toEqual([null, 'h0']);
+        expect(e1.id).toBeGreaterThan(e0.id);
+      } finally {
+        await s.close();
       }
     });
 

@@ -1,6 +1,6 @@
-import type { CandidateRecord, CandidateView, EvaluationRecord, NewEvaluation, WorkerRecord } from '@primer-search/study';
+import type { CandidateRecord, CandidateView, EvaluationRecord, NewEvaluation, NewRetrainPlan, NewRetrainRun, RetrainPlan, RetrainRun, WorkerRecord } from '@primer-search/study';
 
-export type { CandidateRecord, CandidateView, EvaluationRecord, EvaluationStatus, NewEvaluation, WorkerRecord } from '@primer-search/study';
+export type { CandidateRecord, CandidateView, EvaluationRecord, EvaluationStatus, NewEvaluation, NewRetrainPlan, NewRetrainRun, RetrainPlan, RetrainRun, WorkerRecord } from '@primer-search/study';
 
 /**
  * Where a study lives, behind one asynchronous interface (a store behind a network is async).
@@ -33,6 +33,14 @@ export interface StudyStore {
   registerWorker(w: WorkerRecord): Promise<void>;
   /** The workers that joined, in the order they did. */
   workers(): Promise<WorkerRecord[]>;
+  /** The retrainings of the study (`primer study retrain`), oldest first. */
+  retrains(): Promise<RetrainPlan[]>;
+  /** Records a new retraining's plan; its id is the next number. */
+  createRetrain(plan: NewRetrainPlan): Promise<RetrainPlan>;
+  /** The finished runs of one retraining (or of all), by program then seed. */
+  retrainRuns(retrain?: number): Promise<RetrainRun[]>;
+  /** Writes a finished run; a second one for the same retraining, program and seed is refused. */
+  addRetrainRun(run: NewRetrainRun): Promise<RetrainRun>;
   /**
    * Optional: a short value that changes whenever the study does (its configuration, a
    * candidate, a result, a told count, a worker), read far more cheaply than the study itself:
@@ -57,4 +65,7 @@ export interface StudyDump {
   snapshots: Array<{ told: number; state: unknown; createdAt: string }>;
   /** Absent in dumps of studies written before workers were recorded. */
   workers?: WorkerRecord[];
+  /** Absent in dumps of studies written before retrainings were recorded. */
+  retrains?: RetrainPlan[];
+  retrainRuns?: RetrainRun[];
 }

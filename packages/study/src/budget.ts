@@ -55,3 +55,11 @@ export function budgetProgress(b: Budget, used: { seconds: number; steps: number
     b.kind === 'seconds' ? used.seconds / b.seconds : b.kind === 'steps' ? used.steps / b.steps : b.kind === 'tokens' ? used.tokens / b.tokens : used.flops! / b.flops;
   return Math.min(1, f);
 }
+
+/** The budget times `factor` (whole steps and tokens). */
+export function scaleBudget(b: Budget, factor: number): Budget {
+  if (b.kind === 'seconds') return { kind: 'seconds', seconds: b.seconds * factor };
+  if (b.kind === 'steps') return { kind: 'steps', steps: Math.max(1, Math.round(b.steps * factor)) };
+  if (b.kind === 'tokens') return { kind: 'tokens', tokens: Math.max(1, Math.round(b.tokens * factor)) };
+  return { kind: 'flops', flops: b.flops * factor };
+}

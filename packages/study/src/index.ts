@@ -5,3 +5,5 @@ export * from './records.js';
 export * from './jobs.js';
 export * from './environment.js';
 export * from './stats.js';
+export * from './speedup.js';
+export * from './retrain.js';

@@ -10,6 +10,8 @@ export interface EvaluationJob {
   settings: RunSettings;
   /** Where the hurdles sit (fractions of the budget) and the perplexity to beat at each (null: no threshold yet). */
   hurdles: Array<{ fraction: number; threshold: number | null }>;
+  /** Fractions of the budget to evaluate at besides the end (default: the hurdles'). */
+  checkpoints?: number[];
   /** Modules to import first (plugins registering primitives). */
   plugins: string[];
   /** What those plugins are on the controller's machine, so a remote worker can check it has the same (absent: not checked). */
@@ -24,6 +26,8 @@ export interface EvaluationJob {
 export type JobResult = Omit<NewEvaluation, 'wallSeconds' | 'budget' | 'machine'> & {
   /** The host that trained it, when not the controller's (a remote worker). */
   machine?: string;
+  /** The vocabulary's size (absent when training never started). */
+  vocabSize?: number;
 };
 
 /**

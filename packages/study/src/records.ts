@@ -1,4 +1,5 @@
 import type { TrainingEnvironment } from './environment.js';
+import type { RunSettings } from './settings.js';
 
 /** A proposed candidate as the store keeps it. */
 export interface CandidateRecord {
@@ -28,8 +29,8 @@ export interface EvaluationRecord {
   hurdle: number | null;
   /** Why it failed. */
   reason: string | null;
-  /** Validation perplexity at each checkpoint it reached. */
-  curve: Array<{ step: number; tokens: number; seconds: number; perplexity: number }>;
+  /** Validation perplexity at each checkpoint it reached (flops: the training FLOPs spent by then; absent in older records). */
+  curve: CurveRecord[];
   /** Validation perplexity at each hurdle it reached (null past where it stopped). */
   atHurdles: Array<number | null>;
   steps: number;
@@ -43,7 +44,27 @@ export interface EvaluationRecord {
   /** Where and with what it was trained (null: not known, e.g. a worker that crashed, or a study written before this was recorded). */
   environment: TrainingEnvironment | null;
   parameters: number | null;
+  /**
+   * The program's behaviour: a hash of what its compiled block outputs on a fixed random input
+   * with fixed random weights (null: not computed, e.g. de-duplication off, a failure before,
+   * or outputs that are not finite). Programs with equal behaviours compute the same function.
+   */
+  behaviour?: string | null;
+  /**
+   * Set when this result was not trained but reused from the program with this hash, which
+   * has the same behaviour (a different program computing the same function, e.g. x*2 and x+x).
+   */
+  sameAs?: string | null;
   finishedAt: string;
+}
+
+/** One validation evaluation of a run, as studies keep it. */
+export interface CurveRecord {
+  step: number;
+  tokens: number;
+  seconds: number;
+  perplexity: number;
+  flops?: number;
 }
 
 export type NewEvaluation = Omit<EvaluationRecord, 'id' | 'finishedAt'>;
@@ -56,3 +77,60 @@ export interface CandidateView extends CandidateRecord {
   evaluation: EvaluationRecord | null;
 }
 
+
+/** One program of a retraining: a candidate of the study (or a reference model named by the user). */
+export interface RetrainProgram {
+  /** How tables name it: `candidate 37`, `seed (vanilla)`, or a baseline's name. */
+  label: string;
+  hash: string;
+  /** The candidate it is (null: a reference model that is not one of the study's candidates). */
+  candidate: number | null;
+  /** Its perplexity in the search (null: not a candidate, or not completed there). */
+  searchFitness: number | null;
+  dna: unknown;
+}
+
+/** What `primer study retrain` retrains: fixed when it starts, so that a resumed retraining trains the same programs. */
+export interface RetrainPlan {
+  id: number;
+  /** The programs chosen: the best `top` distinct programs of the study (by search perplexity), the seed, and any references. */
+  top: number;
+  /** The budget per run, as written (e.g. "5e12flops"). */
+  budget: string;
+  seeds: number[];
+  /** The reference models asked for, by name (each is among the programs unless it is one of the study's). */
+  references: string[];
+  /** The settings every run uses (the study's, with this budget; each run's seed from `seeds`). */
+  settings: RunSettings;
+  /** programs[0] is the reference speedups are measured against (the study's seed). */
+  programs: RetrainProgram[];
+  createdAt: string;
+}
+
+export type NewRetrainPlan = Omit<RetrainPlan, 'id' | 'createdAt'>;
+
+/** One training of one program of a retraining with one seed, written once it has finished. */
+export interface RetrainRun {
+  retrain: number;
+  /** Index into the plan's programs. */
+  program: number;
+  seed: number;
+  status: 'completed' | 'failed';
+  /** Final validation perplexity. */
+  fitness: number | null;
+  reason: string | null;
+  curve: CurveRecord[];
+  steps: number;
+  tokens: number;
+  trainSeconds: number;
+  wallSeconds: number;
+  backend: string | null;
+  machine: string;
+  environment: TrainingEnvironment | null;
+  parameters: number | null;
+  /** The vocabulary's size (a uniform guess over it is the untrained start of speedup curves). */
+  vocabSize: number | null;
+  finishedAt: string;
+}
+
+export type NewRetrainRun = Omit<RetrainRun, 'finishedAt'>;

@@ -3,7 +3,7 @@ export * from './checkpoint.js';
 export * from './optimizers.js';
 export * from './train.js';
 export * from './experiment.js';
-export * from './speedup.js';
+export { secondsToReach, speedup, type CurvePoint, type SpeedupAxis } from '@primer-search/study';
 export * from './data-parallel.js';
 // data preparation lives in @primer-search/datasets, re-exported for existing imports
 export { defaultCachePath, prepareData, type DataSettings, type PreparedData } from '@primer-search/datasets';

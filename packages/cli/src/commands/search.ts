@@ -16,6 +16,7 @@ import {
   startQueue,
   defaultWorkerCount,
   loadPlugins,
+  runRetrain,
   runSearch,
   summarizeStudy,
   type SearchEvent,
@@ -23,13 +24,14 @@ import {
   type StudySummary,
 } from '@primer-search/runner/controller';
 import { strategies } from '@primer-search/search-strategies';
+import { baselines } from '@primer-search/baselines';
 import { PostgresStudyStore, openStudyStore, parseStudyLocation, type StudyStore } from '@primer-search/store';
-import { DEFAULT_TRAIN_CONFIG, formatBudget, parseBudget, type Budget } from '@primer-search/study';
+import { DEFAULT_TRAIN_CONFIG, formatBudget, parseBudget, scaleBudget, summarizeRetrain, type Budget, type RetrainSummary, type SeedStatistics } from '@primer-search/study';
 import { UsageError, type CliIo } from '../io.js';
 import { integer, loadDna, type CommandResult } from './dna.js';
-import { workersWarning } from '../flags.js';
+import { heads as headsFlag, workersWarning } from '../flags.js';
 import { reportCommand } from './dashboard.js';
-import { addRunOptions, announceData, checkRunFlags, duration, fmt, settingsOf, type RunOptions } from './train.js';
+import { addRunOptions, announceData, budget as budgetArg, checkRunFlags, duration, fmt, modelName, settingsOf, type RunOptions } from './train.js';
 
 interface SearchOptions extends Omit<RunOptions, 'budget'> {
   budgetPerCandidate: Budget;
@@ -192,6 +194,9 @@ export function formatSummary(s: StudySummary, candidatesOf: (id: number) => { d
         `saved ${s.hurdleSavings.budgets.toFixed(2)} candidate budgets (${(s.hurdleSavings.share * 100).toFixed(1)}% of full training)`,
     );
   }
+  if (s.equivalent.programs) {
+    out.push(`  behaviour de-duplication: ${s.equivalent.programs} program${s.equivalent.programs === 1 ? '' : 's'} computed the same function as an earlier one and reused its result (saved ${duration(s.equivalent.trainSecondsSaved)} of training)`);
+  }
   const reasons = Object.entries(s.failuresByReason);
   if (reasons.length) out.push(`  failures by reason: ${reasons.map(([k, n]) => `${k} ${n}`).join(', ')}`);
   if (s.machines.length) {
@@ -235,6 +240,46 @@ export function formatSummary(s: StudySummary, candidatesOf: (id: number) => { d
     out.push(formatDna(dna).trimEnd());
     out.push(`\nits diff against the seed (- seed, + candidate):`);
     out.push(dnaDiff(c.seedDna, dna).trimEnd());
+  }
+  for (const r of s.retrains) out.push(`\n${formatRetrain(r).trimEnd()}`);
+  return `${out.join('\n')}\n`;
+}
+
+/** A retraining's leaderboard: mean ± sd over seeds, speedup against the seed with its 95% interval, and the winner. */
+export function formatRetrain(r: RetrainSummary): string {
+  const out: string[] = [];
+  const many = r.seeds.length > 1;
+  out.push(
+    `retraining ${r.id}: the seed and the ${r.top} best program${r.top === 1 ? '' : 's'} of the search${r.rows.some((x) => x.candidate === null) ? ', with references' : ''} · ${r.budget} per run · seed${many ? 's' : ''} ${r.seeds.join(', ')} · ${r.done} of ${r.total} runs recorded`,
+  );
+  const interval = (st?: SeedStatistics, digits = 2) => (st?.interval ? ` [${st.interval[0].toFixed(digits)}, ${st.interval[1].toFixed(digits)}]` : '');
+  const rows = [
+    ['program', 'search ppl', 'params', 'steps', many ? 'perplexity (mean ± sd)' : 'perplexity', `speedup vs seed${many ? ' (mean [95%])' : ''}`, ...(many ? ['vs seed'] : [])],
+    ...r.rows.map((x) => [
+      x.label,
+      x.searchFitness === null ? '-' : x.searchFitness.toFixed(2),
+      x.parameters === null ? '-' : fmt(x.parameters),
+      x.steps === null ? '-' : fmt(x.steps),
+      x.perplexity === undefined ? (x.runs ? 'failed' : '-') : `${x.perplexity.mean.toFixed(2)}${many ? ` ± ${x.perplexity.sd.toFixed(2)}` : ''}${x.completed < r.seeds.length ? ` (${x.completed} of ${r.seeds.length} seeds)` : ''}`,
+      x.program === 0
+        ? x.perplexity ? '1.00x' : '-'
+        : x.speedup
+          ? `${x.speedup.mean.toFixed(2)}x${many ? interval(x.speedup) : ''}${x.notReached ? ` (not reached at ${x.notReached} seed${x.notReached === 1 ? '' : 's'})` : ''}`
+          : x.notReached ? 'not reached' : '-',
+      ...(many ? [x.program === 0 ? '(reference)' : (x.verdict ?? '-')] : []),
+    ]),
+  ];
+  const widths = rows[0]!.map((_, k) => Math.max(...rows.map((row) => row[k]!.length)));
+  out.push(rows.map((row) => row.map((v, k) => (k === 0 ? v.padEnd(widths[k]!) : v.padStart(widths[k]!))).join('  ')).join('\n'));
+  out.push(
+    `speedup: the ${r.axis === 'flops' ? 'training FLOPs' : 'training seconds'} the seed needed to reach its final perplexity over those each program needed to reach it, paired by seed${many ? "; intervals 95%, Student's t over the seeds; \"within the noise\": the 95% interval of the perplexity difference from the seed (paired by seed) contains 0" : ''}.`,
+  );
+  if (r.done < r.total) out.push(`not finished: continue it by running the same primer study retrain command again.`);
+  else if (!r.winner) out.push('no program completed every seed.');
+  else if (r.winner.isReference) out.push(`winner: the seed itself (perplexity ${r.winner.perplexity.mean.toFixed(2)}${many ? ` ± ${r.winner.perplexity.sd.toFixed(2)}` : ''}): no retrained program beat it on average.`);
+  else {
+    const how = !r.winner.verdict ? '(one seed: no interval)' : r.winner.verdict === 'better' ? 'better than the seed beyond the noise' : r.winner.verdict === 'within the noise' ? 'but its difference from the seed is within the noise' : 'yet worse than the seed';
+    out.push(`winner: ${r.winner.label} (perplexity ${r.winner.perplexity.mean.toFixed(2)}${many ? ` ± ${r.winner.perplexity.sd.toFixed(2)}` : ''}), ${how}.`);
   }
   return `${out.join('\n')}\n`;
 }
@@ -447,6 +492,8 @@ export function studyCommand(program: Command, io: CliIo, result: CommandResult 
       }
     });
 
+  retrainCommand(study, io, result);
+
   reportCommand(study, io, result);
 
   study
@@ -474,6 +521,117 @@ export function studyCommand(program: Command, io: CliIo, result: CommandResult 
         io.stderr(`copied ${parseStudyLocation(from).display} to ${target.display}: ${dump.candidates.length} candidates, ${dump.evaluations.length} evaluations, ${dump.snapshots.length} strategy snapshots\n`);
       } finally {
         await source.close();
+      }
+    });
+}
+
+interface RetrainOptions {
+  top: number;
+  budget?: Budget;
+  seeds: number;
+  workers: number;
+  baselines: string;
+  heads: number;
+  runTimeout?: Budget;
+  json?: boolean;
+}
+
+function retrainCommand(study: Command, io: CliIo, result: CommandResult): void {
+  study
+    .command('retrain')
+    .description(
+      'Retrain the best programs of a study, and its seed, with a longer budget and several seeds, as the paper did: recorded in the study beside the search, ' +
+        'and continued where it stopped by running the same command again. Prints mean ± sd of the final perplexity over the seeds, the speedup over the seed with a 95% interval, and which program won.',
+    )
+    .argument('<study>', 'the study: a file, sqlite:///path or postgres://...')
+    .option('--top <n>', 'the best distinct programs to retrain besides the seed (by search perplexity)', integer('--top', 0), 5)
+    .addOption(new Option('--budget <budget>', "training budget per run: time, steps, tokens or FLOPs, as for primer search (default: 5x the search's budget per candidate)").argParser(budgetArg))
+    .option('--seeds <n>', "seeds per program: the study's seed, +1, +2, ... (weights and batches)", integer('--seeds', 1, 100), 3)
+    .addOption(new Option('--workers <n>', 'worker processes training runs at once on this machine').argParser(integer('--workers', 1)).default(defaultWorkerCount(), `${defaultWorkerCount()}, one per core`))
+    .option('--baselines <list>', 'reference models to train beside them (comma-separated baselines or DNA files, e.g. primer-ez); speedups stay against the seed', '')
+    .option('--heads <n>', 'attention heads of those baselines (1, 2, 4 or 8)', headsFlag, 4)
+    .addOption(new Option('--run-timeout <time>', 'stop a run after this long (default: twice a time budget plus a minute, or 2h)').argParser(timeBudget))
+    .option('--json', 'print the retraining summary as JSON')
+    .action(async (location: string, o: RetrainOptions) => {
+      const names = o.baselines.split(',').map((x) => x.trim()).filter(Boolean);
+      for (const name of names) {
+        if (!baselines.has(name) && !existsSync(name)) throw new UsageError(`--baselines: no baseline or DNA file ${quote(name)} (baselines: ${baselines.names().join(', ')})`);
+      }
+      const where = parseStudyLocation(location);
+      if (where.kind === 'sqlite' && !existsSync(where.target)) throw new UsageError(`no study file at ${location}`);
+      const tooMany = workersWarning(o.workers);
+      if (tooMany) io.stderr(`${tooMany}\n`);
+      const store = await openStudyStore(location, { mustExist: true });
+      try {
+        const config = (await store.config()) as StudyConfig | undefined;
+        if (!config) throw new UsageError(`${where.display} holds no study to retrain`);
+        const references: Array<{ label: string; dna: Dna }> = [];
+        for (const name of names) {
+          const r = loadDna(io, name, config.settings.dModel, o.heads, '--baselines');
+          if (!r.ok) {
+            io.stderr(`${r.message}\n`);
+            result.exitCode = 1;
+            return;
+          }
+          references.push({ label: modelName(name), dna: r.dna });
+        }
+        const budget = o.budget ?? scaleBudget(config.settings.budget, 5);
+        const seeds = Array.from({ length: o.seeds }, (_, k) => config.settings.seed + k);
+        if (!o.json) await announceData(io, config.settings);
+        else await prepareData(config.settings);
+        const stop = new AbortController();
+        const onSigint = () => {
+          if (stop.signal.aborted) process.exit(130);
+          io.stderr(`\nstopping: finished runs are saved in ${where.display}; continue with the same command (Ctrl-C again to quit at once)\n`);
+          stop.abort();
+        };
+        process.on('SIGINT', onSigint);
+        const t0 = performance.now();
+        let labels: string[] = [];
+        let outcome: Awaited<ReturnType<typeof runRetrain>>;
+        try {
+          outcome = await runRetrain({
+            store,
+            top: o.top,
+            budget,
+            seeds,
+            references,
+            pool: new LocalWorkerPool(o.workers),
+            timeoutSeconds: o.runTimeout?.kind === 'seconds' ? o.runTimeout.seconds : undefined,
+            signal: stop.signal,
+            onEvent: (e) => {
+              if (o.json) return;
+              if (e.type === 'started') {
+                labels = e.plan.programs.map((p) => p.label);
+                io.stderr(
+                  `${e.resumed ? `continuing retraining ${e.plan.id} (${e.done} of ${e.total} runs recorded)` : `retraining ${e.plan.id}`} of ${where.display}: ${labels.join(', ')} · ` +
+                    `${e.plan.budget} per run · seeds ${e.plan.seeds.join(', ')} · ${o.workers} worker${o.workers === 1 ? '' : 's'}\n`,
+                );
+              }
+              if (e.type === 'finished') {
+                const r = e.run;
+                const what = r.status === 'completed' ? `perplexity ${r.fitness!.toFixed(3)}` : `failed: ${r.reason}`;
+                const elapsed = (performance.now() - t0) / 1000;
+                io.stderr(`[${e.done}/${e.total}] ${labels[r.program]}, seed ${r.seed}: ${what} · ${fmt(r.steps)} steps in ${duration(r.trainSeconds)} · elapsed ${duration(elapsed)}\n`);
+              }
+            },
+          });
+        } finally {
+          process.off('SIGINT', onSigint);
+        }
+        const summary = summarizeRetrain(outcome.plan, await store.retrainRuns(outcome.plan.id));
+        if (o.json) io.stdout(`${JSON.stringify(summary, null, 2)}\n`);
+        else {
+          io.stdout(`\n${formatRetrain(summary)}`);
+          const winner = summary.winner && !summary.winner.isReference ? outcome.plan.programs[summary.winner.program] : undefined;
+          if (winner) io.stdout(`\n${winner.label}'s diff against the seed (- seed, + ${winner.label}):\n${dnaDiff(config.seedDna, winner.dna as Dna)}`);
+        }
+        if (outcome.stopped) {
+          io.stderr(`stopped; continue with the same command: primer study retrain ${where.display} ...\n`);
+          result.exitCode = 130;
+        }
+      } finally {
+        await store.close();
       }
     });
 }

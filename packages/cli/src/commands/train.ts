@@ -13,7 +13,7 @@ import { UsageError, type CliIo } from '../io.js';
 import { trainingProgress } from '../progress.js';
 import { integer, loadDna, type CommandResult } from './dna.js';
 
-const budget = (value: string) => {
+export const budget = (value: string) => {
   try {
     return parseBudget(value);
   } catch (e) {

@@ -1,12 +1,20 @@
-import type { Evaluation } from './train.js';
+/** A point of a validation curve, as far as speedups need it. */
+export interface CurvePoint {
+  /** Training seconds spent when it was taken. */
+  seconds: number;
+  /** Training FLOPs spent when it was taken (absent in records made before FLOPs were counted). */
+  flops?: number;
+  /** Mean next-token cross-entropy in nats. */
+  loss: number;
+}
 
 /**
  * Training seconds a model needed to reach `target` validation loss, interpolated linearly
  * between its evaluations (in loss, which is log-perplexity), starting from an untrained
  * point at 0 s with loss `start`. Undefined if it never got there.
  */
-export function secondsToReach(evaluations: Evaluation[], target: number, start: number, axis: SpeedupAxis = 'seconds'): number | undefined {
-  const at = (e: Evaluation) => (axis === 'flops' ? (e.flops ?? NaN) : e.seconds);
+export function secondsToReach(evaluations: CurvePoint[], target: number, start: number, axis: SpeedupAxis = 'seconds'): number | undefined {
+  const at = (e: CurvePoint) => (axis === 'flops' ? (e.flops ?? NaN) : e.seconds);
   let prev = { x: 0, loss: start };
   for (const e of evaluations) {
     if (!Number.isFinite(e.loss) || !Number.isFinite(at(e))) return undefined;
@@ -26,7 +34,7 @@ export type SpeedupAxis = 'seconds' | 'flops';
  * The paper's speedup: (time the baseline needed to reach its final quality) / (time this
  * model needed to reach that same quality). Undefined when the model never reached it.
  */
-export function speedup(baseline: Evaluation[], model: Evaluation[], start: number, axis: SpeedupAxis = 'seconds'): number | undefined {
+export function speedup(baseline: CurvePoint[], model: CurvePoint[], start: number, axis: SpeedupAxis = 'seconds'): number | undefined {
   const final = baseline[baseline.length - 1];
   if (!final || !Number.isFinite(final.loss)) return undefined;
   const t = secondsToReach(model, final.loss, start, axis);

@@ -1,0 +1,131 @@
+import { spawn } from 'node:child_process';
+import { copyFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { SqliteStudyStore, type RetrainRun } from '@primer-search/store';
+import { describe, expect, it } from 'vitest';
+import { runPrimer as run } from './__fixtures__/run.js';
+
+const root = fileURLToPath(new URL('../../../', import.meta.url));
+const TINY = ['--layers', '1', '--d-model', '16', '--heads', '2', '--seq-len', '16', '--batch', '4', '--eval-windows', '2'];
+const tmp = () => mkdtempSync(join(tmpdir(), 'primer-search-retrain-'));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function runsOf(file: string): Promise<RetrainRun[] | undefined> {
+  try {
+    const s = SqliteStudyStore.open(file, { readonly: true });
+    try {
+      return await s.retrainRuns();
+    } finally {
+      await s.close();
+    }
+  } catch {
+    return undefined; // being written for the first time
+  }
+}
+
+const key = (r: RetrainRun) => JSON.stringify([r.retrain, r.program, r.seed, r.status, r.fitness, r.steps, r.finishedAt]);
+
+describe('primer study retrain', () => {
+  const RETRAIN = ['--top', '2', '--seeds', '2', '--budget', '40steps', '--workers', '1'];
+
+  it('retrains the seed and the best programs with several seeds, continues after SIGKILL, and ends with the numbers of an uninterrupted run', async () => {
+    const dir = tmp();
+    const study = join(dir, 'search.sqlite');
+    const searched = await run(['search', '--candidates', '6', '--budget-per-candidate', '6steps', ...TINY, '--population', '4', '--tournament', '2', '--workers', '1', '--study', study, '--seed', '4']);
+    expect(searched.code, searched.stderr).toBe(0);
+    const whole = join(dir, 'whole.sqlite');
+    const killed = join(dir, 'killed.sqlite');
+    copyFileSync(study, whole);
+    copyFileSync(study, killed);
+
+    const r = await run(['study', 'retrain', whole, ...RETRAIN, '--baselines', 'primer-ez', '--heads', '2']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/retraining 1 of .*whole\.sqlite: seed \(vanilla\), candidate \d+, candidate \d+, primer-ez · 40 steps per run · seeds 4, 5 · 1 worker/);
+    expect(r.stderr).toMatch(/\[8\/8\] primer-ez, seed 5: perplexity [\d.]+/);
+    expect(r.stdout).toMatch(/^program +search ppl +params +steps +perplexity \(mean ± sd\) +speedup vs seed \(mean \[95%\]\) +vs seed$/m);
+    expect(r.stdout).toMatch(/^seed \(vanilla\) .* 1\.00x +\(reference\)$/m);
+    expect(r.stdout).toMatch(/^winner: /m);
+    const whole1 = (await runsOf(whole))!;
+    expect(whole1).toHaveLength(8);
+    for (const x of whole1) expect([x.status, x.steps]).toEqual(['completed', 40]);
+    // seeds give different numbers
+    for (let program = 0; program < 4; program++) {
+      const [a, b] = whole1.filter((x) => x.program === program);
+      expect(a!.fitness).not.toBe(b!.fitness);
+    }
+    // recorded in the study beside the search, and shown with it
+    const shown = await run(['study', 'show', whole, '--json']);
+    const summary = JSON.parse(shown.stdout);
+    expect(summary.retrains).toHaveLength(1);
+    expect(summary.retrains[0].rows.map((x: { label: string }) => x.label)).toEqual(expect.arrayContaining(['seed (vanilla)', 'primer-ez']));
+    expect(summary.retrains[0].rows[0].perplexity.n).toBe(2);
+    expect(summary.candidates).toBe(6);
+    expect((await run(['study', 'show', whole])).stdout).toMatch(/retraining 1: the seed and the 2 best programs of the search, with references · 40 steps per run · seeds 4, 5 · 8 of 8 runs recorded/);
+    // the same command again: nothing left to train
+    const again = await run(['study', 'retrain', whole, ...RETRAIN, '--baselines', 'primer-ez', '--heads', '2']);
+    expect(again.stderr).toMatch(/continuing retraining 1 \(8 of 8 runs recorded\)/);
+    expect((await runsOf(whole))!.map(key)).toEqual(whole1.map(key));
+
+    // the same retraining, killed at random moments and continued each time
+    const start = () =>
+      spawn(process.execPath, ['--conditions=@primer-search/source', '--import', 'tsx', join(root, 'tools/primer-dev.ts'), 'study', 'retrain', killed, ...RETRAIN, '--baselines', 'primer-ez', '--heads', '2'], {
+        cwd: root,
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+    const seen = new Map<string, string>();
+    let kills = 0;
+    for (let round = 0; round < 8 && kills < 2; round++) {
+      const p = start();
+      let stderr = '';
+      p.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+      const done = new Promise<number | null>((resolve) => p.on('exit', (code) => resolve(code)));
+      const before = seen.size;
+      // killed once a run more than before is recorded, partway through the next
+      const recorded = async () => {
+        for (;;) {
+          if (((await runsOf(killed)) ?? []).length > before) return;
+          await sleep(100);
+        }
+      };
+      const finished = await Promise.race([done.then(() => true), recorded().then(() => sleep(300 + Math.floor(Math.random() * 1500))).then(() => false)]);
+      if (finished) {
+        expect(stderr).not.toMatch(/Error/);
+        break;
+      }
+      p.kill('SIGKILL');
+      await done;
+      kills++;
+      const runs = (await runsOf(killed))!;
+      for (const x of runs) {
+        const k = `${x.program}/${x.seed}`;
+        if (seen.has(k)) expect(key(x)).toBe(seen.get(k));
+        seen.set(k, key(x));
+      }
+      expect(runs.length).toBe(seen.size);
+    }
+    expect(kills).toBeGreaterThan(0);
+    const last = await run(['study', 'retrain', killed, ...RETRAIN, '--baselines', 'primer-ez', '--heads', '2']);
+    expect(last.code, last.stderr).toBe(0);
+    expect(last.stderr).toMatch(/continuing retraining 1 \(\d of 8 runs recorded\)/);
+    const final = (await runsOf(killed))!;
+    for (const x of final) if (seen.has(`${x.program}/${x.seed}`)) expect(key(x)).toBe(seen.get(`${x.program}/${x.seed}`));
+    expect(final).toHaveLength(8);
+    // reproducible: the interrupted retraining ends with the uninterrupted one's numbers
+    const numbers = (runs: RetrainRun[]) => runs.map((x) => [x.program, x.seed, x.steps, x.fitness]);
+    expect(numbers(final)).toEqual(numbers(whole1));
+  }, 300_000);
+
+  it('refuses a missing study and a bad baseline, saying so', async () => {
+    const missing = await run(['study', 'retrain', join(tmp(), 'none.sqlite')]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/no study file at/);
+    const dir = tmp();
+    const study = join(dir, 's.sqlite');
+    expect((await run(['search', '--candidates', '1', '--budget-per-candidate', '1steps', ...TINY, '--workers', '1', '--study', study])).code).toBe(0);
+    const bad = await run(['study', 'retrain', study, '--baselines', 'primer-zz']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--baselines: .*primer-zz/);
+  }, 60_000);
+});

@@ -1,0 +1,187 @@
+import { hostname } from 'node:os';
+import { dnaHash, type Dna } from '@primer-search/dna';
+import type { CandidateView, StudyStore } from '@primer-search/store';
+import {
+  formatBudget,
+  isEnvironmentFailure,
+  pluginIdentity,
+  type Budget,
+  type EvaluationJob,
+  type JobProgress,
+  type RetrainPlan,
+  type RetrainProgram,
+  type RetrainRun,
+  type StudyConfig,
+} from '@primer-search/study';
+import type { EvaluationPool } from './pool.js';
+import { loadPlugins, SearchError } from './search.js';
+
+/** Where a retraining's runs are evaluated, to draw its curves and speedups. */
+export const RETRAIN_CHECKPOINTS = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
+
+export type RetrainEvent =
+  | { type: 'started'; plan: RetrainPlan; resumed: boolean; done: number; total: number }
+  | { type: 'dispatched'; program: number; seed: number }
+  | { type: 'progress'; program: number; seed: number; progress: JobProgress }
+  | { type: 'finished'; run: RetrainRun; done: number; total: number };
+
+export interface RetrainArgs {
+  store: StudyStore;
+  /** The best programs to retrain, besides the seed. */
+  top: number;
+  budget: Budget;
+  seeds: number[];
+  /** Models to train beside them as references (e.g. Primer-EZ), by label. */
+  references?: Array<{ label: string; dna: Dna }>;
+  pool: EvaluationPool;
+  /** Stop a run after this long (default: twice a time budget plus a minute, or 2 hours). */
+  timeoutSeconds?: number;
+  onEvent?: (e: RetrainEvent) => void;
+  /** Stops dispatching and returns; finished runs are stored, running ones are dropped and run again by the next call. */
+  signal?: AbortSignal;
+}
+
+/**
+ * The programs a retraining trains: the study's seed first (the reference), then the `top` best
+ * distinct programs other than the seed by search perplexity (completed ones; a result reused
+ * from an equivalent program counts as that program), then the references not already among them.
+ */
+export function chooseRetrainPrograms(config: StudyConfig, candidates: CandidateView[], top: number, references: Array<{ label: string; dna: Dna }> = []): RetrainProgram[] {
+  const seed = candidates.find((c) => c.id === 0);
+  if (!seed) throw new SearchError('the study has no candidates yet: nothing to retrain');
+  const programs: RetrainProgram[] = [
+    { label: `seed (${config.seedModel})`, hash: seed.hash, candidate: 0, searchFitness: seed.evaluation?.status === 'completed' ? seed.evaluation.fitness : null, dna: seed.dna },
+  ];
+  const seen = new Set([seed.hash]);
+  const best = candidates
+    .filter((c) => c.evaluation?.status === 'completed' && c.evaluation.fitness !== null && !c.evaluation.sameAs && c.evaluation.candidate === c.id)
+    .sort((a, b) => a.evaluation!.fitness! - b.evaluation!.fitness! || a.id - b.id);
+  for (const c of best) {
+    if (programs.length > top) break;
+    if (seen.has(c.hash)) continue;
+    seen.add(c.hash);
+    programs.push({ label: `candidate ${c.id}`, hash: c.hash, candidate: c.id, searchFitness: c.evaluation!.fitness, dna: c.dna });
+  }
+  for (const r of references) {
+    const hash = dnaHash(r.dna);
+    if (seen.has(hash)) continue;
+    seen.add(hash);
+    programs.push({ label: r.label, hash, candidate: null, searchFitness: null, dna: r.dna });
+  }
+  return programs;
+}
+
+const sameList = <T>(a: T[], b: T[]) => a.length === b.length && a.every((x, i) => x === b[i]);
+
+/** The recorded retraining these arguments continue: same top, budget, seeds and references. */
+export function matchingPlan(plans: RetrainPlan[], args: Pick<RetrainArgs, 'top' | 'budget' | 'seeds' | 'references'>): RetrainPlan | undefined {
+  const refs = (args.references ?? []).map((r) => r.label);
+  return plans.find(
+    (p) =>
+      p.top === args.top &&
+      p.budget === formatBudget(args.budget) &&
+      sameList(p.seeds, args.seeds) &&
+      sameList(p.references ?? [], refs),
+  );
+}
+
+/**
+ * Retrains the best programs of a study (and its seed, and any references) with a longer budget
+ * and several seeds, in the pool, writing each finished run to the store. Calling it again with
+ * the same arguments continues the same retraining: the programs were fixed when it began, and
+ * runs already recorded are not trained again.
+ */
+export async function runRetrain(args: RetrainArgs): Promise<{ plan: RetrainPlan; stopped: boolean }> {
+  const { store, pool } = args;
+  const emit = (e: RetrainEvent) => args.onEvent?.(e);
+  try {
+    const config = (await store.config()) as StudyConfig | undefined;
+    if (!config) throw new SearchError(`${store.location} holds no study to retrain`);
+    if (!Number.isInteger(args.top) || args.top < 0) throw new SearchError(`top must be a non-negative integer (got ${args.top})`);
+    if (args.seeds.length === 0 || new Set(args.seeds).size !== args.seeds.length) throw new SearchError(`seeds must be distinct, and at least one (got ${args.seeds.join(', ')})`);
+    await loadPlugins(config.plugins);
+    let plan = matchingPlan(await store.retrains(), args);
+    const resumed = plan !== undefined;
+    if (!plan) {
+      const programs = chooseRetrainPrograms(config, await store.candidates(), args.top, args.references);
+      plan = await store.createRetrain({ top: args.top, budget: formatBudget(args.budget), seeds: args.seeds, references: (args.references ?? []).map((r) => r.label), settings: { ...config.settings, budget: args.budget }, programs });
+    }
+    const active = plan;
+    const recorded = await store.retrainRuns(active.id);
+    const has = new Set(recorded.map((r) => `${r.program}/${r.seed}`));
+    const total = active.programs.length * active.seeds.length;
+    let done = recorded.length;
+    emit({ type: 'started', plan: active, resumed, done, total });
+    // seed by seed, so that every program has its paired runs as early as possible
+    const todo = active.seeds.flatMap((seed) => active.programs.map((_, program) => ({ program, seed }))).filter((x) => !has.has(`${x.program}/${x.seed}`));
+    const budget = active.settings.budget;
+    const timeoutSeconds = args.timeoutSeconds ?? (budget.kind === 'seconds' ? budget.seconds * 2 + 60 : 2 * 3600);
+    const pluginIds = config.plugins.map((p) => pluginIdentity(p));
+    const aborted = new Promise<'aborted'>((resolve) => {
+      if (args.signal?.aborted) resolve('aborted');
+      args.signal?.addEventListener('abort', () => resolve('aborted'), { once: true });
+    });
+    const running = new Map<number, Promise<{ key: number; run: RetrainRun | undefined; failure?: string }>>();
+    let next = 0;
+    for (;;) {
+      if (args.signal?.aborted) return { plan: active, stopped: true };
+      while (running.size < pool.size && next < todo.length) {
+        const key = next++;
+        const { program, seed } = todo[key]!;
+        const p = active.programs[program]!;
+        const job: EvaluationJob = {
+          // a job number of its own: the pool matches results by it
+          candidate: key,
+          hash: p.hash,
+          dna: p.dna,
+          settings: { ...active.settings, seed },
+          hurdles: [],
+          checkpoints: RETRAIN_CHECKPOINTS,
+          plugins: config.plugins,
+          pluginIds,
+        };
+        const t0 = performance.now();
+        emit({ type: 'dispatched', program, seed });
+        running.set(
+          key,
+          pool.run(job, { timeoutSeconds, onProgress: (progress) => emit({ type: 'progress', program, seed, progress }) }).then(async (r) => {
+            if (isEnvironmentFailure(r)) return { key, run: undefined, failure: r.reason };
+            const run = await store.addRetrainRun({
+              retrain: active.id,
+              program,
+              seed,
+              status: r.status === 'completed' ? 'completed' : 'failed',
+              fitness: r.status === 'completed' ? r.fitness : null,
+              reason: r.status === 'completed' ? null : (r.reason ?? 'failed'),
+              curve: r.curve,
+              steps: r.steps,
+              tokens: r.tokens,
+              trainSeconds: r.trainSeconds,
+              wallSeconds: (performance.now() - t0) / 1000,
+              backend: r.backend,
+              machine: r.machine ?? hostname(),
+              environment: r.environment ?? null,
+              parameters: r.parameters,
+              vocabSize: r.vocabSize ?? null,
+            });
+            return { key, run };
+          }),
+        );
+      }
+      if (running.size === 0) return { plan: active, stopped: false };
+      const finished = await Promise.race([...running.values(), aborted]);
+      if (finished === 'aborted') return { plan: active, stopped: true };
+      running.delete(finished.key);
+      if (!finished.run) {
+        const { program, seed } = todo[finished.key]!;
+        throw new SearchError(
+          `the retraining stopped: ${active.programs[program]!.label} (seed ${seed}) could not be trained, for a reason that is not its program's: ${finished.failure}. Nothing was recorded for it; fix this, then run the same command again to continue`,
+        );
+      }
+      done++;
+      emit({ type: 'finished', run: finished.run, done, total });
+    }
+  } finally {
+    await pool.close();
+  }
+}

@@ -1,0 +1,88 @@
+import { describe, expect, it } from 'vitest';
+import type { RetrainPlan, RetrainRun } from './records.js';
+import { summarizeRetrain } from './retrain.js';
+
+const plan = (over: Partial<RetrainPlan> = {}): RetrainPlan => ({
+  id: 1,
+  top: 1,
+  budget: '20s',
+  seeds: [1, 2],
+  references: [],
+  settings: { dataset: 'brown', tokenizer: 'byte', layers: 1, dModel: 16, seqLen: 16, batch: 4, seed: 1, evalWindows: 2, train: {}, budget: { kind: 'seconds', seconds: 20 } },
+  programs: [
+    { label: 'seed (vanilla)', hash: 'h0', candidate: 0, searchFitness: 30, dna: {} },
+    { label: 'candidate 3', hash: 'h3', candidate: 3, searchFitness: 25, dna: {} },
+  ],
+  createdAt: '2026-12-02T00:00:00.000Z',
+  ...over,
+});
+
+/** A run whose validation loss is `losses[k]` after 10(k+1) seconds. */
+const run = (program: number, seed: number, losses: number[] | null): RetrainRun => ({
+  retrain: 1,
+  program,
+  seed,
+  status: losses ? 'completed' : 'failed',
+  fitness: losses ? Math.exp(losses.at(-1)!) : null,
+  reason: losses ? null : 'diverged: the training loss stopped being finite at step 3',
+  curve: (losses ?? []).map((loss, k) => ({ step: k + 1, tokens: 0, seconds: 10 * (k + 1), perplexity: Math.exp(loss) })),
+  steps: 2,
+  tokens: 0,
+  trainSeconds: 20,
+  wallSeconds: 21,
+  backend: 'wasm',
+  machine: 'here',
+  environment: null,
+  parameters: 100,
+  vocabSize: Math.exp(5),
+  finishedAt: '2026-12-02T00:00:00.000Z',
+});
+
+describe('summarizeRetrain', () => {
+  it('gives mean ± sd over seeds, speedups paired by seed with Student-t intervals, and the winner', () => {
+    const runs = [run(0, 1, [4, 3]), run(1, 1, [3.5, 2.5]), run(0, 2, [4, 3.1]), run(1, 2, [3, 2.4])];
+    const s = summarizeRetrain(plan(), runs);
+    expect([s.done, s.total, s.axis]).toEqual([4, 4, 'seconds']);
+    const [ref, c3] = s.rows;
+    expect(ref!.perplexity!.mean).toBeCloseTo((Math.exp(3) + Math.exp(3.1)) / 2, 10);
+    // seed 1: the seed reaches loss 3 at 20 s, candidate 3 halfway between 10 s (3.5) and 20 s (2.5): 15 s
+    // seed 2: the seed reaches 3.1 at 20 s, candidate 3 between 0 s (loss 5) and 10 s (3): at 9.5 s
+    const speedups = [20 / 15, 20 / 9.5];
+    const mean = (speedups[0]! + speedups[1]!) / 2;
+    const sd = Math.abs(speedups[0]! - speedups[1]!) / Math.SQRT2;
+    expect(c3!.speedup!.mean).toBeCloseTo(mean, 10);
+    expect(c3!.speedup!.sd).toBeCloseTo(sd, 10);
+    // one degree of freedom: t = 12.706
+    expect(c3!.speedup!.interval![0]).toBeCloseTo(mean - (12.706 * sd) / Math.SQRT2, 10);
+    const diffs = [Math.exp(2.5) - Math.exp(3), Math.exp(2.4) - Math.exp(3.1)];
+    expect(c3!.perplexityDifference!.mean).toBeCloseTo((diffs[0]! + diffs[1]!) / 2, 10);
+    expect(c3!.verdict).toBe('within the noise');
+    expect(ref!.verdict).toBeUndefined();
+    expect(s.winner).toMatchObject({ program: 1, label: 'candidate 3', isReference: false, verdict: 'within the noise' });
+  });
+
+  it('says better when every seed agrees beyond the noise, counts seeds where the reference quality is never reached, and names no winner before the end', () => {
+    const p = plan({ seeds: [1, 2, 3], programs: [...plan().programs, { label: 'primer-ez', hash: 'hz', candidate: null, searchFitness: null, dna: {} }] });
+    const runs = [1, 2, 3].flatMap((seed) => [run(0, seed, [4, 3 + seed / 100]), run(1, seed, [3, 2.5 + seed / 1000]), run(2, seed, [4.5, 3.5])]);
+    const s = summarizeRetrain(p, runs);
+    expect(s.rows[1]!.verdict).toBe('better');
+    expect(s.rows[2]!.verdict).toBe('worse');
+    expect(s.rows[2]!.notReached).toBe(3);
+    expect(s.rows[2]!.speedup).toBeUndefined();
+    expect(s.winner?.label).toBe('candidate 3');
+    const partial = summarizeRetrain(p, runs.slice(0, 7));
+    expect([partial.done, partial.total, partial.winner]).toEqual([7, 9, undefined]);
+    // a failed run: counted, left out of the statistics, and no paired verdict
+    const failed = summarizeRetrain(p, [...runs.filter((r) => !(r.program === 1 && r.seed === 2)), run(1, 2, null)]);
+    expect([failed.rows[1]!.completed, failed.rows[1]!.failed, failed.rows[1]!.perplexity!.n, failed.rows[1]!.verdict]).toEqual([2, 1, 2, undefined]);
+  });
+
+  it('measures speedups in training FLOPs under a FLOP budget', () => {
+    const p = plan({ settings: { ...plan().settings, budget: { kind: 'flops', flops: 2e9 } } });
+    const withFlops = (r: RetrainRun, perSecond: number): RetrainRun => ({ ...r, curve: r.curve.map((e) => ({ ...e, flops: e.seconds * perSecond })) });
+    // candidate 3 reaches the seed's final loss at 15 s but spends its FLOPs twice as fast
+    const s = summarizeRetrain(p, [withFlops(run(0, 1, [4, 3]), 1e8), withFlops(run(1, 1, [3.5, 2.5]), 2e8)]);
+    expect(s.axis).toBe('flops');
+    expect(s.rows[1]!.speedup!.mean).toBeCloseTo(2e9 / 3e9, 10);
+  });
+});
