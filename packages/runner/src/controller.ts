@@ -14,6 +14,8 @@ export {
   failedResult,
   failureCategory,
   isEnvironmentFailure,
+  isEquivalent,
+  type EquivalentOutcome,
   type EnvironmentFailure,
   type EvaluationJob,
   type JobOutcome,

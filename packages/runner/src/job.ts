@@ -1,6 +1,7 @@
 import { blameOf, isPrimerError } from '@primer-search/core';
 import { budgetProgress, environmentFailure, trainingEnvironment, failedResult, type EvaluationJob, type JobOutcome, type JobProgress, type RunSettings } from '@primer-search/study';
-import { runExperiment } from '@primer-search/trainer-gpu';
+import { runExperiment, selectBackend } from '@primer-search/trainer-gpu';
+import { programBehaviour } from './behaviour.js';
 
 const loaded = new Set<string>();
 
@@ -46,7 +47,11 @@ export async function evaluateCandidate(job: EvaluationJob, onProgress?: (p: Job
   let stoppedAt: number | undefined;
   const settings: RunSettings = { ...job.settings, train: { ...job.settings.train, checkpoints: job.checkpoints ?? job.hurdles.map((h) => h.fraction) } };
   try {
+    const backend = await selectBackend(settings.backend);
+    const behaviour = job.behaviours ? programBehaviour(backend.tf, job.dna, settings) : null;
+    if (behaviour !== null && job.behaviours!.includes(behaviour)) return { candidate: job.candidate, hash: job.hash, status: 'equivalent', behaviour };
     const record = await runExperiment(job.dna, settings, {
+      backend,
       signal: abort.signal,
       plugins: job.plugins,
       onProgress: (e) => onProgress?.({ candidate: job.candidate, progress: e.progress, step: e.step, trainLoss: e.trainLoss }),
@@ -75,6 +80,7 @@ export async function evaluateCandidate(job: EvaluationJob, onProgress?: (p: Job
       environment: trainingEnvironment(record.backend.choice, record.backend.tfjs, record.backend.products),
       parameters: r.parameters,
       vocabSize: record.data.vocabSize,
+      behaviour,
     };
     if (r.status === 'completed' && r.final) {
       return { ...base, status: 'completed', fitness: r.final.perplexity, hurdle: null, reason: null };

@@ -4,6 +4,7 @@ import type { CandidateView, StudyStore } from '@primer-search/store';
 import {
   formatBudget,
   isEnvironmentFailure,
+  isEquivalent,
   pluginIdentity,
   type Budget,
   type EvaluationJob,
@@ -146,6 +147,7 @@ export async function runRetrain(args: RetrainArgs): Promise<{ plan: RetrainPlan
           key,
           pool.run(job, { timeoutSeconds, onProgress: (progress) => emit({ type: 'progress', program, seed, progress }) }).then(async (r) => {
             if (isEnvironmentFailure(r)) return { key, run: undefined, failure: r.reason };
+            if (isEquivalent(r)) throw new SearchError('internal: a retraining run was answered as equivalent to another program');
             const run = await store.addRetrainRun({
               retrain: active.id,
               program,

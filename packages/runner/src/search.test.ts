@@ -259,11 +259,11 @@ describe('LocalWorkerPool', () => {
     try {
       const crash = await pool.run(job(withOp('TEST_CRASH')), { timeoutSeconds: 120 });
       expect(crash.status).toBe('failed');
-      expect(crash.reason).toMatch(/^crashed: the worker died \(exit code 7\)/);
+      expect((crash as JobResult).reason).toMatch(/^crashed: the worker died \(exit code 7\)/);
       const slow = await pool.run(job(seedDna, { settings: settings({ budget: { kind: 'seconds', seconds: 60 } }) }), { timeoutSeconds: 4 });
-      expect(slow.reason).toBe('timeout: no result after 4s');
+      expect((slow as JobResult).reason).toBe('timeout: no result after 4s');
       const hog = await pool.run(job(withOp('TEST_HOG')), { timeoutSeconds: 120 });
-      expect(hog.reason).toMatch(/^out of memory/);
+      expect((hog as JobResult).reason).toMatch(/^out of memory/);
       const fine = await pool.run(job(seedDna), { timeoutSeconds: 120 });
       expect(fine.status).toBe('completed');
     } finally {
@@ -295,7 +295,7 @@ describe('LocalWorkerPool', () => {
     dna.bank.dimSizes = dna.bank.dimSizes.map(() => 4096);
     const r = await pool.run(job(dna, { plugins: [] }), { timeoutSeconds: 60 });
     expect(r.status).toBe('failed');
-    expect(r.reason).toMatch(/^invalid: /);
+    expect((r as JobResult).reason).toMatch(/^invalid: /);
   });
 });
 

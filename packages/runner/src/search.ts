@@ -3,7 +3,7 @@ import { PrimerError } from '@primer-search/core';
 import type { Dna, Mutation } from '@primer-search/dna';
 import { strategies, type Candidate, type Outcome } from '@primer-search/search-strategies';
 import type { CandidateRecord, EvaluationRecord, StudyStore } from '@primer-search/store';
-import { formatBudget, isEnvironmentFailure, pluginIdentity, type EvaluationJob, type JobOutcome, type JobProgress, type StudyConfig } from '@primer-search/study';
+import { formatBudget, isEnvironmentFailure, isEquivalent, pluginIdentity, type EvaluationJob, type JobOutcome, type JobProgress, type StudyConfig } from '@primer-search/study';
 import type { EvaluationPool } from './pool.js';
 
 
@@ -12,7 +12,7 @@ export type SearchEvent =
   | { type: 'dispatched'; candidate: number }
   | { type: 'progress'; progress: JobProgress }
   | { type: 'evaluated'; candidate: number; result: EvaluationRecord; wallSeconds: number }
-  | { type: 'told'; candidate: number; told: number; reused: boolean; outcome: Outcome };
+  | { type: 'told'; candidate: number; told: number; reused: boolean; outcome: Outcome; sameAs?: string | null };
 
 export class SearchError extends PrimerError {
   constructor(message: string) {
@@ -147,6 +147,21 @@ export async function runSearch(args: SearchArgs): Promise<{ stopped: boolean; c
       config,
     );
 
+  /**
+   * Behaviour de-duplication: the behaviours a candidate is checked against, each with the
+   * program that has it (the first evaluated). Those of the candidates told when it was
+   * proposed (ids below id - inFlight + 1): fixed by the proposal order, not by when results
+   * arrive, so a resumed or a parallel search checks every candidate against the same set.
+   */
+  const behavioursBefore = (id: number): Map<string, string> => {
+    const out = new Map<string, string>();
+    for (let k = 0; k < Math.max(0, id - config.inFlight + 1); k++) {
+      const e = evaluations.get(candidates.get(k)!.hash);
+      if (e?.behaviour && !e.sameAs && e.status !== 'failed' && !out.has(e.behaviour)) out.set(e.behaviour, e.hash);
+    }
+    return out;
+  };
+
   // the hurdle thresholds each candidate was given when proposed
   const hurdlesOf = new Map(stored.map((c) => [c.id, c.hurdles]));
   const queue: number[] = [];
@@ -206,7 +221,7 @@ export async function runSearch(args: SearchArgs): Promise<{ stopped: boolean; c
           throw new SearchError(`the seed (${config.seedModel}) failed, so there is nothing to evolve: ${outcome.reason}`);
         }
         await propose();
-        emit({ type: 'told', candidate: c.id, told, reused: e.candidate !== c.id, outcome });
+        emit({ type: 'told', candidate: c.id, told, reused: e.candidate !== c.id, outcome, sameAs: e.sameAs ?? null });
       }
       if (told >= total) return { stopped: false, config };
       if (args.signal?.aborted) return { stopped: true, config };
@@ -223,6 +238,7 @@ export async function runSearch(args: SearchArgs): Promise<{ stopped: boolean; c
           hurdles: config.hurdles.map((fraction, k) => ({ fraction, threshold: thresholdsOfC[k] ?? null })),
           plugins: config.plugins,
           pluginIds,
+          ...(config.dedupeBehaviour ? { behaviours: [...behavioursBefore(id).keys()] } : {}),
         };
         const t0 = performance.now();
         emit({ type: 'dispatched', candidate: id });
@@ -246,9 +262,19 @@ export async function runSearch(args: SearchArgs): Promise<{ stopped: boolean; c
           `the search stopped: candidate ${r.candidate} could not be trained, for a reason that is not its program's: ${r.reason}. Nothing was recorded for it; fix this, then continue with --resume`,
         );
       }
-      // the result is durable before the strategy hears of it
-      const { vocabSize: _vocabulary, ...result } = r;
-      const record = await store.addEvaluation({ ...result, wallSeconds: next.wallSeconds, budget: formatBudget(config.settings.budget), machine: r.machine ?? hostname(), environment: r.environment ?? null });
+      let record: EvaluationRecord;
+      if (isEquivalent(r)) {
+        // the same function as a program evaluated before: its result, recorded as reused from it
+        const sameAs = behavioursBefore(r.candidate).get(r.behaviour);
+        const original = sameAs === undefined ? undefined : evaluations.get(sameAs);
+        if (!original) throw new SearchError(`internal: candidate ${r.candidate} was said to compute the same function as an earlier program, but none has its behaviour`);
+        const { id: _id, finishedAt: _at, hash: _hash, candidate: _candidate, ...result } = original;
+        record = await store.addEvaluation({ ...result, hash: r.hash, candidate: r.candidate, wallSeconds: next.wallSeconds, machine: hostname(), behaviour: r.behaviour, sameAs });
+      } else {
+        // the result is durable before the strategy hears of it
+        const { vocabSize: _vocabulary, ...result } = r;
+        record = await store.addEvaluation({ ...result, wallSeconds: next.wallSeconds, budget: formatBudget(config.settings.budget), machine: r.machine ?? hostname(), environment: r.environment ?? null });
+      }
       evaluations.set(r.hash, record);
       queuedHashes.delete(r.hash);
       emit({ type: 'evaluated', candidate: r.candidate, result: record, wallSeconds: next.wallSeconds });

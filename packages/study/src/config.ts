@@ -29,6 +29,12 @@ export interface StudyConfig {
   plugins: string[];
   /** A candidate still running after this many seconds is stopped and recorded as failed (timeout). */
   candidateTimeoutSeconds: number;
+  /**
+   * Behaviour de-duplication: a program computing the same function as one evaluated before
+   * (same outputs on a fixed input with fixed weights) reuses its result. Absent (studies from
+   * before it existed): off.
+   */
+  dedupeBehaviour?: boolean;
   /** How candidates reach training: local worker processes, or the study's queue for `primer worker` (a resume does the same unless told otherwise). Absent: local. */
   dispatch?: 'local' | 'queue';
 }

@@ -12,6 +12,12 @@ export interface EvaluationJob {
   hurdles: Array<{ fraction: number; threshold: number | null }>;
   /** Fractions of the budget to evaluate at besides the end (default: the hurdles'). */
   checkpoints?: number[];
+  /**
+   * Behaviour de-duplication: the behaviours of the programs evaluated before this one (see
+   * `programBehaviour`). The worker computes this program's behaviour first; when it is one of
+   * these, it answers `equivalent` without training. Absent: de-duplication off.
+   */
+  behaviours?: string[];
   /** Modules to import first (plugins registering primitives). */
   plugins: string[];
   /** What those plugins are on the controller's machine, so a remote worker can check it has the same (absent: not checked). */
@@ -41,10 +47,19 @@ export interface EnvironmentFailure {
   reason: string;
 }
 
+/** A program that computes the same function as one evaluated before (one of the job's `behaviours`): not trained. */
+export interface EquivalentOutcome {
+  candidate: number;
+  hash: string;
+  status: 'equivalent';
+  behaviour: string;
+}
+
 /** What a worker sends back for a job. */
-export type JobOutcome = JobResult | EnvironmentFailure;
+export type JobOutcome = JobResult | EnvironmentFailure | EquivalentOutcome;
 
 export const isEnvironmentFailure = (o: JobOutcome): o is EnvironmentFailure => o.status === 'environment';
+export const isEquivalent = (o: JobOutcome): o is EquivalentOutcome => o.status === 'equivalent';
 
 export function environmentFailure(job: Pick<EvaluationJob, 'candidate' | 'hash'>, reason: string): EnvironmentFailure {
   return { candidate: job.candidate, hash: job.hash, status: 'environment', reason };

@@ -50,6 +50,7 @@ interface SearchOptions extends Omit<RunOptions, 'budget'> {
   candidateTimeout?: Budget;
   plugin: string[];
   top: number;
+  dedupeBehaviour: boolean;
 }
 
 const hurdleList = (value: string): number[] => {
@@ -137,7 +138,7 @@ function searchDisplay(io: CliIo, total: number) {
               ? `stopped at hurdle ${o.hurdle + 1} (perplexity ${o.fitness.toFixed(3)} there)`
               : `failed: ${o.reason}`;
         note(
-          `[${e.told}/${total}] candidate ${e.candidate}: ${what}${e.reused ? ' (same program as an earlier candidate; result reused)' : ''} · ` +
+          `[${e.told}/${total}] candidate ${e.candidate}: ${what}${e.reused ? ' (same program as an earlier candidate; result reused)' : e.sameAs ? ' (computes the same function as an earlier program; its result reused)' : ''} · ` +
             `best ${bestText()} · running ${state.running.size} · failed ${state.failed}${bar ? '' : eta()}`,
         );
       }
@@ -306,7 +307,11 @@ export function searchCommand(program: Command, io: CliIo, result: CommandResult
       .option('--hurdle-min-samples <n>', 'results needed at a hurdle before it stops anyone', integer('--hurdle-min-samples', 1), 5)
       .addOption(new Option('--candidate-timeout <time>', 'stop a candidate after this long (default: twice a time budget plus a minute, or 20m)').argParser(timeBudget))
       .addOption(new Option('--plugin <module>', 'import this module first (a file or package registering primitives or strategies; repeatable)').argParser(collect).default([], 'none'))
-      .option('--top <n>', 'leaderboard rows in the summary', integer('--top', 1), 10),
+      .option('--top <n>', 'leaderboard rows in the summary', integer('--top', 1), 10)
+      .option(
+        '--no-dedupe-behaviour',
+        'train every distinct program, even one computing the same function as a program evaluated before (by default its outputs on a fixed random input with fixed random weights are compared first, and an equivalent reuses the result)',
+      ),
     '30s',
     '--budget-per-candidate',
     'training budget per candidate',
@@ -366,6 +371,7 @@ export function searchCommand(program: Command, io: CliIo, result: CommandResult
         dispatch: o.workers === 0 ? 'queue' : 'local',
         hurdles: o.hurdles,
         hurdleMinSamples: o.hurdleMinSamples,
+        dedupeBehaviour: o.dedupeBehaviour,
         settings: settingsOf({ ...o, budget }, DEFAULT_TRAIN_CONFIG.checkpoints),
         plugins,
         candidateTimeoutSeconds:

@@ -5,6 +5,7 @@ import {
   BUILTIN_BACKENDS,
   hardwareDifferences,
   isEnvironmentFailure,
+  isEquivalent,
   pluginDifferences,
   pluginIdentity,
   pluginName,
@@ -128,9 +129,15 @@ export function workerCommand(program: Command, io: CliIo): void {
         io.stderr(`candidate ${job.candidate}: training\n`);
         const outcome = await pool.run({ ...job, plugins, settings: { ...job.settings, backend: me.backend as BackendChoice } }, { timeoutSeconds });
         trained++;
-        const what = isEnvironmentFailure(outcome) ? `environment: ${outcome.reason}` : outcome.status === 'failed' ? outcome.reason : `perplexity ${outcome.fitness?.toFixed(3)}`;
+        const what = isEnvironmentFailure(outcome)
+          ? `environment: ${outcome.reason}`
+          : isEquivalent(outcome)
+            ? 'the same function as a program evaluated before: not trained'
+            : outcome.status === 'failed'
+              ? outcome.reason
+              : `perplexity ${outcome.fitness?.toFixed(3)}`;
         io.stderr(`[${trained}] candidate ${job.candidate}: ${what}\n`);
-        if (isEnvironmentFailure(outcome)) return outcome;
+        if (isEnvironmentFailure(outcome) || isEquivalent(outcome)) return outcome;
         return { ...outcome, machine: hostname(), environment: outcome.environment ? { ...outcome.environment, ...(o.allowMixedHardware ? { mixedHardware: true as const } : {}) } : me };
       };
       // woken by the controller's notification when a job is sent; polling as the fallback
