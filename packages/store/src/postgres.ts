@@ -1,6 +1,6 @@
 import pg from 'pg';
 import type { CandidateRecord, CandidateView, EvaluationRecord, NewEvaluation, NewRetrainPlan, NewRetrainRun, RetrainPlan, RetrainRun, WorkerRecord } from '@primer-search/study';
-import { planBody, runBody, StoreError } from './sqlite.js';
+import { planBody, runBody, runOfRow, StoreError } from './sqlite.js';
 import type { StudyDump, StudyStore } from './types.js';
 
 /** The PostgreSQL schema, in order; applied under an advisory lock, each in a transaction. */
@@ -368,13 +368,7 @@ export class PostgresStudyStore implements StudyStore {
         : `SELECT * FROM ${this.t('retrain_runs')} WHERE retrain = $1 ORDER BY program, seed`,
       retrain === undefined ? [] : [retrain],
     );
-    return rows.map((r) => ({
-      ...(this.parse(`run of retraining ${r.retrain}, program ${r.program}, seed ${r.seed}`, r.run) as Omit<RetrainRun, 'retrain' | 'program' | 'seed' | 'finishedAt'>),
-      retrain: r.retrain,
-      program: r.program,
-      seed: r.seed,
-      finishedAt: r.finished_at,
-    }));
+    return rows.map((r) => runOfRow(r, (what, text) => this.parse(what, text)));
   }
 
   async addRetrainRun(run: NewRetrainRun): Promise<RetrainRun> {

@@ -606,13 +606,7 @@ export class SqliteStudyStore implements StudyStore {
           ? this.db.prepare('SELECT * FROM retrain_runs ORDER BY retrain, program, seed').all()
           : this.db.prepare('SELECT * FROM retrain_runs WHERE retrain = ? ORDER BY program, seed').all(retrain)
       ) as Array<{ retrain: number; program: number; seed: number; run: string; finished_at: string }>;
-      return rows.map((r) => ({
-        ...(this.parse(`run of retraining ${r.retrain}, program ${r.program}, seed ${r.seed}`, r.run) as Omit<RetrainRun, 'retrain' | 'program' | 'seed' | 'finishedAt'>),
-        retrain: r.retrain,
-        program: r.program,
-        seed: r.seed,
-        finishedAt: r.finished_at,
-      }));
+      return rows.map((r) => runOfRow(r, this.parse));
     });
   }
 
@@ -719,6 +713,12 @@ const now = () => new Date().toISOString();
 
 /** What a plan's row keeps as JSON (its id and time are columns). */
 export const planBody = (p: NewRetrainPlan): NewRetrainPlan => ({ top: p.top, budget: p.budget, seeds: p.seeds, references: p.references ?? [], settings: p.settings, programs: p.programs });
+
+/** A retrain_runs row as a run (its JSON body and its key columns), in either store. */
+export function runOfRow(r: { retrain: number; program: number; seed: number; run: string; finished_at: string }, parse: (what: string, text: string) => unknown): RetrainRun {
+  const body = parse(`run of retraining ${r.retrain}, program ${r.program}, seed ${r.seed}`, r.run) as Omit<RetrainRun, 'retrain' | 'program' | 'seed' | 'finishedAt'>;
+  return { ...body, retrain: r.retrain, program: r.program, seed: r.seed, finishedAt: r.finished_at };
+}
 
 /** What a run's row keeps as JSON (its key and time are columns). */
 export function runBody(r: NewRetrainRun): Omit<RetrainRun, 'retrain' | 'program' | 'seed' | 'finishedAt'> {
