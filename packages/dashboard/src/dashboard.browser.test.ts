@@ -7,7 +7,7 @@ import { openStudyStore, type SqliteStudyStore } from '@primer-search/store';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromiumForTests, launchChromium } from '../../../examples/browser/chromium.mjs';
-import { candidate, evaluation, writeSyntheticStudy } from './__fixtures__/synthetic.js';
+import { candidate, evaluation, writeSyntheticRetrain, writeSyntheticStudy } from './__fixtures__/synthetic.js';
 import { htmlReport, startDashboard, type Dashboard } from './index.js';
 
 const CHROMIUM = chromiumForTests('packages/dashboard (browser tests)');
@@ -40,7 +40,9 @@ describe.skipIf(!CHROMIUM)('the dashboard in headless Chromium', () => {
   let dashboard: Dashboard;
 
   beforeAll(async () => {
-    writer = await writeSyntheticStudy(small, 40, { pending: 3 });
+    writer = await writeSyntheticStudy(small, 40, { pending: 3, sameAs: [6] });
+    // a retraining of the seed and the best 2 over 2 seeds, its last run still to come
+    await writeSyntheticRetrain(writer, { top: 2, seeds: [1, 2], runs: 5 });
     dashboard = await startDashboard({ open: () => openStudyStore(small, { readonly: true, mustExist: true }), location: small, port: 0, pollMs: 200 });
     browser = await launchChromium(chromium, CHROMIUM);
   }, 60_000);
@@ -64,6 +66,11 @@ describe.skipIf(!CHROMIUM)('the dashboard in headless Chromium', () => {
       expect(m.coloured, id).toBeGreaterThan(20);
     }
     expect(await page.textContent('#table-range')).toBe('rows 1-40 of 40');
+    expect(await page.textContent('#candidates tbody tr[data-id="6"]')).toContain('same function as candidate 0');
+    expect(await page.isVisible('#retrains-section')).toBe(true);
+    expect(await page.locator('#retrains table.retrain tbody tr').count()).toBe(3);
+    expect(await page.textContent('#retrains')).toContain('5 of 6 runs recorded');
+    expect(await page.textContent('#retrains')).toContain('not finished');
 
     // click a candidate in the table: its program, its facts and its diffs
     await page.click('#candidates tbody tr[data-id="5"]');
@@ -82,6 +89,14 @@ describe.skipIf(!CHROMIUM)('the dashboard in headless Chromium', () => {
     await writer.advance({ told: 40, candidates: [candidate(40, pending.dna as never, pending.id, pending.hash)], strategyState: {} });
     await page.waitForFunction(() => document.querySelector('#table-range')?.textContent === 'rows 1-41 of 41', undefined, { timeout: 10_000 });
     await page.waitForFunction((id) => (document.querySelector('#headline')?.textContent ?? '').includes(`best: candidate ${id}, perplexity 1.500`), pending.id, { timeout: 10_000 });
+    // the retraining's last run: the leaderboard says who won, and its program opens from there
+    const plan = (await writer.retrains())[0]!;
+    await writer.addRetrainRun({ ...(await writer.retrainRuns(plan.id)).find((r) => r.program === 2)!, seed: 2, fitness: 7.1 });
+    await page.waitForFunction(() => (document.querySelector('#retrains')?.textContent ?? '').includes('6 of 6 runs recorded'), undefined, { timeout: 10_000 });
+    const winner = plan.programs[2]!;
+    expect(await page.textContent('#retrains')).toContain(`winner: ${winner.label}`);
+    await page.click(`#retrains button[data-id="${winner.candidate}"]`);
+    await page.waitForFunction((id) => document.querySelector('#program-title')?.textContent === `Candidate ${id}`, winner.candidate);
     expect(await page.evaluate(() => window.marker)).toBe('still the same page');
     expect(errors).toEqual([]);
     await page.close();

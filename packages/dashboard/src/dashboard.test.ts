@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteStudyStore, openStudyStore } from '@primer-search/store';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { candidate, evaluation, writeSyntheticStudy } from './__fixtures__/synthetic.js';
+import { candidate, evaluation, writeSyntheticRetrain, writeSyntheticStudy } from './__fixtures__/synthetic.js';
 import { StudyData, headlineChart, htmlReport, queryTable, startDashboard, type Dashboard } from './index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'primer-dashboard-'));
@@ -77,6 +77,37 @@ describe('the dashboard server', () => {
   });
 });
 
+describe('results not trained, and retrainings', () => {
+  it('marks a result reused from a program computing the same function, and serves the retraining leaderboard', async () => {
+    const file = join(dir, 'merged.sqlite');
+    const w = await writeSyntheticStudy(file, 12, { sameAs: [4, 7] });
+    const retrain = await writeSyntheticRetrain(w, { top: 2, seeds: [1, 2, 3] });
+    await w.close();
+    const d = await startDashboard({ open: () => openStudyStore(file, { readonly: true, mustExist: true }), location: file, port: 0, pollMs: 100 });
+    try {
+      const { points } = JSON.parse((await get(d.url, '/api/points')).body);
+      expect(points.id.filter((_: number, i: number) => points.sameAs[i] !== null)).toEqual([4, 7]);
+      expect(points.sameAs[4]).toBe(0);
+      const detail = JSON.parse((await get(d.url, '/api/candidate/7')).body);
+      expect(detail.sameAs).toBe(0);
+      expect(detail.evaluation.fitness).toBe(JSON.parse((await get(d.url, '/api/candidate/0')).body).evaluation.fitness);
+      expect(JSON.parse((await get(d.url, '/api/candidate/5')).body).sameAs).toBeNull();
+      const page = JSON.parse((await get(d.url, '/api/candidates?limit=12')).body);
+      expect(page.rows.filter((r: { sameAs: number | null }) => r.sameAs !== null).map((r: { id: number }) => r.id)).toEqual([4, 7]);
+      const { summary } = JSON.parse((await get(d.url, '/api/study')).body);
+      expect(summary.equivalent.programs).toBe(2);
+      expect(summary.retrains).toHaveLength(1);
+      const r = summary.retrains[0];
+      expect(r).toMatchObject({ id: retrain, done: 9, total: 9, seeds: [1, 2, 3] });
+      expect(r.rows).toHaveLength(3);
+      // the synthetic runs: program k ends k below the seed at every seed, so the last one wins beyond the noise
+      expect(r.winner).toMatchObject({ label: r.rows[2].label, isReference: false, verdict: 'better' });
+    } finally {
+      await d.close();
+    }
+  }, 30_000);
+});
+
 describe('a study it cannot read', () => {
   it('gets a clear page, not a stack trace, and is shown once it can be read', async () => {
     const bogus = join(dir, 'not-a-study.sqlite');
@@ -133,6 +164,7 @@ describe('StudyData', () => {
       parent: [null, 0, 0, 1],
       status: [0, 2, 0, 3],
       reused: [false, false, false, false],
+      sameAs: [null, null, null, null],
       fitness: [9, null, 7, null],
       parameters: [1, 2, 3, 4],
       flops: [1, 1, 1, 1],

@@ -20,6 +20,11 @@ export interface Points {
   /** Index into STATUS_CODES. */
   status: number[];
   reused: boolean[];
+  /**
+   * The candidate whose result it reused because its block computes the same function (behaviour
+   * de-duplication), or null: like `reused`, it was not trained.
+   */
+  sameAs: Array<number | null>;
   /** Validation perplexity (at the end, or at the hurdle where it stopped); null when failed or pending. */
   fitness: Array<number | null>;
   parameters: Array<number | null>;
@@ -41,6 +46,8 @@ export interface CandidateDetail {
   parent: number | null;
   status: PointStatus;
   reused: boolean;
+  /** The candidate whose result it reused because its block computes the same function, or null. */
+  sameAs: number | null;
   mutations: string[];
   evaluation: CandidateView['evaluation'];
   /** Its program as code. */
@@ -82,6 +89,8 @@ export class StudyData {
   private flopsByHash = new Map<string, number | null>();
   private codeByHash = new Map<string, string>();
   private signature = '';
+  /** The first candidate of each program with a result (what a same-function result points at). */
+  private firstByHash = new Map<string, number>();
 
   private constructor(private readonly store: StudyStore) {}
 
@@ -159,7 +168,9 @@ export class StudyData {
 
   private pointsOf(candidates: CandidateView[]): Points {
     const start = candidates.length ? Date.parse(candidates[0]!.createdAt) : 0;
-    const p: Points = { id: [], parent: [], status: [], reused: [], fitness: [], parameters: [], flops: [], seconds: [], steps: [], reason: [], mutations: [] };
+    const p: Points = { id: [], parent: [], status: [], reused: [], sameAs: [], fitness: [], parameters: [], flops: [], seconds: [], steps: [], reason: [], mutations: [] };
+    this.firstByHash = new Map();
+    for (const c of candidates) if (c.evaluation && !this.firstByHash.has(c.hash)) this.firstByHash.set(c.hash, c.id);
     for (const c of candidates) {
       const e = c.evaluation;
       const status: PointStatus = e ? e.status : 'pending';
@@ -167,6 +178,7 @@ export class StudyData {
       p.parent.push(c.parent);
       p.status.push(STATUS_CODES.indexOf(status));
       p.reused.push(c.reused);
+      p.sameAs.push(this.sameAsOf(c));
       p.fitness.push(e && e.status !== 'failed' ? e.fitness : null);
       p.parameters.push(e?.parameters ?? null);
       p.flops.push(this.flopsOf(c));
@@ -176,6 +188,11 @@ export class StudyData {
       p.mutations.push((c.mutations as Array<{ description?: string }>).map((m) => m.description ?? JSON.stringify(m)).join('; '));
     }
     return p;
+  }
+
+  private sameAsOf(c: CandidateView): number | null {
+    const of = c.evaluation?.sameAs;
+    return of ? (this.firstByHash.get(of) ?? null) : null;
   }
 
   private code(c: CandidateView): string {
@@ -206,6 +223,7 @@ export class StudyData {
       parent: c.parent,
       status: c.evaluation ? c.evaluation.status : 'pending',
       reused: c.reused,
+      sameAs: this.sameAsOf(c),
       mutations: (c.mutations as Array<{ description?: string }>).map((m) => m.description ?? JSON.stringify(m)),
       evaluation: c.evaluation,
       code,

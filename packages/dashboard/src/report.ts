@@ -59,14 +59,14 @@ export async function headlineChart(store: StudyStore, format: 'svg' | 'png'): P
   const Plot = await import('@observablehq/plot');
   const { document } = new JSDOM('').window;
   const statuses = ['completed', 'stopped at a hurdle'];
-  const marks = p.id.flatMap((id, i) => (p.fitness[i] === null || p.status[i]! > 1 ? [] : [{ candidate: id, perplexity: p.fitness[i]!, kind: p.reused[i] ? 'reused' : statuses[p.status[i]!]! }]));
+  const marks = p.id.flatMap((id, i) => (p.fitness[i] === null || p.status[i]! > 1 ? [] : [{ candidate: id, perplexity: p.fitness[i]!, kind: p.reused[i] || p.sameAs[i] !== null ? 'reused' : statuses[p.status[i]!]! }]));
   let best = Infinity;
   const line = p.id.flatMap((id, i) => {
     if (p.status[i] === 0 && p.fitness[i] !== null) best = Math.min(best, p.fitness[i]!);
     return Number.isFinite(best) ? [{ candidate: id, perplexity: best }] : [];
   });
   const c = data.config;
-  const key = 'blue: completed · orange: stopped at a hurdle · grey: reused · green line: best so far';
+  const key = 'blue: completed · orange: stopped at a hurdle · grey: reused (same program or same function) · green line: best so far';
   const chart = Plot.plot({
     document: document as never,
     width: 760,

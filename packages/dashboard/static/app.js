@@ -98,12 +98,14 @@ function sortedBy(column, keep = () => true) {
 /** One points series per kind of result; with `failedAt`, failures (which have no perplexity) are drawn at that height. */
 function byStatus(order, p, value, failedAt) {
   const pick = (pred, v = value) => order.map((i) => (pred(i) ? v(i) : null));
+  // not trained: the same program as an earlier candidate, or a program computing the same function
+  const copied = (i) => p.reused[i] || (p.sameAs?.[i] ?? null) !== null;
   const series = [
-    { label: 'completed', color: COLORS.completed, values: pick((i) => p.status[i] === 0 && !p.reused[i]) },
-    { label: 'stopped at a hurdle', color: COLORS.hurdle, values: pick((i) => p.status[i] === 1 && !p.reused[i]) },
-    { label: 'reused', color: COLORS.reused, values: pick((i) => p.reused[i] && p.status[i] < 2) },
+    { label: 'completed', color: COLORS.completed, values: pick((i) => p.status[i] === 0 && !copied(i)) },
+    { label: 'stopped at a hurdle', color: COLORS.hurdle, values: pick((i) => p.status[i] === 1 && !copied(i)) },
+    { label: 'reused (same program or same function)', color: COLORS.reused, values: pick((i) => copied(i) && p.status[i] < 2) },
   ];
-  if (failedAt !== undefined) series.push({ label: 'failed (drawn at the top)', color: COLORS.failed, values: pick((i) => p.status[i] === 2 && !p.reused[i], () => failedAt) });
+  if (failedAt !== undefined) series.push({ label: 'failed (drawn at the top)', color: COLORS.failed, values: pick((i) => p.status[i] === 2 && !copied(i), () => failedAt) });
   return series;
 }
 
@@ -154,7 +156,9 @@ function drawFacts() {
   $('location').textContent = state.study.location;
   const best = s.leaderboard[0];
   $('headline').innerHTML =
-    `${esc(c.strategy)} from ${esc(c.seedModel)} · ${fmt(s.candidates)} candidates proposed of ${fmt(c.candidates)}, ${fmt(s.told)} told · trained ${fmt(s.trained)}, reused ${fmt(s.reused)}, completed ${fmt(s.completed)}, failed ${fmt(s.failed)}` +
+    `${esc(c.strategy)} from ${esc(c.seedModel)} · ${fmt(s.candidates)} candidates proposed of ${fmt(c.candidates)}, ${fmt(s.told)} told · trained ${fmt(s.trained)}, reused ${fmt(s.reused)}` +
+    (s.equivalent?.programs ? `, same function as an earlier program ${fmt(s.equivalent.programs)} (${fmt(s.equivalent.trainSecondsSaved)} s of training saved)` : '') +
+    `, completed ${fmt(s.completed)}, failed ${fmt(s.failed)}` +
     ` · ${esc(c.settings.dataset)}, ${esc(c.settings.layers)} layers, dModel ${esc(c.settings.dModel)}, seq ${esc(c.settings.seqLen)}<br>` +
     (best ? `<b>best: candidate ${best.id}, perplexity ${fmt(best.fitness, 3)}</b>${s.seed.fitness !== null ? ` (seed ${fmt(s.seed.fitness, 3)})` : ''}` : 'no candidate has completed its budget yet');
   const failures = Object.entries(s.failuresByReason);
@@ -165,6 +169,48 @@ function drawFacts() {
   $('workers').innerHTML =
     '<tr><th>host</th><th>backend</th><th>results</th><th>steps/s</th></tr>' +
     s.machines.map((m) => `<tr><td>${esc(m.host)}</td><td>${esc(m.backend ?? '?')}</td><td>${fmt(m.evaluations)}</td><td>${fmt(m.stepsPerSecond, 1)}</td></tr>`).join('');
+}
+
+/** How a result that was not trained came about: the same program told before, or one computing the same function. */
+function reusedNote(x) {
+  if (x.sameAs !== null && x.sameAs !== undefined) return ` (same function as candidate ${x.sameAs}: its result reused)`;
+  return x.reused ? ' (reused)' : '';
+}
+
+/** The retrainings (primer study retrain): per program mean ± sd over seeds, speedup over the seed with its interval, verdict, and the winner. */
+function drawRetrains() {
+  const list = state.study.summary.retrains ?? [];
+  $('retrains-section').hidden = list.length === 0;
+  const interval = (st) => (st?.interval ? ` [${fmt(st.interval[0], 2)}, ${fmt(st.interval[1], 2)}]` : '');
+  $('retrains').innerHTML = list
+    .map((r) => {
+      const many = r.seeds.length > 1;
+      const head =
+        `<p class="retrain-head">retraining ${r.id}: the seed and the ${r.top} best program${r.top === 1 ? '' : 's'} · ${esc(r.budget)} per run · seed${many ? 's' : ''} ${r.seeds.join(', ')} · ${fmt(r.done)} of ${fmt(r.total)} runs recorded</p>`;
+      const rows = r.rows
+        .map((x) => {
+          const ppl = x.perplexity ? `${fmt(x.perplexity.mean, 2)}${many ? ` ± ${fmt(x.perplexity.sd, 2)}` : ''}${x.completed < r.seeds.length ? ` (${x.completed} of ${r.seeds.length} seeds)` : ''}` : x.runs ? 'failed' : '–';
+          const speed = x.program === 0 ? (x.perplexity ? '1.00x' : '–') : x.speedup ? `${fmt(x.speedup.mean, 2)}x${many ? interval(x.speedup) : ''}${x.notReached ? ` (not reached at ${x.notReached})` : ''}` : x.notReached ? 'not reached' : '–';
+          const verdict = x.program === 0 ? '(reference)' : (x.verdict ?? '–');
+          const link = x.candidate !== null ? `<button data-id="${x.candidate}">${esc(x.label)}</button>` : esc(x.label);
+          return `<tr class="${r.winner?.program === x.program ? 'winner' : ''}"><td>${link}</td><td>${fmt(x.searchFitness, 2)}</td><td>${fmt(x.parameters)}</td><td>${fmt(x.steps)}</td><td>${ppl}</td><td>${speed}</td><td class="verdict">${esc(verdict)}</td></tr>`;
+        })
+        .join('');
+      const w = r.winner;
+      const end =
+        r.done < r.total
+          ? 'not finished: running the same primer study retrain command again continues it'
+          : !w
+            ? 'no program completed every seed'
+            : w.isReference
+              ? `winner: the seed itself (perplexity ${fmt(w.perplexity.mean, 2)}): no retrained program beat it on average`
+              : `winner: ${esc(w.label)} (perplexity ${fmt(w.perplexity.mean, 2)}${many ? ` ± ${fmt(w.perplexity.sd, 2)}` : ''}), ${!w.verdict ? 'one seed: no interval' : w.verdict === 'better' ? 'better than the seed beyond the noise' : w.verdict === 'within the noise' ? 'but its difference from the seed is within the noise' : 'yet worse than the seed'}`;
+      return (
+        `${head}<table class="rows retrain"><thead><tr><th>program</th><th>search perplexity</th><th>parameters</th><th>steps</th><th>perplexity${many ? ' (mean ± sd)' : ''}</th><th>speedup vs seed${many ? ' (mean [95%])' : ''}</th><th>vs seed</th></tr></thead><tbody>${rows}</tbody></table>` +
+        `<p class="retrain-end">${end}. Speedup: the ${r.axis === 'flops' ? 'training FLOPs' : 'training seconds'} the seed needed to reach its final perplexity over those each program needed, paired by seed${many ? '; 95% Student-t intervals over the seeds' : ''}.</p>`
+      );
+    })
+    .join('');
 }
 
 async function drawLineage() {
@@ -197,7 +243,7 @@ async function selectCandidate(id) {
   const e = d.evaluation;
   $('program-title').textContent = `Candidate ${d.id}${d.id === 0 ? ' (the seed)' : ''}`;
   $('program-facts').innerHTML =
-    `<span class="status-${d.status}">${d.status}${d.reused ? ' (reused)' : ''}</span>` +
+    `<span class="status-${d.status}">${d.status}${reusedNote(d)}</span>` +
     (e ? ` · perplexity ${fmt(e.fitness, 3)} · ${fmt(e.parameters)} parameters · ${fmt(e.steps)} steps${e.reason ? ` · ${esc(e.reason)}` : ''}` : '') +
     (d.parent !== null ? ` · parent ${d.parent}: ${esc(d.mutations.join('; '))}` : '');
   const show = () => {
@@ -220,7 +266,7 @@ async function drawTable() {
   document.querySelector('#candidates tbody').innerHTML = r.rows
     .map(
       (row) =>
-        `<tr data-id="${row.id}" class="${row.id === state.selected ? 'selected' : ''}"><td>${row.id}</td><td>${row.parent ?? ''}</td><td class="status-${row.status}">${row.status}${row.reused ? ' (reused)' : ''}</td>` +
+        `<tr data-id="${row.id}" class="${row.id === state.selected ? 'selected' : ''}"><td>${row.id}</td><td>${row.parent ?? ''}</td><td class="status-${row.status}">${row.status}${reusedNote(row)}</td>` +
         `<td>${fmt(row.fitness, 3)}</td><td>${fmt(row.parameters)}</td><td>${fmt(row.flops)}</td><td>${fmt(row.steps)}</td><td>${fmt(row.seconds, 1)}</td><td>${esc(row.reason ?? row.mutations)}</td></tr>`,
     )
     .join('');
@@ -231,6 +277,7 @@ async function load(first = false) {
   state.study = study;
   state.points = points.points;
   drawFacts();
+  drawRetrains();
   drawCharts();
   await Promise.all([drawLineage(), drawTable(), first ? selectCandidate(study.summary.leaderboard[0]?.id ?? 0) : undefined]);
   document.body.dataset.version = String(study.version);
@@ -238,6 +285,10 @@ async function load(first = false) {
 
 function wire() {
   $('lineage').addEventListener('click', (e) => {
+    const b = e.target.closest('button[data-id]');
+    if (b) selectCandidate(Number(b.dataset.id));
+  });
+  $('retrains').addEventListener('click', (e) => {
     const b = e.target.closest('button[data-id]');
     if (b) selectCandidate(Number(b.dataset.id));
   });

@@ -27,6 +27,7 @@ export function queryTable(p, q) {
     parent: p.parent[i],
     status: STATUS_CODES[p.status[i]],
     reused: p.reused[i],
+    sameAs: p.sameAs?.[i] ?? null,
     fitness: p.fitness[i],
     parameters: p.parameters[i],
     flops: p.flops[i],

@@ -59,9 +59,10 @@ export function evaluation(c: CandidateRecord, fitness: number | null, o: { seco
 /**
  * A study of `n` candidates: the seed and mutants of it (distinct programs, `distinct` of them
  * at most, reused in turn beyond that), with completed, hurdle, failed and reused results; the
- * last `pending` without a result.
+ * last `pending` without a result. The candidates in `sameAs` get the seed's result as programs
+ * computing the same function (behaviour de-duplication).
  */
-export async function writeSyntheticStudy(path: string, n: number, o: { distinct?: number; pending?: number } = {}): Promise<SqliteStudyStore> {
+export async function writeSyntheticStudy(path: string, n: number, o: { distinct?: number; pending?: number; sameAs?: number[] } = {}): Promise<SqliteStudyStore> {
   const store = SqliteStudyStore.open(path);
   await store.createStudy(studyConfig(n) as unknown as Record<string, unknown>);
   const rng = Rng.create(5);
@@ -85,8 +86,34 @@ export async function writeSyntheticStudy(path: string, n: number, o: { distinct
     seen.add(c.hash);
     const r = rng.float();
     const fitness = 9 + rng.float() * 4 - Math.min(2, c.id / 5000);
+    if (o.sameAs?.includes(c.id)) {
+      const original = (await store.evaluations()).find((e) => e.candidate === 0)!;
+      await store.addEvaluation({ ...original, id: undefined, finishedAt: undefined, hash: c.hash, candidate: c.id, sameAs: original.hash } as never);
+      continue;
+    }
     const e = r < 0.08 ? evaluation(c, null, { seconds: c.id * 10 }) : r < 0.2 ? evaluation(c, fitness + 3, { seconds: c.id * 10, status: 'hurdle', hurdle: 0 }) : evaluation(c, fitness, { seconds: c.id * 10 });
     await store.addEvaluation(e);
   }
   return store;
+}
+
+/**
+ * A retraining of the seed and the `top` best completed candidates over `seeds` seeds, with runs
+ * recorded for the first `runs` (program, seed) pairs, seed-major: candidate k's perplexity is the
+ * seed's minus k + 0.1 per seed, its curve reaching the seed's final perplexity at half the tokens.
+ */
+export async function writeSyntheticRetrain(store: SqliteStudyStore, o: { top: number; seeds: number[]; runs?: number }): Promise<number> {
+  const candidates = await store.candidates();
+  const best = candidates.filter((c) => c.id !== 0 && !c.reused && c.evaluation?.status === 'completed' && !c.evaluation.sameAs).sort((a, b) => a.evaluation!.fitness! - b.evaluation!.fitness!).slice(0, o.top);
+  const seed = candidates[0]!;
+  const programs = [seed, ...best].map((c) => ({ label: c.id === 0 ? 'seed (vanilla)' : `candidate ${c.id}`, hash: c.hash, candidate: c.id, searchFitness: c.evaluation?.fitness ?? null, dna: c.dna }));
+  const plan = await store.createRetrain({ top: o.top, budget: '500 steps', seeds: o.seeds, references: [], settings: { ...studyConfig(1).settings, budget: { kind: 'steps', steps: 500 } }, programs });
+  const pairs = o.seeds.flatMap((seed) => programs.map((_, program) => ({ program, seed })));
+  for (const { program, seed: s } of pairs.slice(0, o.runs ?? pairs.length)) {
+    const final = 9 - program + 0.1 * (s - o.seeds[0]!);
+    const seedFinal = 9 + 0.1 * (s - o.seeds[0]!);
+    const curve = [1, 2, 3, 4].map((k) => ({ step: 125 * k, tokens: 128_000 * k, seconds: 5 * k, perplexity: program === 0 ? seedFinal * (1 + (4 - k) * 0.1) : k >= 2 ? Math.min(seedFinal, final + (4 - k) * 0.01) : seedFinal * 1.2 }));
+    await store.addRetrainRun({ retrain: plan.id, program, seed: s, status: 'completed', fitness: curve.at(-1)!.perplexity, reason: null, curve, steps: 500, tokens: 512_000, trainSeconds: 20, wallSeconds: 22, backend: 'wasm', machine: 'synthetic-host', environment: null, parameters: 100_000, vocabSize: 256 });
+  }
+  return plan.id;
 }
