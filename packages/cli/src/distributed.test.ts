@@ -43,7 +43,7 @@ async function until(what: string, done: () => boolean | Promise<boolean>, secon
 async function studyOf(location: string) {
   const s = await openStudyStore(location, { readonly: true });
   try {
-    return { candidates: await s.candidates(), evaluations: await s.evaluations(), snapshot: await s.latestSnapshot(), workers: await s.workers() };
+    return { candidates: await s.candidates(), evaluations: await s.evaluations(), snapshot: await s.latestSnapshot(), workers: await s.workers(), retrainRuns: await s.retrainRuns() };
   } finally {
     await s.close();
   }
@@ -130,5 +130,44 @@ describe('one study, many worker processes, through PostgreSQL and pg-boss', () 
     const after = await studyOf(url);
     expect(after.workers).toHaveLength(4);
     expect(after.workers[3]).toMatchObject({ allowMixedHardware: true, environment: { backend: 'cpu', mixedHardware: true } });
+  }, 600_000);
+
+  it('retrains through the queue: a controller killed and started again, and the numbers of a local retraining', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'primer-dist-'));
+    const SMALL = ['--candidates', '5', '--budget-per-candidate', '6steps', ...TINY, '--population', '3', '--tournament', '2', '--hurdles', 'none', '--seed', '4', '--workers', '1'];
+    const RETRAIN = ['--top', '1', '--seeds', '2', '--budget', '30steps'];
+    // the reference: searched and retrained on this machine
+    const local = join(dir, 'local.sqlite');
+    for (const args of [['search', ...SMALL, '--study', local], ['study', 'retrain', local, ...RETRAIN, '--workers', '1']]) {
+      const p = primer(args);
+      expect(await p.exited, p.stderr()).toBe(0);
+    }
+    // the same search into PostgreSQL, then its retraining sent to two workers through the queue
+    const url = `${postgres().url}?schema=retrain_queue`;
+    const searched = primer(['search', ...SMALL, '--study', url]);
+    expect(await searched.exited, searched.stderr()).toBe(0);
+    const workers = [0, 1].map(() => primer(['worker', '--study', url, '--poll', '0.5']));
+    let controller = primer(['study', 'retrain', url, ...RETRAIN, '--workers', '0', '--in-flight', '2']);
+    const logs = () => `controller:\n${controller.stderr()}\n${workers.map((w, i) => `worker ${i}:\n${w.stderr()}`).join('\n')}`;
+    await until('a first retraining run', async () => (await studyOf(url)).retrainRuns.length >= 1, 150, logs);
+    expect(controller.stderr()).toMatch(/retraining 1 of .*: seed \(vanilla\), candidate \d+ · 30 steps per run · seeds 4, 5 · 2 at a time through the queue/);
+    controller.child.kill('SIGKILL');
+    await controller.exited;
+    controller = primer(['study', 'retrain', url, ...RETRAIN, '--workers', '0', '--in-flight', '2']);
+    const code = await Promise.race([controller.exited, sleep(200_000).then(() => 'hung')]);
+    expect(code, logs()).toBe(0);
+    expect(controller.stderr()).toMatch(/continuing retraining 1 \([1-3] of 4 runs recorded\)/);
+    for (const w of workers) w.child.kill('SIGTERM');
+    // the workers name the runs they train
+    expect(workers.map((w) => w.stderr()).join('')).toMatch(/retraining 1: (seed \(vanilla\)|candidate \d+), seed [45]: training/);
+    const got = (await studyOf(url)).retrainRuns;
+    const want = (await studyOf(local)).retrainRuns;
+    // every run once, with the numbers of the local retraining
+    const byRun = (runs: typeof got) => runs.map((r) => ({ program: r.program, seed: r.seed, status: r.status, steps: r.steps, fitness: r.fitness })).sort((a, b) => a.program - b.program || a.seed - b.seed);
+    expect(got).toHaveLength(4);
+    for (const [a, b] of byRun(got).map((r, i) => [r, byRun(want)[i]!] as const)) {
+      expect({ ...a, fitness: undefined }).toEqual({ ...b, fitness: undefined });
+      expect(a.fitness).toBeCloseTo(b.fitness!, 4);
+    }
   }, 600_000);
 });

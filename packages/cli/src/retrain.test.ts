@@ -127,5 +127,11 @@ describe('primer study retrain', () => {
     const bad = await run(['study', 'retrain', study, '--baselines', 'primer-zz']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--baselines: .*primer-zz/);
+    const noQueue = await run(['study', 'retrain', study, '--workers', '0']);
+    expect(noQueue.code).toBe(2);
+    expect(noQueue.stderr).toMatch(/--workers 0 sends the runs to primer worker processes through a queue in PostgreSQL/);
+    const inFlight = await run(['study', 'retrain', study, '--in-flight', '2']);
+    expect(inFlight.code).toBe(2);
+    expect(inFlight.stderr).toMatch(/--in-flight .* goes with --workers 0/);
   }, 60_000);
 });

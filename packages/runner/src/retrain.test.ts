@@ -3,7 +3,7 @@ import { dnaHash } from '@primer-search/dna';
 import type { CandidateView, EvaluationRecord } from '@primer-search/store';
 import type { StudyConfig } from '@primer-search/study';
 import { describe, expect, it } from 'vitest';
-import { chooseRetrainPrograms, matchingPlan } from './retrain.js';
+import { chooseRetrainPrograms, matchingPlan, retrainJobNumber } from './retrain.js';
 
 const evaluation = (hash: string, candidate: number, fitness: number | null, over: Partial<EvaluationRecord> = {}): EvaluationRecord => ({
   id: candidate,
@@ -75,5 +75,16 @@ describe('chooseRetrainPrograms', () => {
     expect(matchingPlan([plan], { ...args, seeds: [1, 2, 3] })).toBeUndefined();
     expect(matchingPlan([plan], { ...args, budget: { kind: 'flops', flops: 6e12 } })).toBeUndefined();
     expect(matchingPlan([plan], { ...args, references: [] })).toBeUndefined();
+  });
+});
+
+describe('retrainJobNumber', () => {
+  it('gives each run of each retraining its own number, above any candidate id, the same every time', () => {
+    const numbers = [1, 2].flatMap((plan) => [0, 1, 999].flatMap((program) => [0, 1, 999].map((seed) => retrainJobNumber(plan, program, seed))));
+    expect(new Set(numbers).size).toBe(numbers.length);
+    expect(Math.min(...numbers)).toBeGreaterThan(1e9);
+    expect(numbers.every(Number.isSafeInteger)).toBe(true);
+    expect(retrainJobNumber(2, 1, 0)).toBe(numbers[12]);
+    expect(() => retrainJobNumber(1, 1000, 0)).toThrow(RangeError);
   });
 });

@@ -20,6 +20,16 @@ import { loadPlugins, SearchError } from './search.js';
 /** Where a retraining's runs are evaluated, to draw its curves and speedups. */
 export const RETRAIN_CHECKPOINTS = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
 
+/**
+ * The job number of one run of a retraining (`program`'s run with the plan's `seedIndex`-th seed):
+ * above every candidate id, fixed by the run alone, so that a queue finds the job a controller
+ * sent before it was restarted, and no run's job is taken for a search candidate's.
+ */
+export function retrainJobNumber(plan: number, program: number, seedIndex: number): number {
+  if (program >= 1000 || seedIndex >= 1000) throw new RangeError(`a retraining has at most 1000 programs and 1000 seeds (program ${program}, seed index ${seedIndex})`);
+  return 1e12 + plan * 1e6 + program * 1e3 + seedIndex;
+}
+
 export type RetrainEvent =
   | { type: 'started'; plan: RetrainPlan; resumed: boolean; done: number; total: number }
   | { type: 'dispatched'; program: number; seed: number }
@@ -131,8 +141,9 @@ export async function runRetrain(args: RetrainArgs): Promise<{ plan: RetrainPlan
         const { program, seed } = todo[key]!;
         const p = active.programs[program]!;
         const job: EvaluationJob = {
-          // a job number of its own: the pool matches results by it
-          candidate: key,
+          // a job number of its own, the same on every call: pools match results by it, the queue finds a job sent before by it
+          candidate: retrainJobNumber(active.id, program, active.seeds.indexOf(seed)),
+          label: `retraining ${active.id}: ${p.label}, seed ${seed}`,
           hash: p.hash,
           dna: p.dna,
           settings: { ...active.settings, seed },

@@ -4,7 +4,10 @@ import type { RunSettings } from './settings.js';
 
 /** One candidate to train, as sent to a worker: plain JSON. */
 export interface EvaluationJob {
+  /** The job's number: the candidate's id in a search; a retraining's runs have numbers of their own (see `retrainJobNumber`). */
   candidate: number;
+  /** How logs name it (default `candidate N`). */
+  label?: string;
   hash: string;
   dna: unknown;
   settings: RunSettings;

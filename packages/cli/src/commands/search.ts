@@ -536,6 +536,7 @@ interface RetrainOptions {
   budget?: Budget;
   seeds: number;
   workers: number;
+  inFlight?: number;
   baselines: string;
   heads: number;
   runTimeout?: Budget;
@@ -553,7 +554,12 @@ function retrainCommand(study: Command, io: CliIo, result: CommandResult): void 
     .option('--top <n>', 'the best distinct programs to retrain besides the seed (by search perplexity)', integer('--top', 0), 5)
     .addOption(new Option('--budget <budget>', "training budget per run: time, steps, tokens or FLOPs, as for primer search (default: 5x the search's budget per candidate)").argParser(budgetArg))
     .option('--seeds <n>', "seeds per program: the study's seed, +1, +2, ... (weights and batches)", integer('--seeds', 1, 100), 3)
-    .addOption(new Option('--workers <n>', 'worker processes training runs at once on this machine').argParser(integer('--workers', 1)).default(defaultWorkerCount(), `${defaultWorkerCount()}, one per core`))
+    .addOption(
+      new Option('--workers <n>', "worker processes training runs at once on this machine (0: none, the runs go to primer worker processes through a PostgreSQL study's queue)")
+        .argParser(integer('--workers', 0))
+        .default(defaultWorkerCount(), `${defaultWorkerCount()}, one per core`),
+    )
+    .option('--in-flight <n>', 'with --workers 0: runs out on the queue at once (default 2)', integer('--in-flight', 1))
     .option('--baselines <list>', 'reference models to train beside them (comma-separated baselines or DNA files, e.g. primer-ez); speedups stay against the seed', '')
     .option('--heads <n>', 'attention heads of those baselines (1, 2, 4 or 8)', headsFlag, 4)
     .addOption(new Option('--run-timeout <time>', 'stop a run after this long (default: twice a time budget plus a minute, or 2h)').argParser(timeBudget))
@@ -565,6 +571,8 @@ function retrainCommand(study: Command, io: CliIo, result: CommandResult): void 
       }
       const where = parseStudyLocation(location);
       if (where.kind === 'sqlite' && !existsSync(where.target)) throw new UsageError(`no study file at ${location}`);
+      if (o.workers === 0 && where.kind !== 'postgres') throw new UsageError('--workers 0 sends the runs to primer worker processes through a queue in PostgreSQL: give a postgres://... study');
+      if (o.inFlight !== undefined && o.workers !== 0) throw new UsageError('--in-flight counts runs out on the queue: it goes with --workers 0');
       const tooMany = workersWarning(o.workers);
       if (tooMany) io.stderr(`${tooMany}\n`);
       const store = await openStudyStore(location, { mustExist: true });
@@ -595,6 +603,10 @@ function retrainCommand(study: Command, io: CliIo, result: CommandResult): void 
         const t0 = performance.now();
         let labels: string[] = [];
         let outcome: Awaited<ReturnType<typeof runRetrain>>;
+        // through the study's queue, to primer worker processes anywhere (as primer search --workers 0)
+        const queue = o.workers === 0 ? await startQueue(location) : undefined;
+        const signals = queue ? await QueueSignals.listen(location, queue.boss, queue.queue, DONE_CHANNEL) : undefined;
+        const via = queue ? `${o.inFlight ?? 2} at a time through the queue ${queue.queue} (start primer worker --study ... on any machine)` : `${o.workers} worker${o.workers === 1 ? '' : 's'}`;
         try {
           outcome = await runRetrain({
             store,
@@ -602,7 +614,7 @@ function retrainCommand(study: Command, io: CliIo, result: CommandResult): void 
             budget,
             seeds,
             references,
-            pool: new LocalWorkerPool(o.workers),
+            pool: queue ? new QueuePool(queue.boss, queue.queue, o.inFlight ?? 2, 1000, signals) : new LocalWorkerPool(o.workers),
             timeoutSeconds: o.runTimeout?.kind === 'seconds' ? o.runTimeout.seconds : undefined,
             signal: stop.signal,
             onEvent: (e) => {
@@ -611,7 +623,7 @@ function retrainCommand(study: Command, io: CliIo, result: CommandResult): void 
                 labels = e.plan.programs.map((p) => p.label);
                 io.stderr(
                   `${e.resumed ? `continuing retraining ${e.plan.id} (${e.done} of ${e.total} runs recorded)` : `retraining ${e.plan.id}`} of ${where.display}: ${labels.join(', ')} · ` +
-                    `${e.plan.budget} per run · seeds ${e.plan.seeds.join(', ')} · ${o.workers} worker${o.workers === 1 ? '' : 's'}\n`,
+                    `${e.plan.budget} per run · seeds ${e.plan.seeds.join(', ')} · ${via}\n`,
                 );
               }
               if (e.type === 'finished') {
@@ -624,6 +636,7 @@ function retrainCommand(study: Command, io: CliIo, result: CommandResult): void 
           });
         } finally {
           process.off('SIGINT', onSigint);
+          await queue?.boss.stop({ graceful: false, close: true, wait: true, timeout: 5000 });
         }
         const summary = summarizeRetrain(outcome.plan, await store.retrainRuns(outcome.plan.id));
         if (o.json) io.stdout(`${JSON.stringify(summary, null, 2)}\n`);

@@ -126,7 +126,8 @@ export function workerCommand(program: Command, io: CliIo): void {
         if (missing.length) throw new Error(`this worker was not started with the plugins candidate ${job.candidate} needs: ${missing.join(', ')} (start it with --plugin)`);
         const differ = job.pluginIds ? pluginDifferences(job.pluginIds, myPlugins, { extraAllowed: true }) : [];
         if (differ.length && !o.allowMixedHardware) throw new Error(`candidate ${job.candidate} needs other plugin code than this worker has: ${differ.join('; ')}`);
-        io.stderr(`candidate ${job.candidate}: training\n`);
+        const name = job.label ?? `candidate ${job.candidate}`;
+        io.stderr(`${name}: training\n`);
         const outcome = await pool.run({ ...job, plugins, settings: { ...job.settings, backend: me.backend as BackendChoice } }, { timeoutSeconds });
         trained++;
         const what = isEnvironmentFailure(outcome)
@@ -136,7 +137,7 @@ export function workerCommand(program: Command, io: CliIo): void {
             : outcome.status === 'failed'
               ? outcome.reason
               : `perplexity ${outcome.fitness?.toFixed(3)}`;
-        io.stderr(`[${trained}] candidate ${job.candidate}: ${what}\n`);
+        io.stderr(`[${trained}] ${name}: ${what}\n`);
         if (isEnvironmentFailure(outcome) || isEquivalent(outcome)) return outcome;
         return { ...outcome, machine: hostname(), environment: outcome.environment ? { ...outcome.environment, ...(o.allowMixedHardware ? { mixedHardware: true as const } : {}) } : me };
       };
