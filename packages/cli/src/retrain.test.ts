@@ -66,6 +66,7 @@ describe('primer study retrain', () => {
     // the same command again: nothing left to train
     const again = await run(['study', 'retrain', whole, ...RETRAIN, '--baselines', 'primer-ez', '--heads', '2']);
     expect(again.stderr).toMatch(/continuing retraining 1 \(8 of 8 runs recorded\)/);
+    expect(again.stderr).not.toMatch(/preparing|data: /);
     expect((await runsOf(whole))!.map(key)).toEqual(whole1.map(key));
 
     // the same retraining, killed at random moments and continued each time

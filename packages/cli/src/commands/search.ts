@@ -16,6 +16,7 @@ import {
   startQueue,
   defaultWorkerCount,
   loadPlugins,
+  matchingPlan,
   runRetrain,
   runSearch,
   summarizeStudy,
@@ -591,8 +592,11 @@ function retrainCommand(study: Command, io: CliIo, result: CommandResult): void 
         }
         const budget = o.budget ?? scaleBudget(config.settings.budget, 5);
         const seeds = Array.from({ length: o.seeds }, (_, k) => config.settings.seed + k);
-        if (!o.json) await announceData(io, config.settings);
-        else await prepareData(config.settings);
+        // the data are prepared only when something is left to train
+        const existing = matchingPlan(await store.retrains(), { top: o.top, budget, seeds, references });
+        const complete = existing !== undefined && (await store.retrainRuns(existing.id)).length >= existing.programs.length * existing.seeds.length;
+        if (!complete && !o.json) await announceData(io, config.settings);
+        else if (!complete) await prepareData(config.settings);
         const stop = new AbortController();
         const onSigint = () => {
           if (stop.signal.aborted) process.exit(130);
