@@ -186,7 +186,7 @@ function drawRetrains() {
     .map((r) => {
       const many = r.seeds.length > 1;
       const head =
-        `<p class="retrain-head">retraining ${r.id}: the seed and the ${r.top} best program${r.top === 1 ? '' : 's'} · ${esc(r.budget)} per run · seed${many ? 's' : ''} ${r.seeds.join(', ')} · ${fmt(r.done)} of ${fmt(r.total)} runs recorded</p>`;
+        `<p class="retrain-head">retraining ${r.id}: the seed and the ${r.top} best program${r.top === 1 ? '' : 's'}${r.rows.some((x) => x.candidate === null) ? ', with references' : ''} · ${esc(r.budget)} per run · seed${many ? 's' : ''} ${r.seeds.join(', ')} · ${fmt(r.done)} of ${fmt(r.total)} runs recorded</p>`;
       const rows = r.rows
         .map((x) => {
           const ppl = x.perplexity ? `${fmt(x.perplexity.mean, 2)}${many ? ` ± ${fmt(x.perplexity.sd, 2)}` : ''}${x.completed < r.seeds.length ? ` (${x.completed} of ${r.seeds.length} seeds)` : ''}` : x.runs ? 'failed' : '–';
