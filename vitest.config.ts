@@ -13,5 +13,6 @@ export default defineConfig({
     environment: 'node',
     pool: 'forks',
     testTimeout: 60_000,
+    setupFiles: ['tools/vitest-setup.ts'],
   },
 });
