@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import PgBoss from 'pg-boss';
-import { environmentFailure, type EvaluationJob, type JobOutcome } from '@primer-search/study';
+import { environmentFailure, jobName, type EvaluationJob, type JobOutcome } from '@primer-search/study';
 import type { EvaluationPool, RunJobOptions } from './pool.js';
 
 /** What travels on the queue: the job and its time limit. */
@@ -160,11 +160,11 @@ export class QueuePool implements EvaluationPool {
     }
     for (;;) {
       const j = await this.boss.getJobById<QueuedJob>(this.queue, id, { includeArchive: true });
-      if (!j) return environmentFailure(job, `the job of candidate ${job.candidate} disappeared from the queue ${this.queue}`);
+      if (!j) return environmentFailure(job, `the job of ${jobName(job)} disappeared from the queue ${this.queue}`);
       if (j.state === 'completed') return j.output as unknown as JobOutcome;
       if (j.state === 'failed' || j.state === 'cancelled') {
         const why = (j.output as { message?: string; value?: { message?: string } } | null)?.message ?? (j.output as { value?: { message?: string } })?.value?.message;
-        return environmentFailure(job, `worker lost: candidate ${job.candidate}'s job ${j.state} after ${j.retryCount + 1} tries${why ? ` (${why})` : ''}`);
+        return environmentFailure(job, `worker lost: ${jobName(job)}'s job ${j.state} after ${j.retryCount + 1} tries${why ? ` (${why})` : ''}`);
       }
       await (this.signals ? this.signals.wait(this.pollMs) : sleep(this.pollMs));
     }
@@ -173,6 +173,17 @@ export class QueuePool implements EvaluationPool {
   async close(): Promise<void> {
     await this.signals?.close();
   }
+}
+
+/**
+ * The controller's pool on the queue of the study at `url`: pg-boss started, woken by workers'
+ * notifications, `size` jobs out at once. `stop` closes it all (pg-boss included).
+ */
+export async function openQueuePool(url: string, size: number): Promise<{ pool: QueuePool; queue: string; stop(): Promise<void> }> {
+  const { boss, queue } = await startQueue(url);
+  const signals = await QueueSignals.listen(url, boss, queue, DONE_CHANNEL);
+  const pool = new QueuePool(boss, queue, size, 1000, signals);
+  return { pool, queue, stop: () => boss.stop({ graceful: false, close: true, wait: true, timeout: 5000 }) };
 }
 
 /**

@@ -45,6 +45,8 @@ export interface RetrainArgs {
   /** Models to train beside them as references (e.g. Primer-EZ), by label. */
   references?: Array<{ label: string; dna: Dna }>;
   pool: EvaluationPool;
+  /** Called once before the first run is sent, when any is left to train (e.g. to prepare the data). */
+  prepare?: () => Promise<void>;
   /** Stop a run after this long (default: twice a time budget plus a minute, or 2 hours). */
   timeoutSeconds?: number;
   onEvent?: (e: RetrainEvent) => void;
@@ -109,12 +111,15 @@ export async function runRetrain(args: RetrainArgs): Promise<{ plan: RetrainPlan
     const config = (await store.config()) as StudyConfig | undefined;
     if (!config) throw new SearchError(`${store.location} holds no study to retrain`);
     if (!Number.isInteger(args.top) || args.top < 0) throw new SearchError(`top must be a non-negative integer (got ${args.top})`);
+    // a retraining's runs are numbered by program and seed (retrainJobNumber)
+    if (args.seeds.length > 1000) throw new SearchError(`a retraining has at most 1000 seeds (got ${args.seeds.length})`);
     if (args.seeds.length === 0 || new Set(args.seeds).size !== args.seeds.length) throw new SearchError(`seeds must be distinct, and at least one (got ${args.seeds.join(', ')})`);
     await loadPlugins(config.plugins);
     let plan = matchingPlan(await store.retrains(), args);
     const resumed = plan !== undefined;
     if (!plan) {
       const programs = chooseRetrainPrograms(config, await store.candidates(), args.top, args.references);
+      if (programs.length > 1000) throw new SearchError(`a retraining has at most 1000 programs, the seed and references included (got ${programs.length}: lower top)`);
       plan = await store.createRetrain({ top: args.top, budget: formatBudget(args.budget), seeds: args.seeds, references: (args.references ?? []).map((r) => r.label), settings: { ...config.settings, budget: args.budget }, programs });
     }
     const active = plan;
@@ -125,6 +130,7 @@ export async function runRetrain(args: RetrainArgs): Promise<{ plan: RetrainPlan
     emit({ type: 'started', plan: active, resumed, done, total });
     // seed by seed, so that every program has its paired runs as early as possible
     const todo = active.seeds.flatMap((seed) => active.programs.map((_, program) => ({ program, seed }))).filter((x) => !has.has(`${x.program}/${x.seed}`));
+    if (todo.length > 0) await args.prepare?.();
     const budget = active.settings.budget;
     const timeoutSeconds = args.timeoutSeconds ?? (budget.kind === 'seconds' ? budget.seconds * 2 + 60 : 2 * 3600);
     const pluginIds = config.plugins.map((p) => pluginIdentity(p));

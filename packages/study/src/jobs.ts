@@ -62,6 +62,9 @@ export interface EquivalentOutcome {
 export type JobOutcome = JobResult | EnvironmentFailure | EquivalentOutcome;
 
 export const isEnvironmentFailure = (o: JobOutcome): o is EnvironmentFailure => o.status === 'environment';
+/** How logs and messages name a job: its label, or `candidate N`. */
+export const jobName = (job: Pick<EvaluationJob, 'candidate' | 'label'>): string => job.label ?? `candidate ${job.candidate}`;
+
 export const isEquivalent = (o: JobOutcome): o is EquivalentOutcome => o.status === 'equivalent';
 
 export function environmentFailure(job: Pick<EvaluationJob, 'candidate' | 'hash'>, reason: string): EnvironmentFailure {

@@ -9,14 +9,10 @@ import { prepareData } from '@primer-search/datasets';
 import { formatDna, type Dna } from '@primer-search/dna';
 import {
   LocalWorkerPool,
-  DONE_CHANNEL,
-  QueuePool,
-  QueueSignals,
+  openQueuePool,
   queueName,
-  startQueue,
   defaultWorkerCount,
   loadPlugins,
-  matchingPlan,
   runRetrain,
   runSearch,
   summarizeStudy,
@@ -405,9 +401,8 @@ export function searchCommand(program: Command, io: CliIo, result: CommandResult
       }
       // a resumed study goes on as it was run, unless --workers says otherwise
       const viaQueue = throughQueue(command, o, active);
-      const queue = viaQueue ? await startQueue(studyPath) : undefined;
       // woken when a worker reports an outcome, rather than waiting out a polling interval
-      const signals = queue ? await QueueSignals.listen(studyPath, queue.boss, queue.queue, DONE_CHANNEL) : undefined;
+      const queue = viaQueue ? await openQueuePool(studyPath, active.inFlight) : undefined;
       const total = Math.max(active.candidates, moreCandidates ?? 0);
       const display = o.json ? undefined : searchDisplay(io, total);
       const stop = new AbortController();
@@ -424,7 +419,7 @@ export function searchCommand(program: Command, io: CliIo, result: CommandResult
           config,
           resume: o.resume,
           candidates: moreCandidates,
-          pool: queue ? new QueuePool(queue.boss, queue.queue, active.inFlight, 1000, signals) : new LocalWorkerPool(o.workers),
+          pool: queue?.pool ?? new LocalWorkerPool(o.workers),
           signal: stop.signal,
           onEvent: (e) => {
             if (e.type === 'started') display?.start(e.told);
@@ -434,7 +429,7 @@ export function searchCommand(program: Command, io: CliIo, result: CommandResult
       } finally {
         process.off('SIGINT', onSigint);
         display?.stop();
-        await queue?.boss.stop({ graceful: false, close: true, wait: true, timeout: 5000 });
+        await queue?.stop();
       }
       const summary = await summarizeStudy(store, o.top);
       if (o.out) io.writeFile(o.out, `${JSON.stringify(summary, null, 2)}\n`);
@@ -552,7 +547,7 @@ function retrainCommand(study: Command, io: CliIo, result: CommandResult): void 
         'and continued where it stopped by running the same command again. Prints mean ± sd of the final perplexity over the seeds, the speedup over the seed with a 95% interval, and which program won.',
     )
     .argument('<study>', 'the study: a file, sqlite:///path or postgres://...')
-    .option('--top <n>', 'the best distinct programs to retrain besides the seed (by search perplexity)', integer('--top', 0), 5)
+    .option('--top <n>', 'the best distinct programs to retrain besides the seed (by search perplexity)', integer('--top', 0, 998), 5)
     .addOption(new Option('--budget <budget>', "training budget per run: time, steps, tokens or FLOPs, as for primer search (default: 5x the search's budget per candidate)").argParser(budgetArg))
     .option('--seeds <n>', "seeds per program: the study's seed, +1, +2, ... (weights and batches)", integer('--seeds', 1, 100), 3)
     .addOption(
@@ -592,11 +587,6 @@ function retrainCommand(study: Command, io: CliIo, result: CommandResult): void 
         }
         const budget = o.budget ?? scaleBudget(config.settings.budget, 5);
         const seeds = Array.from({ length: o.seeds }, (_, k) => config.settings.seed + k);
-        // the data are prepared only when something is left to train
-        const existing = matchingPlan(await store.retrains(), { top: o.top, budget, seeds, references });
-        const complete = existing !== undefined && (await store.retrainRuns(existing.id)).length >= existing.programs.length * existing.seeds.length;
-        if (!complete && !o.json) await announceData(io, config.settings);
-        else if (!complete) await prepareData(config.settings);
         const stop = new AbortController();
         const onSigint = () => {
           if (stop.signal.aborted) process.exit(130);
@@ -608,8 +598,7 @@ function retrainCommand(study: Command, io: CliIo, result: CommandResult): void 
         let labels: string[] = [];
         let outcome: Awaited<ReturnType<typeof runRetrain>>;
         // through the study's queue, to primer worker processes anywhere (as primer search --workers 0)
-        const queue = o.workers === 0 ? await startQueue(location) : undefined;
-        const signals = queue ? await QueueSignals.listen(location, queue.boss, queue.queue, DONE_CHANNEL) : undefined;
+        const queue = o.workers === 0 ? await openQueuePool(location, o.inFlight ?? 2) : undefined;
         const via = queue ? `${o.inFlight ?? 2} at a time through the queue ${queue.queue} (start primer worker --study ... on any machine)` : `${o.workers} worker${o.workers === 1 ? '' : 's'}`;
         try {
           outcome = await runRetrain({
@@ -618,7 +607,9 @@ function retrainCommand(study: Command, io: CliIo, result: CommandResult): void 
             budget,
             seeds,
             references,
-            pool: queue ? new QueuePool(queue.boss, queue.queue, o.inFlight ?? 2, 1000, signals) : new LocalWorkerPool(o.workers),
+            pool: queue?.pool ?? new LocalWorkerPool(o.workers),
+            // the data are prepared once, here, and only when something is left to train
+            prepare: async () => void (o.json ? await prepareData(config.settings) : await announceData(io, config.settings)),
             timeoutSeconds: o.runTimeout?.kind === 'seconds' ? o.runTimeout.seconds : undefined,
             signal: stop.signal,
             onEvent: (e) => {
@@ -640,7 +631,7 @@ function retrainCommand(study: Command, io: CliIo, result: CommandResult): void 
           });
         } finally {
           process.off('SIGINT', onSigint);
-          await queue?.boss.stop({ graceful: false, close: true, wait: true, timeout: 5000 });
+          await queue?.stop();
         }
         const summary = summarizeRetrain(outcome.plan, await store.retrainRuns(outcome.plan.id));
         if (o.json) io.stdout(`${JSON.stringify(summary, null, 2)}\n`);

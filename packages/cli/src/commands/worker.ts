@@ -6,6 +6,7 @@ import {
   hardwareDifferences,
   isEnvironmentFailure,
   isEquivalent,
+  jobName,
   pluginDifferences,
   pluginIdentity,
   pluginName,
@@ -123,10 +124,10 @@ export function workerCommand(program: Command, io: CliIo): void {
       const handler = async ({ job, timeoutSeconds }: QueuedJob): Promise<JobOutcome> => {
         // nothing written in the database makes a worker load code: only its own --plugin modules
         const missing = job.plugins.map(pluginName).filter((n) => !myPlugins.some((p) => p.name === n));
-        if (missing.length) throw new Error(`this worker was not started with the plugins candidate ${job.candidate} needs: ${missing.join(', ')} (start it with --plugin)`);
+        const name = jobName(job);
+        if (missing.length) throw new Error(`this worker was not started with the plugins ${name} needs: ${missing.join(', ')} (start it with --plugin)`);
         const differ = job.pluginIds ? pluginDifferences(job.pluginIds, myPlugins, { extraAllowed: true }) : [];
-        if (differ.length && !o.allowMixedHardware) throw new Error(`candidate ${job.candidate} needs other plugin code than this worker has: ${differ.join('; ')}`);
-        const name = job.label ?? `candidate ${job.candidate}`;
+        if (differ.length && !o.allowMixedHardware) throw new Error(`${name} needs other plugin code than this worker has: ${differ.join('; ')}`);
         io.stderr(`${name}: training\n`);
         const outcome = await pool.run({ ...job, plugins, settings: { ...job.settings, backend: me.backend as BackendChoice } }, { timeoutSeconds });
         trained++;
