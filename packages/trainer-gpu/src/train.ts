@@ -131,7 +131,7 @@ export async function trainModel(args: {
   signal?: AbortSignal;
   /** Recorded in checkpoints; resuming with a different context is refused, naming the fields. */
   context?: Record<string, unknown>;
-  /** Split each step's gradients across replica threads (the same loss and gradients as one thread). */
+  /** Split each step's gradients across replica threads (one thread's loss and gradients up to float rounding: the rows' gradients are summed in another order). */
   parallel?: DataParallel;
 }): Promise<TrainResult> {
   const { model, sampler, evaluation, budget } = args;

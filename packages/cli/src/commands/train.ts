@@ -72,7 +72,7 @@ export function addRunOptions(
     .option('--eval-windows <n>', 'validation windows of --seq-len tokens scored at each evaluation', integer('--eval-windows', 1), d.evalWindows)
     .addOption(new Option('--backend <name>', 'force a TensorFlow.js backend (default: the fastest that starts; wasm-xnnpack and wasm-stock keep the products on XNNPACK, the latter with tfjs\'s own kernels)').choices([...BUILTIN_BACKENDS]))
     .addOption(
-      new Option('--data-parallel <n>', "threads sharing each step's batch (data parallelism on one machine; the same loss curve as 1 thread)")
+      new Option('--data-parallel <n>', "threads sharing each step's batch (data parallelism on one machine; the loss curve of 1 thread up to float rounding, the gradients being summed in another order)")
         .argParser(integer('--data-parallel', 1))
         .default(dataParallel.default, dataParallel.help),
     )
