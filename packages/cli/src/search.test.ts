@@ -35,6 +35,11 @@ describe('primer search and primer study show', () => {
     expect(machines).toEqual([expect.objectContaining({ backend: 'wasm', device: null, evaluations: 4 })]);
     const more = await run(['search', '--study', study, '--resume', '--candidates', '6']);
     expect(more.code, more.stderr).toBe(0);
+    // the progress lines count the study's earlier candidates: its best and its seed from the start
+    const first = /\[5\/6\] candidate 4: .* · best ([\d.]+) \(seed ([\d.]+)\)/.exec(more.stderr);
+    expect(first, more.stderr).not.toBeNull();
+    expect(Number(first![1])).toBeLessThanOrEqual(Number(then.leaderboard[0].fitness.toFixed(3)));
+    expect(first![2]).toBe(then.seed.fitness.toFixed(3));
     const after = JSON.parse((await run(['study', 'show', study, '--json'])).stdout);
     expect(after.candidates).toBe(6);
     expect(after.machines.some((m: { device: string | null }) => m.device !== null)).toBe(true);

@@ -23,7 +23,7 @@ import {
 import { strategies } from '@primer-search/search-strategies';
 import { baselines } from '@primer-search/baselines';
 import { PostgresStudyStore, openStudyStore, parseStudyLocation, type StudyStore } from '@primer-search/store';
-import { DEFAULT_TRAIN_CONFIG, formatBudget, parseBudget, scaleBudget, summarizeRetrain, type Budget, type RetrainSummary, type SeedStatistics } from '@primer-search/study';
+import { DEFAULT_TRAIN_CONFIG, formatBudget, parseBudget, scaleBudget, summarizeRetrain, type Budget, type CandidateView, type RetrainSummary, type SeedStatistics } from '@primer-search/study';
 import { UsageError, type CliIo } from '../io.js';
 import { integer, loadDna, type CommandResult } from './dna.js';
 import { heads as headsFlag, workersWarning } from '../flags.js';
@@ -113,11 +113,18 @@ function searchDisplay(io: CliIo, total: number) {
     : undefined;
   const note = (text: string) => (bar ? process.stderr.write(`\r\x1b[K${text}\n`) : io.stderr(`${text}\n`));
   const refresh = () => bar?.update(state.told, { running: state.running.size, failed: state.failed, best: bestText() });
+  const count = (candidate: number, status: string, fitness: number | null) => {
+    if (status === 'failed') state.failed++;
+    if (candidate === 0 && status !== 'failed' && fitness !== null) state.seed = fitness;
+    if (status === 'completed' && fitness !== null && (state.best === undefined || fitness < state.best)) state.best = fitness;
+  };
   return {
-    start(told: number) {
+    /** `earlier`: a resumed study's candidates, so that best and failed count the whole study. */
+    start(told: number, earlier: CandidateView[] = []) {
       state.told = told;
       toldAtStart = told;
-      bar?.start(total, told, { running: 0, failed: 0, best: '-' });
+      for (const c of earlier) if (c.told && c.evaluation) count(c.id, c.evaluation.status, c.evaluation.fitness);
+      bar?.start(total, told, { running: 0, failed: state.failed, best: bestText() });
     },
     event(e: SearchEvent) {
       if (e.type === 'dispatched') state.running.add(e.candidate);
@@ -125,9 +132,7 @@ function searchDisplay(io: CliIo, total: number) {
       if (e.type === 'told') {
         state.told = e.told;
         const o = e.outcome;
-        if (o.status === 'failed') state.failed++;
-        if (e.candidate === 0 && o.status !== 'failed') state.seed = o.fitness;
-        if (o.status === 'completed' && (state.best === undefined || o.fitness < state.best)) state.best = o.fitness;
+        count(e.candidate, o.status, o.status === 'failed' ? null : o.fitness);
         const what =
           o.status === 'completed'
             ? `perplexity ${o.fitness.toFixed(3)}`
@@ -405,6 +410,8 @@ export function searchCommand(program: Command, io: CliIo, result: CommandResult
       const queue = viaQueue ? await openQueuePool(studyPath, active.inFlight) : undefined;
       const total = Math.max(active.candidates, moreCandidates ?? 0);
       const display = o.json ? undefined : searchDisplay(io, total);
+      // a resumed study's best and failures so far, for the progress lines
+      const earlier = display && o.resume ? await store.candidates() : [];
       const stop = new AbortController();
       const onSigint = () => {
         if (stop.signal.aborted) process.exit(130);
@@ -422,7 +429,7 @@ export function searchCommand(program: Command, io: CliIo, result: CommandResult
           pool: queue?.pool ?? new LocalWorkerPool(o.workers),
           signal: stop.signal,
           onEvent: (e) => {
-            if (e.type === 'started') display?.start(e.told);
+            if (e.type === 'started') display?.start(e.told, earlier);
             display?.event(e);
           },
         });
