@@ -68,6 +68,23 @@ describe('primer study retrain', () => {
     expect(again.stderr).toMatch(/continuing retraining 1 \(8 of 8 runs recorded\)/);
     expect(again.stderr).not.toMatch(/preparing|data: /);
     expect((await runsOf(whole))!.map(key)).toEqual(whole1.map(key));
+    // another retraining with the same settings (top 1, a third seed): the runs retraining 1 made are reused, the rest trained
+    const more = await run(['study', 'retrain', whole, '--top', '1', '--seeds', '3', '--budget', '40steps', '--workers', '1']);
+    expect(more.code, more.stderr).toBe(0);
+    expect(more.stderr).toMatch(/retraining 2 of .*: seed \(vanilla\), candidate \d+ · 40 steps per run · seeds 4, 5, 6/);
+    expect(more.stderr).toMatch(/\[1\/6\] seed \(vanilla\), seed 4: perplexity [\d.]+ · the same run as retraining 1's, reused/);
+    expect(more.stderr).toMatch(/seed \(vanilla\), seed 6: perplexity [\d.]+ · 40 steps in /);
+    const plan2 = (await runsOf(whole))!.filter((x) => x.retrain === 2);
+    expect(plan2).toHaveLength(6);
+    for (const x of plan2) {
+      if (x.seed === 6) expect(x.reusedFrom ?? null).toBeNull();
+      else {
+        // retraining 1's run of the same program (its seed and top-1 candidate come first there too) and seed
+        expect(x.reusedFrom).toEqual({ retrain: 1, program: x.program });
+        const original = whole1.find((y) => y.program === x.program && y.seed === x.seed)!;
+        expect([x.fitness, x.steps, x.curve]).toEqual([original.fitness, original.steps, original.curve]);
+      }
+    }
 
     // the same retraining, killed at random moments and continued each time
     const start = () =>

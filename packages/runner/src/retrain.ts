@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { isDeepStrictEqual } from 'node:util';
 import { dnaHash, type Dna } from '@primer-search/dna';
 import type { CandidateView, StudyStore } from '@primer-search/store';
 import {
@@ -98,11 +99,27 @@ export function matchingPlan(plans: RetrainPlan[], args: Pick<RetrainArgs, 'top'
   );
 }
 
+/** The runs of the study's other retrainings with `plan`'s settings, by program hash and seed (the first recorded of each). */
+async function earlierRuns(store: StudyStore, plan: RetrainPlan): Promise<Map<string, RetrainRun>> {
+  // as stored (a store's JSON drops undefined fields; PostgreSQL reorders keys, which isDeepStrictEqual ignores)
+  const json = (x: unknown) => JSON.parse(JSON.stringify(x)) as unknown;
+  const others = new Map((await store.retrains()).filter((p) => p.id !== plan.id && isDeepStrictEqual(json(p.settings), json(plan.settings))).map((p) => [p.id, p]));
+  const byRun = new Map<string, RetrainRun>();
+  if (others.size === 0) return byRun;
+  for (const r of await store.retrainRuns()) {
+    const hash = others.get(r.retrain)?.programs[r.program]?.hash;
+    const key = `${hash}/${r.seed}`;
+    if (hash !== undefined && !byRun.has(key)) byRun.set(key, r);
+  }
+  return byRun;
+}
+
 /**
  * Retrains the best programs of a study (and its seed, and any references) with a longer budget
  * and several seeds, in the pool, writing each finished run to the store. Calling it again with
  * the same arguments continues the same retraining: the programs were fixed when it began, and
- * runs already recorded are not trained again.
+ * runs already recorded are not trained again, nor are runs that another retraining with the same
+ * settings recorded for the same program and seed (they are copied, marked `reusedFrom`).
  */
 export async function runRetrain(args: RetrainArgs): Promise<{ plan: RetrainPlan; stopped: boolean }> {
   const { store, pool } = args;
@@ -129,7 +146,22 @@ export async function runRetrain(args: RetrainArgs): Promise<{ plan: RetrainPlan
     let done = recorded.length;
     emit({ type: 'started', plan: active, resumed, done, total });
     // seed by seed, so that every program has its paired runs as early as possible
-    const todo = active.seeds.flatMap((seed) => active.programs.map((_, program) => ({ program, seed }))).filter((x) => !has.has(`${x.program}/${x.seed}`));
+    let todo = active.seeds.flatMap((seed) => active.programs.map((_, program) => ({ program, seed }))).filter((x) => !has.has(`${x.program}/${x.seed}`));
+    // a run that another retraining with the same settings made of the same program and seed is this run: reused, not trained again
+    const earlier = await earlierRuns(store, active);
+    const left: typeof todo = [];
+    for (const x of todo) {
+      const from = earlier.get(`${active.programs[x.program]!.hash}/${x.seed}`);
+      if (!from) {
+        left.push(x);
+        continue;
+      }
+      const { retrain, program, seed: _seed, finishedAt: _at, reusedFrom, ...body } = from;
+      const run = await store.addRetrainRun({ ...body, retrain: active.id, program: x.program, seed: x.seed, reusedFrom: reusedFrom ?? { retrain, program } });
+      done++;
+      emit({ type: 'finished', run, done, total });
+    }
+    todo = left;
     if (todo.length > 0) await args.prepare?.();
     const budget = active.settings.budget;
     const timeoutSeconds = args.timeoutSeconds ?? (budget.kind === 'seconds' ? budget.seconds * 2 + 60 : 2 * 3600);

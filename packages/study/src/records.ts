@@ -130,6 +130,11 @@ export interface RetrainRun {
   parameters: number | null;
   /** The vocabulary's size (a uniform guess over it is the untrained start of speedup curves). */
   vocabSize: number | null;
+  /**
+   * Set when the run is another retraining's, reused: that retraining had the same settings and
+   * trained the same program with the same seed (absent or null: trained for this retraining).
+   */
+  reusedFrom?: { retrain: number; program: number } | null;
   finishedAt: string;
 }
 

@@ -632,7 +632,8 @@ function retrainCommand(study: Command, io: CliIo, result: CommandResult): void 
                 const r = e.run;
                 const what = r.status === 'completed' ? `perplexity ${r.fitness!.toFixed(3)}` : `failed: ${r.reason}`;
                 const elapsed = (performance.now() - t0) / 1000;
-                io.stderr(`[${e.done}/${e.total}] ${labels[r.program]}, seed ${r.seed}: ${what} · ${fmt(r.steps)} steps in ${duration(r.trainSeconds)} · elapsed ${duration(elapsed)}\n`);
+                const how = r.reusedFrom ? `the same run as retraining ${r.reusedFrom.retrain}'s, reused` : `${fmt(r.steps)} steps in ${duration(r.trainSeconds)}`;
+                io.stderr(`[${e.done}/${e.total}] ${labels[r.program]}, seed ${r.seed}: ${what} · ${how} · elapsed ${duration(elapsed)}\n`);
               }
             },
           });
