@@ -62,6 +62,7 @@ const BAD: Record<string, string> = {
   '--port': '70000',
   '--format': 'jpeg',
   '--seeds': '0',
+  '--against': 'primer-ez',
 };
 /** Flags whose every value is a valid command line (paths that are written, or may not exist yet). */
 const FREE = new Set(['--out', '--csv', '--study', '--cache', '--checkpoint', '--save', '--prompt', '--host']);

@@ -68,6 +68,16 @@ describe('primer study retrain', () => {
     expect(again.stderr).toMatch(/continuing retraining 1 \(8 of 8 runs recorded\)/);
     expect(again.stderr).not.toMatch(/preparing|data: /);
     expect((await runsOf(whole))!.map(key)).toEqual(whole1.map(key));
+    // the same leaderboard against primer-ez instead of the seed
+    const vsEz = await run(['study', 'retrain', whole, ...RETRAIN, '--baselines', 'primer-ez', '--heads', '2', '--against', 'primer-ez']);
+    expect(vsEz.code, vsEz.stderr).toBe(0);
+    expect(vsEz.stdout).toMatch(/^program +search ppl +params +steps +perplexity \(mean ± sd\) +speedup vs primer-ez \(mean \[95%\]\) +vs primer-ez$/m);
+    expect(vsEz.stdout).toMatch(/^primer-ez .* 1\.00x +\(reference\)$/m);
+    const vsEzJson = JSON.parse((await run(['study', 'retrain', whole, ...RETRAIN, '--baselines', 'primer-ez', '--heads', '2', '--against', 'primer-ez', '--json'])).stdout);
+    const fitness = (program: number, seed: number) => whole1.find((x) => x.program === program && x.seed === seed)!.fitness!;
+    expect(vsEzJson.rows[0].perplexityDifference.mean).toBeCloseTo((fitness(0, 4) - fitness(3, 4) + fitness(0, 5) - fitness(3, 5)) / 2, 9);
+    const notThere = await run(['study', 'retrain', whole, ...RETRAIN, '--against', 'primer']);
+    expect([notThere.code, notThere.stderr]).toEqual([2, expect.stringMatching(/--against: "primer" is not a program of this retraining: give seed, candidate N, or one of --baselines \(none given\)/)]);
     // another retraining with the same settings (top 1, a third seed): the runs retraining 1 made are reused, the rest trained
     const more = await run(['study', 'retrain', whole, '--top', '1', '--seeds', '3', '--budget', '40steps', '--workers', '1']);
     expect(more.code, more.stderr).toBe(0);

@@ -77,6 +77,27 @@ describe('summarizeRetrain', () => {
     expect([failed.rows[1]!.completed, failed.rows[1]!.failed, failed.rows[1]!.perplexity!.n, failed.rows[1]!.verdict]).toEqual([2, 1, 2, undefined]);
   });
 
+  it('measures against another program when asked (e.g. a reference model), and refuses one the plan does not have', () => {
+    const p = plan({ programs: [...plan().programs, { label: 'primer-ez', hash: 'hz', candidate: null, searchFitness: null, dna: {} }] });
+    const runs = [1, 2].flatMap((seed) => [run(0, seed, [4, 3 + seed / 10]), run(1, seed, [3.5, 2.5 + seed / 100]), run(2, seed, [3.8, 2.8 + seed / 50])]);
+    const s = summarizeRetrain(p, runs, 2);
+    expect([s.reference, s.referenceProgram]).toEqual(['primer-ez', 2]);
+    expect(s.rows[2]!.verdict).toBeUndefined();
+    // the seed's difference from primer-ez, paired by seed, by hand
+    const diffs = [1, 2].map((seed) => Math.exp(3 + seed / 10) - Math.exp(2.8 + seed / 50));
+    expect(s.rows[0]!.perplexityDifference!.mean).toBeCloseTo((diffs[0]! + diffs[1]!) / 2, 10);
+    // the seed never reaches primer-ez's final loss; candidate 3 does: seed 1, primer-ez ends at 2.82 at 20 s, candidate 3 passes it between 10 s (3.5) and 20 s (2.51)
+    expect([s.rows[0]!.notReached, s.rows[0]!.speedup]).toEqual([2, undefined]);
+    expect(s.rows[1]!.notReached).toBe(0);
+    const at1 = 10 + (10 * (3.5 - 2.82)) / (3.5 - 2.51);
+    const at2 = 10 + (10 * (3.5 - 2.84)) / (3.5 - 2.52);
+    expect(s.rows[1]!.speedup!.mean).toBeCloseTo((20 / at1 + 20 / at2) / 2, 10);
+    expect(s.winner).toMatchObject({ label: 'candidate 3', isReference: false });
+    expect(() => summarizeRetrain(p, runs, 3)).toThrow(/retraining 1 has no program 3 to measure against \(it has 3\)/);
+    // by default, the seed
+    expect(summarizeRetrain(p, runs).referenceProgram).toBe(0);
+  });
+
   it('measures speedups in training FLOPs under a FLOP budget', () => {
     const p = plan({ settings: { ...plan().settings, budget: { kind: 'flops', flops: 2e9 } } });
     const withFlops = (r: RetrainRun, perSecond: number): RetrainRun => ({ ...r, curve: r.curve.map((e) => ({ ...e, flops: e.seconds * perSecond })) });

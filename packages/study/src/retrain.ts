@@ -37,7 +37,9 @@ export interface RetrainSummary {
   /** Runs recorded and runs planned. */
   done: number;
   total: number;
+  /** The program the others are measured against (its label and index): the study's seed unless another was asked for. */
   reference: string;
+  referenceProgram: number;
   rows: RetrainRow[];
   /**
    * The program with the lowest mean final perplexity over all seeds, once every run is
@@ -51,11 +53,15 @@ const verdictOf = (d?: SeedStatistics): Verdict | undefined =>
 
 /**
  * The leaderboard of a retraining: for each program, mean and standard deviation of its final
- * perplexity over the seeds, its speedup over the reference (programs[0], the study's seed) with
- * a 95% Student-t interval, and whether its difference from the reference is beyond the noise.
- * Speedups are in training FLOPs under a FLOP budget, in training seconds otherwise.
+ * perplexity over the seeds, its speedup over the reference (`against`, an index into the plan's
+ * programs: by default programs[0], the study's seed; e.g. a reference model such as Primer-EZ)
+ * with a 95% Student-t interval, and whether its difference from the reference is beyond the
+ * noise. Speedups are in training FLOPs under a FLOP budget, in training seconds otherwise.
  */
-export function summarizeRetrain(plan: RetrainPlan, runs: RetrainRun[]): RetrainSummary {
+export function summarizeRetrain(plan: RetrainPlan, runs: RetrainRun[], against = 0): RetrainSummary {
+  if (!Number.isInteger(against) || against < 0 || against >= Math.max(plan.programs.length, 1)) {
+    throw new RangeError(`retraining ${plan.id} has no program ${against} to measure against (it has ${plan.programs.length})`);
+  }
   const axis: SpeedupAxis = plan.settings.budget.kind === 'flops' ? 'flops' : 'seconds';
   const mine = runs.filter((r) => r.retrain === plan.id);
   const at = (program: number, seed: number) => mine.find((r) => r.program === program && r.seed === seed);
@@ -69,7 +75,7 @@ export function summarizeRetrain(plan: RetrainPlan, runs: RetrainRun[]): Retrain
     let paired = 0;
     for (const seed of plan.seeds) {
       const r = at(program, seed);
-      const ref = at(0, seed);
+      const ref = at(against, seed);
       if (r?.status !== 'completed' || ref?.status !== 'completed' || r.fitness === null || ref.fitness === null) continue;
       paired++;
       diffs.push(r.fitness - ref.fitness);
@@ -79,7 +85,7 @@ export function summarizeRetrain(plan: RetrainPlan, runs: RetrainRun[]): Retrain
       if (s === undefined) notReached++;
       else speedups.push(s);
     }
-    const perplexityDifference = program > 0 && paired === plan.seeds.length && paired > 1 ? seedStatistics(diffs) : undefined;
+    const perplexityDifference = program !== against && paired === plan.seeds.length && paired > 1 ? seedStatistics(diffs) : undefined;
     return {
       program,
       label: p.label,
@@ -109,8 +115,9 @@ export function summarizeRetrain(plan: RetrainPlan, runs: RetrainRun[]): Retrain
     axis,
     done,
     total,
-    reference: plan.programs[0]?.label ?? '-',
+    reference: plan.programs[against]?.label ?? '-',
+    referenceProgram: against,
     rows,
-    winner: best && { program: best.program, label: best.label, perplexity: best.perplexity!, verdict: best.verdict, isReference: best.program === 0 },
+    winner: best && { program: best.program, label: best.label, perplexity: best.perplexity!, verdict: best.verdict, isReference: best.program === against },
   };
 }

@@ -252,36 +252,38 @@ export function formatSummary(s: StudySummary, candidatesOf: (id: number) => { d
 export function formatRetrain(r: RetrainSummary): string {
   const out: string[] = [];
   const many = r.seeds.length > 1;
+  const ref = r.referenceProgram === 0 ? 'seed' : r.reference;
+  const theRef = r.referenceProgram === 0 ? 'the seed' : r.reference;
   out.push(
     `retraining ${r.id}: the seed and the ${r.top} best program${r.top === 1 ? '' : 's'} of the search${r.rows.some((x) => x.candidate === null) ? ', with references' : ''} · ${r.budget} per run · seed${many ? 's' : ''} ${r.seeds.join(', ')} · ${r.done} of ${r.total} runs recorded`,
   );
   const interval = (st?: SeedStatistics, digits = 2) => (st?.interval ? ` [${st.interval[0].toFixed(digits)}, ${st.interval[1].toFixed(digits)}]` : '');
   const rows = [
-    ['program', 'search ppl', 'params', 'steps', many ? 'perplexity (mean ± sd)' : 'perplexity', `speedup vs seed${many ? ' (mean [95%])' : ''}`, ...(many ? ['vs seed'] : [])],
+    ['program', 'search ppl', 'params', 'steps', many ? 'perplexity (mean ± sd)' : 'perplexity', `speedup vs ${ref}${many ? ' (mean [95%])' : ''}`, ...(many ? [`vs ${ref}`] : [])],
     ...r.rows.map((x) => [
       x.label,
       x.searchFitness === null ? '-' : x.searchFitness.toFixed(2),
       x.parameters === null ? '-' : fmt(x.parameters),
       x.steps === null ? '-' : fmt(x.steps),
       x.perplexity === undefined ? (x.runs ? 'failed' : '-') : `${x.perplexity.mean.toFixed(2)}${many ? ` ± ${x.perplexity.sd.toFixed(2)}` : ''}${x.completed < r.seeds.length ? ` (${x.completed} of ${r.seeds.length} seeds)` : ''}`,
-      x.program === 0
+      x.program === r.referenceProgram
         ? x.perplexity ? '1.00x' : '-'
         : x.speedup
           ? `${x.speedup.mean.toFixed(2)}x${many ? interval(x.speedup) : ''}${x.notReached ? ` (not reached at ${x.notReached} seed${x.notReached === 1 ? '' : 's'})` : ''}`
           : x.notReached ? 'not reached' : '-',
-      ...(many ? [x.program === 0 ? '(reference)' : (x.verdict ?? '-')] : []),
+      ...(many ? [x.program === r.referenceProgram ? '(reference)' : (x.verdict ?? '-')] : []),
     ]),
   ];
   const widths = rows[0]!.map((_, k) => Math.max(...rows.map((row) => row[k]!.length)));
   out.push(rows.map((row) => row.map((v, k) => (k === 0 ? v.padEnd(widths[k]!) : v.padStart(widths[k]!))).join('  ')).join('\n'));
   out.push(
-    `speedup: the ${r.axis === 'flops' ? 'training FLOPs' : 'training seconds'} the seed needed to reach its final perplexity over those each program needed to reach it, paired by seed${many ? "; intervals 95%, Student's t over the seeds; \"within the noise\": the 95% interval of the perplexity difference from the seed (paired by seed) contains 0" : ''}.`,
+    `speedup: the ${r.axis === 'flops' ? 'training FLOPs' : 'training seconds'} ${theRef} needed to reach its final perplexity over those each program needed to reach it, paired by seed${many ? "; intervals 95%, Student's t over the seeds; \"within the noise\": the 95% interval of the perplexity difference from ${theRef} (paired by seed) contains 0" : ''}.`,
   );
   if (r.done < r.total) out.push(`not finished: continue it by running the same primer study retrain command again.`);
   else if (!r.winner) out.push('no program completed every seed.');
-  else if (r.winner.isReference) out.push(`winner: the seed itself (perplexity ${r.winner.perplexity.mean.toFixed(2)}${many ? ` ± ${r.winner.perplexity.sd.toFixed(2)}` : ''}): no retrained program beat it on average.`);
+  else if (r.winner.isReference) out.push(`winner: ${theRef} itself (perplexity ${r.winner.perplexity.mean.toFixed(2)}${many ? ` ± ${r.winner.perplexity.sd.toFixed(2)}` : ''}): no other program beat it on average.`);
   else {
-    const how = !r.winner.verdict ? '(one seed: no interval)' : r.winner.verdict === 'better' ? 'better than the seed beyond the noise' : r.winner.verdict === 'within the noise' ? 'but its difference from the seed is within the noise' : 'yet worse than the seed';
+    const how = !r.winner.verdict ? '(one seed: no interval)' : r.winner.verdict === 'better' ? `better than ${theRef} beyond the noise` : r.winner.verdict === 'within the noise' ? `but its difference from ${theRef} is within the noise` : `yet worse than ${theRef}`;
     out.push(`winner: ${r.winner.label} (perplexity ${r.winner.perplexity.mean.toFixed(2)}${many ? ` ± ${r.winner.perplexity.sd.toFixed(2)}` : ''}), ${how}.`);
   }
   return `${out.join('\n')}\n`;
@@ -543,6 +545,7 @@ interface RetrainOptions {
   baselines: string;
   heads: number;
   runTimeout?: Budget;
+  against: string;
   json?: boolean;
 }
 
@@ -563,7 +566,8 @@ function retrainCommand(study: Command, io: CliIo, result: CommandResult): void 
         .default(defaultWorkerCount(), `${defaultWorkerCount()}, one per core`),
     )
     .option('--in-flight <n>', 'with --workers 0: runs out on the queue at once (default 2)', integer('--in-flight', 1))
-    .option('--baselines <list>', 'reference models to train beside them (comma-separated baselines or DNA files, e.g. primer-ez); speedups stay against the seed', '')
+    .option('--baselines <list>', 'reference models to train beside them (comma-separated baselines or DNA files, e.g. primer-ez); speedups are against the seed unless --against names one', '')
+    .option('--against <program>', "measure speedups and verdicts against this program instead of the seed: one of --baselines (e.g. primer-ez) or 'candidate N'", 'seed')
     .option('--heads <n>', 'attention heads of those baselines (1, 2, 4 or 8)', headsFlag, 4)
     .addOption(new Option('--run-timeout <time>', 'stop a run after this long (default: twice a time budget plus a minute, or 2h)').argParser(timeBudget))
     .option('--json', 'print the retraining summary as JSON')
@@ -571,6 +575,10 @@ function retrainCommand(study: Command, io: CliIo, result: CommandResult): void 
       const names = o.baselines.split(',').map((x) => x.trim()).filter(Boolean);
       for (const name of names) {
         if (!baselines.has(name) && !existsSync(name)) throw new UsageError(`--baselines: no baseline or DNA file ${quote(name)} (baselines: ${baselines.names().join(', ')})`);
+      }
+      const referenceLabels = names.map(modelName);
+      if (o.against !== 'seed' && !/^candidate \d+$/.test(o.against) && !referenceLabels.includes(o.against)) {
+        throw new UsageError(`--against: ${quote(o.against)} is not a program of this retraining: give seed, candidate N, or one of --baselines${referenceLabels.length ? ` (${referenceLabels.join(', ')})` : ' (none given)'}`);
       }
       const where = parseStudyLocation(location);
       if (where.kind === 'sqlite' && !existsSync(where.target)) throw new UsageError(`no study file at ${location}`);
@@ -641,11 +649,15 @@ function retrainCommand(study: Command, io: CliIo, result: CommandResult): void 
           process.off('SIGINT', onSigint);
           await queue?.stop();
         }
-        const summary = summarizeRetrain(outcome.plan, await store.retrainRuns(outcome.plan.id));
+        const against = o.against === 'seed' ? 0 : outcome.plan.programs.findIndex((p) => p.label === o.against);
+        if (against < 0) {
+          throw new UsageError(`--against: ${o.against} is not among retraining ${outcome.plan.id}'s programs (${outcome.plan.programs.map((p) => p.label).join(', ')}); its runs are recorded`);
+        }
+        const summary = summarizeRetrain(outcome.plan, await store.retrainRuns(outcome.plan.id), against);
         if (o.json) io.stdout(`${JSON.stringify(summary, null, 2)}\n`);
         else {
           io.stdout(`\n${formatRetrain(summary)}`);
-          const winner = summary.winner && !summary.winner.isReference ? outcome.plan.programs[summary.winner.program] : undefined;
+          const winner = summary.winner && summary.winner.program !== 0 ? outcome.plan.programs[summary.winner.program] : undefined;
           if (winner) io.stdout(`\n${winner.label}'s diff against the seed (- seed, + ${winner.label}):\n${dnaDiff(config.seedDna, winner.dna as Dna)}`);
         }
         if (outcome.stopped) {
