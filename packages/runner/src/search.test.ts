@@ -11,7 +11,7 @@ import { Proposer, strategies, type Candidate, type StrategyDefinition, type Str
 import { SqliteStudyStore } from '@primer-search/store';
 import { DEFAULT_RUN_SETTINGS, type RunSettings } from '@primer-search/trainer-gpu';
 import { describe, expect, it } from 'vitest';
-import { FAILURE_CATEGORIES, InProcessPool, LocalWorkerPool, failureCategory, hurdleThresholds, runSearch, summarizeStudy, type EvaluationJob, type JobResult, type EvaluationPool, type StudyConfig } from './index.js';
+import { FAILURE_CATEGORIES, InProcessPool, LocalWorkerPool, failureCategory, hurdleThresholds, machinesOf, runSearch, summarizeStudy, type EvaluationJob, type JobResult, type EvaluationPool, type StudyConfig } from './index.js';
 
 const seedDna = baselines.get('vanilla').build({ dModel: 16, heads: 2 });
 const settings = (over: Partial<RunSettings> = {}): RunSettings => ({
@@ -287,6 +287,20 @@ describe('LocalWorkerPool', () => {
     expect(done.stopped).toBe(false);
     expect((await store.evaluations()).filter((e) => e.status === 'completed').length).toBeGreaterThan(0);
     await store.close();
+  });
+
+  it('counts a machine only for the programs it trained: one refused before its first step was trained nowhere', () => {
+    const base = { steps: 40, trainSeconds: 8, backend: 'wasm', machine: 'vm', environment: null } as const;
+    const evaluation = (over: object) => ({ ...base, ...over }) as unknown as Parameters<typeof machinesOf>[0][number];
+    const rows = machinesOf([
+      evaluation({}),
+      evaluation({ steps: 20, trainSeconds: 2 }),
+      // refused by the memory limit before training: no step, no backend
+      evaluation({ status: 'failed', steps: 0, trainSeconds: 0, backend: null }),
+      // diverged at its first step: it was trained, on wasm
+      evaluation({ status: 'failed', steps: 0, trainSeconds: 0.5 }),
+    ]);
+    expect(rows).toEqual([expect.objectContaining({ host: 'vm', backend: 'wasm', evaluations: 3, trainSeconds: 10.5, stepsPerSecond: 60 / 10.5 })]);
   });
 
   it('reports a program the compiler refuses as invalid', async () => {

@@ -64,9 +64,11 @@ export interface MachineSummary {
   mixedHardware: number;
 }
 
-function machinesOf(evaluations: EvaluationRecord[]): MachineSummary[] {
+/** Where the study's programs were trained, by machine and backend (a program refused before its first step, e.g. over the memory limit, was trained nowhere). */
+export function machinesOf(evaluations: EvaluationRecord[]): MachineSummary[] {
   const rows = new Map<string, MachineSummary & { steps: number }>();
   for (const e of evaluations) {
+    if (e.steps === 0 && e.trainSeconds === 0 && (e.environment?.backend ?? e.backend) === null) continue;
     const host = e.environment?.host ?? e.machine;
     const backend = e.environment?.backend ?? e.backend;
     const device = e.environment?.device ?? null;
