@@ -554,7 +554,7 @@ function retrainCommand(study: Command, io: CliIo, result: CommandResult): void 
     .command('retrain')
     .description(
       'Retrain the best programs of a study, and its seed, with a longer budget and several seeds, as the paper did: recorded in the study beside the search, ' +
-        'and continued where it stopped by running the same command again. Prints mean ± sd of the final perplexity over the seeds, the speedup over the seed with a 95% interval, and which program won.',
+        'and continued where it stopped by running the same command again (runs another retraining of the study with the same settings made of the same program and seed are reused). Prints mean ± sd of the final perplexity over the seeds, the speedup over the seed with a 95% interval, and which program won.',
     )
     .argument('<study>', 'the study: a file, sqlite:///path or postgres://...')
     .option('--top <n>', 'the best distinct programs to retrain besides the seed (by search perplexity)', integer('--top', 0, 998), 5)
