@@ -73,6 +73,7 @@ describe('primer study retrain', () => {
     expect(vsEz.code, vsEz.stderr).toBe(0);
     expect(vsEz.stdout).toMatch(/^program +search ppl +params +steps +perplexity \(mean ± sd\) +speedup vs primer-ez \(mean \[95%\]\) +vs primer-ez$/m);
     expect(vsEz.stdout).toMatch(/^primer-ez .* 1\.00x +\(reference\)$/m);
+    expect(vsEz.stdout).toContain('"within the noise": the 95% interval of the perplexity difference from primer-ez (paired by seed) contains 0.');
     const vsEzJson = JSON.parse((await run(['study', 'retrain', whole, ...RETRAIN, '--baselines', 'primer-ez', '--heads', '2', '--against', 'primer-ez', '--json'])).stdout);
     const fitness = (program: number, seed: number) => whole1.find((x) => x.program === program && x.seed === seed)!.fitness!;
     expect(vsEzJson.rows[0].perplexityDifference.mean).toBeCloseTo((fitness(0, 4) - fitness(3, 4) + fitness(0, 5) - fitness(3, 5)) / 2, 9);

@@ -277,7 +277,7 @@ export function formatRetrain(r: RetrainSummary): string {
   const widths = rows[0]!.map((_, k) => Math.max(...rows.map((row) => row[k]!.length)));
   out.push(rows.map((row) => row.map((v, k) => (k === 0 ? v.padEnd(widths[k]!) : v.padStart(widths[k]!))).join('  ')).join('\n'));
   out.push(
-    `speedup: the ${r.axis === 'flops' ? 'training FLOPs' : 'training seconds'} ${theRef} needed to reach its final perplexity over those each program needed to reach it, paired by seed${many ? "; intervals 95%, Student's t over the seeds; \"within the noise\": the 95% interval of the perplexity difference from ${theRef} (paired by seed) contains 0" : ''}.`,
+    `speedup: the ${r.axis === 'flops' ? 'training FLOPs' : 'training seconds'} ${theRef} needed to reach its final perplexity over those each program needed to reach it, paired by seed${many ? `; intervals 95%, Student's t over the seeds; "within the noise": the 95% interval of the perplexity difference from ${theRef} (paired by seed) contains 0` : ''}.`,
   );
   if (r.done < r.total) out.push(`not finished: continue it by running the same primer study retrain command again.`);
   else if (!r.winner) out.push('no program completed every seed.');
