@@ -96,6 +96,12 @@ describe('primer study retrain', () => {
         expect([x.fitness, x.steps, x.curve]).toEqual([original.fitness, original.steps, original.curve]);
       }
     }
+    // a candidate --against names that the new retraining does not hold: refused before anything is trained
+    const absent = await run(['study', 'retrain', whole, '--top', '1', '--seeds', '1', '--budget', '41steps', '--workers', '1', '--against', 'candidate 999']);
+    expect(absent.code, absent.stderr).toBe(2);
+    expect(absent.stderr).toMatch(/--against: candidate 999 is not among retraining 3's programs \(seed \(vanilla\), candidate \d+\); nothing was trained/);
+    expect(absent.stderr).not.toMatch(/steps in|preparing/);
+    expect((await runsOf(whole))!.filter((x) => x.retrain === 3)).toEqual([]);
 
     // the same retraining, killed at random moments and continued each time
     const start = () =>
@@ -118,7 +124,7 @@ describe('primer study retrain', () => {
           await sleep(100);
         }
       };
-      const finished = await Promise.race([done.then(() => true), recorded().then(() => sleep(300 + Math.floor(Math.random() * 1500))).then(() => false)]);
+      const finished = await Promise.race([done.then(() => true), recorded().then(() => sleep(Math.floor(Math.random() * 250))).then(() => false)]);
       if (finished) {
         expect(stderr).not.toMatch(/Error/);
         break;

@@ -162,7 +162,7 @@ export async function runRetrain(args: RetrainArgs): Promise<{ plan: RetrainPlan
       emit({ type: 'finished', run, done, total });
     }
     todo = left;
-    if (todo.length > 0) await args.prepare?.();
+    if (todo.length > 0 && !args.signal?.aborted) await args.prepare?.();
     const budget = active.settings.budget;
     const timeoutSeconds = args.timeoutSeconds ?? (budget.kind === 'seconds' ? budget.seconds * 2 + 60 : 2 * 3600);
     const pluginIds = config.plugins.map((p) => pluginIdentity(p));

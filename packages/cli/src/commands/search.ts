@@ -611,6 +611,7 @@ function retrainCommand(study: Command, io: CliIo, result: CommandResult): void 
         process.on('SIGINT', onSigint);
         const t0 = performance.now();
         let labels: string[] = [];
+        let against = 0;
         let outcome: Awaited<ReturnType<typeof runRetrain>>;
         // through the study's queue, to primer worker processes anywhere (as primer search --workers 0)
         const queue = o.workers === 0 ? await openQueuePool(location, o.inFlight ?? 2) : undefined;
@@ -628,6 +629,11 @@ function retrainCommand(study: Command, io: CliIo, result: CommandResult): void 
             timeoutSeconds: o.runTimeout?.kind === 'seconds' ? o.runTimeout.seconds : undefined,
             signal: stop.signal,
             onEvent: (e) => {
+              // a --against the plan lacks stops the retraining before anything is trained
+              if (e.type === 'started') {
+                against = o.against === 'seed' ? 0 : e.plan.programs.findIndex((p) => p.label === o.against);
+                if (against < 0) stop.abort();
+              }
               if (o.json) return;
               if (e.type === 'started') {
                 labels = e.plan.programs.map((p) => p.label);
@@ -649,9 +655,8 @@ function retrainCommand(study: Command, io: CliIo, result: CommandResult): void 
           process.off('SIGINT', onSigint);
           await queue?.stop();
         }
-        const against = o.against === 'seed' ? 0 : outcome.plan.programs.findIndex((p) => p.label === o.against);
         if (against < 0) {
-          throw new UsageError(`--against: ${o.against} is not among retraining ${outcome.plan.id}'s programs (${outcome.plan.programs.map((p) => p.label).join(', ')}); its runs are recorded`);
+          throw new UsageError(`--against: ${o.against} is not among retraining ${outcome.plan.id}'s programs (${outcome.plan.programs.map((p) => p.label).join(', ')}); nothing was trained`);
         }
         const summary = summarizeRetrain(outcome.plan, await store.retrainRuns(outcome.plan.id), against);
         if (o.json) io.stdout(`${JSON.stringify(summary, null, 2)}\n`);
