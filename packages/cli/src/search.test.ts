@@ -2,7 +2,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pluginIdentity } from '@primer-search/study';
 import * as tfjs from '@tensorflow/tfjs';
 import { compileLanguageModel } from '@primer-search/compiler';
 import { createRng } from '@primer-search/core';
@@ -43,6 +44,53 @@ describe('primer search and primer study show', () => {
     const after = JSON.parse((await run(['study', 'show', study, '--json'])).stdout);
     expect(after.candidates).toBe(6);
     expect(after.machines.some((m: { device: string | null }) => m.device !== null)).toBe(true);
+  });
+
+  it('a study never says what code runs: its plugins are checked against --plugin, never imported from the record', async () => {
+    const dir = tmp();
+    const fixture = fileURLToPath(new URL('../../store/src/__fixtures__/study-v1.sqlite', import.meta.url));
+    const withPlugins = async (name: string, plugins: string[], pluginIds?: unknown) => {
+      const study = join(dir, name);
+      copyFileSync(fixture, study);
+      const store = SqliteStudyStore.open(study);
+      await store.updateStudy({ ...(await store.config())!, plugins, ...(pluginIds ? { pluginIds } : {}) });
+      await store.close();
+      return study;
+    };
+    const marker = join(dir, 'ran');
+    const evilFile = join(dir, 'evil.mjs');
+    writeFileSync(evilFile, `import { writeFileSync } from 'node:fs';\nwriteFileSync(${JSON.stringify(marker)}, 'x');\n`);
+    const g = globalThis as { __primerStudyCode?: number };
+    // a hostile study: a data: URL (which exited 42 in the controller before) and a file of its own choosing
+    const hostile = await withPlugins('hostile.sqlite', ['data:text/javascript,globalThis.__primerStudyCode=(globalThis.__primerStudyCode??0)+1', pathToFileURL(evilFile).href]);
+    for (const args of [
+      ['search', '--study', hostile, '--resume'],
+      ['study', 'retrain', hostile, '--top', '0', '--seeds', '1', '--workers', '1'],
+      ['export', '--study', hostile, '--candidate', '0', '--out', join(dir, 'model')],
+    ]) {
+      const r = await run(args);
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(2);
+      expect(r.stderr).toMatch(/the study was run with the plugins "data:text", "evil\.mjs": give --plugin/);
+    }
+    expect(g.__primerStudyCode).toBeUndefined();
+    expect(existsSync(marker)).toBe(false);
+
+    // a study run with a plugin file: continued with the same code, refused with other code or without it
+    const ops = join(dir, 'ops.mjs');
+    writeFileSync(ops, 'export const version = 1;\n');
+    const recorded = await withPlugins('ops.sqlite', ['file:///elsewhere/ops.mjs'], [pluginIdentity(ops)]);
+    const without = await run(['search', '--study', recorded, '--resume']);
+    expect(without.code).toBe(2);
+    expect(without.stderr).toMatch(/the study was run with the plugin "ops\.mjs": give --plugin/);
+    const same = await run(['search', '--study', recorded, '--resume', '--plugin', ops]);
+    expect(same.code, same.stderr).toBe(0);
+    const extra = await run(['search', '--study', recorded, '--resume', '--plugin', ops, '--plugin', evilFile]);
+    expect(extra.code).toBe(2);
+    expect(extra.stderr).toMatch(/the plugin evil\.mjs is loaded here but not by the study/);
+    writeFileSync(ops, 'export const version = 2;\n');
+    const changed = await run(['search', '--study', recorded, '--resume', '--plugin', ops]);
+    expect(changed.code).toBe(2);
+    expect(changed.stderr).toMatch(/the plugin ops\.mjs has different code here/);
   });
 
   it('searches, prints the summary with the best program as code and its diff, and shows the study again', async () => {

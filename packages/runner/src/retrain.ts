@@ -7,6 +7,7 @@ import {
   isEnvironmentFailure,
   isEquivalent,
   pluginIdentity,
+  studyPluginRefusal,
   type Budget,
   type EvaluationJob,
   type JobProgress,
@@ -46,6 +47,8 @@ export interface RetrainArgs {
   /** Models to train beside them as references (e.g. Primer-EZ), by label. */
   references?: Array<{ label: string; dna: Dna }>;
   pool: EvaluationPool;
+  /** The plugin modules to load (the caller's command line's, never the study's record), checked against the study's (`studyPluginRefusal`). Default: none. */
+  plugins?: string[];
   /** Called once before the first run is sent, when any is left to train (e.g. to prepare the data). */
   prepare?: () => Promise<void>;
   /** Stop a run after this long (default: twice a time budget plus a minute, or 2 hours). */
@@ -131,7 +134,10 @@ export async function runRetrain(args: RetrainArgs): Promise<{ plan: RetrainPlan
     // a retraining's runs are numbered by program and seed (retrainJobNumber)
     if (args.seeds.length > 1000) throw new SearchError(`a retraining has at most 1000 seeds (got ${args.seeds.length})`);
     if (args.seeds.length === 0 || new Set(args.seeds).size !== args.seeds.length) throw new SearchError(`seeds must be distinct, and at least one (got ${args.seeds.join(', ')})`);
-    await loadPlugins(config.plugins);
+    const plugins = args.plugins ?? [];
+    const refused = studyPluginRefusal(config, plugins);
+    if (refused.length > 0) throw new SearchError(`the plugins differ from the study's: ${refused.join('; ')}`);
+    await loadPlugins(plugins);
     let plan = matchingPlan(await store.retrains(), args);
     const resumed = plan !== undefined;
     if (!plan) {
@@ -165,7 +171,7 @@ export async function runRetrain(args: RetrainArgs): Promise<{ plan: RetrainPlan
     if (todo.length > 0 && !args.signal?.aborted) await args.prepare?.();
     const budget = active.settings.budget;
     const timeoutSeconds = args.timeoutSeconds ?? (budget.kind === 'seconds' ? budget.seconds * 2 + 60 : 2 * 3600);
-    const pluginIds = config.plugins.map((p) => pluginIdentity(p));
+    const pluginIds = plugins.map((p) => pluginIdentity(p));
     const aborted = new Promise<'aborted'>((resolve) => {
       if (args.signal?.aborted) resolve('aborted');
       args.signal?.addEventListener('abort', () => resolve('aborted'), { once: true });
@@ -187,7 +193,7 @@ export async function runRetrain(args: RetrainArgs): Promise<{ plan: RetrainPlan
           settings: { ...active.settings, seed },
           hurdles: [],
           checkpoints: RETRAIN_CHECKPOINTS,
-          plugins: config.plugins,
+          plugins,
           pluginIds,
         };
         const t0 = performance.now();

@@ -3,7 +3,7 @@ import { PrimerError } from '@primer-search/core';
 import type { Dna, Mutation } from '@primer-search/dna';
 import { strategies, type Candidate, type Outcome } from '@primer-search/search-strategies';
 import type { CandidateRecord, EvaluationRecord, StudyStore } from '@primer-search/store';
-import { formatBudget, isEnvironmentFailure, isEquivalent, pluginIdentity, type EvaluationJob, type JobOutcome, type JobProgress, type StudyConfig } from '@primer-search/study';
+import { formatBudget, isEnvironmentFailure, isEquivalent, pluginIdentity, studyPluginRefusal, type EvaluationJob, type JobOutcome, type JobProgress, type StudyConfig } from '@primer-search/study';
 import type { EvaluationPool } from './pool.js';
 
 
@@ -96,6 +96,11 @@ export interface SearchArgs {
   resume?: boolean;
   /** On resume, raise the number of candidates to propose. */
   candidates?: number;
+  /**
+   * The plugin modules to load (the caller's command line's, never the study's record): they
+   * must be the plugins the study was created with (`studyPluginRefusal`). Default: none.
+   */
+  plugins?: string[];
   pool: EvaluationPool;
   onEvent?: (e: SearchEvent) => void;
   /** Stops dispatching and returns; finished results are already stored, running ones are dropped and re-run on resume. */
@@ -126,9 +131,13 @@ export async function runSearch(args: SearchArgs): Promise<{ stopped: boolean; c
     await store.updateStudy(config as unknown as Record<string, unknown>);
   }
   const total = config.candidates;
-  await loadPlugins(config.plugins);
+  // a study is data: its plugins are the caller's modules, checked against the study's record of them
+  const plugins = args.plugins ?? [];
+  const refused = studyPluginRefusal(config, plugins);
+  if (refused.length > 0) throw new SearchError(`the plugins differ from the study's: ${refused.join('; ')}`);
+  await loadPlugins(plugins);
   // what the plugins are here, for remote workers to check theirs against
-  const pluginIds = config.plugins.map((p) => pluginIdentity(p));
+  const pluginIds = plugins.map((p) => pluginIdentity(p));
   const definition = strategies.get(config.strategy);
   const context = { seedDna: config.seedDna, seed: config.seed, options: config.strategyOptions };
   const snapshot = await store.latestSnapshot();
@@ -236,7 +245,7 @@ export async function runSearch(args: SearchArgs): Promise<{ stopped: boolean; c
           dna: c.dna,
           settings: config.settings,
           hurdles: config.hurdles.map((fraction, k) => ({ fraction, threshold: thresholdsOfC[k] ?? null })),
-          plugins: config.plugins,
+          plugins,
           pluginIds,
           ...(config.dedupeBehaviour ? { behaviours: [...behavioursBefore(id).keys()] } : {}),
         };

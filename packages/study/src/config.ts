@@ -1,4 +1,5 @@
 import type { Dna } from '@primer-search/dna';
+import type { PluginIdentity } from './environment.js';
 import type { RunSettings } from './settings.js';
 
 /** Everything that defines a study; recorded in the store when it is created. */
@@ -25,8 +26,13 @@ export interface StudyConfig {
   /** Results needed at a hurdle before it stops anyone. */
   hurdleMinSamples: number;
   settings: RunSettings;
-  /** Modules imported before anything else (plugins registering primitives or strategies). */
+  /**
+   * The plugin modules the study was created with (plugins registering primitives or
+   * strategies), as given then: a record, never imported from here (see `studyPluginRefusal`).
+   */
   plugins: string[];
+  /** What those plugins were (name, version or code hash) where the study was created; absent in studies from before. */
+  pluginIds?: PluginIdentity[];
   /** A candidate still running after this many seconds is stopped and recorded as failed (timeout). */
   candidateTimeoutSeconds: number;
   /**

@@ -9,6 +9,7 @@ import { createRequire } from 'node:module';
 import { cpus, hostname } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { quote } from '@primer-search/core';
 import type { Budget } from './budget.js';
 
 /** The version of primer-search itself (its packages are released together). */
@@ -105,6 +106,37 @@ export function pluginDifferences(study: PluginIdentity[], worker: PluginIdentit
   }
   const theirs = new Set(study.map((p) => p.name));
   if (!options.extraAllowed) for (const w of worker) if (!theirs.has(w.name)) out.push(`the plugin ${w.name} is loaded here but not by the study`);
+  return out;
+}
+
+/**
+ * What a study records of its plugins: their identities as the controller that created it saw
+ * them, or (studies from before identities were recorded) their names alone.
+ */
+export function studyPluginIdentities(config: { plugins?: unknown; pluginIds?: unknown }): PluginIdentity[] {
+  if (Array.isArray(config.pluginIds)) {
+    return config.pluginIds.filter((p): p is PluginIdentity => typeof p === 'object' && p !== null && typeof (p as PluginIdentity).name === 'string');
+  }
+  return (Array.isArray(config.plugins) ? config.plugins : []).filter((p): p is string => typeof p === 'string').map((p) => ({ name: pluginName(p) }));
+}
+
+/**
+ * The one rule for the plugins of a study that is continued, retrained or exported: a study is
+ * data and never says what code runs. Only the modules the caller names itself (its command
+ * line's `--plugin`) are loaded, and they must be the plugins the study was run with (same names,
+ * and same version or code where the study recorded them). Returns how they differ, one line
+ * each; empty: load `specifiers`.
+ */
+export function studyPluginRefusal(config: { plugins?: unknown; pluginIds?: unknown }, specifiers: string[], cwd = process.cwd()): string[] {
+  const study = studyPluginIdentities(config);
+  const mine = specifiers.map((s) => pluginIdentity(s, cwd));
+  const have = new Set(mine.map((p) => p.name));
+  const missing = study.filter((p) => !have.has(p.name)).map((p) => quote(p.name));
+  const out: string[] = [];
+  if (missing.length > 0) {
+    out.push(`the study was run with the plugin${missing.length > 1 ? 's' : ''} ${missing.join(', ')}: give --plugin with the path or package of each on this machine (a study's own record of its plugins is never imported)`);
+  }
+  out.push(...pluginDifferences(study, mine).filter((line) => !/ is missing /.test(line)));
   return out;
 }
 

@@ -14,7 +14,7 @@ import { trainingProgress } from '../progress.js';
 import { loadTrainer } from '../trainer.js';
 import type { RunContext } from '@primer-search/trainer-gpu';
 import { loadDna, type CommandResult } from './dna.js';
-import { openForReading } from './search.js';
+import { checkStudyPlugins, openForReading, pluginSpecifier } from './search.js';
 import { duration, fmt, modelName } from './train.js';
 
 const backendOption = () =>
@@ -111,8 +111,9 @@ export function exportCommand(program: Command, io: CliIo, result: CommandResult
     .option('--study <study>', 'a study of primer search: a file, sqlite:///path or postgres://...')
     .option('--candidate <id>', 'with --study: the candidate to retrain and export', integer('--candidate', 0))
     .addOption(new Option('--budget <budget>', "with --study: the training budget (default the study's budget per candidate)").argParser(budget))
+    .addOption(new Option('--plugin <module>', "with --study: the plugins the study was run with (a file or package; repeatable; a study's own record of them is never imported)").argParser((v: string, prev: string[]) => [...prev, v]).default([], 'none'))
     .addOption(backendOption())
-    .action(async (o: { out: string; checkpoint?: string; model?: string; heads: number; study?: string; candidate?: number; budget?: RunSettings['budget']; backend?: string }) => {
+    .action(async (o: { out: string; checkpoint?: string; model?: string; heads: number; study?: string; candidate?: number; budget?: RunSettings['budget']; backend?: string; plugin: string[] }) => {
       if (existsSync(o.out) && !statSync(o.out).isDirectory()) throw new UsageError(`--out: ${o.out} is a file; give a folder`);
       if ((o.checkpoint === undefined) === (o.study === undefined)) throw new UsageError('give --checkpoint DIR --model M, or --study STUDY --candidate ID');
       checkBackend(o.backend);
@@ -161,8 +162,9 @@ async function fromCheckpoint(io: CliIo, o: { out: string; checkpoint?: string; 
   }
 }
 
-async function fromStudy(io: CliIo, o: { out: string; study?: string; candidate?: number; budget?: RunSettings['budget']; backend?: string }): Promise<ExportMetadata> {
+async function fromStudy(io: CliIo, o: { out: string; study?: string; candidate?: number; budget?: RunSettings['budget']; backend?: string; plugin: string[] }): Promise<ExportMetadata> {
   if (o.candidate === undefined) throw new UsageError('--study needs --candidate ID (primer study show lists them)');
+  const plugins = o.plugin.map(pluginSpecifier);
   const store = await openForReading(o.study!);
   let config: StudyConfig;
   let dna: Dna;
@@ -170,6 +172,7 @@ async function fromStudy(io: CliIo, o: { out: string; study?: string; candidate?
   try {
     config = (await store.config()) as unknown as StudyConfig;
     if (!config) throw new UsageError(`--study: ${o.study} holds no study`);
+    checkStudyPlugins(config, plugins, `--study ${o.study}`);
     const c = await store.candidate(o.candidate);
     if (!c) throw new UsageError(`--candidate: ${o.study} has no candidate ${o.candidate} (it has ${(await store.candidates()).length})`);
     dna = c.dna as Dna;
@@ -177,7 +180,7 @@ async function fromStudy(io: CliIo, o: { out: string; study?: string; candidate?
   } finally {
     await store.close();
   }
-  await loadPlugins(config.plugins ?? []);
+  await loadPlugins(plugins);
   const settings: RunSettings = { ...config.settings, budget: o.budget ?? config.settings.budget, backend: (o.backend as never) ?? config.settings.backend };
   const { runExperiment, selectBackend } = await loadTrainer();
   const backend = await selectBackend(settings.backend);
@@ -190,7 +193,7 @@ async function fromStudy(io: CliIo, o: { out: string; study?: string; candidate?
   try {
     const record = await runExperiment(dna, settings, {
       backend,
-      plugins: config.plugins,
+      plugins,
       onProgress: (e) => progress.update(e),
       onTrained: async (model, data, r) => {
         if (r.status !== 'completed') return;

@@ -23,7 +23,7 @@ import {
 import { strategies } from '@primer-search/search-strategies';
 import { baselines } from '@primer-search/baselines';
 import { PostgresStudyStore, openStudyStore, parseStudyLocation, type StudyStore } from '@primer-search/store';
-import { DEFAULT_TRAIN_CONFIG, formatBudget, parseBudget, scaleBudget, summarizeRetrain, type Budget, type CandidateView, type RetrainSummary, type SeedStatistics } from '@primer-search/study';
+import { DEFAULT_TRAIN_CONFIG, formatBudget, parseBudget, pluginIdentity, studyPluginRefusal, scaleBudget, summarizeRetrain, type Budget, type CandidateView, type RetrainSummary, type SeedStatistics } from '@primer-search/study';
 import { UsageError, type CliIo } from '../io.js';
 import { integer, loadDna, type CommandResult } from './dna.js';
 import { heads as headsFlag, workersWarning } from '../flags.js';
@@ -67,6 +67,15 @@ const timeBudget = (value: string): Budget => {
     throw new InvalidArgumentError((e as Error).message);
   }
 };
+
+/**
+ * Refuses (exit 2) to continue, retrain or export a study with plugins other than the ones it
+ * was run with; the modules loaded are always the command line's `--plugin`, never the study's.
+ */
+export function checkStudyPlugins(config: Pick<StudyConfig, 'plugins' | 'pluginIds'>, plugins: string[], shown: string): void {
+  const refused = studyPluginRefusal(config, plugins);
+  if (refused.length > 0) throw new UsageError(`${shown}: ${refused.join('; ')}`);
+}
 
 /** Plugin modules: a path (relative to the working directory) or a package name. */
 export function pluginSpecifier(p: string): string {
@@ -378,6 +387,7 @@ export function searchCommand(program: Command, io: CliIo, result: CommandResult
         dedupeBehaviour: o.dedupeBehaviour,
         settings: settingsOf({ ...o, budget }, DEFAULT_TRAIN_CONFIG.checkpoints),
         plugins,
+        pluginIds: plugins.map((p) => pluginIdentity(p)),
         candidateTimeoutSeconds:
           o.candidateTimeout?.kind === 'seconds' ? o.candidateTimeout.seconds : budget.kind === 'seconds' ? budget.seconds * 2 + 60 : 20 * 60,
       };
@@ -393,7 +403,8 @@ export function searchCommand(program: Command, io: CliIo, result: CommandResult
       const stored = (await store.config()) as StudyConfig | undefined;
       if (o.resume && !stored) throw new UsageError(`${shown} holds no study to resume`);
       const active = stored ?? config!;
-      if (o.resume) await loadPlugins(active.plugins);
+      // the study's record of its plugins is checked, never imported: the code is the command line's
+      if (o.resume) checkStudyPlugins(active, plugins, shown);
       // the controller trains nothing and loads no TensorFlow.js: each worker picks its backend and records it
       const backend = active.settings.backend ?? 'chosen by each worker (recorded with its results)';
       if (!o.json) {
@@ -428,6 +439,7 @@ export function searchCommand(program: Command, io: CliIo, result: CommandResult
           config,
           resume: o.resume,
           candidates: moreCandidates,
+          plugins,
           pool: queue?.pool ?? new LocalWorkerPool(o.workers),
           signal: stop.signal,
           onEvent: (e) => {
@@ -546,6 +558,7 @@ interface RetrainOptions {
   heads: number;
   runTimeout?: Budget;
   against: string;
+  plugin: string[];
   json?: boolean;
 }
 
@@ -570,8 +583,10 @@ function retrainCommand(study: Command, io: CliIo, result: CommandResult): void 
     .option('--against <program>', "measure speedups and verdicts against this program instead of the seed: one of --baselines (e.g. primer-ez) or 'candidate N'", 'seed')
     .option('--heads <n>', 'attention heads of those baselines (1, 2, 4 or 8)', headsFlag, 4)
     .addOption(new Option('--run-timeout <time>', 'stop a run after this long (default: twice a time budget plus a minute, or 2h)').argParser(timeBudget))
+    .addOption(new Option('--plugin <module>', 'import this module first: the plugins the study was run with (a file or package; repeatable; a study\'s own record of them is never imported)').argParser(collect).default([], 'none'))
     .option('--json', 'print the retraining summary as JSON')
     .action(async (location: string, o: RetrainOptions) => {
+      const plugins = o.plugin.map(pluginSpecifier);
       const names = o.baselines.split(',').map((x) => x.trim()).filter(Boolean);
       for (const name of names) {
         if (!baselines.has(name) && !existsSync(name)) throw new UsageError(`--baselines: no baseline or DNA file ${quote(name)} (baselines: ${baselines.names().join(', ')})`);
@@ -590,6 +605,8 @@ function retrainCommand(study: Command, io: CliIo, result: CommandResult): void 
       try {
         const config = (await store.config()) as StudyConfig | undefined;
         if (!config) throw new UsageError(`${where.display} holds no study to retrain`);
+        checkStudyPlugins(config, plugins, where.display);
+        await loadPlugins(plugins);
         const references: Array<{ label: string; dna: Dna }> = [];
         for (const name of names) {
           const r = loadDna(io, name, config.settings.dModel, o.heads, '--baselines');
@@ -623,6 +640,7 @@ function retrainCommand(study: Command, io: CliIo, result: CommandResult): void 
             budget,
             seeds,
             references,
+            plugins,
             pool: queue?.pool ?? new LocalWorkerPool(o.workers),
             // the data are prepared once, here, and only when something is left to train
             prepare: async () => void (o.json ? await prepareData(config.settings) : await announceData(io, config.settings)),

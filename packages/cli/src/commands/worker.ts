@@ -10,6 +10,7 @@ import {
   pluginDifferences,
   pluginIdentity,
   pluginName,
+  studyPluginIdentities,
   trainingEnvironment,
   type BackendChoice,
   type JobOutcome,
@@ -54,7 +55,7 @@ export function joinRefusal(config: StudyConfig, reference: Awaited<ReturnType<t
   if (forced && forced !== me.backend) out.push(`backend ${me.backend} here, but the study was created with --backend ${forced}`);
   // the processor and products count however the backend was fixed; a forced one's mismatch is said above, once
   if (reference) out.push(...hardwareDifferences(reference.environment, { ...me, backend: forced ?? me.backend }, config.settings.budget));
-  const studyPlugins = reference?.plugins ?? config.plugins.map((p) => ({ name: pluginName(p) }));
+  const studyPlugins = reference?.plugins ?? studyPluginIdentities(config);
   out.push(...pluginDifferences(studyPlugins, plugins));
   return out;
 }
