@@ -11,6 +11,7 @@ import { searchCommand, studyCommand } from './commands/search.js';
 import { workerCommand } from './commands/worker.js';
 import { exitCodeOf } from './flags.js';
 import type { CliIo } from './io.js';
+import { redactSecrets, urlSecrets } from '@primer-search/store';
 
 export { UsageError, type CliIo } from './io.js';
 export { exitCodeOf } from './flags.js';
@@ -25,6 +26,21 @@ export const nodeIo: CliIo = {
   writeFile: (p, t) => writeFileSync(p, t),
   interactive: Boolean(process.stderr.isTTY),
 };
+
+/**
+ * `io` with the secrets of the command line's URLs (a study's database password) replaced by
+ * *** in everything written: messages print masked locations, and this catches what still
+ * quotes one (a driver's error, a library's message).
+ */
+export function redactingIo(io: CliIo, secrets: readonly string[]): CliIo {
+  if (secrets.length === 0) return io;
+  return {
+    ...io,
+    stdout: (t) => io.stdout(redactSecrets(t, secrets)),
+    stderr: (t) => io.stderr(redactSecrets(t, secrets)),
+    writeFile: (p, t) => io.writeFile(p, redactSecrets(t, secrets)),
+  };
+}
 
 export function buildProgram(io: CliIo, result: CommandResult): Command {
   const program = new Command('primer')
@@ -76,7 +92,8 @@ export function buildProgram(io: CliIo, result: CommandResult): Command {
  * Runs `primer` with `argv` (without the node and script names) and returns the exit
  * status: 0 success, 1 invalid input, 2 usage error. Never calls process.exit.
  */
-export async function main(argv: string[], io: CliIo = nodeIo): Promise<number> {
+export async function main(argv: string[], given: CliIo = nodeIo): Promise<number> {
+  const io = redactingIo(given, urlSecrets(...argv));
   const result: CommandResult = { exitCode: 0 };
   const program = buildProgram(io, result);
   try {

@@ -93,6 +93,20 @@ describe('primer search and primer study show', () => {
     expect(changed.stderr).toMatch(/the plugin ops\.mjs has different code here/);
   });
 
+  it('never prints the password of a study in PostgreSQL, from its own messages or from a library quoting the URL', async () => {
+    const url = 'postgres://alice:S3cretPw@127.0.0.1:1/db?sslpassword=K3yPass1';
+    for (const args of [['study', 'show', url], ['search', '--study', url, '--resume'], ['study', 'retrain', url], ['export', '--study', url, '--candidate', '1', '--out', join(tmp(), 'm')], ['study', 'copy', url, join(tmp(), 'c.sqlite')]]) {
+      const r = await run(args);
+      expect(r.code, args.join(' ')).not.toBe(0);
+      expect(`${r.stdout}${r.stderr}`, args.join(' ')).not.toMatch(/S3cretPw|K3yPass1/);
+      expect(r.stderr, args.join(' ')).toMatch(/cannot reach the database at postgres:\/\/alice:\*\*\*@127\.0\.0\.1:1\/db\?sslpassword=\*\*\*/);
+    }
+    // a command line that is wrong in another way: commander's own message quotes it, redacted too
+    const wrong = await run(['study', 'show', url, '--no-such-flag', url]);
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).not.toMatch(/S3cretPw|K3yPass1/);
+  });
+
   it('searches, prints the summary with the best program as code and its diff, and shows the study again', async () => {
     const study = join(tmp(), 'demo.sqlite');
     const r = await run(['search', '--candidates', '6', '--budget-per-candidate', '4steps', ...TINY, '--population', '4', '--tournament', '2', '--workers', '2', '--study', study, '--seed', '3']);

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { openStudyStore, type SqliteStudyStore } from '@primer-search/store';
+import Database from 'better-sqlite3';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromiumForTests, launchChromium } from '../../../examples/browser/chromium.mjs';
@@ -122,6 +123,62 @@ describe.skipIf(!CHROMIUM)('the dashboard in headless Chromium', () => {
       await big.close();
     }
   }, 120_000);
+
+  it('a study with hostile text in every field runs no script, in the live page and in the report, and shows the text', async () => {
+    const X = (field: string) => `<img src=x onerror="window.__xss=(window.__xss||[]).concat('${field}')">"'</script><script>window.__xss=['${field} script']</script>`;
+    const file = join(dir, 'hostile.sqlite');
+    const w = await writeSyntheticStudy(file, 12, { pending: 1 });
+    await writeSyntheticRetrain(w, { top: 2, seeds: [1, 2], runs: 3 });
+    const config = (await w.config())!;
+    await w.updateStudy({ ...config, strategy: X('strategy'), seedModel: X('seedModel'), settings: { ...(config.settings as object), dataset: X('dataset'), layers: X('layers') } });
+    await w.registerWorker({ id: X('worker'), environment: { host: X('worker host'), backend: X('worker backend') } as never, plugins: [{ name: X('plugin') }], allowMixedHardware: false, startedAt: X('startedAt') });
+    await w.close();
+    const db = new Database(file);
+    db.prepare("UPDATE evaluations SET reason = ?, machine = ?, backend = ?, budget = ? WHERE status = 'failed'").run(X('reason'), X('machine'), X('backend'), X('budget'));
+    db.prepare('UPDATE evaluations SET machine = ?, environment = ?').run(X('machine'), JSON.stringify({ host: X('env host'), backend: X('env backend'), device: X('device') }));
+    db.prepare('UPDATE candidates SET mutations = ? WHERE id > 0').run(JSON.stringify([{ description: X('mutation') }]));
+    const { plan } = db.prepare('SELECT plan FROM retrains').get() as { plan: string };
+    const hostilePlan = JSON.parse(plan);
+    hostilePlan.top = X('top');
+    hostilePlan.budget = X('plan budget');
+    hostilePlan.seeds = [X('seed'), 2];
+    hostilePlan.programs[1].label = X('label');
+    db.prepare('UPDATE retrains SET plan = ?').run(JSON.stringify(hostilePlan));
+    db.close();
+
+    const live = await startDashboard({ open: () => openStudyStore(file, { readonly: true, mustExist: true }), location: file, port: 0 });
+    const report = join(dir, 'hostile.html');
+    const store = await openStudyStore(file, { readonly: true, mustExist: true });
+    writeFileSync(report, await htmlReport(store, { top: 5 }));
+    await store.close();
+    try {
+      for (const url of [live.url, pathToFileURL(report).href]) {
+        const page = await browser.newPage({ viewport: { width: 1280, height: 1600 } });
+        const errors: string[] = [];
+        page.on('pageerror', (e) => errors.push(e.message));
+        await page.goto(url);
+        await page.waitForSelector('body[data-ready="true"]', { timeout: 30_000 });
+        // open the failed candidate (a hostile mutation and reason) and its diff view
+        await page.click('#candidates tbody tr:has(td.status-failed)');
+        // (a report holds the programs of the best and their lineages only: it says so for this one)
+        const shown = url === live.url ? "concat('reason')" : 'is not in this report';
+        await page.waitForFunction((t) => (document.querySelector('#program-facts')?.textContent ?? '').includes(t), shown);
+        await page.click('.tabs button[data-view="diffParent"]');
+        const text = (await page.textContent('body')) ?? '';
+        await page.click('#lineage button[data-id="0"]');
+        await page.waitForFunction(() => document.querySelector('#program-title')?.textContent === 'Candidate 0 (the seed)');
+        for (const field of ['strategy', 'seedModel', 'dataset', 'layers', ...(url === live.url ? ['reason'] : []), 'mutation', 'env host', 'env backend', 'top', 'plan budget', 'seed', 'label']) {
+          expect(text, `${url}: ${field}`).toContain(`window.__xss=(window.__xss||[]).concat('${field}')`);
+        }
+        expect(await page.evaluate(() => (window as unknown as { __xss?: string[] }).__xss), url).toBeUndefined();
+        expect(await page.locator('img').count(), url).toBe(0);
+        expect(errors, url).toEqual([]);
+        await page.close();
+      }
+    } finally {
+      await live.close();
+    }
+  }, 90_000);
 
   it('the report opens from a file with no network, and draws its charts', async () => {
     const file = join(dir, 'report.html');

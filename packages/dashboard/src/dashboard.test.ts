@@ -1,5 +1,6 @@
 import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteStudyStore, openStudyStore } from '@primer-search/store';
@@ -10,13 +11,13 @@ import { StudyData, headlineChart, htmlReport, queryTable, startDashboard, type 
 const dir = mkdtempSync(join(tmpdir(), 'primer-dashboard-'));
 
 /** GET a raw path (no URL normalisation by the client, so `..` reaches the server as sent). */
-function get(url: string, path: string): Promise<{ status: number; type: string; body: string }> {
+function get(url: string, path: string, headers: Record<string, string> = {}): Promise<{ status: number; type: string; body: string; headers: Record<string, unknown> }> {
   const u = new URL(url);
   return new Promise((ok, fail) => {
-    request({ host: u.hostname, port: u.port, path, method: 'GET' }, (res) => {
+    request({ host: u.hostname, port: u.port, path, method: 'GET', headers }, (res) => {
       let body = '';
       res.on('data', (c) => (body += c));
-      res.on('end', () => ok({ status: res.statusCode!, type: String(res.headers['content-type']), body }));
+      res.on('end', () => ok({ status: res.statusCode!, type: String(res.headers['content-type']), body, headers: res.headers }));
     })
       .on('error', fail)
       .end();
@@ -54,6 +55,55 @@ describe('the dashboard server', () => {
     expect(detail.lineage.at(-1)).toBe(best);
     expect(detail.lineage[0]).toBe(0);
     expect((await get(dashboard.url, '/api/candidate/999')).status).toBe(404);
+  });
+
+  it('answers only for its own address and loopback names (no DNS rebinding), with a policy that runs no inline script', async () => {
+    const port = new URL(dashboard.url).port;
+    for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, 'LOCALHOST', `[::1]:${port}`]) {
+      const r = await get(dashboard.url, '/api/study', { host });
+      expect(r.status, host).toBe(200);
+    }
+    for (const host of [`evil.example:${port}`, 'attacker.localhost.evil', '127.0.0.1.nip.io', 'localhost:80:80']) {
+      const r = await get(dashboard.url, '/', { host });
+      expect(r.status, JSON.stringify(host)).toBe(403);
+      expect(r.body).toMatch(/is not a name this dashboard answers for .*--allow-host/);
+      expect((await get(dashboard.url, '/api/study', { host })).body).not.toMatch(/summary/);
+    }
+    // no Host header at all (HTTP/1.0)
+    const bare = await new Promise<string>((ok, fail) => {
+      const socket = connect(Number(port), '127.0.0.1', () => socket.end('GET /api/study HTTP/1.0\r\n\r\n'));
+      let got = '';
+      socket.on('data', (c) => (got += c)).on('end', () => ok(got)).on('error', fail);
+    });
+    expect(bare).toMatch(/^HTTP\/1\.1 403/);
+    const page = await get(dashboard.url, '/');
+    expect(page.headers['content-security-policy']).toMatch(/script-src 'self';/);
+    expect(page.headers['content-security-policy']).not.toMatch(/unsafe-inline[^;]*;.*script|script-src[^;]*unsafe/);
+    // a name given with --allow-host
+    const named = await startDashboard({ open: () => openStudyStore(file, { readonly: true, mustExist: true }), location: file, port: 0, allowedHosts: ['studies.lan'] });
+    try {
+      expect((await get(named.url, '/api/study', { host: 'studies.lan:8790' })).status).toBe(200);
+      expect((await get(named.url, '/api/study', { host: 'other.lan' })).status).toBe(403);
+    } finally {
+      await named.close();
+    }
+  });
+
+  it('never serves the password of a study in PostgreSQL: masked in its location, redacted from any message quoting it', async () => {
+    const location = 'postgres://alice:S3cretPw@127.0.0.1:1/db?sslpassword=K3yPass1&schema=s';
+    // a driver error that quotes the URL as given
+    const down = await startDashboard({ open: () => Promise.reject(new Error(`connect ECONNREFUSED for ${location} (password S3cretPw)`)), location, port: 0, pollMs: 50 });
+    try {
+      const bodies = await Promise.all(['/', '/api/study', '/api/points', '/api/candidate/0', '/api/events'].map((p) => get(down.url, p)));
+      expect(bodies.map((b) => b.status)).toEqual([503, 503, 503, 503, 503]);
+      for (const b of bodies) {
+        expect(b.body).not.toMatch(/S3cretPw|K3yPass1/);
+        expect(b.body).toContain('postgres://alice:***@127.0.0.1:1/db?sslpassword=***');
+      }
+      expect(down.problem()).toBeDefined();
+    } finally {
+      await down.close();
+    }
   });
 
   it('serves its own files and nothing else on disk', async () => {

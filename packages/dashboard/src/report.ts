@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { StudyStore } from '@primer-search/store';
 import { StudyData, type CandidateDetail } from './data.js';
 import { pageFile } from './server.js';
@@ -34,18 +35,21 @@ export async function htmlReport(store: StudyStore, o: { top?: number; onProgres
     details,
   };
   const importMap = { imports: { './vendor/uPlot.esm.js': dataUrl(pageFile('/vendor/uPlot.esm.js')), './query.js': dataUrl(pageFile('/query.js')) } };
+  const scripts: Array<[string, string]> = [
+    ['', `globalThis.PRIMER_REPORT = ${scriptJson(report)};`],
+    ['importmap', scriptJson(importMap)],
+    ['module', pageFile('/app.js').replace(/<\/script/gi, '<\\/script')],
+  ];
   const page = pageFile('/')
     .replace('<title>primer-search study</title>', `<title>primer-search study report: ${data.location.replace(/[<>&]/g, '')}</title>`)
     .replace('<link rel="stylesheet" href="./vendor/uPlot.min.css">', () => `<style>${pageFile('/vendor/uPlot.min.css')}</style>`)
     .replace('<link rel="stylesheet" href="./style.css">', () => `<style>${pageFile('/style.css')}</style>`)
     // nothing to preload: it is all in the file
     .replace(/\s*<link rel="(?:module)?preload"[^>]*>/g, '')
-    .replace(
-      '<script type="module" src="./app.js"></script>',
-      () =>
-        `<script>globalThis.PRIMER_REPORT = ${scriptJson(report)};</script>\n<script type="importmap">${scriptJson(importMap)}</script>\n<script type="module">${pageFile('/app.js').replace(/<\/script/gi, '<\\/script')}</script>`,
-    );
-  return page;
+    .replace('<script type="module" src="./app.js"></script>', () => scripts.map(([type, body]) => `<script${type ? ` type="${type}"` : ''}>${body}</script>`).join('\n'));
+  // only these scripts run (no inline handler a study's text could carry, were one ever let through as markup)
+  const policy = `default-src 'none'; script-src ${scripts.map(([, body]) => `'sha256-${createHash('sha256').update(body, 'utf8').digest('base64')}'`).join(' ')} data:; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'`;
+  return page.replace('<meta charset="utf-8">', () => `<meta charset="utf-8">\n  <meta http-equiv="Content-Security-Policy" content="${policy}">`);
 }
 
 /**

@@ -1,9 +1,10 @@
 import { createReadStream, existsSync, readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
+import { hostname, networkInterfaces } from 'node:os';
 import { dirname, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { StudyStore } from '@primer-search/store';
+import { maskUrl, redactSecrets, urlSecrets, type StudyStore } from '@primer-search/store';
 import { StudyData, STATUS_CODES, type TableQuery } from './data.js';
 
 /** The page's own files (next to src/ and dist/ alike). */
@@ -23,12 +24,47 @@ const TYPES: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.j
 export interface DashboardOptions {
   /** Opens the study read-only: called at start and, while it fails (no study there yet, a file that is not one), at every poll. */
   open(): Promise<StudyStore>;
-  /** The study's location, for messages. */
+  /** The study's location, for messages: shown masked, and its secrets never leave the server (see `redactSecrets`). */
   location: string;
   port?: number;
   host?: string;
   /** How often the study is read again, in milliseconds (default 1000). */
   pollMs?: number;
+  /**
+   * Host names (or addresses) the page may be asked for besides the listening address and
+   * loopback's names, e.g. a name of this machine that other machines use. Any other Host
+   * header is refused, so a web page cannot read the study through a name rebound to 127.0.0.1.
+   */
+  allowedHosts?: string[];
+}
+
+/** Who may load what: the page's own scripts and the API, nothing inline, nothing from elsewhere. */
+const CONTENT_SECURITY_POLICY =
+  "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+const LOOPBACK_NAMES = ['localhost', '127.0.0.1', '::1'];
+
+/** The host name of a Host header, lower case, without its port or an IPv6 address's brackets. */
+export function hostOfHeader(header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  const h = header.trim().toLowerCase();
+  const m = h.startsWith('[') ? /^\[([^\]]+)\](?::\d+)?$/.exec(h) : /^([^:]+)(?::\d+)?$/.exec(h);
+  return m?.[1]?.replace(/\.$/, '');
+}
+
+/**
+ * The host names the dashboard answers to: loopback's, the listening address, `extra`, and
+ * where it listens on every address (0.0.0.0, ::), this machine's addresses and name.
+ */
+export function allowedHostNames(listen: string, extra: string[] = []): Set<string> {
+  const name = (h: string) => h.trim().toLowerCase().replace(/^\[|\]$/g, '').replace(/\.$/, '');
+  const out = new Set([...LOOPBACK_NAMES, ...extra, listen].map(name));
+  const bound = name(listen);
+  if (bound === '0.0.0.0' || bound === '::') {
+    out.add(hostname().toLowerCase());
+    for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) out.add(a.address.toLowerCase());
+  }
+  return out;
 }
 
 export interface Dashboard {
@@ -51,6 +87,10 @@ export function errorPage(title: string, message: string): string {
  * says when the study changed. Never writes to the study.
  */
 export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
+  // every body the server sends goes through this: a study's password in its location (or in a driver's error) is never served
+  const secrets = urlSecrets(o.location);
+  const clean = (text: string) => redactSecrets(text, secrets);
+  const location = maskUrl(o.location);
   let data: StudyData | undefined;
   let store: StudyStore | undefined;
   let problem: string | undefined;
@@ -67,7 +107,7 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
   };
   await attach();
   const clients = new Set<ServerResponse>();
-  const send = (event: string, body: unknown) => clients.forEach((c) => c.write(`event: ${event}\ndata: ${JSON.stringify(body)}\n\n`));
+  const send = (event: string, body: unknown) => clients.forEach((c) => c.write(clean(`event: ${event}\ndata: ${JSON.stringify(body)}\n\n`)));
   let polling = false;
   const timer = setInterval(async () => {
     if (polling) return;
@@ -86,16 +126,27 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
   const heartbeat = setInterval(() => clients.forEach((c) => c.write(': alive\n\n')), 15_000);
 
   const json = (res: ServerResponse, body: unknown, status = 200) => {
-    res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(body));
+    res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(clean(JSON.stringify(body)));
   };
+  const hosts = allowedHostNames(o.host ?? '127.0.0.1', o.allowedHosts);
   const handle = (req: IncomingMessage, res: ServerResponse) => {
+    res.setHeader('content-security-policy', CONTENT_SECURITY_POLICY);
+    res.setHeader('x-content-type-options', 'nosniff');
+    res.setHeader('referrer-policy', 'no-referrer');
+    // DNS rebinding: a page elsewhere that points its own name at this address is refused
+    const asked = hostOfHeader(req.headers.host);
+    if (asked === undefined || !hosts.has(asked)) {
+      return void res
+        .writeHead(403, { 'content-type': 'text/plain; charset=utf-8' })
+        .end(`refused: the host ${JSON.stringify(req.headers.host ?? '')} is not a name this dashboard answers for (it answers for its own address and localhost; primer dashboard --allow-host NAME adds a name)\n`);
+    }
     const url = new URL(req.url ?? '/', 'http://localhost');
     const path = url.pathname;
     if (req.method !== 'GET') return json(res, { error: 'read-only: only GET' }, 405);
     if (!data && (path === '/' || path === '/index.html' || path.startsWith('/api/'))) {
-      const message = `${o.location} cannot be shown: ${problem}. The page will show it once it can be read (it is checked every second).`;
+      const message = `${location} cannot be shown: ${problem}. The page will show it once it can be read (it is checked every second).`;
       if (path.startsWith('/api/')) return json(res, { error: message }, 503);
-      return void res.writeHead(503, { 'content-type': 'text/html; charset=utf-8', refresh: '2' }).end(errorPage('No study to show', message));
+      return void res.writeHead(503, { 'content-type': 'text/html; charset=utf-8', refresh: '2' }).end(clean(errorPage('No study to show', message)));
     }
     if (data && path.startsWith('/api/')) return api(data, path, url, req, res);
     const file = FILES[path === '/index.html' ? '/' : path];
@@ -104,7 +155,7 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
     createReadStream(file).pipe(res);
   };
   const api = (data: StudyData, path: string, url: URL, req: IncomingMessage, res: ServerResponse) => {
-    if (path === '/api/study') return json(res, { version: data.version, location: data.location, summary: data.summary, statuses: STATUS_CODES, flopsComplete: data.flopsComplete });
+    if (path === '/api/study') return json(res, { version: data.version, location: maskUrl(data.location), summary: data.summary, statuses: STATUS_CODES, flopsComplete: data.flopsComplete });
     // the mutations are the table's (served from here): the charts do without them
     if (path === '/api/points') return json(res, { version: data.version, points: { ...data.points, mutations: undefined } });
     if (path === '/api/candidates') {

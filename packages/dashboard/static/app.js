@@ -8,7 +8,24 @@ const REPORT = globalThis.PRIMER_REPORT;
 const STATUSES = ['completed', 'hurdle', 'failed', 'pending'];
 const COLORS = { completed: '#1565c0', hurdle: '#ef8f00', failed: '#c62828', reused: '#8e99a4', best: '#2e7d32' };
 const $ = (id) => document.getElementById(id);
-const esc = (s) => String(s).replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]);
+const esc = (s) => String(s ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
+
+/**
+ * Markup is built only with this tag: every interpolated value is escaped (a study's values are
+ * data, never markup), except markup built by the tag itself, nested or in arrays. `setHtml` is
+ * the page's only way to put markup in the document, and it takes nothing else.
+ */
+class Html {
+  constructor(text) {
+    this.text = text;
+  }
+}
+const part = (v) => (v instanceof Html ? v.text : Array.isArray(v) ? v.map(part).join('') : esc(v));
+const html = (strings, ...values) => new Html(strings.reduce((out, s, i) => out + s + (i < values.length ? part(values[i]) : ''), ''));
+function setHtml(el, markup) {
+  if (!(markup instanceof Html)) throw new TypeError('setHtml takes markup built by the html tag');
+  el.innerHTML = markup.text;
+}
 const fmt = (n, d = 0) => (n === null || n === undefined ? '–' : Number(n).toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d }));
 
 /** The API, or the report's embedded answers to it. */
@@ -155,20 +172,23 @@ function drawFacts() {
   const c = s.config;
   $('location').textContent = state.study.location;
   const best = s.leaderboard[0];
-  $('headline').innerHTML =
-    `${esc(c.strategy)} from ${esc(c.seedModel)} · ${fmt(s.candidates)} candidates proposed of ${fmt(c.candidates)}, ${fmt(s.told)} told · trained ${fmt(s.trained)}, reused ${fmt(s.reused)}` +
-    (s.equivalent?.programs ? `, same function as an earlier program ${fmt(s.equivalent.programs)} (${fmt(s.equivalent.trainSecondsSaved)} s of training saved)` : '') +
-    `, completed ${fmt(s.completed)}, failed ${fmt(s.failed)}` +
-    ` · ${esc(c.settings.dataset)}, ${esc(c.settings.layers)} layers, dModel ${esc(c.settings.dModel)}, seq ${esc(c.settings.seqLen)}<br>` +
-    (best ? `<b>best: candidate ${best.id}, perplexity ${fmt(best.fitness, 3)}</b>${s.seed.fitness !== null ? ` (seed ${fmt(s.seed.fitness, 3)})` : ''}` : 'no candidate has completed its budget yet');
+  const equivalent = s.equivalent?.programs ? `, same function as an earlier program ${fmt(s.equivalent.programs)} (${fmt(s.equivalent.trainSecondsSaved)} s of training saved)` : '';
+  const bestLine = best
+    ? html`<b>best: candidate ${best.id}, perplexity ${fmt(best.fitness, 3)}</b>${s.seed.fitness !== null ? ` (seed ${fmt(s.seed.fitness, 3)})` : ''}`
+    : 'no candidate has completed its budget yet';
+  setHtml(
+    $('headline'),
+    html`${c.strategy} from ${c.seedModel} · ${fmt(s.candidates)} candidates proposed of ${fmt(c.candidates)}, ${fmt(s.told)} told · trained ${fmt(s.trained)}, reused ${fmt(s.reused)}${equivalent}, completed ${fmt(s.completed)}, failed ${fmt(s.failed)} · ${c.settings.dataset}, ${c.settings.layers} layers, dModel ${c.settings.dModel}, seq ${c.settings.seqLen}<br>${bestLine}`,
+  );
   const failures = Object.entries(s.failuresByReason);
-  $('failures').innerHTML = failures.length ? failures.map(([k, n]) => `<tr><td>${esc(k)}</td><td>${fmt(n)}</td></tr>`).join('') : '<tr><td>none</td></tr>';
+  setHtml($('failures'), failures.length ? html`${failures.map(([k, n]) => html`<tr><td>${k}</td><td>${fmt(n)}</td></tr>`)}` : html`<tr><td>none</td></tr>`);
   $('hurdles').textContent = c.hurdles.length
-    ? `hurdles at ${c.hurdles.map((h) => `${Math.round(h * 100)}%`).join(', ')} of the budget stopped ${s.stoppedAtHurdle.join(' and ')} candidates, saving ${fmt(s.hurdleSavings.budgets, 2)} candidate budgets (${fmt(s.hurdleSavings.share * 100, 1)}% of full training)`
+    ? `hurdles at ${c.hurdles.map((h) => `${Math.round(h * 100)}%`).join(', ')} of the budget stopped ${[].concat(s.stoppedAtHurdle).join(' and ')} candidates, saving ${fmt(s.hurdleSavings.budgets, 2)} candidate budgets (${fmt(s.hurdleSavings.share * 100, 1)}% of full training)`
     : 'no hurdles';
-  $('workers').innerHTML =
-    '<tr><th>host</th><th>backend</th><th>results</th><th>steps/s</th></tr>' +
-    s.machines.map((m) => `<tr><td>${esc(m.host)}</td><td>${esc(m.backend ?? '?')}</td><td>${fmt(m.evaluations)}</td><td>${fmt(m.stepsPerSecond, 1)}</td></tr>`).join('');
+  setHtml(
+    $('workers'),
+    html`<tr><th>host</th><th>backend</th><th>results</th><th>steps/s</th></tr>${s.machines.map((m) => html`<tr><td>${m.host}</td><td>${m.backend ?? '?'}</td><td>${fmt(m.evaluations)}</td><td>${fmt(m.stepsPerSecond, 1)}</td></tr>`)}`,
+  );
 }
 
 /** How a result that was not trained came about: the same program told before, or one computing the same function. */
@@ -182,20 +202,18 @@ function drawRetrains() {
   const list = state.study.summary.retrains ?? [];
   $('retrains-section').hidden = list.length === 0;
   const interval = (st) => (st?.interval ? ` [${fmt(st.interval[0], 2)}, ${fmt(st.interval[1], 2)}]` : '');
-  $('retrains').innerHTML = list
-    .map((r) => {
+  setHtml(
+    $('retrains'),
+    html`${list.map((r) => {
       const many = r.seeds.length > 1;
-      const head =
-        `<p class="retrain-head">retraining ${r.id}: the seed and the ${r.top} best program${r.top === 1 ? '' : 's'}${r.rows.some((x) => x.candidate === null) ? ', with references' : ''} · ${esc(r.budget)} per run · seed${many ? 's' : ''} ${r.seeds.join(', ')} · ${fmt(r.done)} of ${fmt(r.total)} runs recorded</p>`;
-      const rows = r.rows
-        .map((x) => {
+      const head = html`<p class="retrain-head">retraining ${r.id}: the seed and the ${r.top} best program${r.top === 1 ? '' : 's'}${r.rows.some((x) => x.candidate === null) ? ', with references' : ''} · ${r.budget} per run · seed${many ? 's' : ''} ${[].concat(r.seeds).join(', ')} · ${fmt(r.done)} of ${fmt(r.total)} runs recorded</p>`;
+      const rows = r.rows.map((x) => {
           const ppl = x.perplexity ? `${fmt(x.perplexity.mean, 2)}${many ? ` ± ${fmt(x.perplexity.sd, 2)}` : ''}${x.completed < r.seeds.length ? ` (${x.completed} of ${r.seeds.length} seeds)` : ''}` : x.runs ? 'failed' : '–';
           const speed = x.program === 0 ? (x.perplexity ? '1.00x' : '–') : x.speedup ? `${fmt(x.speedup.mean, 2)}x${many ? interval(x.speedup) : ''}${x.notReached ? ` (not reached at ${x.notReached})` : ''}` : x.notReached ? 'not reached' : '–';
           const verdict = x.program === 0 ? '(reference)' : (x.verdict ?? '–');
-          const link = x.candidate !== null ? `<button data-id="${x.candidate}">${esc(x.label)}</button>` : esc(x.label);
-          return `<tr class="${r.winner?.program === x.program ? 'winner' : ''}"><td>${link}</td><td>${fmt(x.searchFitness, 2)}</td><td>${fmt(x.parameters)}</td><td>${fmt(x.steps)}</td><td>${ppl}</td><td>${speed}</td><td class="verdict">${esc(verdict)}</td></tr>`;
-        })
-        .join('');
+          const link = x.candidate !== null ? html`<button data-id="${x.candidate}">${x.label}</button>` : x.label;
+          return html`<tr class="${r.winner?.program === x.program ? 'winner' : ''}"><td>${link}</td><td>${fmt(x.searchFitness, 2)}</td><td>${fmt(x.parameters)}</td><td>${fmt(x.steps)}</td><td>${ppl}</td><td>${speed}</td><td class="verdict">${verdict}</td></tr>`;
+        });
       const w = r.winner;
       const end =
         r.done < r.total
@@ -204,29 +222,25 @@ function drawRetrains() {
             ? 'no program completed every seed'
             : w.isReference
               ? `winner: the seed itself (perplexity ${fmt(w.perplexity.mean, 2)}): no retrained program beat it on average`
-              : `winner: ${esc(w.label)} (perplexity ${fmt(w.perplexity.mean, 2)}${many ? ` ± ${fmt(w.perplexity.sd, 2)}` : ''}), ${!w.verdict ? 'one seed: no interval' : w.verdict === 'better' ? 'better than the seed beyond the noise' : w.verdict === 'within the noise' ? 'but its difference from the seed is within the noise' : 'yet worse than the seed'}`;
-      return (
-        `${head}<table class="rows retrain"><thead><tr><th>program</th><th>search perplexity</th><th>parameters</th><th>steps</th><th>perplexity${many ? ' (mean ± sd)' : ''}</th><th>speedup vs seed${many ? ' (mean [95%])' : ''}</th><th>vs seed</th></tr></thead><tbody>${rows}</tbody></table>` +
-        `<p class="retrain-end">${end}. Speedup: the ${r.axis === 'flops' ? 'training FLOPs' : 'training seconds'} the seed needed to reach its final perplexity over those each program needed, paired by seed${many ? '; 95% Student-t intervals over the seeds' : ''}.</p>`
-      );
-    })
-    .join('');
+              : `winner: ${w.label} (perplexity ${fmt(w.perplexity.mean, 2)}${many ? ` ± ${fmt(w.perplexity.sd, 2)}` : ''}), ${!w.verdict ? 'one seed: no interval' : w.verdict === 'better' ? 'better than the seed beyond the noise' : w.verdict === 'within the noise' ? 'but its difference from the seed is within the noise' : 'yet worse than the seed'}`;
+      return html`${head}<table class="rows retrain"><thead><tr><th>program</th><th>search perplexity</th><th>parameters</th><th>steps</th><th>perplexity${many ? ' (mean ± sd)' : ''}</th><th>speedup vs seed${many ? ' (mean [95%])' : ''}</th><th>vs seed</th></tr></thead><tbody>${rows}</tbody></table><p class="retrain-end">${end}. Speedup: the ${r.axis === 'flops' ? 'training FLOPs' : 'training seconds'} the seed needed to reach its final perplexity over those each program needed, paired by seed${many ? '; 95% Student-t intervals over the seeds' : ''}.</p>`;
+    })}`,
+  );
 }
 
 async function drawLineage() {
   const ids = state.study.summary.bestLineage;
   const rows = await Promise.all(ids.map((id) => api(`/api/candidate/${id}`).catch(() => ({ id, mutations: [], evaluation: null }))));
-  $('lineage').innerHTML = rows
-    .map((d) => `<li><button data-id="${d.id}">candidate ${d.id}${d.evaluation?.fitness != null ? ` · ${fmt(d.evaluation.fitness, 3)}` : ''}<span class="mut">${esc(d.id === 0 ? 'the seed' : d.mutations.join('; ') || '(no mutation)')}</span></button></li>`)
-    .join('');
+  setHtml(
+    $('lineage'),
+    html`${rows.map((d) => html`<li><button data-id="${d.id}">candidate ${d.id}${d.evaluation?.fitness != null ? ` · ${fmt(d.evaluation.fitness, 3)}` : ''}<span class="mut">${d.id === 0 ? 'the seed' : (Array.isArray(d.mutations) ? d.mutations.join('; ') : '') || '(no mutation)'}</span></button></li>`)}`,
+  );
 }
 
 function diffHtml(text) {
-  if (!text) return '(the same code)';
-  return text
-    .split('\n')
-    .map((l) => `<span class="${l.startsWith('@@') ? 'hunk' : l.startsWith('+') ? 'add' : l.startsWith('-') ? 'del' : ''}">${esc(l)}</span>`)
-    .join('\n');
+  if (!text) return html`(the same code)`;
+  const lines = String(text).split('\n');
+  return html`${lines.map((l, k) => html`<span class="${l.startsWith('@@') ? 'hunk' : l.startsWith('+') ? 'add' : l.startsWith('-') ? 'del' : ''}">${l}</span>${k < lines.length - 1 ? '\n' : ''}`)}`;
 }
 
 async function selectCandidate(id) {
@@ -236,18 +250,18 @@ async function selectCandidate(id) {
     d = await api(`/api/candidate/${id}`);
   } catch (e) {
     $('program-title').textContent = `Candidate ${id}`;
-    $('program-facts').innerHTML = `<span class="error">${esc(e.message)}</span>`;
+    setHtml($('program-facts'), html`<span class="error">${e.message}</span>`);
     $('program').textContent = '';
     return;
   }
   const e = d.evaluation;
   $('program-title').textContent = `Candidate ${d.id}${d.id === 0 ? ' (the seed)' : ''}`;
-  $('program-facts').innerHTML =
-    `<span class="status-${d.status}">${d.status}${reusedNote(d)}</span>` +
-    (e ? ` · perplexity ${fmt(e.fitness, 3)} · ${fmt(e.parameters)} parameters · ${fmt(e.steps)} steps${e.reason ? ` · ${esc(e.reason)}` : ''}` : '') +
-    (d.parent !== null ? ` · parent ${d.parent}: ${esc(d.mutations.join('; '))}` : '');
+  const facts = e ? ` · perplexity ${fmt(e.fitness, 3)} · ${fmt(e.parameters)} parameters · ${fmt(e.steps)} steps${e.reason ? ` · ${e.reason}` : ''}` : '';
+  const from = d.parent !== null ? ` · parent ${d.parent}: ${Array.isArray(d.mutations) ? d.mutations.join('; ') : ''}` : '';
+  setHtml($('program-facts'), html`<span class="status-${d.status}">${d.status}${reusedNote(d)}</span>${facts}${from}`);
   const show = () => {
-    $('program').innerHTML = state.view === 'code' ? esc(d.code) : diffHtml(d[state.view]);
+    if (state.view === 'code') $('program').textContent = d.code;
+    else setHtml($('program'), diffHtml(d[state.view]));
   };
   state.show = show;
   show();
@@ -263,13 +277,13 @@ async function drawTable() {
   $('table-range').textContent = r.total ? `rows ${fmt(t.offset + 1)}-${fmt(Math.min(r.total, t.offset + t.limit))} of ${fmt(r.total)}` : 'no candidate matches';
   $('prev').disabled = t.offset === 0;
   $('next').disabled = t.offset + t.limit >= r.total;
-  document.querySelector('#candidates tbody').innerHTML = r.rows
-    .map(
+  setHtml(
+    document.querySelector('#candidates tbody'),
+    html`${r.rows.map(
       (row) =>
-        `<tr data-id="${row.id}" class="${row.id === state.selected ? 'selected' : ''}"><td>${row.id}</td><td>${row.parent ?? ''}</td><td class="status-${row.status}">${row.status}${reusedNote(row)}</td>` +
-        `<td>${fmt(row.fitness, 3)}</td><td>${fmt(row.parameters)}</td><td>${fmt(row.flops)}</td><td>${fmt(row.steps)}</td><td>${fmt(row.seconds, 1)}</td><td>${esc(row.reason ?? row.mutations)}</td></tr>`,
-    )
-    .join('');
+        html`<tr data-id="${row.id}" class="${row.id === state.selected ? 'selected' : ''}"><td>${row.id}</td><td>${row.parent ?? ''}</td><td class="status-${row.status}">${row.status}${reusedNote(row)}</td><td>${fmt(row.fitness, 3)}</td><td>${fmt(row.parameters)}</td><td>${fmt(row.flops)}</td><td>${fmt(row.steps)}</td><td>${fmt(row.seconds, 1)}</td><td>${row.reason ?? row.mutations}</td></tr>`,
+    )}`,
+  );
 }
 
 async function load(first = false) {
@@ -352,6 +366,6 @@ load(true)
     follow();
   })
   .catch((e) => {
-    $('headline').innerHTML = `<span class="error">cannot show the study: ${esc(e.message)}</span>`;
+    setHtml($('headline'), html`<span class="error">cannot show the study: ${e.message}</span>`);
     document.body.dataset.ready = 'failed';
   });

@@ -2,3 +2,4 @@ export * from './types.js';
 export * from './sqlite.js';
 export * from './postgres.js';
 export * from './open.js';
+export * from './secrets.js';

@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url';
-import { PostgresStudyStore, maskUrl } from './postgres.js';
+import { PostgresStudyStore } from './postgres.js';
+import { maskUrl } from './secrets.js';
 import { SqliteStudyStore, StoreError } from './sqlite.js';
 import type { StudyStore } from './types.js';
 

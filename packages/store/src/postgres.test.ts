@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { usePostgres } from './__fixtures__/postgres.js';
-import { POSTGRES_MIGRATIONS, PostgresStudyStore, maskUrl } from './postgres.js';
+import { POSTGRES_MIGRATIONS, PostgresStudyStore } from './postgres.js';
 import { contractCandidate, contractEnvironment, contractEvaluation, contractWorker, describeStoreContract } from './testing.js';
 
 const postgres = usePostgres();
@@ -50,10 +50,6 @@ describe('PostgresStudyStore refuses what it cannot use, in one line naming the 
     const tables = await c.query("SELECT table_schema, table_name FROM information_schema.tables WHERE table_schema NOT IN ('pg_catalog', 'information_schema')");
     expect(tables.rows).toEqual([{ table_schema: 'public', table_name: 'songs' }]);
     await c.end();
-  });
-
-  it('masks passwords', () => {
-    expect(maskUrl('postgres://u:p%40ss@h:5432/d?schema=s')).toBe('postgres://u:***@h:5432/d?schema=s');
   });
 });
 

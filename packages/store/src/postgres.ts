@@ -1,6 +1,7 @@
 import pg from 'pg';
 import type { CandidateRecord, CandidateView, EvaluationRecord, NewEvaluation, NewRetrainPlan, NewRetrainRun, RetrainPlan, RetrainRun, WorkerRecord } from '@primer-search/study';
 import { planBody, runBody, runOfRow, StoreError } from './sqlite.js';
+import { maskUrl } from './secrets.js';
 import type { StudyDump, StudyStore } from './types.js';
 
 /** The PostgreSQL schema, in order; applied under an advisory lock, each in a transaction. */
@@ -53,16 +54,6 @@ export const POSTGRES_MIGRATIONS: Array<{ version: number; description: string; 
 const SNAPSHOT_EVERY = 50;
 const now = () => new Date().toISOString();
 
-/** The URL with its password replaced, fit to print. */
-export function maskUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return url.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');
-  }
-}
 
 /** An evaluation's columns from hash to same_as, as bound values. */
 const evaluationValues = (e: NewEvaluation) => [

@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import { Option, type Command } from 'commander';
-import { openStudyStore } from '@primer-search/store';
+import { maskUrl, openStudyStore } from '@primer-search/store';
 import { integer } from '../flags.js';
 import { UsageError, type CliIo } from '../io.js';
 import type { CommandResult } from './dna.js';
@@ -19,16 +19,21 @@ export function dashboardCommand(program: Command, io: CliIo, result: CommandRes
     .requiredOption('--study <study>', 'the study: a file, sqlite:///path or postgres://... (a file that does not exist yet is shown once a search creates it)')
     .option('--port <n>', 'port to listen on (0: any free one)', integer('--port', 0, 65535), 8790)
     .option('--host <address>', 'address to listen on; anything but 127.0.0.1 lets other machines see the study', '127.0.0.1')
-    .action(async (o: { study: string; port: number; host: string }) => {
+    .addOption(
+      new Option('--allow-host <name>', 'a host name the page may be asked for besides the listening address and localhost (e.g. this machine\'s name behind a proxy; repeatable). Other names are refused, so no web page can read the study through DNS rebinding')
+        .argParser((v: string, prev: string[]) => [...prev, v])
+        .default([], 'none'),
+    )
+    .action(async (o: { study: string; port: number; host: string; allowHost: string[] }) => {
       if (!LOOPBACK.has(o.host)) io.stderr(`warning: --host ${o.host}: the dashboard (read-only, no authentication) is reachable from other machines on that network\n`);
       const { startDashboard } = await import('@primer-search/dashboard');
-      const dashboard = await startDashboard({ open: () => openStudyStore(o.study, { readonly: true, mustExist: true }), location: o.study, port: o.port, host: o.host }).catch((e: NodeJS.ErrnoException) => {
+      const dashboard = await startDashboard({ open: () => openStudyStore(o.study, { readonly: true, mustExist: true }), location: o.study, port: o.port, host: o.host, allowedHosts: o.allowHost }).catch((e: NodeJS.ErrnoException) => {
         if (e.code === 'EADDRINUSE') throw new UsageError(`--port ${o.port}: something else listens there; give another port (or 0 for any free one)`);
         if (e.code === 'EADDRNOTAVAIL' || e.code === 'ENOTFOUND') throw new UsageError(`--host ${o.host}: not an address of this machine`);
         throw e;
       });
       const problem = dashboard.problem();
-      io.stderr(`dashboard of ${o.study} at ${dashboard.url}${problem ? ` (for now it says: ${problem})` : ''} · Ctrl-C to stop\n`);
+      io.stderr(`dashboard of ${maskUrl(o.study)} at ${dashboard.url}${problem ? ` (for now it says: ${problem})` : ''} · Ctrl-C to stop\n`);
       await new Promise<void>((done) => {
         const stop = () => {
           process.off('SIGINT', stop);

@@ -6,6 +6,7 @@ import { PrimerError, type Seed } from '@primer-search/core';
 import { loadTokenizer, prepareData } from '@primer-search/datasets';
 import { dnaHash, type Dna } from '@primer-search/dna';
 import { loadPlugins } from '@primer-search/runner/controller';
+import { maskUrl } from '@primer-search/store';
 import { BUILTIN_BACKENDS, DEFAULT_RUN_SETTINGS, describeBackend, formatBudget, parseBudget, type RunSettings, type StudyConfig } from '@primer-search/study';
 import { exportLanguageModel, type ExportMetadata } from '../export-model.js';
 import { checkBackend, checkPath, heads as headsFlag, integer, number } from '../flags.js';
@@ -165,16 +166,17 @@ async function fromCheckpoint(io: CliIo, o: { out: string; checkpoint?: string; 
 async function fromStudy(io: CliIo, o: { out: string; study?: string; candidate?: number; budget?: RunSettings['budget']; backend?: string; plugin: string[] }): Promise<ExportMetadata> {
   if (o.candidate === undefined) throw new UsageError('--study needs --candidate ID (primer study show lists them)');
   const plugins = o.plugin.map(pluginSpecifier);
+  const shown = maskUrl(o.study!);
   const store = await openForReading(o.study!);
   let config: StudyConfig;
   let dna: Dna;
   let searched: number | null | undefined;
   try {
     config = (await store.config()) as unknown as StudyConfig;
-    if (!config) throw new UsageError(`--study: ${o.study} holds no study`);
-    checkStudyPlugins(config, plugins, `--study ${o.study}`);
+    if (!config) throw new UsageError(`--study: ${shown} holds no study`);
+    checkStudyPlugins(config, plugins, `--study ${shown}`);
     const c = await store.candidate(o.candidate);
-    if (!c) throw new UsageError(`--candidate: ${o.study} has no candidate ${o.candidate} (it has ${(await store.candidates()).length})`);
+    if (!c) throw new UsageError(`--candidate: ${shown} has no candidate ${o.candidate} (it has ${(await store.candidates()).length})`);
     dna = c.dna as Dna;
     searched = (await store.evaluationOf(c.hash))?.fitness;
   } finally {
@@ -186,7 +188,7 @@ async function fromStudy(io: CliIo, o: { out: string; study?: string; candidate?
   const backend = await selectBackend(settings.backend);
   const name = `candidate-${o.candidate}`;
   io.stderr(
-    `retraining ${name} of ${o.study} with the study's settings (${settings.dataset}, ${formatBudget(settings.budget)}, seed ${settings.seed})${searched != null ? `; the search measured perplexity ${searched.toFixed(3)}` : ''} · backend ${describeBackend(backend)}\n`,
+    `retraining ${name} of ${shown} with the study's settings (${settings.dataset}, ${formatBudget(settings.budget)}, seed ${settings.seed})${searched != null ? `; the search measured perplexity ${searched.toFixed(3)}` : ''} · backend ${describeBackend(backend)}\n`,
   );
   const progress = trainingProgress(io, name);
   let metadata: ExportMetadata | undefined;
@@ -199,7 +201,7 @@ async function fromStudy(io: CliIo, o: { out: string; study?: string; candidate?
         if (r.status !== 'completed') return;
         metadata = await exportLanguageModel(o.out, model, data.tokenizer, {
           name,
-          source: `primer export: candidate ${o.candidate} of the study ${o.study}, retrained with its settings${searched != null ? ` (the search measured perplexity ${searched.toFixed(3)})` : ''}`,
+          source: `primer export: candidate ${o.candidate} of the study ${shown}, retrained with its settings${searched != null ? ` (the search measured perplexity ${searched.toFixed(3)})` : ''}`,
           settings,
           result: r,
         });
