@@ -3,6 +3,7 @@ import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, writeFi
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import Database from 'better-sqlite3';
 import { pluginIdentity } from '@primer-search/study';
 import * as tfjs from '@tensorflow/tfjs';
 import { compileLanguageModel } from '@primer-search/compiler';
@@ -91,6 +92,20 @@ describe('primer search and primer study show', () => {
     const changed = await run(['search', '--study', recorded, '--resume', '--plugin', ops]);
     expect(changed.code).toBe(2);
     expect(changed.stderr).toMatch(/the plugin ops\.mjs has different code here/);
+  });
+
+  it('a study whose parents loop is diagnosed as damaged by study show, not followed forever', async () => {
+    const study = join(tmp(), 'loop.sqlite');
+    copyFileSync(fileURLToPath(new URL('../../store/src/__fixtures__/study-v1.sqlite', import.meta.url)), study);
+    const db = new Database(study);
+    db.pragma('foreign_keys = OFF');
+    db.prepare('UPDATE candidates SET parent = 1 WHERE id = 1').run();
+    db.close();
+    for (const args of [['study', 'show', study], ['study', 'show', study, '--json'], ['study', 'dna', study, '1']]) {
+      const r = await run(args);
+      expect(r.code, args.join(' ')).toBe(1);
+      expect(r.stderr).toMatch(/is damaged: candidate 1's parent 1 is not an earlier candidate/);
+    }
   });
 
   it('never prints the password of a study in PostgreSQL, from its own messages or from a library quoting the URL', async () => {

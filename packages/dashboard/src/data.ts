@@ -216,7 +216,7 @@ export class StudyData {
     const parent = c.parent === null ? undefined : this.byId.get(c.parent);
     const code = this.code(c);
     const lineage: number[] = [];
-    for (let at: CandidateView | undefined = c; at; at = at.parent === null ? undefined : this.byId.get(at.parent)) lineage.unshift(at.id);
+    for (let at: CandidateView | undefined = c; at && !lineage.includes(at.id); at = at.parent === null ? undefined : this.byId.get(at.parent)) lineage.unshift(at.id);
     return {
       id: c.id,
       hash: c.hash,

@@ -130,7 +130,8 @@ export async function summarizeStudy(store: StudyStore, top = 10, read?: { candi
   }
   leaderboard.sort((a, b) => a.fitness - b.fitness || a.id - b.id);
   const lineage: number[] = [];
-  for (let id: number | null = leaderboard[0]?.id ?? null; id !== null; id = byId.get(id)?.parent ?? null) lineage.unshift(id);
+  // (the stores refuse a parent that is not an earlier candidate; a seen id ends the walk all the same)
+  for (let id: number | null = leaderboard[0]?.id ?? null; id !== null && !lineage.includes(id); id = byId.get(id)?.parent ?? null) lineage.unshift(id);
   const seed = byId.get(0)?.evaluation ?? null;
   return {
     location: store.location,

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import type { CandidateRecord, CandidateView, EvaluationRecord, NewEvaluation, NewRetrainPlan, NewRetrainRun, RetrainPlan, RetrainRun, WorkerRecord } from '@primer-search/study';
-import { planBody, runBody, runOfRow, StoreError } from './sqlite.js';
+import { candidateOfRow, planBody, runBody, runOfRow, StoreError } from './sqlite.js';
 import { maskUrl } from './secrets.js';
 import type { StudyDump, StudyStore } from './types.js';
 
@@ -236,15 +236,7 @@ export class PostgresStudyStore implements StudyStore {
   }
 
   private candidateOf(r: Row): CandidateRecord {
-    return {
-      id: r.id as number,
-      hash: r.hash as string,
-      parent: (r.parent as number | null) ?? null,
-      mutations: this.parse(`mutations of candidate ${r.id}`, r.mutations),
-      dna: this.parse(`DNA of candidate ${r.id}`, r.dna),
-      hurdles: this.parse(`hurdles of candidate ${r.id}`, r.hurdles),
-      createdAt: r.created_at as string,
-    };
+    return candidateOfRow(this.location, r, (what, text) => this.parse(what, text));
   }
 
   private evaluationOfRow(r: Row): EvaluationRecord {

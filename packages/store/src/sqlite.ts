@@ -1,7 +1,7 @@
 import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, readSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { PrimerError } from '@primer-search/core';
+import { PrimerError, quote } from '@primer-search/core';
 import type { CandidateRecord, CandidateView, EvaluationRecord, NewEvaluation, NewRetrainPlan, NewRetrainRun, RetrainPlan, RetrainRun, StudyDump, StudyStore, WorkerRecord } from './types.js';
 
 /** Schema changes, in order; the store applies those it has not yet applied, each in a transaction. */
@@ -268,15 +268,31 @@ const evaluationParams = (e: NewEvaluation & { id?: number }, finishedAt: string
   finishedAt,
 });
 
-const candidateOfRow = (r: CandidateRow, parse: (what: string, text: string) => any): CandidateRecord => ({
-  id: r.id,
-  hash: r.hash,
-  parent: r.parent,
-  mutations: parse(`mutations of candidate ${r.id}`, r.mutations),
-  dna: parse(`DNA of candidate ${r.id}`, r.dna),
-  hurdles: parse(`hurdles of candidate ${r.id}`, r.hurdles),
-  createdAt: r.created_at,
-});
+/**
+ * A candidates row as a record, in both stores, its types checked as it is read: an id, a hash,
+ * and a parent that is an earlier candidate (parents are told before their children are
+ * proposed), so a damaged or hand-edited study can hold no parent cycle for a reader to follow.
+ */
+export function candidateOfRow(location: string, r: Record<string, unknown>, parse: (what: string, text: string) => any): CandidateRecord {
+  const id = typeof r.id === 'string' && /^\d+$/.test(r.id) ? Number(r.id) : r.id;
+  const parent = typeof r.parent === 'string' && /^\d+$/.test(r.parent) ? Number(r.parent) : (r.parent ?? null);
+  const show = (v: unknown) => (typeof v === 'number' ? String(v) : quote(v, 20));
+  const damaged = (why: string) => new StoreError(`${location} is damaged: ${why}; restore a copy made before the damage`);
+  if (!Number.isSafeInteger(id) || (id as number) < 0) throw damaged(`a candidate's id is not a whole number (${show(id)})`);
+  if (parent !== null && !(Number.isSafeInteger(parent) && (parent as number) >= 0 && (parent as number) < (id as number))) {
+    throw damaged(`candidate ${id}'s parent ${show(parent)} is not an earlier candidate`);
+  }
+  if (typeof r.hash !== 'string') throw damaged(`candidate ${id}'s hash is not text`);
+  return {
+    id: id as number,
+    hash: r.hash,
+    parent: parent as number | null,
+    mutations: parse(`mutations of candidate ${id}`, r.mutations as string),
+    dna: parse(`DNA of candidate ${id}`, r.dna as string),
+    hurdles: parse(`hurdles of candidate ${id}`, r.hurdles as string),
+    createdAt: String(r.created_at),
+  };
+}
 
 /**
  * A study in one SQLite file (better-sqlite3): write-ahead logging, every write in a
@@ -473,7 +489,7 @@ export class SqliteStudyStore implements StudyStore {
     const byHash = new Map(this.evaluationsSync().map((e) => [e.hash, e]));
     return rows.map((r) => {
       const evaluation = byHash.get(r.hash) ?? null;
-      return { ...candidateOfRow(r, this.parse), told: r.id < told, reused: evaluation !== null && evaluation.candidate !== r.id, evaluation };
+      return { ...candidateOfRow(this.location, r as unknown as Record<string, unknown>, this.parse), told: r.id < told, reused: evaluation !== null && evaluation.candidate !== r.id, evaluation };
     });
   }
 
@@ -577,7 +593,7 @@ export class SqliteStudyStore implements StudyStore {
         version: 1,
         config: this.parse('study configuration', study.config) as Record<string, unknown>,
         createdAt: study.created_at,
-        candidates: (this.db.prepare('SELECT * FROM candidates ORDER BY id').all() as CandidateRow[]).map((r) => candidateOfRow(r, this.parse)),
+        candidates: (this.db.prepare('SELECT * FROM candidates ORDER BY id').all() as CandidateRow[]).map((r) => candidateOfRow(this.location, r as unknown as Record<string, unknown>, this.parse)),
         evaluations: this.evaluationsSync(),
         snapshots: snapshots.map((r) => ({ told: r.told, state: this.parse(`strategy state after ${r.told} candidates`, r.state), createdAt: r.created_at })),
         workers: this.workersSync(),

@@ -225,6 +225,22 @@ describe('SqliteStudyStore diagnoses bad files', () => {
     await s.close();
   });
 
+  it('a parent that is not an earlier candidate (a cycle, a text, a later id): diagnosed as damage, not followed', async () => {
+    for (const [parent, shown] of [[1, '1'], [7, '7'], ['<b>x</b>', '"<b>x</b>"'], [-1, '-1']] as const) {
+      const file = await studyWithPages();
+      const db = new Database(file);
+      db.pragma('foreign_keys = OFF'); // as the sqlite3 shell has it
+      db.prepare('UPDATE candidates SET parent = ? WHERE id = 1').run(parent);
+      db.close();
+      const s = SqliteStudyStore.open(file, { readonly: true });
+      const expected = `${file} is damaged: candidate 1's parent ${shown} is not an earlier candidate; restore a copy made before the damage`;
+      expect(await refusal(() => s.candidates())).toBe(expected);
+      expect(await refusal(() => s.candidate(1))).toBe(expected);
+      expect(await refusal(() => s.dump())).toBe(expected);
+      await s.close();
+    }
+  });
+
   it('says what is really wrong: a folder, an empty file, a file cut short, not SQLite, a copy without its -wal', async () => {
     const d = dir();
     expect(await refusal(() => SqliteStudyStore.open(d, { readonly: true }))).toContain(`${d} is a folder, not a study file`);
