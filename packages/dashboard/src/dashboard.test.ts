@@ -1,4 +1,5 @@
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { request } from 'node:http';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -104,6 +105,23 @@ describe('the dashboard server', () => {
     } finally {
       await down.close();
     }
+  });
+
+  it('shows a study written at schema 1 (no workers or retrainings tables), leaving the file as it was', async () => {
+    const old = join(dir, 'v1.sqlite');
+    copyFileSync(fileURLToPath(new URL('../../store/src/__fixtures__/study-v1.sqlite', import.meta.url)), old);
+    const before = readFileSync(old);
+    const d = await startDashboard({ open: () => openStudyStore(old, { readonly: true, mustExist: true }), location: old, port: 0, pollMs: 50 });
+    try {
+      const study = await get(d.url, '/api/study');
+      expect(study.status, study.body).toBe(200);
+      expect(JSON.parse(study.body).summary.candidates).toBe(4);
+      await new Promise((r) => setTimeout(r, 200)); // a few polls of the change token
+      expect(d.problem()).toBeUndefined();
+    } finally {
+      await d.close();
+    }
+    expect(readFileSync(old).equals(before)).toBe(true);
   });
 
   it('serves its own files and nothing else on disk', async () => {

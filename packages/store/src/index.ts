@@ -3,3 +3,4 @@ export * from './sqlite.js';
 export * from './postgres.js';
 export * from './open.js';
 export * from './secrets.js';
+export * from './schema.js';

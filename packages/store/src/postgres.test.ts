@@ -2,6 +2,7 @@ import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { usePostgres } from './__fixtures__/postgres.js';
 import { POSTGRES_MIGRATIONS, PostgresStudyStore } from './postgres.js';
+import { SCHEMA_VERSION } from './schema.js';
 import { contractCandidate, contractEnvironment, contractEvaluation, contractWorker, describeStoreContract } from './testing.js';
 
 const postgres = usePostgres();
@@ -68,6 +69,16 @@ describe('PostgresStudyStore schema changes', () => {
       "INSERT INTO evaluations (hash, candidate, status, fitness, hurdle, reason, curve, at_hurdles, steps, tokens, train_seconds, wall_seconds, budget, backend, machine, parameters, finished_at) VALUES ('h0', 0, 'completed', 12.5, NULL, NULL, '[]', '[12.5]', 10, 640, 1, 2, '10 steps', 'wasm', 'old-host', 100, '2026-01-01')",
     );
     await c.end();
+    // read as it is (reads of what schema 1 lacks gated on its version), and left at schema 1
+    const reader = await PostgresStudyStore.open(url, { readonly: true });
+    try {
+      expect((await reader.candidates()).map((x) => x.id)).toEqual([0]);
+      expect([await reader.workers(), await reader.retrains(), await reader.retrainRuns()]).toEqual([[], [], []]);
+      expect(JSON.parse(await reader.changeToken())).toMatchObject({ candidates: 1, evaluations: 1 });
+      expect((await reader.dump()).workers).toEqual([]);
+    } finally {
+      await reader.close();
+    }
     const s = await PostgresStudyStore.open(url);
     try {
       expect(await s.config()).toEqual({ seed: 1 });
@@ -80,6 +91,19 @@ describe('PostgresStudyStore schema changes', () => {
       expect((await s.workers()).map((w) => w.id)).toEqual(['w']);
     } finally {
       await s.close();
+    }
+  });
+
+  it('refuses a study written by a newer version, to readers and writers alike', async () => {
+    const url = `${await postgres().database()}?schema=future`;
+    const s = await PostgresStudyStore.open(url);
+    await s.close();
+    const c = new pg.Client({ connectionString: url.replace(/\?.*$/, '') });
+    await c.connect();
+    await c.query(`INSERT INTO future.schema_migrations VALUES (${SCHEMA_VERSION + 1}, 'future', 'now')`);
+    await c.end();
+    for (const readonly of [true, false]) {
+      await expect(PostgresStudyStore.open(url, { readonly })).rejects.toThrow(new RegExp(`was written by a newer primer-search \\(schema ${SCHEMA_VERSION + 1}; this one knows up to ${SCHEMA_VERSION}\\)`));
     }
   });
 

@@ -2,54 +2,11 @@ import pg from 'pg';
 import type { CandidateRecord, CandidateView, EvaluationRecord, NewEvaluation, NewRetrainPlan, NewRetrainRun, RetrainPlan, RetrainRun, WorkerRecord } from '@primer-search/study';
 import { candidateOfRow, planBody, runBody, runOfRow, StoreError } from './sqlite.js';
 import { maskUrl } from './secrets.js';
+import { hasTable, SCHEMA, SCHEMA_VERSION, schemaGate } from './schema.js';
 import type { StudyDump, StudyStore } from './types.js';
 
-/** The PostgreSQL schema, in order; applied under an advisory lock, each in a transaction. */
-export const POSTGRES_MIGRATIONS: Array<{ version: number; description: string; sql: string }> = [
-  {
-    version: 1,
-    description: 'study, candidates, evaluations, strategy snapshots',
-    sql: `
-      CREATE TABLE study (id INTEGER PRIMARY KEY CHECK (id = 1), config TEXT NOT NULL, created_at TEXT NOT NULL);
-      CREATE TABLE candidates (
-        id INTEGER PRIMARY KEY, hash TEXT NOT NULL, parent INTEGER REFERENCES candidates(id),
-        mutations TEXT NOT NULL, dna TEXT NOT NULL, hurdles TEXT NOT NULL, created_at TEXT NOT NULL
-      );
-      CREATE INDEX candidates_hash ON candidates(hash);
-      CREATE TABLE evaluations (
-        id SERIAL PRIMARY KEY, hash TEXT NOT NULL UNIQUE, candidate INTEGER NOT NULL REFERENCES candidates(id),
-        status TEXT NOT NULL CHECK (status IN ('completed', 'hurdle', 'failed')),
-        fitness DOUBLE PRECISION, hurdle INTEGER, reason TEXT, curve TEXT NOT NULL, at_hurdles TEXT NOT NULL,
-        steps BIGINT NOT NULL, tokens BIGINT NOT NULL, train_seconds DOUBLE PRECISION NOT NULL,
-        wall_seconds DOUBLE PRECISION NOT NULL, budget TEXT NOT NULL, backend TEXT, machine TEXT NOT NULL,
-        parameters BIGINT, finished_at TEXT NOT NULL
-      );
-      CREATE TABLE strategy_snapshots (told INTEGER PRIMARY KEY, state TEXT NOT NULL, created_at TEXT NOT NULL);
-    `,
-  },
-  {
-    version: 2,
-    description: 'where each evaluation was trained; the workers that joined the study',
-    sql: `
-      ALTER TABLE evaluations ADD COLUMN environment TEXT;
-      CREATE TABLE workers (seq SERIAL PRIMARY KEY, id TEXT NOT NULL UNIQUE, environment TEXT NOT NULL, plugins TEXT NOT NULL, allow_mixed BOOLEAN NOT NULL, started_at TEXT NOT NULL);
-    `,
-  },
-  {
-    version: 3,
-    description: 'retrainings of the best programs with several seeds; behaviours of evaluated programs',
-    sql: `
-      ALTER TABLE evaluations ADD COLUMN behaviour TEXT;
-      ALTER TABLE evaluations ADD COLUMN same_as TEXT;
-      CREATE INDEX evaluations_behaviour ON evaluations(behaviour);
-      CREATE TABLE retrains (id SERIAL PRIMARY KEY, plan TEXT NOT NULL, created_at TEXT NOT NULL);
-      CREATE TABLE retrain_runs (
-        retrain INTEGER NOT NULL REFERENCES retrains(id), program INTEGER NOT NULL, seed INTEGER NOT NULL,
-        run TEXT NOT NULL, finished_at TEXT NOT NULL, PRIMARY KEY (retrain, program, seed)
-      );
-    `,
-  },
-];
+/** The PostgreSQL schema, in order (`SCHEMA`); applied under an advisory lock, each in a transaction. */
+export const POSTGRES_MIGRATIONS = SCHEMA.map((v) => ({ version: v.version, description: v.description, sql: v.sql.postgres }));
 
 const SNAPSHOT_EVERY = 50;
 const now = () => new Date().toISOString();
@@ -92,6 +49,11 @@ interface Row {
 export class PostgresStudyStore implements StudyStore {
   /** This open created the study's tables (and the schema, when it did not exist): what `discardIfEmpty` may take back. */
   private created: { tables: boolean; schema: boolean } = { tables: false, schema: false };
+  /** The schema the study is at once open (older than SCHEMA_VERSION only for a reader): reads are gated on it. */
+  private version = SCHEMA_VERSION;
+  private has(table: string): boolean {
+    return hasTable(this.version, table);
+  }
 
   private constructor(
     readonly location: string,
@@ -138,7 +100,12 @@ export class PostgresStudyStore implements StudyStore {
       throw new StoreError(`${this.location}: schema ${this.schema} holds other tables (${tables.slice(0, 5).join(', ')}), not a primer-search study; give another ?schema=`);
     }
     if (tables.length === 0 && (options.readonly || options.mustExist)) throw new StoreError(`no study at ${this.location}`);
-    if (options.readonly) return;
+    if (options.readonly) {
+      const found = (await this.pool.query<{ v: number | null }>(`SELECT MAX(version) AS v FROM ${this.t('schema_migrations')}`)).rows[0]!.v ?? 0;
+      schemaGate(this.location, found, true, `e.g. primer search --study ${this.location} --resume`);
+      this.version = found;
+      return;
+    }
     const schemaExisted = (await this.pool.query('SELECT 1 FROM information_schema.schemata WHERE schema_name = $1', [this.schema])).rowCount! > 0;
     this.created = { tables: tables.length === 0, schema: !schemaExisted };
     await this.transaction(async (c) => {
@@ -147,8 +114,7 @@ export class PostgresStudyStore implements StudyStore {
       await c.query(`CREATE SCHEMA IF NOT EXISTS ${pg.escapeIdentifier(this.schema)}`);
       await c.query(`CREATE TABLE IF NOT EXISTS ${this.t('schema_migrations')} (version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL)`);
       const current = (await c.query<{ v: number | null }>(`SELECT MAX(version) AS v FROM ${this.t('schema_migrations')}`)).rows[0]!.v ?? 0;
-      const latest = POSTGRES_MIGRATIONS.at(-1)!.version;
-      if (current > latest) throw new StoreError(`${this.location} was written by a newer primer-search (schema ${current}; this one knows up to ${latest})`);
+      schemaGate(this.location, current, false, '');
       await c.query(`SET LOCAL search_path TO ${pg.escapeIdentifier(this.schema)}`);
       for (const m of POSTGRES_MIGRATIONS.filter((m) => m.version > current)) {
         await c.query(m.sql);
@@ -278,8 +244,9 @@ export class PostgresStudyStore implements StudyStore {
   async changeToken(): Promise<string> {
     const [r] = await this.query(
       `SELECT (SELECT count(*) FROM ${this.t('candidates')}) AS candidates, (SELECT count(*) FROM ${this.t('evaluations')}) AS evaluations, (SELECT coalesce(max(id), 0) FROM ${this.t('evaluations')}) AS "lastEvaluation",
-              (SELECT coalesce(max(told), 0) FROM ${this.t('strategy_snapshots')}) AS told, (SELECT count(*) FROM ${this.t('workers')}) AS workers, (SELECT coalesce(config, '') FROM ${this.t('study')}) AS config,
-              (SELECT count(*) FROM ${this.t('retrain_runs')}) AS "retrainRuns", (SELECT count(*) FROM ${this.t('retrains')}) AS retrains`,
+              (SELECT coalesce(max(told), 0) FROM ${this.t('strategy_snapshots')}) AS told, (SELECT coalesce(config, '') FROM ${this.t('study')}) AS config
+              ${this.has('workers') ? `, (SELECT count(*) FROM ${this.t('workers')}) AS workers` : ''}
+              ${this.has('retrains') ? `, (SELECT count(*) FROM ${this.t('retrain_runs')}) AS "retrainRuns", (SELECT count(*) FROM ${this.t('retrains')}) AS retrains` : ''}`,
     );
     return JSON.stringify(r);
   }
@@ -333,6 +300,7 @@ export class PostgresStudyStore implements StudyStore {
   }
 
   async retrains(): Promise<RetrainPlan[]> {
+    if (!this.has('retrains')) return [];
     const rows = await this.query<{ id: number; plan: string; created_at: string }>(`SELECT * FROM ${this.t('retrains')} ORDER BY id`);
     return rows.map((r) => ({ ...(this.parse(`plan of retraining ${r.id}`, r.plan) as NewRetrainPlan), id: r.id, createdAt: r.created_at }));
   }
@@ -345,6 +313,7 @@ export class PostgresStudyStore implements StudyStore {
   }
 
   async retrainRuns(retrain?: number): Promise<RetrainRun[]> {
+    if (!this.has('retrain_runs')) return [];
     const rows = await this.query<{ retrain: number; program: number; seed: number; run: string; finished_at: string }>(
       retrain === undefined
         ? `SELECT * FROM ${this.t('retrain_runs')} ORDER BY retrain, program, seed`
@@ -375,6 +344,7 @@ export class PostgresStudyStore implements StudyStore {
   }
 
   async workers(): Promise<WorkerRecord[]> {
+    if (!this.has('workers')) return [];
     const rows = await this.query<{ id: string; environment: string; plugins: string; allow_mixed: boolean; started_at: string }>(`SELECT * FROM ${this.t('workers')} ORDER BY seq`);
     return rows.map((r) => ({
       id: r.id,

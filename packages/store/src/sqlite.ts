@@ -1,107 +1,18 @@
 import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, readSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { PrimerError, quote } from '@primer-search/core';
+import { quote } from '@primer-search/core';
+import { StoreError } from './errors.js';
+import { hasTable, SCHEMA, SCHEMA_VERSION, schemaGate } from './schema.js';
 import type { CandidateRecord, CandidateView, EvaluationRecord, NewEvaluation, NewRetrainPlan, NewRetrainRun, RetrainPlan, RetrainRun, StudyDump, StudyStore, WorkerRecord } from './types.js';
 
-/** Schema changes, in order; the store applies those it has not yet applied, each in a transaction. */
-export const MIGRATIONS: Array<{ version: number; description: string; sql: string; /** A reader can read a file without it (it only adds). */ additive?: boolean }> = [
-  {
-    version: 1,
-    description: 'study, candidates, evaluations, strategy snapshots',
-    sql: `
-      CREATE TABLE study (
-        id INTEGER PRIMARY KEY CHECK (id = 1),
-        config TEXT NOT NULL,
-        created_at TEXT NOT NULL
-      );
-      CREATE TABLE candidates (
-        id INTEGER PRIMARY KEY,
-        hash TEXT NOT NULL,
-        parent INTEGER REFERENCES candidates(id),
-        mutations TEXT NOT NULL,
-        dna TEXT NOT NULL,
-        hurdles TEXT NOT NULL,
-        created_at TEXT NOT NULL
-      );
-      CREATE INDEX candidates_hash ON candidates(hash);
-      CREATE TABLE evaluations (
-        id INTEGER PRIMARY KEY,
-        hash TEXT NOT NULL UNIQUE,
-        candidate INTEGER NOT NULL REFERENCES candidates(id),
-        status TEXT NOT NULL CHECK (status IN ('completed', 'hurdle', 'failed')),
-        fitness REAL,
-        hurdle INTEGER,
-        reason TEXT,
-        curve TEXT NOT NULL,
-        at_hurdles TEXT NOT NULL,
-        steps INTEGER NOT NULL,
-        tokens INTEGER NOT NULL,
-        train_seconds REAL NOT NULL,
-        wall_seconds REAL NOT NULL,
-        budget TEXT NOT NULL,
-        backend TEXT,
-        machine TEXT NOT NULL,
-        parameters INTEGER,
-        finished_at TEXT NOT NULL
-      );
-      CREATE TABLE strategy_snapshots (
-        told INTEGER PRIMARY KEY,
-        state TEXT NOT NULL,
-        created_at TEXT NOT NULL
-      );
-    `,
-  },
-  {
-    version: 2,
-    description: 'where each evaluation was trained; the workers that joined the study',
-    additive: true,
-    sql: `
-      ALTER TABLE evaluations ADD COLUMN environment TEXT;
-      CREATE TABLE workers (
-        id TEXT PRIMARY KEY,
-        environment TEXT NOT NULL,
-        plugins TEXT NOT NULL,
-        allow_mixed INTEGER NOT NULL,
-        started_at TEXT NOT NULL
-      );
-    `,
-  },
-  {
-    version: 3,
-    description: 'retrainings of the best programs with several seeds; behaviours of evaluated programs',
-    additive: true,
-    sql: `
-      ALTER TABLE evaluations ADD COLUMN behaviour TEXT;
-      ALTER TABLE evaluations ADD COLUMN same_as TEXT;
-      CREATE INDEX evaluations_behaviour ON evaluations(behaviour);
-      CREATE TABLE retrains (
-        id INTEGER PRIMARY KEY,
-        plan TEXT NOT NULL,
-        created_at TEXT NOT NULL
-      );
-      CREATE TABLE retrain_runs (
-        retrain INTEGER NOT NULL REFERENCES retrains(id),
-        program INTEGER NOT NULL,
-        seed INTEGER NOT NULL,
-        run TEXT NOT NULL,
-        finished_at TEXT NOT NULL,
-        PRIMARY KEY (retrain, program, seed)
-      );
-    `,
-  },
-];
-
-export const SCHEMA_VERSION = MIGRATIONS.at(-1)!.version;
+/** Schema changes for SQLite, in order (`SCHEMA`); the store applies those it has not yet applied, each in a transaction. */
+export const MIGRATIONS = SCHEMA.map((v) => ({ version: v.version, description: v.description, additive: v.additive, sql: v.sql.sqlite }));
 
 /** Older snapshots are thinned to one every this many candidates (the latest is always kept). */
 const SNAPSHOT_EVERY = 50;
 
-export class StoreError extends PrimerError {
-  constructor(message: string) {
-    super('STORE', message);
-  }
-}
+export { StoreError };
 
 /**
  * What a SQLite failure means for a study file, and what to do: one sentence naming the
@@ -405,20 +316,13 @@ export class SqliteStudyStore implements StudyStore {
     if (current === 0 && tables.length > 0) {
       throw new StoreError(`${this.location} is a SQLite file but not a primer-search study (it has tables ${tables.map((t) => t.name).join(', ')})`);
     }
-    if (current > SCHEMA_VERSION) {
-      throw new StoreError(`${this.location} was written by a newer primer-search (schema ${current}; this one knows up to ${SCHEMA_VERSION})`);
-    }
-    if (current === SCHEMA_VERSION) return;
     if (current === 0 && this.walWasMissing) {
       throw new StoreError(
         `${this.location} holds no tables, and its write-ahead log ${this.location}-wal is missing or empty: the study's data is in that file (a study copied without it, or a run killed before its first checkpoint); copy it beside the study`,
       );
     }
-    // a reader of an older file reads it as it is, when what it lacks only adds
-    if (readonly && current > 0 && MIGRATIONS.filter((m) => m.version > current).every((m) => m.additive)) return;
-    if (readonly) {
-      throw new StoreError(current === 0 ? `${this.location} holds no study (an empty SQLite file)` : `${this.location} needs a schema upgrade (${current} -> ${SCHEMA_VERSION}); open it for writing once (e.g. primer search --study ${this.location} --resume)`);
-    }
+    if (readonly && current === 0) throw new StoreError(`${this.location} holds no study (an empty SQLite file)`);
+    if (schemaGate(this.location, current, readonly, `e.g. primer search --study ${this.location} --resume`) !== 'migrate') return;
     this.db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL)');
     for (const m of MIGRATIONS.filter((m) => m.version > current)) {
       this.db.transaction(() => {
@@ -560,7 +464,7 @@ export class SqliteStudyStore implements StudyStore {
       const r = this.db
         .prepare(
           `SELECT (SELECT count(*) FROM candidates) AS candidates, (SELECT count(*) FROM evaluations) AS evaluations, (SELECT coalesce(max(id), 0) FROM evaluations) AS lastEvaluation,
-                  (SELECT coalesce(max(told), 0) FROM strategy_snapshots) AS told, (SELECT count(*) FROM workers) AS workers, (SELECT coalesce(config, '') FROM study) AS config${this.version >= 3 ? ', (SELECT count(*) FROM retrain_runs) AS retrainRuns, (SELECT count(*) FROM retrains) AS retrains' : ''}`,
+                  (SELECT coalesce(max(told), 0) FROM strategy_snapshots) AS told, (SELECT coalesce(config, '') FROM study) AS config${hasTable(this.version, 'workers') ? ', (SELECT count(*) FROM workers) AS workers' : ''}${hasTable(this.version, 'retrains') ? ', (SELECT count(*) FROM retrain_runs) AS retrainRuns, (SELECT count(*) FROM retrains) AS retrains' : ''}`,
         )
         .get() as Record<string, string | number>;
       return JSON.stringify(r);
@@ -604,7 +508,7 @@ export class SqliteStudyStore implements StudyStore {
   }
 
   private retrainsSync(): RetrainPlan[] {
-    if (this.version < 3) return [];
+    if (!hasTable(this.version, 'retrains')) return [];
     return this.guard(() =>
       (this.db.prepare('SELECT * FROM retrains ORDER BY id').all() as Array<{ id: number; plan: string; created_at: string }>).map((r) => ({
         ...(this.parse(`plan of retraining ${r.id}`, r.plan) as Omit<RetrainPlan, 'id' | 'createdAt'>),
@@ -615,7 +519,7 @@ export class SqliteStudyStore implements StudyStore {
   }
 
   private retrainRunsSync(retrain?: number): RetrainRun[] {
-    if (this.version < 3) return [];
+    if (!hasTable(this.version, 'retrains')) return [];
     return this.guard(() => {
       const rows = (
         retrain === undefined
@@ -655,7 +559,7 @@ export class SqliteStudyStore implements StudyStore {
   }
 
   private workersSync(): WorkerRecord[] {
-    if (this.version < 2) return [];
+    if (!hasTable(this.version, 'workers')) return [];
     return this.guard(() =>
       (this.db.prepare('SELECT * FROM workers ORDER BY rowid').all() as Array<{ id: string; environment: string; plugins: string; allow_mixed: number; started_at: string }>).map((r) => ({
         id: r.id,

@@ -151,7 +151,11 @@ describe('SqliteStudyStore opens studies written by earlier versions', () => {
     expect(evaluations.every((e) => e.environment === null && e.backend === 'wasm' && e.fitness! > 1)).toBe(true);
     expect((await s.candidates()).map((c) => c.id)).toEqual([0, 1, 2, 3]);
     expect(await s.workers()).toEqual([]);
+    expect(await s.retrains()).toEqual([]);
+    expect(await s.retrainRuns()).toEqual([]);
     expect((await s.dump()).workers).toEqual([]);
+    // what the dashboard polls (it read the workers table, which schema 1 lacks)
+    expect(JSON.parse(await s.changeToken!())).toMatchObject({ candidates: 4, evaluations: 4 });
     await s.close();
     expect(readFileSync(file).equals(before)).toBe(true);
   });
