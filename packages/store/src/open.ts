@@ -26,8 +26,13 @@ export function parseStudyLocation(location: string): { kind: StoreKind; target:
   return { kind: 'sqlite', target: location, display: location };
 }
 
-/** Opens the study at `location` (see `parseStudyLocation`). */
-export async function openStudyStore(location: string, options: { readonly?: boolean; mustExist?: boolean } = {}): Promise<StudyStore> {
+/**
+ * Opens the study at `location` (see `parseStudyLocation`). `snapshot`: a one-time reader (study
+ * show, a report) of a study file that is not being written reads an image of it and leaves
+ * nothing beside it (a live reader such as the dashboard reads the file in place).
+ */
+export async function openStudyStore(location: string, options: { readonly?: boolean; mustExist?: boolean; snapshot?: boolean } = {}): Promise<StudyStore> {
   const where = parseStudyLocation(location);
-  return where.kind === 'postgres' ? PostgresStudyStore.open(where.target, options) : SqliteStudyStore.open(where.target, options);
+  const { snapshot: _snapshot, ...rest } = options;
+  return where.kind === 'postgres' ? PostgresStudyStore.open(where.target, rest) : SqliteStudyStore.open(where.target, options);
 }

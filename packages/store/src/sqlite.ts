@@ -1,4 +1,4 @@
-import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, readSync, statSync } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { quote } from '@primer-search/core';
@@ -83,6 +83,14 @@ function inspectFile(location: string): Buffer {
     throw new StoreError(`${location} is truncated: ${st.size.toLocaleString('en-US')} bytes of ${(pages * pageSize).toLocaleString('en-US')} (copied or moved only in part?); restore a whole copy`);
   }
   return head;
+}
+
+/** The file as an image to open in memory: its WAL-mode flag set back to a rollback journal (bytes 18-19), which SQLite needs to open an image. */
+function imageOf(location: string): Buffer {
+  const image = readFileSync(location);
+  image[18] = 1;
+  image[19] = 1;
+  return image;
 }
 
 /**
@@ -220,12 +228,14 @@ export class SqliteStudyStore implements StudyStore {
 
   private constructor(
     readonly location: string,
-    options: { readonly?: boolean },
+    options: { readonly?: boolean; diagnose?: boolean },
     /** The file is in WAL mode and had no -wal file when we came (SQLite creates one on open). */
     private readonly walWasMissing = false,
+    /** The whole file, read into memory: opened from this image, nothing is created beside the file. */
+    image?: Buffer,
   ) {
     try {
-      this.db = new Database(location, { readonly: options.readonly === true, fileMustExist: options.readonly === true });
+      this.db = image ? new Database(image, { readonly: true }) : new Database(location, { readonly: options.readonly === true, fileMustExist: options.readonly === true });
     } catch (e) {
       throw explain(location, e);
     }
@@ -237,12 +247,17 @@ export class SqliteStudyStore implements StudyStore {
       }
       this.db.pragma('foreign_keys = ON');
       this.db.pragma('busy_timeout = 5000');
-      this.migrate(options.readonly ?? false);
+      this.migrate(options.readonly ?? false, options.diagnose ?? false);
       this.version = this.schemaVersion();
       if (!options.readonly) this.probeWrite();
       // reads the whole file: a damaged page is found now, not halfway through a search
       const check = this.db.pragma('quick_check(1)', { simple: true });
       if (check !== 'ok') throw new StoreError(`${location} is damaged (${String(check).replace(/\s+/g, ' ').slice(0, 160)}): recover what can be saved with \`sqlite3 ${location} ".recover" | sqlite3 recovered.sqlite\`, or use a copy made before the damage`);
+      if (options.diagnose) {
+        // what a writer reads first: damaged JSON here is found before anything is written
+        this.configSync();
+        this.latestSnapshotSync();
+      }
     } catch (e) {
       this.db.close();
       const code = (e as { code?: string }).code ?? '';
@@ -261,11 +276,21 @@ export class SqliteStudyStore implements StudyStore {
    * unless `mustExist` (to resume: a missing file is refused and nothing is created) and
    * check that it can really be written before any work is done.
    */
-  static open(location: string, options: { readonly?: boolean; mustExist?: boolean } = {}): SqliteStudyStore {
+  static open(location: string, options: { readonly?: boolean; mustExist?: boolean; snapshot?: boolean } = {}): SqliteStudyStore {
     let walMissingBefore = false;
+    let image: Buffer | undefined;
     if (location !== ':memory:') {
       if (existsSync(location)) {
-        walMissingBefore = walMissing(location, inspectFile(location));
+        const head = inspectFile(location);
+        walMissingBefore = walMissing(location, head);
+        // a study in WAL mode closed cleanly (nothing beside it): read from an image of it, which leaves nothing behind
+        const closed = head[18] === 2 && !existsSync(`${location}-wal`) && !existsSync(`${location}-shm`);
+        if (closed && (!options.readonly || options.snapshot)) image = imageOf(location);
+        if (!options.readonly) {
+          // a writer touches nothing (journal mode, migrations, write probe) until the study is known good
+          new SqliteStudyStore(location, { readonly: true, diagnose: true }, walMissingBefore, image).closeSync();
+          image = undefined;
+        }
       } else if (options.readonly || options.mustExist) throw new StoreError(`no study at ${location}`);
       if (!options.readonly) {
         try {
@@ -276,7 +301,7 @@ export class SqliteStudyStore implements StudyStore {
         }
       }
     }
-    return new SqliteStudyStore(location, options, walMissingBefore);
+    return new SqliteStudyStore(location, options, walMissingBefore, image);
   }
 
   /** Writes something and takes it back: a read-only file or folder is refused now, before any training. */
@@ -310,7 +335,7 @@ export class SqliteStudyStore implements StudyStore {
     });
   }
 
-  private migrate(readonly: boolean): void {
+  private migrate(readonly: boolean, diagnose = false): void {
     const tables = this.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as Array<{ name: string }>;
     const current = this.schemaVersion();
     if (current === 0 && tables.length > 0) {
@@ -320,6 +345,11 @@ export class SqliteStudyStore implements StudyStore {
       throw new StoreError(
         `${this.location} holds no tables, and its write-ahead log ${this.location}-wal is missing or empty: the study's data is in that file (a study copied without it, or a run killed before its first checkpoint); copy it beside the study`,
       );
+    }
+    if (diagnose) {
+      // a writer will upgrade an older schema, or create the study in a file with no tables
+      schemaGate(this.location, current, false, '');
+      return;
     }
     if (readonly && current === 0) throw new StoreError(`${this.location} holds no study (an empty SQLite file)`);
     if (schemaGate(this.location, current, readonly, `e.g. primer search --study ${this.location} --resume`) !== 'migrate') return;

@@ -1,6 +1,6 @@
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
@@ -243,6 +243,66 @@ describe('SqliteStudyStore diagnoses bad files', () => {
       expect(await refusal(() => s.dump())).toBe(expected);
       await s.close();
     }
+  });
+
+  it('a refused writer touches nothing: a damaged page, damaged JSON, another program\'s database are left byte for byte, with nothing beside them', async () => {
+    const beside = (file: string) => readdirSync(dirname(file)).filter((f) => f !== basename(file));
+    const cases: Array<[string, () => Promise<string>, RegExp]> = [
+      [
+        'a damaged page',
+        async () => {
+          const file = await studyWithPages();
+          const buf = readFileSync(file);
+          buf.fill(0xa5, buf.readUInt16BE(16) * 5, buf.readUInt16BE(16) * 6);
+          writeFileSync(file, buf);
+          return file;
+        },
+        /is damaged \(/,
+      ],
+      [
+        'damaged JSON',
+        async () => {
+          const file = await studyWithPages();
+          const db = new Database(file);
+          db.prepare('UPDATE study SET config = ?').run('{"SECRET": ');
+          db.close();
+          return file;
+        },
+        /is damaged: the stored study configuration is not valid JSON/,
+      ],
+      [
+        "another program's database",
+        async () => {
+          const file = join(dir(), 'songs.db');
+          const db = new Database(file);
+          db.exec("CREATE TABLE songs (title TEXT); INSERT INTO songs VALUES ('x')");
+          db.close();
+          return file;
+        },
+        /is a SQLite file but not a primer-search study/,
+      ],
+    ];
+    for (const [what, make, message] of cases) {
+      const file = await make();
+      const before = readFileSync(file);
+      const files = beside(file);
+      expect(await refusal(() => SqliteStudyStore.open(file, { mustExist: true })), what).toMatch(message);
+      expect(readFileSync(file).equals(before), what).toBe(true);
+      expect(beside(file), what).toEqual(files);
+    }
+  });
+
+  it('a one-time reader of a study left in WAL mode (its writer killed, the log checkpointed) leaves nothing beside it', async () => {
+    const file = await studyWithPages();
+    const raw = new Database(file);
+    raw.pragma('journal_mode = WAL');
+    raw.close(); // checkpoints and removes the -wal: the file stays in WAL mode, alone
+    expect(readFileSync(file)[18]).toBe(2);
+    chmodSync(file, 0o444);
+    const s = SqliteStudyStore.open(file, { readonly: true, snapshot: true });
+    expect(await s.candidates()).toHaveLength(40);
+    await s.close();
+    expect(readdirSync(dirname(file))).toEqual([basename(file)]);
   });
 
   it('says what is really wrong: a folder, an empty file, a file cut short, not SQLite, a copy without its -wal', async () => {

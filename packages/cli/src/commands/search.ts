@@ -179,7 +179,8 @@ const throughQueue = (command: Command, o: SearchOptions, active: StudyConfig) =
 export async function openForReading(location: string): Promise<StudyStore> {
   const where = parseStudyLocation(location);
   if (where.kind === 'sqlite' && !existsSync(where.target)) throw new UsageError(`no study file at ${location}`);
-  return openStudyStore(location, { readonly: true });
+  // a one-time reader: a study file not being written is read from an image, leaving nothing beside it
+  return openStudyStore(location, { readonly: true, snapshot: true });
 }
 
 /** Every candidate by id, read once, for the code listings of a summary. */
