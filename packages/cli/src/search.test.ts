@@ -94,6 +94,20 @@ describe('primer search and primer study show', () => {
     expect(changed.stderr).toMatch(/the plugin ops\.mjs has different code here/);
   });
 
+  it('a study run through the PostgreSQL queue, copied to SQLite, continues on local workers', async () => {
+    const study = join(tmp(), 'was-queued.sqlite');
+    copyFileSync(fileURLToPath(new URL('../../store/src/__fixtures__/study-v1.sqlite', import.meta.url)), study);
+    const store = SqliteStudyStore.open(study);
+    await store.updateStudy({ ...(await store.config())!, dispatch: 'queue' });
+    await store.close();
+    const r = await run(['search', '--study', study, '--resume', '--candidates', '5', '--workers', '1']);
+    expect(r.code, r.stderr).toBe(0);
+    const again = await run(['search', '--study', study, '--resume', '--candidates', '6']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).toMatch(/the study went through a PostgreSQL queue; this SQLite copy continues on local workers/);
+    expect(again.stderr).not.toMatch(/Invalid URL|TypeError/);
+  });
+
   it('a study whose parents loop is diagnosed as damaged by study show, not followed forever', async () => {
     const study = join(tmp(), 'loop.sqlite');
     copyFileSync(fileURLToPath(new URL('../../store/src/__fixtures__/study-v1.sqlite', import.meta.url)), study);

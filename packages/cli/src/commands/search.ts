@@ -172,8 +172,13 @@ export function dnaDiff(seed: Dna, dna: Dna): string {
 
 /** The human-readable study report (`primer search` ends with it; `primer study show` prints it). */
 /** Whether this run sends its candidates through the queue (said before the queue is started). */
-const throughQueue = (command: Command, o: SearchOptions, active: StudyConfig) =>
-  command.getOptionValueSource('workers') === 'cli' ? o.workers === 0 : active.dispatch === 'queue';
+/**
+ * Whether candidates go through the study's queue: as the study was run, unless --workers says
+ * otherwise. Only a PostgreSQL study has a queue: a queue study copied to a SQLite file continues
+ * on local workers.
+ */
+const throughQueue = (command: Command, o: SearchOptions, active: StudyConfig, kind: 'sqlite' | 'postgres') =>
+  kind === 'postgres' && (command.getOptionValueSource('workers') === 'cli' ? o.workers === 0 : active.dispatch === 'queue');
 
 /** A study to read: a file that must exist (a usage error if not), or a database URL. */
 export async function openForReading(location: string): Promise<StudyStore> {
@@ -411,7 +416,7 @@ export function searchCommand(program: Command, io: CliIo, result: CommandResult
       if (!o.json) {
         io.stderr(
           `${o.resume ? 'resuming' : 'starting'} study ${shown}: ${active.strategy} from ${active.seedModel}, ${Math.max(active.candidates, moreCandidates ?? 0)} candidates, ` +
-            `${formatBudget(active.settings.budget)} each, ${!throughQueue(command, o, active) ? `${o.workers} worker${o.workers > 1 ? 's' : ''}` : `${active.inFlight} at a time through the queue ${queueName(studyPath)} (start primer worker --study ... on any machine)`} · backend ${backend}\n`,
+            `${formatBudget(active.settings.budget)} each, ${!throughQueue(command, o, active, where.kind) ? `${o.workers} worker${o.workers > 1 ? 's' : ''}${active.dispatch === 'queue' && where.kind === 'sqlite' ? ' (the study went through a PostgreSQL queue; this SQLite copy continues on local workers)' : ''}` : `${active.inFlight} at a time through the queue ${queueName(studyPath)} (start primer worker --study ... on any machine)`} · backend ${backend}\n`,
         );
         await announceData(io, active.settings);
       } else {
@@ -419,7 +424,7 @@ export function searchCommand(program: Command, io: CliIo, result: CommandResult
         await prepareData(active.settings);
       }
       // a resumed study goes on as it was run, unless --workers says otherwise
-      const viaQueue = throughQueue(command, o, active);
+      const viaQueue = throughQueue(command, o, active, where.kind);
       // woken when a worker reports an outcome, rather than waiting out a polling interval
       const queue = viaQueue ? await openQueuePool(studyPath, active.inFlight) : undefined;
       const total = Math.max(active.candidates, moreCandidates ?? 0);
