@@ -208,6 +208,18 @@ describe('primer search and primer study show', () => {
     const badPlugin = await run(['search', '--plugin', broken, '--study', join(dir, 'z.sqlite')]);
     expect(badPlugin.code).toBe(1);
     expect(badPlugin.stderr).toMatch(/cannot load the plugin file:.*broken-plugin\.mjs: this plugin is broken/);
+    // a syntax error: the file, the line and the source line, not just "Unexpected token"
+    const typo = join(dir, 'typo-plugin.mjs');
+    writeFileSync(typo, 'export const ok = 1;\nconst broken = ;\n');
+    const syntax = await run(['search', '--plugin', typo, '--study', join(dir, 'z.sqlite')]);
+    expect(syntax.code).toBe(1);
+    expect(syntax.stderr).toMatch(/cannot load the plugin file:.*typo-plugin\.mjs: .*typo-plugin\.mjs:2: Unexpected token ';'\n {2}const broken = ;\n {2} +\^/);
+    // a dataset that reads files the user keeps, without --data-dir: the command line's fault
+    for (const command of [['train', '--model', 'vanilla'], ['search', '--study', join(dir, 'w.sqlite')]]) {
+      const noData = await run([...command, '--dataset', 'lm1b', '--budget', '3steps'].filter((x, k, a) => !(command[0] === 'search' && (x === '--budget' || a[k - 1] === '--budget'))));
+      expect(noData.code, noData.stderr).toBe(2);
+      expect(noData.stderr).toMatch(/--dataset lm1b reads files you keep: give --data-dir DIR/);
+    }
     const badOption = await run(['search', '--strategy', 'random', '--strategy-option', 'maxMutation=2', '--study', join(dir, 'y.sqlite')]);
     expect(badOption.code).toBe(2);
     expect(badOption.stderr).toMatch(/random has no option "maxMutation"; its options: maxMutations/);

@@ -15,6 +15,7 @@ function locate(dataDir: string): string {
 
 export const c4 = {
   name: 'c4',
+  needsDataDir: true,
   description:
     'C4 (the English Colossal Clean Crawled Corpus of T5), streamed from the official c4-train.NNNNN-of-01024.json.gz and c4-validation.NNNNN-of-00008.json.gz shards in --data-dir. One document per JSON line (its text field).',
   open(options: OpenOptions = {}): Corpus {

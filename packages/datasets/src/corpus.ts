@@ -37,6 +37,8 @@ export interface OpenOptions {
 export interface CorpusSource {
   name: string;
   description: string;
+  /** It reads files the user keeps (`--data-dir`): without one it cannot open, which the CLI says before any work (a usage error). */
+  needsDataDir?: boolean;
   open(options?: OpenOptions): Corpus;
 }
 

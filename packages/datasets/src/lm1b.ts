@@ -61,6 +61,7 @@ async function* fromLines(lines: AsyncIterable<{ text: string; line: number }>, 
 
 export const lm1b = {
   name: 'lm1b',
+  needsDataDir: true,
   description:
     'One Billion Word benchmark (LM1B), read from the official release in --data-dir (unpacked, or its .tar.gz): one sentence per line. Training shards for train, held-out shard 00000 for validation, held-out 00001-00049 for test.',
   open(options: OpenOptions = {}): Corpus {

@@ -2,6 +2,7 @@ import { blameOf, isPrimerError } from '@primer-search/core';
 import { budgetProgress, environmentFailure, trainingEnvironment, failedResult, type EvaluationJob, type JobOutcome, type JobProgress, type RunSettings } from '@primer-search/study';
 import { runExperiment, selectBackend } from '@primer-search/trainer-gpu';
 import { programBehaviour } from './behaviour.js';
+import { importPlugins } from './plugins.js';
 
 const loaded = new Set<string>();
 
@@ -33,14 +34,15 @@ export function outcomeOfError(job: Pick<EvaluationJob, 'candidate' | 'hash' | '
  */
 export async function evaluateCandidate(job: EvaluationJob, onProgress?: (p: JobProgress) => void): Promise<JobOutcome> {
   try {
-    for (const p of job.plugins) {
-      if (!loaded.has(p)) {
-        await import(p);
-        loaded.add(p);
-      }
-    }
+    await importPlugins(
+      job.plugins.filter((p) => !loaded.has(p)),
+      (p, why) => {
+        throw new Error(`cannot load the plugin ${p}: ${why}`);
+      },
+    );
+    for (const p of job.plugins) loaded.add(p);
   } catch (e) {
-    return environmentFailure(job, `cannot load the plugin ${job.plugins.join(', ')}: ${(e as Error).message}`);
+    return environmentFailure(job, (e as Error).message);
   }
   const atHurdles: Array<number | null> = job.hurdles.map(() => null);
   const abort = new AbortController();

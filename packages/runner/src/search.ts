@@ -5,6 +5,7 @@ import { strategies, type Candidate, type Outcome } from '@primer-search/search-
 import type { CandidateRecord, EvaluationRecord, StudyStore } from '@primer-search/store';
 import { formatBudget, isEnvironmentFailure, isEquivalent, pluginIdentity, studyPluginRefusal, type EvaluationJob, type JobOutcome, type JobProgress, type StudyConfig } from '@primer-search/study';
 import type { EvaluationPool } from './pool.js';
+import { importPlugins } from './plugins.js';
 
 
 export type SearchEvent =
@@ -29,13 +30,9 @@ export function outcomeOf(e: EvaluationRecord): Outcome {
 
 /** Imports plugin modules, naming the one that fails to load. */
 export async function loadPlugins(specifiers: string[]): Promise<void> {
-  for (const p of specifiers) {
-    try {
-      await import(p);
-    } catch (e) {
-      throw new SearchError(`cannot load the plugin ${p}: ${(e as Error).message}`);
-    }
-  }
+  await importPlugins(specifiers, (p, why) => {
+    throw new SearchError(`cannot load the plugin ${p}: ${why}`);
+  });
 }
 
 function median(values: number[]): number {

@@ -89,6 +89,9 @@ export function checkRunFlags(o: Pick<RunOptions, 'dataset' | 'tokenizer' | 'dat
   checkName('--dataset', o.dataset, 'dataset', corpora.names());
   checkName('--tokenizer', o.tokenizer, 'tokenizer', tokenizers.names());
   checkPath('--data-dir', o.dataDir, 'folder');
+  if (o.dataDir === undefined && corpora.get(o.dataset as never).needsDataDir) {
+    throw new UsageError(`--dataset ${o.dataset} reads files you keep: give --data-dir DIR (where its files are; primer data prepare --help says what it expects)`);
+  }
   checkPath('--tokenizer-model', o.tokenizerModel, 'file');
   if (o.cache !== undefined && existsSync(o.cache) && !statSync(o.cache).isDirectory()) throw new UsageError(`--cache: ${o.cache} is a file, not a token cache folder`);
 }
