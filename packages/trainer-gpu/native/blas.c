@@ -192,23 +192,27 @@ static napi_value csoftmax(napi_env env, napi_callback_info info) {
     const float *xr = heap + xo + r * w;
     float *yr = heap + yo + r * w;
     int64_t p = r % t, open = p + 1 < w ? p + 1 : w;
+    /* NaN as the composite has it: a NaN score makes the max NaN, min(NaN, cap) is NaN, a NaN sum stays NaN */
     float max = open < w ? ffill : -INFINITY;
-    for (int64_t j = 0; j < open; j++) if (xr[j] > max) max = xr[j];
+    for (int64_t j = 0; j < open; j++) {
+      if (xr[j] > max || isnan(xr[j])) max = xr[j];
+      if (isnan(max)) break;
+    }
     double sum = 0;
     for (int64_t j = 0; j < open; j++) {
       float d = xr[j] - max;
-      float e = expf(d < fcap ? d : fcap);
+      float e = expf(isnan(d) || d < fcap ? d : fcap);
       yr[j] = e;
       sum += e;
     }
     float masked = 0;
     if (open < w) {
       float d = ffill - max;
-      masked = expf(d < fcap ? d : fcap);
+      masked = expf(isnan(d) || d < fcap ? d : fcap);
       sum += (double)masked * (double)(w - open);
     }
     float z = (float)sum;
-    float inv = 1.0f / (fabsf(z) >= (float)eps ? z : (float)eps);
+    float inv = 1.0f / (isnan(z) || fabsf(z) >= (float)eps ? z : (float)eps);
     for (int64_t j = 0; j < open; j++) yr[j] *= inv;
     float rest = masked * inv;
     for (int64_t j = open; j < w; j++) yr[j] = rest;
@@ -333,8 +337,14 @@ static napi_value dconv(napi_env env, napi_callback_info info) {
     for (int64_t p = 0; p < t; p++) {
       int64_t o = (s * t + p) * c;
       for (int64_t j = 0; j < c; j++) y[o + j] = k[j] * x[o + j];
-      for (int64_t lag = 1; lag < lags && lag <= p; lag++) {
-        const float *xi = x + o - lag * c, *kl = k + lag * c;
+      for (int64_t lag = 1; lag < lags; lag++) {
+        const float *kl = k + lag * c;
+        if (lag > p) {
+          /* the zero fill, multiplied as the composite does: NaN where the kernel is not finite */
+          for (int64_t j = 0; j < c; j++) y[o + j] += kl[j] * 0.0f;
+          continue;
+        }
+        const float *xi = x + o - lag * c;
         for (int64_t j = 0; j < c; j++) y[o + j] += kl[j] * xi[j];
       }
     }
@@ -367,9 +377,13 @@ static napi_value dconv_grad(napi_env env, napi_callback_info info) {
         const float *di = dy + o + lag * c, *kl = k + lag * c;
         for (int64_t j = 0; j < c; j++) dx[o + j] += kl[j] * di[j];
       }
-      for (int64_t lag = 0; lag < lags && lag <= p; lag++) {
-        const float *xi = x + o - lag * c;
+      for (int64_t lag = 0; lag < lags; lag++) {
         double *al = acc + k0 + lag * c;
+        if (lag > p) {
+          for (int64_t j = 0; j < c; j++) al[j] += (double)(dy[o + j] * 0.0f);
+          continue;
+        }
+        const float *xi = x + o - lag * c;
         for (int64_t j = 0; j < c; j++) al[j] += (double)(dy[o + j] * xi[j]);
       }
     }

@@ -68,11 +68,18 @@ function cacheDir(): string {
   return join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'primer-search', 'native');
 }
 
+/**
+ * How the addon is compiled: optimised, with no contraction of a * b + c into one rounding (a
+ * fused multiply-add would round differently from the composite ops the kernels must match).
+ */
+const COMPILE_FLAGS = ['-O3', '-ffp-contract=off', '-shared', '-fPIC'];
+
 /** Compiles the addon (once per source, Node ABI and platform) and returns its path, or why not. */
 function buildAddon(): { path: string } | { reason: string } {
   if (!existsSync(SOURCE)) return { reason: `the addon's source ${SOURCE} is missing from this install` };
   const source = readFileSync(SOURCE);
-  const tag = createHash('sha256').update(source).digest('hex').slice(0, 12);
+  // the compiler flags are part of what is built: a change of either builds anew
+  const tag = createHash('sha256').update(source).update(JSON.stringify(COMPILE_FLAGS)).digest('hex').slice(0, 12);
   const dir = cacheDir();
   const target = join(dir, `blas-${tag}-abi${process.versions.modules}-${process.platform}-${process.arch}.node`);
   if (existsSync(target)) return { path: target };
@@ -84,7 +91,7 @@ function buildAddon(): { path: string } | { reason: string } {
     return { reason: `cannot create the cache folder ${dir}: ${(e as Error).message}` };
   }
   const tmp = `${target}.${process.pid}-${threadId}.tmp`;
-  const flags = ['-O3', '-shared', '-fPIC', `-I${headers}`, SOURCE, '-o', tmp, ...(process.platform === 'darwin' ? ['-undefined', 'dynamic_lookup'] : ['-ldl'])];
+  const flags = [...COMPILE_FLAGS, `-I${headers}`, SOURCE, '-o', tmp, ...(process.platform === 'darwin' ? ['-undefined', 'dynamic_lookup'] : ['-ldl', '-lpthread'])];
   let last = '';
   for (const cc of [process.env.CC, 'cc', 'gcc', 'clang'].filter((x): x is string => Boolean(x))) {
     const r = spawnSync(cc, flags, { encoding: 'utf8' });

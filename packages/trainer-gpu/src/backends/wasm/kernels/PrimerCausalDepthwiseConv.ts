@@ -8,7 +8,12 @@ function depthwiseLanes(kernel: tf.TensorInfo, batch: number): { lags: number; p
   return { lags: kernel.shape[kernel.shape.length - 2]!, perLane: batch / lanes };
 }
 
-/** The causal depthwise convolution forward (see FUSED_DEPTHWISE_CONV): out[b, t] = sum over lags of kernel[lag] * x[b, t - lag] (kernel of b's lane). */
+/**
+ * The causal depthwise convolution forward (see FUSED_DEPTHWISE_CONV): out[b, t] = sum over lags
+ * of kernel[lag] * x[b, t - lag] (kernel of b's lane), in float32 and in the composite's order
+ * (lag 0 first), including the taps that see the zero fill before the start, as the composite
+ * multiplies them: kernel * 0 is NaN where the kernel is not finite.
+ */
 export function depthwiseConvWasm(args: { inputs: tf.NamedTensorInfoMap; backend: unknown }): tf.TensorInfo {
   const backend = args.backend as WasmBackend;
   const { x, kernel } = args.inputs as { x: tf.TensorInfo; kernel: tf.TensorInfo };
@@ -28,17 +33,25 @@ export function depthwiseConvWasm(args: { inputs: tf.NamedTensorInfoMap; backend
     for (let p = 0; p < t; p++) {
       const o = (s * t + p) * c;
       for (let j = 0; j < c; j++) O[o + j] = K[k0 + j]! * X[o + j]!;
-      for (let lag = 1; lag < lags && lag <= p; lag++) {
-        const i = o - lag * c;
+      for (let lag = 1; lag < lags; lag++) {
         const kl = k0 + lag * c;
-        for (let j = 0; j < c; j++) O[o + j] = O[o + j]! + K[kl + j]! * X[i + j]!;
+        if (lag > p) {
+          for (let j = 0; j < c; j++) O[o + j] = O[o + j]! + Math.fround(K[kl + j]! * 0);
+          continue;
+        }
+        const i = o - lag * c;
+        for (let j = 0; j < c; j++) O[o + j] = O[o + j]! + Math.fround(K[kl + j]! * X[i + j]!);
       }
     }
   }
   return out;
 }
 
-/** Its backward: dx[b, t] = sum over lags of kernel[lag] * dy[b, t + lag]; dkernel[lag] = sum over b, t of dy[b, t] * x[b, t - lag] (per lane, summed in double precision). */
+/**
+ * Its backward: dx[b, t] = sum over lags of kernel[lag] * dy[b, t + lag]; dkernel[lag] = sum over
+ * b, t of dy[b, t] * x[b, t - lag] (per lane, summed in double precision), the zero fill included
+ * (dy * 0, NaN where dy is not finite, as the composite has it).
+ */
 export function depthwiseConvGradWasm(args: { inputs: tf.NamedTensorInfoMap; backend: unknown }): tf.TensorInfo[] {
   const backend = args.backend as WasmBackend;
   const { dy, x, kernel } = args.inputs as { dy: tf.TensorInfo; x: tf.TensorInfo; kernel: tf.TensorInfo };
@@ -65,11 +78,15 @@ export function depthwiseConvGradWasm(args: { inputs: tf.NamedTensorInfoMap; bac
       for (let lag = 1; lag < lags && p + lag < t; lag++) {
         const i = o + lag * c;
         const kl = k0 + lag * c;
-        for (let j = 0; j < c; j++) DX[o + j] = DX[o + j]! + K[kl + j]! * DY[i + j]!;
+        for (let j = 0; j < c; j++) DX[o + j] = DX[o + j]! + Math.fround(K[kl + j]! * DY[i + j]!);
       }
-      for (let lag = 0; lag < lags && lag <= p; lag++) {
-        const i = o - lag * c;
+      for (let lag = 0; lag < lags; lag++) {
         const kl = k0 + lag * c;
+        if (lag > p) {
+          for (let j = 0; j < c; j++) acc[kl + j] = acc[kl + j]! + DY[o + j]! * 0;
+          continue;
+        }
+        const i = o - lag * c;
         for (let j = 0; j < c; j++) acc[kl + j] = acc[kl + j]! + DY[o + j]! * X[i + j]!;
       }
     }
