@@ -210,7 +210,8 @@ export function compileBlock(dna: unknown, options: CompileBlockOptions): Compil
     variables.set(
       p.name,
       // tfjs variable names are process-wide, so they are left to tfjs; our names are the map's keys.
-      tf.variable(tf.tensor(values.get(p.name)!, p.spec.shape), options.trainable ?? true),
+      // (inside tidy: the variable takes its own reference, so the initial tensor is disposed, not leaked)
+      tf.tidy(() => tf.variable(tf.tensor(values.get(p.name)!, p.spec.shape), options.trainable ?? true)),
     );
   }
   return {

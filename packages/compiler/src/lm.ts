@@ -193,8 +193,9 @@ export function compileLanguageModel(dna: unknown, options: CompileModelOptions)
     throw e;
   }
   const rng = Rng.create(`${String(options.seed)}|embedding`);
-  const embedding = tf.variable(tf.tensor(rng.normalArray(vocabSize * dModel, 0, dModel ** -0.5), [vocabSize, dModel]));
-  const finalNorm = { scale: tf.variable(tf.ones([dModel])), shift: tf.variable(tf.zeros([dModel])) };
+  // each made inside tidy: a variable takes its own reference to the data, and the initial tensor is disposed
+  const embedding = tf.tidy(() => tf.variable(tf.tensor(rng.normalArray(vocabSize * dModel, 0, dModel ** -0.5), [vocabSize, dModel])));
+  const finalNorm = { scale: tf.tidy(() => tf.variable(tf.ones([dModel]))), shift: tf.tidy(() => tf.variable(tf.zeros([dModel]))) };
   const position = tf.keep(tf.tensor(timingSignal(seqLen, dModel), [1, seqLen, dModel]));
   const namedVariables = new Map<string, Variable>([
     ['embedding', embedding],

@@ -59,7 +59,7 @@ if (port) {
       tf.tidy(() => {
         let at = 0;
         for (const v of s.variables) {
-          v.assign(tf.tensor(s.weights.subarray(at, at + v.size), v.shape, 'float32'));
+          tf.tidy(() => v.assign(tf.tensor(s.weights.subarray(at, at + v.size), v.shape, 'float32')));
           at += v.size;
         }
         const n = m.rows * s.seqLen;

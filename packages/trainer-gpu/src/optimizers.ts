@@ -57,7 +57,8 @@ class SlotTable {
     let slots = this.state.get(variable);
     if (!slots) this.state.set(variable, (slots = new Map()));
     let v = slots.get(slot);
-    if (!v) slots.set(slot, (v = this.tf.variable(init(), false)));
+    // inside tidy: the variable keeps its own reference, the initial tensor is disposed
+    if (!v) slots.set(slot, (v = this.tf.tidy(() => this.tf.variable(init(), false))));
     return v;
   }
 

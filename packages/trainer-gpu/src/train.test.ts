@@ -110,6 +110,21 @@ describe('trainModel', () => {
     }
   });
 
+  it('a model compiled, trained and disposed leaves nothing: no tensor, no byte (its initial weights included)', async () => {
+    // the validation batches are made tensors once, at their first evaluation, and kept for all runs
+    const warm = tiny();
+    await train(warm, 1);
+    warm.dispose();
+    const before = tf.memory();
+    for (const name of ['vanilla', 'primer', 'primer-ez']) {
+      const model = tiny(name);
+      await train(model, 2);
+      await train(model, 2, { optimizer: 'adafactor' });
+      model.dispose();
+    }
+    expect([tf.memory().numTensors, tf.memory().numBytes]).toEqual([before.numTensors, before.numBytes]);
+  });
+
   it('leaves no tensors behind', async () => {
     const model = tiny();
     await train(model, 2);
@@ -212,6 +227,12 @@ describe('checkpoints', () => {
       expect(readCheckpoint(path).step).toBe(24);
       whole.dispose();
       second.dispose();
+      // a resume leaves nothing behind either (it left the checkpoint's weights and optimizer slots)
+      const before = tf.memory();
+      const third = tiny('vanilla', 5);
+      await run(third, { resume: readCheckpoint(path), budget: { kind: 'steps', steps: 26 } });
+      third.dispose();
+      expect([tf.memory().numTensors, tf.memory().numBytes]).toEqual([before.numTensors, before.numBytes]);
     });
   }
 

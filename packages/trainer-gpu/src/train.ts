@@ -114,6 +114,12 @@ function checkResumable(
  * Trains `model` until the budget is spent or the loss stops being finite, evaluating on the
  * fixed validation batches at each checkpoint and at the end. Leaves no tensors behind but
  * the model's own variables.
+ *
+ * Ownership of tensors given to variables, the rule every package follows: `tf.variable(t)` and
+ * `v.assign(t)` take a reference of their own to `t`'s data and leave `t` to its maker, so `t`
+ * is made inside `tf.tidy` (or disposed right after); the variable is disposed by whoever owns
+ * the model or the optimizer (`dispose()`). A worker process trains candidate after candidate,
+ * so a tensor left behind here is memory lost for the rest of a study.
  */
 export async function trainModel(args: {
   model: LanguageModel;
@@ -164,7 +170,7 @@ export async function trainModel(args: {
     const c = args.resume;
     checkResumable(c, { named, config, optimizer: optimizer.name, context: args.context });
     // every check passed: only now is anything overwritten
-    for (const [name, v] of named) v.assign(tf.tensor(c.weights[name]!.values, c.weights[name]!.shape));
+    for (const [name, v] of named) tf.tidy(() => v.assign(tf.tensor(c.weights[name]!.values, c.weights[name]!.shape)));
     optimizer.loadSlots(stableNames, c.optimizer.slots);
     sampler.restore(c.sampler);
     Object.assign(result, { steps: c.step, tokens: c.tokens, trainSeconds: c.trainSeconds, evalSeconds: c.evalSeconds });

@@ -148,7 +148,7 @@ async function fromCheckpoint(io: CliIo, o: { out: string; checkpoint?: string; 
     for (const [name, v] of model.namedVariables) {
       const saved = c.weights[name];
       if (!saved || saved.shape.join('x') !== v.shape.join('x')) throw new PrimerError('BAD_CHECKPOINT', `the checkpoint ${o.checkpoint} has no weight ${name} of shape [${v.shape.join(', ')}]`);
-      v.assign(backend.tf.tensor(saved.values, saved.shape) as never);
+      backend.tf.tidy(() => v.assign(backend.tf.tensor(saved.values, saved.shape) as never));
     }
     const last = c.evaluations.at(-1);
     if (last && last.step !== c.step) io.stderr(`note: the checkpoint is at step ${c.step}; its latest validation was at step ${last.step}\n`);
