@@ -22,7 +22,7 @@ function primer(args: string[]): { child: ChildProcess; exited: Promise<number |
   const child = spawn(process.execPath, ['--conditions=@primer-search/source', '--import', 'tsx', join(root, 'tools/primer-dev.ts'), ...args], {
     cwd: root,
     stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, PRIMER_QUEUE_MAINTENANCE_SECONDS: '1' },
+    env: { ...process.env, PRIMER_QUEUE_MAINTENANCE_SECONDS: '1', PRIMER_QUEUE_LEASE_SECONDS: '4' },
   });
   children.push(child);
   let err = '';
@@ -109,6 +109,8 @@ describe('one study, many worker processes, through PostgreSQL and pg-boss', () 
       expect(e.environment!.host).toBe(e.machine);
       expect(e.environment!.mixedHardware).toBeUndefined();
     }
+    // each worker prepared the data before it took a job, not inside a candidate's time limit
+    for (const w of workers) expect(w.stderr(), w.stderr()).toMatch(/^preparing brown with the byte tokenizer\.\.\.\ndata: [^\n]+\nworker /m);
     expect(got.workers).toHaveLength(3);
     expect(new Set(got.workers.map((w) => w.id)).size).toBe(3);
     expect(got.workers.every((w) => w.environment.backend === 'wasm' && !w.allowMixedHardware)).toBe(true);

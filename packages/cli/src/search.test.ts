@@ -339,6 +339,23 @@ describe('a search killed with SIGKILL', () => {
   };
   const key = (e: EvaluationRecord) => JSON.stringify([e.id, e.hash, e.candidate, e.status, e.fitness, e.finishedAt]);
 
+  it('a second controller on a running study is refused, naming it; once the first is killed, the study continues', async () => {
+    const study = join(tmp(), 'busy.sqlite');
+    const first = start([...ARGS, '--study', study]);
+    const firstDone = exited(first);
+    for (let i = 0; i < 600 && !((await read(study, (s) => s.candidates()))?.length); i++) await sleep(100);
+    for (const args of [['search', '--study', study, '--resume'], ['study', 'retrain', study, '--top', '1', '--seeds', '1', '--workers', '1']]) {
+      const second = await run(args);
+      expect(second.code, second.stderr).toBe(1);
+      expect(second.stderr).toContain(`${study} is in use by another primer search or study retrain (one controller at a time)`);
+    }
+    first.kill('SIGKILL');
+    await firstDone;
+    // the lock was the killed process's: nothing stale is left to refuse the next one
+    const third = await run(['search', '--study', study, '--resume', '--candidates', String((await read(study, (s) => s.candidates()))!.length)]);
+    expect(third.stderr).not.toMatch(/is in use/);
+  }, 120_000);
+
   it('resumes each time without losing or re-training a finished evaluation, and ends where an uninterrupted run ends', async () => {
     const dir = tmp();
     const whole = join(dir, 'whole.sqlite');

@@ -1,13 +1,35 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { failedResult, type EvaluationJob, type JobOutcome, type JobProgress } from '@primer-search/study';
+import { environmentFailure, failedResult, isEnvironmentFailure, type EvaluationJob, type JobOutcome, type JobProgress } from '@primer-search/study';
 import type { FromWorker, ToWorker } from './worker.js';
 
 export interface RunJobOptions {
   /** Kill the job after this many seconds of wall time (compile, training and evaluation). */
   timeoutSeconds: number;
   onProgress?: (p: JobProgress) => void;
+}
+
+
+/** The signals a person or a service manager stops processes with (the OOM killer sends SIGKILL). */
+const STOP_SIGNALS = new Set<NodeJS.Signals>(['SIGINT', 'SIGTERM', 'SIGHUP']);
+/** How an environment failure from a stopped worker process begins (see `isInterruption`). */
+export const INTERRUPTED = 'interrupted';
+/** Whether an outcome is a worker process stopped from outside: during a stop, never an outcome to record or report. */
+export const isInterruption = (o: JobOutcome): boolean => isEnvironmentFailure(o) && o.reason.startsWith(`${INTERRUPTED}:`);
+
+/**
+ * Whether the caller is stopping: `signal` aborts within `ms`. A stop signal reaches the worker
+ * processes and their parent at once, in no set order, so an interruption may be seen before the
+ * parent's own stop: it is then not an outcome.
+ */
+export function stoppingWithin(signal: AbortSignal | undefined, ms = 2000): Promise<boolean> {
+  if (!signal) return Promise.resolve(false);
+  if (signal.aborted) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(signal.aborted), ms);
+    signal.addEventListener('abort', () => (clearTimeout(timer), resolve(true)), { once: true });
+  });
 }
 
 /** Where candidates are trained. `run` is called with at most `size` jobs at once. */
@@ -95,6 +117,8 @@ export class LocalWorkerPool implements EvaluationPool {
         const detail = err.trim().split('\n').filter(Boolean).slice(-3).join(' | ');
         const oom = /heap out of memory|Out of memory|Allocation failed/i.test(err);
         const how = signal ? `killed by ${signal}` : `exit code ${code}`;
+        // stopped from outside (Ctrl-C, systemctl stop, kill): the machine's doing, never the program's
+        if (signal && STOP_SIGNALS.has(signal)) return finish(environmentFailure(job, `${INTERRUPTED}: the worker process was stopped (${how})`));
         finish(failedResult(job, oom ? `out of memory: the worker died (${how})` : `crashed: the worker died (${how})${detail ? `: ${detail}` : ''}`));
       };
       const timer = setTimeout(() => {

@@ -2,13 +2,26 @@
  * Candidates as jobs on a PostgreSQL queue (pg-boss, built on SKIP LOCKED): the controller
  * sends each candidate to its study's queue and waits for the outcome; `primer worker`
  * processes on any machine take jobs and train them in the same local worker pool a single
- * machine uses. A job is leased, not owned: a worker that dies loses it when its lease expires,
- * and it runs once more elsewhere; a second loss is an environment failure (worker lost).
+ * machine uses.
+ *
+ * The rules of a job, all here (docs/distributed.md says them for users):
+ * - identity: a job is named by a hash of its queue and of everything that decides its result
+ *   (the study's id, the program, the settings with the seed and budget, the hurdles and their
+ *   thresholds, the checkpoints, the behaviours it is checked against, the plugins' identities):
+ *   `jobIdentity`. A job found under a name whose identity differs is never reused.
+ * - reuse: a controller that comes back finds the job it sent and waits for it, or takes its
+ *   result; a job that ended failed, or whose outcome is an environment failure, is reset (taken
+ *   off the queue and its archive) and sent again, so fixing the cause and resuming works.
+ * - lease: a worker holds a job by heartbeat (`LEASE_SECONDS`, renewed every third of it),
+ *   whatever the candidate's budget; a worker that dies stops renewing, and the job returns to the
+ *   queue within about a lease. The candidate's own time limit is the worker's to enforce.
+ * - retry: a lease lost twice fails the job (an environment failure: worker lost).
+ * - hand-back: a worker told to stop hands its jobs back at once, without counting a try.
  */
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import PgBoss from 'pg-boss';
-import { environmentFailure, jobName, type EvaluationJob, type JobOutcome } from '@primer-search/study';
+import { environmentFailure, isEnvironmentFailure, jobName, type EvaluationJob, type JobOutcome } from '@primer-search/study';
 import type { EvaluationPool, RunJobOptions } from './pool.js';
 
 /** What travels on the queue: the job and its time limit. */
@@ -17,8 +30,12 @@ export interface QueuedJob {
   timeoutSeconds: number;
 }
 
-/** How long a lease outlives the candidate's own time limit (process start, data, compile): half of it, 5 to 60 seconds. */
-export const leaseSeconds = (timeoutSeconds: number) => Math.ceil(timeoutSeconds + Math.min(60, Math.max(5, timeoutSeconds / 2)));
+/**
+ * How long a job's lease lasts without a heartbeat (PRIMER_QUEUE_LEASE_SECONDS; tests shorten it):
+ * a dead worker's job returns to the queue this long (plus a maintenance interval) after its last
+ * heartbeat, whatever the candidate's budget.
+ */
+export const leaseSeconds = (): number => Math.max(2, Number(process.env.PRIMER_QUEUE_LEASE_SECONDS) || 45);
 
 /** The queue of the study at a postgres:// URL: one per database and schema. */
 export function queueName(url: string): string {
@@ -27,10 +44,52 @@ export function queueName(url: string): string {
   return `primer-search.${u.pathname.replace(/^\//, '') || 'postgres'}.${schema}`;
 }
 
-/** A UUID fixed by the queue and the candidate, so a controller that comes back finds the job it sent. */
-export function jobId(queue: string, candidate: number): string {
-  const h = createHash('sha256').update(`${queue}#${candidate}`).digest('hex');
+/** JSON with object keys sorted, so the same value always writes the same text. */
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  if (v && typeof v === 'object') {
+    return `{${Object.keys(v)
+      .filter((k) => (v as Record<string, unknown>)[k] !== undefined)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(v) ?? 'null';
+}
+
+/**
+ * A job's identity: a hash of its queue and of everything that decides its result. Left out:
+ * the label (for logs) and the plugins' paths (each machine has its own; their identities count).
+ */
+export function jobIdentity(queue: string, job: EvaluationJob): string {
+  const { label: _label, plugins: _plugins, ...decides } = job;
+  return createHash('sha256').update(canonical({ queue, ...decides })).digest('hex');
+}
+
+/** The job's id on the queue (a UUID made from its identity): a controller that comes back finds the job it sent. */
+export function jobId(queue: string, job: EvaluationJob): string {
+  const h = jobIdentity(queue, job);
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${((parseInt(h[16]!, 16) & 3) | 8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
+/** pg-boss's schema (its default). */
+const BOSS_SCHEMA = 'pgboss';
+
+/** Takes a job off the queue and out of the archive, so one with its id can be sent anew. */
+async function resetJob(boss: PgBoss, queue: string, id: string): Promise<void> {
+  const db = boss.getDb();
+  await db.executeSql(`DELETE FROM ${BOSS_SCHEMA}.job WHERE name = $1 AND id = $2`, [queue, id]);
+  await db.executeSql(`DELETE FROM ${BOSS_SCHEMA}.archive WHERE name = $1 AND id = $2`, [queue, id]);
+}
+
+/** Renews a job's lease (pg-boss expires an active job when started_on + expire_in has passed). */
+export async function renewLease(boss: PgBoss, queue: string, id: string): Promise<void> {
+  await boss.getDb().executeSql(`UPDATE ${BOSS_SCHEMA}.job SET started_on = now() WHERE name = $1 AND id = $2 AND state = 'active'`, [queue, id]);
+}
+
+/** Hands an active job back to the queue as if never taken: no try counted, available at once. */
+export async function handBack(boss: PgBoss, queue: string, id: string): Promise<void> {
+  await boss.getDb().executeSql(`UPDATE ${BOSS_SCHEMA}.job SET state = 'created', started_on = NULL, start_after = now() WHERE name = $1 AND id = $2 AND state = 'active'`, [queue, id]);
 }
 
 /** The study's URL as the server's: the `schema` parameter is ours, not a connection setting. */
@@ -144,14 +203,24 @@ export class QueuePool implements EvaluationPool {
   ) {}
 
   async run(job: EvaluationJob, options: RunJobOptions): Promise<JobOutcome> {
-    const id = jobId(this.queue, job.candidate);
+    const identity = jobIdentity(this.queue, job);
+    const id = jobId(this.queue, job);
     const existing = await this.boss.getJobById<QueuedJob>(this.queue, id, { includeArchive: true });
-    if (!existing || existing.data.job.hash !== job.hash) {
-      if (existing) await this.boss.deleteJob(this.queue, id);
+    // a job from before (a controller that came back) is waited for, or its result taken, unless
+    // it is another job's, or ended in a way that fixing the cause and resuming must retry
+    const reusable =
+      existing !== null &&
+      jobIdentity(this.queue, existing.data.job) === identity &&
+      existing.state !== 'failed' &&
+      existing.state !== 'cancelled' &&
+      !(existing.state === 'completed' && isEnvironmentFailure(existing.output as unknown as JobOutcome));
+    if (!reusable) {
+      if (existing) await resetJob(this.boss, this.queue, id);
       const payload: QueuedJob = { job, timeoutSeconds: options.timeoutSeconds };
       await this.boss.send(this.queue, payload as unknown as object, {
         id,
-        expireInSeconds: leaseSeconds(options.timeoutSeconds),
+        // held by heartbeat: the candidate's own time limit is the worker's to enforce
+        expireInSeconds: leaseSeconds(),
         retryLimit: 1,
         retryDelay: 0,
         retentionDays: 30,
@@ -183,14 +252,23 @@ export async function openQueuePool(url: string, size: number): Promise<{ pool: 
   const { boss, queue } = await startQueue(url);
   const signals = await QueueSignals.listen(url, boss, queue, DONE_CHANNEL);
   const pool = new QueuePool(boss, queue, size, 1000, signals);
-  return { pool, queue, stop: () => boss.stop({ graceful: false, close: true, wait: true, timeout: 5000 }) };
+  // one owner of both connections: a stop closes the listener too, whatever happened before
+  return {
+    pool,
+    queue,
+    stop: async () => {
+      await signals.close();
+      await boss.stop({ graceful: false, close: true, wait: true, timeout: 5000 });
+    },
+  };
 }
 
 /**
  * A worker's side: `concurrency` loops that each take a job, run `handle` on it and write its
- * outcome (a thrown error fails the attempt, and pg-boss retries it once), then take the
- * next at once. An idle loop waits for a notification that a job was sent, or `pollSeconds`.
- * Resolves when `signal` aborts and the jobs in hand are done.
+ * outcome (a thrown error fails the attempt, and pg-boss retries it once), then take the next at
+ * once, renewing each job's lease while it is in hand. An idle loop waits for a notification that
+ * a job was sent, or `pollSeconds`. When `signal` aborts, the jobs in hand are handed back to the
+ * queue (no try counted) and it resolves, without waiting for their handlers.
  */
 export async function serveQueue(args: {
   boss: PgBoss;
@@ -202,6 +280,19 @@ export async function serveQueue(args: {
   signal: AbortSignal;
 }): Promise<void> {
   const { boss, queue } = args;
+  const inHand = new Set<string>();
+  const handBackAll = async () => {
+    const ids = [...inHand];
+    inHand.clear();
+    await Promise.all(ids.map((id) => handBack(boss, queue, id).catch(() => {})));
+    if (ids.length) await args.signals?.notify(JOBS_CHANNEL);
+  };
+  const stopped = new Promise<void>((resolve) => {
+    const onAbort = () => void handBackAll().then(resolve);
+    if (args.signal.aborted) onAbort();
+    else args.signal.addEventListener('abort', onAbort, { once: true });
+  });
+  const renewEvery = (leaseSeconds() * 1000) / 3;
   const loop = async () => {
     while (!args.signal.aborted) {
       const [j] = await boss.fetch<QueuedJob>(queue, { batchSize: 1 });
@@ -209,18 +300,27 @@ export async function serveQueue(args: {
         await (args.signals ? args.signals.wait(args.pollSeconds * 1000, args.signal) : sleep(args.pollSeconds * 1000));
         continue;
       }
+      inHand.add(j.id);
+      // taken just as the stop came: back at once
+      if (args.signal.aborted) return handBackAll();
+      const heartbeat = setInterval(() => void renewLease(boss, queue, j.id).catch(() => {}), renewEvery);
       let outcome: { output: object } | { error: string };
       try {
         outcome = { output: await args.handle(j.data, j.id) };
       } catch (e) {
         outcome = { error: (e as Error).message ?? String(e) };
+      } finally {
+        clearInterval(heartbeat);
       }
-      // stopped meanwhile: what the handler got (its training cut short) is not the job's outcome; the lease brings the job back
+      // stopped meanwhile: what the handler got (its training cut short) is not the job's outcome; the job was handed back
       if (args.signal.aborted) return;
       if ('output' in outcome) await boss.complete(queue, j.id, outcome.output);
       else await boss.fail(queue, j.id, { message: outcome.error });
+      inHand.delete(j.id);
       await args.signals?.notify(DONE_CHANNEL);
     }
   };
-  await Promise.all(Array.from({ length: args.concurrency }, loop));
+  const loops = Promise.all(Array.from({ length: args.concurrency }, loop));
+  await Promise.race([loops, stopped]);
+  if (args.signal.aborted) await stopped;
 }

@@ -7,6 +7,7 @@ import {
   isEnvironmentFailure,
   isEquivalent,
   pluginIdentity,
+  studyKey,
   studyPluginRefusal,
   type Budget,
   type EvaluationJob,
@@ -16,7 +17,7 @@ import {
   type RetrainRun,
   type StudyConfig,
 } from '@primer-search/study';
-import type { EvaluationPool } from './pool.js';
+import { isInterruption, stoppingWithin, type EvaluationPool } from './pool.js';
 import { loadPlugins, SearchError } from './search.js';
 
 /** Where a retraining's runs are evaluated, to draw its curves and speedups. */
@@ -127,7 +128,10 @@ async function earlierRuns(store: StudyStore, plan: RetrainPlan): Promise<Map<st
 export async function runRetrain(args: RetrainArgs): Promise<{ plan: RetrainPlan; stopped: boolean }> {
   const { store, pool } = args;
   const emit = (e: RetrainEvent) => args.onEvent?.(e);
+  let lock: { release(): Promise<void> } | undefined;
   try {
+    // one controller per study: refused while a search or another retraining runs it
+    lock = await store.lockController();
     const config = (await store.config()) as StudyConfig | undefined;
     if (!config) throw new SearchError(`${store.location} holds no study to retrain`);
     if (!Number.isInteger(args.top) || args.top < 0) throw new SearchError(`top must be a non-negative integer (got ${args.top})`);
@@ -176,7 +180,7 @@ export async function runRetrain(args: RetrainArgs): Promise<{ plan: RetrainPlan
       if (args.signal?.aborted) resolve('aborted');
       args.signal?.addEventListener('abort', () => resolve('aborted'), { once: true });
     });
-    const running = new Map<number, Promise<{ key: number; run: RetrainRun | undefined; failure?: string }>>();
+    const running = new Map<number, Promise<{ key: number; run: RetrainRun | undefined; failure?: string; interrupted?: boolean }>>();
     let next = 0;
     for (;;) {
       if (args.signal?.aborted) return { plan: active, stopped: true };
@@ -188,6 +192,7 @@ export async function runRetrain(args: RetrainArgs): Promise<{ plan: RetrainPlan
           // a job number of its own, the same on every call: pools match results by it, the queue finds a job sent before by it
           candidate: retrainJobNumber(active.id, program, active.seeds.indexOf(seed)),
           label: `retraining ${active.id}: ${p.label}, seed ${seed}`,
+          study: studyKey(config),
           hash: p.hash,
           dna: p.dna,
           settings: { ...active.settings, seed },
@@ -201,7 +206,7 @@ export async function runRetrain(args: RetrainArgs): Promise<{ plan: RetrainPlan
         running.set(
           key,
           pool.run(job, { timeoutSeconds, onProgress: (progress) => emit({ type: 'progress', program, seed, progress }) }).then(async (r) => {
-            if (isEnvironmentFailure(r)) return { key, run: undefined, failure: r.reason };
+            if (isEnvironmentFailure(r)) return { key, run: undefined, failure: r.reason, interrupted: isInterruption(r) };
             if (isEquivalent(r)) throw new SearchError('internal: a retraining run was answered as equivalent to another program');
             const run = await store.addRetrainRun({
               retrain: active.id,
@@ -230,6 +235,8 @@ export async function runRetrain(args: RetrainArgs): Promise<{ plan: RetrainPlan
       if (finished === 'aborted') return { plan: active, stopped: true };
       running.delete(finished.key);
       if (!finished.run) {
+        // a worker process stopped along with us: not a result
+        if (finished.interrupted && (await stoppingWithin(args.signal))) return { plan: active, stopped: true };
         const { program, seed } = todo[finished.key]!;
         throw new SearchError(
           `the retraining stopped: ${active.programs[program]!.label} (seed ${seed}) could not be trained, for a reason that is not its program's: ${finished.failure}. Nothing was recorded for it; fix this, then run the same command again to continue`,
@@ -240,5 +247,6 @@ export async function runRetrain(args: RetrainArgs): Promise<{ plan: RetrainPlan
     }
   } finally {
     await pool.close();
+    await lock?.release();
   }
 }

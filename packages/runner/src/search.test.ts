@@ -271,6 +271,52 @@ describe('LocalWorkerPool', () => {
     }
   });
 
+  it('a worker process stopped from outside (SIGTERM, SIGINT) is an interruption, never the program\'s failure; a search stopping meanwhile records nothing', async () => {
+    for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+      const pool = new LocalWorkerPool(1);
+      try {
+        const running = pool.run(job(seedDna, { settings: settings({ budget: { kind: 'seconds', seconds: 60 } }) }), { timeoutSeconds: 120 });
+        const workers = (pool as unknown as { workers: Array<{ child: { kill(s: string): void } }> }).workers;
+        await new Promise((r) => setTimeout(r, 1500));
+        workers[0]!.child.kill(signal);
+        const outcome = await running;
+        expect(outcome).toMatchObject({ status: 'environment', reason: `interrupted: the worker process was stopped (killed by ${signal})` });
+      } finally {
+        await pool.close();
+      }
+    }
+    // the search's own stop, arriving after its worker process's death: stopped, nothing recorded
+    const file = studyFile();
+    const store = SqliteStudyStore.open(file);
+    const stop = new AbortController();
+    const pool: EvaluationPool = {
+      size: 1,
+      run: async (j) => {
+        setTimeout(() => stop.abort(), 300);
+        return { candidate: j.candidate, hash: j.hash, status: 'environment', reason: 'interrupted: the worker process was stopped (killed by SIGINT)' };
+      },
+      close: async () => {},
+    };
+    const out = await runSearch({ store, config: config({ candidates: 2 }), pool, signal: stop.signal });
+    expect(out.stopped).toBe(true);
+    expect(await store.evaluations()).toEqual([]);
+    await store.close();
+  }, 60_000);
+
+  it('closes its pool and lets go of the study on an early failure (the store refusing to create the study)', async () => {
+    const file = studyFile();
+    const store = SqliteStudyStore.open(file);
+    const failing = Object.assign(Object.create(store) as SqliteStudyStore, { createStudy: async () => Promise.reject(new Error('disk full')) });
+    let closed = 0;
+    const pool: EvaluationPool = { size: 1, run: async () => Promise.reject(new Error('not reached')), close: async () => void closed++ };
+    await expect(runSearch({ store: failing, config: config(), pool })).rejects.toThrow('disk full');
+    expect(closed).toBe(1);
+    // the controller lock went with it
+    const again = await store.lockController();
+    await again.release();
+    await store.close();
+  });
+
   it('stops the search on a failure of the environment, records nothing against the program, and resumes once it is fixed', async () => {
     const data = mkdtempSync(join(tmpdir(), 'primer-no-lm1b-'));
     const file = studyFile();

@@ -1,10 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { PrimerError } from '@primer-search/core';
 import type { Dna, Mutation } from '@primer-search/dna';
 import { strategies, type Candidate, type Outcome } from '@primer-search/search-strategies';
 import type { CandidateRecord, EvaluationRecord, StudyStore } from '@primer-search/store';
-import { formatBudget, isEnvironmentFailure, isEquivalent, pluginIdentity, studyPluginRefusal, type EvaluationJob, type JobOutcome, type JobProgress, type StudyConfig } from '@primer-search/study';
-import type { EvaluationPool } from './pool.js';
+import { formatBudget, isEnvironmentFailure, isEquivalent, pluginIdentity, studyKey, studyPluginRefusal, type EvaluationJob, type JobOutcome, type JobProgress, type StudyConfig } from '@primer-search/study';
+import { isInterruption, stoppingWithin, type EvaluationPool } from './pool.js';
 import { importPlugins } from './plugins.js';
 
 
@@ -111,6 +112,19 @@ export interface SearchArgs {
  * already evaluated is not trained again; its result is reused.
  */
 export async function runSearch(args: SearchArgs): Promise<{ stopped: boolean; config: StudyConfig }> {
+  // the pool is closed and the study's controller lock let go on every path, an early failure (creating, extending or restoring the study) included
+  let lock: { release(): Promise<void> } | undefined;
+  try {
+    // one controller per study: a second search (or retraining) of it is refused before anything is written
+    lock = await args.store.lockController();
+    return await search(args);
+  } finally {
+    await args.pool.close();
+    await lock?.release();
+  }
+}
+
+async function search(args: SearchArgs): Promise<{ stopped: boolean; config: StudyConfig }> {
   const { store, pool } = args;
   const emit = (e: SearchEvent) => args.onEvent?.(e);
   let config = (await store.config()) as StudyConfig | undefined;
@@ -119,8 +133,9 @@ export async function runSearch(args: SearchArgs): Promise<{ stopped: boolean; c
     if (args.resume) throw new SearchError(`${store.location} holds no study to resume`);
     if (!args.config) throw new SearchError('a new study needs a configuration');
     checkStudyConfig(args.config);
-    await store.createStudy(args.config as unknown as Record<string, unknown>);
-    config = args.config;
+    // its id, made once: what tells its queue jobs from any other study's
+    config = { ...args.config, studyId: args.config.studyId ?? randomUUID() };
+    await store.createStudy(config as unknown as Record<string, unknown>);
   }
   if (args.candidates !== undefined && args.candidates > config.candidates) {
     // extending a study: recorded, so that a later --resume keeps the new total
@@ -238,6 +253,7 @@ export async function runSearch(args: SearchArgs): Promise<{ stopped: boolean; c
         const thresholdsOfC = hurdlesOf.get(id) ?? config.hurdles.map(() => null);
         const job: EvaluationJob = {
           candidate: id,
+          study: studyKey(config),
           hash: c.hash,
           dna: c.dna,
           settings: config.settings,
@@ -262,6 +278,8 @@ export async function runSearch(args: SearchArgs): Promise<{ stopped: boolean; c
       if (next === 'aborted') return { stopped: true, config };
       running.delete(next.id);
       const r = next.result;
+      // a worker process stopped along with us (Ctrl-C reaches the whole process group): not a result
+      if (isInterruption(r) && (await stoppingWithin(args.signal))) return { stopped: true, config };
       if (isEnvironmentFailure(r)) {
         // not the program's fault: nothing is recorded against it, and the search stops
         throw new SearchError(

@@ -415,7 +415,39 @@ export class PostgresStudyStore implements StudyStore {
     });
   }
 
+  private controllerLock?: pg.PoolClient;
+
+  async lockController(): Promise<{ release(): Promise<void> }> {
+    if (this.controllerLock) return { release: async () => {} };
+    // a session advisory lock on a connection of its own: PostgreSQL lets go of it when the connection ends (a crash included)
+    let client: pg.PoolClient;
+    let got: boolean;
+    try {
+      client = await this.pool.connect();
+      got = (await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock(hashtext($1)) AS ok', [`primer-search:controller:${this.schema}`])).rows[0]!.ok;
+    } catch (e) {
+      throw explain(this.location, e);
+    }
+    if (!got) {
+      client.release();
+      throw new StoreError(`${this.location} is in use by another primer search or study retrain (one controller at a time): wait for it to end, or stop it, then run this again`);
+    }
+    this.controllerLock = client;
+    return {
+      release: async () => {
+        if (this.controllerLock !== client) return;
+        this.controllerLock = undefined;
+        // ending the connection ends the session and its lock
+        client.release(true);
+      },
+    };
+  }
+
   async close(): Promise<void> {
+    if (this.controllerLock) {
+      this.controllerLock.release(true);
+      this.controllerLock = undefined;
+    }
     await this.pool.end();
   }
 }

@@ -1,4 +1,4 @@
-import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, readSync, rmSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { quote } from '@primer-search/core';
@@ -641,12 +641,46 @@ export class SqliteStudyStore implements StudyStore {
    * write; the next writer turns write-ahead logging on again. While another connection has
    * it open, it stays in WAL mode.
    */
+  private controllerLock?: Database.Database;
+
+  async lockController(): Promise<{ release(): Promise<void> }> {
+    if (this.location === ':memory:' || this.controllerLock) return { release: async () => {} };
+    // an exclusive transaction on a file beside the study, held open: the operating system lets go of it when the process ends
+    const lock = new Database(`${this.location}-lock`);
+    try {
+      lock.pragma('busy_timeout = 0');
+      lock.exec('BEGIN EXCLUSIVE');
+    } catch (e) {
+      lock.close();
+      if (/SQLITE_BUSY|database is locked/i.test(`${(e as { code?: string }).code} ${(e as Error).message}`)) {
+        throw new StoreError(`${this.location} is in use by another primer search or study retrain (one controller at a time): wait for it to end, or stop it, then run this again`);
+      }
+      throw explain(this.location, e);
+    }
+    this.controllerLock = lock;
+    return {
+      release: async () => {
+        if (this.controllerLock === lock) this.controllerLock = undefined;
+        // the file goes with the lock (one left by a crash locks nothing: the lock was the process's)
+        if (lock.open) {
+          rmSync(`${this.location}-lock`, { force: true });
+          lock.close();
+        }
+      },
+    };
+  }
+
   async close(): Promise<void> {
     this.closeSync();
   }
 
   /** `close`, for a caller that cannot wait (a process exiting). */
   closeSync(): void {
+    if (this.controllerLock?.open) {
+      rmSync(`${this.location}-lock`, { force: true });
+      this.controllerLock.close();
+    }
+    this.controllerLock = undefined;
     if (!this.db.readonly && this.db.open && this.location !== ':memory:') {
       try {
         this.db.pragma('busy_timeout = 0');

@@ -118,6 +118,27 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
       }
     });
 
+    it('lets one controller at a time hold the study: a second taker is refused, naming the study, until the first lets go or closes', async () => {
+      const s = await factory.create();
+      const other = await factory.reopen(s);
+      try {
+        await s.createStudy({ candidates: 1 });
+        const held = await s.lockController();
+        await expect(other.lockController()).rejects.toThrow(/is in use by another primer search or study retrain \(one controller at a time\)/);
+        await held.release();
+        const second = await other.lockController();
+        await expect(s.lockController()).rejects.toThrow(/is in use/);
+        await other.close();
+        // closing the holder lets go too
+        const third = await s.lockController();
+        await third.release();
+        void second;
+      } finally {
+        await s.close();
+        await other.close().catch(() => {});
+      }
+    });
+
     it('changes its change token (where it has one) with every write, and only then, as another handle sees it', async () => {
       const s = await factory.create();
       if (!s.changeToken) {

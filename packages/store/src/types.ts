@@ -47,6 +47,12 @@ export interface StudyStore {
    * what a live view polls. Stores without it are read whole to see whether anything changed.
    */
   changeToken?(): Promise<string>;
+  /**
+   * Takes the study's controller lock (one `primer search` or `study retrain` at a time), held
+   * until released or the process ends (a crash included); a second taker is refused with a
+   * StoreError naming the study. `close` releases it too.
+   */
+  lockController(): Promise<{ release(): Promise<void> }>;
   /** Everything the study holds, verbatim (ids, times, every kept snapshot), to copy it to another store. */
   dump(): Promise<StudyDump>;
   /** Writes a dump into this store, which must hold no study yet; all or nothing. */

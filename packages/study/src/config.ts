@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Dna } from '@primer-search/dna';
 import type { PluginIdentity } from './environment.js';
 import type { RunSettings } from './settings.js';
@@ -6,6 +7,8 @@ import type { RunSettings } from './settings.js';
 export interface StudyConfig {
   format: 'primer-study';
   version: 1;
+  /** Made when the study is created (a random UUID): what tells this study's queue jobs from another's. Absent in studies from before (see `studyKey`). */
+  studyId?: string;
   strategy: string;
   strategyOptions: Record<string, unknown>;
   /** What the seed DNA is (a baseline name or a file), for display. */
@@ -43,4 +46,14 @@ export interface StudyConfig {
   dedupeBehaviour?: boolean;
   /** How candidates reach training: local worker processes, or the study's queue for `primer worker` (a resume does the same unless told otherwise). Absent: local. */
   dispatch?: 'local' | 'queue';
+}
+
+/**
+ * What identifies a study's jobs: its id, or for a study from before ids, a hash of what it was
+ * created with (its candidate count left out: extending a study keeps its jobs).
+ */
+export function studyKey(config: StudyConfig): string {
+  if (config.studyId) return config.studyId;
+  const { candidates: _candidates, ...rest } = config;
+  return `config:${createHash('sha256').update(JSON.stringify(rest)).digest('hex').slice(0, 32)}`;
 }

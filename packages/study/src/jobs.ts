@@ -8,6 +8,8 @@ export interface EvaluationJob {
   candidate: number;
   /** How logs name it (default `candidate N`). */
   label?: string;
+  /** The study it belongs to (`studyKey`): part of the job's identity on a queue, so no other study's result is taken for it. */
+  study?: string;
   hash: string;
   dna: unknown;
   settings: RunSettings;

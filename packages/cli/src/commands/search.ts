@@ -425,13 +425,12 @@ export function searchCommand(program: Command, io: CliIo, result: CommandResult
       }
       // a resumed study goes on as it was run, unless --workers says otherwise
       const viaQueue = throughQueue(command, o, active, where.kind);
-      // woken when a worker reports an outcome, rather than waiting out a polling interval
-      const queue = viaQueue ? await openQueuePool(studyPath, active.inFlight) : undefined;
       const total = Math.max(active.candidates, moreCandidates ?? 0);
       const display = o.json ? undefined : searchDisplay(io, total);
       // a resumed study's best and failures so far, for the progress lines
       const earlier = display && o.resume ? await store.candidates() : [];
       const stop = new AbortController();
+      let queue: Awaited<ReturnType<typeof openQueuePool>> | undefined;
       const onSigint = () => {
         if (stop.signal.aborted) process.exit(130);
         io.stderr(`\nstopping: finished results are saved in ${shown}; continue with --study ${shown} --resume (Ctrl-C again to quit at once)\n`);
@@ -440,6 +439,8 @@ export function searchCommand(program: Command, io: CliIo, result: CommandResult
       process.on('SIGINT', onSigint);
       let outcome: Awaited<ReturnType<typeof runSearch>>;
       try {
+        // woken when a worker reports an outcome, rather than waiting out a polling interval
+        if (viaQueue) queue = await openQueuePool(studyPath, active.inFlight);
         outcome = await runSearch({
           store,
           config,
@@ -476,7 +477,7 @@ export function searchCommand(program: Command, io: CliIo, result: CommandResult
       }
       if (!o.resume && store instanceof PostgresStudyStore) await store.discardIfEmpty().catch(() => false);
       await store.close();
-      if (empty) for (const f of [where.target, `${where.target}-wal`, `${where.target}-shm`]) rmSync(f, { force: true });
+      if (empty) for (const f of [where.target, `${where.target}-wal`, `${where.target}-shm`, `${where.target}-lock`]) rmSync(f, { force: true });
     }
   });
 }

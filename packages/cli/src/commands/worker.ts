@@ -18,12 +18,13 @@ import {
   type TrainingEnvironment,
   type WorkerRecord,
 } from '@primer-search/study';
-import { JOBS_CHANNEL, LocalWorkerPool, QueueSignals, loadPlugins, serveQueue, startQueue, type QueuedJob } from '@primer-search/runner/controller';
+import { JOBS_CHANNEL, LocalWorkerPool, QueueSignals, isInterruption, loadPlugins, serveQueue, startQueue, stoppingWithin, type QueuedJob } from '@primer-search/runner/controller';
 import { openStudyStore, parseStudyLocation, type StudyStore } from '@primer-search/store';
 import { checkBackend, integer, number } from '../flags.js';
 import { UsageError, type CliIo } from '../io.js';
 import { loadTrainer } from '../trainer.js';
 import { pluginSpecifier } from './search.js';
+import { announceData } from './train.js';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
@@ -118,7 +119,10 @@ export function workerCommand(program: Command, io: CliIo): void {
       } finally {
         await store!.close();
       }
+      // the data are prepared before the first job, not inside a candidate's time limit
+      await announceData(io, config.settings);
       const { boss, queue } = await startQueue(o.study, { supervise: false });
+      const stop = new AbortController();
       const pool = new LocalWorkerPool(o.concurrency);
       let trained = 0;
       io.stderr(`worker ${id}: backend ${me.backend} (products: ${me.products}), ${me.device}, ${o.concurrency} at a time from ${where.display} (queue ${queue}); Ctrl-C to stop\n`);
@@ -131,6 +135,8 @@ export function workerCommand(program: Command, io: CliIo): void {
         if (differ.length && !o.allowMixedHardware) throw new Error(`${name} needs other plugin code than this worker has: ${differ.join('; ')}`);
         io.stderr(`${name}: training\n`);
         const outcome = await pool.run({ ...job, plugins, settings: { ...job.settings, backend: me.backend as BackendChoice } }, { timeoutSeconds });
+        // its process stopped along with this worker (systemctl stop signals them all): not an outcome, the job goes back
+        if (isInterruption(outcome) && (await stoppingWithin(stop.signal))) throw new Error('stopping');
         trained++;
         const what = isEnvironmentFailure(outcome)
           ? `environment: ${outcome.reason}`
@@ -145,21 +151,18 @@ export function workerCommand(program: Command, io: CliIo): void {
       };
       // woken by the controller's notification when a job is sent; polling as the fallback
       const signals = await QueueSignals.listen(o.study, boss, queue, JOBS_CHANNEL);
-      const stop = new AbortController();
       const onStop = () => {
         if (stop.signal.aborted) return;
-        io.stderr('stopping: the jobs in hand go back to the queue when their lease expires\n');
+        io.stderr('stopping: the jobs in hand go back to the queue now (no try counted)\n');
         stop.abort();
       };
       process.once('SIGINT', onStop);
       process.once('SIGTERM', onStop);
-      // a stop does not wait for the candidates in hand: their leases bring them back
-      const serving = serveQueue({ boss, queue, concurrency: o.concurrency, pollSeconds: Math.max(0.5, o.poll), handle: handler, signals, signal: stop.signal });
+      // a stop does not wait for the candidates in hand: they are handed back to the queue
       try {
-        await Promise.race([serving, new Promise((resolve) => stop.signal.addEventListener('abort', resolve, { once: true }))]);
+        await serveQueue({ boss, queue, concurrency: o.concurrency, pollSeconds: Math.max(0.5, o.poll), handle: handler, signals, signal: stop.signal });
       } finally {
         stop.abort();
-        serving.catch(() => {}); // after a stop, a loop may still finish against the closed queue
         process.off('SIGINT', onStop);
         process.off('SIGTERM', onStop);
         await signals.close();
