@@ -5,6 +5,7 @@
  * needs only Node's headers and a C compiler, and nothing is linked at build time.
  */
 #include <dlfcn.h>
+#include <pthread.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@ typedef void (*sgemm_fn)(int order, int transA, int transB, int m, int n, int k,
                          const float *b, int ldb, float beta, float *c, int ldc);
 typedef void (*set_threads_fn)(int);
 
+static pthread_mutex_t load_lock = PTHREAD_MUTEX_INITIALIZER;
 static sgemm_fn sgemm = NULL;
 static set_threads_fn set_threads = NULL;
 static char loaded_from[512] = "";
@@ -27,6 +29,18 @@ static napi_value throw_error(napi_env env, const char *msg) {
   return NULL;
 }
 
+/* Whether `count` floats from `offset` lie inside a heap of `floats` (no sum can overflow: both are checked first). */
+static int fits(int64_t offset, int64_t count, size_t floats) {
+  return offset >= 0 && count >= 0 && (uint64_t)count <= (uint64_t)floats && (uint64_t)offset <= (uint64_t)floats - (uint64_t)count;
+}
+
+/* x * y * z into *out, 0 if it overflows or is negative (sizes come from JavaScript: never trusted). */
+static int size3(int64_t x, int64_t y, int64_t z, int64_t *out) {
+  int64_t xy;
+  if (x < 0 || y < 0 || z < 0 || __builtin_mul_overflow(x, y, &xy) || __builtin_mul_overflow(xy, z, out)) return 0;
+  return 1;
+}
+
 /* load(path, threads): opens the library, finds cblas_sgemm; returns the path it loaded. */
 static napi_value load(napi_env env, napi_callback_info info) {
   size_t argc = 2;
@@ -34,18 +48,30 @@ static napi_value load(napi_env env, napi_callback_info info) {
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   char path[512];
   size_t len = 0;
-  if (argc < 1 || napi_get_value_string_utf8(env, argv[0], path, sizeof path, &len) != napi_ok) return throw_error(env, "load(path, threads): path must be a string");
+  if (argc < 1 || napi_get_value_string_utf8(env, argv[0], NULL, 0, &len) != napi_ok) return throw_error(env, "load(path, threads): path must be a string");
+  /* refused, not cut short: a truncated path could name another library */
+  if (len >= sizeof path) return throw_error(env, "load(path, threads): the library's path is longer than 511 bytes");
+  napi_get_value_string_utf8(env, argv[0], path, sizeof path, &len);
   int32_t threads = 1;
   if (argc > 1) napi_get_value_int32(env, argv[1], &threads);
+  /* one loader at a time: worker threads (data-parallel replicas) share this module's state */
+  pthread_mutex_lock(&load_lock);
   if (!sgemm) {
     void *lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-    if (!lib) return throw_error(env, dlerror());
+    if (!lib) {
+      pthread_mutex_unlock(&load_lock);
+      return throw_error(env, dlerror());
+    }
     sgemm_fn f = (sgemm_fn)dlsym(lib, "cblas_sgemm");
-    if (!f) return throw_error(env, "the library has no cblas_sgemm");
+    if (!f) {
+      pthread_mutex_unlock(&load_lock);
+      return throw_error(env, "the library has no cblas_sgemm");
+    }
     set_threads = (set_threads_fn)dlsym(lib, "openblas_set_num_threads");
-    sgemm = f;
     snprintf(loaded_from, sizeof loaded_from, "%s", path);
+    sgemm = f;
   }
+  pthread_mutex_unlock(&load_lock);
   if (set_threads && threads > 0) set_threads(threads);
   napi_value out;
   napi_create_string_utf8(env, loaded_from, NAPI_AUTO_LENGTH, &out);
@@ -76,7 +102,10 @@ static napi_value gemm(napi_env env, napi_callback_info info) {
   int64_t m = v[0], n = v[1], k = v[2], a = v[3], b = v[4], c = v[5], batch = v[6], sa = v[7], sb = v[8];
   if (m <= 0 || n <= 0 || k <= 0 || batch <= 0 || a < 0 || b < 0 || c < 0 || sa < 0 || sb < 0) return throw_error(env, "sgemm: bad sizes");
   size_t floats = bytes / sizeof(float);
-  if ((size_t)(a + (batch - 1) * sa + m * k) > floats || (size_t)(b + (batch - 1) * sb + k * n) > floats || (size_t)(c + batch * m * n) > floats) {
+  int64_t mk, kn, mn, last_a, last_b, all_c;
+  if (m > INT32_MAX || n > INT32_MAX || k > INT32_MAX || !size3(m, k, 1, &mk) || !size3(k, n, 1, &kn) || !size3(m, n, 1, &mn) || !size3(batch - 1, sa, 1, &last_a) ||
+      !size3(batch - 1, sb, 1, &last_b) || !size3(batch, mn, 1, &all_c) || !fits(a, last_a, floats) || !fits(a + last_a, mk, floats) || !fits(b, last_b, floats) ||
+      !fits(b + last_b, kn, floats) || !fits(c, all_c, floats)) {
     return throw_error(env, "sgemm: an operand lies outside the heap");
   }
   float *heap = (float *)data;
@@ -123,8 +152,6 @@ static int doubles(napi_env env, napi_value *argv, size_t from, size_t count, do
   return 1;
 }
 
-/* Whether `count` floats from `offset` lie inside a heap of `floats`. */
-static int fits(int64_t offset, int64_t count, size_t floats) { return (size_t)(offset + count) <= floats; }
 
 /* exp(heap, x, y, count): y[i] = expf(x[i]), float offsets into the heap (in place allowed). */
 static napi_value vexp(napi_env env, napi_callback_info info) {
@@ -144,7 +171,8 @@ static napi_value vexp(napi_env env, napi_callback_info info) {
 static napi_value xent(napi_env env, napi_callback_info info) {
   HEAP_CALL(6, 5, "xent(heap, z, t, g, n, v)");
   int64_t zo = a[0], to = a[1], go = a[2], n = a[3], v = a[4];
-  if ((size_t)(zo + n * v) > floats || (size_t)(go + n * v) > floats || (size_t)(to + n) > floats || v <= 0) return throw_error(env, "xent: an operand lies outside the heap");
+  int64_t nv;
+  if (v <= 0 || !size3(n, v, 1, &nv) || !fits(zo, nv, floats) || !fits(go, nv, floats) || !fits(to, n, floats)) return throw_error(env, "xent: an operand lies outside the heap");
   const float *z = heap + zo;
   const int32_t *t = (const int32_t *)(heap + to);
   float *g = heap + go;
@@ -186,7 +214,8 @@ static napi_value csoftmax(napi_env env, napi_callback_info info) {
   if (!doubles(env, argv, 6, 3, h)) return throw_error(env, "csoftmax(heap, x, y, batch, t, w, fill, cap, eps)");
   const double fill = h[0], cap = h[1], eps = h[2];
   int64_t xo = a[0], yo = a[1], batch = a[2], t = a[3], w = a[4];
-  if ((size_t)(xo + batch * t * w) > floats || (size_t)(yo + batch * t * w) > floats) return throw_error(env, "csoftmax: an operand lies outside the heap");
+  int64_t btw;
+  if (!size3(batch, t, w, &btw) || !fits(xo, btw, floats) || !fits(yo, btw, floats)) return throw_error(env, "csoftmax: an operand lies outside the heap");
   const float ffill = (float)fill, fcap = (float)cap;
   for (int64_t r = 0; r < batch * t; r++) {
     const float *xr = heap + xo + r * w;
@@ -230,7 +259,7 @@ static napi_value adam(napi_env env, napi_callback_info info) {
   double h[6];
   if (!doubles(env, argv, 9, 6, h)) return throw_error(env, "adam(heap, v, m, s, g, v2, m2, s2, n, b1, b2, eps, lr, c1, c2)");
   int64_t n = a[7];
-  for (int i = 0; i < 7; i++) if ((size_t)(a[i] + n) > floats) return throw_error(env, "adam: an operand lies outside the heap");
+  for (int i = 0; i < 7; i++) if (!fits(a[i], n, floats)) return throw_error(env, "adam: an operand lies outside the heap");
   const float *v = heap + a[0], *m = heap + a[1], *s = heap + a[2], *g = heap + a[3];
   float *v2 = heap + a[4], *m2 = heap + a[5], *s2 = heap + a[6];
   const float b1 = (float)h[0], b2 = (float)h[1], ob1 = (float)(1 - h[0]), ob2 = (float)(1 - h[1]);
@@ -250,7 +279,8 @@ static napi_value adam(napi_env env, napi_callback_info info) {
 static napi_value colsum(napi_env env, napi_callback_info info) {
   HEAP_CALL(5, 4, "colsum(heap, x, y, outer, inner)");
   int64_t outer = a[2], inner = a[3];
-  if ((size_t)(a[0] + outer * inner) > floats || (size_t)(a[1] + inner) > floats) return throw_error(env, "colsum: an operand lies outside the heap");
+  int64_t oi;
+  if (!size3(outer, inner, 1, &oi) || !fits(a[0], oi, floats) || !fits(a[1], inner, floats)) return throw_error(env, "colsum: an operand lies outside the heap");
   const float *x = heap + a[0];
   float *y = heap + a[1];
   for (int64_t j0 = 0; j0 < inner; j0 += 256) {
@@ -276,7 +306,8 @@ static napi_value normalize(napi_env env, napi_callback_info info) {
   double eps;
   if (!doubles(env, argv, 6, 1, &eps)) return throw_error(env, "normalize(heap, x, n, r, rows, w, eps)");
   int64_t rows = a[3], w = a[4];
-  if ((size_t)(a[0] + rows * w) > floats || (size_t)(a[1] + rows * w) > floats || (size_t)(a[2] + rows) > floats) return throw_error(env, "normalize: an operand lies outside the heap");
+  int64_t rw;
+  if (!size3(rows, w, 1, &rw) || !fits(a[0], rw, floats) || !fits(a[1], rw, floats) || !fits(a[2], rows, floats)) return throw_error(env, "normalize: an operand lies outside the heap");
   for (int64_t r = 0; r < rows; r++) {
     const float *x = heap + a[0] + r * w;
     float *n = heap + a[1] + r * w;
@@ -300,7 +331,8 @@ static napi_value normalize(napi_env env, napi_callback_info info) {
 static napi_value normalize_grad(napi_env env, napi_callback_info info) {
   HEAP_CALL(7, 6, "normalize_grad(heap, dy, n, r, dx, rows, w)");
   int64_t rows = a[4], w = a[5];
-  if ((size_t)(a[0] + rows * w) > floats || (size_t)(a[1] + rows * w) > floats || (size_t)(a[2] + rows) > floats || (size_t)(a[3] + rows * w) > floats)
+  int64_t rw;
+  if (!size3(rows, w, 1, &rw) || !fits(a[0], rw, floats) || !fits(a[1], rw, floats) || !fits(a[2], rows, floats) || !fits(a[3], rw, floats))
     return throw_error(env, "normalize_grad: an operand lies outside the heap");
   for (int64_t r = 0; r < rows; r++) {
     const float *dy = heap + a[0] + r * w, *n = heap + a[1] + r * w;
@@ -328,7 +360,9 @@ static napi_value normalize_grad(napi_env env, napi_callback_info info) {
 static napi_value dconv(napi_env env, napi_callback_info info) {
   HEAP_CALL(9, 8, "dconv(heap, x, k, y, b, t, c, lags, perLane)");
   int64_t b = a[3], t = a[4], c = a[5], lags = a[6], per = a[7];
-  if (per <= 0 || (size_t)(a[0] + b * t * c) > floats || (size_t)(a[2] + b * t * c) > floats || (size_t)(a[1] + ((b + per - 1) / per) * lags * c) > floats)
+  int64_t btc, kn;
+  /* every sequence's lane must have its kernels: lanes = b / per exactly */
+  if (per <= 0 || b % per != 0 || !size3(b, t, c, &btc) || !size3(b / per, lags, c, &kn) || !fits(a[0], btc, floats) || !fits(a[2], btc, floats) || !fits(a[1], kn, floats))
     return throw_error(env, "dconv: an operand lies outside the heap");
   const float *x = heap + a[0];
   float *y = heap + a[2];
@@ -359,9 +393,9 @@ static napi_value dconv(napi_env env, napi_callback_info info) {
 static napi_value dconv_grad(napi_env env, napi_callback_info info) {
   HEAP_CALL(11, 10, "dconvGrad(heap, dy, x, k, dx, dk, b, t, c, lags, perLane)");
   int64_t b = a[5], t = a[6], c = a[7], lags = a[8], per = a[9];
-  int64_t lanes = per > 0 ? (b + per - 1) / per : 0, kn = lanes * lags * c;
-  if (per <= 0 || (size_t)(a[0] + b * t * c) > floats || (size_t)(a[1] + b * t * c) > floats || (size_t)(a[3] + b * t * c) > floats ||
-      (size_t)(a[2] + kn) > floats || (size_t)(a[4] + kn) > floats)
+  int64_t btc, kn;
+  if (per <= 0 || b % per != 0 || !size3(b, t, c, &btc) || !size3(b / per, lags, c, &kn) || !fits(a[0], btc, floats) || !fits(a[1], btc, floats) ||
+      !fits(a[3], btc, floats) || !fits(a[2], kn, floats) || !fits(a[4], kn, floats))
     return throw_error(env, "dconvGrad: an operand lies outside the heap");
   const float *dy = heap + a[0], *x = heap + a[1];
   float *dx = heap + a[3], *dk = heap + a[4];

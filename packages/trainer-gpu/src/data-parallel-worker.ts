@@ -30,7 +30,8 @@ if (port) {
         const s = m.spec;
         for (const p of s.plugins ?? []) await import(p);
         await selectBackend(s.backend);
-        const model = compileLanguageModel(s.dna, { tf: tf as never, vocabSize: s.vocabSize, layers: s.layers, dModel: s.dModel, seqLen: s.seqLen, seed: s.seed });
+        // the main thread's run options: the same kernels, fused or not, as the model whose steps it shares
+        const model = compileLanguageModel(s.dna, { ...s.runOptions, tf: tf as never, vocabSize: s.vocabSize, layers: s.layers, dModel: s.dModel, seqLen: s.seqLen, seed: s.seed });
         const named = new Map(model.namedVariables as unknown as Map<string, tf.Variable>);
         const variables = s.names.map((n, i) => {
           const v = named.get(n);
@@ -68,13 +69,17 @@ if (port) {
         const { value, grads } = tf.variableGrads(() => s.loss(x, y), s.variables);
         at = 0;
         for (const v of s.variables) {
-          s.grads.set(grads[v.name]!.dataSync() as Float32Array, at);
+          // a variable with no gradient (nothing it feeds reaches the loss): zeros here, left out by the main thread
+          const g = grads[v.name];
+          if (g) s.grads.set(g.dataSync() as Float32Array, at);
+          else s.grads.fill(0, at, at + v.size);
           at += v.size;
         }
         s.lossOut[0] = value.dataSync()[0]!;
       });
       Atomics.store(s.control, 0, 1);
-    } catch {
+    } catch (e) {
+      port.postMessage({ type: 'error', message: (e as Error).message } satisfies FromReplica);
       Atomics.store(s.control, 0, 2);
     }
     Atomics.notify(s.control, 0);

@@ -64,6 +64,15 @@ describe('data-parallel replicas', () => {
     two.result.curve.forEach((p, i) => expect(p.loss).toBeCloseTo(one.result.curve[i]!.loss, 4));
   });
 
+  it('train a model with a variable that has no gradient (left as it is) like one thread, its weights laid out by name', async () => {
+    await import(plugin);
+    const dna = withOp('TEST_UNUSED_PARAM');
+    const one = await runExperiment(dna, settings(1), { plugins: [plugin] });
+    const two = await runExperiment(dna, settings(2), { plugins: [plugin] });
+    expect(two.result.status).toBe('completed');
+    two.result.curve.forEach((p, i) => expect(p.loss).toBeCloseTo(one.result.curve[i]!.loss, 4));
+  });
+
   it('a replica that dies mid-step fails the run at once, not after the 600 s step deadline', async () => {
     await import(plugin);
     const t0 = performance.now();

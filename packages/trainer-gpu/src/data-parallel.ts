@@ -2,6 +2,7 @@ import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import { PrimerError } from '@primer-search/core';
 import type { Batch } from '@primer-search/datasets';
+import type { RunOptions } from '@primer-search/compiler';
 import type { BackendChoice } from '@primer-search/study';
 
 /** What a replica needs to build the same model as the main thread. */
@@ -15,7 +16,9 @@ export interface ReplicaSpec {
   backend: BackendChoice;
   /** Modules registering primitives the DNA uses. */
   plugins?: string[];
-  /** The model's parameters in order, with their sizes: the layout of the shared buffers. */
+  /** How the main thread compiled the model (fused projections, stacked branches, fused kernels): a replica compiles it the same way. */
+  runOptions?: RunOptions;
+  /** The model's parameters by their stable names, in the order of the shared buffers' layout, with their sizes (every thread lays out by these names). */
   names: string[];
   sizes: number[];
   /** Most rows a replica gets in one step. */
@@ -54,6 +57,8 @@ interface Replica {
   loss: Float64Array;
   /** Settles with why the replica is gone, the moment it exits or throws. */
   gone: Promise<string>;
+  /** What the replica reported of its last failed step. */
+  lastError?: string;
 }
 
 /**
@@ -70,7 +75,11 @@ export class DataParallel {
     private readonly spec: ReplicaSpec,
     private readonly weights: Float32Array,
     private readonly workers: Replica[],
-  ) {}
+    /** The model's variables by stable name, in the layout's order. */
+    private readonly order: Array<[string, tf.Variable]>,
+  ) {
+    for (const w of workers) w.worker.on('message', (m: FromReplica) => m.type === 'error' && (w.lastError = m.message));
+  }
 
   static async start(spec: Omit<ReplicaSpec, 'names' | 'sizes'>, replicas: number, named: Array<[string, tf.Variable]>): Promise<DataParallel> {
     if (!Number.isInteger(replicas) || replicas < 2) throw new PrimerError('BAD_PARALLEL', `data parallelism needs at least 2 replicas, got ${replicas}`);
@@ -107,12 +116,15 @@ export class DataParallel {
       await Promise.all(workers.map((w) => w.worker.terminate()));
       throw e;
     }
-    return new DataParallel(replicas, full, new Float32Array(weightsBuffer), workers);
+    return new DataParallel(replicas, full, new Float32Array(weightsBuffer), workers, named);
   }
 
   /**
    * The loss and gradients of the whole batch; the caller disposes them. `local` computes
-   * them for this thread's rows. Gradients are keyed like `local`'s (by tfjs variable name).
+   * them for this thread's rows. Gradients are keyed like `local`'s (by tfjs variable name);
+   * weights and gradients travel laid out by the variables' stable names, whatever order
+   * `variables` has. A variable with no gradient here (nothing it feeds reaches the loss) has
+   * none in the result either, as on one thread.
    * Waiting for the replicas does not block the event loop, so a replica that exits or
    * throws is known at once, not when a deadline passes.
    */
@@ -127,9 +139,10 @@ export class DataParallel {
     // rows per replica: as even as possible, this thread first
     const counts = Array.from({ length: n }, (_, r) => Math.floor(rows / n) + (r < rows % n ? 1 : 0));
     if (counts.some((c) => c === 0)) throw new PrimerError('BAD_PARALLEL', `a batch of ${rows} rows cannot be split ${n} ways`);
-    // current weights, in the shared layout
+    void variables;
+    // current weights, in the shared layout (by stable name)
     let at = 0;
-    for (const v of variables) {
+    for (const [, v] of this.order) {
       this.weights.set(v.dataSync() as Float32Array, at);
       at += v.size;
     }
@@ -158,12 +171,14 @@ export class DataParallel {
       const share = (r: number) => counts[r]! / rows;
       let loss = own.value.mul(share(0)) as tf.Scalar;
       const grads: tf.NamedTensorMap = {};
-      for (const v of variables) grads[v.name] = own.grads[v.name]!.mul(share(0));
+      for (const [, v] of this.order) if (own.grads[v.name]) grads[v.name] = own.grads[v.name]!.mul(share(0));
       this.workers.forEach((w, i) => {
         let offset = 0;
-        for (const v of variables) {
-          const g = tf.tensor(w.grads.subarray(offset, offset + v.size), v.shape, 'float32');
-          grads[v.name] = grads[v.name]!.add(g.mul(share(i + 1)));
+        for (const [, v] of this.order) {
+          if (grads[v.name]) {
+            const g = tf.tensor(w.grads.subarray(offset, offset + v.size), v.shape, 'float32');
+            grads[v.name] = grads[v.name]!.add(g.mul(share(i + 1)));
+          }
           offset += v.size;
         }
         loss = loss.add(w.loss[0]! * share(i + 1)) as tf.Scalar;
@@ -180,7 +195,11 @@ export class DataParallel {
     const outcome = await Promise.race([written, w.gone.then((why) => `gone: ${why}`)]);
     const state = Atomics.load(w.control, DONE);
     if (state === 1) return;
-    if (state === 2) throw new PrimerError('BAD_PARALLEL', 'a data-parallel replica failed during a step (its error is in its thread)');
+    if (state === 2) {
+      // its message is posted before the flag is set: let it arrive
+      await new Promise((r) => setImmediate(r));
+      throw new PrimerError('BAD_PARALLEL', `a data-parallel replica failed during a step${w.lastError ? `: ${w.lastError}` : ''}`);
+    }
     throw new PrimerError('BAD_PARALLEL', `a data-parallel replica ${outcome.replace(/^gone: /, '')} during a step`);
   }
 

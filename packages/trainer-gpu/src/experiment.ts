@@ -1,9 +1,9 @@
-import { compileLanguageModel, type LanguageModel, type ModelEstimate } from '@primer-search/compiler';
+import { compileLanguageModel, type LanguageModel, type ModelEstimate, type RunOptions } from '@primer-search/compiler';
 import type { Seed } from '@primer-search/core';
 import { dnaHash } from '@primer-search/dna';
 import { BatchSampler, evaluationBatches, prepareData, type PreparedData } from '@primer-search/datasets';
 import type { BackendChoice, RunSettings } from '@primer-search/study';
-import { selectBackend, trainingMemoryLimit, type SelectedBackend } from './backends/index.js';
+import { nativeProductsOn, selectBackend, setBlasThreads, trainingMemoryLimit, type SelectedBackend } from './backends/index.js';
 import type { TrainCheckpoint } from './checkpoint.js';
 import { DataParallel } from './data-parallel.js';
 import { trainModel, type Evaluation, type ProgressEvent, type TrainResult } from './train.js';
@@ -89,6 +89,8 @@ export async function runExperiment(
     signal?: AbortSignal;
     /** Modules registering primitives the DNA uses (already imported here): data-parallel replicas import them too. */
     plugins?: string[];
+    /** How the model is compiled (fused projections, stacked branches, fused kernels; default all on): replicas compile it the same way. */
+    runOptions?: RunOptions;
     /** Called with the trained model (before it is disposed), its data and the result: e.g. to export it. */
     onTrained?: (model: LanguageModel, data: PreparedData, result: TrainResult) => void | Promise<void>;
   } = {},
@@ -96,6 +98,7 @@ export async function runExperiment(
   const backend = hooks.backend ?? (await selectBackend(settings.backend));
   const data = await prepareData(settings);
   const model = compileLanguageModel(dna, {
+    ...hooks.runOptions,
     tf: backend.tf,
     vocabSize: data.tokenizer.vocabSize,
     layers: settings.layers,
@@ -108,6 +111,8 @@ export async function runExperiment(
   });
   // no more threads than rows in a batch
   const replicas = Math.min(settings.dataParallel ?? 1, settings.batch);
+  // replicas take a core each: the BLAS library's own threads (process-wide) would only contend with them
+  const blasThreads = replicas > 1 && nativeProductsOn() ? setBlasThreads(1) : undefined;
   const parallel =
     replicas > 1
       ? await DataParallel.start(
@@ -120,12 +125,14 @@ export async function runExperiment(
             seed: `${settings.seed}`,
             backend: backend.choice,
             plugins: hooks.plugins,
+            runOptions: hooks.runOptions,
             maxRows: Math.ceil(settings.batch / replicas),
           },
           replicas,
           [...model.namedVariables] as never,
         ).catch((e) => {
           model.dispose();
+          if (blasThreads !== undefined) setBlasThreads(blasThreads);
           throw e;
         })
       : undefined;
@@ -156,5 +163,6 @@ export async function runExperiment(
   } finally {
     model.dispose();
     await parallel?.close();
+    if (blasThreads !== undefined) setBlasThreads(blasThreads);
   }
 }

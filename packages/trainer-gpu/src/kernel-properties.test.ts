@@ -315,3 +315,15 @@ for (const [name, p] of Object.entries(KERNELS)) {
     }
   });
 }
+
+describe('our kernels check the shapes they are given before reading memory by them', () => {
+  for (const path of PATHS) {
+    it(`the depthwise convolution: a batch its lanes do not divide, channels that differ (${path.name})`, () => {
+      setNativeProducts(path.native);
+      const run = (x: number[], k: number[]) => () => tf.tidy(() => tf.engine().runKernel('PrimerCausalDepthwiseConv', { x: tf.ones(x), kernel: tf.ones(k) }));
+      expect(run([3, 4, 2], [2, 3, 2])).toThrow(/a batch of 3 cannot be split into 2 lanes/);
+      expect(run([2, 4, 2], [3, 3])).toThrow(/the kernel's channels differ from x's/);
+      expect(run([4, 4, 2], [2, 3, 2])).not.toThrow();
+    });
+  }
+});

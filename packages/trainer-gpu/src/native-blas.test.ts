@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -42,4 +42,55 @@ describe('the native product path says why it is off', () => {
     expect(s).toMatchObject({ ok: true, library: 'libopenblas.so.0', threads: 1 });
     expect(statusWith({ PRIMER_BLAS_THREADS: '2' })).toMatchObject({ ok: true, threads: 2 });
   });
+});
+
+/** Runs `code` (an async function body given `m`, the native-blas module) in a fresh process; its last line of output, parsed. */
+function inFresh(code: string, env: Record<string, string> = {}): unknown {
+  const r = spawnSync(
+    process.execPath,
+    ['--conditions=@primer-search/source', '--import', 'tsx', '--input-type=module', '-e', `const m = await import(${JSON.stringify(module)}); const out = await (async () => { ${code} })(); console.log(JSON.stringify(out))`],
+    { encoding: 'utf8', env: { ...process.env, ...env } },
+  );
+  expect(r.status, r.stderr).toBe(0);
+  return JSON.parse(r.stdout.trim().split('\n').at(-1)!);
+}
+
+describe('the native addon trusts no caller', () => {
+  const loads = statusWith({}).ok;
+  it.skipIf(!loads && !process.env.PRIMER_REQUIRE_NATIVE_BLAS)('refuses sizes that overflow, operands outside the heap, a library path it would have to cut, and rebuilds a cached addon that no longer loads', () => {
+    const refusals = inFresh(`
+      const s = m.loadNativeBlas();
+      const a = s.addonModule;
+      const heap = new ArrayBuffer(4096);
+      const big = 2 ** 31;
+      const tries = {
+        softmax: () => a.csoftmax(heap, 0, 0, big, big, big, -1e9, 30, 1e-6),
+        sgemm: () => a.sgemm(heap, false, false, big, big, big, 0, 0, 0, 1, 0, 0),
+        sgemmBatch: () => a.sgemm(heap, false, false, 2, 2, 2, 0, 0, 0, 2 ** 62, 4, 4),
+        dconv: () => a.dconv(heap, 0, 0, 0, 3, 2, 2, 2, 2),
+        exp: () => a.exp(heap, 1000, 0, 100),
+        normalize: () => a.normalize(heap, 0, 0, 0, big, big, 1e-6),
+        longPath: () => a.load('/'.repeat(600) + 'libopenblas.so.0', 1),
+      };
+      const out = {};
+      for (const [k, f] of Object.entries(tries)) {
+        try { f(); out[k] = 'accepted'; } catch (e) { out[k] = e.message; }
+      }
+      return out;`);
+    expect(refusals).toEqual({
+      softmax: 'csoftmax: an operand lies outside the heap',
+      sgemm: 'sgemm: an operand lies outside the heap',
+      sgemmBatch: 'sgemm: an operand lies outside the heap',
+      dconv: 'dconv: an operand lies outside the heap',
+      exp: 'exp: an operand lies outside the heap',
+      normalize: 'normalize: an operand lies outside the heap',
+      longPath: "load(path, threads): the library's path is longer than 511 bytes",
+    });
+    // a cached addon that no longer loads is built again, not blamed forever
+    const cache = mkdtempSync(join(tmpdir(), 'primer-native-cache-'));
+    const first = inFresh('return m.loadNativeBlas().addon', { XDG_CACHE_HOME: cache }) as string;
+    writeFileSync(first, 'not a shared object');
+    const second = inFresh('const s = m.loadNativeBlas(); return { ok: s.ok, addon: s.addon }', { XDG_CACHE_HOME: cache });
+    expect(second).toEqual({ ok: true, addon: first });
+  }, 120_000);
 });

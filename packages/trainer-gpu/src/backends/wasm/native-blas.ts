@@ -130,7 +130,15 @@ export function loadNativeBlas(): NativeBlasStatus {
   try {
     addon = createRequire(import.meta.url)(built.path) as NativeBlasAddon;
   } catch (e) {
-    return (status = { ok: false, reason: `the addon ${built.path} did not load: ${(e as Error).message.split('\n')[0]}` });
+    // a cached build that no longer loads (a damaged file, another system library): built once more
+    rmSync(built.path, { force: true });
+    const again = buildAddon();
+    try {
+      if ('reason' in again) throw new Error(again.reason);
+      addon = createRequire(import.meta.url)(again.path) as NativeBlasAddon;
+    } catch (e2) {
+      return (status = { ok: false, reason: `the addon ${built.path} did not load (${(e as Error).message.split('\n')[0]}), nor did a fresh build: ${(e2 as Error).message.split('\n')[0]}` });
+    }
   }
   const tried: string[] = [];
   for (const lib of wanted ? [wanted] : BLAS_LIBRARIES) {
@@ -145,6 +153,20 @@ export function loadNativeBlas(): NativeBlasStatus {
     ok: false,
     reason: wanted ? `PRIMER_BLAS=${wanted} did not load (${tried.join('; ')})` : 'no OpenBLAS library found (on Debian or Ubuntu: apt-get install libopenblas0-pthread)',
   });
+}
+
+/**
+ * Sets the BLAS library's threads for the whole process (OpenBLAS's pool is process-wide):
+ * data-parallel replicas already use a core each, so they run with 1; afterwards the configured
+ * count (PRIMER_BLAS_THREADS) comes back. Returns the count before. A no-op where the native path is off.
+ */
+export function setBlasThreads(threads: number): number {
+  const s = loadNativeBlas();
+  if (!s.ok) return threads;
+  const before = s.threads;
+  s.addonModule.load(s.library, threads);
+  s.threads = threads;
+  return before;
 }
 
 /** For tests: forget what was loaded (the library stays open in the process). */

@@ -2,9 +2,18 @@ import * as tf from '@tensorflow/tfjs';
 import type { WasmBackend } from '../heap.js';
 import { nativeAddon } from '../products.js';
 
-/** A depthwise kernel's taps and lanes: `[lags, c]`, or `[lanes, lags, c]` with the batch stacking lanes lane-major. */
-function depthwiseLanes(kernel: tf.TensorInfo, batch: number): { lags: number; perLane: number } {
+/**
+ * A depthwise kernel's taps and lanes: `[lags, c]`, or `[lanes, lags, c]` with the batch stacking
+ * lanes lane-major. Checked here, before any loop or the addon reads memory by these numbers: a
+ * batch the lanes do not divide, or channels that differ from x's, would read past the kernel.
+ */
+function depthwiseLanes(kernel: tf.TensorInfo, x: tf.TensorInfo): { lags: number; perLane: number } {
+  const [batch, , c] = x.shape as [number, number, number];
   const lanes = kernel.shape.length === 3 ? kernel.shape[0]! : 1;
+  const bad = (why: string) => new Error(`PrimerCausalDepthwiseConv: ${why} (x [${x.shape}], kernel [${kernel.shape}])`);
+  if (x.shape.length !== 3 || (kernel.shape.length !== 2 && kernel.shape.length !== 3)) throw bad('x must be [batch, seq, c] and the kernel [lags, c] or [lanes, lags, c]');
+  if (kernel.shape.at(-1) !== c) throw bad("the kernel's channels differ from x's");
+  if (lanes < 1 || batch % lanes !== 0) throw bad(`a batch of ${batch} cannot be split into ${lanes} lanes`);
   return { lags: kernel.shape[kernel.shape.length - 2]!, perLane: batch / lanes };
 }
 
@@ -18,7 +27,7 @@ export function depthwiseConvWasm(args: { inputs: tf.NamedTensorInfoMap; backend
   const backend = args.backend as WasmBackend;
   const { x, kernel } = args.inputs as { x: tf.TensorInfo; kernel: tf.TensorInfo };
   const [b, t, c] = x.shape as [number, number, number];
-  const { lags, perLane } = depthwiseLanes(kernel, b);
+  const { lags, perLane } = depthwiseLanes(kernel, x);
   const out = backend.makeOutput([b, t, c], 'float32');
   const X = backend.typedArrayFromHeap(x) as Float32Array;
   const K = backend.typedArrayFromHeap(kernel) as Float32Array;
@@ -56,7 +65,7 @@ export function depthwiseConvGradWasm(args: { inputs: tf.NamedTensorInfoMap; bac
   const backend = args.backend as WasmBackend;
   const { dy, x, kernel } = args.inputs as { dy: tf.TensorInfo; x: tf.TensorInfo; kernel: tf.TensorInfo };
   const [b, t, c] = x.shape as [number, number, number];
-  const { lags, perLane } = depthwiseLanes(kernel, b);
+  const { lags, perLane } = depthwiseLanes(kernel, x);
   const dx = backend.makeOutput([b, t, c], 'float32');
   const dk = backend.makeOutput([...kernel.shape], 'float32');
   const DY = backend.typedArrayFromHeap(dy) as Float32Array;
