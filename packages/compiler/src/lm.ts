@@ -49,7 +49,7 @@ export function estimateTrainingBytes(
   return (
     4 *
     (4 * model.parameters +
-      4 * block.activationFloatsPerSequence * model.layers * model.batch +
+      4 * block.trainingFloatsPerSequence * model.layers * model.batch +
       6 * tokens * model.vocabSize +
       8 * tokens * model.dModel)
   );

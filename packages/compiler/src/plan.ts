@@ -95,6 +95,14 @@ export interface BlockEstimate {
   forwardFlopsPerToken: number;
   /** Floats of forward activations per sequence (what backprop keeps), float32 bytes = 4x. */
   activationFloatsPerSequence: number;
+  /**
+   * What a training step holds per sequence beyond the activations' own count, measured on the
+   * wasm and cpu backends (tf.profile peaks, compiler.test.ts): each activation, with the states
+   * of `[seq, seq]` shape (attention scores and their products) weighed 2.5x (their backward
+   * keeps gradients and temporaries as large), and a call's branches stacked as lanes (their
+   * inputs concatenated and their output split, forward and backward).
+   */
+  trainingFloatsPerSequence: number;
 }
 
 export interface BlockPlan {
@@ -182,16 +190,36 @@ export function planBlock(
   const measure = (shapes: CallShapes): BlockEstimate => {
     const hit = totals.get(shapes);
     if (hit) return hit;
-    const t: BlockEstimate = { parameters: 0, forwardFlopsPerToken: 0, activationFloatsPerSequence: 0 };
+    const t: BlockEstimate = { parameters: 0, forwardFlopsPerToken: 0, activationFloatsPerSequence: 0, trainingFloatsPerSequence: 0 };
     const s = shapes.subprogram;
+    const floats = (state: number) => concreteWidth(shapes.states[state]!, ctx) * size.seqLen;
+    // how many live instructions read each state: each reader's backward makes a gradient of its size
+    const readers = new Map<number, number>();
     dna.subprograms[s]!.instructions.forEach((ins, i) => {
       if (!analysis.live[s]![i]) return;
-      t.activationFloatsPerSequence += concreteWidth(shapes.states[inputCount(s) + i]!, ctx) * size.seqLen;
+      const d = ins.op === CALL ? undefined : registry.get(ins.op);
+      const reads = ins.op === CALL ? [ins.input1, ins.input2].slice(0, inputCount(ins.target)) : d!.arity === 2 ? [ins.input1, ins.input2] : [ins.input1];
+      // (a call's second argument may be one its callee never reads, unchecked: only states that exist count)
+      for (const k of reads) if (shapes.states[k]) readers.set(k, (readers.get(k) ?? 0) + 1);
+    });
+    dna.subprograms[s]!.instructions.forEach((ins, i) => {
+      if (!analysis.live[s]![i]) return;
+      const state = inputCount(s) + i;
+      t.activationFloatsPerSequence += floats(state);
+      // a product's or a projection's output, or a [seq, seq] state: its backward makes temporaries as large again
+      const heavy = shapes.states[state]!.seq > 0 || ins.op === 'MAT_MUL' || ins.op === 'T_MAT_MUL' || (ins.op !== CALL && opShape(shapes, i).d.parameters(opShape(shapes, i).shape).length > 0);
+      t.trainingFloatsPerSequence += floats(state) * (Math.max(1, readers.get(state) ?? 0) + (heavy ? 1 : 0));
       if (ins.op === CALL) {
         const c = measure(shapes.calls.get(i)!);
         t.parameters += ins.branching * c.parameters;
         t.forwardFlopsPerToken += ins.branching * c.forwardFlopsPerToken;
         t.activationFloatsPerSequence += ins.branching * c.activationFloatsPerSequence;
+        t.trainingFloatsPerSequence += ins.branching * c.trainingFloatsPerSequence;
+        // the branches' inputs stacked (concatenated) and the output split back, each way
+        if (ins.branching > 1) {
+          const args = [ins.input1, ins.input2].slice(0, inputCount(ins.target)).filter((k) => shapes.states[k]);
+          t.trainingFloatsPerSequence += 2 * (args.reduce((a, k) => a + floats(k), 0) * ins.branching + floats(state));
+        }
         return;
       }
       const { d, shape } = opShape(shapes, i);

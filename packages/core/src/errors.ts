@@ -89,7 +89,17 @@ export function isPrimerError(e: unknown): e is PrimerError {
 export type FailureBlame = 'program' | 'environment';
 
 /** PrimerError codes that mean the program itself cannot be trained. */
-export const PROGRAM_ERROR_CODES: ReadonlySet<string> = new Set(['DNA_INVALID', 'DNA_PARSE', 'MODEL_TOO_LARGE']);
+export const PROGRAM_ERROR_CODES: ReadonlySet<string> = new Set(['DNA_INVALID', 'DNA_PARSE', 'MODEL_TOO_LARGE', 'OUT_OF_MEMORY']);
+
+/** What running out of memory says: V8's heap, an allocation refused, a WebAssembly heap that could not grow or was overrun. */
+const OUT_OF_MEMORY_MESSAGE = /out of memory|memory access out of bounds|Array buffer allocation failed|could not allocate|Aborted\(|Cannot enlarge memory/i;
+
+/** Whether a thrown error is running out of memory (the program's failure: it asked for too much), in any of its forms. */
+export function isOutOfMemory(e: unknown): boolean {
+  if (isPrimerError(e)) return e.code === 'OUT_OF_MEMORY';
+  const message = e instanceof Error ? e.message : String(e);
+  return e instanceof RangeError || OUT_OF_MEMORY_MESSAGE.test(message) || (e instanceof Error && e.name === 'RuntimeError');
+}
 
 /** Node's system error codes that point at the machine (disk, permissions, files, resources). */
 const ENVIRONMENT_SYSTEM_CODES = new Set(['ENOSPC', 'EDQUOT', 'EACCES', 'EPERM', 'EROFS', 'ENOENT', 'EMFILE', 'ENFILE', 'EIO', 'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EAGAIN']);

@@ -1,4 +1,4 @@
-import { blameOf, isPrimerError } from '@primer-search/core';
+import { blameOf, isOutOfMemory, isPrimerError } from '@primer-search/core';
 import { budgetProgress, environmentFailure, trainingEnvironment, failedResult, type EvaluationJob, type JobOutcome, type JobProgress, type RunSettings } from '@primer-search/study';
 import { runExperiment, selectBackend } from '@primer-search/trainer-gpu';
 import { programBehaviour } from './behaviour.js';
@@ -7,14 +7,10 @@ import { importPlugins } from './plugins.js';
 const loaded = new Set<string>();
 
 /** wasm's heap running out aborts the module: "RuntimeError: Aborted()" (or "Aborted(OOM)"). */
-const OUT_OF_MEMORY = /out of memory|memory access out of bounds|Array buffer allocation failed|could not allocate|Aborted\(|Cannot enlarge memory/i;
-
 /** Why an exception stopped a candidate, as a failure reason (a program failure's category first). */
 export function reasonOf(e: unknown): string {
   const message = e instanceof Error ? e.message : String(e);
-  if (e instanceof RangeError || OUT_OF_MEMORY.test(message) || (e instanceof Error && e.name === 'RuntimeError')) {
-    return `out of memory: ${message}`;
-  }
+  if (isOutOfMemory(e)) return message.startsWith('out of memory') ? message : `out of memory: ${message}`;
   if (isPrimerError(e)) return `invalid: ${message}`;
   return `error: ${message}`;
 }
@@ -22,8 +18,7 @@ export function reasonOf(e: unknown): string {
 /** An exception as what the job ends with: the program's failure, or the environment's. */
 export function outcomeOfError(job: Pick<EvaluationJob, 'candidate' | 'hash' | 'hurdles'>, e: unknown): JobOutcome {
   const message = e instanceof Error ? e.message : String(e);
-  const oom = e instanceof RangeError || OUT_OF_MEMORY.test(message);
-  if (!oom && blameOf(e) === 'environment') return environmentFailure(job, message);
+  if (!isOutOfMemory(e) && blameOf(e) === 'environment') return environmentFailure(job, message);
   return failedResult(job, reasonOf(e));
 }
 

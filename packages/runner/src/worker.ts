@@ -23,7 +23,11 @@ if (process.send) {
       }
     })
       .catch((e) => outcomeOfError(m.job, e))
-      .then((result) => send({ type: 'result', result }));
+      .then((result) => {
+        // after running out of memory the WebAssembly heap (grown, or aborted) is not fit for the next candidate: this process ends once the result is sent, and a fresh one takes the next
+        const spent = result.status === 'failed' && (result.reason ?? '').startsWith('out of memory');
+        process.send?.({ type: 'result', result } satisfies FromWorker, () => spent && process.exit(0));
+      });
   });
   // the parent going away ends the worker
   process.on('disconnect', () => process.exit(0));

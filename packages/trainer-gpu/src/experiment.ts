@@ -1,5 +1,5 @@
 import { compileLanguageModel, type LanguageModel, type ModelEstimate, type RunOptions } from '@primer-search/compiler';
-import type { Seed } from '@primer-search/core';
+import { isOutOfMemory, isPrimerError, PrimerError, type Seed } from '@primer-search/core';
 import { dnaHash } from '@primer-search/dna';
 import { BatchSampler, evaluationBatches, prepareData, type PreparedData } from '@primer-search/datasets';
 import type { BackendChoice, RunSettings } from '@primer-search/study';
@@ -77,7 +77,7 @@ export function settingsFromContext(ctx: RunContext, base: Omit<RunSettings, 'bu
  * Compiles `dna` into an LM, trains it under `settings` on the chosen backend and returns
  * the full record. The model is disposed afterwards.
  */
-export async function runExperiment(
+async function runExperimentUnguarded(
   dna: unknown,
   settings: RunSettings,
   hooks: {
@@ -164,5 +164,20 @@ export async function runExperiment(
     model.dispose();
     await parallel?.close();
     if (blasThreads !== undefined) setBlasThreads(blasThreads);
+  }
+}
+
+/**
+ * Trains `dna` with `settings` (see the options of each hook above), and reports running out of
+ * memory as what it is, the program's failure, in one line: a WebAssembly heap overrun or
+ * aborted (past the 4 GiB wasm limit), V8's heap, an allocation refused. Never a stack trace.
+ */
+export async function runExperiment(...args: Parameters<typeof runExperimentUnguarded>): Promise<RunRecord> {
+  try {
+    return await runExperimentUnguarded(...args);
+  } catch (e) {
+    if (!isOutOfMemory(e) || isPrimerError(e)) throw e;
+    const message = (e instanceof Error ? e.message : String(e)).split('\n')[0];
+    throw new PrimerError('OUT_OF_MEMORY', `out of memory: training this program needs more memory than the backend has (${message})`);
   }
 }
