@@ -85,7 +85,7 @@ describe('the training-memory estimate', () => {
           outputWidth: ([w]) => ({ width: w! }),
           flops: () => 0,
           apply: () => {
-            throw new WebAssembly.RuntimeError('memory access out of bounds');
+            throw new (globalThis as unknown as { WebAssembly: { RuntimeError: new (m: string) => Error } }).WebAssembly.RuntimeError('memory access out of bounds');
           },
           code: ({ input1 }) => input1,
         }),
