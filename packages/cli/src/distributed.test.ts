@@ -3,6 +3,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { workerGrants } from '@primer-search/runner/controller';
 import { openStudyStore } from '@primer-search/store';
 import { afterAll, describe, expect, it } from 'vitest';
 import { usePostgres } from '../../store/src/__fixtures__/postgres.js';
@@ -48,6 +50,51 @@ async function studyOf(location: string) {
     await s.close();
   }
 }
+
+describe('a database that goes away in the middle of a queue search', () => {
+  it('workers under a role that may only take jobs; the controller and the workers wait out the database (pg_ctl stop -m immediate for 10 s), then finish: nothing lost, nothing twice, no stack traces', async () => {
+    const url = `${postgres().url}?schema=outage`;
+    const args = ['search', '--candidates', '8', '--budget-per-candidate', '40steps', ...TINY, '--population', '3', '--tournament', '2', '--hurdles', 'none', '--seed', '6', '--candidate-timeout', '60s'];
+    const controller = primer([...args, '--workers', '0', '--in-flight', '2', '--study', url]);
+    // the workers' role: made once the controller has made the study and the queue, granted only docs/distributed.md's GRANTs
+    const owner = new pg.Client({ connectionString: postgres().url });
+    await owner.connect();
+    await until('the study and its queue', async () => (await owner.query("SELECT to_regclass('outage.workers') IS NOT NULL AND to_regclass('pgboss.queue') IS NOT NULL AS ok")).rows[0].ok, 60, () => controller.stderr());
+    await until('the queue', async () => (await owner.query('SELECT count(*)::int AS n FROM pgboss.queue')).rows[0].n > 0, 60, () => controller.stderr());
+    await owner.query("CREATE ROLE primer_worker LOGIN PASSWORD 'worker-secret'");
+    for (const sql of workerGrants('postgres', 'outage', 'primer_worker')) await owner.query(sql);
+    const workerUrl = url.replace('primer:test-secret@', 'primer_worker:worker-secret@');
+    // what the role cannot do: rewrite results, or make tables
+    const asWorker = new pg.Client({ connectionString: workerUrl.replace(/\?.*$/, '') });
+    await asWorker.connect();
+    await expect(asWorker.query('UPDATE outage.evaluations SET fitness = 1')).rejects.toThrow(/permission denied/);
+    await expect(asWorker.query('CREATE TABLE outage.mine (x int)')).rejects.toThrow(/permission denied/);
+    await expect(asWorker.query("UPDATE outage.study SET config = '{}'")).rejects.toThrow(/permission denied/);
+    await asWorker.end();
+    await owner.end();
+    const workers = [0, 1].map(() => primer(['worker', '--study', workerUrl, '--poll', '0.5']));
+    const logs = () => `controller:\n${controller.stderr()}\n${workers.map((w, i) => `worker ${i}:\n${w.stderr()}`).join('\n')}`;
+    const evaluated = async () => {
+      try {
+        return (await studyOf(url)).evaluations.length;
+      } catch {
+        return 0;
+      }
+    };
+    await until('two results', async () => (await evaluated()) >= 2, 150, logs);
+    await postgres().interrupt(10);
+    const code = await Promise.race([controller.exited, sleep(240_000).then(() => 'hung')]);
+    expect(code, logs()).toBe(0);
+    for (const w of workers) w.child.kill('SIGTERM');
+    const got = await studyOf(url);
+    expect(got.candidates).toHaveLength(8);
+    expect(new Set(got.evaluations.map((e) => e.hash)).size).toBe(got.evaluations.length);
+    expect(got.evaluations.length).toBe(new Set(got.candidates.map((c) => c.hash)).size);
+    expect(got.snapshot!.told).toBe(8);
+    expect(logs()).not.toMatch(/\n\s+at [^\n]*\(/);
+    expect(logs()).not.toMatch(/ECONNREFUSED.*\n.*at /);
+  }, 300_000);
+});
 
 describe('one study, many worker processes, through PostgreSQL and pg-boss', () => {
   it('survives a worker and the controller killed mid-run: every candidate evaluated once, and the population of a local run', async () => {

@@ -65,7 +65,7 @@ const BAD: Record<string, string> = {
   '--against': 'primer-ez',
 };
 /** Flags whose every value is a valid command line (paths that are written, or may not exist yet). */
-const FREE = new Set(['--out', '--csv', '--study', '--cache', '--checkpoint', '--save', '--prompt', '--host']);
+const FREE = new Set(['--out', '--csv', '--study', '--cache', '--checkpoint', '--save', '--prompt', '--host', '--allow-host']);
 
 /** What each command needs besides the flag under test. */
 const tmp = mkdtempSync(join(tmpdir(), 'primer-flags-'));

@@ -22,6 +22,7 @@ import { createHash } from 'node:crypto';
 import pg from 'pg';
 import PgBoss from 'pg-boss';
 import { environmentFailure, isEnvironmentFailure, jobName, type EvaluationJob, type JobOutcome } from '@primer-search/study';
+import { withReconnect } from '@primer-search/store';
 import type { EvaluationPool, RunJobOptions } from './pool.js';
 
 /** What travels on the queue: the job and its time limit. */
@@ -161,23 +162,37 @@ export class QueueSignals {
 
   async close(): Promise<void> {
     for (const wake of [...this.waiting]) wake();
-    await this.listener?.end().catch(() => {});
+    // a connection that died with its server never says it ended: not waited for past a few seconds
+    await within(5000, this.listener?.end().catch(() => {}));
     this.listener = undefined;
   }
 }
 
-/** Starts pg-boss on the study's database (its tables in the schema `pgboss`), the queue created. */
-export async function startQueue(url: string, options: { maintenanceSeconds?: number; supervise?: boolean } = {}): Promise<{ boss: PgBoss; queue: string }> {
+/**
+ * Starts pg-boss on the study's database (its tables in the schema `pgboss`), the queue created.
+ * A worker (`worker: true`) creates and changes nothing there: no schema, no migration, no
+ * maintenance, no queue (it waits for the controller's), so it can run with a role that may only
+ * take jobs and write their outcomes (`workerGrants`).
+ */
+export async function startQueue(url: string, options: { maintenanceSeconds?: number; supervise?: boolean; worker?: boolean } = {}): Promise<{ boss: PgBoss; queue: string }> {
   const boss = new PgBoss({
     connectionString: serverUrl(url),
-    supervise: options.supervise ?? true,
+    supervise: options.worker ? false : (options.supervise ?? true),
+    ...(options.worker ? { migrate: false, schedule: false } : {}),
     // how soon an expired lease (a worker that died) is noticed (PRIMER_QUEUE_MAINTENANCE_SECONDS: tests shorten it)
     maintenanceIntervalSeconds: options.maintenanceSeconds ?? (Number(process.env.PRIMER_QUEUE_MAINTENANCE_SECONDS) || 10),
     max: 4,
   });
   boss.on('error', () => {}); // a lost connection surfaces on the next call
+  // a worker started before its controller: pg-boss's tables are the controller's to make
+  if (options.worker) await untilInstalled(url);
   await boss.start();
   const queue = queueName(url);
+  if (options.worker) {
+    // the controller makes the queue when it starts: a worker started first waits for it
+    while (!(await boss.getQueue(queue))) await sleep(1000);
+    return { boss, queue };
+  }
   if (!(await boss.getQueue(queue))) await boss.createQueue(queue).catch(async (e) => {
     // two processes creating it at once
     if (!(await boss.getQueue(queue))) throw e;
@@ -185,7 +200,45 @@ export async function startQueue(url: string, options: { maintenanceSeconds?: nu
   return { boss, queue };
 }
 
+/** Waits until pg-boss's tables exist in the study's database (a controller made them). */
+async function untilInstalled(url: string): Promise<void> {
+  const c = new pg.Client({ connectionString: serverUrl(url) });
+  c.on('error', () => {});
+  await c.connect();
+  try {
+    while (!(await c.query<{ t: string | null }>("SELECT to_regclass('pgboss.version') AS t")).rows[0]!.t) await sleep(1000);
+  } finally {
+    await c.end().catch(() => {});
+  }
+}
+
+/**
+ * The SQL that lets `role` work a study in `schema` of `database` as a worker, and nothing more:
+ * read the study, put itself on record, take jobs and write their outcomes. The controller (the
+ * study's owner) runs it once the study and its queue exist; docs/distributed.md shows it.
+ */
+export function workerGrants(database: string, schema: string, role: string): string[] {
+  const [db, s, r] = [database, schema, role].map((x) => pg.escapeIdentifier(x));
+  return [
+    `GRANT CONNECT ON DATABASE ${db} TO ${r}`,
+    `GRANT USAGE ON SCHEMA ${s} TO ${r}`,
+    `GRANT SELECT ON ALL TABLES IN SCHEMA ${s} TO ${r}`,
+    `GRANT INSERT ON ${s}.workers TO ${r}`,
+    `GRANT USAGE ON ALL SEQUENCES IN SCHEMA ${s} TO ${r}`,
+    `GRANT USAGE ON SCHEMA pgboss TO ${r}`,
+    `GRANT SELECT ON pgboss.version, pgboss.queue TO ${r}`,
+    `GRANT SELECT, INSERT, UPDATE, DELETE ON pgboss.job TO ${r}`,
+  ];
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** `p`, or nothing after `ms`: closing a connection that died with its server must not hang a process that is done. */
+export function within(ms: number, p: Promise<unknown> | undefined): Promise<void> {
+  if (!p) return Promise.resolve();
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([p.then(() => undefined), new Promise<void>((r) => (timer = setTimeout(r, ms)))]).finally(() => clearTimeout(timer));
+}
 
 /**
  * The controller's side of the queue: `run` sends a candidate (unless a job for it is already
@@ -200,12 +253,18 @@ export class QueuePool implements EvaluationPool {
     readonly size: number,
     private readonly pollMs = 250,
     private readonly signals?: QueueSignals,
+    /** The study's URL: while its database is away, every call waits for it (`withReconnect`), and the message on giving up names it. */
+    private readonly location = 'the study database',
   ) {}
+
+  private db<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    return withReconnect(this.location, what, fn);
+  }
 
   async run(job: EvaluationJob, options: RunJobOptions): Promise<JobOutcome> {
     const identity = jobIdentity(this.queue, job);
     const id = jobId(this.queue, job);
-    const existing = await this.boss.getJobById<QueuedJob>(this.queue, id, { includeArchive: true });
+    const existing = await this.db('looking for a job', () => this.boss.getJobById<QueuedJob>(this.queue, id, { includeArchive: true }));
     // a job from before (a controller that came back) is waited for, or its result taken, unless
     // it is another job's, or ended in a way that fixing the cause and resuming must retry
     const reusable =
@@ -215,20 +274,23 @@ export class QueuePool implements EvaluationPool {
       existing.state !== 'cancelled' &&
       !(existing.state === 'completed' && isEnvironmentFailure(existing.output as unknown as JobOutcome));
     if (!reusable) {
-      if (existing) await resetJob(this.boss, this.queue, id);
+      if (existing) await this.db('resetting a job', () => resetJob(this.boss, this.queue, id));
       const payload: QueuedJob = { job, timeoutSeconds: options.timeoutSeconds };
-      await this.boss.send(this.queue, payload as unknown as object, {
-        id,
-        // held by heartbeat: the candidate's own time limit is the worker's to enforce
-        expireInSeconds: leaseSeconds(),
-        retryLimit: 1,
-        retryDelay: 0,
-        retentionDays: 30,
-      });
+      // sent again after the database came back, a job already there (the first send had landed) is found below
+      await this.db('sending a job', () =>
+        this.boss.send(this.queue, payload as unknown as object, {
+          id,
+          // held by heartbeat: the candidate's own time limit is the worker's to enforce
+          expireInSeconds: leaseSeconds(),
+          retryLimit: 1,
+          retryDelay: 0,
+          retentionDays: 30,
+        }),
+      );
       await this.signals?.notify(JOBS_CHANNEL);
     }
     for (;;) {
-      const j = await this.boss.getJobById<QueuedJob>(this.queue, id, { includeArchive: true });
+      const j = await this.db('waiting for a result', () => this.boss.getJobById<QueuedJob>(this.queue, id, { includeArchive: true }));
       if (!j) return environmentFailure(job, `the job of ${jobName(job)} disappeared from the queue ${this.queue}`);
       if (j.state === 'completed') return j.output as unknown as JobOutcome;
       if (j.state === 'failed' || j.state === 'cancelled') {
@@ -251,14 +313,14 @@ export class QueuePool implements EvaluationPool {
 export async function openQueuePool(url: string, size: number): Promise<{ pool: QueuePool; queue: string; stop(): Promise<void> }> {
   const { boss, queue } = await startQueue(url);
   const signals = await QueueSignals.listen(url, boss, queue, DONE_CHANNEL);
-  const pool = new QueuePool(boss, queue, size, 1000, signals);
+  const pool = new QueuePool(boss, queue, size, 1000, signals, url);
   // one owner of both connections: a stop closes the listener too, whatever happened before
   return {
     pool,
     queue,
     stop: async () => {
       await signals.close();
-      await boss.stop({ graceful: false, close: true, wait: true, timeout: 5000 });
+      await within(10_000, boss.stop({ graceful: false, close: true, wait: true, timeout: 5000 }).catch(() => {}));
     },
   };
 }
@@ -278,13 +340,16 @@ export async function serveQueue(args: {
   handle: (data: QueuedJob, jobId: string) => Promise<object>;
   signals?: QueueSignals;
   signal: AbortSignal;
+  /** The study's URL: while its database is away, the loops wait for it, training goes on, and results are written once it is back. */
+  location?: string;
 }): Promise<void> {
   const { boss, queue } = args;
+  const db = <T>(what: string, fn: () => Promise<T>) => withReconnect(args.location ?? 'the study database', what, fn);
   const inHand = new Set<string>();
   const handBackAll = async () => {
     const ids = [...inHand];
     inHand.clear();
-    await Promise.all(ids.map((id) => handBack(boss, queue, id).catch(() => {})));
+    await Promise.all(ids.map((id) => db('handing a job back', () => handBack(boss, queue, id)).catch(() => {})));
     if (ids.length) await args.signals?.notify(JOBS_CHANNEL);
   };
   const stopped = new Promise<void>((resolve) => {
@@ -295,7 +360,7 @@ export async function serveQueue(args: {
   const renewEvery = (leaseSeconds() * 1000) / 3;
   const loop = async () => {
     while (!args.signal.aborted) {
-      const [j] = await boss.fetch<QueuedJob>(queue, { batchSize: 1 });
+      const [j] = await db('taking a job', () => boss.fetch<QueuedJob>(queue, { batchSize: 1 }));
       if (!j) {
         await (args.signals ? args.signals.wait(args.pollSeconds * 1000, args.signal) : sleep(args.pollSeconds * 1000));
         continue;
@@ -314,8 +379,9 @@ export async function serveQueue(args: {
       }
       // stopped meanwhile: what the handler got (its training cut short) is not the job's outcome; the job was handed back
       if (args.signal.aborted) return;
-      if ('output' in outcome) await boss.complete(queue, j.id, outcome.output);
-      else await boss.fail(queue, j.id, { message: outcome.error });
+      // the result is kept here until the database takes it
+      if ('output' in outcome) await db('writing a result', () => boss.complete(queue, j.id, outcome.output));
+      else await db('writing a failure', () => boss.fail(queue, j.id, { message: outcome.error }));
       inHand.delete(j.id);
       await args.signals?.notify(DONE_CHANNEL);
     }

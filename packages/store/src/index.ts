@@ -4,3 +4,4 @@ export * from './postgres.js';
 export * from './open.js';
 export * from './secrets.js';
 export * from './schema.js';
+export * from './reconnect.js';

@@ -2,6 +2,7 @@ import pg from 'pg';
 import type { CandidateRecord, CandidateView, EvaluationRecord, NewEvaluation, NewRetrainPlan, NewRetrainRun, RetrainPlan, RetrainRun, WorkerRecord } from '@primer-search/study';
 import { candidateOfRow, planBody, runBody, runOfRow, StoreError } from './sqlite.js';
 import { maskUrl } from './secrets.js';
+import { isConnectionLost, reconnectSeconds, withReconnect } from './reconnect.js';
 import { hasTable, SCHEMA, SCHEMA_VERSION, schemaGate } from './schema.js';
 import type { StudyDump, StudyStore } from './types.js';
 
@@ -85,6 +86,8 @@ export class PostgresStudyStore implements StudyStore {
       await pool.end().catch(() => {});
       throw explain(location, e);
     }
+    // open: from now on a database that goes away is waited for
+    store.url = url;
     return store;
   }
 
@@ -123,24 +126,53 @@ export class PostgresStudyStore implements StudyStore {
     });
   }
 
+  /** The URL the store was opened with, for the reconnecting calls' messages (masked there); set once it is open: a database not there at the start is said at once, not waited for. */
+  private url = '';
+  private reconnecting<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    return this.url ? withReconnect(this.url, what, fn) : fn();
+  }
+
+  /**
+   * `fn` in a transaction; while the database is away (a restart), tried again whole until it is
+   * back (`withReconnect`): callers make what it writes idempotent.
+   */
   private async transaction<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
-    const c = await this.pool.connect();
-    try {
-      await c.query('BEGIN');
-      const out = await fn(c);
-      await c.query('COMMIT');
-      return out;
-    } catch (e) {
-      await c.query('ROLLBACK').catch(() => {});
-      throw e;
-    } finally {
-      c.release();
-    }
+    return this.reconnecting('writing the study', async () => {
+      const c = await this.pool.connect();
+      let broken = false;
+      // a checked-out client has no listener of the pool's: its connection dying must not crash the process (the query in flight fails instead)
+      const onError = () => void (broken = true);
+      c.on('error', onError);
+      try {
+        await c.query('BEGIN');
+        const out = await fn(c);
+        await c.query('COMMIT');
+        return out;
+      } catch (e) {
+        broken = isConnectionLost(e);
+        await c.query('ROLLBACK').catch(() => {});
+        throw e;
+      } finally {
+        c.off('error', onError);
+        // a client whose connection died is dropped, not handed to the next caller
+        c.release(broken);
+      }
+    });
   }
 
   private async query<R extends Row>(sql: string, values: unknown[] = []): Promise<R[]> {
+    return (await this.queryTries<R>(sql, values)).rows;
+  }
+
+  /** `query`, saying how many tries it took (more than one: the database went away meanwhile, and a write may have landed on an earlier try). */
+  private async queryTries<R extends Row>(sql: string, values: unknown[] = []): Promise<{ rows: R[]; tries: number }> {
+    let tries = 0;
     try {
-      return (await this.pool.query<R>(sql, values)).rows;
+      const rows = await this.reconnecting('reading or writing the study', async () => {
+        tries++;
+        return (await this.pool.query<R>(sql, values)).rows;
+      });
+      return { rows, tries };
     } catch (e) {
       throw explain(this.location, e);
     }
@@ -170,8 +202,10 @@ export class PostgresStudyStore implements StudyStore {
   }
 
   async advance(step: { told: number; candidates: CandidateRecord[]; strategyState: unknown }): Promise<void> {
+    let tries = 0;
     try {
       await this.transaction(async (c) => {
+        tries++;
         const latest = (await c.query<{ told: number | null }>(`SELECT MAX(told) AS told FROM ${this.t('strategy_snapshots')}`)).rows[0]!.told;
         if (latest !== null && step.told < latest) throw new StoreError(`the study has already been told ${latest} candidates; cannot go back to ${step.told}`);
         for (const r of step.candidates) {
@@ -192,8 +226,19 @@ export class PostgresStudyStore implements StudyStore {
         await c.query(`DELETE FROM ${this.t('strategy_snapshots')} WHERE told < $1 AND told % $2 != 0`, [step.told, SNAPSHOT_EVERY]);
       });
     } catch (e) {
+      // tried again after the database came back, when the first try had committed after all: the same step is already there
+      if ((e as { code?: string }).code === '23505' && tries > 1 && (await this.stepRecorded(step))) return;
       throw explain(this.location, e);
     }
+  }
+
+  /** Whether `step` is recorded as given (its snapshot's state and its candidates' hashes). */
+  private async stepRecorded(step: { told: number; candidates: CandidateRecord[]; strategyState: unknown }): Promise<boolean> {
+    const [snap] = await this.query<{ state: string }>(`SELECT state FROM ${this.t('strategy_snapshots')} WHERE told = $1`, [step.told]);
+    if (!snap || snap.state !== JSON.stringify(step.strategyState)) return false;
+    const ids = step.candidates.map((c) => c.id);
+    const rows = ids.length ? await this.query<{ id: number; hash: string }>(`SELECT id, hash FROM ${this.t('candidates')} WHERE id = ANY($1::int[])`, [ids]) : [];
+    return rows.length === ids.length && step.candidates.every((c) => rows.some((r) => r.id === c.id && r.hash === c.hash));
   }
 
   async latestSnapshot(): Promise<{ told: number; state: unknown } | undefined> {
@@ -268,12 +313,17 @@ export class PostgresStudyStore implements StudyStore {
   async addEvaluation(e: NewEvaluation): Promise<EvaluationRecord> {
     const finishedAt = now();
     // written once per program: of two writers at once, one inserts and the other is told
-    const rows = await this.query<{ id: number }>(
+    const { rows, tries } = await this.queryTries<{ id: number }>(
       `INSERT INTO ${this.t('evaluations')} (hash, candidate, status, fitness, hurdle, reason, curve, at_hurdles, steps, tokens, train_seconds, wall_seconds, budget, backend, machine, environment, parameters, behaviour, same_as, finished_at)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) ON CONFLICT (hash) DO NOTHING RETURNING id`,
       [...evaluationValues(e), finishedAt],
     );
-    if (rows.length === 0) throw new StoreError(`program ${e.hash} has already been evaluated`);
+    if (rows.length === 0) {
+      // ours after all, when an earlier try committed before the database went away: the same finishing time and candidate
+      const [mine] = tries > 1 ? await this.query<{ id: number }>(`SELECT id FROM ${this.t('evaluations')} WHERE hash = $1 AND candidate = $2 AND finished_at = $3`, [e.hash, e.candidate, finishedAt]) : [];
+      if (!mine) throw new StoreError(`program ${e.hash} has already been evaluated`);
+      rows.push(mine);
+    }
     return { ...e, environment: e.environment ?? null, behaviour: e.behaviour ?? null, sameAs: e.sameAs ?? null, id: rows[0]!.id, finishedAt };
   }
 
@@ -325,11 +375,14 @@ export class PostgresStudyStore implements StudyStore {
 
   async addRetrainRun(run: NewRetrainRun): Promise<RetrainRun> {
     const finishedAt = now();
-    const rows = await this.query(
+    const { rows, tries } = await this.queryTries(
       `INSERT INTO ${this.t('retrain_runs')} (retrain, program, seed, run, finished_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING retrain`,
       [run.retrain, run.program, run.seed, JSON.stringify(runBody(run)), finishedAt],
     );
-    if (rows.length === 0) throw new StoreError(`retraining ${run.retrain} already has a run of program ${run.program} with seed ${run.seed}`);
+    if (rows.length === 0) {
+      const [mine] = tries === 1 ? [] : await this.query(`SELECT 1 FROM ${this.t('retrain_runs')} WHERE retrain = $1 AND program = $2 AND seed = $3 AND finished_at = $4`, [run.retrain, run.program, run.seed, finishedAt]);
+      if (!mine) throw new StoreError(`retraining ${run.retrain} already has a run of program ${run.program} with seed ${run.seed}`);
+    }
     return { ...run, finishedAt };
   }
 
@@ -422,13 +475,22 @@ export class PostgresStudyStore implements StudyStore {
     // a session advisory lock on a connection of its own: PostgreSQL lets go of it when the connection ends (a crash included)
     let client: pg.PoolClient;
     let got: boolean;
+    // the session can die with the database (a restart): never a crash; once it held the lock, the lock is taken again when the database is back
+    const onError = () => {
+      if (this.controllerLock !== client) return;
+      this.controllerLock = undefined;
+      client.release(true);
+      void this.relock();
+    };
     try {
       client = await this.pool.connect();
+      client.on('error', onError);
       got = (await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock(hashtext($1)) AS ok', [`primer-search:controller:${this.schema}`])).rows[0]!.ok;
     } catch (e) {
       throw explain(this.location, e);
     }
     if (!got) {
+      client.off('error', onError);
       client.release();
       throw new StoreError(`${this.location} is in use by another primer search or study retrain (one controller at a time): wait for it to end, or stop it, then run this again`);
     }
@@ -437,17 +499,47 @@ export class PostgresStudyStore implements StudyStore {
       release: async () => {
         if (this.controllerLock !== client) return;
         this.controllerLock = undefined;
-        // ending the connection ends the session and its lock
-        client.release(true);
+        await this.unlock(client);
       },
     };
   }
 
-  async close(): Promise<void> {
-    if (this.controllerLock) {
-      this.controllerLock.release(true);
-      this.controllerLock = undefined;
+  /** Lets go of the controller lock at once (the next taker need not wait for the server to notice a closed connection), then ends its session. */
+  private async unlock(client: pg.PoolClient): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      client.query('SELECT pg_advisory_unlock(hashtext($1))', [`primer-search:controller:${this.schema}`]).catch(() => {}),
+      new Promise((r) => (timer = setTimeout(r, 5000))),
+    ]).finally(() => clearTimeout(timer));
+    client.release(true);
+  }
+
+  /** Takes the controller lock again after its session died; gives up quietly if the store closes or another controller holds it now. */
+  private async relock(): Promise<void> {
+    const end = Date.now() + reconnectSeconds() * 1000;
+    while (!this.closing && Date.now() < end) {
+      try {
+        await this.lockController();
+        return;
+      } catch (e) {
+        // held by another controller now: the study's writes still refuse a second evaluation of a program
+        if (/is in use/.test((e as Error).message)) return;
+        await new Promise((r) => setTimeout(r, 1000));
+      }
     }
-    await this.pool.end();
+  }
+
+  private closing = false;
+
+  async close(): Promise<void> {
+    this.closing = true;
+    if (this.controllerLock) {
+      const client = this.controllerLock;
+      this.controllerLock = undefined;
+      await this.unlock(client);
+    }
+    // clients whose connections died with their server may never say they ended: not waited for past a few seconds
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.pool.end(), new Promise((r) => (timer = setTimeout(r, 5000)))]).finally(() => clearTimeout(timer));
   }
 }

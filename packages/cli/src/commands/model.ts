@@ -118,7 +118,10 @@ export function exportCommand(program: Command, io: CliIo, result: CommandResult
       if (existsSync(o.out) && !statSync(o.out).isDirectory()) throw new UsageError(`--out: ${o.out} is a file; give a folder`);
       if ((o.checkpoint === undefined) === (o.study === undefined)) throw new UsageError('give --checkpoint DIR --model M, or --study STUDY --candidate ID');
       checkBackend(o.backend);
-      const metadata = o.checkpoint !== undefined ? await fromCheckpoint(io, o) : await fromStudy(io, o);
+      // checked before any work, whichever source is given
+      const plugins = o.plugin.map(pluginSpecifier);
+      if (plugins.length > 0 && o.checkpoint !== undefined) throw new UsageError('--plugin goes with --study (a checkpoint export loads no plugins)');
+      const metadata = o.checkpoint !== undefined ? await fromCheckpoint(io, o) : await fromStudy(io, { ...o, plugin: plugins });
       io.stdout(
         `exported ${metadata.name} to ${o.out}: ${fmt(metadata.parameters)} parameters, ${metadata.dataset} with ${metadata.tokenizer} tokens` +
           `${metadata.validation ? `, validation perplexity ${metadata.validation.perplexity.toFixed(3)}` : ''}\n  try: primer generate --model ${o.out} --prompt "The"\n`,
@@ -165,7 +168,7 @@ async function fromCheckpoint(io: CliIo, o: { out: string; checkpoint?: string; 
 
 async function fromStudy(io: CliIo, o: { out: string; study?: string; candidate?: number; budget?: RunSettings['budget']; backend?: string; plugin: string[] }): Promise<ExportMetadata> {
   if (o.candidate === undefined) throw new UsageError('--study needs --candidate ID (primer study show lists them)');
-  const plugins = o.plugin.map(pluginSpecifier);
+  const plugins = o.plugin;
   const shown = maskUrl(o.study!);
   const store = await openForReading(o.study!);
   let config: StudyConfig;

@@ -88,7 +88,8 @@ export function workerCommand(program: Command, io: CliIo): void {
       let config: StudyConfig | undefined;
       for (;;) {
         try {
-          store = await openStudyStore(o.study, { mustExist: true });
+          // read-only: a worker never creates or migrates a study's tables (it only puts itself on record)
+          store = await openStudyStore(o.study, { readonly: true, mustExist: true });
           config = (await store.config()) as StudyConfig | undefined;
           if (config) break;
           await store.close();
@@ -121,7 +122,8 @@ export function workerCommand(program: Command, io: CliIo): void {
       }
       // the data are prepared before the first job, not inside a candidate's time limit
       await announceData(io, config.settings);
-      const { boss, queue } = await startQueue(o.study, { supervise: false });
+      // a worker creates and changes nothing but jobs: it can run with a role that may do no more (docs/distributed.md)
+      const { boss, queue } = await startQueue(o.study, { worker: true });
       const stop = new AbortController();
       const pool = new LocalWorkerPool(o.concurrency);
       let trained = 0;
@@ -160,7 +162,7 @@ export function workerCommand(program: Command, io: CliIo): void {
       process.once('SIGTERM', onStop);
       // a stop does not wait for the candidates in hand: they are handed back to the queue
       try {
-        await serveQueue({ boss, queue, concurrency: o.concurrency, pollSeconds: Math.max(0.5, o.poll), handle: handler, signals, signal: stop.signal });
+        await serveQueue({ boss, queue, concurrency: o.concurrency, pollSeconds: Math.max(0.5, o.poll), handle: handler, signals, signal: stop.signal, location: o.study });
       } finally {
         stop.abort();
         process.off('SIGINT', onStop);

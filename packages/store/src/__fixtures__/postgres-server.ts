@@ -12,6 +12,8 @@ export interface TestPostgres {
   url: string;
   /** postgres://... of a fresh database. */
   database(): Promise<string>;
+  /** Takes the server down at once, as `pg_ctl stop -m immediate` does (SIGQUIT: connections cut, no checkpoint), for `seconds`, then starts it again (crash recovery). */
+  interrupt(seconds: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -62,6 +64,17 @@ export async function startPostgres(): Promise<TestPostgres> {
       await c.query(`CREATE DATABASE ${name}`);
       await c.end();
       return `postgres://primer:test-secret@127.0.0.1:${port}/${name}`;
+    },
+    async interrupt(seconds: number) {
+      const holder = server as unknown as { process?: import('node:child_process').ChildProcess };
+      const postmaster = holder.process!;
+      await new Promise<void>((resolve) => {
+        postmaster.once('exit', () => resolve());
+        postmaster.kill('SIGQUIT');
+      });
+      holder.process = undefined;
+      await new Promise((r) => setTimeout(r, seconds * 1000));
+      await server.start();
     },
     stop: () => server.stop(),
   };
