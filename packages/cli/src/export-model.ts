@@ -5,7 +5,7 @@ import { PrimerError } from '@primer-search/core';
 import { saveTokenizer, type Tokenizer } from '@primer-search/datasets';
 import { dnaHash } from '@primer-search/dna';
 import { formatBudget, type RunSettings } from '@primer-search/study';
-import { fmt } from './commands/train.js';
+import { fmt } from './format.js';
 
 /** What an exported model's README and metadata say about where it came from. */
 export interface ExportInfo {

@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import { PrimerError } from '@primer-search/core';
 import { describe, expect, it } from 'vitest';
 import { runPrimer as run } from './__fixtures__/run.js';
-import { duration } from './commands/train.js';
+import { duration } from './format.js';
 import { exitCodeOf } from './flags.js';
 import { UsageError, buildProgram } from './index.js';
 

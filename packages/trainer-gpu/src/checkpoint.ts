@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { PrimerError, type RngState } from '@primer-search/core';
 import type { Budget, TrainConfig } from '@primer-search/study';
 import type { Slot } from './optimizers.js';
-import type { Evaluation } from './train.js';
+import type { Evaluation } from './evaluation.js';
 
 /** Everything needed to continue a training run exactly where it stopped. */
 export interface TrainCheckpoint {

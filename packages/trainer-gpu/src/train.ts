@@ -3,22 +3,13 @@ import type { LanguageModel } from '@primer-search/compiler';
 import type { Batch, BatchSampler } from '@primer-search/datasets';
 import { PrimerError } from '@primer-search/core';
 import { writeCheckpoint, type TrainCheckpoint } from './checkpoint.js';
+import type { Evaluation } from './evaluation.js';
 import type { DataParallel } from './data-parallel.js';
 import { DEFAULT_TRAIN_CONFIG, budgetProgress, type Budget, type TrainConfig } from '@primer-search/study';
 import { createOptimizer, learningRate } from './optimizers.js';
 
 
-export interface Evaluation {
-  step: number;
-  tokens: number;
-  /** Training seconds spent when it was taken. */
-  seconds: number;
-  /** Training FLOPs spent when it was taken (the compiler's estimate: tokens x training FLOPs per token). */
-  flops?: number;
-  /** Mean next-token cross-entropy in nats. */
-  loss: number;
-  perplexity: number;
-}
+export type { Evaluation } from './evaluation.js';
 
 export interface ProgressEvent {
   step: number;

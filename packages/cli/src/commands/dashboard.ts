@@ -5,7 +5,7 @@ import { maskUrl, openStudyStore } from '@primer-search/store';
 import { integer } from '../flags.js';
 import { UsageError, type CliIo } from '../io.js';
 import type { CommandResult } from './dna.js';
-import { openForReading } from './search.js';
+import { openForReading } from '../studies.js';
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
 

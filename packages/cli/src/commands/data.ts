@@ -7,7 +7,7 @@ import { checkName, checkPath } from '../flags.js';
 import { quote } from '@primer-search/core';
 import { UsageError, type CliIo } from '../io.js';
 import { integer } from './dna.js';
-import { fmt } from './train.js';
+import { fmt } from '../format.js';
 
 interface PrepareOptions {
   dataset: string;

@@ -15,7 +15,7 @@ import { trainingProgress } from '../progress.js';
 import { loadTrainer } from '../trainer.js';
 import type { RunContext } from '@primer-search/trainer-gpu';
 import { loadDna, type CommandResult } from './dna.js';
-import { checkStudyPlugins, openForReading, pluginSpecifier } from './search.js';
+import { checkStudyPlugins, openForReading, pluginSpecifier } from '../studies.js';
 import { duration, fmt, modelName } from './train.js';
 
 const backendOption = () =>

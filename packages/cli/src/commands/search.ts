@@ -1,6 +1,4 @@
 import { existsSync, rmSync } from 'node:fs';
-import { isAbsolute, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import cliProgress from 'cli-progress';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { structuredPatch } from 'diff';
@@ -23,8 +21,9 @@ import {
 import { strategies } from '@primer-search/search-strategies';
 import { baselines } from '@primer-search/baselines';
 import { PostgresStudyStore, openStudyStore, parseStudyLocation, type StudyStore } from '@primer-search/store';
-import { DEFAULT_TRAIN_CONFIG, formatBudget, parseBudget, pluginIdentity, studyPluginRefusal, scaleBudget, summarizeRetrain, type Budget, type CandidateView, type RetrainSummary, type SeedStatistics } from '@primer-search/study';
+import { DEFAULT_TRAIN_CONFIG, formatBudget, parseBudget, pluginIdentity, scaleBudget, summarizeRetrain, type Budget, type CandidateView, type RetrainSummary, type SeedStatistics } from '@primer-search/study';
 import { UsageError, type CliIo } from '../io.js';
+import { checkStudyPlugins, openForReading, pluginSpecifier } from '../studies.js';
 import { integer, loadDna, type CommandResult } from './dna.js';
 import { heads as headsFlag, workersWarning } from '../flags.js';
 import { reportCommand } from './dashboard.js';
@@ -67,22 +66,6 @@ const timeBudget = (value: string): Budget => {
     throw new InvalidArgumentError((e as Error).message);
   }
 };
-
-/**
- * Refuses (exit 2) to continue, retrain or export a study with plugins other than the ones it
- * was run with; the modules loaded are always the command line's `--plugin`, never the study's.
- */
-export function checkStudyPlugins(config: Pick<StudyConfig, 'plugins' | 'pluginIds'>, plugins: string[], shown: string): void {
-  const refused = studyPluginRefusal(config, plugins);
-  if (refused.length > 0) throw new UsageError(`${shown}: ${refused.join('; ')}`);
-}
-
-/** Plugin modules: a path (relative to the working directory) or a package name. */
-export function pluginSpecifier(p: string): string {
-  const pathLike = p.startsWith('.') || isAbsolute(p) || existsSync(p);
-  if (pathLike && !existsSync(p)) throw new UsageError(`--plugin: no such file ${p}`);
-  return pathLike ? pathToFileURL(resolve(p)).href : p;
-}
 
 function parseStrategyOptions(pairs: string[]): Record<string, unknown> {
   const out: Record<string, unknown> = {};
@@ -179,14 +162,6 @@ export function dnaDiff(seed: Dna, dna: Dna): string {
  */
 const throughQueue = (command: Command, o: SearchOptions, active: StudyConfig, kind: 'sqlite' | 'postgres') =>
   kind === 'postgres' && (command.getOptionValueSource('workers') === 'cli' ? o.workers === 0 : active.dispatch === 'queue');
-
-/** A study to read: a file that must exist (a usage error if not), or a database URL. */
-export async function openForReading(location: string): Promise<StudyStore> {
-  const where = parseStudyLocation(location);
-  if (where.kind === 'sqlite' && !existsSync(where.target)) throw new UsageError(`no study file at ${location}`);
-  // a one-time reader: a study file not being written is read from an image, leaving nothing beside it
-  return openStudyStore(location, { readonly: true, snapshot: true });
-}
 
 /** Every candidate by id, read once, for the code listings of a summary. */
 async function candidateLookup(store: StudyStore): Promise<(id: number) => { dna: unknown } | undefined> {

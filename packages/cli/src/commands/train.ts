@@ -9,6 +9,7 @@ import { BUILTIN_BACKENDS, DEFAULT_RUN_SETTINGS, describeBackend, DEFAULT_TRAIN_
 import type { RunRecord } from '@primer-search/trainer-gpu';
 import { loadTrainer } from '../trainer.js';
 import { exportLanguageModel } from '../export-model.js';
+import { duration, fmt } from '../format.js';
 import { UsageError, type CliIo } from '../io.js';
 import { trainingProgress } from '../progress.js';
 import { integer, loadDna, type CommandResult } from './dna.js';
@@ -140,15 +141,7 @@ export async function announceData(io: CliIo, o: DataSettings): Promise<void> {
   );
 }
 
-export const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
-/** Seconds for people: 42.5s, 3m 05s, 2h 07m (rounded as a whole, so never "3m 60s"). */
-export const duration = (s: number): string => {
-  if (s < 59.95) return `${s.toFixed(1)}s`;
-  const t = Math.round(s);
-  if (t < 3600) return `${Math.floor(t / 60)}m ${String(t % 60).padStart(2, '0')}s`;
-  const m = Math.round(s / 60);
-  return `${Math.floor(m / 60)}h ${String(m % 60).padStart(2, '0')}m`;
-};
+export { duration, fmt } from '../format.js';
 
 function figures(name: string, r: RunRecord): string {
   const res = r.result;

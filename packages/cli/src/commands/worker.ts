@@ -23,7 +23,7 @@ import { openStudyStore, parseStudyLocation, type StudyStore } from '@primer-sea
 import { checkBackend, integer, number } from '../flags.js';
 import { UsageError, type CliIo } from '../io.js';
 import { loadTrainer } from '../trainer.js';
-import { pluginSpecifier } from './search.js';
+import { pluginSpecifier } from '../studies.js';
 import { announceData } from './train.js';
 
 const collect = (value: string, previous: string[]) => [...previous, value];

@@ -1,0 +1,32 @@
+// What the commands share about studies and plugins: opening a study to read, the plugin
+// modules of a command line, and the one check of them against a study's record.
+import { existsSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { openStudyStore, parseStudyLocation, type StudyStore } from '@primer-search/store';
+import { studyPluginRefusal, type StudyConfig } from '@primer-search/study';
+import { UsageError } from './io.js';
+
+/**
+ * Refuses (exit 2) to continue, retrain or export a study with plugins other than the ones it
+ * was run with; the modules loaded are always the command line's `--plugin`, never the study's.
+ */
+export function checkStudyPlugins(config: Pick<StudyConfig, 'plugins' | 'pluginIds'>, plugins: string[], shown: string): void {
+  const refused = studyPluginRefusal(config, plugins);
+  if (refused.length > 0) throw new UsageError(`${shown}: ${refused.join('; ')}`);
+}
+
+/** Plugin modules: a path (relative to the working directory) or a package name. */
+export function pluginSpecifier(p: string): string {
+  const pathLike = p.startsWith('.') || isAbsolute(p) || existsSync(p);
+  if (pathLike && !existsSync(p)) throw new UsageError(`--plugin: no such file ${p}`);
+  return pathLike ? pathToFileURL(resolve(p)).href : p;
+}
+
+/** A study to read: a file that must exist (a usage error if not), or a database URL. */
+export async function openForReading(location: string): Promise<StudyStore> {
+  const where = parseStudyLocation(location);
+  if (where.kind === 'sqlite' && !existsSync(where.target)) throw new UsageError(`no study file at ${location}`);
+  // a one-time reader: a study file not being written is read from an image, leaving nothing beside it
+  return openStudyStore(location, { readonly: true, snapshot: true });
+}

@@ -1,0 +1,12 @@
+/** A validation measurement taken during training (at a checkpoint of the budget, and at the end). */
+export interface Evaluation {
+  step: number;
+  tokens: number;
+  /** Training seconds spent when it was taken. */
+  seconds: number;
+  /** Training FLOPs spent when it was taken (the compiler's estimate: tokens x training FLOPs per token). */
+  flops?: number;
+  /** Mean next-token cross-entropy in nats. */
+  loss: number;
+  perplexity: number;
+}
