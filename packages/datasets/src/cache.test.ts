@@ -1,11 +1,11 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { writeTree } from './__fixtures__/lm1b.js';
-import { BatchSampler, byteTokenizer, ensureTokenCache, evaluationBatches, withCacheLock, gpt2Tokenizer, lm1b, memorySource, openTokenCache, prepareTokenCache, readCacheManifest, type Tokenizer } from './index.js';
+import { BatchSampler, byteTokenizer, ensureTokenCache, prepareData, evaluationBatches, withCacheLock, gpt2Tokenizer, lm1b, memorySource, openTokenCache, prepareTokenCache, readCacheManifest, type Tokenizer } from './index.js';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'primer-cache-'));
 const manifest0 = (dir: string) => readCacheManifest(dir).splits.train!.shards[0]!.file;
@@ -90,6 +90,23 @@ describe('token cache', () => {
     expect(() => openTokenCache(torn)).toThrow(/manifest\.json is not valid JSON/);
     rmSync(join(out, manifest0(out)));
     expect(() => openTokenCache(out).source('train')).toThrow(/token cache shard .*train-00000\.bin is missing/);
+  });
+});
+
+describe('a cache path that names something else', () => {
+  it('is refused, never replaced: a folder of other files, a file (a study\'s settings cannot aim the builder at them)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'primer-cache-victim-'));
+    const keep = join(dir, 'keep');
+    mkdirSync(keep);
+    writeFileSync(join(keep, 'notes.txt'), 'mine');
+    const file = join(dir, 'a-file');
+    writeFileSync(file, 'also mine');
+    for (const [out, why] of [[keep, /holds files but no token cache \(no manifest\.json\): refusing to replace it/], [file, /is a file, not a token cache: refusing to replace it/]] as const) {
+      await expect(prepareData({ dataset: 'brown', tokenizer: 'byte', cache: out } as never)).rejects.toThrow(why);
+    }
+    expect(readFileSync(join(keep, 'notes.txt'), 'utf8')).toBe('mine');
+    expect(readFileSync(file, 'utf8')).toBe('also mine');
+    expect(readdirSync(dir).sort()).toEqual(['a-file', 'keep']);
   });
 });
 

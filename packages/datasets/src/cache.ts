@@ -1,4 +1,4 @@
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import type { Corpus, Split } from './corpus.js';
@@ -138,6 +138,19 @@ export async function prepareTokenCache(args: Parameters<typeof build>[0]): Prom
   return withCacheLock(args.out, () => build(args));
 }
 
+/**
+ * A cache path (from a command line, or read from a study's settings) must name a token cache or
+ * nothing: anything else there (a file, a folder of other files) is refused, never replaced.
+ */
+function refuseForeign(path: string): void {
+  if (!existsSync(path)) return;
+  const st = statSync(path);
+  if (!st.isDirectory()) throw new DataError(`${path} is a file, not a token cache: refusing to replace it; give another --cache`);
+  if (readdirSync(path).length > 0 && !existsSync(join(path, MANIFEST))) {
+    throw new DataError(`${path} holds files but no token cache (no ${MANIFEST}): refusing to replace it; give another --cache`);
+  }
+}
+
 async function build(args: {
   corpus: Corpus;
   dataset: string;
@@ -152,6 +165,7 @@ async function build(args: {
   const { corpus, tokenizer } = args;
   const t0 = performance.now();
   const final = args.out.replace(/\/+$/, '');
+  refuseForeign(final);
   const out = join(dirname(final), `.${basename(final)}.building-${process.pid}-${Date.now()}`);
   mkdirSync(out, { recursive: true });
   try {

@@ -110,7 +110,15 @@ export class LocalWorkerPool implements EvaluationPool {
       };
       const onMessage = (m: FromWorker) => {
         if (m.type === 'progress' && m.progress.candidate === job.candidate) options.onProgress?.(m.progress);
-        if (m.type === 'result' && m.result.candidate === job.candidate) finish(m.result);
+        if (m.type === 'result' && m.result.candidate === job.candidate) {
+          // a process that ends after this result is never handed the next job
+          if (m.retiring) {
+            w.dead = true;
+            const i = this.workers.indexOf(w);
+            if (i >= 0) this.workers.splice(i, 1);
+          }
+          finish(m.result);
+        }
       };
       const onExit = (code: number | null, signal: NodeJS.Signals | null) => {
         const err = w.stderr;

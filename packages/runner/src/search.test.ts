@@ -266,6 +266,11 @@ describe('LocalWorkerPool', () => {
       expect((hog as JobResult).reason).toMatch(/^out of memory/);
       const fine = await pool.run(job(seedDna), { timeoutSeconds: 120 });
       expect(fine.status).toBe('completed');
+      // out of memory without dying: the process retires after its result, and the very next job goes to a fresh one, not to it
+      const refused = await pool.run(job(withOp('TEST_ALLOC_FAIL')), { timeoutSeconds: 120 });
+      expect((refused as JobResult).reason).toMatch(/^out of memory: .*Array buffer allocation failed/);
+      const next = await pool.run(job(seedDna), { timeoutSeconds: 120 });
+      expect(next.status, (next as JobResult).reason ?? '').toBe('completed');
     } finally {
       await pool.close();
     }

@@ -7,7 +7,8 @@ import type { EvaluationJob, JobOutcome, JobProgress } from '@primer-search/stud
 import { evaluateCandidate, outcomeOfError } from './job.js';
 
 export type ToWorker = { type: 'job'; job: EvaluationJob };
-export type FromWorker = { type: 'ready' } | { type: 'progress'; progress: JobProgress } | { type: 'result'; result: JobOutcome };
+/** `retiring`: this process ends after this result (its memory is spent), so the pool gives it no other job. */
+export type FromWorker = { type: 'ready' } | { type: 'progress'; progress: JobProgress } | { type: 'result'; result: JobOutcome; retiring?: boolean };
 
 const send = (m: FromWorker) => process.send?.(m);
 
@@ -26,7 +27,7 @@ if (process.send) {
       .then((result) => {
         // after running out of memory the WebAssembly heap (grown, or aborted) is not fit for the next candidate: this process ends once the result is sent, and a fresh one takes the next
         const spent = result.status === 'failed' && (result.reason ?? '').startsWith('out of memory');
-        process.send?.({ type: 'result', result } satisfies FromWorker, () => spent && process.exit(0));
+        process.send?.({ type: 'result', result, ...(spent ? { retiring: true } : {}) } satisfies FromWorker, () => spent && process.exit(0));
       });
   });
   // the parent going away ends the worker

@@ -30,3 +30,11 @@ if (!primitives.has('TEST_HOG')) {
     }),
   );
 }
+if (!primitives.has('TEST_ALLOC_FAIL')) {
+  primitives.register(
+    'TEST_ALLOC_FAIL',
+    unary('TEST_ALLOC_FAIL', 'throws what a refused allocation throws (a test fixture)', () => {
+      throw new RangeError('Array buffer allocation failed');
+    }),
+  );
+}
