@@ -11,7 +11,7 @@ import { searchCommand, studyCommand } from './commands/search.js';
 import { workerCommand } from './commands/worker.js';
 import { exitCodeOf } from './flags.js';
 import type { CliIo } from './io.js';
-import { redactSecrets, urlSecrets } from '@primer-search/store';
+import { redactSecrets } from '@primer-search/store';
 
 export { UsageError, type CliIo } from './io.js';
 export { exitCodeOf } from './flags.js';
@@ -28,17 +28,16 @@ export const nodeIo: CliIo = {
 };
 
 /**
- * `io` with the secrets of the command line's URLs (a study's database password) replaced by
- * *** in everything written: messages print masked locations, and this catches what still
- * quotes one (a driver's error, a library's message).
+ * `io` with every URL's password masked in the messages it writes (`redactSecrets`, by
+ * pattern): messages print masked locations, and this catches what still quotes a URL whole (a
+ * driver's error, a library's message). Files written on request (--out, --json) are the
+ * command's data, written as they are: they hold masked locations only.
  */
-export function redactingIo(io: CliIo, secrets: readonly string[]): CliIo {
-  if (secrets.length === 0) return io;
+export function redactingIo(io: CliIo): CliIo {
   return {
     ...io,
-    stdout: (t) => io.stdout(redactSecrets(t, secrets)),
-    stderr: (t) => io.stderr(redactSecrets(t, secrets)),
-    writeFile: (p, t) => io.writeFile(p, redactSecrets(t, secrets)),
+    stdout: (t) => io.stdout(redactSecrets(t)),
+    stderr: (t) => io.stderr(redactSecrets(t)),
   };
 }
 
@@ -93,7 +92,7 @@ export function buildProgram(io: CliIo, result: CommandResult): Command {
  * status: 0 success, 1 invalid input, 2 usage error. Never calls process.exit.
  */
 export async function main(argv: string[], given: CliIo = nodeIo): Promise<number> {
-  const io = redactingIo(given, urlSecrets(...argv));
+  const io = redactingIo(given);
   const result: CommandResult = { exitCode: 0 };
   const program = buildProgram(io, result);
   try {

@@ -93,7 +93,7 @@ describe('the dashboard server', () => {
   it('never serves the password of a study in PostgreSQL: masked in its location, redacted from any message quoting it', async () => {
     const location = 'postgres://alice:S3cretPw@127.0.0.1:1/db?sslpassword=K3yPass1&schema=s';
     // a driver error that quotes the URL as given
-    const down = await startDashboard({ open: () => Promise.reject(new Error(`connect ECONNREFUSED for ${location} (password S3cretPw)`)), location, port: 0, pollMs: 50 });
+    const down = await startDashboard({ open: () => Promise.reject(new Error(`connect ECONNREFUSED for ${location} (host=127.0.0.1 password=S3cretPw)`)), location, port: 0, pollMs: 50 });
     try {
       const bodies = await Promise.all(['/', '/api/study', '/api/points', '/api/candidate/0', '/api/events'].map((p) => get(down.url, p)));
       expect(bodies.map((b) => b.status)).toEqual([503, 503, 503, 503, 503]);

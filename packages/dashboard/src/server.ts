@@ -4,7 +4,7 @@ import { createRequire } from 'node:module';
 import { hostname, networkInterfaces } from 'node:os';
 import { dirname, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { maskUrl, redactSecrets, urlSecrets, type StudyStore } from '@primer-search/store';
+import { maskUrl, redactSecrets, type StudyStore } from '@primer-search/store';
 import { StudyData, STATUS_CODES, type TableQuery } from './data.js';
 
 /** The page's own files (next to src/ and dist/ alike). */
@@ -88,8 +88,7 @@ export function errorPage(title: string, message: string): string {
  */
 export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
   // every body the server sends goes through this: a study's password in its location (or in a driver's error) is never served
-  const secrets = urlSecrets(o.location);
-  const clean = (text: string) => redactSecrets(text, secrets);
+  const clean = (text: string) => redactSecrets(text);
   const location = maskUrl(o.location);
   let data: StudyData | undefined;
   let store: StudyStore | undefined;

@@ -2,7 +2,7 @@
  * Secrets in study locations: a PostgreSQL URL may carry a password (in its user part or as
  * `?password=` / `?sslpassword=`). Every message, page and record shows the location masked,
  * and output that may still quote one (a driver's error, a page built from a location) is
- * passed through `redactSecrets` with the secrets of the locations the command was given.
+ * passed through `redactSecrets`, which masks every URL's password by pattern.
  */
 
 /** Query parameters whose values are secrets. */
@@ -23,45 +23,15 @@ export function maskUrl(url: string): string {
   }
 }
 
-const URLS = /\b[a-z][a-z0-9+.-]*:\/\/[^\s"'<>]+/gi;
-
 /**
- * The secrets in the URLs of `texts` (passwords, secret query parameters), as written and
- * decoded, to redact wherever they could still appear. Values shorter than 4 characters are
- * left out (redacting them would mangle ordinary text); the masked location never shows them.
+ * `text` with every password a URL or a connection string in it carries replaced by ***: the
+ * user part of any URL (`scheme://user:secret@`), and secret parameters (`password=`,
+ * `sslpassword=`, `...token=` after `?`, `&`, `;` or a space). By pattern, never by searching for
+ * a known password as a bare word (which would mangle text that happens to contain it: a
+ * password "2024" in a table of numbers).
  */
-export function urlSecrets(...texts: string[]): string[] {
-  const out = new Set<string>();
-  const add = (v: string) => {
-    for (const x of [v, safeDecode(v), encodeURIComponent(safeDecode(v))]) if (x.length >= 4 && x !== '***') out.add(x);
-  };
-  for (const text of texts) {
-    for (const m of text.match(URLS) ?? []) {
-      try {
-        const u = new URL(m);
-        if (u.password) add(u.password);
-        for (const [k, v] of u.searchParams) if (SECRET_PARAM.test(k)) add(v);
-      } catch {
-        const p = /\/\/[^:/@]*:([^@/]*)@/.exec(m);
-        if (p?.[1]) add(p[1]);
-      }
-    }
-  }
-  // longest first, so a secret containing another is replaced whole
-  return [...out].sort((a, b) => b.length - a.length);
-}
-
-function safeDecode(s: string): string {
-  try {
-    return decodeURIComponent(s);
-  } catch {
-    return s;
-  }
-}
-
-/** `text` with every one of `secrets` replaced by ***. */
-export function redactSecrets(text: string, secrets: readonly string[]): string {
-  let out = text;
-  for (const s of secrets) out = out.split(s).join('***');
-  return out;
+export function redactSecrets(text: string): string {
+  return text
+    .replace(/\b([a-z][a-z0-9+.-]*:\/\/[^\s:/@'"<>\\]*):([^\s@/'"<>\\]+)@/gi, (m, head: string, secret: string) => (secret === '***' ? m : `${head}:***@`))
+    .replace(/([?&;\s]|^)([a-z_]*(?:pass|secret|token)[a-z_]*=)([^&\s'"<>;\\]+)/gim, (m, pre: string, key: string, value: string) => (value === '***' ? m : `${pre}${key}***`));
 }
