@@ -11,7 +11,7 @@ import { searchCommand, studyCommand } from './commands/search.js';
 import { workerCommand } from './commands/worker.js';
 import { exitCodeOf } from './flags.js';
 import type { CliIo } from './io.js';
-import { redactSecrets } from '@primer-search/store';
+import { redactSecrets, setReconnectNotice } from '@primer-search/store';
 
 export { UsageError, type CliIo } from './io.js';
 export { exitCodeOf } from './flags.js';
@@ -93,6 +93,8 @@ export function buildProgram(io: CliIo, result: CommandResult): Command {
  */
 export async function main(argv: string[], given: CliIo = nodeIo): Promise<number> {
   const io = redactingIo(given);
+  // a database that goes away mid-run is waited for: said, not silent
+  setReconnectNotice((line) => io.stderr(`${line}\n`));
   const result: CommandResult = { exitCode: 0 };
   const program = buildProgram(io, result);
   try {

@@ -97,8 +97,9 @@ const OUT_OF_MEMORY_MESSAGE = /out of memory|memory access out of bounds|Array b
 /** Whether a thrown error is running out of memory (the program's failure: it asked for too much), in any of its forms. */
 export function isOutOfMemory(e: unknown): boolean {
   if (isPrimerError(e)) return e.code === 'OUT_OF_MEMORY';
+  // by what it says, not by its class: a RangeError or a WebAssembly RuntimeError is as often a bug (an invalid length, an out-of-range read)
   const message = e instanceof Error ? e.message : String(e);
-  return e instanceof RangeError || OUT_OF_MEMORY_MESSAGE.test(message) || (e instanceof Error && e.name === 'RuntimeError');
+  return OUT_OF_MEMORY_MESSAGE.test(message);
 }
 
 /** Node's system error codes that point at the machine (disk, permissions, files, resources). */

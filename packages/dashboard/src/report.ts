@@ -41,7 +41,8 @@ export async function htmlReport(store: StudyStore, o: { top?: number; onProgres
     ['module', pageFile('/app.js').replace(/<\/script/gi, '<\\/script')],
   ];
   const page = pageFile('/')
-    .replace('<title>primer-search study</title>', `<title>primer-search study report: ${data.location.replace(/[<>&]/g, '')}</title>`)
+    // (a function replacer: a location holding $' or $& is text, not a replacement pattern)
+    .replace('<title>primer-search study</title>', () => `<title>primer-search study report: ${data.location.replace(/[<>&]/g, '')}</title>`)
     .replace('<link rel="stylesheet" href="./vendor/uPlot.min.css">', () => `<style>${pageFile('/vendor/uPlot.min.css')}</style>`)
     .replace('<link rel="stylesheet" href="./style.css">', () => `<style>${pageFile('/style.css')}</style>`)
     // nothing to preload: it is all in the file

@@ -342,6 +342,8 @@ export async function serveQueue(args: {
   signal: AbortSignal;
   /** The study's URL: while its database is away, the loops wait for it, training goes on, and results are written once it is back. */
   location?: string;
+  /** Told when a result reached the queue too late (the job had been taken back and runs again elsewhere). */
+  onLate?: (jobId: string) => void;
 }): Promise<void> {
   const { boss, queue } = args;
   const db = <T>(what: string, fn: () => Promise<T>) => withReconnect(args.location ?? 'the study database', what, fn);
@@ -357,7 +359,8 @@ export async function serveQueue(args: {
     if (args.signal.aborted) onAbort();
     else args.signal.addEventListener('abort', onAbort, { once: true });
   });
-  const renewEvery = (leaseSeconds() * 1000) / 3;
+  // results being written: a stop waits for them (they are not handed back: their training is done)
+  const writing = new Set<Promise<unknown>>();
   const loop = async () => {
     while (!args.signal.aborted) {
       const [j] = await db('taking a job', () => boss.fetch<QueuedJob>(queue, { batchSize: 1 }));
@@ -368,7 +371,9 @@ export async function serveQueue(args: {
       inHand.add(j.id);
       // taken just as the stop came: back at once
       if (args.signal.aborted) return handBackAll();
-      const heartbeat = setInterval(() => void renewLease(boss, queue, j.id).catch(() => {}), renewEvery);
+      // renewed at a third of the job's own lease (as its controller set it), whatever this machine's setting
+      const lease = Number((j as { expireInSeconds?: number }).expireInSeconds) || leaseSeconds();
+      const heartbeat = setInterval(() => void renewLease(boss, queue, j.id).catch(() => {}), (lease * 1000) / 3);
       let outcome: { output: object } | { error: string };
       try {
         outcome = { output: await args.handle(j.data, j.id) };
@@ -379,14 +384,28 @@ export async function serveQueue(args: {
       }
       // stopped meanwhile: what the handler got (its training cut short) is not the job's outcome; the job was handed back
       if (args.signal.aborted) return;
-      // the result is kept here until the database takes it
-      if ('output' in outcome) await db('writing a result', () => boss.complete(queue, j.id, outcome.output));
-      else await db('writing a failure', () => boss.fail(queue, j.id, { message: outcome.error }));
+      // done: no longer the hand-back's, and a stop waits for this write; the result is kept here until the database takes it
       inHand.delete(j.id);
+      const write = (async () => {
+        const r = (await ('output' in outcome
+          ? db('writing a result', () => boss.complete(queue, j.id, outcome.output))
+          : db('writing a failure', () => boss.fail(queue, j.id, { message: outcome.error })))) as { affected?: number; updated?: number } | undefined;
+        // 0 rows: the job was taken back meanwhile (its lease ran out during a long outage) and runs again elsewhere
+        if (r && (r.affected ?? r.updated) === 0) args.onLate?.(j.id);
+      })();
+      writing.add(write);
+      try {
+        await write;
+      } finally {
+        writing.delete(write);
+      }
       await args.signals?.notify(DONE_CHANNEL);
     }
   };
   const loops = Promise.all(Array.from({ length: args.concurrency }, loop));
   await Promise.race([loops, stopped]);
-  if (args.signal.aborted) await stopped;
+  if (args.signal.aborted) {
+    await stopped;
+    await Promise.allSettled([...writing]);
+  }
 }

@@ -2,7 +2,7 @@ import pg from 'pg';
 import type { CandidateRecord, CandidateView, EvaluationRecord, NewEvaluation, NewRetrainPlan, NewRetrainRun, RetrainPlan, RetrainRun, WorkerRecord } from '@primer-search/study';
 import { candidateOfRow, planBody, runBody, runOfRow, StoreError } from './sqlite.js';
 import { maskUrl } from './secrets.js';
-import { isConnectionLost, reconnectSeconds, withReconnect } from './reconnect.js';
+import { isConnectionLost, reconnectNotice, reconnectSeconds, withReconnect } from './reconnect.js';
 import { hasTable, SCHEMA, SCHEMA_VERSION, schemaGate } from './schema.js';
 import type { StudyDump, StudyStore } from './types.js';
 
@@ -192,8 +192,12 @@ export class PostgresStudyStore implements StudyStore {
   }
 
   async createStudy(config: Record<string, unknown>): Promise<void> {
-    const rows = await this.query(`INSERT INTO ${this.t('study')} (id, config, created_at) VALUES (1, $1, $2) ON CONFLICT (id) DO NOTHING RETURNING id`, [JSON.stringify(config), now()]);
-    if (rows.length === 0) throw new StoreError(`${this.location} already holds a study`);
+    const createdAt = now();
+    const { rows, tries } = await this.queryTries(`INSERT INTO ${this.t('study')} (id, config, created_at) VALUES (1, $1, $2) ON CONFLICT (id) DO NOTHING RETURNING id`, [JSON.stringify(config), createdAt]);
+    if (rows.length > 0) return;
+    // ours after all, when an earlier try committed before the database went away
+    if (tries > 1 && (await this.query(`SELECT 1 FROM ${this.t('study')} WHERE id = 1 AND config = $1 AND created_at = $2`, [JSON.stringify(config), createdAt])).length > 0) return;
+    throw new StoreError(`${this.location} already holds a study`);
   }
 
   async updateStudy(config: Record<string, unknown>): Promise<void> {
@@ -358,7 +362,13 @@ export class PostgresStudyStore implements StudyStore {
   async createRetrain(plan: NewRetrainPlan): Promise<RetrainPlan> {
     if (!(await this.config())) throw new StoreError(`${this.location} holds no study to retrain`);
     const createdAt = now();
-    const [row] = await this.query<{ id: number }>(`INSERT INTO ${this.t('retrains')} (plan, created_at) VALUES ($1, $2) RETURNING id`, [JSON.stringify(planBody(plan)), createdAt]);
+    const body = JSON.stringify(planBody(plan));
+    // written once: a try that committed before the database went away is found, not written again
+    const [row] = await this.reconnecting('recording a retraining', async () => {
+      const [mine] = (await this.pool.query<{ id: number }>(`SELECT id FROM ${this.t('retrains')} WHERE plan = $1 AND created_at = $2`, [body, createdAt])).rows;
+      if (mine) return [mine];
+      return (await this.pool.query<{ id: number }>(`INSERT INTO ${this.t('retrains')} (plan, created_at) VALUES ($1, $2) RETURNING id`, [body, createdAt])).rows;
+    });
     return { ...plan, id: row!.id, createdAt };
   }
 
@@ -387,13 +397,15 @@ export class PostgresStudyStore implements StudyStore {
   }
 
   async registerWorker(w: WorkerRecord): Promise<void> {
-    await this.query(`INSERT INTO ${this.t('workers')} (id, environment, plugins, allow_mixed, started_at) VALUES ($1, $2, $3, $4, $5)`, [
-      w.id,
-      JSON.stringify(w.environment),
-      JSON.stringify(w.plugins),
-      w.allowMixedHardware,
-      w.startedAt,
-    ]);
+    const values = [w.id, JSON.stringify(w.environment), JSON.stringify(w.plugins), w.allowMixedHardware, w.startedAt];
+    const { rows, tries } = await this.queryTries(
+      `INSERT INTO ${this.t('workers')} (id, environment, plugins, allow_mixed, started_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING RETURNING id`,
+      values,
+    );
+    if (rows.length > 0) return;
+    // ours after all, when an earlier try committed before the database went away; else a second worker with this id
+    if (tries > 1 && (await this.query(`SELECT 1 FROM ${this.t('workers')} WHERE id = $1 AND started_at = $2`, [w.id, w.startedAt])).length > 0) return;
+    throw new StoreError(`${this.location}: a worker ${w.id} is already on record`);
   }
 
   async workers(): Promise<WorkerRecord[]> {
@@ -522,8 +534,11 @@ export class PostgresStudyStore implements StudyStore {
         await this.lockController();
         return;
       } catch (e) {
-        // held by another controller now: the study's writes still refuse a second evaluation of a program
-        if (/is in use/.test((e as Error).message)) return;
+        // held by another controller now: said; the study's writes still refuse a second evaluation of a program
+        if (/is in use/.test((e as Error).message)) {
+          reconnectNotice(`${this.location}: the controller lock was lost while the database was away, and another controller holds it now: stop one of them`);
+          return;
+        }
         await new Promise((r) => setTimeout(r, 1000));
       }
     }

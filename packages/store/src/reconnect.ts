@@ -24,6 +24,17 @@ export const reconnectSeconds = (): number => Math.max(0, Number(process.env.PRI
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+let notice: ((line: string) => void) | undefined;
+/** Says `line` where the command shows notices (nowhere when none is set). */
+export function reconnectNotice(line: string): void {
+  notice?.(line);
+}
+
+/** Where to say that a database went away and is being waited for (the CLI: standard error); once per outage and call. */
+export function setReconnectNotice(say: ((line: string) => void) | undefined): void {
+  notice = say;
+}
+
 /**
  * Runs `fn`, and again with backoff (0.25 s doubling to 5 s) while it fails because the database
  * is gone, for up to `reconnectSeconds()`; then a StoreError in one line. Any other error passes
@@ -43,7 +54,10 @@ export async function withReconnect<T>(location: string, what: string, fn: () =>
         const why = (e instanceof Error ? e.message : String(e)).split('\n')[0];
         throw new StoreError(`lost the database at ${maskUrl(location)} for ${Math.round(waited)} s while ${what} (${why}); what finished before is saved: continue once it is back`);
       }
-      if (attempt === 0) onWait?.(limit, e);
+      if (attempt === 0) {
+        onWait?.(limit, e);
+        notice?.(`the database at ${maskUrl(location)} is away (${(e instanceof Error ? e.message : String(e)).split('\n')[0]}) while ${what}: waiting for it, up to ${limit} s`);
+      }
       await sleep(Math.min(delay, Math.max(0, limit * 1000 - (Date.now() - start))));
       delay = Math.min(delay * 2, 5000);
     }

@@ -86,11 +86,19 @@ function inspectFile(location: string): Buffer {
 }
 
 /** The file as an image to open in memory: its WAL-mode flag set back to a rollback journal (bytes 18-19), which SQLite needs to open an image. */
-function imageOf(location: string): Buffer {
-  const image = readFileSync(location);
-  image[18] = 1;
-  image[19] = 1;
-  return image;
+function imageOf(location: string): Buffer | undefined {
+  // read whole and unchanged: a writer that opened the file meanwhile would make a torn copy (then it is read in place)
+  for (let k = 0; k < 3; k++) {
+    const before = statSync(location);
+    const image = readFileSync(location);
+    const after = statSync(location);
+    if (before.size === after.size && before.mtimeMs === after.mtimeMs && image.length === after.size && !existsSync(`${location}-wal`)) {
+      image[18] = 1;
+      image[19] = 1;
+      return image;
+    }
+  }
+  return undefined;
 }
 
 /**
@@ -661,11 +669,9 @@ export class SqliteStudyStore implements StudyStore {
     return {
       release: async () => {
         if (this.controllerLock === lock) this.controllerLock = undefined;
-        // the file goes with the lock (one left by a crash locks nothing: the lock was the process's)
-        if (lock.open) {
-          rmSync(`${this.location}-lock`, { force: true });
-          lock.close();
-        }
+        // the file stays (an empty SQLite file; the lock was the process's): removing it would let a
+        // process that opened it before the removal lock it while a third locks a new file
+        if (lock.open) lock.close();
       },
     };
   }
@@ -676,10 +682,7 @@ export class SqliteStudyStore implements StudyStore {
 
   /** `close`, for a caller that cannot wait (a process exiting). */
   closeSync(): void {
-    if (this.controllerLock?.open) {
-      rmSync(`${this.location}-lock`, { force: true });
-      this.controllerLock.close();
-    }
+    if (this.controllerLock?.open) this.controllerLock.close();
     this.controllerLock = undefined;
     if (!this.db.readonly && this.db.open && this.location !== ':memory:') {
       try {

@@ -386,6 +386,8 @@ export function searchCommand(program: Command, io: CliIo, result: CommandResult
       const active = stored ?? config!;
       // the study's record of its plugins is checked, never imported: the code is the command line's
       if (o.resume) checkStudyPlugins(active, plugins, shown);
+      // one controller per study, refused before any data is prepared (held until the store closes)
+      await store.lockController();
       // the controller trains nothing and loads no TensorFlow.js: each worker picks its backend and records it
       const backend = active.settings.backend ?? 'chosen by each worker (recorded with its results)';
       if (!o.json) {
@@ -452,7 +454,7 @@ export function searchCommand(program: Command, io: CliIo, result: CommandResult
       }
       if (!o.resume && store instanceof PostgresStudyStore) await store.discardIfEmpty().catch(() => false);
       await store.close();
-      if (empty) for (const f of [where.target, `${where.target}-wal`, `${where.target}-shm`, `${where.target}-lock`]) rmSync(f, { force: true });
+      if (empty) for (const f of [where.target, `${where.target}-wal`, `${where.target}-shm`]) rmSync(f, { force: true });
     }
   });
 }
@@ -589,6 +591,8 @@ function retrainCommand(study: Command, io: CliIo, result: CommandResult): void 
         if (!config) throw new UsageError(`${where.display} holds no study to retrain`);
         checkStudyPlugins(config, plugins, where.display);
         await loadPlugins(plugins);
+        // one controller per study, refused before any data is prepared (held until the store closes)
+        await store.lockController();
         const references: Array<{ label: string; dna: Dna }> = [];
         for (const name of names) {
           const r = loadDna(io, name, config.settings.dModel, o.heads, '--baselines');

@@ -10,6 +10,7 @@ import {
   pluginDifferences,
   pluginIdentity,
   pluginName,
+  studyKey,
   studyPluginIdentities,
   trainingEnvironment,
   type BackendChoice,
@@ -132,6 +133,8 @@ export function workerCommand(program: Command, io: CliIo): void {
         // nothing written in the database makes a worker load code: only its own --plugin modules
         const missing = job.plugins.map(pluginName).filter((n) => !myPlugins.some((p) => p.name === n));
         const name = jobName(job);
+        // a job left on the queue by an earlier study in this schema is not this study's to train
+        if (job.study && job.study !== studyKey(config)) throw new Error(`${name} belongs to another study than ${where.display} (an earlier one in this schema): not trained`);
         if (missing.length) throw new Error(`this worker was not started with the plugins ${name} needs: ${missing.join(', ')} (start it with --plugin)`);
         const differ = job.pluginIds ? pluginDifferences(job.pluginIds, myPlugins, { extraAllowed: true }) : [];
         if (differ.length && !o.allowMixedHardware) throw new Error(`${name} needs other plugin code than this worker has: ${differ.join('; ')}`);
@@ -162,7 +165,17 @@ export function workerCommand(program: Command, io: CliIo): void {
       process.once('SIGTERM', onStop);
       // a stop does not wait for the candidates in hand: they are handed back to the queue
       try {
-        await serveQueue({ boss, queue, concurrency: o.concurrency, pollSeconds: Math.max(0.5, o.poll), handle: handler, signals, signal: stop.signal, location: o.study });
+        await serveQueue({
+          boss,
+          queue,
+          concurrency: o.concurrency,
+          pollSeconds: Math.max(0.5, o.poll),
+          handle: handler,
+          signals,
+          signal: stop.signal,
+          location: o.study,
+          onLate: (job) => io.stderr(`job ${job}: its result came after the job was taken back (its lease ran out); it runs again elsewhere\n`),
+        });
       } finally {
         stop.abort();
         process.off('SIGINT', onStop);

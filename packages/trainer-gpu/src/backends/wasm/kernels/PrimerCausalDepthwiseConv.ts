@@ -96,7 +96,8 @@ export function depthwiseConvGradWasm(args: { inputs: tf.NamedTensorInfoMap; bac
           continue;
         }
         const i = o - lag * c;
-        for (let j = 0; j < c; j++) acc[kl + j] = acc[kl + j]! + DY[o + j]! * X[i + j]!;
+        // each product in float32 (as the native path and the composite), summed in double
+        for (let j = 0; j < c; j++) acc[kl + j] = acc[kl + j]! + Math.fround(DY[o + j]! * X[i + j]!);
       }
     }
   }
