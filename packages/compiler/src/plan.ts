@@ -206,10 +206,12 @@ export function planBlock(
       if (!analysis.live[s]![i]) return;
       const state = inputCount(s) + i;
       t.activationFloatsPerSequence += floats(state);
+      const op = ins.op === CALL ? undefined : opShape(shapes, i);
+      const params = op ? op.d.parameters(op.shape) : [];
       // a product's or a projection's output, or a [seq, seq] state: its backward makes temporaries as large again
-      const heavy = shapes.states[state]!.seq > 0 || ins.op === 'MAT_MUL' || ins.op === 'T_MAT_MUL' || (ins.op !== CALL && opShape(shapes, i).d.parameters(opShape(shapes, i).shape).length > 0);
+      const heavy = shapes.states[state]!.seq > 0 || ins.op === 'MAT_MUL' || ins.op === 'T_MAT_MUL' || params.length > 0;
       t.trainingFloatsPerSequence += floats(state) * (Math.max(1, readers.get(state) ?? 0) + (heavy ? 1 : 0));
-      if (ins.op === CALL) {
+      if (!op) {
         const c = measure(shapes.calls.get(i)!);
         t.parameters += ins.branching * c.parameters;
         t.forwardFlopsPerToken += ins.branching * c.forwardFlopsPerToken;
@@ -222,9 +224,8 @@ export function planBlock(
         }
         return;
       }
-      const { d, shape } = opShape(shapes, i);
-      t.forwardFlopsPerToken += (d.flops(shape) * ins.branching) / size.seqLen;
-      t.parameters += ins.branching * d.parameters(shape).reduce((a, p) => a + p.shape.reduce((x, y) => x * y, 1), 0);
+      t.forwardFlopsPerToken += (op.d.flops(op.shape) * ins.branching) / size.seqLen;
+      t.parameters += ins.branching * params.reduce((a, p) => a + p.shape.reduce((x, y) => x * y, 1), 0);
     });
     totals.set(shapes, t);
     return t;

@@ -24,7 +24,7 @@ const TYPES: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.j
 export interface DashboardOptions {
   /** Opens the study read-only: called at start and, while it fails (no study there yet, a file that is not one), at every poll. */
   open(): Promise<StudyStore>;
-  /** The study's location, for messages: shown masked, and its secrets never leave the server (see `redactSecrets`). */
+  /** The study's location, for messages: shown masked; errors quoting it are redacted (`redactSecrets`) where they come in. */
   location: string;
   port?: number;
   host?: string;
@@ -87,8 +87,6 @@ export function errorPage(title: string, message: string): string {
  * says when the study changed. Never writes to the study.
  */
 export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
-  // every body the server sends goes through this: a study's password in its location (or in a driver's error) is never served
-  const clean = (text: string) => redactSecrets(text);
   const location = maskUrl(o.location);
   let data: StudyData | undefined;
   let store: StudyStore | undefined;
@@ -99,14 +97,15 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
       data = await StudyData.load(store);
       problem = undefined;
     } catch (e) {
-      problem = (e as Error).message;
+      // a driver's or library's message may quote a URL whole: redacted where it comes in (the location itself is shown masked)
+      problem = redactSecrets((e as Error).message);
       await store?.close().catch(() => undefined);
       store = undefined;
     }
   };
   await attach();
   const clients = new Set<ServerResponse>();
-  const send = (event: string, body: unknown) => clients.forEach((c) => c.write(clean(`event: ${event}\ndata: ${JSON.stringify(body)}\n\n`)));
+  const send = (event: string, body: unknown) => clients.forEach((c) => c.write(`event: ${event}\ndata: ${JSON.stringify(body)}\n\n`));
   let polling = false;
   const timer = setInterval(async () => {
     if (polling) return;
@@ -117,7 +116,7 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
         if (data) send('update', (data as StudyData).version);
       } else if (await data.refresh()) send('update', data.version);
     } catch (e) {
-      send('problem', (e as Error).message);
+      send('problem', redactSecrets((e as Error).message));
     } finally {
       polling = false;
     }
@@ -125,7 +124,7 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
   const heartbeat = setInterval(() => clients.forEach((c) => c.write(': alive\n\n')), 15_000);
 
   const json = (res: ServerResponse, body: unknown, status = 200) => {
-    res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(clean(JSON.stringify(body)));
+    res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(body));
   };
   const hosts = allowedHostNames(o.host ?? '127.0.0.1', o.allowedHosts);
   const handle = (req: IncomingMessage, res: ServerResponse) => {
@@ -145,7 +144,7 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
     if (!data && (path === '/' || path === '/index.html' || path.startsWith('/api/'))) {
       const message = `${location} cannot be shown: ${problem}. The page will show it once it can be read (it is checked every second).`;
       if (path.startsWith('/api/')) return json(res, { error: message }, 503);
-      return void res.writeHead(503, { 'content-type': 'text/html; charset=utf-8', refresh: '2' }).end(clean(errorPage('No study to show', message)));
+      return void res.writeHead(503, { 'content-type': 'text/html; charset=utf-8', refresh: '2' }).end(errorPage('No study to show', message));
     }
     if (data && path.startsWith('/api/')) return api(data, path, url, req, res);
     const file = FILES[path === '/index.html' ? '/' : path];
@@ -180,7 +179,7 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
     try {
       handle(req, res);
     } catch (e) {
-      json(res, { error: (e as Error).message }, 500);
+      json(res, { error: redactSecrets((e as Error).message) }, 500);
     }
   });
   await new Promise<void>((ok, fail) => {

@@ -12,7 +12,7 @@
  * - reuse: a controller that comes back finds the job it sent and waits for it, or takes its
  *   result; a job that ended failed, or whose outcome is an environment failure, is reset (taken
  *   off the queue and its archive) and sent again, so fixing the cause and resuming works.
- * - lease: a worker holds a job by heartbeat (`LEASE_SECONDS`, renewed every third of it),
+ * - lease: a worker holds a job by heartbeat (`leaseSeconds()`, renewed every third of it),
  *   whatever the candidate's budget; a worker that dies stops renewing, and the job returns to the
  *   queue within about a lease. The candidate's own time limit is the worker's to enforce.
  * - retry: a lease lost twice fails the job (an environment failure: worker lost).
@@ -22,7 +22,7 @@ import { createHash } from 'node:crypto';
 import pg from 'pg';
 import PgBoss from 'pg-boss';
 import { environmentFailure, isEnvironmentFailure, jobName, type EvaluationJob, type JobOutcome } from '@primer-search/study';
-import { withReconnect } from '@primer-search/store';
+import { withReconnect, within } from '@primer-search/store';
 import type { EvaluationPool, RunJobOptions } from './pool.js';
 
 /** What travels on the queue: the job and its time limit. */
@@ -233,13 +233,6 @@ export function workerGrants(database: string, schema: string, role: string): st
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** `p`, or nothing after `ms`: closing a connection that died with its server must not hang a process that is done. */
-export function within(ms: number, p: Promise<unknown> | undefined): Promise<void> {
-  if (!p) return Promise.resolve();
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([p.then(() => undefined), new Promise<void>((r) => (timer = setTimeout(r, ms)))]).finally(() => clearTimeout(timer));
-}
-
 /**
  * The controller's side of the queue: `run` sends a candidate (unless a job for it is already
  * there, from before a restart) and resolves with its outcome. Nothing here trains. With
@@ -389,9 +382,9 @@ export async function serveQueue(args: {
       const write = (async () => {
         const r = (await ('output' in outcome
           ? db('writing a result', () => boss.complete(queue, j.id, outcome.output))
-          : db('writing a failure', () => boss.fail(queue, j.id, { message: outcome.error })))) as { affected?: number; updated?: number } | undefined;
+          : db('writing a failure', () => boss.fail(queue, j.id, { message: outcome.error })))) as { affected?: number } | undefined;
         // 0 rows: the job was taken back meanwhile (its lease ran out during a long outage) and runs again elsewhere
-        if (r && (r.affected ?? r.updated) === 0) args.onLate?.(j.id);
+        if (r?.affected === 0) args.onLate?.(j.id);
       })();
       writing.add(write);
       try {

@@ -2,7 +2,7 @@ import pg from 'pg';
 import type { CandidateRecord, CandidateView, EvaluationRecord, NewEvaluation, NewRetrainPlan, NewRetrainRun, RetrainPlan, RetrainRun, WorkerRecord } from '@primer-search/study';
 import { candidateOfRow, planBody, runBody, runOfRow, StoreError } from './sqlite.js';
 import { maskUrl } from './secrets.js';
-import { isConnectionLost, reconnectNotice, reconnectSeconds, withReconnect } from './reconnect.js';
+import { isConnectionLost, reconnectNotice, reconnectSeconds, withReconnect, within } from './reconnect.js';
 import { hasTable, SCHEMA, SCHEMA_VERSION, schemaGate } from './schema.js';
 import type { StudyDump, StudyStore } from './types.js';
 
@@ -518,11 +518,7 @@ export class PostgresStudyStore implements StudyStore {
 
   /** Lets go of the controller lock at once (the next taker need not wait for the server to notice a closed connection), then ends its session. */
   private async unlock(client: pg.PoolClient): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      client.query('SELECT pg_advisory_unlock(hashtext($1))', [`primer-search:controller:${this.schema}`]).catch(() => {}),
-      new Promise((r) => (timer = setTimeout(r, 5000))),
-    ]).finally(() => clearTimeout(timer));
+    await within(5000, client.query('SELECT pg_advisory_unlock(hashtext($1))', [`primer-search:controller:${this.schema}`]).catch(() => {}));
     client.release(true);
   }
 
@@ -554,7 +550,6 @@ export class PostgresStudyStore implements StudyStore {
       await this.unlock(client);
     }
     // clients whose connections died with their server may never say they ended: not waited for past a few seconds
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([this.pool.end(), new Promise((r) => (timer = setTimeout(r, 5000)))]).finally(() => clearTimeout(timer));
+    await within(5000, this.pool.end());
   }
 }

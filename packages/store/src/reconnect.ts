@@ -20,7 +20,18 @@ export function isConnectionLost(e: unknown): boolean {
 }
 
 /** How long to wait for a lost database before giving up (PRIMER_DB_RETRY_SECONDS). */
-export const reconnectSeconds = (): number => Math.max(0, Number(process.env.PRIMER_DB_RETRY_SECONDS ?? 300));
+export const reconnectSeconds = (): number => {
+  const v = Number(process.env.PRIMER_DB_RETRY_SECONDS);
+  // unset or not a number (which would never give up): the default
+  return process.env.PRIMER_DB_RETRY_SECONDS !== undefined && Number.isFinite(v) && v >= 0 ? v : 300;
+};
+
+/** `p`, or nothing after `ms`: closing a connection that died with its server must not hang a process that is done. */
+export function within(ms: number, p: Promise<unknown> | undefined): Promise<void> {
+  if (!p) return Promise.resolve();
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([p.then(() => undefined), new Promise<void>((r) => (timer = setTimeout(r, ms)))]).finally(() => clearTimeout(timer));
+}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
