@@ -239,10 +239,10 @@ describe('primer train and compare', () => {
     expect(r.code).toBe(0);
     const lines = r.stdout.trim().split('\n');
     expect(lines[0]).toMatch(/^model +params +steps +tokens\/s +val perplexity +speedup vs vanilla$/);
-    expect(lines[1]).toMatch(/^vanilla .* 1\.00x$/);
+    expect(lines[1]).toMatch(/^vanilla .* 1\.00x \(reference\)$/);
     expect(lines[2]).toMatch(/^primer-ez /);
     const csv = r.written['c.csv']!.trim().split('\n');
-    expect(csv[0]).toBe('model,seed,step,tokens,seconds,loss,perplexity');
+    expect(csv[0]).toBe('model,seed,step,tokens,seconds,flops,loss,perplexity');
     expect(csv).toHaveLength(1 + 2 * 10); // 9 checkpoints + the end, per model
   });
 
@@ -267,10 +267,37 @@ describe('primer train and compare', () => {
     expect(['better', 'worse', 'within the noise']).toContain(ez.verdict);
     const d = ez.perplexityDifference;
     expect(ez.verdict).toBe(d.interval[1] < 0 ? 'better' : d.interval[0] > 0 ? 'worse' : 'within the noise');
+    // --out writes the same record --json prints
+    const both = await run(['compare', '--models', 'vanilla,primer-ez', '--budget', '3steps', '--json', '--out', 'o.json', ...tiny]);
+    expect(JSON.parse(both.written['o.json']!)).toEqual(JSON.parse(both.stdout));
+    expect(Object.keys(JSON.parse(both.stdout))).toEqual(['reference', 'axis', 'seeds', 'rows', 'perSeed', 'records']);
     const text = await run(['compare', '--models', 'vanilla,primer-ez', '--budget', '3steps', '--seeds', '2', ...tiny]);
-    expect(text.stdout).toMatch(/^model +params +steps +tokens\/s +val perplexity \(mean ± sd\) +speedup vs vanilla \(mean \[95%\]\) +vs vanilla$/m);
+    expect(text.stdout).toMatch(/^model +params +steps +tokens\/s +val perplexity \(mean ± sd\) +speedup vs vanilla \(geo\. mean\) +perplexity − vanilla's \(mean\)$/m);
     expect(text.stdout).toMatch(/^vanilla .* ± .*\(reference\)$/m);
-    expect(text.stdout).toContain("Intervals: 95%, Student's t over the 2 seeds.");
+    // two seeds: no interval, no verdict, and it says why
+    expect(text.stdout).not.toMatch(/\[/);
+    expect(text.stdout).toContain('2 seeds are too few for a 95% interval or a verdict');
+    // a step budget: speedups in steps, not in the machine's seconds
+    expect(text.stdout).toContain('speedup: the training steps vanilla needed to reach its final perplexity');
+  }, 120_000);
+
+  it('measures against the model --against names, labels DNA files by file name or --labels, and refuses what it cannot label', async () => {
+    const r = await run(['compare', '--models', `vanilla,${VANILLA}`, '--labels', 'a,b', '--against', 'b', '--budget', '3steps', '--json', ...tiny]);
+    expect(r.code, r.stderr).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j.reference).toBe('b');
+    expect(j.rows.map((x: { model: string }) => x.model)).toEqual(['a', 'b']);
+    expect(j.rows[1].speedup).toBe(1);
+    const named = await run(['compare', '--models', `primer-ez,${VANILLA}`, '--budget', '2steps', ...tiny]);
+    expect(named.stdout).toMatch(/^primer-ez .*1\.00x \(reference\)$/m);
+    expect(named.stdout).toMatch(/^vanilla /m);
+    expect(named.stdout).not.toContain(`${VANILLA}  `);
+    const same = await run(['compare', '--models', `vanilla,${VANILLA}`, '--budget', '2steps', ...tiny]);
+    expect([same.code, same.stderr]).toEqual([2, expect.stringContaining('two models are labelled "vanilla": give each its own name with --labels')]);
+    const against = await run(['compare', '--models', 'vanilla,primer-ez', '--against', 'primer_ez', '--budget', '2steps', ...tiny]);
+    expect([against.code, against.stderr]).toEqual([2, expect.stringContaining('--against: "primer_ez" is not one of the models (did you mean primer-ez?)')]);
+    const count = await run(['compare', '--models', 'vanilla,primer-ez', '--labels', 'x', '--budget', '2steps', ...tiny]);
+    expect(count.code).toBe(2);
   }, 120_000);
 });
 

@@ -38,32 +38,38 @@ export interface RegistryOptions<Entry> {
  * datasets, tokenizers, backends): plain config objects in, duplicate names refused unless
  * overridden, unknown names answered with the closest known ones.
  */
+/**
+ * The names of `known` closest to `name` (a typo, another case, a part of the name): the ones at
+ * the smallest edit distance within a third of the length, at most three; none when nothing is close.
+ */
+export function closeMatches(name: string, known: Iterable<string>): string[] {
+  // a name this long is no typo of a known one (and the edit distance would be slow)
+  if (name.length > 64) return [];
+  const lower = name.toLowerCase();
+  const scored: Array<{ key: string; d: number }> = [];
+  for (const key of known) {
+    const kl = key.toLowerCase();
+    if (kl === lower) {
+      scored.push({ key, d: 0 });
+      continue;
+    }
+    const d = distance(lower, kl);
+    const limit = Math.max(1, Math.floor(Math.max(name.length, key.length) / 3));
+    if (d <= limit || (lower.length >= 3 && kl.includes(lower))) scored.push({ key, d });
+  }
+  scored.sort((a, b) => a.d - b.d || a.key.localeCompare(b.key));
+  // Only the closest: "CONV1X1" suggests CONV_1X1, not every CONV_*.
+  const best = scored[0]?.d ?? 0;
+  return scored.filter((s) => s.d === best).slice(0, 3).map((s) => s.key);
+}
+
 export function createRegistry<Known extends string, Entry>(
   kind: string,
   options: RegistryOptions<Entry> = {},
 ): Registry<Known, Entry> {
   const entries = new Map<string, Entry>();
 
-  const suggest = (name: string): string[] => {
-    // a name this long is no typo of a registered one (and the edit distance would be slow)
-    if (name.length > 64) return [];
-    const lower = name.toLowerCase();
-    const scored: Array<{ key: string; d: number }> = [];
-    for (const key of entries.keys()) {
-      const kl = key.toLowerCase();
-      if (kl === lower) {
-        scored.push({ key, d: 0 });
-        continue;
-      }
-      const d = distance(lower, kl);
-      const limit = Math.max(1, Math.floor(Math.max(name.length, key.length) / 3));
-      if (d <= limit || (lower.length >= 3 && kl.includes(lower))) scored.push({ key, d });
-    }
-    scored.sort((a, b) => a.d - b.d || a.key.localeCompare(b.key));
-    // Only the closest: "CONV1X1" suggests CONV_1X1, not every CONV_*.
-    const best = scored[0]?.d ?? 0;
-    return scored.filter((s) => s.d === best).slice(0, 3).map((s) => s.key);
-  };
+  const suggest = (name: string): string[] => closeMatches(name, entries.keys());
 
   return {
     kind,

@@ -96,6 +96,8 @@ describe.skipIf(!CHROMIUM)('the dashboard in headless Chromium', () => {
     await page.waitForFunction(() => (document.querySelector('#retrains')?.textContent ?? '').includes('6 of 6 runs recorded'), undefined, { timeout: 10_000 });
     const winner = plan.programs[2]!;
     expect(await page.textContent('#retrains')).toContain(`winner: ${winner.label}`);
+    // the notes under the table say what the speedup is measured in
+    expect(await page.textContent('#retrains')).toMatch(/speedup: the training (seconds|steps|tokens|FLOPs) the seed needed/);
     await page.click(`#retrains button[data-id="${winner.candidate}"]`);
     await page.waitForFunction((id) => document.querySelector('#program-title')?.textContent === `Candidate ${id}`, winner.candidate);
     expect(await page.evaluate(() => window.marker)).toBe('still the same page');

@@ -197,33 +197,20 @@ function reusedNote(x) {
   return x.reused ? ' (reused)' : '';
 }
 
-/** The retrainings (primer study retrain): per program mean ± sd over seeds, speedup over the seed with its interval, verdict, and the winner. */
+/** The retrainings (primer study retrain): the table as the study package words it (the same as the CLI prints), programs of the search linked to their candidate. */
 function drawRetrains() {
   const list = state.study.summary.retrains ?? [];
   $('retrains-section').hidden = list.length === 0;
-  const interval = (st) => (st?.interval ? ` [${fmt(st.interval[0], 2)}, ${fmt(st.interval[1], 2)}]` : '');
   setHtml(
     $('retrains'),
     html`${list.map((r) => {
-      const many = r.seeds.length > 1;
-      const head = html`<p class="retrain-head">retraining ${r.id}: the seed and the ${r.top} best program${r.top === 1 ? '' : 's'}${r.rows.some((x) => x.candidate === null) ? ', with references' : ''} · ${r.budget} per run · seed${many ? 's' : ''} ${[].concat(r.seeds).join(', ')} · ${fmt(r.done)} of ${fmt(r.total)} runs recorded</p>`;
-      const rows = r.rows.map((x) => {
-          const ppl = x.perplexity ? `${fmt(x.perplexity.mean, 2)}${many ? ` ± ${fmt(x.perplexity.sd, 2)}` : ''}${x.completed < r.seeds.length ? ` (${x.completed} of ${r.seeds.length} seeds)` : ''}` : x.runs ? 'failed' : '–';
-          const speed = x.program === 0 ? (x.perplexity ? '1.00x' : '–') : x.speedup ? `${fmt(x.speedup.mean, 2)}x${many ? interval(x.speedup) : ''}${x.notReached ? ` (not reached at ${x.notReached})` : ''}` : x.notReached ? 'not reached' : '–';
-          const verdict = x.program === 0 ? '(reference)' : (x.verdict ?? '–');
-          const link = x.candidate !== null ? html`<button data-id="${x.candidate}">${x.label}</button>` : x.label;
-          return html`<tr class="${r.winner?.program === x.program ? 'winner' : ''}"><td>${link}</td><td>${fmt(x.searchFitness, 2)}</td><td>${fmt(x.parameters)}</td><td>${fmt(x.steps)}</td><td>${ppl}</td><td>${speed}</td><td class="verdict">${verdict}</td></tr>`;
-        });
-      const w = r.winner;
-      const end =
-        r.done < r.total
-          ? 'not finished: running the same primer study retrain command again continues it'
-          : !w
-            ? 'no program completed every seed'
-            : w.isReference
-              ? `winner: the seed itself (perplexity ${fmt(w.perplexity.mean, 2)}): no retrained program beat it on average`
-              : `winner: ${w.label} (perplexity ${fmt(w.perplexity.mean, 2)}${many ? ` ± ${fmt(w.perplexity.sd, 2)}` : ''}), ${!w.verdict ? 'one seed: no interval' : w.verdict === 'better' ? 'better than the seed beyond the noise' : w.verdict === 'within the noise' ? 'but its difference from the seed is within the noise' : 'yet worse than the seed'}`;
-      return html`${head}<table class="rows retrain"><thead><tr><th>program</th><th>search perplexity</th><th>parameters</th><th>steps</th><th>perplexity${many ? ' (mean ± sd)' : ''}</th><th>speedup vs seed${many ? ' (mean [95%])' : ''}</th><th>vs seed</th></tr></thead><tbody>${rows}</tbody></table><p class="retrain-end">${end}. Speedup: the ${r.axis === 'flops' ? 'training FLOPs' : 'training seconds'} the seed needed to reach its final perplexity over those each program needed, paired by seed${many ? '; 95% Student-t intervals over the seeds' : ''}.</p>`;
+      const t = r.table;
+      const rows = t.rows.map((x) => {
+        const [label, ...rest] = x.cells;
+        const link = x.candidate !== null ? html`<button data-id="${x.candidate}">${label}</button>` : label;
+        return html`<tr class="${r.winner?.program === x.program ? 'winner' : ''}"><td>${link}</td>${rest.map((c) => html`<td>${c}</td>`)}</tr>`;
+      });
+      return html`<p class="retrain-head">${t.title}</p><table class="rows retrain"><thead><tr>${t.columns.map((c) => html`<th>${c}</th>`)}</tr></thead><tbody>${rows}</tbody></table>${t.notes.map((n) => html`<p class="retrain-note">${n}</p>`)}<p class="retrain-end">${t.end}</p>`;
     })}`,
   );
 }

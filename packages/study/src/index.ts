@@ -6,4 +6,5 @@ export * from './jobs.js';
 export * from './environment.js';
 export * from './stats.js';
 export * from './speedup.js';
+export * from './comparison.js';
 export * from './retrain.js';

@@ -39,7 +39,7 @@ const run = (program: number, seed: number, losses: number[] | null): RetrainRun
 });
 
 describe('summarizeRetrain', () => {
-  it('gives mean ± sd over seeds, speedups paired by seed with Student-t intervals, and the winner', () => {
+  it('gives mean ± sd over seeds, speedups paired by seed as a geometric mean, and with two seeds no interval and no verdict', () => {
     const runs = [run(0, 1, [4, 3]), run(1, 1, [3.5, 2.5]), run(0, 2, [4, 3.1]), run(1, 2, [3, 2.4])];
     const s = summarizeRetrain(plan(), runs);
     expect([s.done, s.total, s.axis]).toEqual([4, 4, 'seconds']);
@@ -47,18 +47,39 @@ describe('summarizeRetrain', () => {
     expect(ref!.perplexity!.mean).toBeCloseTo((Math.exp(3) + Math.exp(3.1)) / 2, 10);
     // seed 1: the seed reaches loss 3 at 20 s, candidate 3 halfway between 10 s (3.5) and 20 s (2.5): 15 s
     // seed 2: the seed reaches 3.1 at 20 s, candidate 3 between 0 s (loss 5) and 10 s (3): at 9.5 s
-    const speedups = [20 / 15, 20 / 9.5];
-    const mean = (speedups[0]! + speedups[1]!) / 2;
-    const sd = Math.abs(speedups[0]! - speedups[1]!) / Math.SQRT2;
-    expect(c3!.speedup!.mean).toBeCloseTo(mean, 10);
-    expect(c3!.speedup!.sd).toBeCloseTo(sd, 10);
-    // one degree of freedom: t = 12.706
-    expect(c3!.speedup!.interval![0]).toBeCloseTo(mean - (12.706 * sd) / Math.SQRT2, 10);
+    expect(c3!.speedup!.mean).toBeCloseTo(Math.sqrt((20 / 15) * (20 / 9.5)), 10);
+    expect(c3!.speedup!.interval).toBeUndefined();
     const diffs = [Math.exp(2.5) - Math.exp(3), Math.exp(2.4) - Math.exp(3.1)];
     expect(c3!.perplexityDifference!.mean).toBeCloseTo((diffs[0]! + diffs[1]!) / 2, 10);
-    expect(c3!.verdict).toBe('within the noise');
+    expect(c3!.perplexityDifference!.interval).toBeUndefined();
+    expect(c3!.verdict).toBeUndefined();
     expect(ref!.verdict).toBeUndefined();
-    expect(s.winner).toMatchObject({ program: 1, label: 'candidate 3', isReference: false, verdict: 'within the noise' });
+    expect(s.winner).toMatchObject({ program: 1, label: 'candidate 3', isReference: false });
+    expect(s.winner!.verdict).toBeUndefined();
+    expect(s.table.end).toMatch(/2 seeds: too few to say whether it differs from the seed beyond the noise/);
+    expect(s.table.notes.join('\n')).toMatch(/2 seeds are too few for a 95% interval or a verdict/);
+    expect(s.table.notes[0]).toMatch(/in seconds \(a time budget\), so it depends on the machine and its load/);
+  });
+
+  it('gives speedup intervals on the log scale from three seeds (never below 0), checked by hand', () => {
+    const p = plan({ seeds: [1, 2, 3] });
+    // the seed ends at loss 3 at 20 s; candidate 3 reaches 3 at 10 s, 5 s, 20 s (speedups 2, 4, 1)
+    const runs = [run(0, 1, [4, 3]), run(0, 2, [4, 3]), run(0, 3, [4, 3]), run(1, 1, [3, 2.9]), run(1, 2, [3, 3, 2.9].slice(0, 2)), run(1, 3, [4, 3])];
+    runs[4] = { ...runs[4]!, curve: [{ step: 1, tokens: 0, seconds: 5, perplexity: Math.exp(3) }, { step: 2, tokens: 0, seconds: 20, perplexity: Math.exp(2.95) }], fitness: Math.exp(2.95) };
+    const s = summarizeRetrain(p, runs);
+    const logs = [Math.log(2), Math.log(4), Math.log(1)];
+    const m = logs.reduce((a, b) => a + b) / 3;
+    const sd = Math.sqrt(logs.reduce((a, v) => a + (v - m) ** 2, 0) / 2);
+    const half = (4.303 * sd) / Math.sqrt(3);
+    const sp = s.rows[1]!.speedup!;
+    expect(sp.mean).toBeCloseTo(2, 10);
+    expect(sp.interval![0]).toBeCloseTo(Math.exp(m - half), 10);
+    expect(sp.interval![1]).toBeCloseTo(Math.exp(m + half), 10);
+    expect(sp.interval![0]).toBeGreaterThan(0);
+    // the table words the same figures, and the verdict cell is beside the difference it is about
+    const row = s.table.rows[1]!.cells;
+    expect(row[5]).toBe(`2.00x [${Math.exp(m - half).toFixed(2)}, ${Math.exp(m + half).toFixed(2)}]`);
+    expect(s.table.columns[6]).toMatch(/^perplexity − seed's \(mean \[95%\], verdict\)$/);
   });
 
   it('says better when every seed agrees beyond the noise, counts seeds where the reference quality is never reached, and names no winner before the end', () => {
@@ -91,7 +112,7 @@ describe('summarizeRetrain', () => {
     expect(s.rows[1]!.notReached).toBe(0);
     const at1 = 10 + (10 * (3.5 - 2.82)) / (3.5 - 2.51);
     const at2 = 10 + (10 * (3.5 - 2.84)) / (3.5 - 2.52);
-    expect(s.rows[1]!.speedup!.mean).toBeCloseTo((20 / at1 + 20 / at2) / 2, 10);
+    expect(s.rows[1]!.speedup!.mean).toBeCloseTo(Math.sqrt((20 / at1) * (20 / at2)), 10);
     expect(s.winner).toMatchObject({ label: 'candidate 3', isReference: false });
     expect(() => summarizeRetrain(p, runs, 3)).toThrow(/retraining 1 has no program 3 to measure against \(it has 3\)/);
     // by default, the seed
@@ -105,5 +126,15 @@ describe('summarizeRetrain', () => {
     const s = summarizeRetrain(p, [withFlops(run(0, 1, [4, 3]), 1e8), withFlops(run(1, 1, [3.5, 2.5]), 2e8)]);
     expect(s.axis).toBe('flops');
     expect(s.rows[1]!.speedup!.mean).toBeCloseTo(2e9 / 3e9, 10);
+    expect(s.table.notes[0]).toMatch(/training FLOPs .* the same on every machine/);
+  });
+
+  it("measures speedups in steps under a step budget, whatever the seconds say (a loaded machine's slow run is no slower in steps)", () => {
+    const p = plan({ seeds: [1], settings: { ...plan().settings, budget: { kind: 'steps', steps: 2 } } });
+    const slow = (r: RetrainRun, factor: number): RetrainRun => ({ ...r, curve: r.curve.map((e) => ({ ...e, seconds: e.seconds * factor })) });
+    // the same curves in steps; candidate 3's run took 3x the seconds
+    const s = summarizeRetrain(p, [run(0, 1, [4, 3]), slow(run(1, 1, [4, 3]), 3)]);
+    expect(s.axis).toBe('steps');
+    expect(s.rows[1]!.speedup!.mean).toBeCloseTo(1, 12);
   });
 });

@@ -1,9 +1,7 @@
 import type { RetrainPlan, RetrainRun } from './records.js';
-import { speedup, type SpeedupAxis } from './speedup.js';
+import { comparePaired, comparisonNotes, differenceCell, differenceHeader, speedupAxisOf, speedupCell, speedupHeader, type RatioStatistics, type Verdict } from './comparison.js';
+import type { SpeedupAxis } from './speedup.js';
 import { seedStatistics, type SeedStatistics } from './stats.js';
-
-/** How a program compares with the reference over seeds: its paired perplexity difference's 95% interval lies below 0, above 0, or contains 0. */
-export type Verdict = 'better' | 'worse' | 'within the noise';
 
 export interface RetrainRow {
   program: number;
@@ -19,8 +17,10 @@ export interface RetrainRow {
   steps: number | null;
   /** Final validation perplexity over the seeds that completed. */
   perplexity?: SeedStatistics;
-  /** Speedup against the reference trained with the same seed, over the seeds where both completed and it reached the reference's final quality. */
-  speedup?: SeedStatistics;
+  /** Speedup against the reference trained with the same seed, over the seeds where both completed and it reached the reference's final quality (geometric mean; interval on the log scale). */
+  speedup?: RatioStatistics;
+  /** Seeds where both it and the reference completed. */
+  paired: number;
   /** Seeds (of those where both completed) at which it never reached the reference's final perplexity. */
   notReached: number;
   /** Its final perplexity minus the reference's, paired by seed. */
@@ -46,46 +46,86 @@ export interface RetrainSummary {
    * recorded (undefined before, or when no program completed every seed).
    */
   winner?: { program: number; label: string; perplexity: SeedStatistics; verdict?: Verdict; isReference: boolean };
+  /** The same as words: what the CLI prints and the dashboard shows (one wording for both). */
+  table: RetrainTable;
 }
 
-const verdictOf = (d?: SeedStatistics): Verdict | undefined =>
-  !d?.interval ? undefined : d.interval[1] < 0 ? 'better' : d.interval[0] > 0 ? 'worse' : 'within the noise';
+/** A retraining's table as text cells, with the lines above and below it. */
+export interface RetrainTable {
+  title: string;
+  columns: string[];
+  rows: Array<{ program: number; candidate: number | null; cells: string[] }>;
+  notes: string[];
+  /** Who won, or why there is no winner yet. */
+  end: string;
+}
+
+function retrainTable(r: Omit<RetrainSummary, 'table'>): RetrainTable {
+  const n = r.seeds.length;
+  const many = n > 1;
+  const ref = r.referenceProgram === 0 ? 'seed' : r.reference;
+  const theRef = r.referenceProgram === 0 ? 'the seed' : r.reference;
+  const columns = ['program', 'search ppl', 'params', 'steps', many ? 'perplexity (mean ± sd)' : 'perplexity', speedupHeader(ref, n), ...(many ? [differenceHeader(ref, n)] : [])];
+  const rows = r.rows.map((x) => ({
+    program: x.program,
+    candidate: x.candidate,
+    cells: [
+      x.label,
+      x.searchFitness === null ? '-' : x.searchFitness.toFixed(2),
+      x.parameters === null ? '-' : Math.round(x.parameters).toLocaleString('en-US'),
+      x.steps === null ? '-' : Math.round(x.steps).toLocaleString('en-US'),
+      x.perplexity === undefined ? (x.runs ? 'failed' : '-') : `${x.perplexity.mean.toFixed(2)}${many ? ` ± ${x.perplexity.sd.toFixed(2)}` : ''}${x.completed < n ? ` (${x.completed} of ${n} seeds)` : ''}`,
+      x.program === r.referenceProgram ? (x.perplexity ? (many ? '1.00x' : '1.00x (reference)') : '-') : speedupCell(x),
+      ...(many ? [x.program === r.referenceProgram ? '(reference)' : differenceCell(x)] : []),
+    ],
+  }));
+  const title = `retraining ${r.id}: the seed and the ${r.top} best program${r.top === 1 ? '' : 's'} of the search${r.rows.some((x) => x.candidate === null) ? ', with references' : ''} · ${r.budget} per run · seed${many ? 's' : ''} ${r.seeds.join(', ')} · ${r.done} of ${r.total} runs recorded`;
+  const w = r.winner;
+  const ppl = (st: SeedStatistics) => `perplexity ${st.mean.toFixed(2)}${many ? ` ± ${st.sd.toFixed(2)}` : ''}`;
+  const end =
+    r.done < r.total
+      ? 'not finished: continue it by running the same primer study retrain command again.'
+      : !w
+        ? 'no program completed every seed.'
+        : w.isReference
+          ? `winner: ${theRef} itself (${ppl(w.perplexity)}): no other program has a lower mean perplexity.`
+          : `winner: ${w.label} (${ppl(w.perplexity)}), the lowest mean perplexity; ${
+              !w.verdict
+                ? `${n < 3 ? `${n} seed${n === 1 ? '' : 's'}: too few to say whether` : 'not every seed completed, so no interval says whether'} it differs from ${theRef} beyond the noise`
+                : w.verdict === 'better'
+                  ? `lower than ${theRef}'s beyond the noise`
+                  : w.verdict === 'within the noise'
+                    ? `its difference from ${theRef} is within the noise`
+                    : `yet higher than ${theRef}'s beyond the noise`
+            }.`;
+  return { title, columns, rows, notes: comparisonNotes(theRef, r.axis, n), end };
+}
 
 /**
  * The leaderboard of a retraining: for each program, mean and standard deviation of its final
  * perplexity over the seeds, its speedup over the reference (`against`, an index into the plan's
  * programs: by default programs[0], the study's seed; e.g. a reference model such as Primer-EZ)
- * with a 95% Student-t interval, and whether its difference from the reference is beyond the
- * noise. Speedups are in training FLOPs under a FLOP budget, in training seconds otherwise.
+ * (geometric mean, 95% interval on the log scale), and whether its final perplexity differs from
+ * the reference's beyond the noise. Speedups are in the budget's own measure (comparison.ts).
  */
 export function summarizeRetrain(plan: RetrainPlan, runs: RetrainRun[], against = 0): RetrainSummary {
   if (!Number.isInteger(against) || against < 0 || against >= Math.max(plan.programs.length, 1)) {
     throw new RangeError(`retraining ${plan.id} has no program ${against} to measure against (it has ${plan.programs.length})`);
   }
-  const axis: SpeedupAxis = plan.settings.budget.kind === 'flops' ? 'flops' : 'seconds';
+  const axis = speedupAxisOf(plan.settings.budget);
   const mine = runs.filter((r) => r.retrain === plan.id);
   const at = (program: number, seed: number) => mine.find((r) => r.program === program && r.seed === seed);
-  const loss = (r: RetrainRun) => r.curve.map((e) => ({ seconds: e.seconds, flops: e.flops, loss: Math.log(e.perplexity) }));
+  const loss = (r: RetrainRun) => r.curve.map((e) => ({ seconds: e.seconds, flops: e.flops, step: e.step, tokens: e.tokens, loss: Math.log(e.perplexity) }));
+  const completed = (r?: RetrainRun) => (r?.status === 'completed' && r.fitness !== null ? { curve: loss(r), perplexity: r.fitness } : undefined);
+  const vocabulary = mine.find((r) => r.vocabSize)?.vocabSize ?? undefined;
   const rows = plan.programs.map((p, program): RetrainRow => {
     const own = plan.seeds.map((seed) => at(program, seed)).filter((r): r is RetrainRun => r !== undefined);
     const done = own.filter((r) => r.status === 'completed' && r.fitness !== null);
-    const speedups: number[] = [];
-    const diffs: number[] = [];
-    let notReached = 0;
-    let paired = 0;
-    for (const seed of plan.seeds) {
-      const r = at(program, seed);
-      const ref = at(against, seed);
-      if (r?.status !== 'completed' || ref?.status !== 'completed' || r.fitness === null || ref.fitness === null) continue;
-      paired++;
-      diffs.push(r.fitness - ref.fitness);
-      // the untrained start: a uniform guess over the vocabulary
-      const vocabulary = r.vocabSize ?? ref.vocabSize;
-      const s = vocabulary ? speedup(loss(ref), loss(r), Math.log(vocabulary), axis) : undefined;
-      if (s === undefined) notReached++;
-      else speedups.push(s);
-    }
-    const perplexityDifference = program !== against && paired === plan.seeds.length && paired > 1 ? seedStatistics(diffs) : undefined;
+    // the untrained start: a uniform guess over the vocabulary
+    const c = vocabulary
+      ? comparePaired(plan.seeds.map((seed) => ({ seed, reference: completed(at(against, seed)), program: completed(at(program, seed)) })), axis, Math.log(vocabulary))
+      : undefined;
+    const mineToo = program !== against;
     return {
       program,
       label: p.label,
@@ -97,17 +137,18 @@ export function summarizeRetrain(plan: RetrainPlan, runs: RetrainRun[], against 
       parameters: own.find((r) => r.parameters !== null)?.parameters ?? null,
       steps: own.length ? own.reduce((a, r) => a + r.steps, 0) / own.length : null,
       perplexity: done.length ? seedStatistics(done.map((r) => r.fitness!)) : undefined,
-      speedup: speedups.length ? seedStatistics(speedups) : undefined,
-      notReached,
-      perplexityDifference,
-      verdict: verdictOf(perplexityDifference),
+      paired: c?.paired ?? 0,
+      speedup: mineToo ? c?.speedup : undefined,
+      notReached: c?.notReached ?? 0,
+      perplexityDifference: mineToo ? c?.perplexityDifference : undefined,
+      verdict: mineToo ? c?.verdict : undefined,
     };
   });
   const total = plan.programs.length * plan.seeds.length;
   const done = rows.reduce((a, r) => a + r.runs, 0);
   const complete = rows.filter((r) => r.completed === plan.seeds.length && r.perplexity);
   const best = done === total && complete.length ? complete.reduce((a, b) => (b.perplexity!.mean < a.perplexity!.mean ? b : a)) : undefined;
-  return {
+  const summary: Omit<RetrainSummary, 'table'> = {
     id: plan.id,
     top: plan.top,
     budget: plan.budget,
@@ -120,4 +161,5 @@ export function summarizeRetrain(plan: RetrainPlan, runs: RetrainRun[], against 
     rows,
     winner: best && { program: best.program, label: best.label, perplexity: best.perplexity!, verdict: best.verdict, isReference: best.program === against },
   };
+  return { ...summary, table: retrainTable(summary) };
 }

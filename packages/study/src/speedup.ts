@@ -4,17 +4,21 @@ export interface CurvePoint {
   seconds: number;
   /** Training FLOPs spent when it was taken (absent in records made before FLOPs were counted). */
   flops?: number;
+  /** Training steps taken when it was taken. */
+  step?: number;
+  /** Training tokens seen when it was taken. */
+  tokens?: number;
   /** Mean next-token cross-entropy in nats. */
   loss: number;
 }
 
 /**
- * Training seconds a model needed to reach `target` validation loss, interpolated linearly
+ * Training seconds (or steps, tokens, FLOPs: `axis`) a model needed to reach `target` validation loss, interpolated linearly
  * between its evaluations (in loss, which is log-perplexity), starting from an untrained
  * point at 0 s with loss `start`. Undefined if it never got there.
  */
 export function secondsToReach(evaluations: CurvePoint[], target: number, start: number, axis: SpeedupAxis = 'seconds'): number | undefined {
-  const at = (e: CurvePoint) => (axis === 'flops' ? (e.flops ?? NaN) : e.seconds);
+  const at = (e: CurvePoint) => (axis === 'flops' ? (e.flops ?? NaN) : axis === 'steps' ? (e.step ?? NaN) : axis === 'tokens' ? (e.tokens ?? NaN) : e.seconds);
   let prev = { x: 0, loss: start };
   for (const e of evaluations) {
     if (!Number.isFinite(e.loss) || !Number.isFinite(at(e))) return undefined;
@@ -27,8 +31,12 @@ export function secondsToReach(evaluations: CurvePoint[], target: number, start:
   return undefined;
 }
 
-/** What a speedup is measured in: training seconds (the paper's), or training FLOPs (for runs under a FLOP budget: the same on every machine). */
-export type SpeedupAxis = 'seconds' | 'flops';
+/**
+ * What a speedup is measured in: the budget's own measure. Training seconds (the paper's, under a
+ * time budget: they depend on the machine and its load), or steps, tokens or training FLOPs (the
+ * same on every machine).
+ */
+export type SpeedupAxis = 'seconds' | 'steps' | 'tokens' | 'flops';
 
 /**
  * The paper's speedup: (time the baseline needed to reach its final quality) / (time this

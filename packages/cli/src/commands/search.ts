@@ -238,45 +238,13 @@ export function formatSummary(s: StudySummary, candidatesOf: (id: number) => { d
   return `${out.join('\n')}\n`;
 }
 
-/** A retraining's leaderboard: mean ± sd over seeds, speedup against the seed with its 95% interval, and the winner. */
+/** A retraining's leaderboard, as the study package words it (the dashboard shows the same table). */
 export function formatRetrain(r: RetrainSummary): string {
-  const out: string[] = [];
-  const many = r.seeds.length > 1;
-  const ref = r.referenceProgram === 0 ? 'seed' : r.reference;
-  const theRef = r.referenceProgram === 0 ? 'the seed' : r.reference;
-  out.push(
-    `retraining ${r.id}: the seed and the ${r.top} best program${r.top === 1 ? '' : 's'} of the search${r.rows.some((x) => x.candidate === null) ? ', with references' : ''} · ${r.budget} per run · seed${many ? 's' : ''} ${r.seeds.join(', ')} · ${r.done} of ${r.total} runs recorded`,
-  );
-  const interval = (st?: SeedStatistics, digits = 2) => (st?.interval ? ` [${st.interval[0].toFixed(digits)}, ${st.interval[1].toFixed(digits)}]` : '');
-  const rows = [
-    ['program', 'search ppl', 'params', 'steps', many ? 'perplexity (mean ± sd)' : 'perplexity', `speedup vs ${ref}${many ? ' (mean [95%])' : ''}`, ...(many ? [`vs ${ref}`] : [])],
-    ...r.rows.map((x) => [
-      x.label,
-      x.searchFitness === null ? '-' : x.searchFitness.toFixed(2),
-      x.parameters === null ? '-' : fmt(x.parameters),
-      x.steps === null ? '-' : fmt(x.steps),
-      x.perplexity === undefined ? (x.runs ? 'failed' : '-') : `${x.perplexity.mean.toFixed(2)}${many ? ` ± ${x.perplexity.sd.toFixed(2)}` : ''}${x.completed < r.seeds.length ? ` (${x.completed} of ${r.seeds.length} seeds)` : ''}`,
-      x.program === r.referenceProgram
-        ? x.perplexity ? '1.00x' : '-'
-        : x.speedup
-          ? `${x.speedup.mean.toFixed(2)}x${many ? interval(x.speedup) : ''}${x.notReached ? ` (not reached at ${x.notReached} seed${x.notReached === 1 ? '' : 's'})` : ''}`
-          : x.notReached ? 'not reached' : '-',
-      ...(many ? [x.program === r.referenceProgram ? '(reference)' : (x.verdict ?? '-')] : []),
-    ]),
-  ];
-  const widths = rows[0]!.map((_, k) => Math.max(...rows.map((row) => row[k]!.length)));
-  out.push(rows.map((row) => row.map((v, k) => (k === 0 ? v.padEnd(widths[k]!) : v.padStart(widths[k]!))).join('  ')).join('\n'));
-  out.push(
-    `speedup: the ${r.axis === 'flops' ? 'training FLOPs' : 'training seconds'} ${theRef} needed to reach its final perplexity over those each program needed to reach it, paired by seed${many ? `; intervals 95%, Student's t over the seeds; "within the noise": the 95% interval of the perplexity difference from ${theRef} (paired by seed) contains 0` : ''}.`,
-  );
-  if (r.done < r.total) out.push(`not finished: continue it by running the same primer study retrain command again.`);
-  else if (!r.winner) out.push('no program completed every seed.');
-  else if (r.winner.isReference) out.push(`winner: ${theRef} itself (perplexity ${r.winner.perplexity.mean.toFixed(2)}${many ? ` ± ${r.winner.perplexity.sd.toFixed(2)}` : ''}): no other program beat it on average.`);
-  else {
-    const how = !r.winner.verdict ? '(one seed: no interval)' : r.winner.verdict === 'better' ? `better than ${theRef} beyond the noise` : r.winner.verdict === 'within the noise' ? `but its difference from ${theRef} is within the noise` : `yet worse than ${theRef}`;
-    out.push(`winner: ${r.winner.label} (perplexity ${r.winner.perplexity.mean.toFixed(2)}${many ? ` ± ${r.winner.perplexity.sd.toFixed(2)}` : ''}), ${how}.`);
-  }
-  return `${out.join('\n')}\n`;
+  const t = r.table;
+  const rows = [t.columns, ...t.rows.map((x) => x.cells)];
+  const widths = t.columns.map((_, k) => Math.max(...rows.map((row) => row[k]!.length)));
+  const lines = [t.title, rows.map((row) => row.map((v, k) => (k === 0 ? v.padEnd(widths[k]!) : v.padStart(widths[k]!))).join('  ')).join('\n'), ...t.notes, t.end];
+  return `${lines.join('\n')}\n`;
 }
 
 export function searchCommand(program: Command, io: CliIo, result: CommandResult): void {

@@ -3,9 +3,27 @@ import { existsSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { InvalidArgumentError, Option, type Command } from 'commander';
+import { closeMatches, quote } from '@primer-search/core';
 import { baselines } from '@primer-search/baselines';
 import { corpora, prepareData, tokenizers, type DataSettings } from '@primer-search/datasets';
-import { BUILTIN_BACKENDS, DEFAULT_RUN_SETTINGS, describeBackend, DEFAULT_TRAIN_CONFIG, formatBudget, parseBudget, seedStatistics, type BackendChoice, type RunSettings } from '@primer-search/study';
+import {
+  BUILTIN_BACKENDS,
+  DEFAULT_RUN_SETTINGS,
+  comparePaired,
+  comparisonNotes,
+  describeBackend,
+  DEFAULT_TRAIN_CONFIG,
+  differenceCell,
+  differenceHeader,
+  formatBudget,
+  parseBudget,
+  seedStatistics,
+  speedupAxisOf,
+  speedupCell,
+  speedupHeader,
+  type BackendChoice,
+  type RunSettings,
+} from '@primer-search/study';
 import type { RunRecord } from '@primer-search/trainer-gpu';
 import { loadTrainer } from '../trainer.js';
 import { exportLanguageModel } from '../export-model.js';
@@ -248,25 +266,36 @@ export function compareCommand(program: Command, io: CliIo, result: CommandResul
       .command('compare')
       .description(
         "Train several models under the same budget, data and seed, and print a table like the paper's Table 4: final validation perplexity, " +
-          'and speedup = (training time the first model needed to reach its final perplexity) / (time each model needed to reach that perplexity). ' +
-          'With --seeds N each model trains with seeds --seed .. --seed+N-1: the table gives mean ± standard deviation, speedups with 95% intervals, and says which differences are within the noise.',
+          'and speedup = (budget the reference needed to reach its final perplexity) / (budget each model needed to reach that perplexity), measured in the budget\'s own unit (steps, tokens, FLOPs; seconds only under a time budget). ' +
+          'With --seeds N each model trains with seeds --seed .. --seed+N-1: the table gives mean ± standard deviation, and from 3 seeds 95% intervals and whether each final perplexity differs from the reference\'s beyond the noise.',
       )
-      .option('--models <list>', 'comma-separated baselines or DNA files; the first is the reference', baselines.names().join(','))
-      .option('--seeds <n>', 'train each model with this many seeds (--seed, --seed+1, ...), for intervals', integer('--seeds', 1, 100), 1)
-      .option('--csv <file>', 'write every validation evaluation (model, seed, step, tokens, seconds, loss, perplexity) as CSV'),
+      .option('--models <list>', 'comma-separated baselines or DNA files', baselines.names().join(','))
+      .option('--labels <list>', 'names for the models in the table, comma-separated, in the order of --models (default: a baseline\'s name, a DNA file\'s name without .json)')
+      .option('--against <model>', 'the reference the speedups and verdicts are measured against: one of the labels (default: the first model)')
+      .option('--seeds <n>', 'train each model with this many seeds (--seed, --seed+1, ...); intervals and verdicts from 3', integer('--seeds', 1, 100), 1)
+      .option('--csv <file>', 'write every validation evaluation (model, seed, step, tokens, seconds, FLOPs, loss, perplexity) as CSV'),
     '2m',
-  ).action(async (o: RunOptions & { models: string; seeds: number; csv?: string }) => {
+  ).action(async (o: RunOptions & { models: string; labels?: string; against?: string; seeds: number; csv?: string }) => {
     checkRunFlags(o);
     const names = o.models.split(',').map((m) => m.trim()).filter(Boolean);
     if (names.length === 0) throw new UsageError('--models: give one or more baselines or DNA files, separated by commas');
-    const dnas = names.map((n) => ({ name: n, r: loadDna(io, n, o.dModel, o.heads, '--models') }));
+    const labels = o.labels === undefined ? names.map(modelName) : o.labels.split(',').map((m) => m.trim());
+    if (labels.length !== names.length || labels.some((l) => !l)) throw new UsageError(`--labels: give one name per model of --models (${names.length}), separated by commas`);
+    const twice = labels.find((l, i) => labels.indexOf(l) !== i);
+    if (twice) throw new UsageError(`two models are labelled ${quote(twice)}: give each its own name with --labels`);
+    const reference = o.against ?? labels[0]!;
+    if (!labels.includes(reference)) {
+      const near = closeMatches(reference, labels);
+      throw new UsageError(`--against: ${quote(reference)} is not one of the models${near.length ? ` (did you mean ${near.join(', ')}?)` : ''}: ${labels.join(', ')}`);
+    }
+    const dnas = names.map((n, i) => ({ name: labels[i]!, r: loadDna(io, n, o.dModel, o.heads, '--models') }));
     const bad = dnas.filter((d) => !d.r.ok);
     if (bad.length) {
       for (const d of bad) io.stderr(`${(d.r as { message: string }).message}\n`);
       result.exitCode = 1;
       return;
     }
-    const { runExperiment, selectBackend, speedup } = await loadTrainer();
+    const { runExperiment, selectBackend } = await loadTrainer();
     const backend = await selectBackend(o.backend);
     const seeds = Array.from({ length: o.seeds }, (_, k) => o.seed + k);
     if (!o.json) {
@@ -285,36 +314,37 @@ export function compareCommand(program: Command, io: CliIo, result: CommandResul
         }
       }
     }
+    const axis = speedupAxisOf(o.budget);
     const start = Math.log(records[0]!.record.data.vocabSize);
     const of = (name: string, seed: number) => records.find((x) => x.name === name && x.seed === seed)!.record;
-    const perSeed = records.map(({ name, seed, record }) => ({
-      model: name,
-      seed,
-      parameters: record.result.parameters,
-      steps: record.result.steps,
-      tokensPerSecond: record.result.tokensPerSecond,
-      trainSeconds: record.result.trainSeconds,
-      finalLoss: record.result.final?.loss,
-      finalPerplexity: record.result.final?.perplexity,
-      // against the reference trained with the same seed (same weights' draw and batches)
-      speedup: record.result.status === 'completed' ? speedup(of(names[0]!, seed).result.evaluations, record.result.evaluations, start, o.budget.kind === 'flops' ? 'flops' : 'seconds') : undefined,
-      status: record.result.status,
-    }));
-    const rows = names.map((model) => {
+    const run = (record: RunRecord) =>
+      record.result.status === 'completed' && record.result.final ? { curve: record.result.evaluations, perplexity: record.result.final.perplexity } : undefined;
+    const comparisons = new Map(labels.map((name) => [name, comparePaired(seeds.map((seed) => ({ seed, reference: run(of(reference, seed)), program: run(of(name, seed)) })), axis, start)]));
+    const perSeed = records.map(({ name, seed, record }) => {
+      const own = comparePaired([{ seed, reference: run(of(reference, seed)), program: run(record) }], axis, start);
+      return {
+        model: name,
+        seed,
+        parameters: record.result.parameters,
+        steps: record.result.steps,
+        tokensPerSecond: record.result.tokensPerSecond,
+        trainSeconds: record.result.trainSeconds,
+        finalLoss: record.result.final?.loss,
+        finalPerplexity: record.result.final?.perplexity,
+        // against the reference trained with the same seed (same weights' draw and batches)
+        speedup: own.speedup?.mean,
+        status: record.result.status,
+      };
+    });
+    const rows = labels.map((model) => {
       const runs = perSeed.filter((r) => r.model === model);
       const done = runs.filter((r) => r.finalPerplexity !== undefined);
       const ppl = done.length ? seedStatistics(done.map((r) => r.finalPerplexity!)) : undefined;
-      const sp = runs.every((r) => r.speedup !== undefined) ? seedStatistics(runs.map((r) => r.speedup!)) : undefined;
-      // paired by seed: this model's final perplexity minus the reference's
-      const diffs = seeds.flatMap((seed) => {
-        const a = runs.find((r) => r.seed === seed)?.finalPerplexity;
-        const b = perSeed.find((r) => r.model === names[0] && r.seed === seed)?.finalPerplexity;
-        return a === undefined || b === undefined ? [] : [a - b];
-      });
-      const diff = model !== names[0] && diffs.length === seeds.length && diffs.length > 1 ? seedStatistics(diffs) : undefined;
-      const verdict = !diff?.interval ? undefined : diff.interval[1] < 0 ? 'better' : diff.interval[0] > 0 ? 'worse' : 'within the noise';
+      const c = comparisons.get(model)!;
+      const isReference = model === reference;
       return {
         model,
+        source: names[labels.indexOf(model)]!,
         parameters: runs[0]!.parameters,
         steps: seedStatistics(runs.map((r) => r.steps)).mean,
         tokensPerSecond: seedStatistics(runs.map((r) => r.tokensPerSecond)).mean,
@@ -322,38 +352,41 @@ export function compareCommand(program: Command, io: CliIo, result: CommandResul
         finalLoss: done.length ? seedStatistics(done.map((r) => r.finalLoss!)).mean : undefined,
         finalPerplexity: ppl?.mean,
         perplexity: ppl,
-        speedup: sp?.mean,
-        speedupStatistics: sp,
-        perplexityDifference: diff,
-        verdict,
+        // geometric mean over the seeds where it reached the reference's final perplexity
+        speedup: c.speedup?.mean,
+        speedupStatistics: c.speedup,
+        notReached: c.notReached,
+        perplexityDifference: isReference ? undefined : c.perplexityDifference,
+        verdict: isReference ? undefined : c.verdict,
         completed: done.length,
         status: done.length === runs.length ? 'completed' : runs.find((r) => r.status !== 'completed')!.status,
       };
     });
     if (o.csv) {
-      const lines = ['model,seed,step,tokens,seconds,loss,perplexity'];
+      const lines = ['model,seed,step,tokens,seconds,flops,loss,perplexity'];
       for (const { name, seed, record } of records) {
-        for (const e of record.result.evaluations) lines.push([name, seed, e.step, e.tokens, e.seconds.toFixed(3), e.loss.toFixed(6), e.perplexity.toFixed(6)].join(','));
+        for (const e of record.result.evaluations) lines.push([csvField(name), seed, e.step, e.tokens, e.seconds.toFixed(3), e.flops ?? '', e.loss.toFixed(6), e.perplexity.toFixed(6)].join(','));
       }
       io.writeFile(o.csv, `${lines.join('\n')}\n`);
     }
-    if (o.out) io.writeFile(o.out, `${JSON.stringify({ rows, perSeed, records }, null, 2)}\n`);
+    // one record, the same in --out and --json
+    const report = { reference, axis, seeds, rows, perSeed, records };
+    if (o.out) io.writeFile(o.out, `${JSON.stringify(report, null, 2)}\n`);
     if (o.json) {
-      io.stdout(`${JSON.stringify({ reference: names[0], seeds, rows, perSeed, records }, null, 2)}\n`);
+      io.stdout(`${JSON.stringify(report, null, 2)}\n`);
       return;
     }
     const many = seeds.length > 1;
-    const interval = (st?: { interval?: [number, number] }, digits = 2) => (st?.interval ? ` [${st.interval[0].toFixed(digits)}, ${st.interval[1].toFixed(digits)}]` : '');
     const table = [
-      ['model', 'params', 'steps', 'tokens/s', many ? 'val perplexity (mean ± sd)' : 'val perplexity', `speedup vs ${names[0]}${many ? ' (mean [95%])' : ''}`, ...(many ? [`vs ${names[0]}`] : [])],
+      ['model', 'params', 'steps', 'tokens/s', many ? 'val perplexity (mean ± sd)' : 'val perplexity', speedupHeader(reference, seeds.length), ...(many ? [differenceHeader(reference, seeds.length)] : [])],
       ...rows.map((r) => [
         r.model,
         fmt(r.parameters),
         fmt(r.steps),
         fmt(r.tokensPerSecond),
         r.perplexity === undefined ? 'diverged' : `${r.perplexity.mean.toFixed(3)}${many ? ` ± ${r.perplexity.sd.toFixed(3)}` : ''}${r.completed < seeds.length ? ` (${r.completed} of ${seeds.length} seeds)` : ''}`,
-        r.speedup === undefined ? (r.status === 'completed' ? 'not reached' : '-') : `${r.speedup.toFixed(2)}x${many ? interval(r.speedupStatistics) : ''}`,
-        ...(many ? [r.model === names[0] ? '(reference)' : (r.verdict ?? '-')] : []),
+        r.model === reference ? (r.perplexity ? (many ? '1.00x' : '1.00x (reference)') : '-') : speedupCell(comparisons.get(r.model)!),
+        ...(many ? [r.model === reference ? '(reference)' : differenceCell(r)] : []),
       ]),
     ];
     const widths = table[0]!.map((_, c) => Math.max(...table.map((row) => row[c]!.length)));
@@ -361,15 +394,11 @@ export function compareCommand(program: Command, io: CliIo, result: CommandResul
     io.stdout(
       `\n${records[0]!.record.settings.dataset}, ${formatBudget(o.budget)} per model, ${o.layers} layers, dModel ${o.dModel}, seq ${o.seqLen}, batch ${o.batch}, ${many ? `seeds ${seeds.join(', ')}` : `seed ${o.seed}`}, backend ${describeBackend(backend)}.\n`,
     );
-    if (many) {
-      io.stdout(
-        `Intervals: 95%, Student's t over the ${seeds.length} seeds. "within the noise": the 95% interval of the perplexity difference from ${names[0]} (paired by seed) contains 0.\n`,
-      );
-    }
-    if (o.budget.kind === 'flops') {
-      io.stdout(
-        `Speedups are in training FLOPs (the budget's measure): the FLOPs ${names[0]} needed to reach its final perplexity over the FLOPs each model needed to reach it.\n`,
-      );
-    }
+    const sources = rows.filter((r) => r.source !== r.model);
+    if (sources.length) io.stdout(`${sources.map((r) => `${r.model}: ${r.source}`).join(' · ')}\n`);
+    for (const line of comparisonNotes(reference, axis, seeds.length)) io.stdout(`${line}\n`);
   });
 }
+
+/** A CSV field: quoted when it holds a comma, a quote or a line break. */
+const csvField = (x: string) => (/[",\n\r]/.test(x) ? `"${x.replace(/"/g, '""')}"` : x);
