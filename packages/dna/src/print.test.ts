@@ -27,6 +27,20 @@ describe('formatDna', () => {
     expect(text).toContain('39 instructions (38 live)');
   });
 
+  it('can print a subprogram nothing calls as its title line only', () => {
+    const d = vanilla();
+    // main's first CALL (the attention sublayer) becomes an identity: nothing calls the attention subprograms any more
+    const callsAttention = d.subprograms[0]!.instructions.findIndex((i) => i.op === 'CALL' && d.subprograms[i.target]!.instructions.some((j) => j.op === 'CALL'));
+    expect(callsAttention).toBeGreaterThanOrEqual(0);
+    d.subprograms[0]!.instructions[callsAttention] = { ...d.subprograms[0]!.instructions[callsAttention]!, op: 'C_MUL', target: 0 };
+    const full = formatDna(d);
+    const short = formatDna(d, { showUnused: false });
+    expect(full).toMatch(/\/\/ subprogram \d \(multi_head_attention\), never called\nfunction /);
+    expect(short).toMatch(/\/\/ subprogram \d \(multi_head_attention\), never called\n\n/);
+    expect(short).not.toContain('causalMatMulT');
+    expect(short.length).toBeLessThan(full.length);
+  });
+
   it('prints invalid DNAs too, saying why there is no hash', () => {
     const d = vanilla();
     d.subprograms[0]!.instructions[0]!.op = 'NOPE';

@@ -10,6 +10,8 @@ export interface FormatOptions {
   showDead?: boolean;
   /** Print the header comment with hash, counts and bank (default true). */
   header?: boolean;
+  /** Print the body of a subprogram no live code calls (default true; false: its title line only). */
+  showUnused?: boolean;
 }
 
 const formatNumber = (v: number) => String(Number(v.toPrecision(6)));
@@ -82,6 +84,10 @@ export function formatDna(dna: Dna, options: FormatOptions = {}): string {
     const sig = described.length ? `  // ${described.join(', ')}` : '';
     const title = s === 0 ? 'subprogram 0' : `subprogram ${s}${sub.name ? ` (${sub.name})` : ''}`;
     const unused = analysis.used[s] ? '' : ', never called';
+    if (unused && options.showUnused === false) {
+      lines.push(`// ${title}${unused}`, '');
+      return;
+    }
     lines.push(`// ${title}${unused}`, `function ${names[s]}(${params}) {${sig}`);
     sub.instructions.forEach((ins, i) => {
       const h = (k: number) => `h${k}`;

@@ -142,10 +142,10 @@ function searchDisplay(io: CliIo, total: number) {
   };
 }
 
-/** The DNA as code, and a line diff of that code against the seed's. */
+/** A line diff of the DNA's code against the seed's: live code only (dead instructions and the bodies of subprograms nothing calls are left out). */
 export function dnaDiff(seed: Dna, dna: Dna): string {
   // the first line names the program and its hash, which always differ
-  const body = (d: Dna) => formatDna(d).split('\n').slice(1).join('\n');
+  const body = (d: Dna) => formatDna(d, { showDead: false, showUnused: false }).split('\n').slice(1).join('\n');
   const a = body(seed);
   const b = body(dna);
   const patch = structuredPatch('seed', 'candidate', a, b, '', '', { context: 1 });
@@ -169,7 +169,17 @@ async function candidateLookup(store: StudyStore): Promise<(id: number) => { dna
   return (id) => byId.get(id);
 }
 
-export function formatSummary(s: StudySummary, candidatesOf: (id: number) => { dna: unknown } | undefined, showCode = 1): string {
+export interface SummaryOptions {
+  /** The best N programs shown by their diff against the seed. */
+  code?: number;
+  /** Their whole code as well. */
+  full?: boolean;
+  /** How long the search that just ended took, when it is the end of one. */
+  elapsedSeconds?: number;
+}
+
+export function formatSummary(s: StudySummary, candidatesOf: (id: number) => { dna: unknown } | undefined, options: SummaryOptions = {}): string {
+  const { code: showCode = 1, full = false } = options;
   const c = s.config;
   const out: string[] = [];
   out.push(`study ${s.location}`);
@@ -222,17 +232,30 @@ export function formatSummary(s: StudySummary, candidatesOf: (id: number) => { d
   out.push(rows.map((r) => r.map((x, k) => (k === r.length - 1 ? x : k === 0 || k === 1 ? x.padStart(widths[k]!) : x.padStart(widths[k]!))).join('  ')).join('\n'));
   out.push('');
   out.push(`lineage of the best: ${s.bestLineage.join(' -> ')}`);
-  for (const e of s.leaderboard.slice(0, showCode)) {
+  const shown = s.leaderboard.slice(0, showCode);
+  for (const e of shown) {
     if (e.id === 0) {
       out.push(`\nthe best program is the seed itself (perplexity ${e.fitness.toFixed(3)}).`);
       continue;
     }
     const dna = candidatesOf(e.id)?.dna as Dna | undefined;
     if (!dna) continue;
-    out.push(`\ncandidate ${e.id} (perplexity ${e.fitness.toFixed(3)}${seed ? `, seed ${seed.toFixed(3)}` : ''}) as code:\n`);
-    out.push(formatDna(dna).trimEnd());
-    out.push(`\nits diff against the seed (- seed, + candidate):`);
+    const name = `candidate ${e.id}`;
+    out.push(`\n${name}: perplexity ${e.fitness.toFixed(3)}${seed ? ` against the seed's ${seed.toFixed(3)} (${(((e.fitness - seed) / seed) * 100).toFixed(1)}%)` : ''}. Its code's diff against the seed's (- ${c.seedModel}, + ${name}):`);
     out.push(dnaDiff(c.seedDna, dna).trimEnd());
+    if (full) {
+      out.push(`\n${name} as code:\n`);
+      out.push(formatDna({ ...dna, name: `candidate-${e.id}` }).trimEnd());
+    }
+  }
+  const best = s.leaderboard[0];
+  if (options.elapsedSeconds !== undefined && best && best.id !== 0 && seed) {
+    const where = parseStudyLocation(s.location).display;
+    out.push(
+      `\nThe search found a program ${(((seed - best.fitness) / seed) * 100).toFixed(1)}% lower in perplexity than the seed in ${duration(options.elapsedSeconds)}: ` +
+        `${s.told} candidates, each trained once with one seed for ${formatBudget(c.settings.budget)}. What pays at so short a budget (often a smaller model) need not pay at a longer one: ` +
+        `retrain it with several seeds and 5x the budget (primer study retrain ${where} --top ${Math.min(3, s.leaderboard.length - 1) || 1}); its whole code: primer study show ${where} --full.`,
+    );
   }
   for (const r of s.retrains) out.push(`\n${formatRetrain(r).trimEnd()}`);
   return `${out.join('\n')}\n`;
@@ -375,6 +398,7 @@ export function searchCommand(program: Command, io: CliIo, result: CommandResult
       // a resumed study's best and failures so far, for the progress lines
       const earlier = display && o.resume ? await store.candidates() : [];
       const stop = new AbortController();
+      const started = performance.now();
       let queue: Awaited<ReturnType<typeof openQueuePool>> | undefined;
       const onSigint = () => {
         if (stop.signal.aborted) process.exit(130);
@@ -407,7 +431,7 @@ export function searchCommand(program: Command, io: CliIo, result: CommandResult
       const summary = await summarizeStudy(store, o.top);
       if (o.out) io.writeFile(o.out, `${JSON.stringify(summary, null, 2)}\n`);
       if (o.json) io.stdout(`${JSON.stringify(summary, null, 2)}\n`);
-      else io.stdout(`\n${formatSummary(summary, await candidateLookup(store))}`);
+      else io.stdout(`\n${formatSummary(summary, await candidateLookup(store), { elapsedSeconds: o.resume ? undefined : (performance.now() - started) / 1000 })}`);
       if (outcome.stopped) {
         io.stderr(`stopped; continue with: primer search --study ${shown} --resume\n`);
         result.exitCode = 130;
@@ -437,12 +461,13 @@ export function studyCommand(program: Command, io: CliIo, result: CommandResult 
     .argument('<study>', 'the study: a file, sqlite:///path or postgres://...')
     .option('--json', 'print the summary as JSON')
     .option('--top <n>', 'leaderboard rows', integer('--top', 1), 10)
-    .option('--code <n>', 'print the best N programs as code with their diff', integer('--code', 0), 1)
-    .action(async (file: string, o: { json?: boolean; top: number; code: number }) => {
+    .option('--code <n>', 'show the best N programs by their diff against the seed', integer('--code', 0), 1)
+    .option('--full', 'print those programs\' whole code as well')
+    .action(async (file: string, o: { json?: boolean; top: number; code: number; full?: boolean }) => {
       const store = await openForReading(file);
       try {
         const s = await summarizeStudy(store, o.top);
-        io.stdout(o.json ? `${JSON.stringify(s, null, 2)}\n` : formatSummary(s, await candidateLookup(store), o.code));
+        io.stdout(o.json ? `${JSON.stringify(s, null, 2)}\n` : formatSummary(s, await candidateLookup(store), { code: o.code, full: o.full }));
       } finally {
         await store.close();
       }
