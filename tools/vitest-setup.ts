@@ -6,3 +6,9 @@
 import { afterEach } from 'vitest';
 
 afterEach(() => new Promise<void>((resolve) => setImmediate(resolve)));
+
+// Tests choose their backends on purpose (the cpu backend is the reference): tfjs's greeting to
+// Node users of the cpu backend ("looks like you are running TensorFlow.js in Node.js") is noise
+// in their output. PROD silences it, as selectBackend does for the CLI.
+const { env } = await import('@tensorflow/tfjs-core');
+env().set('PROD', true);

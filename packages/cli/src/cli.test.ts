@@ -314,4 +314,14 @@ describe('the primer executable', () => {
     expect(await exec(['dna', 'validate', bad])).toBe(1);
     expect(await exec(['dna', 'validate'])).toBe(2);
   });
+
+  it("trains on the cpu backend without tfjs's greeting to Node users (the backend is chosen on purpose)", async () => {
+    const { stderr, stdout } = await promisify(execFile)(
+      process.execPath,
+      ['--conditions=@primer-search/source', '--import', 'tsx', join(root, 'tools/primer-dev.ts'), 'train', '--model', 'vanilla', '--backend', 'cpu', '--budget', '2steps', '--d-model', '16', '--seq-len', '8', '--batch', '2', '--layers', '1', '--eval-windows', '1'],
+      { cwd: root },
+    );
+    expect(stdout).toContain('backend cpu');
+    expect(`${stdout}${stderr}`).not.toMatch(/running TensorFlow\.js in Node\.js/);
+  }, 60_000);
 });
