@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { createServer, type AddressInfo } from 'node:net';
 import { validateDna } from '@primer-search/dna';
 import { builtinPrimitives } from '@primer-search/primitives';
 import { describe, expect, it } from 'vitest';
@@ -314,6 +315,28 @@ describe('the primer executable', () => {
     expect(await exec(['dna', 'validate', bad])).toBe(1);
     expect(await exec(['dna', 'validate'])).toBe(2);
   });
+
+  it('dashboard on a busy port: says so and exits 1, leaving nothing running', async () => {
+    const busy = createServer();
+    await new Promise<void>((ok) => busy.listen(0, '127.0.0.1', ok));
+    const port = (busy.address() as AddressInfo).port;
+    try {
+      const t0 = performance.now();
+      const e = await promisify(execFile)(
+        process.execPath,
+        ['--conditions=@primer-search/source', '--import', 'tsx', join(root, 'tools/primer-dev.ts'), 'dashboard', '--study', join(tmpdir(), 'never-there.sqlite'), '--port', String(port)],
+        { cwd: root, timeout: 30_000 },
+      ).then(
+        () => ({ code: 0, stderr: '', killed: false }),
+        (x: { code: number; stderr: string; killed: boolean }) => x,
+      );
+      expect(e.killed).toBe(false);
+      expect([e.code, e.stderr]).toEqual([1, expect.stringContaining(`--port ${port}: something else listens there`)]);
+      expect(performance.now() - t0).toBeLessThan(30_000);
+    } finally {
+      busy.close();
+    }
+  }, 60_000);
 
   it("trains on the cpu backend without tfjs's greeting to Node users (the backend is chosen on purpose)", async () => {
     const { stderr, stdout } = await promisify(execFile)(

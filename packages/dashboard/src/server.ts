@@ -182,10 +182,18 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
       json(res, { error: redactSecrets((e as Error).message) }, 500);
     }
   });
-  await new Promise<void>((ok, fail) => {
-    server.once('error', fail);
-    server.listen(o.port ?? 8790, o.host ?? '127.0.0.1', () => ok());
-  });
+  try {
+    await new Promise<void>((ok, fail) => {
+      server.once('error', fail);
+      server.listen(o.port ?? 8790, o.host ?? '127.0.0.1', () => ok());
+    });
+  } catch (e) {
+    // nothing left running (a busy port must not leave a process that never exits)
+    clearInterval(timer);
+    clearInterval(heartbeat);
+    await store?.close().catch(() => undefined);
+    throw e;
+  }
   const address = server.address() as { port: number; address: string; family: string };
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return {

@@ -1,6 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import { Option, type Command } from 'commander';
+import { PrimerError } from '@primer-search/core';
 import { maskUrl, openStudyStore } from '@primer-search/store';
 import { integer } from '../flags.js';
 import { UsageError, type CliIo } from '../io.js';
@@ -28,7 +29,9 @@ export function dashboardCommand(program: Command, io: CliIo, result: CommandRes
       if (!LOOPBACK.has(o.host)) io.stderr(`warning: --host ${o.host}: the dashboard (read-only, no authentication) is reachable from other machines on that network\n`);
       const { startDashboard } = await import('@primer-search/dashboard');
       const dashboard = await startDashboard({ open: () => openStudyStore(o.study, { readonly: true, mustExist: true }), location: o.study, port: o.port, host: o.host, allowedHosts: o.allowHost }).catch((e: NodeJS.ErrnoException) => {
-        if (e.code === 'EADDRINUSE') throw new UsageError(`--port ${o.port}: something else listens there; give another port (or 0 for any free one)`);
+        // the machine's state, not the command line's fault: exit 1
+        if (e.code === 'EADDRINUSE') throw new PrimerError('PORT_IN_USE', `--port ${o.port}: something else listens there; give another port (or 0 for any free one)`);
+        if (e.code === 'EACCES') throw new PrimerError('PORT_DENIED', `--port ${o.port}: this user may not listen there (ports below 1024 need privileges); give another port`);
         if (e.code === 'EADDRNOTAVAIL' || e.code === 'ENOTFOUND') throw new UsageError(`--host ${o.host}: not an address of this machine`);
         throw e;
       });
