@@ -107,7 +107,18 @@ describe('primer baselines', () => {
     expect((await run(['dna', 'validate', 'transformer++'])).code).toBe(0);
     const typo = await run(['dna', 'show', 'primer_ez']);
     expect(typo.code).toBe(2);
-    expect(typo.stderr).toContain('no baseline is called that (baselines: vanilla, gelu, transformer++, primer-ez, primer)');
+    expect(typo.stderr).toContain('no baseline is called that (did you mean primer-ez?); baselines: vanilla, gelu, transformer++, primer-ez, primer');
+    expect((await run(['dna', 'show', 'vanila'])).stderr).toContain('(did you mean vanilla?)');
+    expect((await run(['train', '--model', 'vanilla', '--dataset', 'bown'])).stderr).toContain('--dataset: no dataset "bown" (did you mean brown?)');
+    expect((await run(['dna', 'show', 'zzzzzz'])).stderr).not.toContain('did you mean');
+  });
+
+  it('builds baselines at the width train and search use, so the hash dna show prints is the trained model\'s', async () => {
+    const hashOf = (text: string) => /· hash ([0-9a-f]+)/.exec(text)![1];
+    const shown = hashOf((await run(['dna', 'show', 'vanilla'])).stdout);
+    const at64 = hashOf((await run(['dna', 'show', 'vanilla', '--d-model', '64'])).stdout);
+    expect(shown).toBe(at64);
+    expect(JSON.parse((await run(['baselines', '--json'])).stdout).dModel).toBe(64);
   });
 });
 

@@ -2,7 +2,7 @@ import { existsSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { cpus, totalmem } from 'node:os';
 import { CommanderError, InvalidArgumentError } from 'commander';
-import { isPrimerError, quote } from '@primer-search/core';
+import { closeMatches, isPrimerError, quote } from '@primer-search/core';
 import { UsageError } from './io.js';
 
 /**
@@ -47,7 +47,13 @@ export const heads = (value: string) => {
 
 /** One of `names` (a registry's, read when the flag is checked, after plugins have loaded). */
 export function checkName(flag: string, value: string, what: string, names: readonly string[]): void {
-  if (!names.includes(value)) throw new UsageError(`${flag}: no ${what} ${quote(value)}; known: ${names.join(', ')}`);
+  if (!names.includes(value)) throw new UsageError(`${flag}: no ${what} ${quote(value)}${didYouMean(value, names)}; known: ${names.join(', ')}`);
+}
+
+/** " (did you mean X?)" when a known name is close to `value` (core's closeMatches, as the registries use), else "". */
+export function didYouMean(value: string, names: Iterable<string>): string {
+  const near = closeMatches(value, names);
+  return near.length ? ` (did you mean ${near.join(' or ')}?)` : '';
 }
 
 /** A path the user gave that must exist (as a folder or a file). */

@@ -1,4 +1,5 @@
-import { dModel as dModelFlag } from '../flags.js';
+import { dModel as dModelFlag, didYouMean } from '../flags.js';
+import { DEFAULT_RUN_SETTINGS } from '@primer-search/study';
 import { InvalidArgumentError, type Command } from 'commander';
 import { Rng } from '@primer-search/core';
 import {
@@ -26,7 +27,8 @@ import { integer } from '../flags.js';
 
 export { integer };
 
-export const DEFAULT_D_MODEL = 128;
+/** The width a baseline is built at unless --d-model says otherwise: the same as train's and search's, so a hash shown is the trained model's. */
+export const DEFAULT_D_MODEL = DEFAULT_RUN_SETTINGS.dModel;
 
 /**
  * Reads and validates a DNA file, or builds a registered baseline when `file` names one and
@@ -58,7 +60,7 @@ function readDna(io: CliIo, file: string, dModel: number, heads: number | undefi
       return r.ok ? r : { ok: false, message: r.error.message };
     }
     if (e instanceof UsageError && !file.includes('/') && !file.includes('.')) {
-      throw new UsageError(`${e.message}, and no baseline is called that (baselines: ${baselines.names().join(', ')})`);
+      throw new UsageError(`${e.message}, and no baseline is called that${didYouMean(file, baselines.names())}; baselines: ${baselines.names().join(', ')}`);
     }
     throw e;
   }

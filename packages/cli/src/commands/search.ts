@@ -25,7 +25,7 @@ import { DEFAULT_TRAIN_CONFIG, formatBudget, parseBudget, pluginIdentity, scaleB
 import { UsageError, type CliIo } from '../io.js';
 import { checkStudyPlugins, openForReading, pluginSpecifier } from '../studies.js';
 import { integer, loadDna, type CommandResult } from './dna.js';
-import { heads as headsFlag, workersWarning } from '../flags.js';
+import { didYouMean, heads as headsFlag, workersWarning } from '../flags.js';
 import { reportCommand } from './dashboard.js';
 import { addRunOptions, announceData, budget as budgetArg, checkRunFlags, duration, fmt, modelName, settingsOf, type RunOptions } from './train.js';
 
@@ -321,8 +321,7 @@ export function searchCommand(program: Command, io: CliIo, result: CommandResult
     if (!o.resume) {
       if (where.kind === 'sqlite' && existsSync(where.target)) throw new UsageError(`${studyPath} already exists: add --resume to continue that study, or choose another --study file`);
       if (!strategies.has(o.strategy)) {
-        const near = strategies.suggest(o.strategy);
-        throw new UsageError(`--strategy: no search strategy ${quote(o.strategy)}${near.length ? ` (did you mean ${near.join(', ')}?)` : ''}; known: ${strategies.names().join(', ')}`);
+        throw new UsageError(`--strategy: no search strategy ${quote(o.strategy)}${didYouMean(o.strategy, strategies.names())}; known: ${strategies.names().join(', ')}`);
       }
       const seed = loadDna(io, o.seedModel, o.dModel, o.heads, '--seed-model');
       if (!seed.ok) {
@@ -566,11 +565,11 @@ function retrainCommand(study: Command, io: CliIo, result: CommandResult): void 
       const plugins = o.plugin.map(pluginSpecifier);
       const names = o.baselines.split(',').map((x) => x.trim()).filter(Boolean);
       for (const name of names) {
-        if (!baselines.has(name) && !existsSync(name)) throw new UsageError(`--baselines: no baseline or DNA file ${quote(name)} (baselines: ${baselines.names().join(', ')})`);
+        if (!baselines.has(name) && !existsSync(name)) throw new UsageError(`--baselines: no baseline or DNA file ${quote(name)}${didYouMean(name, baselines.names())} (baselines: ${baselines.names().join(', ')})`);
       }
       const referenceLabels = names.map(modelName);
       if (o.against !== 'seed' && !/^candidate \d+$/.test(o.against) && !referenceLabels.includes(o.against)) {
-        throw new UsageError(`--against: ${quote(o.against)} is not a program of this retraining: give seed, candidate N, or one of --baselines${referenceLabels.length ? ` (${referenceLabels.join(', ')})` : ' (none given)'}`);
+        throw new UsageError(`--against: ${quote(o.against)} is not a program of this retraining${didYouMean(o.against, ['seed', ...referenceLabels])}: give seed, candidate N, or one of --baselines${referenceLabels.length ? ` (${referenceLabels.join(', ')})` : ' (none given)'}`);
       }
       const where = parseStudyLocation(location);
       if (where.kind === 'sqlite' && !existsSync(where.target)) throw new UsageError(`no study file at ${location}`);

@@ -1,9 +1,9 @@
-import { checkBackend, checkName, checkPath, dModel as dModelFlag, heads as headsFlag, number } from '../flags.js';
+import { checkBackend, checkName, checkPath, dModel as dModelFlag, didYouMean, heads as headsFlag, number } from '../flags.js';
 import { existsSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { closeMatches, quote } from '@primer-search/core';
+import { quote } from '@primer-search/core';
 import { baselines } from '@primer-search/baselines';
 import { corpora, prepareData, tokenizers, type DataSettings } from '@primer-search/datasets';
 import {
@@ -285,8 +285,7 @@ export function compareCommand(program: Command, io: CliIo, result: CommandResul
     if (twice) throw new UsageError(`two models are labelled ${quote(twice)}: give each its own name with --labels`);
     const reference = o.against ?? labels[0]!;
     if (!labels.includes(reference)) {
-      const near = closeMatches(reference, labels);
-      throw new UsageError(`--against: ${quote(reference)} is not one of the models${near.length ? ` (did you mean ${near.join(', ')}?)` : ''}: ${labels.join(', ')}`);
+      throw new UsageError(`--against: ${quote(reference)} is not one of the models${didYouMean(reference, labels)}: ${labels.join(', ')}`);
     }
     const dnas = names.map((n, i) => ({ name: labels[i]!, r: loadDna(io, n, o.dModel, o.heads, '--models') }));
     const bad = dnas.filter((d) => !d.r.ok);
