@@ -42,6 +42,24 @@ describe('exporting trained models and generating text', () => {
     expect(wrong.stderr).toMatch(/--model: vanilla .* is not the model .* trained/);
   });
 
+  it('never writes over a model unless --force: refused before any training, naming the folder', async () => {
+    const t0 = performance.now();
+    const again = await run(['train', '--model', 'primer-ez', '--budget', '8steps', ...tiny, '--save', saved]);
+    expect([again.code, again.stderr]).toEqual([2, expect.stringContaining(`--save: ${saved} already holds files (a model): add --force to write over them`)]);
+    expect(again.stderr).not.toMatch(/data: /);
+    expect(performance.now() - t0).toBeLessThan(5_000);
+    const before = readFileSync(join(saved, 'group1-shard1of1.bin'));
+    const out = await run(['export', '--checkpoint', checkpoint, '--model', 'primer-ez', '--out', saved]);
+    expect([out.code, out.stderr]).toEqual([2, expect.stringContaining(`--out: ${saved} already holds files (a model)`)]);
+    expect(readFileSync(join(saved, 'group1-shard1of1.bin')).equals(before)).toBe(true);
+    const forced = await run(['export', '--checkpoint', checkpoint, '--model', 'primer-ez', '--out', saved, '--force']);
+    expect(forced.code, forced.stderr).toBe(0);
+    // a file is not a folder, with or without --force
+    const file = join(dir, 'a-file');
+    writeFileSync(file, 'x');
+    expect((await run(['export', '--checkpoint', checkpoint, '--model', 'primer-ez', '--out', file, '--force'])).stderr).toContain(`--out: ${file} is a file; give a folder`);
+  });
+
   it('primer generate samples reproducibly for a seed, and names what is wrong with its input', async () => {
     const args = ['generate', '--model', saved, '--prompt', 'The jury', '--tokens', '12', '--json'];
     const a = await run([...args, '--seed', '1']);

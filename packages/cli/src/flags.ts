@@ -1,4 +1,5 @@
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import { cpus, totalmem } from 'node:os';
 import { CommanderError, InvalidArgumentError } from 'commander';
@@ -54,6 +55,18 @@ export function checkName(flag: string, value: string, what: string, names: read
 export function didYouMean(value: string, names: Iterable<string>): string {
   const near = closeMatches(value, names);
   return near.length ? ` (did you mean ${near.join(' or ')}?)` : '';
+}
+
+/**
+ * A folder a command will write a model into: refused when it is a file, or when it already
+ * holds files and `force` was not given (nothing is replaced silently). Checked before any work.
+ */
+export function checkOutputFolder(flag: string, dir: string | undefined, force: boolean | undefined): void {
+  if (dir === undefined) return;
+  const st = statSync(dir, { throwIfNoEntry: false });
+  if (!st) return;
+  if (!st.isDirectory()) throw new UsageError(`${flag}: ${dir} is a file; give a folder`);
+  if (!force && readdirSync(dir).length > 0) throw new UsageError(`${flag}: ${dir} already holds files${existsSync(join(dir, 'model.json')) ? ' (a model)' : ''}: add --force to write over them, or give another folder`);
 }
 
 /** A path the user gave that must exist (as a folder or a file). */

@@ -198,6 +198,12 @@ describe('primer search and primer study show', () => {
     expect((await run(['search', '--candidates', '1', '--budget-per-candidate', '1steps', ...TINY, '--study', study])).code).toBe(0);
     const again = await run(['search', '--candidates', '1', '--study', study]);
     expect(again.code).toBe(2);
+    // study report writes what the file's name says, or nothing
+    const pdf = await run(['study', 'report', study, '--out', join(dir, 'r.pdf')]);
+    expect([pdf.code, pdf.stderr]).toEqual([2, expect.stringContaining('study report writes HTML (.html), SVG (.svg) or PNG (.png), not .pdf')]);
+    expect(existsSync(join(dir, 'r.pdf'))).toBe(false);
+    const clash = await run(['study', 'report', study, '--out', join(dir, 'r.png'), '--format', 'svg']);
+    expect([clash.code, clash.stderr]).toEqual([2, expect.stringContaining('and --format svg disagree: name the file .svg')]);
     expect(again.stderr).toMatch(/already exists: add --resume to continue that study/);
     const unknown = await run(['search', '--strategy', 'evolutoin', '--study', join(dir, 'x.sqlite')]);
     expect(unknown.code).toBe(2);

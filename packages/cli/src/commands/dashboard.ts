@@ -61,7 +61,11 @@ export function reportCommand(study: Command, io: CliIo, result: CommandResult):
     .option('--top <n>', 'best candidates whose programs (and lineages) the HTML report embeds', integer('--top', 1), 20)
     .action(async (location: string, o: { out: string; format?: 'html' | 'svg' | 'png'; top: number }) => {
       const ext = extname(o.out).slice(1).toLowerCase();
-      const format = o.format ?? (ext === 'svg' || ext === 'png' ? ext : 'html');
+      const byExtension: Record<string, 'html' | 'svg' | 'png'> = { html: 'html', htm: 'html', svg: 'svg', png: 'png' };
+      // a file is what its name says: report.pdf would be HTML under a PDF's name
+      if (ext && !byExtension[ext]) throw new UsageError(`--out ${o.out}: study report writes HTML (.html), SVG (.svg) or PNG (.png), not .${ext}`);
+      if (ext && o.format && byExtension[ext] !== o.format) throw new UsageError(`--out ${o.out} and --format ${o.format} disagree: name the file .${o.format}`);
+      const format = o.format ?? byExtension[ext] ?? 'html';
       const store = await openForReading(location);
       try {
         const { headlineChart, htmlReport } = await import('@primer-search/dashboard');

@@ -9,7 +9,7 @@ import { loadPlugins } from '@primer-search/runner/controller';
 import { maskUrl } from '@primer-search/store';
 import { BUILTIN_BACKENDS, DEFAULT_RUN_SETTINGS, describeBackend, formatBudget, parseBudget, type RunSettings, type StudyConfig } from '@primer-search/study';
 import { exportLanguageModel, type ExportMetadata } from '../export-model.js';
-import { checkBackend, checkPath, heads as headsFlag, integer, number } from '../flags.js';
+import { checkBackend, checkOutputFolder, checkPath, heads as headsFlag, integer, number } from '../flags.js';
 import { UsageError, type CliIo } from '../io.js';
 import { trainingProgress } from '../progress.js';
 import { loadTrainer } from '../trainer.js';
@@ -105,7 +105,8 @@ export function exportCommand(program: Command, io: CliIo, result: CommandResult
       'Write a trained model as a tfjs-layers model folder (model.json + weights, tokenizer, DNA, README), to load with @primer-search/layers in Node or a browser: ' +
         'from a training checkpoint (primer train --checkpoint), or a candidate of a study (retrained with the study\'s settings: a study keeps programs and results, not weights).',
     )
-    .requiredOption('--out <dir>', 'the folder to write')
+    .requiredOption('--out <dir>', 'the folder to write (one that holds files is refused unless --force)')
+    .option('--force', 'write over the files of an --out folder that holds some')
     .option('--checkpoint <dir>', 'a checkpoint folder of primer train --checkpoint')
     .option('--model <name|file>', `with --checkpoint: the model it trained, as given to primer train (a baseline: ${baselines.names().join(', ')}; or a DNA file)`)
     .option('--heads <n>', 'with --checkpoint: --heads as given to primer train', headsFlag, 4)
@@ -114,8 +115,8 @@ export function exportCommand(program: Command, io: CliIo, result: CommandResult
     .addOption(new Option('--budget <budget>', "with --study: the training budget (default the study's budget per candidate)").argParser(budget))
     .addOption(new Option('--plugin <module>', "with --study: the plugins the study was run with (a file or package; repeatable; a study's own record of them is never imported)").argParser((v: string, prev: string[]) => [...prev, v]).default([], 'none'))
     .addOption(backendOption())
-    .action(async (o: { out: string; checkpoint?: string; model?: string; heads: number; study?: string; candidate?: number; budget?: RunSettings['budget']; backend?: string; plugin: string[] }) => {
-      if (existsSync(o.out) && !statSync(o.out).isDirectory()) throw new UsageError(`--out: ${o.out} is a file; give a folder`);
+    .action(async (o: { out: string; force?: boolean; checkpoint?: string; model?: string; heads: number; study?: string; candidate?: number; budget?: RunSettings['budget']; backend?: string; plugin: string[] }) => {
+      checkOutputFolder('--out', o.out, o.force);
       if ((o.checkpoint === undefined) === (o.study === undefined)) throw new UsageError('give --checkpoint DIR --model M, or --study STUDY --candidate ID');
       checkBackend(o.backend);
       // checked before any work, whichever source is given

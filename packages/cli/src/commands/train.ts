@@ -1,4 +1,4 @@
-import { checkBackend, checkName, checkPath, dModel as dModelFlag, didYouMean, heads as headsFlag, number } from '../flags.js';
+import { checkBackend, checkName, checkOutputFolder, checkPath, dModel as dModelFlag, didYouMean, heads as headsFlag, number } from '../flags.js';
 import { existsSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { availableParallelism } from 'node:os';
@@ -188,11 +188,12 @@ export function trainCommand(program: Command, io: CliIo, result: CommandResult)
       .requiredOption('--model <name|file>', `a baseline (${baselines.names().join(', ')}) or a DNA file`)
       .option('--checkpoint <dir>', 'save the run in this folder every minute, at each evaluation, on Ctrl-C and at the end')
       .option('--resume', 'continue the run saved in --checkpoint (same model and settings)')
-      .option('--save <dir>', 'when training completes, export the model to this folder: a tfjs-layers model (model.json + weights) with its tokenizer and a README (load it with @primer-search/layers, or try primer generate)'),
+      .option('--save <dir>', 'when training completes, export the model to this folder: a tfjs-layers model (model.json + weights) with its tokenizer and a README (load it with @primer-search/layers, or try primer generate); a folder that holds files is refused unless --force')
+      .option('--force', 'let --save write over the files of a folder that holds some'),
     '2m',
-  ).action(async (o: RunOptions & { model: string; checkpoint?: string; resume?: boolean; save?: string }) => {
+  ).action(async (o: RunOptions & { model: string; checkpoint?: string; resume?: boolean; save?: string; force?: boolean }) => {
     if (o.resume && !o.checkpoint) throw new UsageError('--resume needs --checkpoint DIR');
-    if (o.save !== undefined && existsSync(o.save) && !statSync(o.save).isDirectory()) throw new UsageError(`--save: ${o.save} is a file; give a folder`);
+    checkOutputFolder('--save', o.save, o.force);
     checkRunFlags(o);
     if (o.resume) checkPath('--checkpoint', o.checkpoint, 'folder');
     const dna = loadDna(io, o.model, o.dModel, o.heads, '--model');
