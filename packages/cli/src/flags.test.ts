@@ -63,6 +63,8 @@ const BAD: Record<string, string> = {
   '--format': 'jpeg',
   '--seeds': '0',
   '--against': 'primer-ez',
+  '--labels': 'a,b',
+  '--delete': '0',
 };
 /** Flags whose every value is a valid command line (paths that are written, or may not exist yet). */
 const FREE = new Set(['--out', '--csv', '--study', '--cache', '--checkpoint', '--save', '--prompt', '--host', '--allow-host']);

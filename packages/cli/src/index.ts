@@ -1,4 +1,5 @@
 import { readFileSync, writeFileSync } from 'node:fs';
+import { createInterface } from 'node:readline/promises';
 import { Command, CommanderError } from 'commander';
 import { baselinesCommand } from './commands/baselines.js';
 import { compareCommand, trainCommand } from './commands/train.js';
@@ -25,6 +26,16 @@ export const nodeIo: CliIo = {
   readFile: (p) => readFileSync(p === '-' ? 0 : p, 'utf8'),
   writeFile: (p, t) => writeFileSync(p, t),
   interactive: Boolean(process.stderr.isTTY),
+  confirm: process.stdin.isTTY
+    ? async (question) => {
+        const rl = createInterface({ input: process.stdin, output: process.stderr });
+        try {
+          return /^y(es)?$/i.test((await rl.question(`${question} [y/N] `)).trim());
+        } finally {
+          rl.close();
+        }
+      }
+    : undefined,
 };
 
 /**

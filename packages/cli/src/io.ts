@@ -9,6 +9,18 @@ export interface CliIo {
   writeFile: (path: string, text: string) => void;
   /** Draw live progress bars (standard error is a terminal). */
   interactive?: boolean;
+  /**
+   * Asks a yes/no question and resolves to the answer; absent where nothing can be asked
+   * (standard input is not a terminal): a command that needs a confirmation then wants --yes.
+   */
+  confirm?: (question: string) => Promise<boolean>;
+}
+
+/** A destructive command's confirmation: --yes, or a yes from the user; refused (exit 2) where nobody can be asked. */
+export async function confirmed(io: CliIo, question: string, yes: boolean | undefined): Promise<boolean> {
+  if (yes) return true;
+  if (!io.confirm) throw new UsageError(`${question.replace(/\?$/, '')}: nobody can be asked here (standard input is not a terminal); add --yes to confirm`);
+  return io.confirm(question);
 }
 
 /** Input the user pointed at cannot be read: a usage problem (exit 2), not an invalid DNA. */

@@ -36,6 +36,18 @@ describe('a study in PostgreSQL', () => {
     const more = await run(['search', '--study', url, '--resume', '--candidates', '6']);
     expect(more.code, more.stderr).toBe(0);
     expect((await shown(url)).candidates).toBe(6);
+    // deleting it: asked first, then the schema is gone (nothing else was in it)
+    expect((await run(['study', 'delete', url])).code).toBe(2);
+    const deleted = await run(['study', 'delete', url, '--yes']);
+    expect([deleted.code, deleted.stderr]).toEqual([0, expect.stringMatching(/^deleted the study postgres:\/\/primer:\*\*\*@.*\(evolution from vanilla: 6 candidates, 0 retrainings\)\n$/)]);
+    const c = new pg.Client({ connectionString: postgres().url });
+    await c.connect();
+    try {
+      expect((await c.query("SELECT 1 FROM information_schema.schemata WHERE schema_name = 'search_one'")).rowCount).toBe(0);
+    } finally {
+      await c.end();
+    }
+    expect((await run(['study', 'show', url])).code).not.toBe(0);
   });
 
   it('study copy moves a study between SQLite and PostgreSQL both ways, losslessly', async () => {

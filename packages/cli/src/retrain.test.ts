@@ -100,9 +100,22 @@ describe('primer study retrain', () => {
     // a candidate --against names that the new retraining does not hold: refused before anything is trained
     const absent = await run(['study', 'retrain', whole, '--top', '1', '--seeds', '1', '--budget', '41steps', '--workers', '1', '--against', 'candidate 999']);
     expect(absent.code, absent.stderr).toBe(2);
-    expect(absent.stderr).toMatch(/--against: candidate 999 is not among retraining 3's programs \(seed \(vanilla\), candidate \d+\); nothing was trained/);
+    expect(absent.stderr).toMatch(/--against: candidate 999 is not among the retraining's programs \(seed \(vanilla\), candidate \d+\); nothing was recorded or trained/);
     expect(absent.stderr).not.toMatch(/steps in|preparing/);
     expect((await runsOf(whole))!.filter((x) => x.retrain === 3)).toEqual([]);
+    // and no retraining was recorded for it
+    const plans = async () => JSON.parse((await run(['study', 'show', whole, '--json'])).stdout).retrains.map((r: { id: number }) => r.id);
+    expect(await plans()).toEqual([1, 2]);
+
+    // deleting a retraining: asked first (refused where nobody can be asked), then gone with its runs; the others stay
+    const unasked = await run(['study', 'retrain', whole, '--delete', '2']);
+    expect([unasked.code, unasked.stderr]).toEqual([2, expect.stringContaining('nobody can be asked here (standard input is not a terminal); add --yes to confirm')]);
+    expect((await run(['study', 'retrain', whole, '--delete', '9', '--yes'])).stderr).toContain('has no retraining 9 (it has 1, 2)');
+    expect((await run(['study', 'retrain', whole, '--delete', '2', '--top', '3'])).stderr).toContain('--delete deletes a retraining; it takes no --top');
+    const gone = await run(['study', 'retrain', whole, '--delete', '2', '--yes']);
+    expect([gone.code, gone.stderr]).toEqual([0, expect.stringMatching(/deleted retraining 2 of .*whole\.sqlite and its 6 runs/)]);
+    expect(await plans()).toEqual([1]);
+    expect((await runsOf(whole))!.every((x) => x.retrain === 1)).toBe(true);
 
     // the same retraining, killed at random moments and continued each time
     const start = () =>

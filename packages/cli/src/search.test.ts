@@ -204,6 +204,13 @@ describe('primer search and primer study show', () => {
     expect(existsSync(join(dir, 'r.pdf'))).toBe(false);
     const clash = await run(['study', 'report', study, '--out', join(dir, 'r.png'), '--format', 'svg']);
     expect([clash.code, clash.stderr]).toEqual([2, expect.stringContaining('and --format svg disagree: name the file .svg')]);
+    // study delete: asked first, then the file and the files beside it are gone
+    expect((await run(['study', 'delete', study])).code).toBe(2);
+    expect(existsSync(study)).toBe(true);
+    const deleted = await run(['study', 'delete', study, '--yes']);
+    expect([deleted.code, deleted.stderr]).toEqual([0, expect.stringContaining('deleted the study')]);
+    for (const f of [study, `${study}-wal`, `${study}-shm`, `${study}-lock`]) expect(existsSync(f), f).toBe(false);
+    expect((await run(['study', 'delete', study, '--yes'])).stderr).toContain('no study file at');
     expect(again.stderr).toMatch(/already exists: add --resume to continue that study/);
     const unknown = await run(['search', '--strategy', 'evolutoin', '--study', join(dir, 'x.sqlite')]);
     expect(unknown.code).toBe(2);

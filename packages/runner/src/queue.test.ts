@@ -5,7 +5,7 @@ import pg from 'pg';
 import { environmentFailure, type EvaluationJob, type JobOutcome } from '@primer-search/study';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { usePostgres } from '../../store/src/__fixtures__/postgres.js';
-import { DONE_CHANNEL, JOBS_CHANNEL, QueuePool, QueueSignals, jobId, openQueuePool, serveQueue, startQueue, type QueuedJob } from './queue.js';
+import { DONE_CHANNEL, JOBS_CHANNEL, QueuePool, QueueSignals, deleteQueue, jobId, openQueuePool, serveQueue, startQueue, type QueuedJob } from './queue.js';
 
 const postgres = usePostgres();
 process.env.PRIMER_QUEUE_LEASE_SECONDS = '3';
@@ -41,6 +41,24 @@ async function worker(url: string, handle: (data: QueuedJob, id: string) => Prom
     },
   };
 }
+
+describe('deleting a study\'s queue (primer study delete)', () => {
+  it('removes the queue and its jobs, leaves the other studies\' queues, and is a no-op where there is none', async () => {
+    const db = await postgres().database();
+    expect(await deleteQueue(`${db}?schema=never_queued`)).toBe(false); // pg-boss never installed there
+    const a = `${db}?schema=del_a`;
+    const b = `${db}?schema=del_b`;
+    const qa = await startQueue(a, { supervise: false });
+    const qb = await startQueue(b, { supervise: false });
+    await qa.boss.send(qa.queue, { x: 1 });
+    await qb.boss.send(qb.queue, { x: 2 });
+    expect(await deleteQueue(a)).toBe(true);
+    expect(await qb.boss.getQueue(qa.queue)).toBeNull();
+    expect(await qb.boss.getQueue(qb.queue)).not.toBeNull();
+    expect(await deleteQueue(a)).toBe(false);
+    for (const q of [qa, qb]) await q.boss.stop({ graceful: false, close: true, wait: true, timeout: 5000 });
+  });
+});
 
 describe('the study queue', () => {
   let url: string;

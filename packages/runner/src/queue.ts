@@ -200,6 +200,36 @@ export async function startQueue(url: string, options: { maintenanceSeconds?: nu
   return { boss, queue };
 }
 
+/**
+ * Deletes the study's queue and its jobs from pg-boss (primer study delete), when pg-boss was
+ * ever installed in the database and the queue exists; true when it deleted one.
+ */
+export async function deleteQueue(url: string): Promise<boolean> {
+  const c = new pg.Client({ connectionString: serverUrl(url) });
+  c.on('error', () => {});
+  await c.connect();
+  try {
+    if (!(await c.query<{ t: string | null }>("SELECT to_regclass('pgboss.version') AS t")).rows[0]!.t) return false;
+    const queue = queueName(url);
+    await c.query('BEGIN');
+    if (!(await c.query('SELECT 1 FROM pgboss.queue WHERE name = $1 FOR UPDATE', [queue])).rowCount) {
+      await c.query('ROLLBACK');
+      return false;
+    }
+    // its jobs first (pg-boss's delete_queue refuses a queue that still has some), then the queue and its partition
+    await c.query('DELETE FROM pgboss.job WHERE name = $1', [queue]);
+    if ((await c.query<{ t: string | null }>("SELECT to_regclass('pgboss.archive') AS t")).rows[0]!.t) await c.query('DELETE FROM pgboss.archive WHERE name = $1', [queue]);
+    await c.query('SELECT pgboss.delete_queue($1)', [queue]);
+    await c.query('COMMIT');
+    return true;
+  } catch (e) {
+    await c.query('ROLLBACK').catch(() => {});
+    throw e;
+  } finally {
+    await c.end().catch(() => {});
+  }
+}
+
 /** Waits until pg-boss's tables exist in the study's database (a controller made them). */
 async function untilInstalled(url: string): Promise<void> {
   const c = new pg.Client({ connectionString: serverUrl(url) });

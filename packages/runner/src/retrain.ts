@@ -47,6 +47,12 @@ export interface RetrainArgs {
   seeds: number[];
   /** Models to train beside them as references (e.g. Primer-EZ), by label. */
   references?: Array<{ label: string; dna: Dna }>;
+  /**
+   * The label of the program results will be measured against ('seed', 'candidate N' or a
+   * reference's): checked against the plan before anything is recorded or trained, so a wrong
+   * one leaves nothing behind (a RetrainArgumentError).
+   */
+  against?: string;
   pool: EvaluationPool;
   /** The plugin modules to load (the caller's command line's, never the study's record), checked against the study's (`studyPluginRefusal`). Default: none. */
   plugins?: string[];
@@ -125,6 +131,9 @@ async function earlierRuns(store: StudyStore, plan: RetrainPlan): Promise<Map<st
  * runs already recorded are not trained again, nor are runs that another retraining with the same
  * settings recorded for the same program and seed (they are copied, marked `reusedFrom`).
  */
+/** A retraining asked for something its plan cannot have (an --against it would not train): refused before anything is recorded. */
+export class RetrainArgumentError extends SearchError {}
+
 export async function runRetrain(args: RetrainArgs): Promise<{ plan: RetrainPlan; stopped: boolean }> {
   const { store, pool } = args;
   const emit = (e: RetrainEvent) => args.onEvent?.(e);
@@ -144,9 +153,15 @@ export async function runRetrain(args: RetrainArgs): Promise<{ plan: RetrainPlan
     await loadPlugins(plugins);
     let plan = matchingPlan(await store.retrains(), args);
     const resumed = plan !== undefined;
+    const checkAgainst = (labels: string[]) => {
+      if (args.against === undefined || args.against === 'seed' || labels.includes(args.against)) return;
+      throw new RetrainArgumentError(`${args.against} is not among the retraining's programs (${labels.join(', ')}); nothing was recorded or trained`);
+    };
+    if (plan) checkAgainst(plan.programs.map((p) => p.label));
     if (!plan) {
       const programs = chooseRetrainPrograms(config, await store.candidates(), args.top, args.references);
       if (programs.length > 1000) throw new SearchError(`a retraining has at most 1000 programs, the seed and references included (got ${programs.length}: lower top)`);
+      checkAgainst(programs.map((p) => p.label));
       plan = await store.createRetrain({ top: args.top, budget: formatBudget(args.budget), seeds: args.seeds, references: (args.references ?? []).map((r) => r.label), settings: { ...config.settings, budget: args.budget }, programs });
     }
     const active = plan;

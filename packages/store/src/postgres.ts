@@ -464,6 +464,27 @@ export class PostgresStudyStore implements StudyStore {
    * or failed before it began): its tables, and its schema if this open created that too.
    * Anything else, or a study, is left alone. True when it removed something.
    */
+  async deleteRetrain(id: number): Promise<number> {
+    if (!this.has('retrains')) throw new StoreError(`${this.location} has no retraining ${id}`);
+    return this.transaction(async (c) => {
+      if (!(await c.query(`SELECT 1 FROM ${this.t('retrains')} WHERE id = $1 FOR UPDATE`, [id])).rowCount) throw new StoreError(`${this.location} has no retraining ${id}`);
+      const runs = (await c.query(`DELETE FROM ${this.t('retrain_runs')} WHERE retrain = $1`, [id])).rowCount ?? 0;
+      await c.query(`DELETE FROM ${this.t('retrains')} WHERE id = $1`, [id]);
+      return runs;
+    });
+  }
+
+  async deleteStudy(): Promise<void> {
+    if (!this.controllerLock) throw new StoreError(`${this.location}: deleting a study needs its controller lock (lockController)`);
+    await this.transaction(async (c) => {
+      await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`primer-search:${this.schema}`]);
+      const ours = ['retrain_runs', 'retrains', 'workers', 'strategy_snapshots', 'evaluations', 'candidates', 'study', 'schema_migrations'];
+      for (const t of ours) await c.query(`DROP TABLE IF EXISTS ${this.t(t)}`);
+      const left = (await c.query('SELECT 1 FROM information_schema.tables WHERE table_schema = $1 LIMIT 1', [this.schema])).rowCount;
+      if (!left && this.schema !== 'public') await c.query(`DROP SCHEMA IF EXISTS ${pg.escapeIdentifier(this.schema)}`);
+    });
+  }
+
   async discardIfEmpty(): Promise<boolean> {
     if (!this.created.tables) return false;
     return this.transaction(async (c) => {

@@ -261,8 +261,8 @@ export class SqliteStudyStore implements StudyStore {
       // reads the whole file: a damaged page is found now, not halfway through a search
       const check = this.db.pragma('quick_check(1)', { simple: true });
       if (check !== 'ok') throw new StoreError(`${location} is damaged (${String(check).replace(/\s+/g, ' ').slice(0, 160)}): recover what can be saved with \`sqlite3 ${location} ".recover" | sqlite3 recovered.sqlite\`, or use a copy made before the damage`);
-      if (options.diagnose) {
-        // what a writer reads first: damaged JSON here is found before anything is written
+      if (options.diagnose && this.version > 0) {
+        // what a writer reads first: damaged JSON here is found before anything is written (an empty database has nothing to read yet)
         this.configSync();
         this.latestSnapshotSync();
       }
@@ -583,6 +583,31 @@ export class SqliteStudyStore implements StudyStore {
 
   async retrainRuns(retrain?: number): Promise<RetrainRun[]> {
     return this.retrainRunsSync(retrain);
+  }
+
+  async deleteRetrain(id: number): Promise<number> {
+    return this.guard(() =>
+      this.db.transaction(() => {
+        if (!hasTable(this.version, 'retrains') || !this.db.prepare('SELECT 1 FROM retrains WHERE id = ?').get(id)) throw new StoreError(`${this.location} has no retraining ${id}`);
+        const runs = this.db.prepare('DELETE FROM retrain_runs WHERE retrain = ?').run(id).changes;
+        this.db.prepare('DELETE FROM retrains WHERE id = ?').run(id);
+        return runs;
+      })(),
+    );
+  }
+
+  async deleteStudy(): Promise<void> {
+    if (!this.controllerLock && this.location !== ':memory:') throw new StoreError(`${this.location}: deleting a study needs its controller lock (lockController)`);
+    this.guard(() =>
+      this.db.transaction(() => {
+        const tables = (this.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'").all() as Array<{ name: string }>).map((t) => t.name);
+        // children before parents (foreign keys)
+        const order = ['retrain_runs', 'retrains', 'workers', 'strategy_snapshots', 'evaluations', 'candidates', 'study'];
+        for (const t of [...order.filter((x) => tables.includes(x)), ...tables.filter((x) => !order.includes(x))]) this.db.exec(`DROP TABLE "${t.replace(/"/g, '""')}"`);
+        // the file is an empty database again: a new open builds the schema from the start
+        this.db.pragma('user_version = 0');
+      })(),
+    );
   }
 
   async addRetrainRun(run: NewRetrainRun): Promise<RetrainRun> {

@@ -297,6 +297,46 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
       }
     });
 
+    it('deletes one retraining with its runs, leaving the others; refuses one it does not have', async () => {
+      const s = await factory.create();
+      try {
+        await s.createStudy({});
+        const p1 = await s.createRetrain(contractPlan());
+        const p2 = await s.createRetrain(contractPlan({ top: 5 }));
+        await s.addRetrainRun(contractRun(p1.id, 0, 1, 10));
+        await s.addRetrainRun(contractRun(p1.id, 1, 1, 9));
+        await s.addRetrainRun(contractRun(p2.id, 0, 1, 10));
+        expect(await s.deleteRetrain(p1.id)).toBe(2);
+        expect((await s.retrains()).map((p) => p.id)).toEqual([p2.id]);
+        expect((await s.retrainRuns()).map((r) => r.retrain)).toEqual([p2.id]);
+        await expect(s.deleteRetrain(p1.id)).rejects.toThrow(new RegExp(`has no retraining ${p1.id}`));
+        expect(await s.config()).toEqual({});
+      } finally {
+        await s.close();
+      }
+    });
+
+    it('deletes the whole study only under the controller lock; what is left holds no study', async () => {
+      const s = await factory.create();
+      try {
+        await s.createStudy({ a: 1 });
+        await s.createRetrain(contractPlan());
+        await expect(s.deleteStudy()).rejects.toThrow(/controller lock/);
+        expect(await s.config()).toEqual({ a: 1 });
+        await s.lockController();
+        await s.deleteStudy();
+        const other = await factory.reopen(s);
+        try {
+          expect(await other.config()).toBeUndefined();
+          expect(await other.retrains()).toEqual([]);
+        } finally {
+          await other.close();
+        }
+      } finally {
+        await s.close();
+      }
+    });
+
     it('keeps the behaviour of an evaluation and the program a reused result came from', async () => {
       const s = await factory.create();
       try {

@@ -42,6 +42,18 @@ export interface StudyStore {
   /** Writes a finished run; a second one for the same retraining, program and seed is refused. */
   addRetrainRun(run: NewRetrainRun): Promise<RetrainRun>;
   /**
+   * Deletes one retraining, its plan and its runs, all or nothing (runs another retraining
+   * reused from it are copies and stay). The number of runs deleted; a StoreError when there is
+   * no such retraining.
+   */
+  deleteRetrain(id: number): Promise<number>;
+  /**
+   * Deletes the whole study, all or nothing: a SQLite file's tables (the caller removes the
+   * file), a PostgreSQL schema's study tables, and the schema itself when nothing else is left
+   * in it (never `public`). Only with the controller lock held.
+   */
+  deleteStudy(): Promise<void>;
+  /**
    * Optional: a short value that changes whenever the study does (its configuration, a
    * candidate, a result, a told count, a worker), read far more cheaply than the study itself:
    * what a live view polls. Stores without it are read whole to see whether anything changed.

@@ -8,12 +8,14 @@ import { formatDna, type Dna } from '@primer-search/dna';
 import {
   LocalWorkerPool,
   openQueuePool,
+  deleteQueue,
   queueName,
   defaultWorkerCount,
   loadPlugins,
   runRetrain,
   runSearch,
   summarizeStudy,
+  RetrainArgumentError,
   type SearchEvent,
   type StudyConfig,
   type StudySummary,
@@ -22,7 +24,7 @@ import { strategies } from '@primer-search/search-strategies';
 import { baselines } from '@primer-search/baselines';
 import { PostgresStudyStore, openStudyStore, parseStudyLocation, type StudyStore } from '@primer-search/store';
 import { DEFAULT_TRAIN_CONFIG, formatBudget, parseBudget, pluginIdentity, scaleBudget, summarizeRetrain, type Budget, type CandidateView, type RetrainSummary, type SeedStatistics } from '@primer-search/study';
-import { UsageError, type CliIo } from '../io.js';
+import { confirmed, UsageError, type CliIo } from '../io.js';
 import { checkStudyPlugins, openForReading, pluginSpecifier } from '../studies.js';
 import { integer, loadDna, type CommandResult } from './dna.js';
 import { didYouMean, heads as headsFlag, workersWarning } from '../flags.js';
@@ -493,6 +495,8 @@ export function studyCommand(program: Command, io: CliIo, result: CommandResult 
 
   retrainCommand(study, io, result);
 
+  deleteCommand(study, io);
+
   reportCommand(study, io, result);
 
   study
@@ -525,6 +529,8 @@ export function studyCommand(program: Command, io: CliIo, result: CommandResult 
 }
 
 interface RetrainOptions {
+  delete?: number;
+  yes?: boolean;
   top: number;
   budget?: Budget;
   seeds: number;
@@ -538,6 +544,66 @@ interface RetrainOptions {
   json?: boolean;
 }
 
+/** primer study retrain STUDY --delete N: one retraining and its runs, after a confirmation. */
+async function deleteRetraining(io: CliIo, location: string, id: number, yes: boolean | undefined): Promise<void> {
+  const where = parseStudyLocation(location);
+  if (where.kind === 'sqlite' && !existsSync(where.target)) throw new UsageError(`no study file at ${location}`);
+  const store = await openStudyStore(location, { mustExist: true });
+  try {
+    if (!(await store.config())) throw new UsageError(`${where.display} holds no study`);
+    // not while a search or a retraining runs the study
+    await store.lockController();
+    const plan = (await store.retrains()).find((p) => p.id === id);
+    if (!plan) {
+      const ids = (await store.retrains()).map((p) => p.id);
+      throw new UsageError(`--delete: ${where.display} has no retraining ${id}${ids.length ? ` (it has ${ids.join(', ')})` : ' (it has none)'}`);
+    }
+    const runs = (await store.retrainRuns(id)).length;
+    if (!(await confirmed(io, `delete retraining ${id} of ${where.display} (${plan.programs.map((p) => p.label).join(', ')} · ${plan.budget} · seeds ${plan.seeds.join(', ')} · ${runs} runs recorded)?`, yes))) {
+      io.stderr('nothing deleted\n');
+      return;
+    }
+    const deleted = await store.deleteRetrain(id);
+    io.stderr(`deleted retraining ${id} of ${where.display} and its ${deleted} run${deleted === 1 ? '' : 's'}\n`);
+  } finally {
+    await store.close();
+  }
+}
+
+/** primer study delete STUDY: the whole study (a SQLite file and the files beside it, or a PostgreSQL schema's study and queue), after a confirmation. */
+function deleteCommand(study: Command, io: CliIo): void {
+  study
+    .command('delete')
+    .description("Delete a whole study: a SQLite file with the files beside it, or a PostgreSQL schema's study tables (the schema too when nothing else is left in it) and its queue's jobs. Asks first unless --yes; refused while a search or a retraining runs it.")
+    .argument('<study>', 'the study: a file, sqlite:///path or postgres://...')
+    .option('--yes', 'do not ask')
+    .action(async (location: string, o: { yes?: boolean }) => {
+      const where = parseStudyLocation(location);
+      if (where.kind === 'sqlite' && !existsSync(where.target)) throw new UsageError(`no study file at ${location}`);
+      const store = await openStudyStore(location, { mustExist: true });
+      let deleted = false;
+      try {
+        const config = (await store.config()) as StudyConfig | undefined;
+        if (!config) throw new UsageError(`${where.display} holds no study`);
+        await store.lockController();
+        const candidates = (await store.candidates()).length;
+        const retrains = (await store.retrains()).length;
+        const what = `${config.strategy} from ${config.seedModel}: ${candidates} candidate${candidates === 1 ? '' : 's'}, ${retrains} retraining${retrains === 1 ? '' : 's'}`;
+        if (!(await confirmed(io, `delete the study ${where.display} (${what})? This cannot be undone`, o.yes))) {
+          io.stderr('nothing deleted\n');
+          return;
+        }
+        await store.deleteStudy();
+        if (where.kind === 'postgres') await deleteQueue(location);
+        deleted = true;
+        io.stderr(`deleted the study ${where.display} (${what})\n`);
+      } finally {
+        await store.close();
+        if (deleted && where.kind === 'sqlite') for (const f of [where.target, `${where.target}-wal`, `${where.target}-shm`, `${where.target}-lock`]) rmSync(f, { force: true });
+      }
+    });
+}
+
 function retrainCommand(study: Command, io: CliIo, result: CommandResult): void {
   study
     .command('retrain')
@@ -546,6 +612,8 @@ function retrainCommand(study: Command, io: CliIo, result: CommandResult): void 
         'and continued where it stopped by running the same command again (runs another retraining of the study with the same settings made of the same program and seed are reused). Prints mean ± sd of the final perplexity over the seeds, the speedup over the seed with a 95% interval, and which program won.',
     )
     .argument('<study>', 'the study: a file, sqlite:///path or postgres://...')
+    .option('--delete <id>', 'delete retraining <id> of the study (its plan and runs) instead of retraining; asks first unless --yes', integer('--delete', 1))
+    .option('--yes', 'with --delete: do not ask')
     .option('--top <n>', 'the best distinct programs to retrain besides the seed (by search perplexity)', integer('--top', 0, 998), 5)
     .addOption(new Option('--budget <budget>', "training budget per run: time, steps, tokens or FLOPs, as for primer search (default: 5x the search's budget per candidate)").argParser(budgetArg))
     .option('--seeds <n>', "seeds per program: the study's seed, +1, +2, ... (weights and batches)", integer('--seeds', 1, 100), 3)
@@ -561,7 +629,14 @@ function retrainCommand(study: Command, io: CliIo, result: CommandResult): void 
     .addOption(new Option('--run-timeout <time>', 'stop a run after this long (default: twice a time budget plus a minute, or 2h)').argParser(timeBudget))
     .addOption(new Option('--plugin <module>', 'import this module first: the plugins the study was run with (a file or package; repeatable; a study\'s own record of them is never imported)').argParser(collect).default([], 'none'))
     .option('--json', 'print the retraining summary as JSON')
-    .action(async (location: string, o: RetrainOptions) => {
+    .action(async (location: string, o: RetrainOptions, command: Command) => {
+      if (o.delete !== undefined) {
+        const others = command.options.filter((x) => !['delete', 'yes'].includes(x.attributeName()) && command.getOptionValueSource(x.attributeName()) === 'cli');
+        if (others.length) throw new UsageError(`--delete deletes a retraining; it takes no ${others.map((x) => x.long).join(', ')}`);
+        await deleteRetraining(io, location, o.delete, o.yes);
+        return;
+      }
+      if (o.yes) throw new UsageError('--yes goes with --delete');
       const plugins = o.plugin.map(pluginSpecifier);
       const names = o.baselines.split(',').map((x) => x.trim()).filter(Boolean);
       for (const name of names) {
@@ -618,6 +693,7 @@ function retrainCommand(study: Command, io: CliIo, result: CommandResult): void 
             budget,
             seeds,
             references,
+            against: o.against,
             plugins,
             pool: queue?.pool ?? new LocalWorkerPool(o.workers),
             // the data are prepared once, here, and only when something is left to train
@@ -625,11 +701,7 @@ function retrainCommand(study: Command, io: CliIo, result: CommandResult): void 
             timeoutSeconds: o.runTimeout?.kind === 'seconds' ? o.runTimeout.seconds : undefined,
             signal: stop.signal,
             onEvent: (e) => {
-              // a --against the plan lacks stops the retraining before anything is trained
-              if (e.type === 'started') {
-                against = o.against === 'seed' ? 0 : e.plan.programs.findIndex((p) => p.label === o.against);
-                if (against < 0) stop.abort();
-              }
+              if (e.type === 'started') against = o.against === 'seed' ? 0 : e.plan.programs.findIndex((p) => p.label === o.against);
               if (o.json) return;
               if (e.type === 'started') {
                 labels = e.plan.programs.map((p) => p.label);
@@ -647,12 +719,13 @@ function retrainCommand(study: Command, io: CliIo, result: CommandResult): void 
               }
             },
           });
+        } catch (e) {
+          // checked against the plan before anything was recorded: the command line's fault
+          if (e instanceof RetrainArgumentError) throw new UsageError(`--against: ${e.message}`);
+          throw e;
         } finally {
           process.off('SIGINT', onSigint);
           await queue?.stop();
-        }
-        if (against < 0) {
-          throw new UsageError(`--against: ${o.against} is not among retraining ${outcome.plan.id}'s programs (${outcome.plan.programs.map((p) => p.label).join(', ')}); nothing was trained`);
         }
         const summary = summarizeRetrain(outcome.plan, await store.retrainRuns(outcome.plan.id), against);
         if (o.json) io.stdout(`${JSON.stringify(summary, null, 2)}\n`);
