@@ -1,3 +1,6 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { baselines } from '@primer-search/baselines';
 import { dnaJsonSchema } from '@primer-search/dna';
 import { primitives, type PrimitiveRegistry } from '@primer-search/primitives';
@@ -58,3 +61,54 @@ export function baselineExamples(): Map<string, string> {
     ]),
   );
 }
+
+/** What `primer ARGS` prints on standard output, run in this process. */
+async function primerOutput(args: string[]): Promise<string> {
+  const { main } = await import('@primer-search/cli');
+  let out = '';
+  const code = await main(args, { stdout: (t) => void (out += t), stderr: () => {}, readFile: (p) => readFileSync(p, 'utf8'), writeFile: () => {} });
+  if (code !== 0) throw new Error(`primer ${args.join(' ')} exited ${code}`);
+  return out;
+}
+
+const root = fileURLToPath(new URL('../', import.meta.url));
+
+/**
+ * The excerpts of the tool's output that the docs show, each made by running the tool: a
+ * Markdown file marks one with `<!-- generated: ID -->` before its code block and
+ * `<!-- end of generated -->` after it; `npm run docs` rewrites it, a test compares.
+ */
+export const EXCERPTS: Record<string, () => Promise<string>> = {
+  // primer dna show examples/dna/vanilla.json: the attention head
+  'dna-show-attention-head': async () => {
+    const text = await primerOutput(['dna', 'show', join(root, 'examples/dna/vanilla.json')]);
+    const start = text.indexOf('// subprogram', text.indexOf('(attention_head)') - 40);
+    const block = text.slice(start, text.indexOf('\n}\n', start) + 3);
+    if (!block.includes('attentionHead')) throw new Error('primer dna show printed no attention_head subprogram');
+    return block;
+  },
+  // primer baselines: the table's first lines
+  'baselines-table': async () => {
+    const text = await primerOutput(['baselines']);
+    return `${text.split('\n').filter((l) => /^(One block|\S+ {2,}\S.* params)/.test(l)).join('\n')}\n`;
+  },
+};
+
+const MARK = /<!-- generated: ([\w-]+) -->\n```([a-z]*)\n([\s\S]*?)```\n<!-- end of generated -->/g;
+
+/** `text` with every generated excerpt made again from the tool; throws on an ID it does not know. */
+export async function withExcerpts(text: string): Promise<string> {
+  const parts: string[] = [];
+  let last = 0;
+  for (const m of text.matchAll(MARK)) {
+    const make = EXCERPTS[m[1]!];
+    if (!make) throw new Error(`no generated excerpt ${m[1]} (known: ${Object.keys(EXCERPTS).join(', ')})`);
+    parts.push(text.slice(last, m.index), `<!-- generated: ${m[1]} -->\n\`\`\`${m[2]}\n${await make()}\`\`\`\n<!-- end of generated -->`);
+    last = m.index! + m[0].length;
+  }
+  parts.push(text.slice(last));
+  return parts.join('');
+}
+
+/** The Markdown files that may hold generated excerpts. */
+export const EXCERPT_FILES = ['README.md', 'docs/dna.md', 'docs/search.md', 'docs/baselines.md'];
