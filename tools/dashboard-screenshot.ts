@@ -14,7 +14,8 @@ const dashboard = await startDashboard({ open: () => openStudyStore(study, { rea
 const browser = await launchChromium(chromium);
 try {
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-  await page.goto(dashboard.url);
+  // a still page (?static=1): rendered once, no event stream
+  await page.goto(`${dashboard.url}?static=1`);
   await page.waitForSelector('body[data-ready="true"]', { timeout: 30_000 });
   await page.waitForTimeout(300);
   await page.screenshot({ path: values.out!, fullPage: true });

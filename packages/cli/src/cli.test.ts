@@ -8,7 +8,13 @@ import { createServer, type AddressInfo } from 'node:net';
 import { validateDna } from '@primer-search/dna';
 import { builtinPrimitives } from '@primer-search/primitives';
 import { describe, expect, it } from 'vitest';
-import { main, numberedPath, type CliIo } from './index.js';
+import { buildProgram, main, numberedPath, type CliIo } from './index.js';
+import { configFlags } from './config.js';
+
+const configFlagsOf = (path: string) => {
+  const io: CliIo = { stdout: () => {}, stderr: () => {}, readFile: (p) => readFileSync(p, 'utf8'), writeFile: () => {} };
+  return configFlags(io, path, buildProgram(io, { exitCode: 0 }).commands.find((c) => c.name() === 'search')!);
+};
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const VANILLA = join(root, 'examples/dna/vanilla.json');
@@ -311,6 +317,46 @@ describe('primer train and compare', () => {
     const count = await run(['compare', '--models', 'vanilla,primer-ez', '--labels', 'x', '--budget', '2steps', ...tiny]);
     expect(count.code).toBe(2);
   }, 120_000);
+});
+
+describe('--config: settings from a file', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'primer-config-'));
+  const file = (name: string, text: string) => {
+    const p = join(dir, name);
+    writeFileSync(p, text);
+    return p;
+  };
+
+  it('reads JSON or YAML keyed by the flags, and flags on the command line override it', async () => {
+    const yaml = file('run.yaml', 'model: vanilla\nbudget: 3steps\nd-model: 32\nseqLen: 16\nbatch: 4\nlayers: 1\neval-windows: 2\n');
+    const a = JSON.parse((await run(['train', '--config', yaml, '--json'])).stdout);
+    expect([a.result.steps, a.settings.dModel, a.settings.seqLen]).toEqual([3, 32, 16]);
+    const b = JSON.parse((await run(['train', '--config', yaml, '--budget', '2steps', '--json'])).stdout);
+    expect([b.result.steps, b.settings.dModel]).toEqual([2, 32]);
+    const json = file('run.json', JSON.stringify({ model: 'vanilla', budget: '2steps', 'd-model': 32, 'seq-len': 16, batch: 4, layers: 1, 'eval-windows': 2, json: true }));
+    expect(JSON.parse((await run(['train', `--config=${json}`])).stdout).result.steps).toBe(2);
+  }, 60_000);
+
+  it("checks each setting with its flag's own message, naming the file and the key", async () => {
+    const cases: Array<[string, string, RegExp]> = [
+      ['a.yaml', 'candidates: 0\n', /--config .*a\.yaml: "candidates": --candidates must be an integer >= 1\./],
+      ['b.json', '{"canidates": 3}', /"canidates" is not a setting of primer search \(did you mean candidates\?\)/],
+      ['c.json', '[1, 2]', /expected an object of settings \(flag names as keys\), got a list/],
+      ['d.json', '{"candidates": ', /cannot read it as JSON/],
+      ['e.yaml', 'batch-mode: zigzag\n', /"batch-mode": "zigzag" is not one of packed, sentence/],
+      ['f.yaml', 'resume: 3\n', /--resume is a switch: write true or false/],
+      ['g.yaml', 'budget-per-candidate: soon\n', /"budget-per-candidate": cannot read the budget "soon"/],
+      ['h.yaml', 'config: other.yaml\n', /a settings file cannot name another/],
+    ];
+    for (const [name, text, why] of cases) {
+      const r = await run(['search', '--config', file(name, text)]);
+      expect([r.code, r.stderr], name).toEqual([2, expect.stringMatching(why)]);
+    }
+    expect((await run(['search', '--config', join(dir, 'none.yaml')])).stderr).toMatch(/cannot read .*none\.yaml: no such file/);
+    // a switch set to false where the flag is a negation (--no-dedupe-behaviour), and lists for list flags
+    const ok = file('ok.yaml', 'dedupe-behaviour: false\nhurdles: [0.25, 0.5]\nplugin: []\n');
+    expect(configFlagsOf(ok)).toEqual(['--no-dedupe-behaviour', '--hurdles', '0.25,0.5']);
+  });
 });
 
 describe('the primer executable', () => {

@@ -65,6 +65,7 @@ const BAD: Record<string, string> = {
   '--against': 'primer-ez',
   '--labels': 'a,b',
   '--delete': '0',
+  '--config': './no/such/settings.yaml',
 };
 /** Flags whose every value is a valid command line (paths that are written, or may not exist yet). */
 const FREE = new Set(['--out', '--csv', '--study', '--cache', '--checkpoint', '--save', '--prompt', '--host', '--allow-host']);

@@ -11,6 +11,7 @@ import { primitivesCommand } from './commands/primitives.js';
 import { searchCommand, studyCommand } from './commands/search.js';
 import { workerCommand } from './commands/worker.js';
 import { exitCodeOf } from './flags.js';
+import { expandConfig } from './config.js';
 import type { CliIo } from './io.js';
 import { redactSecrets, setReconnectNotice } from '@primer-search/store';
 
@@ -109,7 +110,7 @@ export async function main(argv: string[], given: CliIo = nodeIo): Promise<numbe
   const result: CommandResult = { exitCode: 0 };
   const program = buildProgram(io, result);
   try {
-    await program.parseAsync(argv, { from: 'user' });
+    await program.parseAsync(expandConfig(argv, program, io), { from: 'user' });
     return result.exitCode;
   } catch (e) {
     const code = exitCodeOf(e);

@@ -1,5 +1,7 @@
 // The dashboard in Debian's headless Chromium (playwright-core; never a downloaded browser).
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -7,7 +9,7 @@ import { openStudyStore, type SqliteStudyStore } from '@primer-search/store';
 import Database from 'better-sqlite3';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromiumForTests, launchChromium } from '../../../examples/browser/chromium.mjs';
+import { CHROMIUM_ARGS, chromiumForTests, launchChromium } from '../../../examples/browser/chromium.mjs';
 import { candidate, evaluation, writeSyntheticRetrain, writeSyntheticStudy } from './__fixtures__/synthetic.js';
 import { htmlReport, startDashboard, type Dashboard } from './index.js';
 
@@ -104,6 +106,36 @@ describe.skipIf(!CHROMIUM)('the dashboard in headless Chromium', () => {
     expect(errors).toEqual([]);
     await page.close();
   }, 90_000);
+
+  it('?static=1 renders once with no event stream, so the usual headless screenshot command finishes', async () => {
+    const file = join(dir, 'still.sqlite');
+    const w = await writeSyntheticStudy(file, 12);
+    await w.close();
+    const d = await startDashboard({ open: () => openStudyStore(file, { readonly: true, mustExist: true }), location: file, port: 0 });
+    try {
+      const page = await browser.newPage();
+      const requests: string[] = [];
+      page.on('request', (r) => requests.push(new URL(r.url()).pathname));
+      await page.goto(`${d.url}?static=1`);
+      await page.waitForSelector('body[data-ready="true"]', { timeout: 30_000 });
+      expect(await page.textContent('#live')).toContain('a still view');
+      expect(requests).not.toContain('/api/events');
+      await page.close();
+      // chromium --headless --screenshot --virtual-time-budget: it waits for the page to go quiet, which a live page never does
+      const shot = join(dir, 'still.png');
+      const t0 = performance.now();
+      // (asynchronously: the server answering it runs in this process)
+      const r = await promisify(execFile)(CHROMIUM!, [...CHROMIUM_ARGS, `--screenshot=${shot}`, '--window-size=1280,900', '--virtual-time-budget=10000', `${d.url}?static=1`], { timeout: 90_000 }).then(
+        () => ({ code: 0, stderr: '' }),
+        (e: { code: number | null; stderr: string }) => ({ code: e.code, stderr: e.stderr }),
+      );
+      expect(r.code, r.stderr).toBe(0);
+      expect(readFileSync(shot).subarray(1, 4).toString()).toBe('PNG');
+      console.log(`headless screenshot of ?static=1 in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    } finally {
+      await d.close();
+    }
+  }, 120_000);
 
   it('loads a study of 20,000 candidates in under 3 seconds', async () => {
     const w = await writeSyntheticStudy(large, 20_000, { distinct: 300 });

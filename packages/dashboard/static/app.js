@@ -324,7 +324,15 @@ function wire() {
   addEventListener('resize', () => Object.values(charts).forEach((u) => u.setSize({ width: width(u.root.parentElement), height: 240 })));
 }
 
+/** ?static=1: render once and open no event stream (headless screenshots, e.g. chromium --headless --virtual-time-budget, wait for the page to go quiet). */
+const STILL = new URLSearchParams(location.search).get('static') === '1';
+
 function follow() {
+  if (STILL) {
+    $('live').textContent = 'a still view (?static=1): reload for newer results';
+    $('live').classList.add('off');
+    return;
+  }
   if (REPORT) {
     $('live').textContent = `a report written ${REPORT.writtenAt}; it does not update`;
     $('live').classList.add('off');

@@ -455,7 +455,7 @@ export function searchCommand(program: Command, io: CliIo, result: CommandResult
 export function studyCommand(program: Command, io: CliIo, result: CommandResult = { exitCode: 0 }): void {
   const study = program
     .command('study')
-    .description('Inspect or move a study written by primer search: a SQLite file (a path or sqlite:///path) or a PostgreSQL schema (postgres://user@host:5432/db?schema=name).');
+    .description('Inspect, retrain, report on, copy or delete a study written by primer search: a SQLite file (a path or sqlite:///path) or a PostgreSQL schema (postgres://user@host:5432/db?schema=name).');
   study
     .command('show')
     .description('Print a study: leaderboard, lineage of the best, failures by reason, hurdle savings, and the best program with its diff against the seed.')
@@ -608,8 +608,10 @@ function retrainCommand(study: Command, io: CliIo, result: CommandResult): void 
   study
     .command('retrain')
     .description(
-      'Retrain the best programs of a study, and its seed, with a longer budget and several seeds, as the paper did: recorded in the study beside the search, ' +
-        'and continued where it stopped by running the same command again (runs another retraining of the study with the same settings made of the same program and seed are reused). Prints mean ± sd of the final perplexity over the seeds, the speedup over the seed with a 95% interval, and which program won.',
+      'Retrain the best programs of a study, and its seed, with a longer budget and several seeds, as the paper did. The retraining is recorded in the study beside the search, ' +
+        'and running the same command again continues it; a run that another retraining already made (same settings, program and seed) is reused, not trained again. ' +
+        "Prints each program's final perplexity (mean ± sd over the seeds), its speedup over the seed (or --against), its perplexity difference with a verdict (from 3 seeds), and which program won. " +
+        '--delete ID deletes a retraining instead.',
     )
     .argument('<study>', 'the study: a file, sqlite:///path or postgres://...')
     .option('--delete <id>', 'delete retraining <id> of the study (its plan and runs) instead of retraining; asks first unless --yes', integer('--delete', 1))
@@ -623,7 +625,7 @@ function retrainCommand(study: Command, io: CliIo, result: CommandResult): void 
         .default(defaultWorkerCount(), `${defaultWorkerCount()}, one per core`),
     )
     .option('--in-flight <n>', 'with --workers 0: runs out on the queue at once (default 2)', integer('--in-flight', 1))
-    .option('--baselines <list>', 'reference models to train beside them (comma-separated baselines or DNA files, e.g. primer-ez); speedups are against the seed unless --against names one', '')
+    .addOption(new Option('--baselines <list>', 'reference models to train beside them (comma-separated baselines or DNA files, e.g. primer-ez); speedups are against the seed unless --against names one').default('', 'none'))
     .option('--against <program>', "measure speedups and verdicts against this program instead of the seed: one of --baselines (e.g. primer-ez) or 'candidate N'", 'seed')
     .option('--heads <n>', 'attention heads of those baselines (1, 2, 4 or 8)', headsFlag, 4)
     .addOption(new Option('--run-timeout <time>', 'stop a run after this long (default: twice a time budget plus a minute, or 2h)').argParser(timeBudget))

@@ -96,7 +96,8 @@ export function addRunOptions(
         .default(dataParallel.default, dataParallel.help),
     )
     .option('--json', 'print the full record as JSON')
-    .option('--out <file>', 'write the full record (settings, figures, curves) as JSON');
+    .option('--out <file>', 'write the full record (settings, figures, curves) as JSON')
+    .option('--config <file>', "settings from a JSON or YAML file, keyed by the flags' long names (e.g. budget-per-candidate: 1e11flops); flags given as well override it");
 }
 
 /**
