@@ -11,6 +11,26 @@ const status = (text: string, error = false) => {
   $('status').className = error ? 'error' : '';
 };
 
+/** The sampling settings from the page's fields, or what is wrong with one of them (the field is marked). */
+function readSettings(): { tokens: number; temperature: number; seed: number } | string {
+  const field = (id: string, ok: (v: number) => boolean, what: string): number | string => {
+    const input = $<HTMLInputElement>(id);
+    const text = input.value.trim();
+    const v = Number(text);
+    const good = text !== '' && Number.isFinite(v) && ok(v);
+    input.setAttribute('aria-invalid', String(!good));
+    return good ? v : `${id}: ${what}${text === '' ? ' (it is empty)' : `, not ${text}`}`;
+  };
+  const tokens = field('tokens', (v) => Number.isInteger(v) && v >= 1 && v <= MAX_TOKENS, `a whole number from 1 to ${MAX_TOKENS}`);
+  const temperature = field('temperature', (v) => v >= 0 && v <= 10, 'a number from 0 (always the likeliest token) to 10');
+  const seed = field('seed', (v) => Number.isInteger(v) && v >= 0 && v <= 2 ** 31 - 1, 'a whole number from 0');
+  for (const x of [tokens, temperature, seed]) if (typeof x === 'string') return x;
+  return { tokens: tokens as number, temperature: temperature as number, seed: seed as number };
+}
+
+/** The most tokens one generation may sample (the field's max). */
+const MAX_TOKENS = 1000;
+
 async function start(): Promise<void> {
   const modelUrl = new URLSearchParams(location.search).get('model') ?? './model/';
   setWasmPaths(new URL('./dist/', location.href).href);
@@ -56,13 +76,16 @@ async function start(): Promise<void> {
       status('type a prompt');
       return;
     }
+    const settings = readSettings();
+    if (typeof settings === 'string') {
+      status(settings, true);
+      return;
+    }
     status('generating…');
     const sampled: number[] = [];
     const t0 = performance.now();
     await generate(model, ids, {
-      tokens: Number($<HTMLInputElement>('tokens').value) || 160,
-      temperature: Number($<HTMLInputElement>('temperature').value),
-      seed: Number($<HTMLInputElement>('seed').value) || 0,
+      ...settings,
       stopAt: tokenizer.endOfDocument,
       onToken: async (id) => {
         if (mine !== run) return false;

@@ -95,6 +95,22 @@ describe.skipIf(!CHROMIUM)('examples/browser in headless Chromium', () => {
     expect(await page.textContent('#status')).toMatch(/^\d+ tokens in [\d.]+ s/);
     expect((await page.textContent('#continuation'))!.length).toBeGreaterThan(0);
 
+    // settings the page cannot use: said, the field marked, nothing generated; a good value again generates
+    for (const [value, says] of [['0', /^tokens: a whole number from 1 to 1000, not 0$/], ['', /^tokens: a whole number from 1 to 1000 \(it is empty\)$/], ['5000', /not 5000$/], ['2.5', /not 2\.5$/]] as const) {
+      await page.fill('#tokens', value);
+      await page.waitForFunction((re) => new RegExp(re).test(document.querySelector('#status')?.textContent ?? ''), says.source, { timeout: 10_000 });
+      expect(await page.getAttribute('#tokens', 'aria-invalid')).toBe('true');
+      expect(await page.getAttribute('#status', 'class')).toBe('error');
+    }
+    await page.fill('#temperature', '-1');
+    await page.fill('#tokens', '12');
+    await page.waitForFunction(() => /^temperature: /.test(document.querySelector('#status')?.textContent ?? ''), undefined, { timeout: 10_000 });
+    const before = await page.getAttribute('body', 'data-generated');
+    await page.fill('#temperature', '0.8');
+    await page.waitForFunction((b) => document.body.dataset.generated !== b, before, { timeout: 60_000 });
+    expect(await page.textContent('#status')).toMatch(/^\d+ tokens in [\d.]+ s/);
+    expect(await page.getAttribute('#tokens', 'aria-invalid')).toBe('false');
+
     const prompt = 'The Fulton County Grand Jury said';
     const inPage = await page.evaluate((p) => window.primerPage.logits(p), prompt);
     await tf.setBackend('cpu');
@@ -115,6 +131,22 @@ describe.skipIf(!CHROMIUM)('examples/browser in headless Chromium', () => {
     expect(await page.getAttribute('body', 'data-ready'), (await page.textContent('#status')) ?? '').toBe('true');
     expect(await page.textContent('#about')).toContain('(bpe tokens)');
     await page.waitForSelector('body[data-generated]', { timeout: 60_000 });
+    // settings the page cannot use: said, the field marked, nothing generated; a good value again generates
+    for (const [value, says] of [['0', /^tokens: a whole number from 1 to 1000, not 0$/], ['', /^tokens: a whole number from 1 to 1000 \(it is empty\)$/], ['5000', /not 5000$/], ['2.5', /not 2\.5$/]] as const) {
+      await page.fill('#tokens', value);
+      await page.waitForFunction((re) => new RegExp(re).test(document.querySelector('#status')?.textContent ?? ''), says.source, { timeout: 10_000 });
+      expect(await page.getAttribute('#tokens', 'aria-invalid')).toBe('true');
+      expect(await page.getAttribute('#status', 'class')).toBe('error');
+    }
+    await page.fill('#temperature', '-1');
+    await page.fill('#tokens', '12');
+    await page.waitForFunction(() => /^temperature: /.test(document.querySelector('#status')?.textContent ?? ''), undefined, { timeout: 10_000 });
+    const before = await page.getAttribute('body', 'data-generated');
+    await page.fill('#temperature', '0.8');
+    await page.waitForFunction((b) => document.body.dataset.generated !== b, before, { timeout: 60_000 });
+    expect(await page.textContent('#status')).toMatch(/^\d+ tokens in [\d.]+ s/);
+    expect(await page.getAttribute('#tokens', 'aria-invalid')).toBe('false');
+
     const prompt = 'The Fulton County Grand Jury said';
     const inPage = await page.evaluate((p) => window.primerPage.logits(p), prompt);
     await tf.setBackend('cpu');
