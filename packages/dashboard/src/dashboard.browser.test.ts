@@ -68,6 +68,22 @@ describe.skipIf(!CHROMIUM)('the dashboard in headless Chromium', () => {
       expect(m.values, id).toBeGreaterThan(3);
       expect(m.coloured, id).toBeGreaterThan(20);
     }
+    // every point inside its chart's scales with a margin (none cut at an edge), perplexity on a log scale, the key on one line, short axis numbers
+    const geometry = await page.evaluate(() =>
+      Object.fromEntries(
+        Object.entries((window as unknown as { dashboard: { charts: Record<string, { data: Array<Array<number | null>>; scales: Record<string, { min: number; max: number; distr: number }>; root: { querySelector(s: string): { getBoundingClientRect(): { height: number } } | null; querySelectorAll(s: string): ArrayLike<{ textContent: string | null }> } }> } }).dashboard.charts).map(([id, u]) => {
+          const ys = u.data.slice(1).flat().filter((v): v is number => v !== null && v !== undefined);
+          const xs = u.data[0]!.filter((v): v is number => v !== null);
+          return [id, { yIn: u.scales.y!.min < Math.min(...ys) && u.scales.y!.max > Math.max(...ys), xIn: u.scales.x!.min < Math.min(...xs) && u.scales.x!.max > Math.max(...xs), logY: u.scales.y!.distr === 3, legend: u.root.querySelector('.u-legend')?.getBoundingClientRect().height ?? 0, ticks: Array.from(u.root.querySelectorAll('.u-axis div')).map((d) => d.textContent ?? '') }];
+        }),
+      ),
+    );
+    for (const [id, g] of Object.entries(geometry)) {
+      expect([g.yIn, g.xIn], id).toEqual([true, true]);
+      if (id !== 'chart-curves') expect(g.logY, id).toBe(true);
+      expect(g.legend, id).toBeLessThan(40);
+      for (const t of g.ticks) expect(t.length, `${id} tick ${t}`).toBeLessThanOrEqual(7);
+    }
     expect(await page.textContent('#table-range')).toBe('rows 1-40 of 40');
     expect(await page.textContent('#candidates tbody tr[data-id="6"]')).toContain('same function as candidate 0');
     expect(await page.isVisible('#retrains-section')).toBe(true);

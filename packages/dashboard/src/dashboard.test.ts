@@ -265,6 +265,9 @@ describe('primer study report', () => {
     const svg = (await headlineChart(w, 'svg')) as string;
     expect(svg).toMatch(/^<\?xml[^>]*>\n<svg[^>]*xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
     expect((svg.match(/<circle/g) ?? []).length).toBeGreaterThan(10);
+    // the best value is written on the chart, as the summary states it
+    const best = (await StudyData.load(w)).summary.leaderboard[0]!.fitness;
+    expect(svg).toContain(`best ${best.toFixed(3)}`);
     const png = (await headlineChart(w, 'png')) as Uint8Array;
     expect(Array.from(png.slice(0, 8))).toEqual([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
     await w.close();

@@ -71,6 +71,11 @@ export async function headlineChart(store: StudyStore, format: 'svg' | 'png'): P
     return Number.isFinite(best) ? [{ candidate: id, perplexity: best }] : [];
   });
   const c = data.config;
+  // the y domain padded on both sides (log scale: by a ratio), so the best-so-far line is not on the frame's edge
+  const ys = [...marks.map((m) => m.perplexity), ...line.map((m) => m.perplexity)];
+  const [lo, hi] = ys.length ? [Math.min(...ys), Math.max(...ys)] : [1, 10];
+  const ratio = lo === hi ? 1.5 : (hi / lo) ** 0.06;
+  const last = line.at(-1);
   const key = 'blue: completed · orange: stopped at a hurdle · grey: reused (same program or same function) · green line: best so far';
   const chart = Plot.plot({
     document: document as never,
@@ -80,11 +85,13 @@ export async function headlineChart(store: StudyStore, format: 'svg' | 'png'): P
     marginLeft: 64,
     style: { background: 'white', fontSize: '12px', fontFamily: 'sans-serif' },
     x: { label: 'candidate', grid: true },
-    y: { label: 'perplexity (log scale)', labelAnchor: 'center', type: 'log', grid: true },
+    y: { label: 'perplexity (log scale)', labelAnchor: 'center', type: 'log', grid: true, domain: [lo / ratio, hi * ratio], tickFormat: (v: number) => String(Number(v.toPrecision(3))) },
     color: { domain: ['completed', 'stopped at a hurdle', 'reused', 'best so far'], range: ['#1565c0', '#ef8f00', '#8e99a4', '#2e7d32'] },
     marks: [
       Plot.dot(marks, { x: 'candidate', y: 'perplexity', fill: 'kind', r: 2.5 }),
       Plot.lineY(line, { x: 'candidate', y: 'perplexity', stroke: () => 'best so far', strokeWidth: 2 }),
+      // the best value, written at the line's end
+      ...(last ? [Plot.text([last], { x: 'candidate', y: 'perplexity', text: (d: { perplexity: number }) => `best ${d.perplexity.toFixed(3)}`, dy: -10, textAnchor: 'end', fill: '#2e7d32', fontWeight: 'bold' })] : []),
       // the title and the key inside the SVG (Plot's own title and legend are HTML around it)
       Plot.text([`${c.strategy} from ${c.seedModel}: best validation perplexity so far · ${p.id.length} candidates · ${c.settings.dataset}, ${c.settings.layers} layers, dModel ${c.settings.dModel}`], { frameAnchor: 'top-left', dy: -44, fontSize: 13, fontWeight: 'bold' }),
       Plot.text([key], { frameAnchor: 'top-left', dy: -26 }),

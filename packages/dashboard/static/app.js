@@ -69,6 +69,29 @@ function squares(u, seriesIdx, idx0, idx1) {
   return { fill: path, clip: null };
 }
 
+/** A scale's range with a margin, so points at the extremes are drawn whole (log scales: a ratio of margin). */
+const padded = (log) => (u, min, max) => {
+  if (min === null || max === null || !Number.isFinite(min) || !Number.isFinite(max)) return [0, 1];
+  if (log) {
+    const lo = Math.max(min, Number.MIN_VALUE);
+    const ratio = min === max ? 1.5 : (max / lo) ** 0.06;
+    return [lo / ratio, max * ratio];
+  }
+  const pad = min === max ? Math.abs(min) * 0.1 || 1 : (max - min) * 0.05;
+  return [min - pad, max + pad];
+};
+
+/** Axis numbers that fit: 1.2M, 250k, 12.5 (never a long number cut at the edge). */
+function compact(v) {
+  if (v === null || v === undefined || !Number.isFinite(v)) return '';
+  const a = Math.abs(v);
+  const short = (x, unit) => `${Number(x.toPrecision(3))}${unit}`;
+  if (a >= 1e9) return short(v / 1e9, 'G');
+  if (a >= 1e6) return short(v / 1e6, 'M');
+  if (a >= 1e4) return short(v / 1e3, 'k');
+  return String(Number(v.toPrecision(4)));
+}
+
 /** A chart of points-only series over one sorted x column; `series` is [{ label, color, values }]. */
 function scatter(id, x, series, opts = {}) {
   const el = $(id);
@@ -76,8 +99,13 @@ function scatter(id, x, series, opts = {}) {
   const spec = {
     width: width(el),
     height: 240,
-    scales: { x: { time: false, distr: opts.logX ? 3 : 1 }, y: { distr: opts.logY ? 3 : 1 } },
-    axes: [{ label: opts.xLabel }, { label: opts.yLabel, size: 60 }],
+    scales: { x: { time: false, distr: opts.logX ? 3 : 1, range: padded(opts.logX) }, y: { distr: opts.logY ? 3 : 1, range: padded(opts.logY) } },
+    axes: [
+      { label: opts.xLabel, values: (u, splits) => splits.map(compact) },
+      { label: opts.yLabel, size: 60, values: (u, splits) => splits.map(compact) },
+    ],
+    // the key on one line (no values: the cursor's tooltip is the table row)
+    legend: { live: false },
     cursor: { points: { size: 8 } },
     series: [
       {},
@@ -119,10 +147,10 @@ function byStatus(order, p, value, failedAt) {
   const copied = (i) => p.reused[i] || (p.sameAs?.[i] ?? null) !== null;
   const series = [
     { label: 'completed', color: COLORS.completed, values: pick((i) => p.status[i] === 0 && !copied(i)) },
-    { label: 'stopped at a hurdle', color: COLORS.hurdle, values: pick((i) => p.status[i] === 1 && !copied(i)) },
-    { label: 'reused (same program or same function)', color: COLORS.reused, values: pick((i) => copied(i) && p.status[i] < 2) },
+    { label: 'hurdle', color: COLORS.hurdle, values: pick((i) => p.status[i] === 1 && !copied(i)) },
+    { label: 'reused', color: COLORS.reused, values: pick((i) => copied(i) && p.status[i] < 2) },
   ];
-  if (failedAt !== undefined) series.push({ label: 'failed (drawn at the top)', color: COLORS.failed, values: pick((i) => p.status[i] === 2 && !copied(i), () => failedAt) });
+  if (failedAt !== undefined) series.push({ label: 'failed (at the top)', color: COLORS.failed, values: pick((i) => p.status[i] === 2 && !copied(i), () => failedAt) });
   return series;
 }
 
@@ -135,17 +163,18 @@ function drawCharts() {
   const byId = p.id.map((_, i) => i);
   let best = Infinity;
   const bestLine = byId.map((i) => (p.status[i] === 0 && p.fitness[i] !== null && (best = Math.min(best, p.fitness[i])), Number.isFinite(best) ? best : null));
-  scatter('chart-best', byId.map((i) => p.id[i]), [{ label: 'best so far', color: COLORS.best, line: true, values: bestLine }, ...byStatus(byId, p, (i) => p.fitness[i], failedAt)], { xLabel: 'candidate', yLabel: 'perplexity', logY: true, onPick: select(byId) });
+  scatter('chart-best', byId.map((i) => p.id[i]), [{ label: 'best so far', color: COLORS.best, line: true, values: bestLine }, ...byStatus(byId, p, (i) => p.fitness[i], failedAt)], { xLabel: 'candidate', yLabel: 'perplexity (log)', logY: true, onPick: select(byId) });
   // the same against wall time (results in the order they came)
   const byTime = sortedBy(p.seconds);
   best = Infinity;
   const bestTime = byTime.map((i) => (p.status[i] === 0 && p.fitness[i] !== null && (best = Math.min(best, p.fitness[i])), Number.isFinite(best) ? best : null));
-  scatter('chart-time', byTime.map((i) => p.seconds[i]), [{ label: 'best so far', color: COLORS.best, line: true, values: bestTime }, ...byStatus(byTime, p, (i) => p.fitness[i], failedAt)], { xLabel: 'seconds', yLabel: 'perplexity', logY: true, onPick: select(byTime) });
+  scatter('chart-time', byTime.map((i) => p.seconds[i]), [{ label: 'best so far', color: COLORS.best, line: true, values: bestTime }, ...byStatus(byTime, p, (i) => p.fitness[i], failedAt)], { xLabel: 'seconds', yLabel: 'perplexity (log)', logY: true, onPick: select(byTime) });
   const withFitness = (i) => p.fitness[i] !== null;
   const byParams = sortedBy(p.parameters, withFitness);
-  scatter('chart-params', byParams.map((i) => p.parameters[i]), byStatus(byParams, p, (i) => p.fitness[i]), { xLabel: 'parameters', yLabel: 'perplexity', onPick: select(byParams) });
+  // perplexity on a log scale: one diverging outlier does not squash every other candidate into a band
+  scatter('chart-params', byParams.map((i) => p.parameters[i]), byStatus(byParams, p, (i) => p.fitness[i]), { xLabel: 'parameters', yLabel: 'perplexity (log)', logY: true, onPick: select(byParams) });
   const byFlops = sortedBy(p.flops, withFitness);
-  scatter('chart-flops', byFlops.map((i) => p.flops[i]), byStatus(byFlops, p, (i) => p.fitness[i]), { xLabel: 'FLOPs per token', yLabel: 'perplexity', logX: true, onPick: select(byFlops) });
+  scatter('chart-flops', byFlops.map((i) => p.flops[i]), byStatus(byFlops, p, (i) => p.fitness[i]), { xLabel: 'FLOPs per token', yLabel: 'perplexity (log)', logX: true, logY: true, onPick: select(byFlops) });
 }
 
 /** The seed's and the selected candidates' validation curves, on one x column of tokens. */
