@@ -82,7 +82,9 @@ export const EXCERPTS: Record<string, () => Promise<string>> = {
   // primer dna show examples/dna/vanilla.json: the attention head
   'dna-show-attention-head': async () => {
     const text = await primerOutput(['dna', 'show', join(root, 'examples/dna/vanilla.json')]);
-    const start = text.indexOf('// subprogram', text.indexOf('(attention_head)') - 40);
+    const title = /^\/\/ subprogram \d+ \(attention_head\)$/m.exec(text);
+    if (!title) throw new Error('primer dna show printed no attention_head subprogram');
+    const start = title.index;
     const block = text.slice(start, text.indexOf('\n}\n', start) + 3);
     if (!block.includes('attentionHead')) throw new Error('primer dna show printed no attention_head subprogram');
     return block;

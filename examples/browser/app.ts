@@ -19,11 +19,12 @@ function readSettings(): { tokens: number; temperature: number; seed: number } |
     const v = Number(text);
     const good = text !== '' && Number.isFinite(v) && ok(v);
     input.setAttribute('aria-invalid', String(!good));
-    return good ? v : `${id}: ${what}${text === '' ? ' (it is empty)' : `, not ${text}`}`;
+    // (a number field gives '' for text that is not a number)
+    return good ? v : `${id}: ${what}${text === '' ? ' (it is empty, or not a number)' : `, not ${text}`}`;
   };
   const tokens = field('tokens', (v) => Number.isInteger(v) && v >= 1 && v <= MAX_TOKENS, `a whole number from 1 to ${MAX_TOKENS}`);
   const temperature = field('temperature', (v) => v >= 0 && v <= 10, 'a number from 0 (always the likeliest token) to 10');
-  const seed = field('seed', (v) => Number.isInteger(v) && v >= 0 && v <= 2 ** 31 - 1, 'a whole number from 0');
+  const seed = field('seed', (v) => Number.isInteger(v) && v >= 0 && v <= 2 ** 31 - 1, `a whole number from 0 to ${2 ** 31 - 1}`);
   for (const x of [tokens, temperature, seed]) if (typeof x === 'string') return x;
   return { tokens: tokens as number, temperature: temperature as number, seed: seed as number };
 }

@@ -96,7 +96,7 @@ describe.skipIf(!CHROMIUM)('examples/browser in headless Chromium', () => {
     expect((await page.textContent('#continuation'))!.length).toBeGreaterThan(0);
 
     // settings the page cannot use: said, the field marked, nothing generated; a good value again generates
-    for (const [value, says] of [['0', /^tokens: a whole number from 1 to 1000, not 0$/], ['', /^tokens: a whole number from 1 to 1000 \(it is empty\)$/], ['5000', /not 5000$/], ['2.5', /not 2\.5$/]] as const) {
+    for (const [value, says] of [['0', /^tokens: a whole number from 1 to 1000, not 0$/], ['', /^tokens: a whole number from 1 to 1000 \(it is empty, or not a number\)$/], ['5000', /not 5000$/], ['2.5', /not 2\.5$/]] as const) {
       await page.fill('#tokens', value);
       await page.waitForFunction((re) => new RegExp(re).test(document.querySelector('#status')?.textContent ?? ''), says.source, { timeout: 10_000 });
       expect(await page.getAttribute('#tokens', 'aria-invalid')).toBe('true');
@@ -132,7 +132,7 @@ describe.skipIf(!CHROMIUM)('examples/browser in headless Chromium', () => {
     expect(await page.textContent('#about')).toContain('(bpe tokens)');
     await page.waitForSelector('body[data-generated]', { timeout: 60_000 });
     // settings the page cannot use: said, the field marked, nothing generated; a good value again generates
-    for (const [value, says] of [['0', /^tokens: a whole number from 1 to 1000, not 0$/], ['', /^tokens: a whole number from 1 to 1000 \(it is empty\)$/], ['5000', /not 5000$/], ['2.5', /not 2\.5$/]] as const) {
+    for (const [value, says] of [['0', /^tokens: a whole number from 1 to 1000, not 0$/], ['', /^tokens: a whole number from 1 to 1000 \(it is empty, or not a number\)$/], ['5000', /not 5000$/], ['2.5', /not 2\.5$/]] as const) {
       await page.fill('#tokens', value);
       await page.waitForFunction((re) => new RegExp(re).test(document.querySelector('#status')?.textContent ?? ''), says.source, { timeout: 10_000 });
       expect(await page.getAttribute('#tokens', 'aria-invalid')).toBe('true');

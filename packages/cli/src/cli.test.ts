@@ -347,12 +347,16 @@ describe('--config: settings from a file', () => {
       ['f.yaml', 'resume: 3\n', /--resume is a switch: write true or false/],
       ['g.yaml', 'budget-per-candidate: soon\n', /"budget-per-candidate": cannot read the budget "soon"/],
       ['h.yaml', 'config: other.yaml\n', /a settings file cannot name another/],
+      ['i.json', '{"d-model": 32, "dModel": 16}', /"dModel" sets what "d-model" already set: keep one/],
+      ['j.yaml', 'study: --resume\n', /"study": "--resume" looks like a flag, not a value/],
     ];
     for (const [name, text, why] of cases) {
       const r = await run(['search', '--config', file(name, text)]);
       expect([r.code, r.stderr], name).toEqual([2, expect.stringMatching(why)]);
     }
     expect((await run(['search', '--config', join(dir, 'none.yaml')])).stderr).toMatch(/cannot read .*none\.yaml: no such file/);
+    const twice = await run(['search', '--config', file('k.yaml', 'candidates: 2\n'), '--config', file('l.yaml', 'candidates: 3\n')]);
+    expect([twice.code, twice.stderr]).toEqual([2, expect.stringContaining('--config: give one settings file')]);
     // a switch set to false where the flag is a negation (--no-dedupe-behaviour), and lists for list flags
     const ok = file('ok.yaml', 'dedupe-behaviour: false\nhurdles: [0.25, 0.5]\nplugin: []\n');
     expect(configFlagsOf(ok)).toEqual(['--no-dedupe-behaviour', '--hurdles', '0.25,0.5']);

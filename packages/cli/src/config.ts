@@ -16,6 +16,7 @@ const kebab = (key: string) => key.replace(/[A-Z]/g, (m) => `-${m.toLowerCase()}
 export function expandConfig(argv: string[], program: Command, io: CliIo): string[] {
   const at = argv.findIndex((a) => a === '--config' || a.startsWith('--config='));
   if (at < 0) return argv;
+  if (argv.slice(at + 1).some((a) => a === '--config' || a.startsWith('--config='))) throw new UsageError('--config: give one settings file (put everything in it, or give the rest as flags)');
   // the command: the words before the first flag (search; study retrain)
   let command: Command | undefined = program;
   let depth = 0;
@@ -51,9 +52,12 @@ export function configFlags(io: CliIo, file: string, command: Command): string[]
   if (data === null || typeof data !== 'object' || Array.isArray(data)) throw new UsageError(`--config ${file}: expected an object of settings (flag names as keys), got ${Array.isArray(data) ? 'a list' : data === null ? 'nothing' : typeof data}`);
   const longs = command.options.map((o) => o.long!).filter((l) => l && l !== '--config' && l !== '--help');
   const flags: string[] = [];
+  const seen = new Map<string, string>();
   for (const [key, value] of Object.entries(data)) {
     const name = kebab(key);
     const where = `--config ${file}: ${quote(key)}`;
+    if (seen.has(name)) throw new UsageError(`${where} sets what ${quote(seen.get(name)!)} already set: keep one`);
+    seen.set(name, key);
     const option = command.options.find((o) => o.long === `--${name}`);
     const negated = command.options.find((o) => o.long === `--no-${name}`);
     if (!option && !negated) {
@@ -75,6 +79,8 @@ export function configFlags(io: CliIo, file: string, command: Command): string[]
     for (const v of values) {
       if (v === null || (typeof v !== 'string' && typeof v !== 'number')) throw new UsageError(`${where}: expected a string or a number, got ${v === null ? 'null' : typeof v}`);
       const text = String(v);
+      // a value is a value: one that looks like a flag would be read as one
+      if (text.startsWith('--')) throw new UsageError(`${where}: ${quote(text)} looks like a flag, not a value`);
       // the flag's own checks, with its own message
       if (option.argChoices && !option.argChoices.includes(text)) throw new UsageError(`${where}: ${quote(text)} is not one of ${option.argChoices.join(', ')}`);
       try {

@@ -163,7 +163,7 @@ describe('primer search and primer study show', () => {
       // the diff, under the candidate's own name; the whole code only on request, under that name too
       expect(r.stdout).toMatch(new RegExp(`candidate ${id}: perplexity [\\d.]+ against the seed's [\\d.]+ \\(-[\\d.]+%\\)\\. Its code's diff against the seed's \\(- vanilla, \\+ candidate ${id}\\):\n {2}@@ seed line \\d+ @@`));
       expect(r.stdout).not.toMatch(/^\/\/ vanilla · hash/m);
-      expect(r.stdout).toMatch(/The search found a program [\d.]+% lower in perplexity than the seed in [\d.]+s: 6 candidates, each trained once with one seed for 4 steps\./);
+      expect(r.stdout).toMatch(/The search found a program [\d.]+% lower in perplexity than the seed in [\d.]+s: 6 candidates, each distinct program trained at most once, with one seed, for 4 steps\./);
       const full = await run(['study', 'show', study, '--full']);
       expect(full.stdout).toMatch(new RegExp(`candidate ${id} as code:\n\n// candidate-${id} · hash [0-9a-f]+`));
     } else {
@@ -209,7 +209,7 @@ describe('primer search and primer study show', () => {
     expect(existsSync(study)).toBe(true);
     const deleted = await run(['study', 'delete', study, '--yes']);
     expect([deleted.code, deleted.stderr]).toEqual([0, expect.stringContaining('deleted the study')]);
-    for (const f of [study, `${study}-wal`, `${study}-shm`, `${study}-lock`]) expect(existsSync(f), f).toBe(false);
+    for (const f of [study, `${study}-wal`, `${study}-shm`]) expect(existsSync(f), f).toBe(false);
     expect((await run(['study', 'delete', study, '--yes'])).stderr).toContain('no study file at');
     expect(again.stderr).toMatch(/already exists: add --resume to continue that study/);
     const unknown = await run(['search', '--strategy', 'evolutoin', '--study', join(dir, 'x.sqlite')]);

@@ -34,11 +34,6 @@ export interface RegistryOptions<Entry> {
 }
 
 /**
- * The one registry factory behind every extension point (primitives, search strategies,
- * datasets, tokenizers, backends): plain config objects in, duplicate names refused unless
- * overridden, unknown names answered with the closest known ones.
- */
-/**
  * The names of `known` closest to `name` (a typo, another case, a part of the name): the ones at
  * the smallest edit distance within a third of the length, at most three; none when nothing is close.
  */
@@ -63,6 +58,11 @@ export function closeMatches(name: string, known: Iterable<string>): string[] {
   return scored.filter((s) => s.d === best).slice(0, 3).map((s) => s.key);
 }
 
+/**
+ * The one registry factory behind every extension point (primitives, search strategies,
+ * datasets, tokenizers, backends): plain config objects in, duplicate names refused unless
+ * overridden, unknown names answered with the closest known ones.
+ */
 export function createRegistry<Known extends string, Entry>(
   kind: string,
   options: RegistryOptions<Entry> = {},

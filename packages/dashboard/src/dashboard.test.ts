@@ -171,7 +171,7 @@ describe('results not trained, and retrainings', () => {
       // the synthetic runs: program k ends k below the seed at every seed, so the last one wins beyond the noise
       expect(r.winner).toMatchObject({ label: r.rows[2].label, isReference: false, verdict: 'better' });
       // and its words, the same the CLI prints: the page shows these, it does not word its own
-      expect(r.table.end).toBe(`winner: ${r.rows[2].label} (perplexity ${r.winner.perplexity.mean.toFixed(2)} ± ${r.winner.perplexity.sd.toFixed(2)}), the lowest mean perplexity; lower than the seed's beyond the noise.`);
+      expect(r.table.end).toBe(`winner: ${r.rows[2].label} (perplexity ${r.winner.perplexity.mean.toFixed(2)} ± ${r.winner.perplexity.sd.toFixed(2)}), the lowest mean perplexity of the programs that completed every seed; lower than the seed's beyond the noise.`);
       expect(r.table.rows[2].cells.at(-1)).toMatch(/ lower$/);
     } finally {
       await d.close();

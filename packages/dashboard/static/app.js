@@ -82,14 +82,23 @@ const padded = (log) => (u, min, max) => {
 };
 
 /** Axis numbers that fit: 1.2M, 250k, 12.5 (never a long number cut at the edge). */
-function compact(v) {
+function compact(v, digits = 3) {
   if (v === null || v === undefined || !Number.isFinite(v)) return '';
   const a = Math.abs(v);
-  const short = (x, unit) => `${Number(x.toPrecision(3))}${unit}`;
+  const short = (x, unit) => `${Number(x.toPrecision(digits))}${unit}`;
   if (a >= 1e9) return short(v / 1e9, 'G');
   if (a >= 1e6) return short(v / 1e6, 'M');
   if (a >= 1e4) return short(v / 1e3, 'k');
-  return String(Number(v.toPrecision(4)));
+  return String(Number(v.toPrecision(digits + 1)));
+}
+
+/** Tick labels: as short as they can be while no two read the same. */
+function ticks(splits) {
+  for (let digits = 3; digits < 7; digits++) {
+    const labels = splits.map((v) => compact(v, digits));
+    if (new Set(labels.filter(Boolean)).size === labels.filter(Boolean).length) return labels;
+  }
+  return splits.map((v) => String(v));
 }
 
 /** A chart of points-only series over one sorted x column; `series` is [{ label, color, values }]. */
@@ -101,8 +110,8 @@ function scatter(id, x, series, opts = {}) {
     height: 240,
     scales: { x: { time: false, distr: opts.logX ? 3 : 1, range: padded(opts.logX) }, y: { distr: opts.logY ? 3 : 1, range: padded(opts.logY) } },
     axes: [
-      { label: opts.xLabel, values: (u, splits) => splits.map(compact) },
-      { label: opts.yLabel, size: 60, values: (u, splits) => splits.map(compact) },
+      { label: opts.xLabel, values: (u, splits) => ticks(splits) },
+      { label: opts.yLabel, size: 60, values: (u, splits) => ticks(splits) },
     ],
     // the key on one line (no values: the cursor's tooltip is the table row)
     legend: { live: false },

@@ -124,6 +124,9 @@ async function earlierRuns(store: StudyStore, plan: RetrainPlan): Promise<Map<st
   return byRun;
 }
 
+/** A retraining asked for something its plan cannot have (an --against it would not train): refused before anything is recorded. */
+export class RetrainArgumentError extends SearchError {}
+
 /**
  * Retrains the best programs of a study (and its seed, and any references) with a longer budget
  * and several seeds, in the pool, writing each finished run to the store. Calling it again with
@@ -131,9 +134,6 @@ async function earlierRuns(store: StudyStore, plan: RetrainPlan): Promise<Map<st
  * runs already recorded are not trained again, nor are runs that another retraining with the same
  * settings recorded for the same program and seed (they are copied, marked `reusedFrom`).
  */
-/** A retraining asked for something its plan cannot have (an --against it would not train): refused before anything is recorded. */
-export class RetrainArgumentError extends SearchError {}
-
 export async function runRetrain(args: RetrainArgs): Promise<{ plan: RetrainPlan; stopped: boolean }> {
   const { store, pool } = args;
   const emit = (e: RetrainEvent) => args.onEvent?.(e);

@@ -459,17 +459,18 @@ export class PostgresStudyStore implements StudyStore {
     }
   }
 
-  /**
-   * Takes back what this open created when no study was recorded in it (a new study refused
-   * or failed before it began): its tables, and its schema if this open created that too.
-   * Anything else, or a study, is left alone. True when it removed something.
-   */
   async deleteRetrain(id: number): Promise<number> {
     if (!this.has('retrains')) throw new StoreError(`${this.location} has no retraining ${id}`);
     return this.transaction(async (c) => {
       if (!(await c.query(`SELECT 1 FROM ${this.t('retrains')} WHERE id = $1 FOR UPDATE`, [id])).rowCount) throw new StoreError(`${this.location} has no retraining ${id}`);
       const runs = (await c.query(`DELETE FROM ${this.t('retrain_runs')} WHERE retrain = $1`, [id])).rowCount ?? 0;
       await c.query(`DELETE FROM ${this.t('retrains')} WHERE id = $1`, [id]);
+      // runs other retrainings reused from it stay (copies), their provenance cleared, as in SQLite
+      const reused = await c.query<{ retrain: number; program: number; seed: number; run: string }>(`SELECT retrain, program, seed, run FROM ${this.t('retrain_runs')} WHERE run LIKE '%reusedFrom%'`);
+      for (const r of reused.rows) {
+        const body = JSON.parse(r.run) as { reusedFrom?: { retrain: number } | null };
+        if (body.reusedFrom?.retrain === id) await c.query(`UPDATE ${this.t('retrain_runs')} SET run = $1 WHERE retrain = $2 AND program = $3 AND seed = $4`, [JSON.stringify({ ...body, reusedFrom: null }), r.retrain, r.program, r.seed]);
+      }
       return runs;
     });
   }
@@ -481,10 +482,22 @@ export class PostgresStudyStore implements StudyStore {
       const ours = ['retrain_runs', 'retrains', 'workers', 'strategy_snapshots', 'evaluations', 'candidates', 'study', 'schema_migrations'];
       for (const t of ours) await c.query(`DROP TABLE IF EXISTS ${this.t(t)}`);
       const left = (await c.query('SELECT 1 FROM information_schema.tables WHERE table_schema = $1 LIMIT 1', [this.schema])).rowCount;
-      if (!left && this.schema !== 'public') await c.query(`DROP SCHEMA IF EXISTS ${pg.escapeIdentifier(this.schema)}`);
+      if (!left && this.schema !== 'public') {
+        // a schema this user may not drop (another role owns it) stays: the study is deleted all the same
+        await c.query('SAVEPOINT drop_schema');
+        await c.query(`DROP SCHEMA IF EXISTS ${pg.escapeIdentifier(this.schema)}`).then(
+          () => c.query('RELEASE SAVEPOINT drop_schema'),
+          () => c.query('ROLLBACK TO SAVEPOINT drop_schema'),
+        );
+      }
     });
   }
 
+  /**
+   * Takes back what this open created when no study was recorded in it (a new study refused
+   * or failed before it began): its tables, and its schema if this open created that too.
+   * Anything else, or a study, is left alone. True when it removed something.
+   */
   async discardIfEmpty(): Promise<boolean> {
     if (!this.created.tables) return false;
     return this.transaction(async (c) => {

@@ -591,6 +591,13 @@ export class SqliteStudyStore implements StudyStore {
         if (!hasTable(this.version, 'retrains') || !this.db.prepare('SELECT 1 FROM retrains WHERE id = ?').get(id)) throw new StoreError(`${this.location} has no retraining ${id}`);
         const runs = this.db.prepare('DELETE FROM retrain_runs WHERE retrain = ?').run(id).changes;
         this.db.prepare('DELETE FROM retrains WHERE id = ?').run(id);
+        // runs other retrainings reused from it stay (they are copies), their provenance cleared: a
+        // later retraining may get this id again (SQLite reuses the largest), and must not inherit them
+        const update = this.db.prepare('UPDATE retrain_runs SET run = ? WHERE retrain = ? AND program = ? AND seed = ?');
+        for (const r of this.db.prepare("SELECT retrain, program, seed, run FROM retrain_runs WHERE run LIKE '%reusedFrom%'").all() as Array<{ retrain: number; program: number; seed: number; run: string }>) {
+          const body = JSON.parse(r.run) as { reusedFrom?: { retrain: number } | null };
+          if (body.reusedFrom?.retrain === id) update.run(JSON.stringify({ ...body, reusedFrom: null }), r.retrain, r.program, r.seed);
+        }
         return runs;
       })(),
     );

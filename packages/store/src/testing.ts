@@ -305,10 +305,13 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
         const p2 = await s.createRetrain(contractPlan({ top: 5 }));
         await s.addRetrainRun(contractRun(p1.id, 0, 1, 10));
         await s.addRetrainRun(contractRun(p1.id, 1, 1, 9));
-        await s.addRetrainRun(contractRun(p2.id, 0, 1, 10));
+        await s.addRetrainRun({ ...contractRun(p2.id, 0, 1, 10), reusedFrom: { retrain: p1.id, program: 0 } });
         expect(await s.deleteRetrain(p1.id)).toBe(2);
         expect((await s.retrains()).map((p) => p.id)).toEqual([p2.id]);
         expect((await s.retrainRuns()).map((r) => r.retrain)).toEqual([p2.id]);
+        // the copy stays, no longer naming a retraining that is gone (its id may be given again)
+        expect((await s.retrainRuns(p2.id))[0]!.reusedFrom ?? null).toBeNull();
+        expect((await s.retrainRuns(p2.id))[0]!.fitness).toBe(10);
         await expect(s.deleteRetrain(p1.id)).rejects.toThrow(new RegExp(`has no retraining ${p1.id}`));
         expect(await s.config()).toEqual({});
       } finally {

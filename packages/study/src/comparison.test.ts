@@ -68,8 +68,31 @@ describe('comparePaired', () => {
     expect(c.speedup!.mean).toBeCloseTo(2, 12);
   });
 
+  it('says "not measurable", not "not reached", when the reference ended no better than a uniform guess, or a curve lacks the measure', () => {
+    // start (uniform guess) at loss 5; the reference ends at 5.3, worse than that: it has no cost of its final quality
+    const worse = [pair(1, [[1, 5.6], [2, 5.3]], [[1, 5.2], [2, 5.0]]), pair(2, [[1, 5.6], [2, 5.4]], [[1, 5.5], [2, 5.45]])];
+    const c = comparePaired(worse, 'steps', 5);
+    expect([c.unmeasured, c.notReached, c.speedup]).toEqual([2, 0, undefined]);
+    expect(speedupCell(c)).toBe('not measurable');
+    // the differences are still there: the first seed's program ended lower
+    expect(c.perplexityDifference!.mean).toBeCloseTo((Math.exp(5.0) - Math.exp(5.3) + Math.exp(5.45) - Math.exp(5.4)) / 2, 10);
+    // a curve without FLOPs under a FLOP budget
+    const noFlops = comparePaired([pair(1, [[10, 4], [20, 3]], [[10, 3], [20, 2.5]])], 'flops', 5);
+    expect([noFlops.unmeasured, noFlops.notReached]).toEqual([1, 0]);
+    // an unknown start (no vocabulary recorded): differences only
+    const unknown = comparePaired([pair(1, [[10, 4], [20, 3]], [[10, 3], [20, 2.5]]), pair(2, [[10, 4], [20, 3]], [[10, 3], [20, 2.5]])], 'steps', NaN);
+    expect([unknown.unmeasured, unknown.perplexityDifference!.n]).toEqual([2, 2]);
+  });
+
+  it('prints enough decimals that a verdict shows in its interval', () => {
+    const d = differenceStatistics([-0.004, -0.003, -0.0035]);
+    const cell = differenceCell({ perplexityDifference: d, verdict: verdictOf(d) });
+    expect(cell).toMatch(/ lower$/);
+    expect(cell).not.toMatch(/-0\.00\b|\+0\.00\b/);
+  });
+
   it('treats a NaN perplexity as a run that did not complete', () => {
     const bad: SeedPair = { seed: 1, reference: { curve: curve([[10, 3]]), perplexity: NaN }, program: { curve: curve([[10, 3]]), perplexity: 20 } };
-    expect(comparePaired([bad], 'steps', 5)).toMatchObject({ paired: 0, notReached: 0, speedup: undefined });
+    expect(comparePaired([bad], 'steps', 5)).toMatchObject({ paired: 0, notReached: 0, unmeasured: 0, speedup: undefined });
   });
 });

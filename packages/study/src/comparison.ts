@@ -2,7 +2,7 @@
 // speedups, perplexity differences, their intervals and the verdicts are computed and worded
 // (primer compare, primer study retrain and the dashboard all use it).
 import type { Budget } from './budget.js';
-import { speedup, type CurvePoint, type SpeedupAxis } from './speedup.js';
+import { secondsToReach, type CurvePoint, type SpeedupAxis } from './speedup.js';
 import { seedStatistics, tQuantile95, type SeedStatistics } from './stats.js';
 
 /**
@@ -71,6 +71,11 @@ export interface PairedComparison {
   speedup?: RatioStatistics;
   /** Paired seeds at which the program never reached the reference's final perplexity. */
   notReached: number;
+  /**
+   * Paired seeds where no speedup can be measured: the reference ended no better than the
+   * untrained start (a uniform guess), or a curve lacks the budget's measure.
+   */
+  unmeasured: number;
   /** Its final perplexity minus the reference's, paired by seed; computed only when every seed is paired. */
   perplexityDifference?: SeedStatistics;
   verdict?: Verdict;
@@ -85,19 +90,33 @@ export function comparePaired(pairs: SeedPair[], axis: SpeedupAxis, start: numbe
   const speedups: number[] = [];
   const diffs: number[] = [];
   let notReached = 0;
+  let unmeasured = 0;
   for (const p of pairs) {
     if (!p.reference || !p.program || !Number.isFinite(p.reference.perplexity) || !Number.isFinite(p.program.perplexity)) continue;
     diffs.push(p.program.perplexity - p.reference.perplexity);
-    const s = speedup(p.reference.curve, p.program.curve, start, axis);
-    if (s === undefined || !(s > 0 && Number.isFinite(s))) notReached++;
-    else speedups.push(s);
+    const target = p.reference.curve.at(-1)?.loss;
+    // the reference's own cost of its final quality: none when it ended no better than the untrained start
+    const base = Number.isFinite(start) && target !== undefined && target < start ? secondsToReach(p.reference.curve, target, start, axis) : undefined;
+    if (!(base !== undefined && base > 0)) {
+      unmeasured++;
+      continue;
+    }
+    const own = secondsToReach(p.program.curve, target!, start, axis);
+    if (own === undefined) {
+      // never got there, or its curve lacks the measure
+      if (p.program.curve.some((e) => !Number.isFinite(axisValue(e, axis)))) unmeasured++;
+      else notReached++;
+    } else if (own > 0) speedups.push(base / own);
+    else unmeasured++;
   }
   const paired = diffs.length;
   const sp = speedups.length ? ratioStatistics(speedups) : undefined;
-  if (sp && notReached > 0) delete sp.interval;
+  if (sp && (notReached > 0 || unmeasured > 0)) delete sp.interval;
   const perplexityDifference = paired === seeds && paired > 1 ? differenceStatistics(diffs) : undefined;
-  return { paired, speedup: sp, notReached, perplexityDifference, verdict: verdictOf(perplexityDifference) };
+  return { paired, speedup: sp, notReached, unmeasured, perplexityDifference, verdict: verdictOf(perplexityDifference) };
 }
+
+const axisValue = (e: CurvePoint, axis: SpeedupAxis) => (axis === 'flops' ? e.flops : axis === 'steps' ? e.step : axis === 'tokens' ? e.tokens : e.seconds) ?? NaN;
 
 /** How each quantity is worded: column headers, cells and the notes under a table. */
 export const axisWords: Record<SpeedupAxis, string> = {
@@ -110,16 +129,24 @@ export const axisWords: Record<SpeedupAxis, string> = {
 const range = (i: [number, number] | undefined, digits: number) => (i ? ` [${i[0].toFixed(digits)}, ${i[1].toFixed(digits)}]` : '');
 
 /** A speedup cell: `1.23x [1.05, 1.44]`, with the seeds it was not reached at. */
-export function speedupCell(c: Pick<PairedComparison, 'speedup' | 'notReached' | 'paired'>): string {
-  if (!c.speedup) return c.notReached ? `not reached${c.paired > 1 ? ` (${c.notReached} of ${c.paired} seeds)` : ''}` : '-';
-  return `${c.speedup.mean.toFixed(2)}x${range(c.speedup.interval, 2)}${c.notReached ? ` (not reached at ${c.notReached} of ${c.paired} seeds)` : ''}`;
+export function speedupCell(c: Pick<PairedComparison, 'speedup' | 'notReached' | 'paired' | 'unmeasured'>): string {
+  const why = [c.notReached ? `not reached at ${c.notReached}` : '', c.unmeasured ? `not measurable at ${c.unmeasured}` : ''].filter(Boolean).join(', ');
+  if (!c.speedup) {
+    if (c.notReached && !c.unmeasured) return `not reached${c.paired > 1 ? ` (${c.notReached} of ${c.paired} seeds)` : ''}`;
+    if (c.unmeasured && !c.notReached) return 'not measurable';
+    return why ? `- (${why} of ${c.paired} seeds)` : '-';
+  }
+  return `${c.speedup.mean.toFixed(2)}x${range(c.speedup.interval, 2)}${why ? ` (${why} of ${c.paired} seeds)` : ''}`;
 }
 
 /** A perplexity difference cell with its verdict beside it: `-3.21 [-5.02, -1.40] better`. */
 export function differenceCell(c: Pick<PairedComparison, 'perplexityDifference' | 'verdict'>): string {
   const d = c.perplexityDifference;
   if (!d) return '-';
-  const sign = (x: number) => `${x > 0 ? '+' : ''}${x.toFixed(2)}`;
+  // enough decimals that the printed interval shows what the verdict says (never "-0.00 [-0.01, -0.00] lower")
+  const width = d.interval ? Math.min(Math.abs(d.interval[0]), Math.abs(d.interval[1]), d.interval[1] - d.interval[0]) : Math.abs(d.mean);
+  const digits = width > 0 && Number.isFinite(width) ? Math.min(6, Math.max(2, Math.ceil(-Math.log10(width)) + 1)) : 2;
+  const sign = (x: number) => `${x > 0 ? '+' : ''}${x.toFixed(digits)}`;
   return `${sign(d.mean)}${d.interval ? ` [${sign(d.interval[0])}, ${sign(d.interval[1])}]` : ''}${c.verdict ? ` ${c.verdict === 'better' ? 'lower' : c.verdict === 'worse' ? 'higher' : 'within the noise'}` : ''}`;
 }
 
@@ -130,7 +157,12 @@ export const differenceHeader = (reference: string, seeds: number) => `perplexit
 export function comparisonNotes(reference: string, axis: SpeedupAxis, seeds: number): string[] {
   const notes = [
     `speedup: the ${axisWords[axis]} ${reference} needed to reach its final perplexity over those each program needed to reach it, paired by seed${seeds > 1 ? ', geometric mean over the seeds' : ''}` +
-      (axis === 'seconds' ? '; in seconds (a time budget), so it depends on the machine and its load.' : ` (the budget's own measure: the same on every machine).`),
+      (axis === 'seconds'
+        ? '; in seconds (a time budget), so it depends on the machine and its load.'
+        : axis === 'flops'
+          ? " (the budget's own measure: the same on every machine)."
+          : ` (the budget's own measure, the same on every machine; what a ${axis === 'steps' ? 'step' : 'token'} costs is not counted: compare under a FLOP budget for that).`) +
+      ' "not measurable": the reference ended no better than a uniform guess, so it has no cost to compare.',
   ];
   if (seeds >= MIN_SEEDS_FOR_INTERVAL) {
     notes.push(

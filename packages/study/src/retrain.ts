@@ -23,6 +23,8 @@ export interface RetrainRow {
   paired: number;
   /** Seeds (of those where both completed) at which it never reached the reference's final perplexity. */
   notReached: number;
+  /** Seeds (of those where both completed) where no speedup can be measured (comparison.ts). */
+  unmeasured: number;
   /** Its final perplexity minus the reference's, paired by seed. */
   perplexityDifference?: SeedStatistics;
   verdict?: Verdict;
@@ -81,6 +83,11 @@ function retrainTable(r: Omit<RetrainSummary, 'table'>): RetrainTable {
   }));
   const title = `retraining ${r.id}: the seed and the ${r.top} best program${r.top === 1 ? '' : 's'} of the search${r.rows.some((x) => x.candidate === null) ? ', with references' : ''} · ${r.budget} per run · seed${many ? 's' : ''} ${r.seeds.join(', ')} · ${r.done} of ${r.total} runs recorded`;
   const w = r.winner;
+  // programs left out of the winner's race because a seed failed: said, whatever their mean
+  const partial = r.rows.filter((x) => x.perplexity && x.completed < n);
+  const incomplete = partial.length
+    ? ` Left out for failing at a seed: ${partial.map((x) => `${x.label} (${x.perplexity!.mean.toFixed(2)} over the ${x.completed} of ${n} seeds it completed)`).join(', ')}.`
+    : '';
   const ppl = (st: SeedStatistics) => `perplexity ${st.mean.toFixed(2)}${many ? ` ± ${st.sd.toFixed(2)}` : ''}`;
   const end =
     r.done < r.total
@@ -88,8 +95,8 @@ function retrainTable(r: Omit<RetrainSummary, 'table'>): RetrainTable {
       : !w
         ? 'no program completed every seed.'
         : w.isReference
-          ? `winner: ${theRef} itself (${ppl(w.perplexity)}): no other program has a lower mean perplexity.`
-          : `winner: ${w.label} (${ppl(w.perplexity)}), the lowest mean perplexity; ${
+          ? `winner: ${theRef} itself (${ppl(w.perplexity)}): no other program that completed every seed has a lower mean perplexity.${incomplete}`
+          : `winner: ${w.label} (${ppl(w.perplexity)}), the lowest mean perplexity of the programs that completed every seed; ${
               !w.verdict
                 ? `${n < 3 ? `${n} seed${n === 1 ? '' : 's'}: too few to say whether` : 'not every seed completed, so no interval says whether'} it differs from ${theRef} beyond the noise`
                 : w.verdict === 'better'
@@ -97,7 +104,7 @@ function retrainTable(r: Omit<RetrainSummary, 'table'>): RetrainTable {
                   : w.verdict === 'within the noise'
                     ? `its difference from ${theRef} is within the noise`
                     : `yet higher than ${theRef}'s beyond the noise`
-            }.`;
+            }.${incomplete}`;
   return { title, columns, rows, notes: comparisonNotes(theRef, r.axis, n), end };
 }
 
@@ -122,9 +129,8 @@ export function summarizeRetrain(plan: RetrainPlan, runs: RetrainRun[], against 
     const own = plan.seeds.map((seed) => at(program, seed)).filter((r): r is RetrainRun => r !== undefined);
     const done = own.filter((r) => r.status === 'completed' && r.fitness !== null);
     // the untrained start: a uniform guess over the vocabulary
-    const c = vocabulary
-      ? comparePaired(plan.seeds.map((seed) => ({ seed, reference: completed(at(against, seed)), program: completed(at(program, seed)) })), axis, Math.log(vocabulary))
-      : undefined;
+    // (without a recorded vocabulary, speedups cannot be measured; the perplexity differences still are)
+    const c = comparePaired(plan.seeds.map((seed) => ({ seed, reference: completed(at(against, seed)), program: completed(at(program, seed)) })), axis, vocabulary ? Math.log(vocabulary) : NaN);
     const mineToo = program !== against;
     return {
       program,
@@ -137,11 +143,12 @@ export function summarizeRetrain(plan: RetrainPlan, runs: RetrainRun[], against 
       parameters: own.find((r) => r.parameters !== null)?.parameters ?? null,
       steps: own.length ? own.reduce((a, r) => a + r.steps, 0) / own.length : null,
       perplexity: done.length ? seedStatistics(done.map((r) => r.fitness!)) : undefined,
-      paired: c?.paired ?? 0,
-      speedup: mineToo ? c?.speedup : undefined,
-      notReached: c?.notReached ?? 0,
-      perplexityDifference: mineToo ? c?.perplexityDifference : undefined,
-      verdict: mineToo ? c?.verdict : undefined,
+      paired: c.paired,
+      speedup: mineToo ? c.speedup : undefined,
+      notReached: mineToo ? c.notReached : 0,
+      unmeasured: mineToo ? c.unmeasured : 0,
+      perplexityDifference: mineToo ? c.perplexityDifference : undefined,
+      verdict: mineToo ? c.verdict : undefined,
     };
   });
   const total = plan.programs.length * plan.seeds.length;

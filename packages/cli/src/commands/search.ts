@@ -165,6 +165,9 @@ export function dnaDiff(seed: Dna, dna: Dna): string {
 const throughQueue = (command: Command, o: SearchOptions, active: StudyConfig, kind: 'sqlite' | 'postgres') =>
   kind === 'postgres' && (command.getOptionValueSource('workers') === 'cli' ? o.workers === 0 : active.dispatch === 'queue');
 
+/** A word a POSIX shell reads back as it is (single-quoted when it needs to be). */
+const shellWord = (w: string) => (/^[\w@%+=:,./-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`);
+
 /** Every candidate by id, read once, for the code listings of a summary. */
 async function candidateLookup(store: StudyStore): Promise<(id: number) => { dna: unknown } | undefined> {
   const byId = new Map((await store.candidates()).map((c) => [c.id, c]));
@@ -252,11 +255,12 @@ export function formatSummary(s: StudySummary, candidatesOf: (id: number) => { d
   }
   const best = s.leaderboard[0];
   if (options.elapsedSeconds !== undefined && best && best.id !== 0 && seed) {
-    const where = parseStudyLocation(s.location).display;
+    const where = shellWord(parseStudyLocation(s.location).display);
+    const plugins = (c.pluginIds ?? []).length ? ' --plugin MODULE (the plugins it was run with)' : '';
     out.push(
       `\nThe search found a program ${(((seed - best.fitness) / seed) * 100).toFixed(1)}% lower in perplexity than the seed in ${duration(options.elapsedSeconds)}: ` +
-        `${s.told} candidates, each trained once with one seed for ${formatBudget(c.settings.budget)}. What pays at so short a budget (often a smaller model) need not pay at a longer one: ` +
-        `retrain it with several seeds and 5x the budget (primer study retrain ${where} --top ${Math.min(3, s.leaderboard.length - 1) || 1}); its whole code: primer study show ${where} --full.`,
+        `${s.told} candidates, each distinct program trained at most once, with one seed, for ${formatBudget(c.settings.budget)}. What pays at so short a budget (often a smaller model) need not pay at a longer one: ` +
+        `retrain the best with several seeds and 5x the budget (primer study retrain ${where} --top ${Math.min(3, s.leaderboard.length - 1) || 1}${plugins}); their whole code: primer study show ${where} --full.`,
     );
   }
   for (const r of s.retrains) out.push(`\n${formatRetrain(r).trimEnd()}`);
@@ -593,13 +597,15 @@ function deleteCommand(study: Command, io: CliIo): void {
           io.stderr('nothing deleted\n');
           return;
         }
-        await store.deleteStudy();
+        // the queue first: if that fails, the study is still there to delete again
         if (where.kind === 'postgres') await deleteQueue(location);
+        await store.deleteStudy();
         deleted = true;
         io.stderr(`deleted the study ${where.display} (${what})\n`);
       } finally {
         await store.close();
-        if (deleted && where.kind === 'sqlite') for (const f of [where.target, `${where.target}-wal`, `${where.target}-shm`, `${where.target}-lock`]) rmSync(f, { force: true });
+        // (the empty -lock file beside it stays: removing a lock file lets two processes lock two files)
+        if (deleted && where.kind === 'sqlite') for (const f of [where.target, `${where.target}-wal`, `${where.target}-shm`]) rmSync(f, { force: true });
       }
     });
 }
