@@ -353,10 +353,11 @@ export function compareCommand(program: Command, io: CliIo, result: CommandResul
         finalLoss: done.length ? seedStatistics(done.map((r) => r.finalLoss!)).mean : undefined,
         finalPerplexity: ppl?.mean,
         perplexity: ppl,
-        // geometric mean over the seeds where it reached the reference's final perplexity
-        speedup: c.speedup?.mean,
-        speedupStatistics: c.speedup,
-        notReached: c.notReached,
+        // geometric mean over the seeds where it reached the reference's final perplexity (the reference: 1 by definition)
+        speedup: isReference ? (done.length ? 1 : undefined) : c.speedup?.mean,
+        speedupStatistics: isReference ? undefined : c.speedup,
+        notReached: isReference ? 0 : c.notReached,
+        unmeasured: isReference ? 0 : c.unmeasured,
         perplexityDifference: isReference ? undefined : c.perplexityDifference,
         verdict: isReference ? undefined : c.verdict,
         completed: done.length,
