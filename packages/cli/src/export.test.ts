@@ -5,6 +5,8 @@ import * as tf from '@tensorflow/tfjs';
 import { loadModel } from '@primer-search/layers/node';
 import { describe, expect, it } from 'vitest';
 import { runPrimer as run } from './__fixtures__/run.js';
+import { SqliteStudyStore } from '@primer-search/store';
+import { decodeWeights } from '@primer-search/study';
 
 const tiny = ['--d-model', '32', '--seq-len', '16', '--batch', '4', '--layers', '1', '--eval-windows', '4'];
 const dir = mkdtempSync(join(tmpdir(), 'primer-export-'));
@@ -96,5 +98,37 @@ describe('exporting trained models and generating text', () => {
     const missing = await run(['export', '--study', study, '--candidate', '9', '--out', join(dir, 'none')]);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain('has no candidate 9');
+  }, 120_000);
+
+  it('search --keep-weights K keeps the K best candidates\' weights, and export uses them instead of retraining', async () => {
+    const study = join(dir, 'kept.sqlite');
+    const s = await run(['search', '--candidates', '5', '--budget-per-candidate', '6steps', ...tiny, '--workers', '1', '--population', '2', '--tournament', '1', '--hurdles', 'none', '--keep-weights', '1', '--study', study, '--seed', '2']);
+    expect(s.code, s.stderr).toBe(0);
+    const summary = JSON.parse((await run(['study', 'show', study, '--json'])).stdout);
+    const best = summary.leaderboard[0];
+    // only the best is kept (the others were dropped as better ones came)
+    expect(summary.keptWeights).toEqual([best.id]);
+    expect(s.stdout).toContain(`weights kept for the 1 best: candidate ${best.id}`);
+    const store = SqliteStudyStore.open(study, { readonly: true });
+    const bytes = (await store.weightsOf(best.hash))!;
+    expect(await store.weightHashes()).toEqual([best.hash]);
+    await store.close();
+    const out = join(dir, 'kept-export');
+    const r = await run(['export', '--study', study, '--candidate', String(best.id), '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain('with the weights the search kept');
+    expect(r.stderr).not.toMatch(/retraining candidate/);
+    const meta = JSON.parse(readFileSync(join(out, 'model.json'), 'utf8')).userDefinedMetadata.primerSearch;
+    expect(meta).toMatchObject({ name: `candidate-${best.id}`, steps: best.steps });
+    expect(meta.validation.perplexity).toBeCloseTo(best.fitness, 10);
+    // the exported weights are the kept ones, value for value
+    const kept = decodeWeights(bytes);
+    const model = await loadModel(out);
+    const exported = model.getWeights().map((w) => Array.from(w.dataSync()));
+    const keptValues = kept.map((t) => Array.from(t.values)).sort((a, b) => a.length - b.length || a[0]! - b[0]!);
+    expect(exported.sort((a, b) => a.length - b.length || a[0]! - b[0]!)).toEqual(keptValues);
+    // another budget retrains
+    const again = await run(['export', '--study', study, '--candidate', String(best.id), '--out', join(dir, 'kept-retrained'), '--budget', '3steps']);
+    expect(again.stderr).toMatch(/retraining candidate/);
   }, 120_000);
 });

@@ -1,5 +1,5 @@
 import { blameOf, isOutOfMemory, isPrimerError } from '@primer-search/core';
-import { budgetProgress, environmentFailure, trainingEnvironment, failedResult, type EvaluationJob, type JobOutcome, type JobProgress, type RunSettings } from '@primer-search/study';
+import { budgetProgress, encodeWeights, weightsToBase64, environmentFailure, trainingEnvironment, failedResult, type EvaluationJob, type JobOutcome, type JobProgress, type RunSettings } from '@primer-search/study';
 import { runExperiment, selectBackend } from '@primer-search/trainer-gpu';
 import { programBehaviour } from './behaviour.js';
 import { importPlugins } from './plugins.js';
@@ -47,10 +47,18 @@ export async function evaluateCandidate(job: EvaluationJob, onProgress?: (p: Job
     const backend = await selectBackend(settings.backend);
     const behaviour = job.behaviours ? programBehaviour(backend.tf, job.dna, settings) : null;
     if (behaviour !== null && job.behaviours!.includes(behaviour)) return { candidate: job.candidate, hash: job.hash, status: 'equivalent', behaviour };
+    let weights: string | undefined;
     const record = await runExperiment(job.dna, settings, {
       backend,
       signal: abort.signal,
       plugins: job.plugins,
+      // the weights of a completed training, for the study to keep (--keep-weights)
+      onTrained: job.keepWeights
+        ? (model, _data, r) => {
+            if (r.status !== 'completed') return;
+            weights = weightsToBase64(encodeWeights([...model.namedVariables].map(([name, v]) => ({ name, shape: v.shape, values: v.dataSync() as Float32Array }))));
+          }
+        : undefined,
       onProgress: (e) => onProgress?.({ candidate: job.candidate, progress: e.progress, step: e.step, trainLoss: e.trainLoss }),
       onEvaluation: (e) => {
         const progress = budgetProgress(settings.budget, { seconds: e.seconds, steps: e.step, tokens: e.tokens, flops: e.flops });
@@ -80,7 +88,7 @@ export async function evaluateCandidate(job: EvaluationJob, onProgress?: (p: Job
       behaviour,
     };
     if (r.status === 'completed' && r.final) {
-      return { ...base, status: 'completed', fitness: r.final.perplexity, hurdle: null, reason: null };
+      return { ...base, status: 'completed', fitness: r.final.perplexity, hurdle: null, reason: null, ...(weights ? { weights } : {}) };
     }
     if (r.status === 'stopped' && stoppedAt !== undefined) {
       return { ...base, status: 'hurdle', fitness: atHurdles[stoppedAt]!, hurdle: stoppedAt, reason: null };

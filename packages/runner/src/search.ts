@@ -4,7 +4,7 @@ import { PrimerError } from '@primer-search/core';
 import type { Dna, Mutation } from '@primer-search/dna';
 import { strategies, type Candidate, type Outcome } from '@primer-search/search-strategies';
 import type { CandidateRecord, EvaluationRecord, StudyStore } from '@primer-search/store';
-import { formatBudget, isEnvironmentFailure, isEquivalent, pluginIdentity, studyKey, studyPluginRefusal, type EvaluationJob, type JobOutcome, type JobProgress, type StudyConfig } from '@primer-search/study';
+import { formatBudget, weightsFromBase64, isEnvironmentFailure, isEquivalent, pluginIdentity, studyKey, studyPluginRefusal, type EvaluationJob, type JobOutcome, type JobProgress, type StudyConfig } from '@primer-search/study';
 import { isInterruption, stoppingWithin, type EvaluationPool } from './pool.js';
 import { importPlugins } from './plugins.js';
 
@@ -111,6 +111,22 @@ export interface SearchArgs {
  * proposal order, saving its state with the new candidates in one transaction. A program
  * already evaluated is not trained again; its result is reused.
  */
+/**
+ * --keep-weights K: keeps `weights` (of the program `hash`, just recorded) when it is among the K
+ * best completed programs trained so far, and drops the kept weights of any program no longer
+ * among them. Programs whose result was reused from an equivalent one were not trained: they
+ * have no weights of their own and do not take a place.
+ */
+async function keepBest(store: StudyStore, evaluations: Map<string, EvaluationRecord>, k: number, hash: string, weights: string): Promise<void> {
+  const best = [...evaluations.values()]
+    .filter((e) => e.status === 'completed' && e.fitness !== null && (e.sameAs ?? null) === null)
+    .sort((a, b) => a.fitness! - b.fitness! || a.candidate - b.candidate)
+    .slice(0, k)
+    .map((e) => e.hash);
+  if (best.includes(hash)) await store.putWeights(hash, weightsFromBase64(weights));
+  for (const h of await store.weightHashes()) if (!best.includes(h)) await store.deleteWeights(h);
+}
+
 export async function runSearch(args: SearchArgs): Promise<{ stopped: boolean; config: StudyConfig }> {
   // the pool is closed and the study's controller lock let go on every path, an early failure (creating, extending or restoring the study) included
   let lock: { release(): Promise<void> } | undefined;
@@ -261,6 +277,7 @@ async function search(args: SearchArgs): Promise<{ stopped: boolean; config: Stu
           plugins,
           pluginIds,
           ...(config.dedupeBehaviour ? { behaviours: [...behavioursBefore(id).keys()] } : {}),
+          ...(config.keepWeights ? { keepWeights: true } : {}),
         };
         const t0 = performance.now();
         emit({ type: 'dispatched', candidate: id });
@@ -296,8 +313,10 @@ async function search(args: SearchArgs): Promise<{ stopped: boolean; config: Stu
         record = await store.addEvaluation({ ...result, hash: r.hash, candidate: r.candidate, wallSeconds: next.wallSeconds, machine: hostname(), behaviour: r.behaviour, sameAs });
       } else {
         // the result is durable before the strategy hears of it
-        const { vocabSize: _vocabulary, ...result } = r;
+        const { vocabSize: _vocabulary, weights, ...result } = r;
         record = await store.addEvaluation({ ...result, wallSeconds: next.wallSeconds, budget: formatBudget(config.settings.budget), machine: r.machine ?? hostname(), environment: r.environment ?? null });
+        evaluations.set(r.hash, record);
+        if (config.keepWeights && weights !== undefined) await keepBest(store, evaluations, config.keepWeights, r.hash, weights);
       }
       evaluations.set(r.hash, record);
       queuedHashes.delete(r.hash);

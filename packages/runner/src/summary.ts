@@ -47,6 +47,8 @@ export interface StudySummary {
   machines: MachineSummary[];
   /** The study's retrainings (primer study retrain), oldest first. */
   retrains: RetrainSummary[];
+  /** Candidates whose trained weights the study keeps (primer search --keep-weights), best first. */
+  keptWeights: number[];
 }
 
 export interface MachineSummary {
@@ -153,7 +155,16 @@ export async function summarizeStudy(store: StudyStore, top = 10, read?: { candi
     machines: machinesOf(evaluations),
     equivalent: { programs: equivalents.length, trainSecondsSaved: equivalents.reduce((s, e) => s + e.trainSeconds, 0) },
     retrains: await retrainSummaries(store),
+    keptWeights: await keptWeightsOf(store, evaluations),
   };
+}
+
+async function keptWeightsOf(store: StudyStore, evaluations: EvaluationRecord[]): Promise<number[]> {
+  const kept = new Set(await store.weightHashes());
+  return evaluations
+    .filter((e) => kept.has(e.hash))
+    .sort((a, b) => (a.fitness ?? Infinity) - (b.fitness ?? Infinity) || a.candidate - b.candidate)
+    .map((e) => e.candidate);
 }
 
 async function retrainSummaries(store: StudyStore): Promise<RetrainSummary[]> {

@@ -350,7 +350,30 @@ export class PostgresStudyStore implements StudyStore {
       workers: await this.workers(),
       retrains: await this.retrains(),
       retrainRuns: await this.retrainRuns(),
+      weights: this.has('weights')
+        ? (await this.query<{ hash: string; data: Buffer; created_at: string }>(`SELECT hash, data, created_at FROM ${this.t('weights')} ORDER BY hash`)).map((r) => ({ hash: r.hash, data: r.data.toString('base64'), createdAt: r.created_at }))
+        : [],
     };
+  }
+
+  async putWeights(hash: string, data: Uint8Array): Promise<void> {
+    if (!this.has('weights')) throw new StoreError(`${this.location} is at an older schema: open it for writing once to keep weights`);
+    await this.query(`INSERT INTO ${this.t('weights')} (hash, data, created_at) VALUES ($1, $2, $3) ON CONFLICT (hash) DO UPDATE SET data = EXCLUDED.data, created_at = EXCLUDED.created_at`, [hash, Buffer.from(data.buffer, data.byteOffset, data.byteLength), new Date().toISOString()]);
+  }
+
+  async weightsOf(hash: string): Promise<Uint8Array | undefined> {
+    if (!this.has('weights')) return undefined;
+    const [row] = await this.query<{ data: Buffer }>(`SELECT data FROM ${this.t('weights')} WHERE hash = $1`, [hash]);
+    return row ? new Uint8Array(row.data) : undefined;
+  }
+
+  async deleteWeights(hash: string): Promise<void> {
+    if (this.has('weights')) await this.query(`DELETE FROM ${this.t('weights')} WHERE hash = $1`, [hash]);
+  }
+
+  async weightHashes(): Promise<string[]> {
+    if (!this.has('weights')) return [];
+    return (await this.query<{ hash: string }>(`SELECT hash FROM ${this.t('weights')} ORDER BY hash`)).map((r) => r.hash);
   }
 
   async retrains(): Promise<RetrainPlan[]> {
@@ -453,6 +476,9 @@ export class PostgresStudyStore implements StudyStore {
         for (const x of d.snapshots) {
           await c.query(`INSERT INTO ${this.t('strategy_snapshots')} (told, state, created_at) VALUES ($1, $2, $3)`, [x.told, JSON.stringify(x.state), x.createdAt]);
         }
+        for (const x of d.weights ?? []) {
+          await c.query(`INSERT INTO ${this.t('weights')} (hash, data, created_at) VALUES ($1, $2, $3)`, [x.hash, Buffer.from(x.data, 'base64'), x.createdAt]);
+        }
       });
     } catch (e) {
       throw explain(this.location, e);
@@ -479,7 +505,7 @@ export class PostgresStudyStore implements StudyStore {
     if (!this.controllerLock) throw new StoreError(`${this.location}: deleting a study needs its controller lock (lockController)`);
     await this.transaction(async (c) => {
       await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`primer-search:${this.schema}`]);
-      const ours = ['retrain_runs', 'retrains', 'workers', 'strategy_snapshots', 'evaluations', 'candidates', 'study', 'schema_migrations'];
+      const ours = ['weights', 'retrain_runs', 'retrains', 'workers', 'strategy_snapshots', 'evaluations', 'candidates', 'study', 'schema_migrations'];
       for (const t of ours) await c.query(`DROP TABLE IF EXISTS ${this.t(t)}`);
       const left = (await c.query('SELECT 1 FROM information_schema.tables WHERE table_schema = $1 LIMIT 1', [this.schema])).rowCount;
       if (!left && this.schema !== 'public') {
@@ -503,7 +529,7 @@ export class PostgresStudyStore implements StudyStore {
     return this.transaction(async (c) => {
       await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`primer-search:${this.schema}`]);
       if ((await c.query(`SELECT 1 FROM ${this.t('study')}`)).rowCount) return false;
-      const ours = ['retrain_runs', 'retrains', 'workers', 'strategy_snapshots', 'evaluations', 'candidates', 'study', 'schema_migrations'];
+      const ours = ['weights', 'retrain_runs', 'retrains', 'workers', 'strategy_snapshots', 'evaluations', 'candidates', 'study', 'schema_migrations'];
       const present = (await c.query<{ table_name: string }>('SELECT table_name FROM information_schema.tables WHERE table_schema = $1', [this.schema])).rows.map((r) => r.table_name);
       if (present.some((t) => !ours.includes(t))) return false;
       for (const t of ours) await c.query(`DROP TABLE IF EXISTS ${this.t(t)}`);

@@ -142,6 +142,20 @@ export const SCHEMA: readonly SchemaVersion[] = [
     `,
     },
   },
+  {
+    version: 4,
+    description: 'the trained weights of the best candidates (primer search --keep-weights)',
+    additive: true,
+    adds: { tables: ['weights'], columns: {} },
+    sql: {
+      sqlite: `
+      CREATE TABLE weights (hash TEXT PRIMARY KEY, data BLOB NOT NULL, created_at TEXT NOT NULL);
+    `,
+      postgres: `
+      CREATE TABLE weights (hash TEXT PRIMARY KEY, data BYTEA NOT NULL, created_at TEXT NOT NULL);
+    `,
+    },
+  },
 ];
 
 /** The schema this version of primer-search writes. */

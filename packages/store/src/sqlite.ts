@@ -541,6 +541,7 @@ export class SqliteStudyStore implements StudyStore {
         workers: this.workersSync(),
         retrains: this.retrainsSync(),
         retrainRuns: this.retrainRunsSync(),
+        weights: this.weightsDumpSync(),
       };
     });
   }
@@ -603,13 +604,43 @@ export class SqliteStudyStore implements StudyStore {
     );
   }
 
+  async putWeights(hash: string, data: Uint8Array): Promise<void> {
+    this.guard(() => {
+      if (!hasTable(this.version, 'weights')) throw new StoreError(`${this.location} is at schema ${this.version}: open it for writing once to keep weights`);
+      this.db.prepare('INSERT INTO weights (hash, data, created_at) VALUES (?, ?, ?) ON CONFLICT (hash) DO UPDATE SET data = excluded.data, created_at = excluded.created_at').run(hash, Buffer.from(data.buffer, data.byteOffset, data.byteLength), now());
+    });
+  }
+
+  async weightsOf(hash: string): Promise<Uint8Array | undefined> {
+    if (!hasTable(this.version, 'weights')) return undefined;
+    return this.guard(() => {
+      const row = this.db.prepare('SELECT data FROM weights WHERE hash = ?').get(hash) as { data: Buffer } | undefined;
+      return row ? new Uint8Array(row.data) : undefined;
+    });
+  }
+
+  async deleteWeights(hash: string): Promise<void> {
+    if (!hasTable(this.version, 'weights')) return;
+    this.guard(() => this.db.prepare('DELETE FROM weights WHERE hash = ?').run(hash));
+  }
+
+  async weightHashes(): Promise<string[]> {
+    if (!hasTable(this.version, 'weights')) return [];
+    return this.guard(() => (this.db.prepare('SELECT hash FROM weights ORDER BY hash').all() as Array<{ hash: string }>).map((r) => r.hash));
+  }
+
+  private weightsDumpSync(): StudyDump['weights'] {
+    if (!hasTable(this.version, 'weights')) return [];
+    return (this.db.prepare('SELECT hash, data, created_at FROM weights ORDER BY hash').all() as Array<{ hash: string; data: Buffer; created_at: string }>).map((r) => ({ hash: r.hash, data: r.data.toString('base64'), createdAt: r.created_at }));
+  }
+
   async deleteStudy(): Promise<void> {
     if (!this.controllerLock && this.location !== ':memory:') throw new StoreError(`${this.location}: deleting a study needs its controller lock (lockController)`);
     this.guard(() =>
       this.db.transaction(() => {
         const tables = (this.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'").all() as Array<{ name: string }>).map((t) => t.name);
         // children before parents (foreign keys)
-        const order = ['retrain_runs', 'retrains', 'workers', 'strategy_snapshots', 'evaluations', 'candidates', 'study'];
+        const order = ['weights', 'retrain_runs', 'retrains', 'workers', 'strategy_snapshots', 'evaluations', 'candidates', 'study'];
         for (const t of [...order.filter((x) => tables.includes(x)), ...tables.filter((x) => !order.includes(x))]) this.db.exec(`DROP TABLE "${t.replace(/"/g, '""')}"`);
         // the file is an empty database again: a new open builds the schema from the start
         this.db.pragma('user_version = 0');
@@ -671,6 +702,8 @@ export class SqliteStudyStore implements StudyStore {
         for (const w of d.workers ?? []) wk.run(w.id, JSON.stringify(w.environment), JSON.stringify(w.plugins), w.allowMixedHardware ? 1 : 0, w.startedAt);
         const snap = this.db.prepare('INSERT INTO strategy_snapshots (told, state, created_at) VALUES (?, ?, ?)');
         for (const x of d.snapshots) snap.run(x.told, JSON.stringify(x.state), x.createdAt);
+        const wt = this.db.prepare('INSERT INTO weights (hash, data, created_at) VALUES (?, ?, ?)');
+        for (const x of d.weights ?? []) wt.run(x.hash, Buffer.from(x.data, 'base64'), x.createdAt);
       })();
     });
   }

@@ -297,6 +297,32 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
       }
     });
 
+    it('keeps weights by program: put, replace, read, list, drop, and copies them with the study', async () => {
+      const s = await factory.create();
+      try {
+        await s.createStudy({});
+        expect(await s.weightsOf('h1')).toBeUndefined();
+        const bytes = new Uint8Array([1, 2, 3, 250, 0, 7]);
+        await s.putWeights('h1', bytes);
+        await s.putWeights('h2', new Uint8Array([9]));
+        await s.putWeights('h1', bytes.subarray(1)); // replaced
+        expect(Array.from((await s.weightsOf('h1'))!)).toEqual([2, 3, 250, 0, 7]);
+        expect(await s.weightHashes()).toEqual(['h1', 'h2']);
+        await s.deleteWeights('h2');
+        await s.deleteWeights('never');
+        expect(await s.weightHashes()).toEqual(['h1']);
+        const other = await factory.create();
+        try {
+          await other.restore(await s.dump());
+          expect(Array.from((await other.weightsOf('h1'))!)).toEqual([2, 3, 250, 0, 7]);
+        } finally {
+          await other.close();
+        }
+      } finally {
+        await s.close();
+      }
+    });
+
     it('deletes one retraining with its runs, leaving the others; refuses one it does not have', async () => {
       const s = await factory.create();
       try {

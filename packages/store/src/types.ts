@@ -53,6 +53,14 @@ export interface StudyStore {
    * in it (never `public`). Only with the controller lock held.
    */
   deleteStudy(): Promise<void>;
+  /** Keeps a program's trained weights (`encodeWeights` bytes), replacing any kept before. */
+  putWeights(hash: string, data: Uint8Array): Promise<void>;
+  /** A program's kept weights, if any. */
+  weightsOf(hash: string): Promise<Uint8Array | undefined>;
+  /** Drops a program's kept weights (nothing when none are kept). */
+  deleteWeights(hash: string): Promise<void>;
+  /** The programs whose weights are kept. */
+  weightHashes(): Promise<string[]>;
   /**
    * Optional: a short value that changes whenever the study does (its configuration, a
    * candidate, a result, a told count, a worker), read far more cheaply than the study itself:
@@ -86,4 +94,6 @@ export interface StudyDump {
   /** Absent in dumps of studies written before retrainings were recorded. */
   retrains?: RetrainPlan[];
   retrainRuns?: RetrainRun[];
+  /** Kept weights (base64 of `encodeWeights` bytes); absent in dumps of studies that kept none. */
+  weights?: Array<{ hash: string; data: string; createdAt: string }>;
 }

@@ -44,6 +44,8 @@ export interface StudyConfig {
    * before it existed): off.
    */
   dedupeBehaviour?: boolean;
+  /** The trained weights of this many best completed candidates are kept in the study (primer export uses them); absent or 0: none. */
+  keepWeights?: number;
   /** How candidates reach training: local worker processes, or the study's queue for `primer worker` (a resume does the same unless told otherwise). Absent: local. */
   dispatch?: 'local' | 'queue';
 }

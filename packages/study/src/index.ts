@@ -8,3 +8,4 @@ export * from './stats.js';
 export * from './speedup.js';
 export * from './comparison.js';
 export * from './retrain.js';
+export * from './weights.js';

@@ -23,6 +23,8 @@ export interface EvaluationJob {
    * these, it answers `equivalent` without training. Absent: de-duplication off.
    */
   behaviours?: string[];
+  /** Send the trained weights back with a completed result (`encodeWeights` bytes in base64), for the study to keep. */
+  keepWeights?: boolean;
   /** Modules to import first (plugins registering primitives). */
   plugins: string[];
   /** What those plugins are on the controller's machine, so a remote worker can check it has the same (absent: not checked). */
@@ -39,6 +41,8 @@ export type JobResult = Omit<NewEvaluation, 'wallSeconds' | 'budget' | 'machine'
   machine?: string;
   /** The vocabulary's size (absent when training never started). */
   vocabSize?: number;
+  /** The trained weights, when the job asked for them and training completed (base64 of `encodeWeights` bytes). */
+  weights?: string;
 };
 
 /**

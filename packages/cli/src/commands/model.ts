@@ -6,8 +6,8 @@ import { PrimerError, type Seed } from '@primer-search/core';
 import { loadTokenizer, prepareData } from '@primer-search/datasets';
 import { dnaHash, type Dna } from '@primer-search/dna';
 import { loadPlugins } from '@primer-search/runner/controller';
-import { maskUrl } from '@primer-search/store';
-import { BUILTIN_BACKENDS, DEFAULT_RUN_SETTINGS, describeBackend, formatBudget, parseBudget, type RunSettings, type StudyConfig } from '@primer-search/study';
+import { maskUrl, type EvaluationRecord } from '@primer-search/store';
+import { BUILTIN_BACKENDS, DEFAULT_RUN_SETTINGS, decodeWeights, describeBackend, formatBudget, parseBudget, type RunSettings, type StudyConfig } from '@primer-search/study';
 import { exportLanguageModel, type ExportMetadata } from '../export-model.js';
 import { checkBackend, checkOutputFolder, checkPath, heads as headsFlag, integer, number } from '../flags.js';
 import { UsageError, type CliIo } from '../io.js';
@@ -111,8 +111,8 @@ export function exportCommand(program: Command, io: CliIo, result: CommandResult
     .option('--model <name|file>', `with --checkpoint: the model it trained, as given to primer train (a baseline: ${baselines.names().join(', ')}; or a DNA file)`)
     .option('--heads <n>', 'with --checkpoint: --heads as given to primer train', headsFlag, 4)
     .option('--study <study>', 'a study of primer search: a file, sqlite:///path or postgres://...')
-    .option('--candidate <id>', 'with --study: the candidate to retrain and export', integer('--candidate', 0))
-    .addOption(new Option('--budget <budget>', "with --study: the training budget (default the study's budget per candidate)").argParser(budget))
+    .option('--candidate <id>', "with --study: the candidate to export: with the weights the search kept (search --keep-weights), else retrained with the study's settings", integer('--candidate', 0))
+    .addOption(new Option('--budget <budget>', "with --study: retrain with this budget (default: the study's budget per candidate), even when the search kept the candidate's weights").argParser(budget))
     .addOption(new Option('--plugin <module>', "with --study: the plugins the study was run with (a file or package; repeatable; a study's own record of them is never imported)").argParser((v: string, prev: string[]) => [...prev, v]).default([], 'none'))
     .addOption(backendOption())
     .action(async (o: { out: string; force?: boolean; checkpoint?: string; model?: string; heads: number; study?: string; candidate?: number; budget?: RunSettings['budget']; backend?: string; plugin: string[] }) => {
@@ -167,6 +167,35 @@ async function fromCheckpoint(io: CliIo, o: { out: string; checkpoint?: string; 
   }
 }
 
+/** A candidate exported with the weights its search kept: the study's settings, no training. */
+async function fromKeptWeights(io: CliIo, o: { out: string; candidate?: number; backend?: string }, config: StudyConfig, dna: Dna, kept: { bytes: Uint8Array; evaluation: EvaluationRecord }, shown: string): Promise<ExportMetadata> {
+  const settings: RunSettings = { ...config.settings, backend: (o.backend as never) ?? config.settings.backend };
+  const name = `candidate-${o.candidate}`;
+  const tensors = new Map(decodeWeights(kept.bytes, `the weights ${shown} keeps for candidate ${o.candidate}`).map((t) => [t.name, t]));
+  const { selectBackend } = await loadTrainer();
+  const backend = await selectBackend(settings.backend);
+  io.stderr(`exporting ${name} of ${shown} with the weights the search kept (perplexity ${kept.evaluation.fitness?.toFixed(3)}, ${fmt(kept.evaluation.steps)} steps; no retraining) · backend ${describeBackend(backend)}\n`);
+  const data = await prepareData(settings);
+  const { compileLanguageModel } = await import('@primer-search/compiler');
+  const model = compileLanguageModel(dna, { tf: backend.tf, vocabSize: data.tokenizer.vocabSize, layers: settings.layers, dModel: settings.dModel, seqLen: settings.seqLen, seed: `${settings.seed}` as Seed });
+  try {
+    for (const [weight, v] of model.namedVariables) {
+      const t = tensors.get(weight);
+      if (!t || t.shape.join('x') !== v.shape.join('x')) throw new PrimerError('BAD_WEIGHTS', `the weights ${shown} keeps for candidate ${o.candidate} have no ${weight} of shape [${v.shape.join(', ')}]: export it with --budget to retrain it instead`);
+      backend.tf.tidy(() => v.assign(backend.tf.tensor(t.values, t.shape) as never));
+    }
+    const e = kept.evaluation;
+    return await exportLanguageModel(o.out, model, data.tokenizer, {
+      name,
+      source: `primer export: candidate ${o.candidate} of the study ${shown}, with the weights its search kept`,
+      settings,
+      result: { steps: e.steps, tokens: e.tokens, trainSeconds: e.trainSeconds, parameters: model.estimate.parameters, final: e.fitness !== null ? { loss: Math.log(e.fitness), perplexity: e.fitness } : undefined },
+    });
+  } finally {
+    model.dispose();
+  }
+}
+
 async function fromStudy(io: CliIo, o: { out: string; study?: string; candidate?: number; budget?: RunSettings['budget']; backend?: string; plugin: string[] }): Promise<ExportMetadata> {
   if (o.candidate === undefined) throw new UsageError('--study needs --candidate ID (primer study show lists them)');
   const plugins = o.plugin;
@@ -175,6 +204,7 @@ async function fromStudy(io: CliIo, o: { out: string; study?: string; candidate?
   let config: StudyConfig;
   let dna: Dna;
   let searched: number | null | undefined;
+  let kept: { bytes: Uint8Array; evaluation: EvaluationRecord } | undefined;
   try {
     config = (await store.config()) as unknown as StudyConfig;
     if (!config) throw new UsageError(`--study: ${shown} holds no study`);
@@ -182,9 +212,17 @@ async function fromStudy(io: CliIo, o: { out: string; study?: string; candidate?
     const c = await store.candidate(o.candidate);
     if (!c) throw new UsageError(`--candidate: ${shown} has no candidate ${o.candidate} (it has ${(await store.candidates()).length})`);
     dna = c.dna as Dna;
-    searched = (await store.evaluationOf(c.hash))?.fitness;
+    const evaluation = await store.evaluationOf(c.hash);
+    searched = evaluation?.fitness;
+    // the weights the search kept (--keep-weights): exported as trained, unless another budget is asked for
+    const bytes = o.budget === undefined ? await store.weightsOf(c.hash) : undefined;
+    if (bytes && evaluation) kept = { bytes, evaluation };
   } finally {
     await store.close();
+  }
+  if (kept) {
+    await loadPlugins(plugins);
+    return fromKeptWeights(io, o, config, dna, kept, shown);
   }
   await loadPlugins(plugins);
   const settings: RunSettings = { ...config.settings, budget: o.budget ?? config.settings.budget, backend: (o.backend as never) ?? config.settings.backend };

@@ -49,6 +49,7 @@ interface SearchOptions extends Omit<RunOptions, 'budget'> {
   plugin: string[];
   top: number;
   dedupeBehaviour: boolean;
+  keepWeights: number;
 }
 
 const hurdleList = (value: string): number[] => {
@@ -205,6 +206,9 @@ export function formatSummary(s: StudySummary, candidatesOf: (id: number) => { d
   if (s.equivalent.programs) {
     out.push(`  behaviour de-duplication: ${s.equivalent.programs} program${s.equivalent.programs === 1 ? '' : 's'} computed the same function as an earlier one and reused its result (saved ${duration(s.equivalent.trainSecondsSaved)} of training)`);
   }
+  if (c.keepWeights) {
+    out.push(`  weights kept for the ${c.keepWeights} best: ${s.keptWeights.length ? `candidate${s.keptWeights.length === 1 ? '' : 's'} ${s.keptWeights.join(', ')} (primer export --study ... --candidate ID exports them without retraining)` : 'none yet'}`);
+  }
   const reasons = Object.entries(s.failuresByReason);
   if (reasons.length) out.push(`  failures by reason: ${reasons.map(([k, n]) => `${k} ${n}`).join(', ')}`);
   if (s.machines.length) {
@@ -298,6 +302,7 @@ export function searchCommand(program: Command, io: CliIo, result: CommandResult
       .option('--hurdle-min-samples <n>', 'results needed at a hurdle before it stops anyone', integer('--hurdle-min-samples', 1), 5)
       .addOption(new Option('--candidate-timeout <time>', 'stop a candidate after this long (default: twice a time budget plus a minute, or 20m)').argParser(timeBudget))
       .addOption(new Option('--plugin <module>', 'import this module first (a file or package registering primitives or strategies; repeatable)').argParser(collect).default([], 'none'))
+      .option('--keep-weights <k>', 'keep the trained weights of the K best completed candidates in the study (primer export uses them instead of retraining)', integer('--keep-weights', 0, 1000), 0)
       .option('--top <n>', 'leaderboard rows in the summary', integer('--top', 1), 10)
       .option(
         '--no-dedupe-behaviour',
@@ -362,6 +367,7 @@ export function searchCommand(program: Command, io: CliIo, result: CommandResult
         hurdles: o.hurdles,
         hurdleMinSamples: o.hurdleMinSamples,
         dedupeBehaviour: o.dedupeBehaviour,
+        ...(o.keepWeights ? { keepWeights: o.keepWeights } : {}),
         settings: settingsOf({ ...o, budget }, DEFAULT_TRAIN_CONFIG.checkpoints),
         plugins,
         pluginIds: plugins.map((p) => pluginIdentity(p)),
