@@ -66,6 +66,7 @@ const BAD: Record<string, string> = {
   '--labels': 'a,b',
   '--delete': '0',
   '--config': './no/such/settings.yaml',
+  '--keep-weights': '-1',
 };
 /** Flags whose every value is a valid command line (paths that are written, or may not exist yet). */
 const FREE = new Set(['--out', '--csv', '--study', '--cache', '--checkpoint', '--save', '--prompt', '--host', '--allow-host']);
