@@ -27,10 +27,11 @@ describe('primer search and primer study show', () => {
     copyFileSync(fixture, study);
     const shown = await run(['study', 'show', study, '--json']);
     expect(shown.code, shown.stderr).toBe(0);
-    const { location: _a, machines, equivalent, retrains, ...now } = JSON.parse(shown.stdout);
-    // what later versions added: no behaviour merges, no retrainings in a study from before them
+    const { location: _a, machines, equivalent, retrains, keptWeights, ...now } = JSON.parse(shown.stdout);
+    // what later versions added: no behaviour merges, no retrainings, no kept weights in a study from before them
     expect(equivalent).toEqual({ programs: 0, trainSecondsSaved: 0 });
     expect(retrains).toEqual([]);
+    expect(keptWeights).toEqual([]);
     const { location: _b, ...then } = before;
     expect(now).toEqual(then);
     // results from before environments were recorded: the host and backend are still known
