@@ -89,6 +89,11 @@ export const EXCERPTS: Record<string, () => Promise<string>> = {
     if (!block.includes('attentionHead')) throw new Error('primer dna show printed no attention_head subprogram');
     return block;
   },
+  // docs/distributed.md: the worker role's grants, from workerGrants itself
+  'worker-grants': async () => {
+    const { workerGrants } = await import('@primer-search/runner/controller');
+    return `CREATE ROLE primer_worker LOGIN PASSWORD '...';\n${workerGrants('mydb', 'mystudy', 'primer_worker').map((g) => `${g};\n`).join('')}`;
+  },
   // primer baselines: the table's first lines
   'baselines-table': async () => {
     const text = await primerOutput(['baselines']);
@@ -113,4 +118,4 @@ export async function withExcerpts(text: string): Promise<string> {
 }
 
 /** The Markdown files that may hold generated excerpts. */
-export const EXCERPT_FILES = ['README.md', 'docs/dna.md', 'docs/search.md', 'docs/baselines.md'];
+export const EXCERPT_FILES = ['README.md', 'docs/dna.md', 'docs/search.md', 'docs/baselines.md', 'docs/distributed.md'];

@@ -6,6 +6,9 @@ import { importPlugins } from './plugins.js';
 
 const loaded = new Set<string>();
 
+/** The largest model whose weights a worker sends back for --keep-weights (64 MB of float32; base64 and a queue's JSON column must hold them). */
+export const MAX_KEPT_PARAMETERS = 16_000_000;
+
 /** wasm's heap running out aborts the module: "RuntimeError: Aborted()" (or "Aborted(OOM)"). */
 /** Why an exception stopped a candidate, as a failure reason (a program failure's category first). */
 export function reasonOf(e: unknown): string {
@@ -53,10 +56,15 @@ export async function evaluateCandidate(job: EvaluationJob, onProgress?: (p: Job
       signal: abort.signal,
       plugins: job.plugins,
       // the weights of a completed training, for the study to keep (--keep-weights)
+      // (never the program's failure: weights too large to send, or any error making them, leave the result without them)
       onTrained: job.keepWeights
         ? (model, _data, r) => {
-            if (r.status !== 'completed') return;
-            weights = weightsToBase64(encodeWeights([...model.namedVariables].map(([name, v]) => ({ name, shape: v.shape, values: v.dataSync() as Float32Array }))));
+            if (r.status !== 'completed' || model.estimate.parameters > MAX_KEPT_PARAMETERS) return;
+            try {
+              weights = weightsToBase64(encodeWeights([...model.namedVariables].map(([name, v]) => ({ name, shape: v.shape, values: v.dataSync() as Float32Array }))));
+            } catch {
+              weights = undefined;
+            }
           }
         : undefined,
       onProgress: (e) => onProgress?.({ candidate: job.candidate, progress: e.progress, step: e.step, trainLoss: e.trainLoss }),

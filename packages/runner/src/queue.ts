@@ -252,7 +252,8 @@ export function workerGrants(database: string, schema: string, role: string): st
   return [
     `GRANT CONNECT ON DATABASE ${db} TO ${r}`,
     `GRANT USAGE ON SCHEMA ${s} TO ${r}`,
-    `GRANT SELECT ON ALL TABLES IN SCHEMA ${s} TO ${r}`,
+    // every table of the study but the kept weights, which workers never read
+    ...['study', 'candidates', 'evaluations', 'strategy_snapshots', 'workers', 'retrains', 'retrain_runs', 'schema_migrations'].map((t) => `GRANT SELECT ON ${s}.${pg.escapeIdentifier(t)} TO ${r}`),
     `GRANT INSERT ON ${s}.workers TO ${r}`,
     `GRANT USAGE ON ALL SEQUENCES IN SCHEMA ${s} TO ${r}`,
     `GRANT USAGE ON SCHEMA pgboss TO ${r}`,
@@ -315,7 +316,19 @@ export class QueuePool implements EvaluationPool {
     for (;;) {
       const j = await this.db('waiting for a result', () => this.boss.getJobById<QueuedJob>(this.queue, id, { includeArchive: true }));
       if (!j) return environmentFailure(job, `the job of ${jobName(job)} disappeared from the queue ${this.queue}`);
-      if (j.state === 'completed') return j.output as unknown as JobOutcome;
+      if (j.state === 'completed') {
+        const outcome = j.output as unknown as JobOutcome;
+        // weights (--keep-weights) are the controller's to keep or drop: not left in the queue's job records for its retention
+        if (outcome && typeof outcome === 'object' && 'weights' in outcome) {
+          for (const table of ['job', 'archive']) {
+            await this.boss
+              .getDb()
+              .executeSql(`UPDATE pgboss.${table} SET output = output - 'weights' WHERE name = $1 AND id = $2`, [this.queue, id])
+              .catch(() => undefined);
+          }
+        }
+        return outcome;
+      }
       if (j.state === 'failed' || j.state === 'cancelled') {
         const why = (j.output as { message?: string; value?: { message?: string } } | null)?.message ?? (j.output as { value?: { message?: string } })?.value?.message;
         return environmentFailure(job, `worker lost: ${jobName(job)}'s job ${j.state} after ${j.retryCount + 1} tries${why ? ` (${why})` : ''}`);

@@ -4,7 +4,7 @@ import { PrimerError } from '@primer-search/core';
 import type { Dna, Mutation } from '@primer-search/dna';
 import { strategies, type Candidate, type Outcome } from '@primer-search/search-strategies';
 import type { CandidateRecord, EvaluationRecord, StudyStore } from '@primer-search/store';
-import { formatBudget, weightsFromBase64, isEnvironmentFailure, isEquivalent, pluginIdentity, studyKey, studyPluginRefusal, type EvaluationJob, type JobOutcome, type JobProgress, type StudyConfig } from '@primer-search/study';
+import { decodeWeights, formatBudget, weightsFromBase64, isEnvironmentFailure, isEquivalent, pluginIdentity, studyKey, studyPluginRefusal, type EvaluationJob, type JobOutcome, type JobProgress, type StudyConfig } from '@primer-search/study';
 import { isInterruption, stoppingWithin, type EvaluationPool } from './pool.js';
 import { importPlugins } from './plugins.js';
 
@@ -106,27 +106,35 @@ export interface SearchArgs {
 }
 
 /**
- * Runs (or resumes) a study: asks the strategy for candidates, trains them in the pool,
- * writes each finished evaluation to the store, then tells the strategy results in
- * proposal order, saving its state with the new candidates in one transaction. A program
- * already evaluated is not trained again; its result is reused.
- */
-/**
  * --keep-weights K: keeps `weights` (of the program `hash`, just recorded) when it is among the K
  * best completed programs trained so far, and drops the kept weights of any program no longer
  * among them. Programs whose result was reused from an equivalent one were not trained: they
  * have no weights of their own and do not take a place.
  */
 async function keepBest(store: StudyStore, evaluations: Map<string, EvaluationRecord>, k: number, hash: string, weights: string): Promise<void> {
+  const bytes = weightsFromBase64(weights);
+  try {
+    decodeWeights(bytes, `the weights of ${hash.slice(0, 12)}`);
+  } catch {
+    return; // not weights a worker of ours makes: not kept
+  }
+  // the places go to programs that have weights kept (a result that came without any takes none)
+  const kept = new Set([...(await store.weightHashes()), hash]);
   const best = [...evaluations.values()]
-    .filter((e) => e.status === 'completed' && e.fitness !== null && (e.sameAs ?? null) === null)
+    .filter((e) => kept.has(e.hash) && e.status === 'completed' && e.fitness !== null && (e.sameAs ?? null) === null)
     .sort((a, b) => a.fitness! - b.fitness! || a.candidate - b.candidate)
     .slice(0, k)
     .map((e) => e.hash);
-  if (best.includes(hash)) await store.putWeights(hash, weightsFromBase64(weights));
-  for (const h of await store.weightHashes()) if (!best.includes(h)) await store.deleteWeights(h);
+  if (best.includes(hash)) await store.putWeights(hash, bytes);
+  for (const h of kept) if (!best.includes(h)) await store.deleteWeights(h);
 }
 
+/**
+ * Runs (or resumes) a study: asks the strategy for candidates, trains them in the pool,
+ * writes each finished evaluation to the store, then tells the strategy results in
+ * proposal order, saving its state with the new candidates in one transaction. A program
+ * already evaluated is not trained again; its result is reused.
+ */
 export async function runSearch(args: SearchArgs): Promise<{ stopped: boolean; config: StudyConfig }> {
   // the pool is closed and the study's controller lock let go on every path, an early failure (creating, extending or restoring the study) included
   let lock: { release(): Promise<void> } | undefined;

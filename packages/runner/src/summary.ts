@@ -160,7 +160,8 @@ export async function summarizeStudy(store: StudyStore, top = 10, read?: { candi
 }
 
 async function keptWeightsOf(store: StudyStore, evaluations: EvaluationRecord[]): Promise<number[]> {
-  const kept = new Set(await store.weightHashes());
+  // (a role without access to the weights, e.g. one granted before schema 4, sees none)
+  const kept = new Set(await store.weightHashes().catch(() => [] as string[]));
   return evaluations
     .filter((e) => kept.has(e.hash))
     .sort((a, b) => (a.fitness ?? Infinity) - (b.fitness ?? Infinity) || a.candidate - b.candidate)

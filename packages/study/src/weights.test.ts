@@ -21,4 +21,27 @@ describe('kept weights', () => {
     expect(() => decodeWeights(good.subarray(0, good.length - 4))).toThrow(/runs past the end|does not match/);
     expect(() => decodeWeights(good.subarray(0, 20), 'candidate 3')).toThrow(/candidate 3 cannot be read/);
   });
+
+  it('refuse a hostile header: overlapping or skipped offsets, shapes that overflow, null entries, repeated names', () => {
+    const forge = (header: unknown, floats: number) => {
+      const magic = new TextEncoder().encode('primer-weights/1\n');
+      const h = new TextEncoder().encode(JSON.stringify(header));
+      const start = Math.ceil((magic.length + 4 + h.length) / 4) * 4;
+      const out = new Uint8Array(start + 4 * floats);
+      out.set(magic);
+      new DataView(out.buffer).setUint32(magic.length, h.length, true);
+      out.set(h, magic.length + 4);
+      return out;
+    };
+    const cases: Array<[unknown, number]> = [
+      [{ tensors: [{ name: 'a', shape: [4], offset: 0 }, { name: 'b', shape: [4], offset: 0 }] }, 4], // both read the same data
+      [{ tensors: [{ name: 'a', shape: [1e308, 1e308, 0], offset: 0 }] }, 0],
+      [{ tensors: [null] }, 0],
+      [{ tensors: [{ name: 'a', shape: [1], offset: 0 }, { name: 'a', shape: [1], offset: 1 }] }, 2],
+      [{ tensors: [{ name: 'a', shape: [2], offset: 0 }] }, 4], // data left over
+      [null, 0],
+    ];
+    for (const [header, floats] of cases) expect(() => decodeWeights(forge(header, floats)), JSON.stringify(header)).toThrow(/cannot be read/);
+    expect(decodeWeights(forge({ tensors: [{ name: 'a', shape: [2], offset: 0 }, { name: 'b', shape: [2], offset: 2 }] }, 4)).map((t) => t.name)).toEqual(['a', 'b']);
+  });
 });

@@ -42,7 +42,7 @@ export function decodeWeights(bytes: Uint8Array, what = 'the kept weights'): Nam
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const length = dv.getUint32(magic.length, true);
   if (magic.length + 4 + length > bytes.length) throw bad('the header runs past the end');
-  let header: { tensors?: Array<{ name: unknown; shape: unknown; offset: unknown }> };
+  let header: { tensors?: Array<{ name: unknown; shape: unknown; offset: unknown } | null> } | null;
   try {
     header = JSON.parse(new TextDecoder().decode(bytes.subarray(magic.length + 4, magic.length + 4 + length)));
   } catch {
@@ -50,17 +50,25 @@ export function decodeWeights(bytes: Uint8Array, what = 'the kept weights'): Nam
   }
   const start = Math.ceil((magic.length + 4 + length) / 4) * 4;
   const count = (bytes.length - start) / 4;
-  if (!Number.isInteger(count) || !Array.isArray(header.tensors)) throw bad('its size does not match its header');
-  return header.tensors.map((e) => {
+  if (!Number.isInteger(count) || header === null || typeof header !== 'object' || !Array.isArray(header.tensors)) throw bad('its size does not match its header');
+  if (header.tensors.length > 100_000) throw bad('it names too many tensors');
+  // tensors one after another, each once, filling the data exactly: nothing read twice, nothing made larger than the bytes
+  let next = 0;
+  const names = new Set<string>();
+  const out = header.tensors.map((e) => {
+    if (e === null || typeof e !== 'object') throw bad('a tensor entry is malformed');
     const shape = e.shape as number[];
-    if (typeof e.name !== 'string' || !Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0) || !Number.isInteger(e.offset)) throw bad('a tensor entry is malformed');
+    if (typeof e.name !== 'string' || names.has(e.name) || !Array.isArray(shape) || shape.length > 8 || !shape.every((d) => Number.isSafeInteger(d) && d >= 0) || e.offset !== next) throw bad(`tensor entry ${names.size + 1} is malformed`);
+    names.add(e.name);
     const size = shape.reduce((a, b) => a * b, 1);
-    const offset = e.offset as number;
-    if (offset < 0 || offset + size > count) throw bad(`tensor ${e.name} runs past the end`);
+    if (!Number.isSafeInteger(size) || next + size > count) throw bad(`tensor ${e.name} runs past the end`);
     const values = new Float32Array(size);
-    for (let i = 0; i < size; i++) values[i] = dv.getFloat32(start + 4 * (offset + i), true);
+    for (let i = 0; i < size; i++) values[i] = dv.getFloat32(start + 4 * (next + i), true);
+    next += size;
     return { name: e.name, shape, values };
   });
+  if (next !== count) throw bad('its size does not match its header');
+  return out;
 }
 
 /** Bytes as base64 and back: how weights travel in a job's outcome (JSON, over IPC or the queue). */

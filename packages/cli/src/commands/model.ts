@@ -216,7 +216,12 @@ async function fromStudy(io: CliIo, o: { out: string; study?: string; candidate?
     searched = evaluation?.fitness;
     // the weights the search kept (--keep-weights): exported as trained, unless another budget is asked for
     const bytes = o.budget === undefined ? await store.weightsOf(c.hash) : undefined;
-    if (bytes && evaluation) kept = { bytes, evaluation };
+    if (bytes && evaluation) {
+      kept = { bytes, evaluation };
+      // the weights are those of the candidate that was trained: a later candidate of the same program (another DNA, the same canonical form) is built as that one
+      const trained = evaluation.candidate !== c.id ? await store.candidate(evaluation.candidate) : undefined;
+      if (trained) dna = trained.dna as Dna;
+    }
   } finally {
     await store.close();
   }

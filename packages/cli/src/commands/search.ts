@@ -317,6 +317,7 @@ export function searchCommand(program: Command, io: CliIo, result: CommandResult
     // on --resume, --candidates only counts when given (to extend the study)
     const moreCandidates = command.getOptionValueSource('candidates') === 'cli' ? o.candidates : undefined;
     if (o.resume && !o.study) throw new UsageError('--resume needs --study FILE');
+    if (o.resume && command.getOptionValueSource('keepWeights') === 'cli') throw new UsageError('--keep-weights is set when a study starts (its record says how many it keeps); it cannot be changed on --resume');
     const plugins = o.plugin.map(pluginSpecifier);
     await loadPlugins(plugins);
     if (!o.resume) checkRunFlags(o);
