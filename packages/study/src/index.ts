@@ -9,3 +9,4 @@ export * from './speedup.js';
 export * from './comparison.js';
 export * from './retrain.js';
 export * from './weights.js';
+export * from './fidelity.js';
