@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import { loadTokenizer } from '@primer-search/datasets';
 import { nextTokenLogits } from '@primer-search/layers';
 import { loadModel } from '@primer-search/layers/node';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runPrimer } from '../../packages/cli/src/__fixtures__/run.js';
 import { buildPage } from './build.mjs';
@@ -31,6 +31,24 @@ const worstOf = (a: ArrayLike<number>, b: ArrayLike<number>) => {
   for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
   return worst;
 };
+
+/** Settings the page cannot use: said, the field marked, nothing generated; a good value again generates. */
+async function refusesBadSettings(page: Page): Promise<void> {
+  for (const [value, says] of [['0', /^tokens: a whole number from 1 to 1000, not 0$/], ['', /^tokens: a whole number from 1 to 1000 \(it is empty, or not a number\)$/], ['5000', /not 5000$/], ['2.5', /not 2\.5$/]] as const) {
+    await page.fill('#tokens', value);
+    await page.waitForFunction((re) => new RegExp(re).test(document.querySelector('#status')?.textContent ?? ''), says.source, { timeout: 10_000 });
+    expect(await page.getAttribute('#tokens', 'aria-invalid')).toBe('true');
+    expect(await page.getAttribute('#status', 'class')).toBe('error');
+  }
+  await page.fill('#temperature', '-1');
+  await page.fill('#tokens', '12');
+  await page.waitForFunction(() => /^temperature: /.test(document.querySelector('#status')?.textContent ?? ''), undefined, { timeout: 10_000 });
+  const before = await page.getAttribute('body', 'data-generated');
+  await page.fill('#temperature', '0.8');
+  await page.waitForFunction((b) => document.body.dataset.generated !== b, before, { timeout: 60_000 });
+  expect(await page.textContent('#status')).toMatch(/^\d+ tokens in [\d.]+ s/);
+  expect(await page.getAttribute('#tokens', 'aria-invalid')).toBe('false');
+}
 
 describe.skipIf(!CHROMIUM)('examples/browser in headless Chromium', () => {
   const dir = mkdtempSync(join(tmpdir(), 'primer-browser-'));
@@ -95,21 +113,7 @@ describe.skipIf(!CHROMIUM)('examples/browser in headless Chromium', () => {
     expect(await page.textContent('#status')).toMatch(/^\d+ tokens in [\d.]+ s/);
     expect((await page.textContent('#continuation'))!.length).toBeGreaterThan(0);
 
-    // settings the page cannot use: said, the field marked, nothing generated; a good value again generates
-    for (const [value, says] of [['0', /^tokens: a whole number from 1 to 1000, not 0$/], ['', /^tokens: a whole number from 1 to 1000 \(it is empty, or not a number\)$/], ['5000', /not 5000$/], ['2.5', /not 2\.5$/]] as const) {
-      await page.fill('#tokens', value);
-      await page.waitForFunction((re) => new RegExp(re).test(document.querySelector('#status')?.textContent ?? ''), says.source, { timeout: 10_000 });
-      expect(await page.getAttribute('#tokens', 'aria-invalid')).toBe('true');
-      expect(await page.getAttribute('#status', 'class')).toBe('error');
-    }
-    await page.fill('#temperature', '-1');
-    await page.fill('#tokens', '12');
-    await page.waitForFunction(() => /^temperature: /.test(document.querySelector('#status')?.textContent ?? ''), undefined, { timeout: 10_000 });
-    const before = await page.getAttribute('body', 'data-generated');
-    await page.fill('#temperature', '0.8');
-    await page.waitForFunction((b) => document.body.dataset.generated !== b, before, { timeout: 60_000 });
-    expect(await page.textContent('#status')).toMatch(/^\d+ tokens in [\d.]+ s/);
-    expect(await page.getAttribute('#tokens', 'aria-invalid')).toBe('false');
+    await refusesBadSettings(page);
 
     const prompt = 'The Fulton County Grand Jury said';
     const inPage = await page.evaluate((p) => window.primerPage.logits(p), prompt);
@@ -131,21 +135,7 @@ describe.skipIf(!CHROMIUM)('examples/browser in headless Chromium', () => {
     expect(await page.getAttribute('body', 'data-ready'), (await page.textContent('#status')) ?? '').toBe('true');
     expect(await page.textContent('#about')).toContain('(bpe tokens)');
     await page.waitForSelector('body[data-generated]', { timeout: 60_000 });
-    // settings the page cannot use: said, the field marked, nothing generated; a good value again generates
-    for (const [value, says] of [['0', /^tokens: a whole number from 1 to 1000, not 0$/], ['', /^tokens: a whole number from 1 to 1000 \(it is empty, or not a number\)$/], ['5000', /not 5000$/], ['2.5', /not 2\.5$/]] as const) {
-      await page.fill('#tokens', value);
-      await page.waitForFunction((re) => new RegExp(re).test(document.querySelector('#status')?.textContent ?? ''), says.source, { timeout: 10_000 });
-      expect(await page.getAttribute('#tokens', 'aria-invalid')).toBe('true');
-      expect(await page.getAttribute('#status', 'class')).toBe('error');
-    }
-    await page.fill('#temperature', '-1');
-    await page.fill('#tokens', '12');
-    await page.waitForFunction(() => /^temperature: /.test(document.querySelector('#status')?.textContent ?? ''), undefined, { timeout: 10_000 });
-    const before = await page.getAttribute('body', 'data-generated');
-    await page.fill('#temperature', '0.8');
-    await page.waitForFunction((b) => document.body.dataset.generated !== b, before, { timeout: 60_000 });
-    expect(await page.textContent('#status')).toMatch(/^\d+ tokens in [\d.]+ s/);
-    expect(await page.getAttribute('#tokens', 'aria-invalid')).toBe('false');
+    await refusesBadSettings(page);
 
     const prompt = 'The Fulton County Grand Jury said';
     const inPage = await page.evaluate((p) => window.primerPage.logits(p), prompt);

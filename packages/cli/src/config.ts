@@ -51,6 +51,7 @@ export function configFlags(io: CliIo, file: string, command: Command): string[]
   }
   if (data === null || typeof data !== 'object' || Array.isArray(data)) throw new UsageError(`--config ${file}: expected an object of settings (flag names as keys), got ${Array.isArray(data) ? 'a list' : data === null ? 'nothing' : typeof data}`);
   const longs = command.options.map((o) => o.long!).filter((l) => l && l !== '--config' && l !== '--help');
+  const settings = longs.map((l) => l.replace(/^--(no-)?/, ''));
   const flags: string[] = [];
   const seen = new Map<string, string>();
   for (const [key, value] of Object.entries(data)) {
@@ -61,7 +62,7 @@ export function configFlags(io: CliIo, file: string, command: Command): string[]
     const option = command.options.find((o) => o.long === `--${name}`);
     const negated = command.options.find((o) => o.long === `--no-${name}`);
     if (!option && !negated) {
-      throw new UsageError(`${where} is not a setting of primer ${command.name()}${didYouMean(`--${name}`, longs).replace(/--/g, '')}; settings are the flags' long names: ${longs.map((l) => l.replace(/^--(no-)?/, '')).join(', ')}`);
+      throw new UsageError(`${where} is not a setting of primer ${command.name()}${didYouMean(name, settings)}; settings are the flags' long names: ${settings.join(', ')}`);
     }
     if (name === 'config') throw new UsageError(`${where}: a settings file cannot name another`);
     const flagOf = (o: Option) => o.long!;

@@ -23,6 +23,26 @@ export function pluginSpecifier(p: string): string {
   return pathLike ? pathToFileURL(resolve(p)).href : p;
 }
 
+/**
+ * A study a command will change (retrain, delete): a file that must exist (a usage error if not),
+ * or a database URL, opened for writing; a location that holds no study is refused, naming it.
+ * The caller closes the store.
+ */
+export async function openForChange(location: string, what = ''): Promise<{ store: StudyStore; config: StudyConfig; shown: string }> {
+  const where = parseStudyLocation(location);
+  if (where.kind === 'sqlite' && !existsSync(where.target)) throw new UsageError(`no study file at ${location}`);
+  const store = await openStudyStore(location, { mustExist: true });
+  const config = (await store.config().catch(async (e) => {
+    await store.close();
+    throw e;
+  })) as StudyConfig | undefined;
+  if (!config) {
+    await store.close();
+    throw new UsageError(`${where.display} holds no study${what}`);
+  }
+  return { store, config, shown: where.display };
+}
+
 /** A study to read: a file that must exist (a usage error if not), or a database URL. */
 export async function openForReading(location: string): Promise<StudyStore> {
   const where = parseStudyLocation(location);

@@ -312,6 +312,7 @@ async function search(args: SearchArgs): Promise<{ stopped: boolean; config: Stu
         );
       }
       let record: EvaluationRecord;
+      let weights: string | undefined;
       if (isEquivalent(r)) {
         // the same function as a program evaluated before: its result, recorded as reused from it
         const sameAs = behavioursBefore(r.candidate).get(r.behaviour);
@@ -321,12 +322,12 @@ async function search(args: SearchArgs): Promise<{ stopped: boolean; config: Stu
         record = await store.addEvaluation({ ...result, hash: r.hash, candidate: r.candidate, wallSeconds: next.wallSeconds, machine: hostname(), behaviour: r.behaviour, sameAs });
       } else {
         // the result is durable before the strategy hears of it
-        const { vocabSize: _vocabulary, weights, ...result } = r;
+        const { vocabSize: _vocabulary, weights: sent, ...result } = r;
+        weights = sent;
         record = await store.addEvaluation({ ...result, wallSeconds: next.wallSeconds, budget: formatBudget(config.settings.budget), machine: r.machine ?? hostname(), environment: r.environment ?? null });
-        evaluations.set(r.hash, record);
-        if (config.keepWeights && weights !== undefined) await keepBest(store, evaluations, config.keepWeights, r.hash, weights);
       }
       evaluations.set(r.hash, record);
+      if (config.keepWeights && weights !== undefined) await keepBest(store, evaluations, config.keepWeights, r.hash, weights);
       queuedHashes.delete(r.hash);
       emit({ type: 'evaluated', candidate: r.candidate, result: record, wallSeconds: next.wallSeconds });
     }

@@ -1,6 +1,6 @@
 import { dModel as dModelFlag, didYouMean } from '../flags.js';
 import { DEFAULT_RUN_SETTINGS } from '@primer-search/study';
-import { InvalidArgumentError, type Command } from 'commander';
+import { type Command } from 'commander';
 import { Rng } from '@primer-search/core';
 import {
   DnaParseError,

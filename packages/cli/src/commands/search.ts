@@ -23,9 +23,9 @@ import {
 import { strategies } from '@primer-search/search-strategies';
 import { baselines } from '@primer-search/baselines';
 import { PostgresStudyStore, openStudyStore, parseStudyLocation, type StudyStore } from '@primer-search/store';
-import { DEFAULT_TRAIN_CONFIG, formatBudget, parseBudget, pluginIdentity, scaleBudget, summarizeRetrain, type Budget, type CandidateView, type RetrainSummary, type SeedStatistics } from '@primer-search/study';
+import { DEFAULT_TRAIN_CONFIG, formatBudget, parseBudget, pluginIdentity, scaleBudget, summarizeRetrain, type Budget, type CandidateView, type RetrainSummary } from '@primer-search/study';
 import { confirmed, UsageError, type CliIo } from '../io.js';
-import { checkStudyPlugins, openForReading, pluginSpecifier } from '../studies.js';
+import { checkStudyPlugins, openForChange, openForReading, pluginSpecifier } from '../studies.js';
 import { integer, loadDna, type CommandResult } from './dna.js';
 import { didYouMean, heads as headsFlag, workersWarning } from '../flags.js';
 import { reportCommand } from './dashboard.js';
@@ -557,25 +557,20 @@ interface RetrainOptions {
 
 /** primer study retrain STUDY --delete N: one retraining and its runs, after a confirmation. */
 async function deleteRetraining(io: CliIo, location: string, id: number, yes: boolean | undefined): Promise<void> {
-  const where = parseStudyLocation(location);
-  if (where.kind === 'sqlite' && !existsSync(where.target)) throw new UsageError(`no study file at ${location}`);
-  const store = await openStudyStore(location, { mustExist: true });
+  const { store, shown } = await openForChange(location);
   try {
-    if (!(await store.config())) throw new UsageError(`${where.display} holds no study`);
     // not while a search or a retraining runs the study
     await store.lockController();
-    const plan = (await store.retrains()).find((p) => p.id === id);
-    if (!plan) {
-      const ids = (await store.retrains()).map((p) => p.id);
-      throw new UsageError(`--delete: ${where.display} has no retraining ${id}${ids.length ? ` (it has ${ids.join(', ')})` : ' (it has none)'}`);
-    }
+    const plans = await store.retrains();
+    const plan = plans.find((p) => p.id === id);
+    if (!plan) throw new UsageError(`--delete: ${shown} has no retraining ${id}${plans.length ? ` (it has ${plans.map((p) => p.id).join(', ')})` : ' (it has none)'}`);
     const runs = (await store.retrainRuns(id)).length;
-    if (!(await confirmed(io, `delete retraining ${id} of ${where.display} (${plan.programs.map((p) => p.label).join(', ')} · ${plan.budget} · seeds ${plan.seeds.join(', ')} · ${runs} runs recorded)?`, yes))) {
+    if (!(await confirmed(io, `delete retraining ${id} of ${shown} (${plan.programs.map((p) => p.label).join(', ')} · ${plan.budget} · seeds ${plan.seeds.join(', ')} · ${runs} runs recorded)?`, yes))) {
       io.stderr('nothing deleted\n');
       return;
     }
     const deleted = await store.deleteRetrain(id);
-    io.stderr(`deleted retraining ${id} of ${where.display} and its ${deleted} run${deleted === 1 ? '' : 's'}\n`);
+    io.stderr(`deleted retraining ${id} of ${shown} and its ${deleted} run${deleted === 1 ? '' : 's'}\n`);
   } finally {
     await store.close();
   }
@@ -590,12 +585,9 @@ function deleteCommand(study: Command, io: CliIo): void {
     .option('--yes', 'do not ask')
     .action(async (location: string, o: { yes?: boolean }) => {
       const where = parseStudyLocation(location);
-      if (where.kind === 'sqlite' && !existsSync(where.target)) throw new UsageError(`no study file at ${location}`);
-      const store = await openStudyStore(location, { mustExist: true });
+      const { store, config } = await openForChange(location);
       let deleted = false;
       try {
-        const config = (await store.config()) as StudyConfig | undefined;
-        if (!config) throw new UsageError(`${where.display} holds no study`);
         await store.lockController();
         const candidates = (await store.candidates()).length;
         const retrains = (await store.retrains()).length;
@@ -662,15 +654,12 @@ function retrainCommand(study: Command, io: CliIo, result: CommandResult): void 
         throw new UsageError(`--against: ${quote(o.against)} is not a program of this retraining${didYouMean(o.against, ['seed', ...referenceLabels])}: give seed, candidate N, or one of --baselines${referenceLabels.length ? ` (${referenceLabels.join(', ')})` : ' (none given)'}`);
       }
       const where = parseStudyLocation(location);
-      if (where.kind === 'sqlite' && !existsSync(where.target)) throw new UsageError(`no study file at ${location}`);
       if (o.workers === 0 && where.kind !== 'postgres') throw new UsageError('--workers 0 sends the runs to primer worker processes through a queue in PostgreSQL: give a postgres://... study');
       if (o.inFlight !== undefined && o.workers !== 0) throw new UsageError('--in-flight counts runs out on the queue: it goes with --workers 0');
       const tooMany = workersWarning(o.workers);
       if (tooMany) io.stderr(`${tooMany}\n`);
-      const store = await openStudyStore(location, { mustExist: true });
+      const { store, config } = await openForChange(location, ' to retrain');
       try {
-        const config = (await store.config()) as StudyConfig | undefined;
-        if (!config) throw new UsageError(`${where.display} holds no study to retrain`);
         checkStudyPlugins(config, plugins, where.display);
         await loadPlugins(plugins);
         // one controller per study, refused before any data is prepared (held until the store closes)

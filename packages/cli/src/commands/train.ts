@@ -21,7 +21,6 @@ import {
   speedupAxisOf,
   speedupCell,
   speedupHeader,
-  type BackendChoice,
   type RunSettings,
 } from '@primer-search/study';
 import type { RunRecord } from '@primer-search/trainer-gpu';
@@ -203,7 +202,7 @@ export function trainCommand(program: Command, io: CliIo, result: CommandResult)
       result.exitCode = 1;
       return;
     }
-    const { readCheckpoint, runExperiment, selectBackend, speedup } = await loadTrainer();
+    const { readCheckpoint, runExperiment, selectBackend } = await loadTrainer();
     const backend = await selectBackend(o.backend);
     if (!o.json) {
       io.stderr(`backend: ${describeBackend(backend)}${backend.skipped.length ? ` (skipped: ${backend.skipped.map((s) => s.reason).join('; ')})` : ''}\n`);
