@@ -4,6 +4,7 @@ import { createRequire } from 'node:module';
 import { cpus, totalmem } from 'node:os';
 import { CommanderError, InvalidArgumentError } from 'commander';
 import { closeMatches, isPrimerError, quote } from '@primer-search/core';
+import { parseBudget, type Budget } from '@primer-search/study';
 import { UsageError } from './io.js';
 
 /**
@@ -106,3 +107,17 @@ export function checkBackend(backend: string | undefined): void {
     throw new UsageError(`--backend ${backend}: @tensorflow/${backend} is not installed here (npm install @tensorflow/${backend}; it downloads libtensorflow), or leave --backend out to use the fastest that starts`);
   }
 }
+
+/** A repeatable option's parser: every value, in order. */
+export const collect = (value: string, previous: string[]) => [...previous, value];
+
+/** A time limit's parser (a time budget, e.g. 90s or 5m). */
+export const timeBudget = (value: string): Budget => {
+  try {
+    const b = parseBudget(value);
+    if (b.kind !== 'seconds') throw new Error('the timeout is a time, e.g. 90s or 5m');
+    return b;
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message);
+  }
+};

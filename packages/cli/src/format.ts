@@ -1,4 +1,7 @@
-// Numbers and durations as the commands print them.
+// Numbers, durations, tables and program diffs as the commands print them.
+import { structuredPatch } from 'diff';
+import { formatDna, type Dna } from '@primer-search/dna';
+import type { RetrainSummary } from '@primer-search/study';
 
 /** A number with thousands separators and `digits` decimals. */
 export const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
@@ -10,3 +13,28 @@ export const duration = (s: number): string => {
   const m = Math.round(s / 60);
   return `${Math.floor(m / 60)}h ${String(m % 60).padStart(2, '0')}m`;
 };
+
+/** A line diff of the DNA's code against the seed's: live code only (dead instructions and the bodies of subprograms nothing calls are left out). */
+export function dnaDiff(seed: Dna, dna: Dna): string {
+  // the first line names the program and its hash, which always differ
+  const body = (d: Dna) => formatDna(d, { showDead: false, showUnused: false }).split('\n').slice(1).join('\n');
+  const a = body(seed);
+  const b = body(dna);
+  const patch = structuredPatch('seed', 'candidate', a, b, '', '', { context: 1 });
+  if (patch.hunks.length === 0) return '  (the same code as the seed)\n';
+  return `${patch.hunks.map((h) => `  @@ seed line ${h.oldStart + 1} @@\n${h.lines.map((l) => `  ${l}`).join('\n')}`).join('\n')}\n`;
+}
+
+/** A retraining's leaderboard, as the study package words it (the dashboard shows the same table). */
+export function formatRetrain(r: RetrainSummary): string {
+  return formatTable(r.table);
+}
+
+/** A table the study package words (a retraining's, a fidelity measurement's): title, aligned columns, notes, the closing lines. */
+export function formatTable(t: { title: string; columns: string[]; rows: Array<{ cells: string[] }>; notes: string[]; end: string }): string {
+  const rows = [t.columns, ...t.rows.map((x) => x.cells)];
+  const widths = t.columns.map((_, k) => Math.max(...rows.map((row) => row[k]!.length)));
+  const lines = [t.title, rows.map((row) => row.map((v, k) => (k === 0 ? v.padEnd(widths[k]!) : v.padStart(widths[k]!))).join('  ')).join('\n'), ...t.notes, t.end];
+  return `${lines.join('\n')}\n`;
+}
+

@@ -184,3 +184,48 @@ describe('primer study retrain', () => {
     expect(inFlight.stderr).toMatch(/--in-flight .* goes with --workers 0/);
   }, 60_000);
 });
+
+describe('primer study fidelity', () => {
+  it("retrains a spread sample at a longer budget, reports rank correlations, continues, and shares runs with retrainings", async () => {
+    const dir = tmp();
+    const study = join(dir, 'search.sqlite');
+    const searched = await run(['search', '--candidates', '8', '--budget-per-candidate', '6steps', ...TINY, '--population', '4', '--tournament', '2', '--workers', '1', '--study', study, '--seed', '4', '--hurdles', 'none']);
+    expect(searched.code, searched.stderr).toBe(0);
+    const FIDELITY = ['--sample', '4', '--factor', '2', '--seeds', '2', '--workers', '1'];
+    const f = await run(['study', 'fidelity', study, ...FIDELITY]);
+    expect(f.code, f.stderr).toBe(0);
+    expect(f.stderr).toMatch(/^fidelity measurement 1 of .*search\.sqlite: seed \(vanilla\), candidate \d+, candidate \d+, candidate \d+ · 12 steps per run · seeds 4, 5 · 1 worker$/m);
+    expect(f.stdout).toMatch(/^fidelity 1: 4 programs spread over the search's range · 12 steps per run · seeds 4, 5 · 8 of 8 runs recorded$/m);
+    expect(f.stdout).toMatch(/^program +search ppl +search rank +retrained ppl \(mean ± sd\) +retrained rank +moved$/m);
+    expect(f.stdout).toMatch(/^Spearman's rho -?[\d.]+ \[-?[\d.]+, -?[\d.]+\] \(bootstrap 95%\), Kendall's tau -?[\d.]+, over 4 programs: /m);
+    expect(f.stdout).toMatch(/^the longer run against itself \(seed 4 against seed 5\): rho -?[\d.]+/m);
+    const runs = (await runsOf(study))!;
+    expect(runs).toHaveLength(8);
+    for (const x of runs) expect([x.retrain, x.status, x.steps]).toEqual([1, 'completed', 12]);
+    // the statistics are the study package's, over the recorded runs
+    const json = JSON.parse((await run(['study', 'fidelity', study, ...FIDELITY, '--json'])).stdout);
+    expect(json.points).toHaveLength(4);
+    const seedPoint = json.points.find((p: { program: number }) => p.program === 0);
+    const seedRuns = runs.filter((x) => x.program === 0).map((x) => x.fitness!);
+    expect(seedPoint.retrained).toBeCloseTo((seedRuns[0]! + seedRuns[1]!) / 2, 9);
+    // the same command again: nothing to train
+    const again = await run(['study', 'fidelity', study, ...FIDELITY]);
+    expect(again.stderr).toMatch(/continuing fidelity measurement 1 \(8 of 8 runs recorded\)/);
+    expect(again.stderr).not.toMatch(/preparing|steps in/);
+    // shown with the study, apart from its retrainings
+    const shown = JSON.parse((await run(['study', 'show', study, '--json'])).stdout);
+    expect([shown.retrains.length, shown.fidelity.length]).toEqual([0, 1]);
+    expect((await run(['study', 'show', study])).stdout).toMatch(/^fidelity 1: 4 programs/m);
+    // a retraining with the same settings reuses the sample's runs of the seed and the best
+    const r = await run(['study', 'retrain', study, '--top', '1', '--seeds', '2', '--budget', '12steps', '--workers', '1']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/retraining 2 of/);
+    expect(r.stderr.match(/the same run as retraining 1's, reused/g)).toHaveLength(4);
+    // a budget and a factor at once: refused
+    const both = await run(['study', 'fidelity', study, '--budget', '12steps', '--factor', '3']);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toMatch(/--budget.*cannot be used with.*--factor/);
+    const one = await run(['study', 'fidelity', study, '--sample', '1']);
+    expect([one.code, one.stderr]).toEqual([2, expect.stringContaining('--sample must be an integer from 2 to 999')]);
+  }, 180_000);
+});

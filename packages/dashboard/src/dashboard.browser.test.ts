@@ -10,7 +10,7 @@ import Database from 'better-sqlite3';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHROMIUM_ARGS, chromiumForTests, launchChromium } from '../../../examples/browser/chromium.mjs';
-import { candidate, evaluation, writeSyntheticRetrain, writeSyntheticStudy } from './__fixtures__/synthetic.js';
+import { candidate, evaluation, writeSyntheticFidelity, writeSyntheticRetrain, writeSyntheticStudy } from './__fixtures__/synthetic.js';
 import { htmlReport, startDashboard, type Dashboard } from './index.js';
 
 const CHROMIUM = chromiumForTests('packages/dashboard (browser tests)');
@@ -123,6 +123,54 @@ describe.skipIf(!CHROMIUM)('the dashboard in headless Chromium', () => {
     await page.close();
   }, 90_000);
 
+  it('draws a fidelity measurement as a scatter of search against retrained perplexity, with the diagonal, in the live page and the report', async () => {
+    const file = join(dir, 'fidelity.sqlite');
+    const w = await writeSyntheticStudy(file, 30);
+    const id = await writeSyntheticFidelity(w, { sample: 6, seeds: [1, 2] });
+    const store = await openStudyStore(file, { readonly: true, mustExist: true });
+    const report = join(dir, 'fidelity.html');
+    writeFileSync(report, await htmlReport(store, { top: 5 }));
+    await store.close();
+    await w.close();
+    const d = await startDashboard({ open: () => openStudyStore(file, { readonly: true, mustExist: true }), location: file, port: 0 });
+    try {
+      for (const url of [d.url, pathToFileURL(report).href]) {
+        const page = await browser.newPage({ viewport: { width: 1280, height: 1600 } });
+        const errors: string[] = [];
+        page.on('pageerror', (e) => errors.push(e.message));
+        await page.goto(url);
+        await page.waitForSelector('body[data-ready="true"]', { timeout: 30_000 });
+        expect(await page.isVisible('#fidelity-section'), url).toBe(true);
+        const chart = `chart-fidelity-${id}`;
+        const marks = (await drawnMarks(page))[chart]!;
+        // six programs and the diagonal through their six search perplexities
+        expect(marks.values, url).toBe(12);
+        expect(marks.coloured, url).toBeGreaterThan(20);
+        const g = await page.evaluate((c) => {
+          const u = (window as unknown as { dashboard: { charts: Record<string, { data: number[][]; scales: Record<string, { min: number; max: number; distr: number }> }> } }).dashboard.charts[c]!;
+          return { x: u.data[0], diagonal: u.data[1], points: u.data[2], xLog: u.scales.x!.distr === 3, yLog: u.scales.y!.distr === 3, yIn: u.scales.y!.min < Math.min(...u.data[2]!) && u.scales.y!.max > Math.max(...u.data[1]!) };
+        }, chart);
+        expect(g.diagonal).toEqual(g.x);
+        // the synthetic longer runs are half the search's perplexity (mean over two seeds), the best two swapped
+        expect(g.points![2]).toBeCloseTo(g.x![2]! / 2 + 0.005, 9);
+        expect(g.points![0]).toBeCloseTo(g.x![1]! / 2 + 0.005, 9);
+        expect([g.xLog, g.yLog, g.yIn]).toEqual([true, true, true]);
+        const text = (await page.textContent('#fidelity')) ?? '';
+        expect(text).toContain(`fidelity ${id}: 6 programs spread over the search's range`);
+        expect(text).toMatch(/Spearman's rho 0\.94 \[[-\d.]+, [-\d.]+\] \(bootstrap 95%\)/);
+        expect(await page.locator('#fidelity table.fidelity tbody tr').count()).toBe(6);
+        // a program opens from its row
+        const first = await page.getAttribute('#fidelity table.fidelity tbody tr button', 'data-id');
+        await page.click(`#fidelity button[data-id="${first}"]`);
+        await page.waitForFunction((c) => (document.querySelector('#program-title')?.textContent ?? '').startsWith(`Candidate ${c}`), first);
+        expect(errors, url).toEqual([]);
+        await page.close();
+      }
+    } finally {
+      await d.close();
+    }
+  }, 90_000);
+
   it('?static=1 renders once with no event stream, so the usual headless screenshot command finishes', async () => {
     const file = join(dir, 'still.sqlite');
     const w = await writeSyntheticStudy(file, 12);
@@ -179,6 +227,7 @@ describe.skipIf(!CHROMIUM)('the dashboard in headless Chromium', () => {
     const file = join(dir, 'hostile.sqlite');
     const w = await writeSyntheticStudy(file, 12, { pending: 1 });
     await writeSyntheticRetrain(w, { top: 2, seeds: [1, 2], runs: 3 });
+    const fidelityId = await writeSyntheticFidelity(w, { sample: 4, seeds: [1] });
     const config = (await w.config())!;
     await w.updateStudy({ ...config, strategy: X('strategy'), seedModel: X('seedModel'), settings: { ...(config.settings as object), dataset: X('dataset'), layers: X('layers') } });
     await w.registerWorker({ id: X('worker'), environment: { host: X('worker host'), backend: X('worker backend') } as never, plugins: [{ name: X('plugin') }], allowMixedHardware: false, startedAt: X('startedAt') });
@@ -187,13 +236,19 @@ describe.skipIf(!CHROMIUM)('the dashboard in headless Chromium', () => {
     db.prepare("UPDATE evaluations SET reason = ?, machine = ?, backend = ?, budget = ? WHERE status = 'failed'").run(X('reason'), X('machine'), X('backend'), X('budget'));
     db.prepare('UPDATE evaluations SET machine = ?, environment = ?').run(X('machine'), JSON.stringify({ host: X('env host'), backend: X('env backend'), device: X('device') }));
     db.prepare('UPDATE candidates SET mutations = ? WHERE id > 0').run(JSON.stringify([{ description: X('mutation') }]));
-    const { plan } = db.prepare('SELECT plan FROM retrains').get() as { plan: string };
+    const { plan } = db.prepare('SELECT plan FROM retrains WHERE id = 1').get() as { plan: string };
     const hostilePlan = JSON.parse(plan);
     hostilePlan.top = X('top');
     hostilePlan.budget = X('plan budget');
     hostilePlan.seeds = [X('seed'), 2];
     hostilePlan.programs[1].label = X('label');
-    db.prepare('UPDATE retrains SET plan = ?').run(JSON.stringify(hostilePlan));
+    db.prepare('UPDATE retrains SET plan = ? WHERE id = 1').run(JSON.stringify(hostilePlan));
+    const fidelityPlan = JSON.parse((db.prepare('SELECT plan FROM retrains WHERE id = ?').get(fidelityId) as { plan: string }).plan);
+    fidelityPlan.budget = X('fidelity budget');
+    fidelityPlan.sample = X('sample');
+    fidelityPlan.programs[1].label = X('fidelity label');
+    fidelityPlan.programs[2].searchFitness = X('search fitness');
+    db.prepare('UPDATE retrains SET plan = ? WHERE id = ?').run(JSON.stringify(fidelityPlan), fidelityId);
     db.close();
 
     const live = await startDashboard({ open: () => openStudyStore(file, { readonly: true, mustExist: true }), location: file, port: 0 });
@@ -217,7 +272,7 @@ describe.skipIf(!CHROMIUM)('the dashboard in headless Chromium', () => {
         const text = (await page.textContent('body')) ?? '';
         await page.click('#lineage button[data-id="0"]');
         await page.waitForFunction(() => document.querySelector('#program-title')?.textContent === 'Candidate 0 (the seed)');
-        for (const field of ['strategy', 'seedModel', 'dataset', 'layers', ...(url === live.url ? ['reason'] : []), 'mutation', 'env host', 'env backend', 'top', 'plan budget', 'seed', 'label']) {
+        for (const field of ['strategy', 'seedModel', 'dataset', 'layers', ...(url === live.url ? ['reason'] : []), 'mutation', 'env host', 'env backend', 'top', 'plan budget', 'seed', 'label', 'fidelity budget', 'fidelity label']) {
           expect(text, `${url}: ${field}`).toContain(`window.__xss=(window.__xss||[]).concat('${field}')`);
         }
         expect(await page.evaluate(() => (window as unknown as { __xss?: string[] }).__xss), url).toBeUndefined();

@@ -253,6 +253,46 @@ function drawRetrains() {
   );
 }
 
+/**
+ * The fidelity measurements (primer study fidelity): search perplexity against the longer run's,
+ * one point per program with the diagonal y = x drawn, then the table as the study package words it.
+ */
+function drawFidelity() {
+  const list = state.study.summary.fidelity ?? [];
+  $('fidelity-section').hidden = list.length === 0;
+  // the charts' elements are made again below
+  for (const k of Object.keys(charts)) {
+    if (!k.startsWith('chart-fidelity-')) continue;
+    charts[k].destroy();
+    delete charts[k];
+  }
+  setHtml(
+    $('fidelity'),
+    html`${list.map((f) => {
+      const t = f.table;
+      const rows = t.rows.map((x) => {
+        const [label, ...rest] = x.cells;
+        return html`<tr><td><button data-id="${x.candidate}">${label}</button></td>${rest.map((c) => html`<td>${c}</td>`)}</tr>`;
+      });
+      return html`<p class="retrain-head">${t.title}</p><figure class="wide"><figcaption>search perplexity against perplexity at ${f.budget} (mean over seeds ${f.seeds.join(', ')}); the grey line is y = x</figcaption><div id="chart-fidelity-${f.id}" class="chart fidelity-chart"></div></figure>${t.end.split('\n').map((n) => html`<p class="retrain-end">${n}</p>`)}<table class="rows retrain fidelity"><thead><tr>${t.columns.map((c) => html`<th>${c}</th>`)}</tr></thead><tbody>${rows}</tbody></table>${t.notes.map((n) => html`<p class="retrain-note">${n}</p>`)}`;
+    })}`,
+  );
+  for (const f of list) {
+    const pts = [...f.points].sort((a, b) => a.searchFitness - b.searchFitness || a.program - b.program);
+    if (pts.length === 0) continue;
+    const x = pts.map((p) => p.searchFitness);
+    scatter(
+      `chart-fidelity-${f.id}`,
+      x,
+      [
+        { label: 'y = x', color: COLORS.reused, line: true, values: x },
+        { label: 'programs', color: COLORS.completed, values: pts.map((p) => p.retrained) },
+      ],
+      { xLabel: 'search perplexity (log)', yLabel: `at ${f.budget} (log)`, logX: true, logY: true, onPick: (k) => selectCandidate(pts[k].candidate) },
+    );
+  }
+}
+
 async function drawLineage() {
   const ids = state.study.summary.bestLineage;
   const rows = await Promise.all(ids.map((id) => api(`/api/candidate/${id}`).catch(() => ({ id, mutations: [], evaluation: null }))));
@@ -317,6 +357,7 @@ async function load(first = false) {
   state.points = points.points;
   drawFacts();
   drawRetrains();
+  drawFidelity();
   drawCharts();
   await Promise.all([drawLineage(), drawTable(), first ? selectCandidate(study.summary.leaderboard[0]?.id ?? 0) : undefined]);
   document.body.dataset.version = String(study.version);
@@ -327,10 +368,12 @@ function wire() {
     const b = e.target.closest('button[data-id]');
     if (b) selectCandidate(Number(b.dataset.id));
   });
-  $('retrains').addEventListener('click', (e) => {
-    const b = e.target.closest('button[data-id]');
-    if (b) selectCandidate(Number(b.dataset.id));
-  });
+  for (const id of ['retrains', 'fidelity']) {
+    $(id).addEventListener('click', (e) => {
+      const b = e.target.closest('button[data-id]');
+      if (b) selectCandidate(Number(b.dataset.id));
+    });
+  }
   document.querySelector('#candidates tbody').addEventListener('click', (e) => {
     const tr = e.target.closest('tr[data-id]');
     if (tr) selectCandidate(Number(tr.dataset.id));

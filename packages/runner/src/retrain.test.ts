@@ -3,7 +3,7 @@ import { dnaHash } from '@primer-search/dna';
 import type { CandidateView, EvaluationRecord } from '@primer-search/store';
 import type { StudyConfig } from '@primer-search/study';
 import { describe, expect, it } from 'vitest';
-import { chooseRetrainPrograms, matchingPlan, retrainJobNumber } from './retrain.js';
+import { chooseFidelityPrograms, chooseRetrainPrograms, matchingPlan, retrainJobNumber } from './retrain.js';
 
 const evaluation = (hash: string, candidate: number, fitness: number | null, over: Partial<EvaluationRecord> = {}): EvaluationRecord => ({
   id: candidate,
@@ -75,6 +75,24 @@ describe('chooseRetrainPrograms', () => {
     expect(matchingPlan([plan], { ...args, seeds: [1, 2, 3] })).toBeUndefined();
     expect(matchingPlan([plan], { ...args, budget: { kind: 'flops', flops: 6e12 } })).toBeUndefined();
     expect(matchingPlan([plan], { ...args, references: [] })).toBeUndefined();
+    // a fidelity measurement is not a retraining, nor the other way round; its sample decides, not top
+    const fidelity = { ...plan, id: 2, top: 0, sample: 5, references: [] };
+    expect(matchingPlan([fidelity], { ...args, references: [] })).toBeUndefined();
+    expect(matchingPlan([plan, fidelity], { ...args, references: [], top: 7, sample: 5 })).toBe(fidelity);
+    expect(matchingPlan([plan, fidelity], { ...args, sample: 2 })).toBeUndefined();
+  });
+
+  it('a fidelity sample: the seed first, then distinct completed programs spread over the search, the best always in', () => {
+    // distinct completed programs, best first: h7 (14), h1 (15), h3 (18), h0 (20, the seed)
+    expect(chooseFidelityPrograms(config, candidates, 2).map((x) => x.label)).toEqual(['seed (vanilla)', 'candidate 7']);
+    // the quantiles 0, 1.5 and 3: the seed (3) takes the last, 1.5 goes to the better of 1 and 2
+    expect(chooseFidelityPrograms(config, candidates, 3).map((x) => x.label)).toEqual(['seed (vanilla)', 'candidate 7', 'candidate 1']);
+    const all = chooseFidelityPrograms(config, candidates, 20);
+    expect(all.map((x) => [x.label, x.searchFitness])).toEqual([['seed (vanilla)', 20], ['candidate 7', 14], ['candidate 1', 15], ['candidate 3', 18]]);
+    // a seed whose search run failed is still the reference, but not a point
+    const failedSeed = [view(0, 'h0', evaluation('h0', 0, null)), ...candidates.slice(1)];
+    expect(chooseFidelityPrograms(config, failedSeed, 3).map((x) => [x.label, x.searchFitness])).toEqual([['seed (vanilla)', null], ['candidate 7', 14], ['candidate 1', 15], ['candidate 3', 18]]);
+    expect(() => chooseFidelityPrograms(config, [view(0, 'h0', e.h0)], 3)).toThrow(/at least 2 distinct programs/);
   });
 });
 

@@ -3,6 +3,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { dnaHash, type Dna } from '@primer-search/dna';
 import type { CandidateView, StudyStore } from '@primer-search/store';
 import {
+  fidelitySample,
   formatBudget,
   isEnvironmentFailure,
   isEquivalent,
@@ -41,8 +42,13 @@ export type RetrainEvent =
 
 export interface RetrainArgs {
   store: StudyStore;
-  /** The best programs to retrain, besides the seed. */
+  /** The best programs to retrain, besides the seed (ignored with `sample`). */
   top: number;
+  /**
+   * A fidelity measurement instead: this many of the study's distinct completed programs, spread
+   * over its range of search perplexity (the seed and the best always in; `fidelitySample`).
+   */
+  sample?: number;
   budget: Budget;
   seeds: number[];
   /** Models to train beside them as references (e.g. Primer-EZ), by label. */
@@ -86,23 +92,63 @@ export function chooseRetrainPrograms(config: StudyConfig, candidates: Candidate
     seen.add(c.hash);
     programs.push({ label: `candidate ${c.id}`, hash: c.hash, candidate: c.id, searchFitness: c.evaluation!.fitness, dna: c.dna });
   }
+  return withReferences(programs, references);
+}
+
+/** `programs` and then the references that are not already among them (by program hash). */
+function withReferences(programs: RetrainProgram[], references: Array<{ label: string; dna: Dna }>): RetrainProgram[] {
+  const seen = new Set(programs.map((p) => p.hash));
+  const out = [...programs];
   for (const r of references) {
     const hash = dnaHash(r.dna);
     if (seen.has(hash)) continue;
     seen.add(hash);
-    programs.push({ label: r.label, hash, candidate: null, searchFitness: null, dna: r.dna });
+    out.push({ label: r.label, hash, candidate: null, searchFitness: null, dna: r.dna });
   }
-  return programs;
+  return out;
+}
+
+/**
+ * The programs a fidelity measurement trains: `sample` of the study's distinct completed programs
+ * (a result reused from an equivalent program counts as that program), spread over the ranks of
+ * their search perplexity, the best always in; the seed first (also when its search run did not
+ * complete: it is the reference speedups are measured against), then the others best first.
+ */
+export function chooseFidelityPrograms(config: StudyConfig, candidates: CandidateView[], sample: number): RetrainProgram[] {
+  const seed = candidates.find((c) => c.id === 0);
+  if (!seed) throw new SearchError('the study has no candidates yet: nothing to measure');
+  const distinct: CandidateView[] = [];
+  const seen = new Set<string>();
+  const completed = candidates
+    .filter((c) => c.evaluation?.status === 'completed' && c.evaluation.fitness !== null && !c.evaluation.sameAs && c.evaluation.candidate === c.id)
+    .sort((a, b) => a.evaluation!.fitness! - b.evaluation!.fitness! || a.id - b.id);
+  for (const c of completed) {
+    if (seen.has(c.hash)) continue;
+    seen.add(c.hash);
+    distinct.push(c);
+  }
+  if (distinct.length < 2) throw new SearchError(`a fidelity measurement needs at least 2 distinct programs that completed the search's budget; the study has ${distinct.length}`);
+  const seedAt = distinct.findIndex((c) => c.hash === seed.hash);
+  const chosen = fidelitySample(distinct.length, sample, seedAt < 0 ? undefined : seedAt).map((i) => distinct[i]!);
+  const program = (c: CandidateView, label: string): RetrainProgram => ({
+    label,
+    hash: c.hash,
+    candidate: c.id,
+    searchFitness: c.evaluation?.status === 'completed' ? c.evaluation.fitness : null,
+    dna: c.dna,
+  });
+  return [program(seed, `seed (${config.seedModel})`), ...chosen.filter((c) => c.hash !== seed.hash).map((c) => program(c, `candidate ${c.id}`))];
 }
 
 const sameList = <T>(a: T[], b: T[]) => a.length === b.length && a.every((x, i) => x === b[i]);
 
 /** The recorded retraining these arguments continue: same top, budget, seeds and references. */
-export function matchingPlan(plans: RetrainPlan[], args: Pick<RetrainArgs, 'top' | 'budget' | 'seeds' | 'references'>): RetrainPlan | undefined {
+export function matchingPlan(plans: RetrainPlan[], args: Pick<RetrainArgs, 'top' | 'sample' | 'budget' | 'seeds' | 'references'>): RetrainPlan | undefined {
   const refs = (args.references ?? []).map((r) => r.label);
   return plans.find(
     (p) =>
-      p.top === args.top &&
+      p.sample === args.sample &&
+      (args.sample !== undefined || p.top === args.top) &&
       p.budget === formatBudget(args.budget) &&
       sameList(p.seeds, args.seeds) &&
       sameList(p.references ?? [], refs),
@@ -144,6 +190,7 @@ export async function runRetrain(args: RetrainArgs): Promise<{ plan: RetrainPlan
     const config = (await store.config()) as StudyConfig | undefined;
     if (!config) throw new SearchError(`${store.location} holds no study to retrain`);
     if (!Number.isInteger(args.top) || args.top < 0) throw new SearchError(`top must be a non-negative integer (got ${args.top})`);
+    if (args.sample !== undefined && (!Number.isInteger(args.sample) || args.sample < 2)) throw new SearchError(`a fidelity sample must be an integer of at least 2 (got ${args.sample})`);
     // a retraining's runs are numbered by program and seed (retrainJobNumber)
     if (args.seeds.length > 1000) throw new SearchError(`a retraining has at most 1000 seeds (got ${args.seeds.length})`);
     if (args.seeds.length === 0 || new Set(args.seeds).size !== args.seeds.length) throw new SearchError(`seeds must be distinct, and at least one (got ${args.seeds.join(', ')})`);
@@ -159,10 +206,14 @@ export async function runRetrain(args: RetrainArgs): Promise<{ plan: RetrainPlan
     };
     if (plan) checkAgainst(plan.programs.map((p) => p.label));
     if (!plan) {
-      const programs = chooseRetrainPrograms(config, await store.candidates(), args.top, args.references);
+      const candidates = await store.candidates();
+      const programs =
+        args.sample === undefined
+          ? chooseRetrainPrograms(config, candidates, args.top, args.references)
+          : withReferences(chooseFidelityPrograms(config, candidates, args.sample), args.references ?? []);
       if (programs.length > 1000) throw new SearchError(`a retraining has at most 1000 programs, the seed and references included (got ${programs.length}: lower top)`);
       checkAgainst(programs.map((p) => p.label));
-      plan = await store.createRetrain({ top: args.top, budget: formatBudget(args.budget), seeds: args.seeds, references: (args.references ?? []).map((r) => r.label), settings: { ...config.settings, budget: args.budget }, programs });
+      plan = await store.createRetrain({ top: args.sample === undefined ? args.top : 0, ...(args.sample === undefined ? {} : { sample: args.sample }), budget: formatBudget(args.budget), seeds: args.seeds, references: (args.references ?? []).map((r) => r.label), settings: { ...config.settings, budget: args.budget }, programs });
     }
     const active = plan;
     const recorded = await store.retrainRuns(active.id);

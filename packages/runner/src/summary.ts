@@ -1,5 +1,5 @@
 import type { CandidateView, EvaluationRecord, StudyStore } from '@primer-search/store';
-import { failureCategory, summarizeRetrain, type RetrainSummary, type StudyConfig } from '@primer-search/study';
+import { failureCategory, summarizeFidelity, summarizeRetrain, type FidelitySummary, type RetrainSummary, type StudyConfig } from '@primer-search/study';
 import { SearchError } from './search.js';
 
 export interface LeaderboardEntry {
@@ -47,6 +47,8 @@ export interface StudySummary {
   machines: MachineSummary[];
   /** The study's retrainings (primer study retrain), oldest first. */
   retrains: RetrainSummary[];
+  /** The study's fidelity measurements (primer study fidelity), oldest first. */
+  fidelity: FidelitySummary[];
   /** Candidates whose trained weights the study keeps (primer search --keep-weights), best first. */
   keptWeights: number[];
 }
@@ -154,7 +156,7 @@ export async function summarizeStudy(store: StudyStore, top = 10, read?: { candi
     bestLineage: lineage,
     machines: machinesOf(evaluations),
     equivalent: { programs: equivalents.length, trainSecondsSaved: equivalents.reduce((s, e) => s + e.trainSeconds, 0) },
-    retrains: await retrainSummaries(store),
+    ...(await retrainSummaries(store)),
     keptWeights: await keptWeightsOf(store, evaluations),
   };
 }
@@ -168,9 +170,12 @@ async function keptWeightsOf(store: StudyStore, evaluations: EvaluationRecord[])
     .map((e) => e.candidate);
 }
 
-async function retrainSummaries(store: StudyStore): Promise<RetrainSummary[]> {
+async function retrainSummaries(store: StudyStore): Promise<{ retrains: RetrainSummary[]; fidelity: FidelitySummary[] }> {
   const plans = await store.retrains();
-  if (plans.length === 0) return [];
+  if (plans.length === 0) return { retrains: [], fidelity: [] };
   const runs = await store.retrainRuns();
-  return plans.map((p) => summarizeRetrain(p, runs));
+  return {
+    retrains: plans.filter((p) => p.sample === undefined).map((p) => summarizeRetrain(p, runs)),
+    fidelity: plans.filter((p) => p.sample !== undefined).map((p) => summarizeFidelity(p, runs)),
+  };
 }

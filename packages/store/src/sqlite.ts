@@ -764,7 +764,15 @@ export class SqliteStudyStore implements StudyStore {
 const now = () => new Date().toISOString();
 
 /** What a plan's row keeps as JSON (its id and time are columns). */
-export const planBody = (p: NewRetrainPlan): NewRetrainPlan => ({ top: p.top, budget: p.budget, seeds: p.seeds, references: p.references ?? [], settings: p.settings, programs: p.programs });
+export const planBody = (p: NewRetrainPlan): NewRetrainPlan => ({
+  top: p.top,
+  ...(p.sample === undefined ? {} : { sample: p.sample }),
+  budget: p.budget,
+  seeds: p.seeds,
+  references: p.references ?? [],
+  settings: p.settings,
+  programs: p.programs,
+});
 
 /** A retrain_runs row as a run (its JSON body and its key columns), in either store. */
 export function runOfRow(r: { retrain: number; program: number; seed: number; run: string; finished_at: string }, parse: (what: string, text: string) => unknown): RetrainRun {

@@ -93,8 +93,14 @@ export interface RetrainProgram {
 /** What `primer study retrain` retrains: fixed when it starts, so that a resumed retraining trains the same programs. */
 export interface RetrainPlan {
   id: number;
-  /** The programs chosen: the best `top` distinct programs of the study (by search perplexity), the seed, and any references. */
+  /** The programs chosen: the best `top` distinct programs of the study (by search perplexity), the seed, and any references (0 in a fidelity sample). */
   top: number;
+  /**
+   * Set for a fidelity measurement (`primer study fidelity`): the number of the study's distinct
+   * completed programs chosen spread over its range of search perplexity, the seed and the best
+   * always among them (fidelity.ts `fidelitySample`), instead of the `top` best. Absent: a retraining.
+   */
+  sample?: number;
   /** The budget per run, as written (e.g. "5e12flops"). */
   budget: string;
   seeds: number[];

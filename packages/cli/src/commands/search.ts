@@ -27,8 +27,10 @@ import { DEFAULT_TRAIN_CONFIG, formatBudget, parseBudget, pluginIdentity, scaleB
 import { confirmed, UsageError, type CliIo } from '../io.js';
 import { checkStudyPlugins, openForChange, openForReading, pluginSpecifier } from '../studies.js';
 import { integer, loadDna, type CommandResult } from './dna.js';
-import { didYouMean, heads as headsFlag, workersWarning } from '../flags.js';
+import { collect, didYouMean, heads as headsFlag, timeBudget, workersWarning } from '../flags.js';
 import { reportCommand } from './dashboard.js';
+import { fidelityCommand, retrainCommand } from './retrain.js';
+import { dnaDiff, formatRetrain, formatTable } from '../format.js';
 import { addRunOptions, announceData, budget as budgetArg, checkRunFlags, duration, fmt, modelName, settingsOf, type RunOptions } from './train.js';
 
 interface SearchOptions extends Omit<RunOptions, 'budget'> {
@@ -59,17 +61,6 @@ const hurdleList = (value: string): number[] => {
   if (xs.some((x, i) => i > 0 && x <= xs[i - 1]!)) throw new InvalidArgumentError('hurdles must be increasing, e.g. 0.25,0.5.');
   return xs;
 };
-const collect = (value: string, previous: string[]) => [...previous, value];
-const timeBudget = (value: string): Budget => {
-  try {
-    const b = parseBudget(value);
-    if (b.kind !== 'seconds') throw new Error('the candidate timeout is a time, e.g. 90s or 5m');
-    return b;
-  } catch (e) {
-    throw new InvalidArgumentError((e as Error).message);
-  }
-};
-
 function parseStrategyOptions(pairs: string[]): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const pair of pairs) {
@@ -145,19 +136,6 @@ function searchDisplay(io: CliIo, total: number) {
   };
 }
 
-/** A line diff of the DNA's code against the seed's: live code only (dead instructions and the bodies of subprograms nothing calls are left out). */
-export function dnaDiff(seed: Dna, dna: Dna): string {
-  // the first line names the program and its hash, which always differ
-  const body = (d: Dna) => formatDna(d, { showDead: false, showUnused: false }).split('\n').slice(1).join('\n');
-  const a = body(seed);
-  const b = body(dna);
-  const patch = structuredPatch('seed', 'candidate', a, b, '', '', { context: 1 });
-  if (patch.hunks.length === 0) return '  (the same code as the seed)\n';
-  return `${patch.hunks.map((h) => `  @@ seed line ${h.oldStart + 1} @@\n${h.lines.map((l) => `  ${l}`).join('\n')}`).join('\n')}\n`;
-}
-
-/** The human-readable study report (`primer search` ends with it; `primer study show` prints it). */
-/** Whether this run sends its candidates through the queue (said before the queue is started). */
 /**
  * Whether candidates go through the study's queue: as the study was run, unless --workers says
  * otherwise. Only a PostgreSQL study has a queue: a queue study copied to a SQLite file continues
@@ -268,16 +246,8 @@ export function formatSummary(s: StudySummary, candidatesOf: (id: number) => { d
     );
   }
   for (const r of s.retrains) out.push(`\n${formatRetrain(r).trimEnd()}`);
+  for (const f of s.fidelity) out.push(`\n${formatTable(f.table).trimEnd()}`);
   return `${out.join('\n')}\n`;
-}
-
-/** A retraining's leaderboard, as the study package words it (the dashboard shows the same table). */
-export function formatRetrain(r: RetrainSummary): string {
-  const t = r.table;
-  const rows = [t.columns, ...t.rows.map((x) => x.cells)];
-  const widths = t.columns.map((_, k) => Math.max(...rows.map((row) => row[k]!.length)));
-  const lines = [t.title, rows.map((row) => row.map((v, k) => (k === 0 ? v.padEnd(widths[k]!) : v.padStart(widths[k]!))).join('  ')).join('\n'), ...t.notes, t.end];
-  return `${lines.join('\n')}\n`;
 }
 
 export function searchCommand(program: Command, io: CliIo, result: CommandResult): void {
@@ -506,6 +476,8 @@ export function studyCommand(program: Command, io: CliIo, result: CommandResult 
 
   retrainCommand(study, io, result);
 
+  fidelityCommand(study, io, result);
+
   deleteCommand(study, io);
 
   reportCommand(study, io, result);
@@ -539,43 +511,6 @@ export function studyCommand(program: Command, io: CliIo, result: CommandResult 
     });
 }
 
-interface RetrainOptions {
-  delete?: number;
-  yes?: boolean;
-  top: number;
-  budget?: Budget;
-  seeds: number;
-  workers: number;
-  inFlight?: number;
-  baselines: string;
-  heads: number;
-  runTimeout?: Budget;
-  against: string;
-  plugin: string[];
-  json?: boolean;
-}
-
-/** primer study retrain STUDY --delete N: one retraining and its runs, after a confirmation. */
-async function deleteRetraining(io: CliIo, location: string, id: number, yes: boolean | undefined): Promise<void> {
-  const { store, shown } = await openForChange(location);
-  try {
-    // not while a search or a retraining runs the study
-    await store.lockController();
-    const plans = await store.retrains();
-    const plan = plans.find((p) => p.id === id);
-    if (!plan) throw new UsageError(`--delete: ${shown} has no retraining ${id}${plans.length ? ` (it has ${plans.map((p) => p.id).join(', ')})` : ' (it has none)'}`);
-    const runs = (await store.retrainRuns(id)).length;
-    if (!(await confirmed(io, `delete retraining ${id} of ${shown} (${plan.programs.map((p) => p.label).join(', ')} · ${plan.budget} · seeds ${plan.seeds.join(', ')} · ${runs} runs recorded)?`, yes))) {
-      io.stderr('nothing deleted\n');
-      return;
-    }
-    const deleted = await store.deleteRetrain(id);
-    io.stderr(`deleted retraining ${id} of ${shown} and its ${deleted} run${deleted === 1 ? '' : 's'}\n`);
-  } finally {
-    await store.close();
-  }
-}
-
 /** primer study delete STUDY: the whole study (a SQLite file and the files beside it, or a PostgreSQL schema's study and queue), after a confirmation. */
 function deleteCommand(study: Command, io: CliIo): void {
   study
@@ -605,145 +540,6 @@ function deleteCommand(study: Command, io: CliIo): void {
         await store.close();
         // (the empty -lock file beside it stays: removing a lock file lets two processes lock two files)
         if (deleted && where.kind === 'sqlite') for (const f of [where.target, `${where.target}-wal`, `${where.target}-shm`]) rmSync(f, { force: true });
-      }
-    });
-}
-
-function retrainCommand(study: Command, io: CliIo, result: CommandResult): void {
-  study
-    .command('retrain')
-    .description(
-      'Retrain the best programs of a study, and its seed, with a longer budget and several seeds, as the paper did. The retraining is recorded in the study beside the search, ' +
-        'and running the same command again continues it; a run that another retraining already made (same settings, program and seed) is reused, not trained again. ' +
-        "Prints each program's final perplexity (mean ± sd over the seeds), its speedup over the seed (or --against), its perplexity difference with a verdict (from 3 seeds), and which program won. " +
-        '--delete ID deletes a retraining instead.',
-    )
-    .argument('<study>', 'the study: a file, sqlite:///path or postgres://...')
-    .option('--delete <id>', 'delete retraining <id> of the study (its plan and runs) instead of retraining; asks first unless --yes', integer('--delete', 1))
-    .option('--yes', 'with --delete: do not ask')
-    .option('--top <n>', 'the best distinct programs to retrain besides the seed (by search perplexity)', integer('--top', 0, 998), 5)
-    .addOption(new Option('--budget <budget>', "training budget per run: time, steps, tokens or FLOPs, as for primer search (default: 5x the search's budget per candidate)").argParser(budgetArg))
-    .option('--seeds <n>', "seeds per program: the study's seed, +1, +2, ... (weights and batches)", integer('--seeds', 1, 100), 3)
-    .addOption(
-      new Option('--workers <n>', "worker processes training runs at once on this machine (0: none, the runs go to primer worker processes through a PostgreSQL study's queue)")
-        .argParser(integer('--workers', 0))
-        .default(defaultWorkerCount(), `${defaultWorkerCount()}, one per core`),
-    )
-    .option('--in-flight <n>', 'with --workers 0: runs out on the queue at once (default 2)', integer('--in-flight', 1))
-    .addOption(new Option('--baselines <list>', 'reference models to train beside them (comma-separated baselines or DNA files, e.g. primer-ez); speedups are against the seed unless --against names one').default('', 'none'))
-    .option('--against <program>', "measure speedups and verdicts against this program instead of the seed: one of --baselines (e.g. primer-ez) or 'candidate N'", 'seed')
-    .option('--heads <n>', 'attention heads of those baselines (1, 2, 4 or 8)', headsFlag, 4)
-    .addOption(new Option('--run-timeout <time>', 'stop a run after this long (default: twice a time budget plus a minute, or 2h)').argParser(timeBudget))
-    .addOption(new Option('--plugin <module>', 'import this module first: the plugins the study was run with (a file or package; repeatable; a study\'s own record of them is never imported)').argParser(collect).default([], 'none'))
-    .option('--json', 'print the retraining summary as JSON')
-    .action(async (location: string, o: RetrainOptions, command: Command) => {
-      if (o.delete !== undefined) {
-        const others = command.options.filter((x) => !['delete', 'yes'].includes(x.attributeName()) && command.getOptionValueSource(x.attributeName()) === 'cli');
-        if (others.length) throw new UsageError(`--delete deletes a retraining; it takes no ${others.map((x) => x.long).join(', ')}`);
-        await deleteRetraining(io, location, o.delete, o.yes);
-        return;
-      }
-      if (o.yes) throw new UsageError('--yes goes with --delete');
-      const plugins = o.plugin.map(pluginSpecifier);
-      const names = o.baselines.split(',').map((x) => x.trim()).filter(Boolean);
-      for (const name of names) {
-        if (!baselines.has(name) && !existsSync(name)) throw new UsageError(`--baselines: no baseline or DNA file ${quote(name)}${didYouMean(name, baselines.names())} (baselines: ${baselines.names().join(', ')})`);
-      }
-      const referenceLabels = names.map(modelName);
-      if (o.against !== 'seed' && !/^candidate \d+$/.test(o.against) && !referenceLabels.includes(o.against)) {
-        throw new UsageError(`--against: ${quote(o.against)} is not a program of this retraining${didYouMean(o.against, ['seed', ...referenceLabels])}: give seed, candidate N, or one of --baselines${referenceLabels.length ? ` (${referenceLabels.join(', ')})` : ' (none given)'}`);
-      }
-      const where = parseStudyLocation(location);
-      if (o.workers === 0 && where.kind !== 'postgres') throw new UsageError('--workers 0 sends the runs to primer worker processes through a queue in PostgreSQL: give a postgres://... study');
-      if (o.inFlight !== undefined && o.workers !== 0) throw new UsageError('--in-flight counts runs out on the queue: it goes with --workers 0');
-      const tooMany = workersWarning(o.workers);
-      if (tooMany) io.stderr(`${tooMany}\n`);
-      const { store, config } = await openForChange(location, ' to retrain');
-      try {
-        checkStudyPlugins(config, plugins, where.display);
-        await loadPlugins(plugins);
-        // one controller per study, refused before any data is prepared (held until the store closes)
-        await store.lockController();
-        const references: Array<{ label: string; dna: Dna }> = [];
-        for (const name of names) {
-          const r = loadDna(io, name, config.settings.dModel, o.heads, '--baselines');
-          if (!r.ok) {
-            io.stderr(`${r.message}\n`);
-            result.exitCode = 1;
-            return;
-          }
-          references.push({ label: modelName(name), dna: r.dna });
-        }
-        const budget = o.budget ?? scaleBudget(config.settings.budget, 5);
-        const seeds = Array.from({ length: o.seeds }, (_, k) => config.settings.seed + k);
-        const stop = new AbortController();
-        const onSigint = () => {
-          if (stop.signal.aborted) process.exit(130);
-          io.stderr(`\nstopping: finished runs are saved in ${where.display}; continue with the same command (Ctrl-C again to quit at once)\n`);
-          stop.abort();
-        };
-        process.on('SIGINT', onSigint);
-        const t0 = performance.now();
-        let labels: string[] = [];
-        let against = 0;
-        let outcome: Awaited<ReturnType<typeof runRetrain>>;
-        // through the study's queue, to primer worker processes anywhere (as primer search --workers 0)
-        const queue = o.workers === 0 ? await openQueuePool(location, o.inFlight ?? 2) : undefined;
-        const via = queue ? `${o.inFlight ?? 2} at a time through the queue ${queue.queue} (start primer worker --study ... on any machine)` : `${o.workers} worker${o.workers === 1 ? '' : 's'}`;
-        try {
-          outcome = await runRetrain({
-            store,
-            top: o.top,
-            budget,
-            seeds,
-            references,
-            against: o.against,
-            plugins,
-            pool: queue?.pool ?? new LocalWorkerPool(o.workers),
-            // the data are prepared once, here, and only when something is left to train
-            prepare: async () => void (o.json ? await prepareData(config.settings) : await announceData(io, config.settings)),
-            timeoutSeconds: o.runTimeout?.kind === 'seconds' ? o.runTimeout.seconds : undefined,
-            signal: stop.signal,
-            onEvent: (e) => {
-              if (e.type === 'started') against = o.against === 'seed' ? 0 : e.plan.programs.findIndex((p) => p.label === o.against);
-              if (o.json) return;
-              if (e.type === 'started') {
-                labels = e.plan.programs.map((p) => p.label);
-                io.stderr(
-                  `${e.resumed ? `continuing retraining ${e.plan.id} (${e.done} of ${e.total} runs recorded)` : `retraining ${e.plan.id}`} of ${where.display}: ${labels.join(', ')} · ` +
-                    `${e.plan.budget} per run · seeds ${e.plan.seeds.join(', ')} · ${via}\n`,
-                );
-              }
-              if (e.type === 'finished') {
-                const r = e.run;
-                const what = r.status === 'completed' ? `perplexity ${r.fitness!.toFixed(3)}` : `failed: ${r.reason}`;
-                const elapsed = (performance.now() - t0) / 1000;
-                const how = r.reusedFrom ? `the same run as retraining ${r.reusedFrom.retrain}'s, reused` : `${fmt(r.steps)} steps in ${duration(r.trainSeconds)}`;
-                io.stderr(`[${e.done}/${e.total}] ${labels[r.program]}, seed ${r.seed}: ${what} · ${how} · elapsed ${duration(elapsed)}\n`);
-              }
-            },
-          });
-        } catch (e) {
-          // checked against the plan before anything was recorded: the command line's fault
-          if (e instanceof RetrainArgumentError) throw new UsageError(`--against: ${e.message}`);
-          throw e;
-        } finally {
-          process.off('SIGINT', onSigint);
-          await queue?.stop();
-        }
-        const summary = summarizeRetrain(outcome.plan, await store.retrainRuns(outcome.plan.id), against);
-        if (o.json) io.stdout(`${JSON.stringify(summary, null, 2)}\n`);
-        else {
-          io.stdout(`\n${formatRetrain(summary)}`);
-          const winner = summary.winner && summary.winner.program !== 0 ? outcome.plan.programs[summary.winner.program] : undefined;
-          if (winner) io.stdout(`\n${winner.label}'s diff against the seed (- seed, + ${winner.label}):\n${dnaDiff(config.seedDna, winner.dna as Dna)}`);
-        }
-        if (outcome.stopped) {
-          io.stderr(`stopped; continue with the same command: primer study retrain ${where.display} ...\n`);
-          result.exitCode = 130;
-        }
-      } finally {
-        await store.close();
       }
     });
 }

@@ -21,13 +21,11 @@ import {
 } from '@primer-search/study';
 import { JOBS_CHANNEL, LocalWorkerPool, QueueSignals, isInterruption, loadPlugins, serveQueue, startQueue, stoppingWithin, type QueuedJob } from '@primer-search/runner/controller';
 import { openStudyStore, parseStudyLocation, type StudyStore } from '@primer-search/store';
-import { checkBackend, integer, number } from '../flags.js';
+import { checkBackend, collect, integer, number } from '../flags.js';
 import { UsageError, type CliIo } from '../io.js';
 import { loadTrainer } from '../trainer.js';
 import { pluginSpecifier } from '../studies.js';
 import { announceData } from './train.js';
-
-const collect = (value: string, previous: string[]) => [...previous, value];
 
 interface WorkerOptions {
   study: string;

@@ -117,3 +117,26 @@ export async function writeSyntheticRetrain(store: SqliteStudyStore, o: { top: n
   }
   return plan.id;
 }
+
+/**
+ * A fidelity measurement (primer study fidelity) of `sample` completed candidates, every other one
+ * by search perplexity, over `seeds`: a program's longer-run perplexity is half its search
+ * perplexity, except that the best and the second best trade places.
+ */
+export async function writeSyntheticFidelity(store: SqliteStudyStore, o: { sample: number; seeds: number[] }): Promise<number> {
+  const completed = (await store.candidates())
+    .filter((c) => !c.reused && c.evaluation?.status === 'completed' && c.evaluation.candidate === c.id && !c.evaluation.sameAs)
+    .sort((a, b) => a.evaluation!.fitness! - b.evaluation!.fitness!)
+    .filter((_, i) => i % 2 === 0)
+    .slice(0, o.sample);
+  const programs = completed.map((c) => ({ label: c.id === 0 ? 'seed (vanilla)' : `candidate ${c.id}`, hash: c.hash, candidate: c.id, searchFitness: c.evaluation!.fitness, dna: c.dna }));
+  const plan = await store.createRetrain({ top: 0, sample: o.sample, budget: '500 steps', seeds: o.seeds, references: [], settings: { ...studyConfig(1).settings, budget: { kind: 'steps', steps: 500 } }, programs });
+  for (const s of o.seeds) {
+    for (const [program, p] of programs.entries()) {
+      const swapped = program === 0 ? programs[1]! : program === 1 ? programs[0]! : p;
+      const fitness = swapped.searchFitness! / 2 + 0.01 * (s - o.seeds[0]!);
+      await store.addRetrainRun({ retrain: plan.id, program, seed: s, status: 'completed', fitness, reason: null, curve: [{ step: 500, tokens: 512_000, seconds: 20, perplexity: fitness }], steps: 500, tokens: 512_000, trainSeconds: 20, wallSeconds: 22, backend: 'wasm', machine: 'synthetic-host', environment: null, parameters: 100_000, vocabSize: 256 });
+    }
+  }
+  return plan.id;
+}
