@@ -71,6 +71,11 @@ export interface LanguageModel {
   logits(tokens: Tensor): Tensor;
   /** Mean next-token cross-entropy (nats) of `targets` given `tokens`, both int32 `[batch, seq]`. */
   loss(tokens: Tensor, targets: Tensor): Tensor;
+  /**
+   * From one forward pass: `loss` exactly as `loss()` computes it, and `positions`, the
+   * cross-entropy at each position averaged over the batch (`[seq]`; for the in-context score).
+   */
+  evalLosses(tokens: Tensor, targets: Tensor): { loss: Tensor; positions: Tensor };
   dispose(): void;
 }
 
@@ -230,6 +235,22 @@ export function compileLanguageModel(dna: unknown, options: CompileModelOptions)
       return sparseSoftmaxCrossEntropy(tf, z, tf.reshape(tf.cast(targets, 'int32'), [-1]));
     });
 
+  const evalLosses = (tokens: Tensor, targets: Tensor): { loss: Tensor; positions: Tensor } => {
+    const z = logits(tokens);
+    try {
+      return tf.tidy(() => {
+        const t = tf.cast(targets, 'int32');
+        const mean = sparseSoftmaxCrossEntropy(tf, tf.reshape(z, [-1, vocabSize]), tf.reshape(t, [-1]));
+        // -log softmax at the target, per token, then averaged over the batch
+        const logProbabilities = tf.sub(z, tf.logSumExp(z, 2, true));
+        const picked = tf.sum(tf.mul(logProbabilities, tf.oneHot(t as never, vocabSize)), 2);
+        return { loss: mean, positions: tf.neg(tf.mean(picked, 0)) };
+      });
+    } finally {
+      z.dispose();
+    }
+  };
+
   return {
     config: { vocabSize, layers, dModel, seqLen },
     tf,
@@ -241,6 +262,7 @@ export function compileLanguageModel(dna: unknown, options: CompileModelOptions)
     estimate,
     logits,
     loss,
+    evalLosses,
     dispose: () => {
       for (const b of blocks) b.dispose();
       embedding.dispose();

@@ -84,7 +84,14 @@ export async function evaluateCandidate(job: EvaluationJob, onProgress?: (p: Job
     const base = {
       candidate: job.candidate,
       hash: job.hash,
-      curve: r.evaluations.map((e) => ({ step: e.step, tokens: e.tokens, seconds: e.seconds, perplexity: e.perplexity, ...(e.flops !== undefined ? { flops: e.flops } : {}) })),
+      curve: r.evaluations.map((e) => ({
+        step: e.step,
+        tokens: e.tokens,
+        seconds: e.seconds,
+        perplexity: e.perplexity,
+        ...(e.flops !== undefined ? { flops: e.flops } : {}),
+        ...(e.inContext !== undefined ? { inContext: e.inContext } : {}),
+      })),
       atHurdles,
       steps: r.steps,
       tokens: r.tokens,

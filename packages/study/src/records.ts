@@ -65,6 +65,8 @@ export interface CurveRecord {
   seconds: number;
   perplexity: number;
   flops?: number;
+  /** The in-context score at this evaluation: validation loss over the first eighth of a window's positions minus over the last eighth, in nats (absent in older records). */
+  inContext?: number;
 }
 
 export type NewEvaluation = Omit<EvaluationRecord, 'id' | 'finishedAt'>;

@@ -9,4 +9,6 @@ export interface Evaluation {
   /** Mean next-token cross-entropy in nats. */
   loss: number;
   perplexity: number;
+  /** The in-context score (`inContextScore`): loss over the first eighth of the positions minus over the last eighth, in nats (absent when not finite). */
+  inContext?: number;
 }

@@ -11,7 +11,7 @@ import { backends, fastBatchMatMulWasm, nativeProductsOn, selectBackend, trainin
 import { formatBudget, parseBudget, type TrainConfig } from '@primer-search/study';
 import { readCheckpoint } from './checkpoint.js';
 import { learningRate } from './optimizers.js';
-import { trainModel } from './train.js';
+import { evaluate, inContextScore, trainModel } from './train.js';
 
 const backend = await selectBackend();
 const SEQ = 32;
@@ -294,4 +294,71 @@ describe('budgets and schedules', () => {
     expect(learningRate(9, 1, 10)).toBeCloseTo(1);
     expect(learningRate(39, 1, 10)).toBeCloseTo(0.5);
   });
+});
+
+describe('the in-context score', () => {
+  it('is the mean loss over the first eighth of the positions minus over the last eighth, by hand', () => {
+    // 16 positions: the first two 5 and 4, the last two 2 and 1
+    const table = [5, 4, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 2, 1];
+    expect(inContextScore(table)).toBe(3);
+    // fewer than 8 positions: the first against the last
+    expect(inContextScore([4, 9, 9, 1])).toBe(3);
+    // a model that ignores its context: the same loss everywhere
+    expect(inContextScore(new Array(64).fill(2.5))).toBe(0);
+    expect(inContextScore([3])).toBeNaN();
+    expect(inContextScore([])).toBeNaN();
+    expect(inContextScore([NaN, 1])).toBeNaN();
+  });
+
+  it("comes from the same forward pass as the validation loss, which it leaves unchanged; per-position losses match a hand log-softmax", () => {
+    const model = tiny('vanilla', 3);
+    try {
+      const batches = validation.slice(0, 2);
+      const { loss, inContext } = evaluate(model, batches);
+      // the loss exactly as model.loss gives it
+      let total = 0;
+      for (const b of batches) {
+        total += tf.tidy(() => (model.loss(tf.tensor2d(b.tokens, [b.batch, b.seqLen], 'int32') as never, tf.tensor2d(b.targets, [b.batch, b.seqLen], 'int32') as never) as unknown as tf.Tensor).dataSync()[0]!);
+      }
+      expect(loss).toBe(total / batches.length);
+      // per-position losses from the logits, by hand
+      const b = batches[0]!;
+      const logits = tf.tidy(() => (model.logits(tf.tensor2d(b.tokens, [b.batch, b.seqLen], 'int32') as never) as unknown as tf.Tensor).dataSync());
+      const V = tokenizer.vocabSize;
+      const byHand = new Float64Array(SEQ);
+      for (let w = 0; w < b.batch; w++) {
+        for (let p = 0; p < SEQ; p++) {
+          const row = logits.subarray((w * SEQ + p) * V, (w * SEQ + p + 1) * V);
+          const max = Math.max(...row);
+          const lse = max + Math.log(row.reduce((s, z) => s + Math.exp(z - max), 0));
+          byHand[p]! += (lse - row[b.targets[w * SEQ + p]!]!) / b.batch;
+        }
+      }
+      const r = tf.tidy(() => {
+        const out = model.evalLosses(tf.tensor2d(b.tokens, [b.batch, b.seqLen], 'int32') as never, tf.tensor2d(b.targets, [b.batch, b.seqLen], 'int32') as never) as unknown as { loss: tf.Tensor; positions: tf.Tensor };
+        return Array.from(out.positions.dataSync());
+      });
+      for (let p = 0; p < SEQ; p++) expect(r[p]).toBeCloseTo(byHand[p]!, 4);
+      // the positions' mean is the loss (every window has every position)
+      expect(r.reduce((s, x) => s + x, 0) / SEQ).toBeCloseTo(tf.tidy(() => (model.loss(tf.tensor2d(b.tokens, [b.batch, b.seqLen], 'int32') as never, tf.tensor2d(b.targets, [b.batch, b.seqLen], 'int32') as never) as unknown as tf.Tensor).dataSync()[0]!), 4);
+      expect(Number.isFinite(inContext)).toBe(true);
+    } finally {
+      model.dispose();
+    }
+  });
+
+  it('is recorded at every evaluation of a training run; a trained Transformer uses its context', async () => {
+    const model = tiny('vanilla', 2);
+    try {
+      const before = evaluate(model, validation).inContext;
+      const r = await train(model, 150, { learningRate: 3e-3, warmupSteps: 10 } as Partial<TrainConfig>);
+      expect(r.evaluations.length).toBeGreaterThan(0);
+      for (const e of r.evaluations) expect(Number.isFinite(e.inContext)).toBe(true);
+      // trained: later positions are predicted better than the first ones, by more than at the start
+      expect(r.final!.inContext!).toBeGreaterThan(0.01);
+      expect(r.final!.inContext!).toBeGreaterThan(before + 0.01);
+    } finally {
+      model.dispose();
+    }
+  }, 120_000);
 });

@@ -52,20 +52,49 @@ function batchTensors(tf: typeof tfjs, b: Batch): { x: tfjs.Tensor2D; y: tfjs.Te
   return { x: tf.tensor2d(b.tokens, [b.batch, b.seqLen], 'int32'), y: tf.tensor2d(b.targets, [b.batch, b.seqLen], 'int32') };
 }
 
-/** Mean loss of `model` over fixed batches, token-weighted. */
-export function evaluate(model: LanguageModel, batches: Batch[]): number {
+/**
+ * The in-context score of a validation pass (Olsson et al. 2022): the mean loss over the first
+ * eighth of a window's positions minus the mean over its last eighth, in nats. A model that uses
+ * its context predicts later tokens better, and scores higher; a model that sees only the current
+ * token scores about 0. NaN for windows shorter than 2 positions or a non-finite loss.
+ */
+export function inContextScore(positionLosses: ArrayLike<number>): number {
+  const n = positionLosses.length;
+  if (n < 2) return NaN;
+  const k = Math.max(1, Math.floor(n / 8));
+  let first = 0;
+  let last = 0;
+  for (let i = 0; i < k; i++) {
+    first += positionLosses[i]!;
+    last += positionLosses[n - k + i]!;
+  }
+  return (first - last) / k;
+}
+
+/**
+ * Mean loss of `model` over fixed batches, token-weighted, and its in-context score
+ * (`inContextScore` of the per-position losses over every batch), from one forward pass per batch.
+ */
+export function evaluate(model: LanguageModel, batches: Batch[]): { loss: number; inContext: number } {
   const tf = tfOf(model);
   let total = 0;
   let count = 0;
+  let positions: Float64Array | undefined;
+  let windows = 0;
   for (const b of batches) {
-    const loss = tf.tidy(() => {
+    const [loss, perPosition] = tf.tidy(() => {
       const { x, y } = batchTensors(tf, b);
-      return (model.loss(x as never, y as never) as unknown as tfjs.Tensor).dataSync()[0]!;
+      const r = model.evalLosses(x as never, y as never) as unknown as { loss: tfjs.Tensor; positions: tfjs.Tensor };
+      return [r.loss.dataSync()[0]!, r.positions.dataSync() as Float32Array] as const;
     });
     total += loss * b.batch * b.seqLen;
     count += b.batch * b.seqLen;
+    positions ??= new Float64Array(perPosition.length);
+    for (let i = 0; i < positions.length; i++) positions[i]! += perPosition[i]! * b.batch;
+    windows += b.batch;
   }
-  return total / count;
+  const mean = positions ? positions.map((x) => x / windows) : new Float64Array(0);
+  return { loss: total / count, inContext: inContextScore(mean) };
 }
 
 const show = (v: unknown) => (v === undefined ? 'unset' : JSON.stringify(v));
@@ -193,9 +222,17 @@ export async function trainModel(args: {
 
   const runEvaluation = (): boolean => {
     const t0 = performance.now();
-    const loss = evaluate(model, evaluation);
+    const { loss, inContext } = evaluate(model, evaluation);
     result.evalSeconds += (performance.now() - t0) / 1000;
-    const e: Evaluation = { step: result.steps, tokens: result.tokens, seconds: result.trainSeconds, flops: result.tokens * flopsPerToken, loss, perplexity: Math.exp(loss) };
+    const e: Evaluation = {
+      step: result.steps,
+      tokens: result.tokens,
+      seconds: result.trainSeconds,
+      flops: result.tokens * flopsPerToken,
+      loss,
+      perplexity: Math.exp(loss),
+      ...(Number.isFinite(inContext) ? { inContext } : {}),
+    };
     result.evaluations.push(e);
     args.onEvaluation?.(e);
     if (!Number.isFinite(loss)) {
