@@ -27,10 +27,11 @@ describe('primer search and primer study show', () => {
     copyFileSync(fixture, study);
     const shown = await run(['study', 'show', study, '--json']);
     expect(shown.code, shown.stderr).toBe(0);
-    const { location: _a, machines, equivalent, retrains, keptWeights, ...now } = JSON.parse(shown.stdout);
+    const { location: _a, machines, equivalent, retrains, fidelity, keptWeights, ...now } = JSON.parse(shown.stdout);
     // what later versions added: no behaviour merges, no retrainings, no kept weights in a study from before them
     expect(equivalent).toEqual({ programs: 0, trainSecondsSaved: 0 });
     expect(retrains).toEqual([]);
+    expect(fidelity).toEqual([]);
     expect(keptWeights).toEqual([]);
     const { location: _b, ...then } = before;
     expect(now).toEqual(then);
@@ -376,6 +377,55 @@ describe('a search killed with SIGKILL', () => {
     const third = await run(['search', '--study', study, '--resume', '--candidates', String((await read(study, (s) => s.candidates()))!.length)]);
     expect(third.stderr).not.toMatch(/is in use/);
   }, 120_000);
+
+  it('a Pareto search with a constraint: refused candidates fail before training, and a SIGKILL and resume end with the same front', async () => {
+    const dir = tmp();
+    const PARETO = [...ARGS.map((a, i) => (ARGS[i - 1] === '--candidates' ? '14' : a)), '--objectives', 'perplexity,parameters', '--constraint', 'parameters>=0.95*seed'];
+    const whole = join(dir, 'whole.sqlite');
+    expect(await exited(start([...PARETO, '--study', whole]))).toBe(0);
+    const shown = await run(['study', 'show', whole]);
+    expect(shown.stdout).toMatch(/^ {2}pareto \(populationSize 4, tournamentSize 2\) from vanilla/m);
+    expect(shown.stdout).toContain('  objectives: perplexity (lower is better), parameters (lower is better)');
+    expect(shown.stdout).toContain('  constraints, decided before training: parameters>=0.95*seed');
+    expect(shown.stdout).toMatch(/^Pareto front over perplexity, parameters: \d+ of \d+ completed programs/m);
+    const evaluations = (await read(whole, (s) => s.evaluations()))!;
+    const refused = evaluations.filter((e) => e.reason?.startsWith('constraint:'));
+    expect(refused.length).toBeGreaterThan(0);
+    for (const e of refused) {
+      expect(e.reason).toMatch(/^constraint: parameters>=0\.95\*seed not kept: parameters [\d,]+ < [\d,]+ \(0\.95 x the seed's [\d,]+\)/);
+      expect([e.steps, e.trainSeconds, e.backend]).toEqual([0, 0, null]);
+    }
+    const front = JSON.parse((await run(['study', 'show', whole, '--json'])).stdout).front;
+    expect(front.objectives).toEqual(['perplexity', 'parameters']);
+    expect(front.members.length).toBeGreaterThan(0);
+    // no member is dominated by any completed program
+    for (const m of front.members) for (const p of front.points) expect(p.values[0] <= m.values[0] && p.values[1] <= m.values[1] && (p.values[0] < m.values[0] || p.values[1] < m.values[1])).toBe(false);
+
+    // the same search, killed once partway and resumed
+    const killed = join(dir, 'killed.sqlite');
+    const p = start([...PARETO, '--study', killed]);
+    const done = exited(p);
+    while (((await read(killed, async (s) => (await s.evaluations()).length)) ?? 0) < 3) await sleep(100);
+    p.kill('SIGKILL');
+    await done;
+    expect(await exited(start(['search', '--study', killed, '--resume']))).toBe(0);
+    const again = JSON.parse((await run(['study', 'show', killed, '--json'])).stdout).front;
+    expect(again.members.map((m: { id: number }) => m.id)).toEqual(front.members.map((m: { id: number }) => m.id));
+    expect(again.points.length).toBe(front.points.length);
+
+    // objectives and constraints are the study's: a resume that asks for others is refused
+    const other = await run(['search', '--study', killed, '--resume', '--objectives', 'perplexity,step_time']);
+    expect([other.code, other.stderr]).toEqual([2, expect.stringContaining('was started with perplexity,parameters; a study\'s objectives cannot change on --resume')]);
+    const bound = await run(['search', '--study', killed, '--resume', '--constraint', 'parameters>=0.5*seed']);
+    expect([bound.code, bound.stderr]).toEqual([2, expect.stringContaining('was started with parameters>=0.95*seed; a study\'s constraints cannot change on --resume')]);
+    // several objectives need a strategy that ranks by several
+    const single = await run(['search', '--study', join(dir, 'x.sqlite'), '--strategy', 'random', '--objectives', 'perplexity,parameters']);
+    expect([single.code, single.stderr]).toEqual([2, expect.stringContaining('--strategy random ranks by perplexity alone')]);
+    // the front retrained
+    const r = await run(['study', 'retrain', whole, '--front', '--seeds', '1', '--budget', '20steps', '--workers', '1']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`^retraining 1: the seed and the ${front.members.filter((m: { id: number }) => m.id !== 0).length} programs of the Pareto front of the search`, 'm'));
+  }, 240_000);
 
   it('resumes each time without losing or re-training a finished evaluation, and ends where an uninterrupted run ends', async () => {
     const dir = tmp();

@@ -123,10 +123,12 @@ describe.skipIf(!CHROMIUM)('the dashboard in headless Chromium', () => {
     await page.close();
   }, 90_000);
 
-  it('draws a fidelity measurement as a scatter of search against retrained perplexity, with the diagonal, in the live page and the report', async () => {
+  it('draws a fidelity measurement as a scatter of search against retrained perplexity, with the diagonal, and a Pareto search\'s front, in the live page and the report', async () => {
     const file = join(dir, 'fidelity.sqlite');
     const w = await writeSyntheticStudy(file, 30);
     const id = await writeSyntheticFidelity(w, { sample: 6, seeds: [1, 2] });
+    // searched for perplexity and parameters: the summary holds its front
+    await w.updateStudy({ ...(await w.config())!, strategy: 'pareto', objectives: ['perplexity', 'parameters'] });
     const store = await openStudyStore(file, { readonly: true, mustExist: true });
     const report = join(dir, 'fidelity.html');
     writeFileSync(report, await htmlReport(store, { top: 5 }));
@@ -159,6 +161,17 @@ describe.skipIf(!CHROMIUM)('the dashboard in headless Chromium', () => {
         expect(text).toContain(`fidelity ${id}: 6 programs spread over the search's range`);
         expect(text).toMatch(/Spearman's rho 0\.94 \[[-\d.]+, [-\d.]+\] \(bootstrap 95%\)/);
         expect(await page.locator('#fidelity table.fidelity tbody tr').count()).toBe(6);
+        // the front: every completed program a point, the front's members a line and a table
+        expect(await page.isVisible('#front-section'), url).toBe(true);
+        const front = await page.evaluate(() => {
+          const u = (window as unknown as { dashboard: { charts: Record<string, { data: Array<Array<number | null>> }> } }).dashboard.charts['chart-front']!;
+          return { line: u.data[1]!.filter((v) => v !== null).length, points: u.data[2]!.filter((v) => v !== null).length };
+        });
+        const rows = await page.locator('#front tbody tr').count();
+        expect(front.line, url).toBe(rows);
+        expect(rows, url).toBeGreaterThan(0);
+        expect(front.points, url).toBeGreaterThan(rows);
+        expect(await page.textContent('#front-caption'), url).toMatch(new RegExp(`parameters against perplexity: ${rows} of ${front.points} completed programs on the front`));
         // a program opens from its row
         const first = await page.getAttribute('#fidelity table.fidelity tbody tr button', 'data-id');
         await page.click(`#fidelity button[data-id="${first}"]`);

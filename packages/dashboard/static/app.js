@@ -253,6 +253,35 @@ function drawRetrains() {
   );
 }
 
+const LOG_OBJECTIVES = ['perplexity', 'parameters', 'flops_per_token', 'step_time'];
+
+/** A Pareto search's front: perplexity against its other first objective, every completed program a point, the front a line; then its members. */
+function drawFront() {
+  const f = state.study.summary.front;
+  $('front-section').hidden = !f;
+  if (!f) return;
+  const p = Math.max(0, f.objectives.indexOf('perplexity'));
+  const o = f.objectives.findIndex((_, k) => k !== p);
+  const sorted = [...f.points].sort((a, b) => a.values[o] - b.values[o] || a.id - b.id);
+  const onFront = new Set(f.members.map((m) => m.id));
+  $('front-caption').textContent = `${f.objectives[o]} against perplexity: ${f.members.length} of ${f.points.length} completed programs on the front (the line)`;
+  scatter(
+    'chart-front',
+    sorted.map((x) => x.values[o]),
+    [
+      { label: 'front', color: COLORS.best, line: true, values: sorted.map((x) => (onFront.has(x.id) ? x.values[p] : null)) },
+      { label: 'completed', color: COLORS.completed, values: sorted.map((x) => x.values[p]) },
+    ],
+    { xLabel: `${f.objectives[o]}${LOG_OBJECTIVES.includes(f.objectives[o]) ? ' (log)' : ''}`, yLabel: 'perplexity (log)', logX: LOG_OBJECTIVES.includes(f.objectives[o]), logY: true, onPick: (k) => selectCandidate(sorted[k].id) },
+  );
+  setHtml(
+    $('front'),
+    html`<thead><tr><th>candidate</th>${f.objectives.map((n) => html`<th>${n}</th>`)}</tr></thead><tbody>${f.members.map(
+      (m) => html`<tr><td><button data-id="${m.id}">candidate ${m.id}</button></td>${m.values.map((v, k) => html`<td>${f.objectives[k] === 'perplexity' || f.objectives[k] === 'in_context' ? fmt(v, 3) : f.objectives[k] === 'step_time' ? `${fmt(v * 1000, 1)} ms` : fmt(v)}</td>`)}</tr>`,
+    )}</tbody>`,
+  );
+}
+
 /**
  * The fidelity measurements (primer study fidelity): search perplexity against the longer run's,
  * one point per program with the diagonal y = x drawn, then the table as the study package words it.
@@ -358,6 +387,7 @@ async function load(first = false) {
   drawFacts();
   drawRetrains();
   drawFidelity();
+  drawFront();
   drawCharts();
   await Promise.all([drawLineage(), drawTable(), first ? selectCandidate(study.summary.leaderboard[0]?.id ?? 0) : undefined]);
   document.body.dataset.version = String(study.version);
@@ -368,7 +398,7 @@ function wire() {
     const b = e.target.closest('button[data-id]');
     if (b) selectCandidate(Number(b.dataset.id));
   });
-  for (const id of ['retrains', 'fidelity']) {
+  for (const id of ['retrains', 'fidelity', 'front']) {
     $(id).addEventListener('click', (e) => {
       const b = e.target.closest('button[data-id]');
       if (b) selectCandidate(Number(b.dataset.id));

@@ -20,6 +20,7 @@ import {
 } from '@primer-search/study';
 import { isInterruption, stoppingWithin, type EvaluationPool } from './pool.js';
 import { loadPlugins, SearchError } from './search.js';
+import { paretoFront } from './summary.js';
 
 /** Where a retraining's runs are evaluated, to draw its curves and speedups. */
 export const RETRAIN_CHECKPOINTS = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
@@ -49,6 +50,8 @@ export interface RetrainArgs {
    * over its range of search perplexity (the seed and the best always in; `fidelitySample`).
    */
   sample?: number;
+  /** A retraining of the Pareto front instead (a search with several objectives): the seed and the front's programs. */
+  front?: boolean;
   budget: Budget;
   seeds: number[];
   /** Models to train beside them as references (e.g. Primer-EZ), by label. */
@@ -140,15 +143,27 @@ export function chooseFidelityPrograms(config: StudyConfig, candidates: Candidat
   return [program(seed, `seed (${config.seedModel})`), ...chosen.filter((c) => c.hash !== seed.hash).map((c) => program(c, `candidate ${c.id}`))];
 }
 
+/** The programs a retraining of the Pareto front trains: the seed first, then the front's members (lower perplexity first). */
+export function chooseFrontPrograms(config: StudyConfig, candidates: CandidateView[]): RetrainProgram[] {
+  if (!config.objectives || config.objectives.length < 2) throw new SearchError('the study was searched for perplexity alone: it has no Pareto front (primer search --objectives perplexity,parameters makes one); retrain its best with --top');
+  const seed = candidates.find((c) => c.id === 0);
+  if (!seed) throw new SearchError('the study has no candidates yet: nothing to retrain');
+  const byId = new Map(candidates.map((c) => [c.id, c]));
+  const front = paretoFront(candidates, config.objectives).members.map((m) => byId.get(m.id)!);
+  const program = (c: CandidateView, label: string): RetrainProgram => ({ label, hash: c.hash, candidate: c.id, searchFitness: c.evaluation?.status === 'completed' ? c.evaluation.fitness : null, dna: c.dna });
+  return [program(seed, `seed (${config.seedModel})`), ...front.filter((c) => c.hash !== seed.hash).map((c) => program(c, `candidate ${c.id}`))];
+}
+
 const sameList = <T>(a: T[], b: T[]) => a.length === b.length && a.every((x, i) => x === b[i]);
 
 /** The recorded retraining these arguments continue: same top, budget, seeds and references. */
-export function matchingPlan(plans: RetrainPlan[], args: Pick<RetrainArgs, 'top' | 'sample' | 'budget' | 'seeds' | 'references'>): RetrainPlan | undefined {
+export function matchingPlan(plans: RetrainPlan[], args: Pick<RetrainArgs, 'top' | 'sample' | 'front' | 'budget' | 'seeds' | 'references'>): RetrainPlan | undefined {
   const refs = (args.references ?? []).map((r) => r.label);
   return plans.find(
     (p) =>
       p.sample === args.sample &&
-      (args.sample !== undefined || p.top === args.top) &&
+      Boolean(p.front) === Boolean(args.front) &&
+      (args.sample !== undefined || args.front || p.top === args.top) &&
       p.budget === formatBudget(args.budget) &&
       sameList(p.seeds, args.seeds) &&
       sameList(p.references ?? [], refs),
@@ -207,13 +222,18 @@ export async function runRetrain(args: RetrainArgs): Promise<{ plan: RetrainPlan
     if (plan) checkAgainst(plan.programs.map((p) => p.label));
     if (!plan) {
       const candidates = await store.candidates();
-      const programs =
-        args.sample === undefined
+      const programs = args.front
+        ? withReferences(chooseFrontPrograms(config, candidates), args.references ?? [])
+        : args.sample === undefined
           ? chooseRetrainPrograms(config, candidates, args.top, args.references)
           : withReferences(chooseFidelityPrograms(config, candidates, args.sample), args.references ?? []);
       if (programs.length > 1000) throw new SearchError(`a retraining has at most 1000 programs, the seed and references included (got ${programs.length}: lower top)`);
       checkAgainst(programs.map((p) => p.label));
-      plan = await store.createRetrain({ top: args.sample === undefined ? args.top : 0, ...(args.sample === undefined ? {} : { sample: args.sample }), budget: formatBudget(args.budget), seeds: args.seeds, references: (args.references ?? []).map((r) => r.label), settings: { ...config.settings, budget: args.budget }, programs });
+      plan = await store.createRetrain({
+        top: args.sample === undefined && !args.front ? args.top : 0,
+        ...(args.sample === undefined ? {} : { sample: args.sample }),
+        ...(args.front ? { front: true } : {}),
+        budget: formatBudget(args.budget), seeds: args.seeds, references: (args.references ?? []).map((r) => r.label), settings: { ...config.settings, budget: args.budget }, programs });
     }
     const active = plan;
     const recorded = await store.retrainRuns(active.id);

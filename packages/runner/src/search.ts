@@ -4,7 +4,28 @@ import { PrimerError } from '@primer-search/core';
 import type { Dna, Mutation } from '@primer-search/dna';
 import { strategies, type Candidate, type Outcome } from '@primer-search/search-strategies';
 import type { CandidateRecord, EvaluationRecord, StudyStore } from '@primer-search/store';
-import { decodeWeights, formatBudget, weightsFromBase64, isEnvironmentFailure, isEquivalent, pluginIdentity, studyKey, studyPluginRefusal, type EvaluationJob, type JobOutcome, type JobProgress, type StudyConfig } from '@primer-search/study';
+import { planBlock } from '@primer-search/compiler';
+import {
+  constraintFailure,
+  decodeWeights,
+  failedResult,
+  formatBudget,
+  objectiveVector,
+  parseConstraint,
+  parseObjectives,
+  weightsFromBase64,
+  isEnvironmentFailure,
+  isEquivalent,
+  pluginIdentity,
+  studyKey,
+  studyPluginRefusal,
+  type ConstrainedQuantity,
+  type EvaluationJob,
+  type JobOutcome,
+  type JobProgress,
+  type RunSettings,
+  type StudyConfig,
+} from '@primer-search/study';
 import { isInterruption, stoppingWithin, type EvaluationPool } from './pool.js';
 import { importPlugins } from './plugins.js';
 
@@ -22,11 +43,30 @@ export class SearchError extends PrimerError {
   }
 }
 
-/** The outcome a strategy is told for a finished evaluation. */
-export function outcomeOf(e: EvaluationRecord): Outcome {
-  if (e.status === 'completed') return { status: 'completed', fitness: e.fitness! };
-  if (e.status === 'hurdle') return { status: 'hurdle', hurdle: e.hurdle!, fitness: e.fitness! };
+/**
+ * The outcome a strategy is told for a finished evaluation; with several `objectives` (the
+ * study's), their values too, each minimised (`objectiveVector`; left out when one is unknown).
+ */
+export function outcomeOf(e: EvaluationRecord, objectives: string[] = []): Outcome {
+  const values = objectives.length > 1 && e.status !== 'failed' ? objectiveVector(e, objectives) : undefined;
+  const extra = values ? { objectives: values } : {};
+  if (e.status === 'completed') return { status: 'completed', fitness: e.fitness!, ...extra };
+  if (e.status === 'hurdle') return { status: 'hurdle', hurdle: e.hurdle!, fitness: e.fitness!, ...extra };
   return { status: 'failed', reason: e.reason ?? 'failed' };
+}
+
+/**
+ * What the constraints bound, for `dna` at a study's settings, from the compiler's estimate of
+ * its blocks (no weights made): undefined for a program that cannot be planned (its training
+ * will say why).
+ */
+export function constrainedEstimate(dna: unknown, settings: Pick<RunSettings, 'dModel' | 'seqLen' | 'layers'>): Record<ConstrainedQuantity, number> | undefined {
+  try {
+    const e = planBlock(dna, { dModel: settings.dModel, seqLen: settings.seqLen }).estimate;
+    return { parameters: settings.layers * e.parameters, flops_per_token: settings.layers * e.forwardFlopsPerToken };
+  } catch {
+    return undefined;
+  }
 }
 
 /** Imports plugin modules, naming the one that fails to load. */
@@ -83,6 +123,23 @@ export function checkStudyConfig(c: StudyConfig): void {
     bad('hurdles', `must be increasing (got ${c.hurdles.join(', ')})`);
   }
   if (!Number.isInteger(c.hurdleMinSamples) || c.hurdleMinSamples < 1) bad('hurdleMinSamples', 'must be a positive integer');
+  if (c.objectives !== undefined) {
+    try {
+      parseObjectives(c.objectives.join(','));
+    } catch (e) {
+      bad('objectives', (e as Error).message);
+    }
+    if (c.objectives.length > 1 && strategies.has(c.strategy) && !strategies.get(c.strategy).multiObjective) {
+      bad('objectives', `${c.objectives.join(', ')} need a strategy that ranks by several objectives (pareto${strategies.names().filter((n) => n !== 'pareto' && strategies.get(n).multiObjective).map((n) => `, ${n}`).join('')}); ${c.strategy} ranks by perplexity alone`);
+    }
+  }
+  for (const text of c.constraints ?? []) {
+    try {
+      parseConstraint(text);
+    } catch (e) {
+      bad('constraints', (e as Error).message);
+    }
+  }
   if (!(c.candidateTimeoutSeconds > 0)) bad('candidateTimeoutSeconds', 'must be positive');
 }
 
@@ -179,6 +236,17 @@ async function search(args: SearchArgs): Promise<{ stopped: boolean; config: Stu
   const snapshot = await store.latestSnapshot();
   const strategy = snapshot ? definition.create(context, snapshot.state as never) : definition.create(context);
 
+  const objectives = config.objectives ?? [];
+  const constraints = (config.constraints ?? []).map(parseConstraint);
+  const seedEstimate = constraints.length ? constrainedEstimate(config.seedDna, config.settings) : undefined;
+  if (constraints.length && !seedEstimate) throw new SearchError(`the seed (${config.seedModel}) cannot be planned, so the constraints relative to it cannot be decided`);
+  /** Why a program breaks the study's constraints (decided here, before training), or undefined. */
+  const brokenConstraint = (dna: unknown): string | undefined => {
+    if (!constraints.length) return undefined;
+    const e = constrainedEstimate(dna, config.settings);
+    return e && constraintFailure(constraints, e, seedEstimate!);
+  };
+
   const stored = await store.candidates();
   const candidates = new Map<number, Candidate>(stored.map((c) => [c.id, asCandidate(c)]));
   const evaluations = new Map<string, EvaluationRecord>((await store.evaluations()).map((e) => [e.hash, e]));
@@ -258,7 +326,7 @@ async function search(args: SearchArgs): Promise<{ stopped: boolean; config: Stu
         const c = candidates.get(told)!;
         const e = evaluations.get(c.hash);
         if (!e) break;
-        const outcome = outcomeOf(e);
+        const outcome = outcomeOf(e, objectives);
         strategy.tell(c, outcome);
         told++;
         if (c.id === 0 && outcome.status === 'failed') {
@@ -289,11 +357,15 @@ async function search(args: SearchArgs): Promise<{ stopped: boolean; config: Stu
         };
         const t0 = performance.now();
         emit({ type: 'dispatched', candidate: id });
+        // a program that breaks a constraint fails here, before any worker trains it
+        const broken = id === 0 ? undefined : brokenConstraint(c.dna);
         running.set(
           id,
-          pool
-            .run(job, { timeoutSeconds: config.candidateTimeoutSeconds, onProgress: (progress) => emit({ type: 'progress', progress }) })
-            .then((result) => ({ id, result, wallSeconds: (performance.now() - t0) / 1000 })),
+          (broken !== undefined ? Promise.resolve(failedResult(job, broken)) : pool.run(job, { timeoutSeconds: config.candidateTimeoutSeconds, onProgress: (progress) => emit({ type: 'progress', progress }) })).then((result) => ({
+            id,
+            result,
+            wallSeconds: (performance.now() - t0) / 1000,
+          })),
         );
       }
       if (running.size === 0) {

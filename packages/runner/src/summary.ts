@@ -1,5 +1,6 @@
 import type { CandidateView, EvaluationRecord, StudyStore } from '@primer-search/store';
-import { failureCategory, summarizeFidelity, summarizeRetrain, type FidelitySummary, type RetrainSummary, type StudyConfig } from '@primer-search/study';
+import { nonDominatedFronts } from '@primer-search/search-strategies';
+import { OBJECTIVES, failureCategory, objectiveVector, summarizeFidelity, summarizeRetrain, type FidelitySummary, type RetrainSummary, type StudyConfig } from '@primer-search/study';
 import { SearchError } from './search.js';
 
 export interface LeaderboardEntry {
@@ -51,6 +52,37 @@ export interface StudySummary {
   fidelity: FidelitySummary[];
   /** Candidates whose trained weights the study keeps (primer search --keep-weights), best first. */
   keptWeights: number[];
+  /** A search with several objectives: its Pareto front over the distinct programs that completed their budget. */
+  front?: ParetoFront;
+}
+
+export interface ParetoFront {
+  /** The study's objectives, in its order (perplexity among them). */
+  objectives: string[];
+  /** The programs no other completed program dominates (lower perplexity first), with each objective's value as measured (not negated). */
+  members: Array<{ id: number; values: number[] }>;
+  /** Every completed distinct program's values (the front's members too), for drawing the front against the rest. */
+  points: Array<{ id: number; values: number[] }>;
+}
+
+/** The Pareto front of the completed distinct programs of a study (each by its first candidate) over `objectives`. */
+export function paretoFront(candidates: CandidateView[], objectives: string[]): ParetoFront {
+  const seen = new Set<string>();
+  const points: ParetoFront['points'] = [];
+  const minimised: number[][] = [];
+  for (const c of candidates) {
+    const e = c.evaluation;
+    if (seen.has(c.hash) || e?.status !== 'completed' || e.sameAs || e.candidate !== c.id) continue;
+    seen.add(c.hash);
+    const v = objectiveVector(e, objectives);
+    if (!v) continue;
+    minimised.push(v);
+    points.push({ id: c.id, values: objectives.map((n, k) => (OBJECTIVES[n]!.direction === 'min' ? v[k]! : -v[k]!)) });
+  }
+  const fronts = nonDominatedFronts(minimised);
+  const p = Math.max(0, objectives.indexOf('perplexity'));
+  const members = points.filter((_, i) => fronts[i] === 0).sort((a, b) => a.values[p]! - b.values[p]! || a.id - b.id);
+  return { objectives, members, points };
 }
 
 export interface MachineSummary {
@@ -158,6 +190,7 @@ export async function summarizeStudy(store: StudyStore, top = 10, read?: { candi
     equivalent: { programs: equivalents.length, trainSecondsSaved: equivalents.reduce((s, e) => s + e.trainSeconds, 0) },
     ...(await retrainSummaries(store)),
     keptWeights: await keptWeightsOf(store, evaluations),
+    ...(config.objectives && config.objectives.length > 1 ? { front: paretoFront(candidates, config.objectives) } : {}),
   };
 }
 

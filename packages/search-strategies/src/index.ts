@@ -1,5 +1,6 @@
 export * from './strategy.js';
 export * from './registry.js';
-export { evolution } from './evolution.js';
+export { evolution, pareto } from './evolution.js';
+export * from './pareto.js';
 export { random } from './random.js';
 export { hillClimb } from './hill-climb.js';

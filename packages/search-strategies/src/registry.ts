@@ -1,10 +1,10 @@
 import { createRegistry, type Registry } from '@primer-search/core';
-import { evolution } from './evolution.js';
+import { evolution, pareto } from './evolution.js';
 import { hillClimb } from './hill-climb.js';
 import { random } from './random.js';
 import type { StrategyDefinition } from './strategy.js';
 
-export type BuiltinStrategyName = 'evolution' | 'random' | 'hill-climb';
+export type BuiltinStrategyName = 'evolution' | 'pareto' | 'random' | 'hill-climb';
 export type StrategyRegistry = Registry<BuiltinStrategyName, StrategyDefinition>;
 
 /** Search strategies by name. Plugins add theirs with `strategies.register(name, definition)`. */
@@ -16,4 +16,4 @@ export const strategies: StrategyRegistry = createRegistry<BuiltinStrategyName, 
   },
 });
 
-for (const d of [evolution, random, hillClimb]) strategies.register(d.name, d);
+for (const d of [evolution, pareto, random, hillClimb]) strategies.register(d.name, d);

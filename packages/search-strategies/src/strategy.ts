@@ -4,12 +4,14 @@ import { primitives as defaultPrimitives, type PrimitiveRegistry } from '@primer
 
 /**
  * What became of an evaluated candidate. Fitness is validation perplexity after the
- * candidate's training budget: lower is better.
+ * candidate's training budget: lower is better. `objectives`, in a search with several
+ * (`primer search --objectives`), are its values of each, in the study's order, each to be
+ * minimised (a higher-is-better one negated); perplexity is among them.
  */
 export type Outcome =
-  | { status: 'completed'; fitness: number }
+  | { status: 'completed'; fitness: number; objectives?: number[] }
   /** Stopped at hurdle `hurdle` (0-based) because it was worse than the hurdle's threshold; `fitness` is its perplexity there. */
-  | { status: 'hurdle'; hurdle: number; fitness: number }
+  | { status: 'hurdle'; hurdle: number; fitness: number; objectives?: number[] }
   /** Did not produce a fitness: invalid, crashed, ran out of memory or time, or diverged. */
   | { status: 'failed'; reason: string };
 
@@ -56,6 +58,8 @@ export interface StrategyDefinition {
   description: string;
   /** Option names with a line of help each, for `--help` and error messages. */
   options?: Record<string, string>;
+  /** It ranks by several objectives (`Outcome.objectives`); a search with more than one objective needs such a strategy. */
+  multiObjective?: boolean;
   /** A new strategy, or (with `state`) the one that wrote `state`. */
   create(context: StrategyContext, state?: StrategyState): Strategy;
 }

@@ -26,8 +26,9 @@ export interface StrategyContractOptions {
 export function syntheticOutcome(c: Candidate): Outcome {
   const h = parseInt(c.hash.slice(0, 8), 16);
   if (c.id > 0 && h % 5 === 0) return { status: 'failed', reason: 'synthetic failure' };
-  if (c.id > 0 && h % 7 === 0) return { status: 'hurdle', hurdle: 0, fitness: 20 + (h % 100) / 10 };
-  return { status: 'completed', fitness: 10 + (h % 1000) / 100 };
+  // a second objective (a made-up size) for strategies that rank by several; the others ignore it
+  if (c.id > 0 && h % 7 === 0) return { status: 'hurdle', hurdle: 0, fitness: 20 + (h % 100) / 10, objectives: [20 + (h % 100) / 10, h % 97] };
+  return { status: 'completed', fitness: 10 + (h % 1000) / 100, objectives: [10 + (h % 1000) / 100, h % 97] };
 }
 
 /**

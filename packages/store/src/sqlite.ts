@@ -767,6 +767,7 @@ const now = () => new Date().toISOString();
 export const planBody = (p: NewRetrainPlan): NewRetrainPlan => ({
   top: p.top,
   ...(p.sample === undefined ? {} : { sample: p.sample }),
+  ...(p.front ? { front: true } : {}),
   budget: p.budget,
   seeds: p.seeds,
   references: p.references ?? [],

@@ -48,6 +48,13 @@ export interface StudyConfig {
   keepWeights?: number;
   /** How candidates reach training: local worker processes, or the study's queue for `primer worker` (a resume does the same unless told otherwise). Absent: local. */
   dispatch?: 'local' | 'queue';
+  /**
+   * What the search optimises (`OBJECTIVES` names, perplexity among them); more than one needs a
+   * multi-objective strategy (pareto). Absent: perplexity alone.
+   */
+  objectives?: string[];
+  /** Constraints every candidate must keep, as written (`parseConstraint`), decided before training; absent: none. */
+  constraints?: string[];
 }
 
 /**

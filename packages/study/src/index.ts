@@ -10,3 +10,4 @@ export * from './comparison.js';
 export * from './retrain.js';
 export * from './weights.js';
 export * from './fidelity.js';
+export * from './objectives.js';

@@ -85,7 +85,7 @@ export interface JobProgress {
   trainLoss: number;
 }
 
-export const FAILURE_CATEGORIES = ['invalid', 'diverged', 'out of memory', 'timeout', 'crashed', 'error'] as const;
+export const FAILURE_CATEGORIES = ['invalid', 'constraint', 'diverged', 'out of memory', 'timeout', 'crashed', 'error'] as const;
 
 /** The category a failure reason starts with. */
 export function failureCategory(reason: string): string {

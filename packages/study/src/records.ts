@@ -103,6 +103,8 @@ export interface RetrainPlan {
    * always among them (fidelity.ts `fidelitySample`), instead of the `top` best. Absent: a retraining.
    */
   sample?: number;
+  /** Set for a retraining of a Pareto search's front (`primer study retrain --front`): the seed and the front's programs, instead of the `top` best. */
+  front?: boolean;
   /** The budget per run, as written (e.g. "5e12flops"). */
   budget: string;
   seeds: number[];

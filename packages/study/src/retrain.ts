@@ -33,6 +33,8 @@ export interface RetrainRow {
 export interface RetrainSummary {
   id: number;
   top: number;
+  /** A retraining of a Pareto search's front (`--front`) rather than of the `top` best. */
+  front?: boolean;
   budget: string;
   seeds: number[];
   axis: SpeedupAxis;
@@ -81,7 +83,8 @@ function retrainTable(r: Omit<RetrainSummary, 'table'>): RetrainTable {
       ...(many ? [x.program === r.referenceProgram ? '(reference)' : differenceCell(x)] : []),
     ],
   }));
-  const title = `retraining ${r.id}: the seed and the ${r.top} best program${r.top === 1 ? '' : 's'} of the search${r.rows.some((x) => x.candidate === null) ? ', with references' : ''} · ${r.budget} per run · seed${many ? 's' : ''} ${r.seeds.join(', ')} · ${r.done} of ${r.total} runs recorded`;
+  const chosen = r.front ? `the ${r.rows.filter((x) => x.candidate !== null && x.candidate !== 0).length} programs of the Pareto front` : `the ${r.top} best program${r.top === 1 ? '' : 's'}`;
+  const title = `retraining ${r.id}: the seed and ${chosen} of the search${r.rows.some((x) => x.candidate === null) ? ', with references' : ''} · ${r.budget} per run · seed${many ? 's' : ''} ${r.seeds.join(', ')} · ${r.done} of ${r.total} runs recorded`;
   const w = r.winner;
   // programs left out of the winner's race because a seed failed: said, whatever their mean
   const partial = r.rows.filter((x) => x.perplexity && x.completed < n);
@@ -158,6 +161,7 @@ export function summarizeRetrain(plan: RetrainPlan, runs: RetrainRun[], against 
   const summary: Omit<RetrainSummary, 'table'> = {
     id: plan.id,
     top: plan.top,
+    ...(plan.front ? { front: true } : {}),
     budget: plan.budget,
     seeds: plan.seeds,
     axis,

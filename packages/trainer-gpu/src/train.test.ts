@@ -323,7 +323,7 @@ describe('the in-context score', () => {
       expect(loss).toBe(total / batches.length);
       // per-position losses from the logits, by hand
       const b = batches[0]!;
-      const logits = tf.tidy(() => (model.logits(tf.tensor2d(b.tokens, [b.batch, b.seqLen], 'int32') as never) as unknown as tf.Tensor).dataSync());
+      const logits = tf.tidy(() => (model.logits(tf.tensor2d(b.tokens, [b.batch, b.seqLen], 'int32') as never) as unknown as tf.Tensor).dataSync() as Float32Array);
       const V = tokenizer.vocabSize;
       const byHand = new Float64Array(SEQ);
       for (let w = 0; w < b.batch; w++) {

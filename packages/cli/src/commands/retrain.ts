@@ -24,6 +24,8 @@ interface RetrainOptions {
   delete?: number;
   /** primer study fidelity: programs to sample, and the budget as a multiple of the search's. */
   sample?: number;
+  /** primer study retrain --front: the Pareto front instead of the best. */
+  front?: boolean;
   factor?: number;
   yes?: boolean;
   top: number;
@@ -76,6 +78,7 @@ export function retrainCommand(study: Command, io: CliIo, result: CommandResult)
       .option('--delete <id>', 'delete retraining <id> of the study (its plan and runs) instead of retraining; asks first unless --yes', integer('--delete', 1))
       .option('--yes', 'with --delete: do not ask')
       .option('--top <n>', 'the best distinct programs to retrain besides the seed (by search perplexity)', integer('--top', 0, 998), 5)
+      .addOption(new Option('--front', "instead of the best: the programs of a Pareto search's front (primer search --objectives ...), besides the seed").conflicts('top'))
       .addOption(new Option('--budget <budget>', "training budget per run: time, steps, tokens or FLOPs, as for primer search (default: 5x the search's budget per candidate)").argParser(budgetArg))
       .option('--seeds <n>', "seeds per program: the study's seed, +1, +2, ... (weights and batches)", integer('--seeds', 1, 100), 3)
     .addOption(
@@ -206,6 +209,7 @@ async function retrainStudy(io: CliIo, result: CommandResult, location: string, 
         store,
         top: fidelity ? 0 : o.top,
         ...(fidelity ? { sample: o.sample } : {}),
+        ...(o.front ? { front: true } : {}),
         budget,
         seeds,
         references,

@@ -18,12 +18,13 @@ import {
   RetrainArgumentError,
   type SearchEvent,
   type StudyConfig,
+  type ParetoFront,
   type StudySummary,
 } from '@primer-search/runner/controller';
 import { strategies } from '@primer-search/search-strategies';
 import { baselines } from '@primer-search/baselines';
 import { PostgresStudyStore, openStudyStore, parseStudyLocation, type StudyStore } from '@primer-search/store';
-import { DEFAULT_TRAIN_CONFIG, formatBudget, parseBudget, pluginIdentity, scaleBudget, summarizeRetrain, type Budget, type CandidateView, type RetrainSummary } from '@primer-search/study';
+import { CONSTRAINED, DEFAULT_TRAIN_CONFIG, OBJECTIVES, ObjectiveError, formatBudget, parseBudget, parseConstraint, parseObjectives, pluginIdentity, scaleBudget, summarizeRetrain, type Budget, type CandidateView, type RetrainSummary } from '@primer-search/study';
 import { confirmed, UsageError, type CliIo } from '../io.js';
 import { checkStudyPlugins, openForChange, openForReading, pluginSpecifier } from '../studies.js';
 import { integer, loadDna, type CommandResult } from './dna.js';
@@ -52,6 +53,8 @@ interface SearchOptions extends Omit<RunOptions, 'budget'> {
   top: number;
   dedupeBehaviour: boolean;
   keepWeights: number;
+  objectives: string;
+  constraint: string[];
 }
 
 const hurdleList = (value: string): number[] => {
@@ -153,6 +156,19 @@ async function candidateLookup(store: StudyStore): Promise<(id: number) => { dna
   return (id) => byId.get(id);
 }
 
+/** An objective's value as the front's table shows it. */
+const objectiveCell = (name: string, v: number) => (name === 'perplexity' ? v.toFixed(3) : name === 'step_time' ? `${(v * 1000).toFixed(1)} ms` : name === 'in_context' ? v.toFixed(3) : fmt(v));
+
+/** A Pareto search's front: the programs no other completed program beats in every objective. */
+export function formatFront(f: ParetoFront): string {
+  const rows = [['candidate', ...f.objectives], ...f.members.map((m) => [String(m.id), ...m.values.map((v, k) => objectiveCell(f.objectives[k]!, v))])];
+  const widths = rows[0]!.map((_, k) => Math.max(...rows.map((r) => r[k]!.length)));
+  return [
+    `Pareto front over ${f.objectives.join(', ')}: ${f.members.length} of ${f.points.length} completed programs (no other is as good in every objective and better in one; retrain them with primer study retrain STUDY --front)`,
+    ...rows.map((r) => r.map((x, k) => x.padStart(widths[k]!)).join('  ')),
+  ].join('\n');
+}
+
 export interface SummaryOptions {
   /** The best N programs shown by their diff against the seed. */
   code?: number;
@@ -178,9 +194,11 @@ export function formatSummary(s: StudySummary, candidatesOf: (id: number) => { d
   if (c.hurdles.length) {
     out.push(
       `  hurdles at ${c.hurdles.map((f) => `${Math.round(f * 100)}%`).join(', ')} of the budget: stopped ${s.stoppedAtHurdle.join(' / ')} · ` +
-        `saved ${s.hurdleSavings.budgets.toFixed(2)} candidate budgets (${(s.hurdleSavings.share * 100).toFixed(1)}% of full training)`,
+        `saved ${s.hurdleSavings.budgets.toFixed(2)} candidate budgets (${(s.hurdleSavings.share * 100).toFixed(1)}% of full training); a candidate cost ${(1 - s.hurdleSavings.share).toFixed(2)} of the full budget on average`,
     );
   }
+  if (c.objectives && c.objectives.length > 1) out.push(`  objectives: ${c.objectives.map((n) => `${n} (${OBJECTIVES[n]?.direction === 'max' ? 'higher' : 'lower'} is better)`).join(', ')}`);
+  if (c.constraints?.length) out.push(`  constraints, decided before training: ${c.constraints.join(', ')}`);
   if (s.equivalent.programs) {
     out.push(`  behaviour de-duplication: ${s.equivalent.programs} program${s.equivalent.programs === 1 ? '' : 's'} computed the same function as an earlier one and reused its result (saved ${duration(s.equivalent.trainSecondsSaved)} of training)`);
   }
@@ -218,6 +236,7 @@ export function formatSummary(s: StudySummary, candidatesOf: (id: number) => { d
   const widths = rows[0]!.map((_, k) => Math.max(...rows.map((r) => r[k]!.length)));
   out.push(rows.map((r) => r.map((x, k) => (k === r.length - 1 ? x : k === 0 || k === 1 ? x.padStart(widths[k]!) : x.padStart(widths[k]!))).join('  ')).join('\n'));
   out.push('');
+  if (s.front) out.push(formatFront(s.front), '');
   out.push(`lineage of the best: ${s.bestLineage.join(' -> ')}`);
   const shown = s.leaderboard.slice(0, showCode);
   for (const e of shown) {
@@ -265,8 +284,22 @@ export function searchCommand(program: Command, io: CliIo, result: CommandResult
       .option('--in-flight <n>', 'candidates out for evaluation at once (default: --workers; with --workers 0, 2)', integer('--in-flight', 1))
       .option('--study <location>', 'where the study is recorded: a SQLite file (default: runs/search-<time>.sqlite), sqlite:///path, or postgres://user@host:5432/db?schema=name')
       .option('--resume', 'continue the study in --study where it stopped (its recorded settings are used)')
-      .option('--population <n>', 'evolution: population size', integer('--population', 2), 100)
-      .option('--tournament <n>', 'evolution: tournament size', integer('--tournament', 1), 10)
+      .option('--population <n>', 'evolution and pareto: population size', integer('--population', 2), 100)
+      .option('--tournament <n>', 'evolution and pareto: tournament size', integer('--tournament', 1), 10)
+      .addOption(
+        new Option(
+          '--objectives <list>',
+          `what the search optimises, comma-separated, perplexity among them (${Object.keys(OBJECTIVES).join(', ')}); more than one runs a Pareto search (strategy pareto unless --strategy names another that ranks by several)`,
+        ).default('perplexity'),
+      )
+      .addOption(
+        new Option(
+          '--constraint <expr>',
+          `a bound every candidate must keep, decided before training from the compiler's estimate of its blocks; a candidate that breaks it fails with the reason (repeatable; e.g. "parameters>=0.9*seed", "flops_per_token<=1.1*seed", "parameters<=2e6"; quantities: ${Object.keys(CONSTRAINED).join(', ')})`,
+        )
+          .argParser(collect)
+          .default([], 'none'),
+      )
       .addOption(new Option('--strategy-option <name=value>', 'an option of the strategy (repeatable; e.g. maxMutations=2 for random)').argParser(collect).default([], 'none'))
       .addOption(new Option('--hurdles <fractions>', 'fractions of the budget where candidates worse than the median so far stop (or none)').argParser(hurdleList).default([0.25, 0.5], '0.25,0.5'))
       .option('--hurdle-min-samples <n>', 'results needed at a hurdle before it stops anyone', integer('--hurdle-min-samples', 1), 5)
@@ -288,6 +321,17 @@ export function searchCommand(program: Command, io: CliIo, result: CommandResult
     const moreCandidates = command.getOptionValueSource('candidates') === 'cli' ? o.candidates : undefined;
     if (o.resume && !o.study) throw new UsageError('--resume needs --study FILE');
     if (o.resume && command.getOptionValueSource('keepWeights') === 'cli') throw new UsageError('--keep-weights is set when a study starts (its record says how many it keeps); it cannot be changed on --resume');
+    let objectives: string[];
+    let constraints: string[];
+    try {
+      objectives = parseObjectives(o.objectives);
+      constraints = o.constraint.map((c) => parseConstraint(c).text);
+    } catch (e) {
+      if (!(e instanceof ObjectiveError)) throw e;
+      throw new UsageError(`${/constraint/.test(e.message) ? '--constraint' : '--objectives'}: ${e.message}`);
+    }
+    // several objectives: the Pareto strategy, unless another that ranks by several is named
+    if (objectives.length > 1 && command.getOptionValueSource('strategy') !== 'cli') o.strategy = 'pareto';
     const plugins = o.plugin.map(pluginSpecifier);
     await loadPlugins(plugins);
     if (!o.resume) checkRunFlags(o);
@@ -305,6 +349,10 @@ export function searchCommand(program: Command, io: CliIo, result: CommandResult
       if (!strategies.has(o.strategy)) {
         throw new UsageError(`--strategy: no search strategy ${quote(o.strategy)}${didYouMean(o.strategy, strategies.names())}; known: ${strategies.names().join(', ')}`);
       }
+      if (objectives.length > 1 && !strategies.get(o.strategy).multiObjective) {
+        const several = strategies.names().filter((n) => strategies.get(n).multiObjective);
+        throw new UsageError(`--objectives ${objectives.join(',')}: --strategy ${o.strategy} ranks by perplexity alone; leave --strategy out, or name one that ranks by several objectives (${several.join(', ')})`);
+      }
       const seed = loadDna(io, o.seedModel, o.dModel, o.heads, '--seed-model');
       if (!seed.ok) {
         io.stderr(`${seed.message}\n`);
@@ -312,7 +360,7 @@ export function searchCommand(program: Command, io: CliIo, result: CommandResult
         return;
       }
       const strategyOptions = {
-        ...(o.strategy === 'evolution' ? { populationSize: o.population, tournamentSize: o.tournament } : {}),
+        ...(o.strategy === 'evolution' || o.strategy === 'pareto' ? { populationSize: o.population, tournamentSize: o.tournament } : {}),
         ...parseStrategyOptions(o.strategyOption),
       };
       // fail now, not in the first worker, on options the strategy refuses: a flag's fault (exit 2)
@@ -320,7 +368,7 @@ export function searchCommand(program: Command, io: CliIo, result: CommandResult
         strategies.get(o.strategy).create({ seedDna: seed.dna, seed: o.seed, options: strategyOptions });
       } catch (e) {
         if (!isPrimerError(e)) throw e;
-        const flag = o.strategy === 'evolution' && /populationSize|tournamentSize/.test(e.message) ? '--population/--tournament' : '--strategy-option';
+        const flag = (o.strategy === 'evolution' || o.strategy === 'pareto') && /populationSize|tournamentSize/.test(e.message) ? '--population/--tournament' : '--strategy-option';
         throw new UsageError(`${flag}: ${e.message}`);
       }
       const budget = o.budgetPerCandidate;
@@ -338,6 +386,8 @@ export function searchCommand(program: Command, io: CliIo, result: CommandResult
         hurdles: o.hurdles,
         hurdleMinSamples: o.hurdleMinSamples,
         dedupeBehaviour: o.dedupeBehaviour,
+        ...(objectives.length > 1 ? { objectives } : {}),
+        ...(constraints.length ? { constraints } : {}),
         ...(o.keepWeights ? { keepWeights: o.keepWeights } : {}),
         settings: settingsOf({ ...o, budget }, DEFAULT_TRAIN_CONFIG.checkpoints),
         plugins,
@@ -358,7 +408,18 @@ export function searchCommand(program: Command, io: CliIo, result: CommandResult
       if (o.resume && !stored) throw new UsageError(`${shown} holds no study to resume`);
       const active = stored ?? config!;
       // the study's record of its plugins is checked, never imported: the code is the command line's
-      if (o.resume) checkStudyPlugins(active, plugins, shown);
+      if (o.resume) {
+        checkStudyPlugins(active, plugins, shown);
+        // what a study optimises and the bounds it keeps are fixed when it starts
+        const same = (a: string[], b: string[]) => a.join(',') === b.join(',');
+        const recorded = active.objectives ?? ['perplexity'];
+        if (command.getOptionValueSource('objectives') === 'cli' && !same(objectives, recorded)) {
+          throw new UsageError(`--objectives ${objectives.join(',')}: ${shown} was started with ${recorded.join(',')}; a study's objectives cannot change on --resume (start a new study)`);
+        }
+        if (command.getOptionValueSource('constraint') === 'cli' && !same(constraints, active.constraints ?? [])) {
+          throw new UsageError(`--constraint: ${shown} was started with ${active.constraints?.length ? active.constraints.join(' and ') : 'no constraints'}; a study's constraints cannot change on --resume (start a new study)`);
+        }
+      }
       // one controller per study, refused before any data is prepared (held until the store closes)
       await store.lockController();
       // the controller trains nothing and loads no TensorFlow.js: each worker picks its backend and records it
