@@ -2,6 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline/promises';
 import { Command, CommanderError } from 'commander';
 import { baselinesCommand } from './commands/baselines.js';
+import { ablateCommand } from './commands/ablate.js';
 import { compareCommand, trainCommand } from './commands/train.js';
 import { exportCommand, generateCommand } from './commands/model.js';
 import { dashboardCommand } from './commands/dashboard.js';
@@ -67,6 +68,7 @@ export function buildProgram(io: CliIo, result: CommandResult): Command {
   dnaCommand(program, io, result);
   trainCommand(program, io, result);
   compareCommand(program, io, result);
+  ablateCommand(program, io, result);
   exportCommand(program, io, result);
   generateCommand(program, io, result);
   searchCommand(program, io, result);

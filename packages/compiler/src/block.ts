@@ -2,7 +2,7 @@ import { Rng, type Seed } from '@primer-search/core';
 import { initialValues, project, type PrimitiveRegistry, type TF, type Tensor } from '@primer-search/primitives';
 import type { Variable as TfVariable } from '@tensorflow/tfjs-core';
 import { fusedCausalSoftmax, fusedChains, fusedNormalize, hasFusedNormalize, hasFusedSoftmax, type FusedChain } from './fusion.js';
-import { planBlock, type BlockPlan, type BlockSize, type CallNode, type OpNode, type PlanLimits, type PlannedParam, type SubprogramPlan } from './plan.js';
+import { CompileError, planBlock, type BlockPlan, type BlockSize, type CallNode, type OpNode, type PlanLimits, type PlannedParam, type SubprogramPlan } from './plan.js';
 
 export type Variable = TfVariable;
 
@@ -21,7 +21,45 @@ export interface CompiledBlock {
   variables: Map<string, Variable>;
   /** `[batch, seq, dModel]` -> `[batch, seq, dModel]`. */
   apply(x: Tensor): Tensor;
+  /**
+   * Replace one live instruction of the main subprogram in later `apply` calls (`Ablation`), or
+   * none (undefined): for measuring what a trained program's parts carry (`primer ablate`).
+   */
+  setAblation(ablation: Ablation | undefined): void;
   dispose(): void;
+}
+
+/**
+ * One live instruction of the main subprogram (its index among `plan.root.nodes`) replaced by its
+ * first input (`identity`; only where the widths agree) or by zeros of its output's shape.
+ */
+export interface Ablation {
+  node: number;
+  mode: 'identity' | 'zeros';
+}
+
+/** Why a node of the main subprogram cannot be replaced by its input: its input's width differs from its output's (undefined: it can). */
+export function identityRefusal(plan: BlockPlan, node: number): string | undefined {
+  const n = plan.root.nodes[node];
+  if (!n) return `the main subprogram has no live instruction ${node}`;
+  const input = n.kind === 'op' ? n.inputs[0] : n.args[0];
+  const width = (state: number | undefined): number | undefined => {
+    if (state === undefined) return undefined;
+    if (state < plan.root.inputCount) return plan.size.dModel;
+    const from = plan.root.nodes.find((m) => m.state === state);
+    return from ? outWidth(from) : undefined;
+  };
+  const a = n.kind === 'op' ? n.shape.inWidths[0] : width(input);
+  const b = outWidth(n);
+  return a === b ? undefined : `its input is ${a ?? '?'} wide and its output ${b}`;
+}
+
+/** The width of a node's output (a call's: its branches' outputs side by side). */
+function outWidth(n: OpNode | CallNode): number {
+  if (n.kind === 'op') return n.shape.outWidth * n.params.length || n.shape.outWidth;
+  const b = n.branches[0]!;
+  const last = b.nodes.find((m) => m.state === b.output);
+  return (last ? outWidth(last) : 0) * n.branches.length;
 }
 
 /** Initial values of a planned block's parameters, drawn exactly as `compileBlock` draws them. */
@@ -52,6 +90,8 @@ export interface RunOptions {
    * The same function; elsewhere, or with this off, the chain runs op by op. Default true.
    */
   fuseKernels?: boolean;
+  /** Replace one instruction of the main subprogram (`Ablation`); its fused chains then run op by op. */
+  ablate?: Ablation;
 }
 
 /** A CONV_1X1 of one branch: output = input @ kernel. */
@@ -170,7 +210,8 @@ export function runBlock(tf: TF, plan: BlockPlan, params: (name: string) => Tens
   const run = (lanes: SubprogramPlan[], inputs: Tensor[], pre?: Map<number, Tensor>): Tensor => {
     const first = lanes[0]!;
     const states: Tensor[] = [...inputs];
-    const fused = fusedKinds.size > 0 ? fusedChains(first) : undefined;
+    const ablated = options.ablate && first === plan.root ? options.ablate : undefined;
+    const fused = fusedKinds.size > 0 && !ablated ? fusedChains(first) : undefined;
     first.nodes.forEach((node, k) => {
       const replacedBy = fused?.replaced.get(k);
       if (replacedBy && fusedKinds.has(replacedBy)) return;
@@ -186,6 +227,7 @@ export function runBlock(tf: TF, plan: BlockPlan, params: (name: string) => Tens
       } else {
         out = callLanes(lanes.map((l) => l.nodes[k] as CallNode), states);
       }
+      if (ablated?.node === k) out = ablated.mode === 'zeros' ? tf.zerosLike(out) : states[node.kind === 'op' ? node.inputs[0]! : node.args[0]]!;
       states[node.state] = out;
     });
     return states[first.output]!;
@@ -214,10 +256,19 @@ export function compileBlock(dna: unknown, options: CompileBlockOptions): Compil
       tf.tidy(() => tf.variable(tf.tensor(values.get(p.name)!, p.spec.shape), options.trainable ?? true)),
     );
   }
+  let ablation: Ablation | undefined;
   return {
     plan,
     variables,
-    apply: (x) => runBlock(tf, plan, (name) => variables.get(name)!, x, options),
+    apply: (x) => runBlock(tf, plan, (name) => variables.get(name)!, x, ablation ? { ...options, ablate: ablation } : options),
+    setAblation: (a) => {
+      if (a && a.mode === 'identity') {
+        const why = identityRefusal(plan, a.node);
+        if (why) throw new CompileError('BAD_ABLATION', `instruction ${a.node} of the main subprogram cannot be replaced by its input: ${why}`);
+      }
+      if (a && !plan.root.nodes[a.node]) throw new CompileError('BAD_ABLATION', `the main subprogram has no live instruction ${a.node}`);
+      ablation = a;
+    },
     dispose: () => {
       for (const v of variables.values()) v.dispose();
       variables.clear();

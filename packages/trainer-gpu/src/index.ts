@@ -21,3 +21,4 @@ export {
   type RunSettings,
   type TrainConfig,
 } from '@primer-search/study';
+export * from './ablation.js';

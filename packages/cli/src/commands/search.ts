@@ -31,6 +31,7 @@ import { integer, loadDna, type CommandResult } from './dna.js';
 import { collect, didYouMean, heads as headsFlag, timeBudget, workersWarning } from '../flags.js';
 import { reportCommand } from './dashboard.js';
 import { fidelityCommand, retrainCommand } from './retrain.js';
+import { studyAblateCommand } from './ablate.js';
 import { dnaDiff, formatRetrain, formatTable } from '../format.js';
 import { addRunOptions, announceData, budget as budgetArg, checkRunFlags, duration, fmt, modelName, settingsOf, type RunOptions } from './train.js';
 
@@ -538,6 +539,8 @@ export function studyCommand(program: Command, io: CliIo, result: CommandResult 
   retrainCommand(study, io, result);
 
   fidelityCommand(study, io, result);
+
+  studyAblateCommand(study, io);
 
   deleteCommand(study, io);
 
