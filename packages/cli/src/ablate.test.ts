@@ -1,4 +1,5 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -61,4 +62,38 @@ describe('primer ablate', () => {
     expect(r.stdout).toMatch(/^ablation of the seed \(vanilla\) · 10 steps per run · seed 1 · /m);
     expect((await run(['study', 'ablate', study, '9'])).stderr).toMatch(/has no candidate 9/);
   }, 60_000);
+});
+
+describe('associative recall (--dataset mqar)', () => {
+  it('a small Transformer learns to recall; an attention-free block with more parameters stays at chance', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'primer-mqar-'));
+    const dna = JSON.parse(readFileSync(join(fileURLToPath(new URL('../../../', import.meta.url)), 'examples/dna/vanilla.json'), 'utf8'));
+    // the attention call of the main subprogram calls the feed-forward network instead
+    dna.subprograms[0].instructions[1].target = 1;
+    dna.name = 'attention-free';
+    const free = join(dir, 'attention-free.json');
+    writeFileSync(free, JSON.stringify(dna));
+    const MQAR = ['--dataset', 'mqar', '--vocab-size', '64', '--mqar-pairs', '4', '--seq-len', '16', '--d-model', '32', '--layers', '2', '--batch', '32', '--budget', '500steps', '--lr', '5e-3', '--warmup', '30', '--eval-windows', '256', '--json'];
+    const recall = async (model: string) => {
+      const r = await run(['train', '--model', model, ...MQAR]);
+      expect(r.code, r.stderr).toBe(0);
+      const record = JSON.parse(r.stdout);
+      return { recall: record.result.final.recall as number, parameters: record.result.parameters as number, curve: record.result.evaluations as Array<{ recall?: number }> };
+    };
+    const vanilla = await recall('vanilla');
+    const attentionFree = await recall(free);
+    console.log(`mqar recall, 4 pairs, 500 steps: vanilla ${(vanilla.recall * 100).toFixed(1)}% (${vanilla.parameters} parameters), attention-free ${(attentionFree.recall * 100).toFixed(1)}% (${attentionFree.parameters})`);
+    expect(attentionFree.parameters).toBeGreaterThanOrEqual(vanilla.parameters);
+    // chance: 1 of the 32 values
+    expect(attentionFree.recall).toBeLessThan(0.08);
+    expect(vanilla.recall).toBeGreaterThan(0.15);
+    expect(vanilla.recall).toBeGreaterThan(3 * attentionFree.recall);
+    // measured at every evaluation
+    for (const e of vanilla.curve) expect(e.recall).toBeGreaterThanOrEqual(0);
+    // flags it cannot use
+    const bad = await run(['train', '--model', 'vanilla', '--dataset', 'mqar', '--mqar-pairs', '20', '--seq-len', '16']);
+    expect([bad.code, bad.stderr]).toEqual([2, expect.stringContaining('20 pairs and a query need 42 tokens; the window is 16')]);
+    const stray = await run(['train', '--model', 'vanilla', '--mqar-pairs', '2']);
+    expect([stray.code, stray.stderr]).toEqual([2, expect.stringContaining('--mqar-pairs goes with --dataset mqar')]);
+  }, 120_000);
 });

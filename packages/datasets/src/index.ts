@@ -11,3 +11,4 @@ export * from './pretrained.js';
 export * from './cache.js';
 export * from './prepare.js';
 export * from './saved-tokenizer.js';
+export * from './mqar.js';

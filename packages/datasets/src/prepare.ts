@@ -6,6 +6,8 @@ import { tokenStream, type Tokens } from './batches.js';
 import { ensureTokenCache, openTokenCache, type PrepareProgress } from './cache.js';
 import { corpora } from './corpus.js';
 import { createTokenizer, type Tokenizer } from './tokenizer.js';
+import { checkMqar, MQAR_DEFAULTS, mqarQueryPositions, mqarSource, mqarTokenizer } from './mqar.js';
+import { PrimerError } from '@primer-search/core';
 
 export interface PreparedData {
   tokenizer: Tokenizer;
@@ -15,9 +17,14 @@ export interface PreparedData {
   cache?: string;
   /** Bad lines of the dataset files skipped when the cache was built (with skipBadLines). */
   skippedLines?: number;
+  /**
+   * Synthetic tasks (mqar): windows must start where an example does (training uses the
+   * document starts), and these positions of a window are where recall is measured.
+   */
+  queryPositions?: number[];
 }
-/** What a run needs to know of its data (the data fields of a run's settings). */
-export type DataSettings = Pick<RunSettings, 'dataset' | 'dataDir' | 'tokenizer' | 'vocabSize' | 'tokenizerModel' | 'cache' | 'skipBadLines'>;
+/** What a run needs to know of its data (the data fields of a run's settings; the window only for mqar, whose examples fill one). */
+export type DataSettings = Pick<RunSettings, 'dataset' | 'dataDir' | 'tokenizer' | 'vocabSize' | 'tokenizerModel' | 'cache' | 'skipBadLines'> & Partial<Pick<RunSettings, 'seqLen' | 'mqarPairs'>>;
 const prepared = new Map<string, Promise<PreparedData>>();
 
 /**
@@ -26,7 +33,7 @@ const prepared = new Map<string, Promise<PreparedData>>();
  * (with `onProgress`) in the cache directory unless `cache` names one.
  */
 export function prepareData(s: DataSettings, hooks: { onProgress?: (p: PrepareProgress) => void } = {}): Promise<PreparedData> {
-  const key = JSON.stringify([s.dataset, s.dataDir, s.tokenizer, s.vocabSize, s.tokenizerModel, s.cache, s.skipBadLines]);
+  const key = JSON.stringify([s.dataset, s.dataDir, s.tokenizer, s.vocabSize, s.tokenizerModel, s.cache, s.skipBadLines, ...(s.dataset === 'mqar' ? [s.seqLen, s.mqarPairs] : [])]);
   let p = prepared.get(key);
   if (!p) {
     p = load(s, hooks);
@@ -38,6 +45,12 @@ export function prepareData(s: DataSettings, hooks: { onProgress?: (p: PreparePr
 }
 
 async function load(s: DataSettings, hooks: { onProgress?: (p: PrepareProgress) => void }): Promise<PreparedData> {
+  if (s.dataset === 'mqar') {
+    if (s.seqLen === undefined) throw new PrimerError('BAD_DATASET', 'mqar examples fill a window: the run\'s seqLen is needed to make them');
+    const o = { vocab: s.vocabSize ?? MQAR_DEFAULTS.vocab, pairs: s.mqarPairs ?? MQAR_DEFAULTS.pairs, length: s.seqLen };
+    checkMqar(o);
+    return { tokenizer: mqarTokenizer(o), train: mqarSource(o, 'train'), validation: mqarSource(o, 'validation'), queryPositions: mqarQueryPositions(o) };
+  }
   const corpus = corpora.get(s.dataset).open({ dataDir: s.dataDir, skipBadLines: s.skipBadLines });
   const tokenizer = await createTokenizer(corpus, s);
   if (corpus.documents && !s.cache) {

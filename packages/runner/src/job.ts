@@ -91,6 +91,7 @@ export async function evaluateCandidate(job: EvaluationJob, onProgress?: (p: Job
         perplexity: e.perplexity,
         ...(e.flops !== undefined ? { flops: e.flops } : {}),
         ...(e.inContext !== undefined ? { inContext: e.inContext } : {}),
+        ...(e.recall !== undefined ? { recall: e.recall } : {}),
       })),
       atHurdles,
       steps: r.steps,

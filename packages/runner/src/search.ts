@@ -129,6 +129,7 @@ export function checkStudyConfig(c: StudyConfig): void {
     } catch (e) {
       bad('objectives', (e as Error).message);
     }
+    if (c.objectives.includes('recall') && c.settings.dataset !== 'mqar') bad('objectives', 'recall is measured on the mqar dataset only (--dataset mqar)');
     if (c.objectives.length > 1 && strategies.has(c.strategy) && !strategies.get(c.strategy).multiObjective) {
       bad('objectives', `${c.objectives.join(', ')} need a strategy that ranks by several objectives (pareto${strategies.names().filter((n) => n !== 'pareto' && strategies.get(n).multiObjective).map((n) => `, ${n}`).join('')}); ${c.strategy} ranks by perplexity alone`);
     }

@@ -60,6 +60,12 @@ export const OBJECTIVES: Record<string, ObjectiveDefinition> = {
     direction: 'max',
     value: (e) => (e.status === 'failed' ? undefined : finite(lastWith(e.curve, 'inContext')?.inContext)),
   },
+  recall: {
+    name: 'recall',
+    description: 'on the mqar dataset: the share of queries answered right at the last evaluation (higher is better)',
+    direction: 'max',
+    value: (e) => (e.status === 'failed' ? undefined : finite(lastWith(e.curve, 'recall')?.recall)),
+  },
 };
 
 export class ObjectiveError extends Error {}

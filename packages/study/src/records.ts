@@ -67,6 +67,8 @@ export interface CurveRecord {
   flops?: number;
   /** The in-context score at this evaluation: validation loss over the first eighth of a window's positions minus over the last eighth, in nats (absent in older records). */
   inContext?: number;
+  /** A synthetic recall task (mqar): the share of queries answered right at this evaluation. */
+  recall?: number;
 }
 
 export type NewEvaluation = Omit<EvaluationRecord, 'id' | 'finishedAt'>;

@@ -42,8 +42,10 @@ export interface RunSettings {
   dataset: string;
   dataDir?: string;
   tokenizer: string;
-  /** Vocabulary size for tokenizers that are trained (bpe). */
+  /** Vocabulary size for tokenizers that are trained (bpe), and of the mqar dataset. */
   vocabSize?: number;
+  /** The mqar dataset: key-value pairs per example (default 8). */
+  mqarPairs?: number;
   /** The model file of a tokenizer loaded from one (sentencepiece). */
   tokenizerModel?: string;
   /** A token cache built by `primer data prepare` (default for streamed datasets: one kept in the cache directory). */

@@ -11,4 +11,6 @@ export interface Evaluation {
   perplexity: number;
   /** The in-context score (`inContextScore`): loss over the first eighth of the positions minus over the last eighth, in nats (absent when not finite). */
   inContext?: number;
+  /** A synthetic recall task (mqar): the share of queries answered right (the most likely next token), 0..1. */
+  recall?: number;
 }

@@ -140,8 +140,10 @@ async function runExperimentUnguarded(
     const result = await trainModel({
       parallel,
       model,
-      sampler: new BatchSampler(data.train, settings.batch, settings.seqLen, settings.seed, settings.batchMode),
+      // a synthetic task's windows start where an example does
+      sampler: new BatchSampler(data.train, settings.batch, settings.seqLen, settings.seed, data.queryPositions ? 'sentence' : settings.batchMode),
       evaluation: evaluationBatches(data.validation, settings.batch, settings.seqLen, settings.evalWindows),
+      queryPositions: data.queryPositions,
       budget: settings.budget,
       config: settings.train,
       onProgress: hooks.onProgress,

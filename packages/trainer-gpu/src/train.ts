@@ -73,12 +73,16 @@ export function inContextScore(positionLosses: ArrayLike<number>): number {
 
 /**
  * Mean loss of `model` over fixed batches, token-weighted, and its in-context score
- * (`inContextScore` of the per-position losses over every batch), from one forward pass per batch.
+ * (`inContextScore` of the per-position losses over every batch), from one forward pass per batch;
+ * with `queryPositions` (a synthetic task's), also the share of queries whose answer is the most
+ * likely next token (recall), from a second pass.
  */
-export function evaluate(model: LanguageModel, batches: Batch[]): { loss: number; inContext: number } {
+export function evaluate(model: LanguageModel, batches: Batch[], queryPositions?: number[]): { loss: number; inContext: number; recall?: number } {
   const tf = tfOf(model);
   let total = 0;
   let count = 0;
+  let right = 0;
+  let asked = 0;
   let positions: Float64Array | undefined;
   let windows = 0;
   for (const b of batches) {
@@ -92,9 +96,20 @@ export function evaluate(model: LanguageModel, batches: Batch[]): { loss: number
     positions ??= new Float64Array(perPosition.length);
     for (let i = 0; i < positions.length; i++) positions[i]! += perPosition[i]! * b.batch;
     windows += b.batch;
+    if (queryPositions?.length) {
+      // recall: the most likely next token is the query's answer
+      const guesses = tf.tidy(() => tf.argMax(model.logits(tf.tensor2d(b.tokens, [b.batch, b.seqLen], 'int32') as never) as unknown as tfjs.Tensor, 2).dataSync());
+      for (let w = 0; w < b.batch; w++) {
+        for (const p of queryPositions) {
+          if (p >= b.seqLen) continue;
+          asked++;
+          if (guesses[w * b.seqLen + p] === b.targets[w * b.seqLen + p]) right++;
+        }
+      }
+    }
   }
   const mean = positions ? positions.map((x) => x / windows) : new Float64Array(0);
-  return { loss: total / count, inContext: inContextScore(mean) };
+  return { loss: total / count, inContext: inContextScore(mean), ...(asked ? { recall: right / asked } : {}) };
 }
 
 const show = (v: unknown) => (v === undefined ? 'unset' : JSON.stringify(v));
@@ -145,6 +160,8 @@ export async function trainModel(args: {
   model: LanguageModel;
   sampler: BatchSampler;
   evaluation: Batch[];
+  /** A synthetic task's query positions in a window (mqar): where each evaluation measures recall. */
+  queryPositions?: number[];
   budget: Budget;
   config?: Partial<TrainConfig>;
   onProgress?: (e: ProgressEvent) => void;
@@ -222,7 +239,7 @@ export async function trainModel(args: {
 
   const runEvaluation = (): boolean => {
     const t0 = performance.now();
-    const { loss, inContext } = evaluate(model, evaluation);
+    const { loss, inContext, recall } = evaluate(model, evaluation, args.queryPositions);
     result.evalSeconds += (performance.now() - t0) / 1000;
     const e: Evaluation = {
       step: result.steps,
@@ -232,6 +249,7 @@ export async function trainModel(args: {
       loss,
       perplexity: Math.exp(loss),
       ...(Number.isFinite(inContext) ? { inContext } : {}),
+      ...(recall !== undefined ? { recall } : {}),
     };
     result.evaluations.push(e);
     args.onEvaluation?.(e);

@@ -350,6 +350,7 @@ export function searchCommand(program: Command, io: CliIo, result: CommandResult
       if (!strategies.has(o.strategy)) {
         throw new UsageError(`--strategy: no search strategy ${quote(o.strategy)}${didYouMean(o.strategy, strategies.names())}; known: ${strategies.names().join(', ')}`);
       }
+      if (objectives.includes('recall') && o.dataset !== 'mqar') throw new UsageError('--objectives: recall is measured on the mqar dataset only (add --dataset mqar)');
       if (objectives.length > 1 && !strategies.get(o.strategy).multiObjective) {
         const several = strategies.names().filter((n) => strategies.get(n).multiObjective);
         throw new UsageError(`--objectives ${objectives.join(',')}: --strategy ${o.strategy} ranks by perplexity alone; leave --strategy out, or name one that ranks by several objectives (${several.join(', ')})`);

@@ -5,7 +5,7 @@ import { availableParallelism } from 'node:os';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { quote } from '@primer-search/core';
 import { baselines } from '@primer-search/baselines';
-import { corpora, prepareData, tokenizers, type DataSettings } from '@primer-search/datasets';
+import { checkMqar, corpora, MQAR_DEFAULTS, prepareData, tokenizers, type DataSettings } from '@primer-search/datasets';
 import {
   BUILTIN_BACKENDS,
   DEFAULT_RUN_SETTINGS,
@@ -43,7 +43,7 @@ export const budget = (value: string) => {
 export interface RunOptions
   extends Pick<
       RunSettings,
-      'dataset' | 'dataDir' | 'tokenizer' | 'vocabSize' | 'tokenizerModel' | 'cache' | 'skipBadLines' | 'budget' | 'layers' | 'dModel' | 'seqLen' | 'batch' | 'seed' | 'evalWindows' | 'backend'
+      'dataset' | 'dataDir' | 'tokenizer' | 'vocabSize' | 'mqarPairs' | 'tokenizerModel' | 'cache' | 'skipBadLines' | 'budget' | 'layers' | 'dModel' | 'seqLen' | 'batch' | 'seed' | 'evalWindows' | 'backend'
     >,
     Required<Pick<RunSettings, 'batchMode' | 'dataParallel'>> {
   heads: number;
@@ -67,7 +67,8 @@ export function addRunOptions(
     .option('--dataset <name>', `training data (${corpora.names().join(', ')})`, d.dataset)
     .option('--data-dir <dir>', 'where the dataset files are, for datasets that do not ship with primer-search')
     .option('--tokenizer <name>', `tokenizer (${tokenizers.names().join(', ')})`, d.tokenizer)
-    .option('--vocab-size <n>', 'vocabulary size of a trained tokenizer (bpe; default 1024)', integer('--vocab-size', 258))
+    .option('--vocab-size <n>', 'vocabulary size of a trained tokenizer (bpe, 258 or more; default 1024), or of the mqar dataset (default 64)', integer('--vocab-size', 8))
+    .option('--mqar-pairs <n>', 'with --dataset mqar: key-value pairs per example, before the queries (default 8)', integer('--mqar-pairs', 1))
     .option('--tokenizer-model <file>', 'the model file of --tokenizer sentencepiece (e.g. T5\'s spiece.model)')
     .option('--cache <dir>', 'a token cache from primer data prepare (default for lm1b and c4: one built on first use in the cache directory)')
     .addOption(new Option('--batch-mode <mode>', 'windows anywhere in the concatenated documents (packed) or starting at a document/sentence start (sentence)').choices(['packed', 'sentence']).default('packed'))
@@ -103,9 +104,19 @@ export function addRunOptions(
  * Checks the run flags whose valid values are known only once plugins have loaded (datasets,
  * tokenizers) or that name paths: a wrong one is a usage error (exit 2), found before any work.
  */
-export function checkRunFlags(o: Pick<RunOptions, 'dataset' | 'tokenizer' | 'dataDir' | 'tokenizerModel' | 'cache' | 'backend'>): void {
+export function checkRunFlags(o: Pick<RunOptions, 'dataset' | 'tokenizer' | 'dataDir' | 'tokenizerModel' | 'cache' | 'backend'> & Partial<Pick<RunOptions, 'vocabSize' | 'mqarPairs' | 'seqLen'>>): void {
   checkBackend(o.backend);
   checkName('--dataset', o.dataset, 'dataset', corpora.names());
+  if (o.dataset === 'mqar') {
+    try {
+      checkMqar({ vocab: o.vocabSize ?? MQAR_DEFAULTS.vocab, pairs: o.mqarPairs ?? MQAR_DEFAULTS.pairs, length: o.seqLen ?? DEFAULT_RUN_SETTINGS.seqLen });
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+  } else {
+    if (o.mqarPairs !== undefined) throw new UsageError('--mqar-pairs goes with --dataset mqar');
+    if (o.vocabSize !== undefined && o.vocabSize < 258) throw new UsageError(`--vocab-size ${o.vocabSize}: a trained tokenizer's vocabulary needs 258 ids or more (256 bytes, merges, end of document)`);
+  }
   checkName('--tokenizer', o.tokenizer, 'tokenizer', tokenizers.names());
   checkPath('--data-dir', o.dataDir, 'folder');
   if (o.dataDir === undefined && corpora.get(o.dataset as never).needsDataDir) {
@@ -121,6 +132,7 @@ export function settingsOf(o: RunOptions, checkpoints: number[]): RunSettings {
     dataDir: o.dataDir,
     tokenizer: o.tokenizer,
     vocabSize: o.vocabSize,
+    ...(o.mqarPairs !== undefined ? { mqarPairs: o.mqarPairs } : {}),
     tokenizerModel: o.tokenizerModel,
     cache: o.cache,
     skipBadLines: o.skipBadLines,
@@ -164,7 +176,7 @@ export { duration, fmt } from '../format.js';
 function figures(name: string, r: RunRecord): string {
   const res = r.result;
   const lines = [
-    `${name} on ${r.settings.dataset} (${r.settings.tokenizer} tokens, vocabulary ${r.data.vocabSize}) · backend ${describeBackend(r.backend)} · budget ${formatBudget(r.settings.budget)}`,
+    `${name} on ${r.settings.dataset} (${r.settings.dataset === "mqar" ? "mqar" : r.settings.tokenizer} tokens, vocabulary ${r.data.vocabSize}) · backend ${describeBackend(r.backend)} · budget ${formatBudget(r.settings.budget)}`,
     `  steps         ${fmt(res.steps)}`,
     `  tokens        ${fmt(res.tokens)}`,
     `  tokens/s      ${fmt(res.tokensPerSecond)}`,
@@ -172,7 +184,8 @@ function figures(name: string, r: RunRecord): string {
     `  parameters    ${fmt(res.parameters)}`,
     `  FLOPs/token   ${fmt(res.trainingFlopsPerToken / 1e6, 2)} M (training, forward + backward)`,
   ];
-  if (res.final) lines.push(`  validation    loss ${res.final.loss.toFixed(4)} nats/token · perplexity ${res.final.perplexity.toFixed(3)}`);
+  if (res.final) lines.push(`  validation    loss ${res.final.loss.toFixed(4)} nats/token · perplexity ${res.final.perplexity.toFixed(3)}${res.final.inContext !== undefined ? ` · in-context score ${res.final.inContext.toFixed(3)}` : ''}`);
+  if (res.final?.recall !== undefined) lines.push(`  recall        ${(res.final.recall * 100).toFixed(1)}% of the queries answered (the most likely next token)`);
   else lines.push(`  DIVERGED      ${res.divergence!.what} stopped being finite at step ${res.divergence!.step}`);
   lines.push(
     `  curve         ${res.evaluations.map((e) => `step ${e.step}: ${e.perplexity.toFixed(2)}`).join(' · ')}`,
