@@ -194,6 +194,32 @@ describe('primer search and primer study show', () => {
     }
   }, 120_000);
 
+  it("the paper's halving rungs at 1/16, 1/8, 1/4 and 1/2 of a FLOP budget: each evaluated where the FLOPs reach it, the mean cost reported", async () => {
+    const study = join(tmp(), 'rungs.sqlite');
+    const r = await run(['search', '--candidates', '10', '--budget-per-candidate', '4e8flops', ...TINY, '--population', '4', '--tournament', '2', '--workers', '1', '--hurdles', '0.0625,0.125,0.25,0.5', '--hurdle-min-samples', '2', '--study', study]);
+    expect(r.code, r.stderr).toBe(0);
+    const s = JSON.parse((await run(['study', 'show', study, '--json'])).stdout);
+    expect(s.stoppedAtHurdle).toHaveLength(4);
+    const shown = (await run(['study', 'show', study])).stdout;
+    expect(shown).toMatch(new RegExp(`hurdles at 6\\.25%, 12\\.5%, 25%, 50% of the budget: stopped ${s.stoppedAtHurdle.join(' / ')} · saved [\\d.]+ candidate budgets \\([\\d.]+% of full training\\); a candidate cost ${(1 - s.hurdleSavings.share).toFixed(2)} of the full budget on average`));
+    const store = SqliteStudyStore.open(study, { readonly: true });
+    try {
+      for (const e of await store.evaluations()) {
+        if (e.status === 'failed') continue;
+        // each rung's evaluation is the first step at or past its share of the FLOPs
+        const rungs = e.curve.slice(0, e.status === 'hurdle' ? e.hurdle! + 1 : 4);
+        rungs.forEach((c, k) => {
+          const f = [0.0625, 0.125, 0.25, 0.5][k]!;
+          expect(c.flops! / 4e8).toBeGreaterThanOrEqual(f);
+          expect(c.flops! / 4e8).toBeLessThan(f * 1.2);
+        });
+        if (e.status === 'hurdle') expect(e.curve).toHaveLength(e.hurdle! + 1);
+      }
+    } finally {
+      await store.close();
+    }
+  }, 60_000);
+
   it('refuses to overwrite a study, an unknown strategy, and a missing study, saying what to do', async () => {
     const dir = tmp();
     const study = join(dir, 's.sqlite');

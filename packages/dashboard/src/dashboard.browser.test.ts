@@ -85,6 +85,8 @@ describe.skipIf(!CHROMIUM)('the dashboard in headless Chromium', () => {
       for (const t of g.ticks) expect(t.length, `${id} tick ${t}`).toBeLessThanOrEqual(7);
     }
     expect(await page.textContent('#table-range')).toBe('rows 1-40 of 40');
+    // the hurdles: each rung with the candidates it stopped, and what a candidate cost on average
+    expect(await page.textContent('#hurdles')).toMatch(/^rungs at 25% \(stopped \d+\), 50% \(stopped \d+\) of the budget, saving [\d.]+ candidate budgets \([\d.]+% of full training\): a candidate cost [\d.]+ of the full budget on average$/);
     expect(await page.textContent('#candidates tbody tr[data-id="6"]')).toContain('same function as candidate 0');
     expect(await page.isVisible('#retrains-section')).toBe(true);
     expect(await page.locator('#retrains table.retrain tbody tr').count()).toBe(3);

@@ -220,8 +220,9 @@ function drawFacts() {
   );
   const failures = Object.entries(s.failuresByReason);
   setHtml($('failures'), failures.length ? html`${failures.map(([k, n]) => html`<tr><td>${k}</td><td>${fmt(n)}</td></tr>`)}` : html`<tr><td>none</td></tr>`);
+  const pct = (h) => `${Number((h * 100).toPrecision(3))}%`;
   $('hurdles').textContent = c.hurdles.length
-    ? `hurdles at ${c.hurdles.map((h) => `${Math.round(h * 100)}%`).join(', ')} of the budget stopped ${[].concat(s.stoppedAtHurdle).join(' and ')} candidates, saving ${fmt(s.hurdleSavings.budgets, 2)} candidate budgets (${fmt(s.hurdleSavings.share * 100, 1)}% of full training)`
+    ? `rungs at ${c.hurdles.map((h, k) => `${pct(h)} (stopped ${fmt([].concat(s.stoppedAtHurdle)[k] ?? 0)})`).join(', ')} of the budget, saving ${fmt(s.hurdleSavings.budgets, 2)} candidate budgets (${fmt(s.hurdleSavings.share * 100, 1)}% of full training): a candidate cost ${fmt(1 - s.hurdleSavings.share, 2)} of the full budget on average`
     : 'no hurdles';
   setHtml(
     $('workers'),

@@ -194,7 +194,7 @@ export function formatSummary(s: StudySummary, candidatesOf: (id: number) => { d
   );
   if (c.hurdles.length) {
     out.push(
-      `  hurdles at ${c.hurdles.map((f) => `${Math.round(f * 100)}%`).join(', ')} of the budget: stopped ${s.stoppedAtHurdle.join(' / ')} · ` +
+      `  hurdles at ${c.hurdles.map((f) => `${Number((f * 100).toPrecision(3))}%`).join(', ')} of the budget: stopped ${s.stoppedAtHurdle.join(' / ')} · ` +
         `saved ${s.hurdleSavings.budgets.toFixed(2)} candidate budgets (${(s.hurdleSavings.share * 100).toFixed(1)}% of full training); a candidate cost ${(1 - s.hurdleSavings.share).toFixed(2)} of the full budget on average`,
     );
   }
