@@ -31,7 +31,7 @@ describe('primer ablate', () => {
     for (const run of s.runs) expect(run.ablation.rows[1].zeros).toBeGreaterThan(run.ablation.loss);
     expect(attention.zeros.mean).toBeCloseTo(s.runs.reduce((a: number, x: { ablation: { loss: number; rows: Array<{ zeros: number }> } }) => a + x.ablation.rows[1]!.zeros - x.ablation.loss, 0) / 2, 9);
     const text = await run(['ablate', '--model', 'vanilla', '--budget', '20steps', ...SMALL]);
-    expect(text.stdout).toMatch(/^ablation of vanilla · 20 steps per run · seed 1 · validation loss as trained [\d.]+ nats$/m);
+    expect(text.stdout).toMatch(/^ablation of vanilla · 20 steps per run · seed 1 · validation loss as trained [\d.]+ nats · in-context score -?[\d.]+$/m);
     expect(text.stdout).toMatch(/^h2 = CALL 3 multi_head_attention\(h1\) +[+−][\d.]+ +[+−][\d.]+$/m);
   }, 120_000);
 

@@ -12,7 +12,8 @@ const dataUrl = (js: string) => `data:text/javascript;base64,${Buffer.from(js, '
 /**
  * The dashboard as one self-contained HTML file: the page, its styles, uPlot and the study's
  * data inlined, nothing fetched (it opens offline, from a mail attachment). Programs are
- * embedded for the `top` best candidates, their lineages and the seed.
+ * embedded for the `top` best candidates, their lineages, the seed, and the programs its
+ * tables link to (a Pareto front's, retrainings' and fidelity measurements').
  */
 export async function htmlReport(store: StudyStore, o: { top?: number; onProgress?: (done: number, total: number) => void } = {}): Promise<string> {
   const data = await StudyData.load(store);
@@ -23,6 +24,10 @@ export async function htmlReport(store: StudyStore, o: { top?: number; onProgres
   }
   const ids = new Set<number>([0]);
   for (const e of data.summary.leaderboard.slice(0, o.top ?? 20)) for (const id of data.detail(e.id)?.lineage ?? []) ids.add(id);
+  // the programs the report's tables link to: a Pareto front's, retrainings' and fidelity samples'
+  for (const m of data.summary.front?.members ?? []) ids.add(m.id);
+  for (const r of data.summary.retrains) for (const row of r.rows) if (row.candidate !== null) ids.add(row.candidate);
+  for (const f of data.summary.fidelity) for (const p of f.points) ids.add(p.candidate);
   const details: Record<number, CandidateDetail> = {};
   for (const id of ids) {
     const d = data.detail(id);

@@ -19,6 +19,8 @@ export interface AblationRow {
 export interface ModelAblation {
   /** The trained model's validation loss, nothing replaced. */
   loss: number;
+  /** Its in-context score (`inContextScore`), nothing replaced. */
+  inContext: number;
   rows: AblationRow[];
 }
 
@@ -38,7 +40,7 @@ export function instructionLabel(model: LanguageModel, node: number): string {
  */
 export function ablateModel(model: LanguageModel, batches: Batch[]): ModelAblation {
   const plan = model.blocks[0]!.plan;
-  const loss = evaluate(model, batches).loss;
+  const { loss, inContext } = evaluate(model, batches);
   const set = (a: Parameters<LanguageModel['blocks'][number]['setAblation']>[0]) => {
     for (const b of model.blocks) b.setAblation(a);
   };
@@ -60,5 +62,5 @@ export function ablateModel(model: LanguageModel, batches: Batch[]): ModelAblati
   } finally {
     set(undefined);
   }
-  return { loss, rows };
+  return { loss, inContext, rows };
 }

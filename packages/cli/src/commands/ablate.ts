@@ -28,6 +28,8 @@ export interface AblationSummary {
   seeds: number[];
   /** The trained models' validation loss, nothing replaced. */
   loss: SeedStatistics;
+  /** Their in-context score (first eighth's loss minus the last eighth's), nothing replaced. */
+  inContext: SeedStatistics;
   rows: AblationSummaryRow[];
   /** Per seed, as measured. */
   runs: Array<{ seed: number; ablation: ModelAblation }>;
@@ -46,7 +48,7 @@ export function summarizeAblation(model: string, budget: string, runs: Array<{ s
       zeros: delta((x) => x.zeros),
     };
   });
-  return { model, budget, seeds: runs.map((r) => r.seed), loss: seedStatistics(runs.map((r) => r.ablation.loss)), rows, runs };
+  return { model, budget, seeds: runs.map((r) => r.seed), loss: seedStatistics(runs.map((r) => r.ablation.loss)), inContext: seedStatistics(runs.map((r) => r.ablation.inContext)), rows, runs };
 }
 
 const signed = (x: number) => `${x >= 0 ? '+' : '−'}${Math.abs(x).toFixed(3)}`;
@@ -63,7 +65,7 @@ export function formatAblation(s: AblationSummary): string {
   const calls = s.rows.filter((r) => / = CALL /.test(r.label));
   const largest = [...(calls.length ? calls : s.rows)].sort((a, b) => b.zeros.mean - a.zeros.mean)[0];
   return [
-    `ablation of ${s.model} · ${s.budget} per run · seed${many ? 's' : ''} ${s.seeds.join(', ')} · validation loss as trained ${s.loss.mean.toFixed(3)}${many ? ` ± ${s.loss.sd.toFixed(3)}` : ''} nats`,
+    `ablation of ${s.model} · ${s.budget} per run · seed${many ? 's' : ''} ${s.seeds.join(', ')} · validation loss as trained ${s.loss.mean.toFixed(3)}${many ? ` ± ${s.loss.sd.toFixed(3)}` : ''} nats · in-context score ${s.inContext.mean.toFixed(3)}${many ? ` ± ${s.inContext.sd.toFixed(3)}` : ''}`,
     ...rows.map((r) => r.map((x, k) => (k === 0 ? x.padEnd(widths[k]!) : x.padStart(widths[k]!))).join('  ')),
     `Δ loss: the validation loss with the instruction replaced in every layer, the weights as trained, minus the loss as trained (nats${many ? ', mean ± sd over the seeds' : ''}). A large Δ: the model's loss depends on that part.`,
     ...(largest ? [`the ${calls.length ? 'call' : 'instruction'} whose removal costs most: ${largest.label} (replaced by zeros: ${signed(largest.zeros.mean)} nats).`] : []),
