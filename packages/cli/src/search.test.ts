@@ -406,19 +406,26 @@ describe('a search killed with SIGKILL', () => {
 
   it('a Pareto search with a constraint: refused candidates fail before training, and a SIGKILL and resume end with the same front', async () => {
     const dir = tmp();
-    const PARETO = [...ARGS.map((a, i) => (ARGS[i - 1] === '--candidates' ? '14' : a)), '--objectives', 'perplexity,parameters', '--constraint', 'parameters>=0.95*seed'];
+    const PARETO = [...ARGS.map((a, i) => (ARGS[i - 1] === '--candidates' ? '14' : a)), '--objectives', 'perplexity,parameters', '--constraint', 'block_parameters>=0.95*seed'];
     const whole = join(dir, 'whole.sqlite');
     expect(await exited(start([...PARETO, '--study', whole]))).toBe(0);
+    // a seed outside the bounds is refused before anything starts
+    const tight = await run([...PARETO.filter((a) => a !== 'block_parameters>=0.95*seed'), 'block_parameters<=10', '--study', join(dir, 'tight.sqlite')]);
+    expect([tight.code, tight.stderr]).toEqual([2, expect.stringMatching(/--constraint: the seed \(vanilla\) itself breaks it: block_parameters<=10 not kept: block_parameters [\d,]+ > 10/)]);
+    expect(existsSync(join(dir, 'tight.sqlite'))).toBe(false);
+    // hurdles asked for in a Pareto search: said to cut by perplexity alone
+    const hurdled = await run([...PARETO, '--candidates', '1', '--study', join(dir, 'hurdled.sqlite')]);
+    expect(hurdled.stderr).toContain('warning: --hurdles stop candidates by perplexity alone');
     const shown = await run(['study', 'show', whole]);
     expect(shown.stdout).toMatch(/^ {2}pareto \(populationSize 4, tournamentSize 2\) from vanilla/m);
     expect(shown.stdout).toContain('  objectives: perplexity (lower is better), parameters (lower is better)');
-    expect(shown.stdout).toContain('  constraints, decided before training: parameters>=0.95*seed');
+    expect(shown.stdout).toContain('  constraints, decided before training: block_parameters>=0.95*seed');
     expect(shown.stdout).toMatch(/^Pareto front over perplexity, parameters: \d+ of \d+ completed programs/m);
     const evaluations = (await read(whole, (s) => s.evaluations()))!;
     const refused = evaluations.filter((e) => e.reason?.startsWith('constraint:'));
     expect(refused.length).toBeGreaterThan(0);
     for (const e of refused) {
-      expect(e.reason).toMatch(/^constraint: parameters>=0\.95\*seed not kept: parameters [\d,]+ < [\d,]+ \(0\.95 x the seed's [\d,]+\)/);
+      expect(e.reason).toMatch(/^constraint: block_parameters>=0\.95\*seed not kept: block_parameters [\d,]+ < [\d,]+ \(0\.95 x the seed's [\d,]+\)/);
       expect([e.steps, e.trainSeconds, e.backend]).toEqual([0, 0, null]);
     }
     const front = JSON.parse((await run(['study', 'show', whole, '--json'])).stdout).front;
@@ -442,8 +449,8 @@ describe('a search killed with SIGKILL', () => {
     // objectives and constraints are the study's: a resume that asks for others is refused
     const other = await run(['search', '--study', killed, '--resume', '--objectives', 'perplexity,step_time']);
     expect([other.code, other.stderr]).toEqual([2, expect.stringContaining('was started with perplexity,parameters; a study\'s objectives cannot change on --resume')]);
-    const bound = await run(['search', '--study', killed, '--resume', '--constraint', 'parameters>=0.5*seed']);
-    expect([bound.code, bound.stderr]).toEqual([2, expect.stringContaining('was started with parameters>=0.95*seed; a study\'s constraints cannot change on --resume')]);
+    const bound = await run(['search', '--study', killed, '--resume', '--constraint', 'block_parameters>=0.5*seed']);
+    expect([bound.code, bound.stderr]).toEqual([2, expect.stringContaining('was started with block_parameters>=0.95*seed; a study\'s constraints cannot change on --resume')]);
     // several objectives need a strategy that ranks by several
     const single = await run(['search', '--study', join(dir, 'x.sqlite'), '--strategy', 'random', '--objectives', 'perplexity,parameters']);
     expect([single.code, single.stderr]).toEqual([2, expect.stringContaining('--strategy random ranks by perplexity alone')]);

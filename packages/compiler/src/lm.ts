@@ -72,10 +72,11 @@ export interface LanguageModel {
   /** Mean next-token cross-entropy (nats) of `targets` given `tokens`, both int32 `[batch, seq]`. */
   loss(tokens: Tensor, targets: Tensor): Tensor;
   /**
-   * From one forward pass: `loss` exactly as `loss()` computes it, and `positions`, the
-   * cross-entropy at each position averaged over the batch (`[seq]`; for the in-context score).
+   * From one forward pass: `loss` exactly as `loss()` computes it, `positions`, the
+   * cross-entropy at each position averaged over the batch (`[seq]`; for the in-context score),
+   * and with `guesses` the most likely next token at each position (int32 `[batch, seq]`).
    */
-  evalLosses(tokens: Tensor, targets: Tensor): { loss: Tensor; positions: Tensor };
+  evalLosses(tokens: Tensor, targets: Tensor, options?: { guesses?: boolean }): { loss: Tensor; positions: Tensor; guesses?: Tensor };
   dispose(): void;
 }
 
@@ -235,16 +236,25 @@ export function compileLanguageModel(dna: unknown, options: CompileModelOptions)
       return sparseSoftmaxCrossEntropy(tf, z, tf.reshape(tf.cast(targets, 'int32'), [-1]));
     });
 
-  const evalLosses = (tokens: Tensor, targets: Tensor): { loss: Tensor; positions: Tensor } => {
+  const evalLosses = (tokens: Tensor, targets: Tensor, o: { guesses?: boolean } = {}): { loss: Tensor; positions: Tensor; guesses?: Tensor } => {
     const z = logits(tokens);
     try {
       return tf.tidy(() => {
-        const t = tf.cast(targets, 'int32');
-        const mean = sparseSoftmaxCrossEntropy(tf, tf.reshape(z, [-1, vocabSize]), tf.reshape(t, [-1]));
-        // -log softmax at the target, per token, then averaged over the batch
-        const logProbabilities = tf.sub(z, tf.logSumExp(z, 2, true));
-        const picked = tf.sum(tf.mul(logProbabilities, tf.oneHot(t as never, vocabSize)), 2);
-        return { loss: mean, positions: tf.neg(tf.mean(picked, 0)) };
+        const [batch, len] = tokens.shape as [number, number];
+        const t = tf.reshape(tf.cast(targets, 'int32'), [-1]);
+        const flat = tf.reshape(z, [-1, vocabSize]);
+        const mean = sparseSoftmaxCrossEntropy(tf, flat, t);
+        // -log softmax at the target, per token: logsumexp minus the target's logit, then averaged over the batch.
+        // The target's logit by one gather from the flat logits (no one-hot), where the flat index fits int32
+        // (tfjs's gather with batchDims reads out of bounds on wasm).
+        const n = batch * len;
+        const picked =
+          n * vocabSize < 2 ** 31
+            ? tf.gather(tf.reshape(flat, [-1]), tf.add(tf.mul(tf.range(0, n, 1, 'int32'), tf.scalar(vocabSize, 'int32')), t))
+            : tf.sum(tf.mul(flat, tf.oneHot(t as never, vocabSize)), 1);
+        const perToken = tf.sub(tf.logSumExp(flat, 1), picked);
+        const positions = tf.mean(tf.reshape(perToken, [batch, len]), 0);
+        return { loss: mean, positions, ...(o.guesses ? { guesses: tf.argMax(z, 2) } : {}) };
       });
     } finally {
       z.dispose();

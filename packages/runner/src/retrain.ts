@@ -150,6 +150,7 @@ export function chooseFrontPrograms(config: StudyConfig, candidates: CandidateVi
   if (!seed) throw new SearchError('the study has no candidates yet: nothing to retrain');
   const byId = new Map(candidates.map((c) => [c.id, c]));
   const front = paretoFront(candidates, config.objectives).members.map((m) => byId.get(m.id)!);
+  if (!front.some((c) => c.hash !== seed.hash)) throw new SearchError('the Pareto front has no program but the seed yet (no other completed program is as good in every objective): nothing to retrain beside it');
   const program = (c: CandidateView, label: string): RetrainProgram => ({ label, hash: c.hash, candidate: c.id, searchFitness: c.evaluation?.status === 'completed' ? c.evaluation.fitness : null, dna: c.dna });
   return [program(seed, `seed (${config.seedModel})`), ...front.filter((c) => c.hash !== seed.hash).map((c) => program(c, `candidate ${c.id}`))];
 }
@@ -227,7 +228,7 @@ export async function runRetrain(args: RetrainArgs): Promise<{ plan: RetrainPlan
         : args.sample === undefined
           ? chooseRetrainPrograms(config, candidates, args.top, args.references)
           : withReferences(chooseFidelityPrograms(config, candidates, args.sample), args.references ?? []);
-      if (programs.length > 1000) throw new SearchError(`a retraining has at most 1000 programs, the seed and references included (got ${programs.length}: lower top)`);
+      if (programs.length > 1000) throw new SearchError(`a retraining has at most 1000 programs, the seed and references included (got ${programs.length}: ${args.sample !== undefined ? 'lower --sample' : args.front ? 'fewer --baselines' : 'lower --top'})`);
       checkAgainst(programs.map((p) => p.label));
       plan = await store.createRetrain({
         top: args.sample === undefined && !args.front ? args.top : 0,

@@ -63,7 +63,7 @@ export function outcomeOf(e: EvaluationRecord, objectives: string[] = []): Outco
 export function constrainedEstimate(dna: unknown, settings: Pick<RunSettings, 'dModel' | 'seqLen' | 'layers'>): Record<ConstrainedQuantity, number> | undefined {
   try {
     const e = planBlock(dna, { dModel: settings.dModel, seqLen: settings.seqLen }).estimate;
-    return { parameters: settings.layers * e.parameters, flops_per_token: settings.layers * e.forwardFlopsPerToken };
+    return { block_parameters: settings.layers * e.parameters, block_flops_per_token: settings.layers * e.forwardFlopsPerToken };
   } catch {
     return undefined;
   }
@@ -123,6 +123,17 @@ export function checkStudyConfig(c: StudyConfig): void {
     bad('hurdles', `must be increasing (got ${c.hurdles.join(', ')})`);
   }
   if (!Number.isInteger(c.hurdleMinSamples) || c.hurdleMinSamples < 1) bad('hurdleMinSamples', 'must be a positive integer');
+  checkObjectives(c);
+  if (!(c.candidateTimeoutSeconds > 0)) bad('candidateTimeoutSeconds', 'must be positive');
+}
+
+/** A study's objectives and constraints (`checkStudyConfig`'s part, checked on resume too: a study's record is data). */
+export function checkObjectives(c: Pick<StudyConfig, 'objectives' | 'constraints' | 'strategy' | 'settings'>): void {
+  const bad = (field: string, why: string) => {
+    throw new SearchError(`study configuration: ${field} ${why}`);
+  };
+  if (c.objectives !== undefined && !(Array.isArray(c.objectives) && c.objectives.every((n) => typeof n === 'string'))) bad('objectives', 'must be a list of names');
+  if (c.constraints !== undefined && !(Array.isArray(c.constraints) && c.constraints.every((n) => typeof n === 'string'))) bad('constraints', 'must be a list of constraints as written');
   if (c.objectives !== undefined) {
     try {
       parseObjectives(c.objectives.join(','));
@@ -141,7 +152,6 @@ export function checkStudyConfig(c: StudyConfig): void {
       bad('constraints', (e as Error).message);
     }
   }
-  if (!(c.candidateTimeoutSeconds > 0)) bad('candidateTimeoutSeconds', 'must be positive');
 }
 
 export interface SearchArgs {
@@ -237,10 +247,15 @@ async function search(args: SearchArgs): Promise<{ stopped: boolean; config: Stu
   const snapshot = await store.latestSnapshot();
   const strategy = snapshot ? definition.create(context, snapshot.state as never) : definition.create(context);
 
+  // checked on resume too: what the strategy is told must be what the study was started with
+  checkObjectives(config);
   const objectives = config.objectives ?? [];
   const constraints = (config.constraints ?? []).map(parseConstraint);
   const seedEstimate = constraints.length ? constrainedEstimate(config.seedDna, config.settings) : undefined;
   if (constraints.length && !seedEstimate) throw new SearchError(`the seed (${config.seedModel}) cannot be planned, so the constraints relative to it cannot be decided`);
+  const seedBroken = seedEstimate && constraintFailure(constraints, seedEstimate, seedEstimate);
+  // a seed outside the bounds would fill the population, and its children would mostly fail at once
+  if (seedBroken) throw new SearchError(`the seed (${config.seedModel}) itself breaks a constraint: ${seedBroken.replace(/^constraint: /, '')}`);
   /** Why a program breaks the study's constraints (decided here, before training), or undefined. */
   const brokenConstraint = (dna: unknown): string | undefined => {
     if (!constraints.length) return undefined;

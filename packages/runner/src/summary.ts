@@ -1,5 +1,5 @@
 import type { CandidateView, EvaluationRecord, StudyStore } from '@primer-search/store';
-import { nonDominatedFronts } from '@primer-search/search-strategies';
+import { firstFront } from '@primer-search/search-strategies';
 import { OBJECTIVES, failureCategory, objectiveVector, summarizeFidelity, summarizeRetrain, type FidelitySummary, type RetrainSummary, type StudyConfig } from '@primer-search/study';
 import { SearchError } from './search.js';
 
@@ -79,9 +79,9 @@ export function paretoFront(candidates: CandidateView[], objectives: string[]): 
     minimised.push(v);
     points.push({ id: c.id, values: objectives.map((n, k) => (OBJECTIVES[n]!.direction === 'min' ? v[k]! : -v[k]!)) });
   }
-  const fronts = nonDominatedFronts(minimised);
+  const onFront = new Set(firstFront(minimised));
   const p = Math.max(0, objectives.indexOf('perplexity'));
-  const members = points.filter((_, i) => fronts[i] === 0).sort((a, b) => a.values[p]! - b.values[p]! || a.id - b.id);
+  const members = points.filter((_, i) => onFront.has(i)).sort((a, b) => a.values[p]! - b.values[p]! || a.id - b.id);
   return { objectives, members, points };
 }
 
@@ -190,7 +190,10 @@ export async function summarizeStudy(store: StudyStore, top = 10, read?: { candi
     equivalent: { programs: equivalents.length, trainSecondsSaved: equivalents.reduce((s, e) => s + e.trainSeconds, 0) },
     ...(await retrainSummaries(store)),
     keptWeights: await keptWeightsOf(store, evaluations),
-    ...(config.objectives && config.objectives.length > 1 ? { front: paretoFront(candidates, config.objectives) } : {}),
+    // (a study's record is data: objectives that are not a list of known names give no front)
+    ...(Array.isArray(config.objectives) && config.objectives.length > 1 && config.objectives.every((n) => typeof n === 'string' && Object.hasOwn(OBJECTIVES, n))
+      ? { front: paretoFront(candidates, config.objectives) }
+      : {}),
   };
 }
 

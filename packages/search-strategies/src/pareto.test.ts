@@ -1,6 +1,7 @@
 import { baselines } from '@primer-search/baselines';
 import { describe, expect, it } from 'vitest';
-import { crowdedBetter, crowdingDistances, dominates, nonDominatedFronts, pareto, strategies, type Candidate, type Outcome } from './index.js';
+import fc from 'fast-check';
+import { crowdedBetter, crowdingDistances, dominates, firstFront, nonDominatedFronts, pareto, strategies, type Candidate, type Outcome } from './index.js';
 import { describeStrategyContract, syntheticOutcome } from './testing.js';
 
 const seedDna = baselines.get('vanilla').build({ dModel: 64, heads: 2 });
@@ -26,6 +27,20 @@ describe('NSGA-II ranking, on a hand-worked population (both objectives minimise
     expect(dominates([10, 5], [10, 6])).toBe(true);
     expect(dominates([10, 5], [10, 5])).toBe(false);
     expect(dominates([10, 5], [9, 6])).toBe(false);
+    // not a number: the worst value there is
+    expect(dominates([1, NaN], [2, 2])).toBe(false);
+    expect(dominates([2, 2], [3, NaN])).toBe(true);
+  });
+
+  it('the first front alone, found in memory proportional to the points, is front 0 of the full sort', () => {
+    expect(firstFront(pop)).toEqual([0, 1, 2, 7]);
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.integer({ min: 0, max: 9 }), fc.integer({ min: 0, max: 9 }), fc.integer({ min: 0, max: 3 })), { maxLength: 60 }), (xs) => {
+        const points = xs.map((x) => [...x]);
+        const fronts = nonDominatedFronts(points);
+        expect(firstFront(points)).toEqual(points.map((_, i) => i).filter((i) => fronts[i] === 0));
+      }),
+    );
   });
 
   it('sorts into fronts', () => {

@@ -3,12 +3,32 @@
 
 /** Whether `a` dominates `b`: no worse in every objective and better in one (all minimised). */
 export function dominates(a: number[], b: number[]): boolean {
+  // a value that is not a number (NaN) counts as the worst there is
+  const v = (x: number) => (Number.isNaN(x) ? Infinity : x);
   let better = false;
   for (let i = 0; i < a.length; i++) {
-    if (a[i]! > b[i]!) return false;
-    if (a[i]! < b[i]!) better = true;
+    if (v(a[i]!) > v(b[i]!)) return false;
+    if (v(a[i]!) < v(b[i]!)) better = true;
   }
   return better;
+}
+
+/**
+ * The indices of the points no other point dominates (front 0 of `nonDominatedFronts`), in
+ * memory proportional to the points: each point is compared with the front found so far.
+ */
+export function firstFront(points: number[][]): number[] {
+  const order = points.map((_, i) => i).sort((a, b) => {
+    for (let k = 0; k < (points[a]?.length ?? 0); k++) {
+      const d = (Number.isNaN(points[a]![k]!) ? Infinity : points[a]![k]!) - (Number.isNaN(points[b]![k]!) ? Infinity : points[b]![k]!);
+      if (d !== 0 && !Number.isNaN(d)) return d;
+    }
+    return a - b;
+  });
+  // sorted lexicographically, a point can only be dominated by one before it
+  const front: number[] = [];
+  for (const i of order) if (!front.some((j) => dominates(points[j]!, points[i]!))) front.push(i);
+  return front.sort((a, b) => a - b);
 }
 
 /**

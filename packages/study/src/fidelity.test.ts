@@ -133,6 +133,7 @@ describe('summarizeFidelity', () => {
     expect(fidelityVerdict(0.1, [-0.4, 0.6])).toMatch(/no evidence/);
     expect(fidelityVerdict(-0.7, [-0.9, -0.3])).toMatch(/reversed/);
     expect(fidelityVerdict(0.5)).toMatch(/too few programs/);
+    expect(fidelityVerdict(0.5, undefined, 12)).toMatch(/too many ties/);
     expect(fidelityVerdict(NaN)).toMatch(/constant/);
   });
 });

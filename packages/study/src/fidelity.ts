@@ -194,9 +194,13 @@ interface FidelityPlan {
 const signed = (x: number) => `${x > 0 ? '+' : ''}${x}`;
 
 /** In words, what a rank correlation with its interval says of a proxy. */
-export function fidelityVerdict(rho: number, interval?: [number, number]): string {
+export function fidelityVerdict(rho: number, interval?: [number, number], programs = 0): string {
   if (!Number.isFinite(rho)) return 'no rank correlation can be measured (one side is constant)';
-  if (!interval) return `rho ${rho.toFixed(2)} from too few programs for an interval (4 or more are needed)`;
+  if (!interval) {
+    return programs >= 4
+      ? `rho ${rho.toFixed(2)}, with no interval: too many ties (most bootstrap resamples had one side constant)`
+      : `rho ${rho.toFixed(2)} from too few programs for an interval (4 or more are needed)`;
+  }
   const [lo, hi] = interval;
   if (lo >= 0.8) return "the search's order predicts the longer run's well";
   if (lo > 0) return "the search's order predicts the longer run's only in part: better than chance, far from faithful";
@@ -210,7 +214,9 @@ export function fidelityVerdict(rho: number, interval?: [number, number]): strin
  * seeded bootstrap interval), Kendall's tau-b, the overlap of the top 5 and top 10, the seeds'
  * agreement with each other, and the programs whose rank moved most.
  */
-export function summarizeFidelity(plan: FidelityPlan, allRuns: FidelityRun[]): FidelitySummary {
+export function summarizeFidelity(recorded: FidelityPlan, allRuns: FidelityRun[]): FidelitySummary {
+  // a study's record is data: lists that are not lists count as empty
+  const plan = { ...recorded, seeds: Array.isArray(recorded.seeds) ? recorded.seeds : [], programs: Array.isArray(recorded.programs) ? recorded.programs : [] };
   const runs = allRuns.filter((r) => r.retrain === plan.id);
   const left: FidelitySummary['left'] = [];
   const raw: Array<Omit<FidelityPoint, 'searchRank' | 'retrainedRank'> & { bySeed: number[] }> = [];
@@ -271,7 +277,7 @@ export function summarizeFidelity(plan: FidelityPlan, allRuns: FidelityRun[]): F
   else {
     const s = spearmanResult!;
     const lines = [
-      `Spearman's rho ${s.rho.toFixed(2)}${s.interval ? ` [${s.interval[0].toFixed(2)}, ${s.interval[1].toFixed(2)}] (bootstrap 95%)` : ''}, Kendall's tau ${kendall!.toFixed(2)}, over ${n} programs: ${fidelityVerdict(s.rho, s.interval)}.`,
+      `Spearman's rho ${s.rho.toFixed(2)}${s.interval ? ` [${s.interval[0].toFixed(2)}, ${s.interval[1].toFixed(2)}] (bootstrap 95%)` : ''}, Kendall's tau ${kendall!.toFixed(2)}, over ${n} programs: ${fidelityVerdict(s.rho, s.interval, n)}.`,
       ...(top.length ? [`top-k kept: ${top.map((t) => `${Math.round(t.overlap * t.k)} of the search's best ${t.k} are among the longer run's best ${t.k}`).join('; ')}.`] : []),
       ...(seedAgreement !== undefined ? [`the longer run against itself (seed ${plan.seeds[0]} against seed ${plan.seeds[1]}): rho ${seedAgreement.toFixed(2)}, a ceiling for the proxy's.`] : []),
       ...(moved.length ? [`moved most: ${moved.map((p) => `${p.label} (search rank ${rank(p.searchRank)}, retrained ${rank(p.retrainedRank)})`).join(', ')}.`] : []),

@@ -33,28 +33,34 @@ describe('objectives', () => {
     expect(() => parseObjectives('parameters')).toThrow(/perplexity must be among the objectives/);
     expect(() => parseObjectives('perplexity,params')).toThrow(/no objective "params"; known: perplexity, parameters, flops_per_token, step_time, in_context/);
     expect(() => parseObjectives('perplexity,perplexity')).toThrow(/named twice/);
+    // names every object has are not objectives
+    for (const n of ['constructor', 'toString', '__proto__']) expect(() => parseObjectives(`perplexity,${n}`)).toThrow(/no objective/);
+    expect(() => objectiveVector(evaluation(), ['perplexity', 'constructor'])).toThrow(/no objective/);
   });
 });
 
 describe('constraints', () => {
   it('are parsed relative to the seed or absolute, and refuse what they cannot decide before training', () => {
-    expect(parseConstraint('parameters >= 0.9*seed')).toEqual({ text: 'parameters>=0.9*seed', quantity: 'parameters', op: '>=', factor: 0.9, relative: true });
-    expect(parseConstraint('flops_per_token<=2e6')).toEqual({ text: 'flops_per_token<=2e6', quantity: 'flops_per_token', op: '<=', factor: 2e6, relative: false });
-    expect(() => parseConstraint('perplexity<=100')).toThrow(/bounds perplexity; a constraint can bound parameters or flops_per_token/);
-    expect(() => parseConstraint('parameters=1')).toThrow(/cannot read the constraint/);
-    expect(() => parseConstraint('parameters>=-1*seed')).toThrow(/cannot read|positive number/);
-    expect(() => parseConstraint('parameters>=0*seed')).toThrow(/positive number/);
+    expect(parseConstraint('block_parameters >= 0.9*seed')).toEqual({ text: 'block_parameters>=0.9*seed', quantity: 'block_parameters', op: '>=', factor: 0.9, relative: true });
+    expect(parseConstraint('block_flops_per_token<=2e6')).toEqual({ text: 'block_flops_per_token<=2e6', quantity: 'block_flops_per_token', op: '<=', factor: 2e6, relative: false });
+    // the objectives' names, and names every object has, are not quantities a constraint bounds
+    expect(() => parseConstraint('parameters>=0.9*seed')).toThrow(/bounds parameters; a constraint can bound block_parameters or block_flops_per_token/);
+    expect(() => parseConstraint('constructor>=1*seed')).toThrow(/bounds constructor/);
+    expect(() => parseConstraint('perplexity<=100')).toThrow(/bounds perplexity; a constraint can bound block_parameters or block_flops_per_token/);
+    expect(() => parseConstraint('block_parameters=1')).toThrow(/cannot read the constraint/);
+    expect(() => parseConstraint('block_parameters>=-1*seed')).toThrow(/cannot read|positive number/);
+    expect(() => parseConstraint('block_parameters>=0*seed')).toThrow(/positive number/);
   });
 
   it('say which one a program breaks, with its value, the bound and the seed', () => {
-    const seed = { parameters: 100_000, flops_per_token: 2e6 };
-    const cs = ['parameters>=0.9*seed', 'flops_per_token<=1.1*seed'].map(parseConstraint);
-    expect(constraintFailure(cs, { parameters: 95_000, flops_per_token: 2.1e6 }, seed)).toBeUndefined();
-    expect(constraintFailure(cs, { parameters: 90_000, flops_per_token: 2.2e6 }, seed)).toBeUndefined();
-    expect(constraintFailure(cs, { parameters: 50_000, flops_per_token: 1e6 }, seed)).toBe(
-      "constraint: parameters>=0.9*seed not kept: parameters 50,000 < 90,000 (0.9 x the seed's 100,000); decided before training from the compiler's estimate",
+    const seed = { block_parameters: 100_000, block_flops_per_token: 2e6 };
+    const cs = ['block_parameters>=0.9*seed', 'block_flops_per_token<=1.1*seed'].map(parseConstraint);
+    expect(constraintFailure(cs, { block_parameters: 95_000, block_flops_per_token: 2.1e6 }, seed)).toBeUndefined();
+    expect(constraintFailure(cs, { block_parameters: 90_000, block_flops_per_token: 2.2e6 }, seed)).toBeUndefined();
+    expect(constraintFailure(cs, { block_parameters: 50_000, block_flops_per_token: 1e6 }, seed)).toBe(
+      "constraint: block_parameters>=0.9*seed not kept: block_parameters 50,000 < 90,000 (0.9 x the seed's 100,000); decided before training from the compiler's estimate",
     );
-    expect(constraintFailure(cs, { parameters: 120_000, flops_per_token: 3e6 }, seed)).toMatch(/^constraint: flops_per_token<=1\.1\*seed not kept: flops_per_token 3,000,000 > 2,200,000/);
-    expect(constraintFailure([parseConstraint('parameters<=1e5')], { parameters: 100_001, flops_per_token: 0 }, seed)).toMatch(/parameters 100,001 > 100,000;/);
+    expect(constraintFailure(cs, { block_parameters: 120_000, block_flops_per_token: 3e6 }, seed)).toMatch(/^constraint: block_flops_per_token<=1\.1\*seed not kept: block_flops_per_token 3,000,000 > 2,200,000/);
+    expect(constraintFailure([parseConstraint('block_parameters<=1e5')], { block_parameters: 100_001, block_flops_per_token: 0 }, seed)).toMatch(/block_parameters 100,001 > 100,000;/);
   });
 });

@@ -76,7 +76,7 @@ export function parseObjectives(text: string): string[] {
     .split(',')
     .map((x) => x.trim())
     .filter(Boolean);
-  for (const n of names) if (!OBJECTIVES[n]) throw new ObjectiveError(`no objective ${JSON.stringify(n)}; known: ${Object.keys(OBJECTIVES).join(', ')}`);
+  for (const n of names) if (!Object.hasOwn(OBJECTIVES, n)) throw new ObjectiveError(`no objective ${JSON.stringify(n)}; known: ${Object.keys(OBJECTIVES).join(', ')}`);
   if (new Set(names).size !== names.length) throw new ObjectiveError(`an objective is named twice in ${JSON.stringify(text)}`);
   if (!names.includes('perplexity')) throw new ObjectiveError('perplexity must be among the objectives: it is what the search is about (e.g. perplexity,parameters)');
   return names;
@@ -86,7 +86,7 @@ export function parseObjectives(text: string): string[] {
 export function objectiveVector(e: ObjectiveSource, names: string[]): number[] | undefined {
   const out: number[] = [];
   for (const n of names) {
-    const d = OBJECTIVES[n];
+    const d = Object.hasOwn(OBJECTIVES, n) ? OBJECTIVES[n] : undefined;
     if (!d) throw new ObjectiveError(`no objective ${JSON.stringify(n)}`);
     const v = d.value(e);
     if (v === undefined) return undefined;
@@ -97,13 +97,13 @@ export function objectiveVector(e: ObjectiveSource, names: string[]): number[] |
 
 /** The quantities a constraint can bound: known before training, from the compiler's estimate of the blocks. */
 export const CONSTRAINED = {
-  parameters: "the blocks' parameters (the layers' sum; the embedding, the same in every program, left out)",
-  flops_per_token: "the blocks' forward FLOPs per token (the layers' sum)",
+  block_parameters: "the blocks' parameters (the layers' sum; the embedding and softmax, the same in every program, left out: not the objective parameters)",
+  block_flops_per_token: "the blocks' forward FLOPs per token (the layers' sum; not the objective flops_per_token, which counts training and the softmax)",
 } as const;
 export type ConstrainedQuantity = keyof typeof CONSTRAINED;
 
 export interface Constraint {
-  /** As written, e.g. `parameters>=0.9*seed`. */
+  /** As written, e.g. `block_parameters>=0.9*seed`. */
   text: string;
   quantity: ConstrainedQuantity;
   op: '>=' | '<=';
@@ -112,12 +112,12 @@ export interface Constraint {
   relative: boolean;
 }
 
-/** `parameters>=0.9*seed`, `flops_per_token<=1.1*seed`, `parameters<=2e6`: checked, or an ObjectiveError saying what is wrong. */
+/** `block_parameters>=0.9*seed`, `block_flops_per_token<=1.1*seed`, `block_parameters<=2e6`: checked, or an ObjectiveError saying what is wrong. */
 export function parseConstraint(text: string): Constraint {
   const m = /^\s*([a-z_]+)\s*(>=|<=)\s*([0-9.eE+-]+)\s*(\*\s*seed)?\s*$/.exec(text);
-  if (!m) throw new ObjectiveError(`cannot read the constraint ${JSON.stringify(text)}: write QUANTITY>=NUMBER*seed or QUANTITY<=NUMBER (e.g. "parameters>=0.9*seed", "flops_per_token<=1.1*seed", "parameters<=2e6")`);
+  if (!m) throw new ObjectiveError(`cannot read the constraint ${JSON.stringify(text)}: write QUANTITY>=NUMBER*seed or QUANTITY<=NUMBER (e.g. "block_parameters>=0.9*seed", "block_flops_per_token<=1.1*seed", "block_parameters<=2e6")`);
   const [, quantity, op, number, seed] = m;
-  if (!(quantity! in CONSTRAINED)) throw new ObjectiveError(`the constraint ${JSON.stringify(text)} bounds ${quantity}; a constraint can bound ${Object.keys(CONSTRAINED).join(' or ')} (known before training)`);
+  if (!Object.hasOwn(CONSTRAINED, quantity!)) throw new ObjectiveError(`the constraint ${JSON.stringify(text)} bounds ${quantity}; a constraint can bound ${Object.keys(CONSTRAINED).join(' or ')} (known before training)`);
   const factor = Number(number);
   if (!Number.isFinite(factor) || factor <= 0) throw new ObjectiveError(`the constraint ${JSON.stringify(text)} needs a positive number, got ${number}`);
   return { text: text.replace(/\s+/g, ''), quantity: quantity as ConstrainedQuantity, op: op as '>=' | '<=', factor, relative: Boolean(seed) };

@@ -75,7 +75,7 @@ export function inContextScore(positionLosses: ArrayLike<number>): number {
  * Mean loss of `model` over fixed batches, token-weighted, and its in-context score
  * (`inContextScore` of the per-position losses over every batch), from one forward pass per batch;
  * with `queryPositions` (a synthetic task's), also the share of queries whose answer is the most
- * likely next token (recall), from a second pass.
+ * likely next token (recall), from the same pass.
  */
 export function evaluate(model: LanguageModel, batches: Batch[], queryPositions?: number[]): { loss: number; inContext: number; recall?: number } {
   const tf = tfOf(model);
@@ -86,21 +86,21 @@ export function evaluate(model: LanguageModel, batches: Batch[], queryPositions?
   let positions: Float64Array | undefined;
   let windows = 0;
   for (const b of batches) {
-    const [loss, perPosition] = tf.tidy(() => {
+    const recall = Boolean(queryPositions?.length);
+    const [loss, perPosition, guesses] = tf.tidy(() => {
       const { x, y } = batchTensors(tf, b);
-      const r = model.evalLosses(x as never, y as never) as unknown as { loss: tfjs.Tensor; positions: tfjs.Tensor };
-      return [r.loss.dataSync()[0]!, r.positions.dataSync() as Float32Array] as const;
+      const r = model.evalLosses(x as never, y as never, { guesses: recall }) as unknown as { loss: tfjs.Tensor; positions: tfjs.Tensor; guesses?: tfjs.Tensor };
+      return [r.loss.dataSync()[0]!, r.positions.dataSync() as Float32Array, r.guesses?.dataSync() as Int32Array | undefined] as const;
     });
     total += loss * b.batch * b.seqLen;
     count += b.batch * b.seqLen;
     positions ??= new Float64Array(perPosition.length);
     for (let i = 0; i < positions.length; i++) positions[i]! += perPosition[i]! * b.batch;
     windows += b.batch;
-    if (queryPositions?.length) {
+    if (guesses) {
       // recall: the most likely next token is the query's answer
-      const guesses = tf.tidy(() => tf.argMax(model.logits(tf.tensor2d(b.tokens, [b.batch, b.seqLen], 'int32') as never) as unknown as tfjs.Tensor, 2).dataSync());
       for (let w = 0; w < b.batch; w++) {
-        for (const p of queryPositions) {
+        for (const p of queryPositions!) {
           if (p >= b.seqLen) continue;
           asked++;
           if (guesses[w * b.seqLen + p] === b.targets[w * b.seqLen + p]) right++;

@@ -4,7 +4,10 @@ import type { Dna } from '@primer-search/dna';
 import { evaluationBatches } from '@primer-search/datasets';
 import { describeBackend, formatBudget, seedStatistics, type Budget, type RunSettings, type SeedStatistics, type StudyConfig } from '@primer-search/study';
 import { UsageError, type CliIo } from '../io.js';
-import { openForReading } from '../studies.js';
+import { checkStudyPlugins, openForReading, pluginSpecifier } from '../studies.js';
+import { collect } from '../flags.js';
+import { PrimerError } from '@primer-search/core';
+import { loadPlugins } from '@primer-search/runner/controller';
 import { loadTrainer } from '../trainer.js';
 import { integer, loadDna, type CommandResult } from './dna.js';
 import { addRunOptions, announceData, budget as budgetArg, checkRunFlags, settingsOf, type RunOptions } from './train.js';
@@ -94,7 +97,7 @@ async function ablateProgram(io: CliIo, dna: Dna, settings: RunSettings, seeds: 
           ablation = ablateModel(model, evaluationBatches(data.validation, settings.batch, settings.seqLen, settings.evalWindows));
         },
       });
-      if (!ablation) throw new UsageError(`${label} did not complete its training at seed ${seed} (${record.result.status}): nothing to ablate`);
+      if (!ablation) throw new PrimerError('ABLATION', `${label} did not complete its training at seed ${seed} (${record.result.status}${record.result.divergence ? `: ${record.result.divergence.what} stopped being finite at step ${record.result.divergence.step}` : ''}): nothing to ablate`);
     } finally {
       progress?.stop();
     }
@@ -138,15 +141,21 @@ export function studyAblateCommand(study: Command, io: CliIo): void {
     .addOption(new Option('--budget <budget>', "training budget per seed (default: the search's budget per candidate)").argParser(budgetArg))
     .option('--seeds <n>', "train and ablate with this many seeds (the study's seed, +1, ...)", integer('--seeds', 1, 100), 1)
     .option('--json', 'print the ablation as JSON')
-    .action(async (location: string, id: number, o: { budget?: Budget; seeds: number; json?: boolean }) => {
+    .addOption(new Option('--plugin <module>', "import this module first: the plugins the study was run with (a file or package; repeatable; a study's own record of them is never imported)").argParser(collect).default([], 'none'))
+    .action(async (location: string, id: number, o: { budget?: Budget; seeds: number; json?: boolean; plugin: string[] }) => {
+      const plugins = o.plugin.map(pluginSpecifier);
+      await loadPlugins(plugins);
       const store = await openForReading(location);
       let config: StudyConfig;
       let dna: Dna;
       try {
-        config = (await store.config()) as unknown as StudyConfig;
+        const stored = (await store.config()) as unknown as StudyConfig | undefined;
+        if (!stored) throw new UsageError(`${location} holds no study`);
+        config = stored;
         const c = await store.candidate(id);
         if (!c) throw new UsageError(`${location} has no candidate ${id} (it has ${(await store.candidates()).length})`);
         dna = c.dna as Dna;
+        checkStudyPlugins(config, plugins, location);
       } finally {
         await store.close();
       }

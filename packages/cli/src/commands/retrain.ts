@@ -119,7 +119,7 @@ export function fidelityCommand(study: Command, io: CliIo, result: CommandResult
       .addOption(new Option('--budget <budget>', 'training budget per run: time, steps, tokens or FLOPs, as for primer search').argParser(budgetArg).conflicts('factor'))
       .addOption(new Option('--factor <k>', "the budget per run as a multiple of the search's budget per candidate").argParser(positive('--factor')).default(5)),
   )
-    .option('--seeds <n>', "seeds per program: the study's seed, +1, +2, ... (2 at least, to see how the longer run agrees with itself)", integer('--seeds', 1, 100), 2)
+    .option('--seeds <n>', "seeds per program: the study's seed, +1, +2, ... (with 1, the longer run's agreement with itself, the ceiling for the proxy's rho, is not measured)", integer('--seeds', 1, 100), 2)
     .option('--json', 'print the fidelity summary as JSON')
     .action(async (location: string, o: RetrainOptions) => {
       await retrainStudy(io, result, location, { ...o, top: 0, baselines: '', against: 'seed', heads: 4 }, true);

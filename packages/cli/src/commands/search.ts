@@ -14,6 +14,7 @@ import {
   loadPlugins,
   runRetrain,
   runSearch,
+  constrainedEstimate,
   summarizeStudy,
   RetrainArgumentError,
   type SearchEvent,
@@ -24,7 +25,7 @@ import {
 import { strategies } from '@primer-search/search-strategies';
 import { baselines } from '@primer-search/baselines';
 import { PostgresStudyStore, openStudyStore, parseStudyLocation, type StudyStore } from '@primer-search/store';
-import { CONSTRAINED, DEFAULT_TRAIN_CONFIG, OBJECTIVES, ObjectiveError, formatBudget, parseBudget, parseConstraint, parseObjectives, pluginIdentity, scaleBudget, summarizeRetrain, type Budget, type CandidateView, type RetrainSummary } from '@primer-search/study';
+import { CONSTRAINED, constraintFailure, DEFAULT_TRAIN_CONFIG, OBJECTIVES, ObjectiveError, formatBudget, parseBudget, parseConstraint, parseObjectives, pluginIdentity, scaleBudget, summarizeRetrain, type Budget, type CandidateView, type RetrainSummary } from '@primer-search/study';
 import { confirmed, UsageError, type CliIo } from '../io.js';
 import { checkStudyPlugins, openForChange, openForReading, pluginSpecifier } from '../studies.js';
 import { integer, loadDna, type CommandResult } from './dna.js';
@@ -296,7 +297,7 @@ export function searchCommand(program: Command, io: CliIo, result: CommandResult
       .addOption(
         new Option(
           '--constraint <expr>',
-          `a bound every candidate must keep, decided before training from the compiler's estimate of its blocks; a candidate that breaks it fails with the reason (repeatable; e.g. "parameters>=0.9*seed", "flops_per_token<=1.1*seed", "parameters<=2e6"; quantities: ${Object.keys(CONSTRAINED).join(', ')})`,
+          `a bound every candidate must keep, decided before training from the compiler's estimate of its blocks; a candidate that breaks it fails with the reason (repeatable; e.g. "block_parameters>=0.9*seed", "block_flops_per_token<=1.1*seed", "block_parameters<=2e6"; quantities: ${Object.keys(CONSTRAINED).join(', ')}, the blocks' alone: the embedding and softmax, the same in every program, are left out)`,
         )
           .argParser(collect)
           .default([], 'none'),
@@ -322,17 +323,23 @@ export function searchCommand(program: Command, io: CliIo, result: CommandResult
     const moreCandidates = command.getOptionValueSource('candidates') === 'cli' ? o.candidates : undefined;
     if (o.resume && !o.study) throw new UsageError('--resume needs --study FILE');
     if (o.resume && command.getOptionValueSource('keepWeights') === 'cli') throw new UsageError('--keep-weights is set when a study starts (its record says how many it keeps); it cannot be changed on --resume');
-    let objectives: string[];
-    let constraints: string[];
-    try {
-      objectives = parseObjectives(o.objectives);
-      constraints = o.constraint.map((c) => parseConstraint(c).text);
-    } catch (e) {
-      if (!(e instanceof ObjectiveError)) throw e;
-      throw new UsageError(`${/constraint/.test(e.message) ? '--constraint' : '--objectives'}: ${e.message}`);
-    }
+    const parsed = <T>(flag: string, f: () => T): T => {
+      try {
+        return f();
+      } catch (e) {
+        if (!(e instanceof ObjectiveError)) throw e;
+        throw new UsageError(`${flag}: ${e.message}`);
+      }
+    };
+    const objectives = parsed('--objectives', () => parseObjectives(o.objectives));
+    const constraints = parsed('--constraint', () => o.constraint.map((c) => parseConstraint(c).text));
     // several objectives: the Pareto strategy, unless another that ranks by several is named
     if (objectives.length > 1 && command.getOptionValueSource('strategy') !== 'cli') o.strategy = 'pareto';
+    // hurdles stop by perplexity alone: in a Pareto search they would cut the front's cheap end, so they are off unless asked for
+    if (objectives.length > 1 && !o.resume) {
+      if (command.getOptionValueSource('hurdles') !== 'cli') o.hurdles = [];
+      else if (o.hurdles.length) io.stderr('warning: --hurdles stop candidates by perplexity alone; in a Pareto search they may stop programs that trade perplexity for the other objectives before the front sees them\n');
+    }
     const plugins = o.plugin.map(pluginSpecifier);
     await loadPlugins(plugins);
     if (!o.resume) checkRunFlags(o);
@@ -372,6 +379,11 @@ export function searchCommand(program: Command, io: CliIo, result: CommandResult
         if (!isPrimerError(e)) throw e;
         const flag = (o.strategy === 'evolution' || o.strategy === 'pareto') && /populationSize|tournamentSize/.test(e.message) ? '--population/--tournament' : '--strategy-option';
         throw new UsageError(`${flag}: ${e.message}`);
+      }
+      if (constraints.length) {
+        const own = constrainedEstimate(seed.dna, o);
+        const broken = own && constraintFailure(constraints.map(parseConstraint), own, own);
+        if (broken) throw new UsageError(`--constraint: the seed (${o.seedModel}) itself breaks it: ${broken.replace(/^constraint: /, '')}`);
       }
       const budget = o.budgetPerCandidate;
       config = {

@@ -184,9 +184,10 @@ function figures(name: string, r: RunRecord): string {
     `  parameters    ${fmt(res.parameters)}`,
     `  FLOPs/token   ${fmt(res.trainingFlopsPerToken / 1e6, 2)} M (training, forward + backward)`,
   ];
-  if (res.final) lines.push(`  validation    loss ${res.final.loss.toFixed(4)} nats/token · perplexity ${res.final.perplexity.toFixed(3)}${res.final.inContext !== undefined ? ` · in-context score ${res.final.inContext.toFixed(3)}` : ''}`);
-  if (res.final?.recall !== undefined) lines.push(`  recall        ${(res.final.recall * 100).toFixed(1)}% of the queries answered (the most likely next token)`);
-  else lines.push(`  DIVERGED      ${res.divergence!.what} stopped being finite at step ${res.divergence!.step}`);
+  if (res.final) {
+    lines.push(`  validation    loss ${res.final.loss.toFixed(4)} nats/token · perplexity ${res.final.perplexity.toFixed(3)}${res.final.inContext !== undefined ? ` · in-context score ${res.final.inContext.toFixed(3)}` : ''}`);
+    if (res.final.recall !== undefined) lines.push(`  recall        ${(res.final.recall * 100).toFixed(1)}% of the queries answered (the most likely next token)`);
+  } else lines.push(`  DIVERGED      ${res.divergence!.what} stopped being finite at step ${res.divergence!.step}`);
   lines.push(
     `  curve         ${res.evaluations.map((e) => `step ${e.step}: ${e.perplexity.toFixed(2)}`).join(' · ')}`,
   );
