@@ -124,6 +124,11 @@ describe('summarizeFidelity', () => {
       { label: 'primer-ez', reason: 'a reference, not a candidate of the search' },
     ]);
     expect(f.table.notes).toContain('left out: candidate 6, failed at the longer budget (seed 2: diverged).');
+    expect(f.table.notes).toContain('not yet measured: candidate 5 (1 of 2 runs to go).');
+    // while runs are to come: the first seed's picture, said to be provisional (the seed 1st by the longer run, as in the full table)
+    const firstSeed = spearman(programs.map((p) => p.searchFitness), programs.map((_, p) => longer[p]![0]));
+    expect(f.table.notes).toContain(`provisional, while runs are to come: over seed 1 alone, Spearman's rho ${firstSeed.toFixed(2)} over 7 programs.`);
+    expect(summarizeFidelity(plan, runs).table.notes.some((n) => n.startsWith('provisional'))).toBe(false);
     expect(summarizeFidelity(plan, []).table.end).toBe('0 programs measured: nothing to correlate yet.');
   });
 

@@ -256,6 +256,18 @@ export function summarizeFidelity(recorded: FidelityPlan, allRuns: FidelityRun[]
   const moved = [...points].sort((p, q) => Math.abs(q.retrainedRank - q.searchRank) - Math.abs(p.retrainedRank - p.searchRank) || p.searchRank - q.searchRank).filter((p) => p.retrainedRank !== p.searchRank).slice(0, 5);
   const total = plan.programs.length * plan.seeds.length;
   const many = plan.seeds.length > 1;
+  const waiting = left.filter((x) => /not yet trained$/.test(x.reason));
+  // while runs are still to come: the first seed's picture alone, said to be provisional
+  let provisional: string | undefined;
+  if (waiting.length && plan.seeds.length > 1) {
+    const firstSeed = plan.programs
+      .map((p, program) => ({ p, r: runs.find((r) => r.program === program && r.seed === plan.seeds[0]) }))
+      .filter((x) => x.p.candidate !== null && typeof x.p.searchFitness === 'number' && Number.isFinite(x.p.searchFitness) && x.r?.status === 'completed' && typeof x.r.fitness === 'number' && Number.isFinite(x.r.fitness));
+    if (firstSeed.length >= 2) {
+      const rho = spearman(firstSeed.map((x) => x.p.searchFitness!), firstSeed.map((x) => x.r!.fitness!));
+      provisional = `provisional, while runs are to come: over seed ${plan.seeds[0]} alone, Spearman's rho ${rho.toFixed(2)} over ${firstSeed.length} programs.`;
+    }
+  }
   const rank = (r: number) => (Number.isInteger(r) ? `${r}` : r.toFixed(1));
   const table: FidelitySummary['table'] = {
     title: `fidelity ${plan.id}: ${plan.programs.length} programs spread over the search's range · ${plan.budget} per run · seed${many ? 's' : ''} ${plan.seeds.join(', ')} · ${done} of ${total} runs recorded`,
@@ -269,10 +281,12 @@ export function summarizeFidelity(recorded: FidelityPlan, allRuns: FidelityRun[]
       })),
     notes: [
       'moved: places gained (+) or lost (-) from the search to the longer run; lower perplexity ranks first.',
-      ...left.map((x) => `left out: ${x.label}, ${x.reason}.`),
+      ...left.filter((x) => !/not yet trained$/.test(x.reason)).map((x) => `left out: ${x.label}, ${x.reason}.`),
+      ...(waiting.length ? [`not yet measured: ${waiting.map((x) => `${x.label} (${x.reason.replace(/ runs? not yet trained$/, '')} runs to go)`).join(', ')}.`] : []),
     ],
     end: '',
   };
+  if (provisional) table.notes.push(provisional);
   if (n < 2) table.end = `${n} program${n === 1 ? '' : 's'} measured: nothing to correlate yet.`;
   else {
     const s = spearmanResult!;
