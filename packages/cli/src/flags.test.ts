@@ -67,6 +67,11 @@ const BAD: Record<string, string> = {
   '--delete': '0',
   '--config': './no/such/settings.yaml',
   '--keep-weights': '-1',
+  '--mqar-pairs': '0',
+  '--objectives': 'perplexity,nope',
+  '--constraint': 'perplexity<=100',
+  '--sample': '1',
+  '--factor': '0',
 };
 /** Flags whose every value is a valid command line (paths that are written, or may not exist yet). */
 const FREE = new Set(['--out', '--csv', '--study', '--cache', '--checkpoint', '--save', '--prompt', '--host', '--allow-host']);
@@ -85,6 +90,9 @@ const BASE: Record<string, string[]> = {
   'study show': [join(tmp, 'never.sqlite')],
   'study dna': [join(tmp, 'never.sqlite'), '0'],
   'study retrain': [join(tmp, 'never.sqlite')],
+  'study fidelity': [join(tmp, 'never.sqlite')],
+  'study ablate': [join(tmp, 'never.sqlite'), '0'],
+  ablate: ['--model', 'vanilla', '--budget', '1steps'],
   'data prepare': ['--dataset', 'brown', '--out', join(tmp, 'cache')],
   worker: ['--study', 'postgres://nobody@127.0.0.1:1/none'],
   generate: ['--model', join(tmp, 'no-model'), '--prompt', 'The'],
