@@ -166,6 +166,7 @@ describe('primer search and primer study show', () => {
       expect(r.stdout).toMatch(new RegExp(`candidate ${id}: perplexity [\\d.]+ against the seed's [\\d.]+ \\(-[\\d.]+%\\)\\. Its code's diff against the seed's \\(- vanilla, \\+ candidate ${id}\\):\n {2}@@ seed line \\d+ @@`));
       expect(r.stdout).not.toMatch(/^\/\/ vanilla · hash/m);
       expect(r.stdout).toMatch(/The search found a program [\d.]+% lower in perplexity than the seed in [\d.]+s: 6 candidates, each distinct program trained at most once, with one seed, for 4 steps\./);
+      expect(r.stdout).toMatch(/or measure whether this budget orders programs as a longer one would \(primer study fidelity \S+\)/);
       const full = await run(['study', 'show', study, '--full']);
       expect(full.stdout).toMatch(new RegExp(`candidate ${id} as code:\n\n// candidate-${id} · hash [0-9a-f]+`));
     } else {

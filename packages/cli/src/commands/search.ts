@@ -263,7 +263,7 @@ export function formatSummary(s: StudySummary, candidatesOf: (id: number) => { d
     out.push(
       `\nThe search found a program ${(((seed - best.fitness) / seed) * 100).toFixed(1)}% lower in perplexity than the seed in ${duration(options.elapsedSeconds)}: ` +
         `${s.told} candidates, each distinct program trained at most once, with one seed, for ${formatBudget(c.settings.budget)}. What pays at so short a budget (often a smaller model) need not pay at a longer one: ` +
-        `retrain the best with several seeds and 5x the budget (primer study retrain ${where} --top ${Math.min(3, s.leaderboard.length - 1) || 1}${plugins}); their whole code: primer study show ${where} --full.`,
+        `retrain the best with several seeds and 5x the budget (primer study retrain ${where} --top ${Math.min(3, s.leaderboard.length - 1) || 1}${plugins}), or measure whether this budget orders programs as a longer one would (primer study fidelity ${where}${plugins}); their whole code: primer study show ${where} --full.`,
     );
   }
   for (const r of s.retrains) out.push(`\n${formatRetrain(r).trimEnd()}`);
