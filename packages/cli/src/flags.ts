@@ -34,6 +34,12 @@ export const number = (name: string) => (value: string) => {
   return n;
 };
 
+export const positiveNumber = (name: string) => (value: string) => {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive number.`);
+  return n;
+};
+
 /** The model width: dModel / 8 is the unit a DNA's widths count in, so a multiple of 16. */
 export const dModel = (value: string) => {
   const n = integer('--d-model', 16)(value);

@@ -236,6 +236,16 @@ function reusedNote(x) {
   return x.reused ? ' (reused)' : '';
 }
 
+/** A table the study package words (a retraining's, a fidelity measurement's): a program of the search opens from its first cell. */
+function tableOf(t, cls, rowClass = () => '') {
+  const rows = t.rows.map((x) => {
+    const [label, ...rest] = x.cells;
+    const link = x.candidate !== null && x.candidate !== undefined ? html`<button data-id="${x.candidate}">${label}</button>` : label;
+    return html`<tr class="${rowClass(x)}"><td>${link}</td>${rest.map((c) => html`<td>${c}</td>`)}</tr>`;
+  });
+  return html`<table class="rows ${cls}"><thead><tr>${t.columns.map((c) => html`<th>${c}</th>`)}</tr></thead><tbody>${rows}</tbody></table>`;
+}
+
 /** The retrainings (primer study retrain): the table as the study package words it (the same as the CLI prints), programs of the search linked to their candidate. */
 function drawRetrains() {
   const list = state.study.summary.retrains ?? [];
@@ -244,12 +254,7 @@ function drawRetrains() {
     $('retrains'),
     html`${list.map((r) => {
       const t = r.table;
-      const rows = t.rows.map((x) => {
-        const [label, ...rest] = x.cells;
-        const link = x.candidate !== null ? html`<button data-id="${x.candidate}">${label}</button>` : label;
-        return html`<tr class="${r.winner?.program === x.program ? 'winner' : ''}"><td>${link}</td>${rest.map((c) => html`<td>${c}</td>`)}</tr>`;
-      });
-      return html`<p class="retrain-head">${t.title}</p><table class="rows retrain"><thead><tr>${t.columns.map((c) => html`<th>${c}</th>`)}</tr></thead><tbody>${rows}</tbody></table>${t.notes.map((n) => html`<p class="retrain-note">${n}</p>`)}<p class="retrain-end">${t.end}</p>`;
+      return html`<p class="retrain-head">${t.title}</p>${tableOf(t, 'retrain', (x) => (r.winner?.program === x.program ? 'winner' : ''))}${t.notes.map((n) => html`<p class="retrain-note">${n}</p>`)}<p class="retrain-end">${t.end}</p>`;
     })}`,
   );
 }
@@ -300,11 +305,7 @@ function drawFidelity() {
     $('fidelity'),
     html`${list.map((f) => {
       const t = f.table;
-      const rows = t.rows.map((x) => {
-        const [label, ...rest] = x.cells;
-        return html`<tr><td><button data-id="${x.candidate}">${label}</button></td>${rest.map((c) => html`<td>${c}</td>`)}</tr>`;
-      });
-      return html`<p class="retrain-head">${t.title}</p><figure class="wide"><figcaption>search perplexity against perplexity at ${f.budget} (mean over seeds ${f.seeds.join(', ')}); the grey line is y = x</figcaption><div id="chart-fidelity-${f.id}" class="chart fidelity-chart"></div></figure>${t.end.split('\n').map((n) => html`<p class="retrain-end">${n}</p>`)}<table class="rows retrain fidelity"><thead><tr>${t.columns.map((c) => html`<th>${c}</th>`)}</tr></thead><tbody>${rows}</tbody></table>${t.notes.map((n) => html`<p class="retrain-note">${n}</p>`)}`;
+      return html`<p class="retrain-head">${t.title}</p><figure class="wide"><figcaption>search perplexity against perplexity at ${f.budget} (mean over seeds ${f.seeds.join(', ')}); the grey line is y = x</figcaption><div id="chart-fidelity-${f.id}" class="chart fidelity-chart"></div></figure>${t.end.split('\n').map((n) => html`<p class="retrain-end">${n}</p>`)}${tableOf(t, 'retrain fidelity')}${t.notes.map((n) => html`<p class="retrain-note">${n}</p>`)}`;
     })}`,
   );
   for (const f of list) {

@@ -2,6 +2,7 @@
 // correlations between two measurements of the same programs, with a bootstrap interval, and
 // how much of the top is kept. Lower fitness (perplexity) is better throughout.
 import { Rng } from '@primer-search/core';
+import type { RetrainPlan, RetrainProgram, RetrainRun } from './records.js';
 
 /** Ranks 1..n of `xs`, ties given the mean of the ranks they span (as Spearman's rho needs). */
 export function averageRanks(xs: number[]): number[] {
@@ -173,23 +174,9 @@ export interface FidelitySummary {
   table: { title: string; columns: string[]; rows: Array<{ program: number; candidate: number; cells: string[] }>; notes: string[]; end: string };
 }
 
-interface FidelityRun {
-  /** The plan it belongs to (runs of other plans are ignored). */
-  retrain: number;
-  program: number;
-  seed: number;
-  status: 'completed' | 'failed';
-  fitness: number | null;
-  reason: string | null;
-}
-
-interface FidelityPlan {
-  id: number;
-  sample?: number;
-  budget: string;
-  seeds: number[];
-  programs: Array<{ label: string; candidate: number | null; searchFitness: number | null }>;
-}
+/** What a fidelity summary reads of a run and of a plan (records.ts's, as the store gives them). */
+type FidelityRun = Pick<RetrainRun, 'retrain' | 'program' | 'seed' | 'status' | 'fitness' | 'reason'>;
+type FidelityPlan = Pick<RetrainPlan, 'id' | 'sample' | 'budget' | 'seeds'> & { programs: Array<Pick<RetrainProgram, 'label' | 'candidate' | 'searchFitness'>> };
 
 const signed = (x: number) => `${x > 0 ? '+' : ''}${x}`;
 

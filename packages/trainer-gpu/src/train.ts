@@ -85,8 +85,8 @@ export function evaluate(model: LanguageModel, batches: Batch[], queryPositions?
   let asked = 0;
   let positions: Float64Array | undefined;
   let windows = 0;
+  const recall = Boolean(queryPositions?.length);
   for (const b of batches) {
-    const recall = Boolean(queryPositions?.length);
     const [loss, perPosition, guesses] = tf.tidy(() => {
       const { x, y } = batchTensors(tf, b);
       const r = model.evalLosses(x as never, y as never, { guesses: recall }) as unknown as { loss: tfjs.Tensor; positions: tfjs.Tensor; guesses?: tfjs.Tensor };

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { InvalidArgumentError, Option, type Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { quote } from '@primer-search/core';
 import { prepareData } from '@primer-search/datasets';
 import type { Dna } from '@primer-search/dna';
@@ -10,13 +10,8 @@ import { scaleBudget, summarizeFidelity, summarizeRetrain, type Budget } from '@
 import { confirmed, UsageError, type CliIo } from '../io.js';
 import { checkStudyPlugins, openForChange, pluginSpecifier } from '../studies.js';
 import { integer, loadDna, type CommandResult } from './dna.js';
-import { collect, didYouMean, heads as headsFlag, timeBudget, workersWarning } from '../flags.js';
+import { collect, didYouMean, heads as headsFlag, positiveNumber, timeBudget, workersWarning } from '../flags.js';
 
-const positive = (flag: string) => (value: string) => {
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${flag} must be a positive number.`);
-  return n;
-};
 import { announceData, budget as budgetArg, duration, fmt, modelName } from './train.js';
 import { dnaDiff, formatRetrain, formatTable } from '../format.js';
 
@@ -117,7 +112,7 @@ export function fidelityCommand(study: Command, io: CliIo, result: CommandResult
       .argument('<study>', 'the study: a file, sqlite:///path or postgres://...')
       .option('--sample <n>', 'distinct programs to retrain, the seed and the best included (all of them when the study has fewer)', integer('--sample', 2, 999), 20)
       .addOption(new Option('--budget <budget>', 'training budget per run: time, steps, tokens or FLOPs, as for primer search').argParser(budgetArg).conflicts('factor'))
-      .addOption(new Option('--factor <k>', "the budget per run as a multiple of the search's budget per candidate").argParser(positive('--factor')).default(5)),
+      .addOption(new Option('--factor <k>', "the budget per run as a multiple of the search's budget per candidate").argParser(positiveNumber('--factor')).default(5)),
   )
     .option('--seeds <n>', "seeds per program: the study's seed, +1, +2, ... (with 1, the longer run's agreement with itself, the ceiling for the proxy's rho, is not measured)", integer('--seeds', 1, 100), 2)
     .option('--json', 'print the fidelity summary as JSON')
