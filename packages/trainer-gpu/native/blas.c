@@ -250,22 +250,24 @@ static napi_value csoftmax(napi_env env, napi_callback_info info) {
 }
 
 /*
- * adam(heap, v, m, s, g, v2, m2, s2, n, b1, b2, eps, lr, c1, c2): one Adam update of n floats
- * (see FUSED_ADAM), in float32 as the composite computes it: m2 = b1 m + (1 - b1) g;
- * s2 = b2 s + (1 - b2) g^2; v2 = v - lr (m2 / c1) / (sqrt(s2 / c2) + eps).
+ * adam(heap, v, m, s, g, v2, m2, s2, n, b1, b2, eps, lr, c1, c2, scale): one Adam update of n
+ * floats (see FUSED_ADAM) of the gradient scale * g (the clipping's factor; 1 leaves g as it is),
+ * in float32 as the composite computes it: m2 = b1 m + (1 - b1) g; s2 = b2 s + (1 - b2) g^2;
+ * v2 = v - lr (m2 / c1) / (sqrt(s2 / c2) + eps).
  */
 static napi_value adam(napi_env env, napi_callback_info info) {
-  HEAP_CALL(15, 8, "adam(heap, v, m, s, g, v2, m2, s2, n, b1, b2, eps, lr, c1, c2)");
-  double h[6];
-  if (!doubles(env, argv, 9, 6, h)) return throw_error(env, "adam(heap, v, m, s, g, v2, m2, s2, n, b1, b2, eps, lr, c1, c2)");
+  HEAP_CALL(16, 8, "adam(heap, v, m, s, g, v2, m2, s2, n, b1, b2, eps, lr, c1, c2, scale)");
+  double h[7];
+  if (!doubles(env, argv, 9, 7, h)) return throw_error(env, "adam(heap, v, m, s, g, v2, m2, s2, n, b1, b2, eps, lr, c1, c2, scale)");
   int64_t n = a[7];
   for (int i = 0; i < 7; i++) if (!fits(a[i], n, floats)) return throw_error(env, "adam: an operand lies outside the heap");
   const float *v = heap + a[0], *m = heap + a[1], *s = heap + a[2], *g = heap + a[3];
   float *v2 = heap + a[4], *m2 = heap + a[5], *s2 = heap + a[6];
   const float b1 = (float)h[0], b2 = (float)h[1], ob1 = (float)(1 - h[0]), ob2 = (float)(1 - h[1]);
-  const float eps = (float)h[2], lr = (float)h[3], c1 = (float)h[4], c2 = (float)h[5];
+  const float eps = (float)h[2], lr = (float)h[3], c1 = (float)h[4], c2 = (float)h[5], scale = (float)h[6];
+  const int scaled = scale != 1.0f;
   for (int64_t i = 0; i < n; i++) {
-    float gi = g[i];
+    float gi = scaled ? g[i] * scale : g[i];
     float mi = m[i] * b1 + gi * ob1;
     float si = s[i] * b2 + (gi * gi) * ob2;
     m2[i] = mi;
@@ -273,6 +275,23 @@ static napi_value adam(napi_env env, napi_callback_info info) {
     v2[i] = v[i] - ((mi / c1) / (sqrtf(si / c2) + eps)) * lr;
   }
   return NULL;
+}
+
+/* sumsq(heap, x, n): the sum of the squares of n floats at x, accumulated in double (see FUSED_GLOBAL_NORM). */
+static napi_value sumsq(napi_env env, napi_callback_info info) {
+  HEAP_CALL(3, 2, "sumsq(heap, x, n)");
+  if (!fits(a[0], a[1], floats)) return throw_error(env, "sumsq: an operand lies outside the heap");
+  const float *x = heap + a[0];
+  /* four partial sums: independent chains the core can run side by side */
+  double acc[4] = {0, 0, 0, 0};
+  int64_t n = a[1], i = 0;
+  for (; i + 4 <= n; i += 4) {
+    for (int j = 0; j < 4; j++) acc[j] += (double)x[i + j] * (double)x[i + j];
+  }
+  for (; i < n; i++) acc[0] += (double)x[i] * (double)x[i];
+  napi_value out;
+  napi_create_double(env, (acc[0] + acc[1]) + (acc[2] + acc[3]), &out);
+  return out;
 }
 
 /* colsum(heap, x, y, outer, inner): y[j] = sum over r < outer of x[r * inner + j], in double. */
@@ -441,6 +460,8 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "csoftmax", f);
   napi_create_function(env, "adam", NAPI_AUTO_LENGTH, adam, NULL, &f);
   napi_set_named_property(env, exports, "adam", f);
+  napi_create_function(env, "sumsq", NAPI_AUTO_LENGTH, sumsq, NULL, &f);
+  napi_set_named_property(env, exports, "sumsq", f);
   napi_create_function(env, "colsum", NAPI_AUTO_LENGTH, colsum, NULL, &f);
   napi_set_named_property(env, exports, "colsum", f);
   napi_create_function(env, "normalize", NAPI_AUTO_LENGTH, normalize, NULL, &f);

@@ -11,7 +11,7 @@ import { Rng } from '@primer-search/core';
 import { MASK_FILL, builtinPrimitives } from '@primer-search/primitives';
 import { describe, expect, it } from 'vitest';
 import { loadNativeBlas, selectBackend, setNativeProducts } from './backends/index.js';
-import { createOptimizer } from './optimizers.js';
+import { createOptimizer, globalNorm } from './optimizers.js';
 
 await selectBackend('wasm');
 const native = loadNativeBlas();
@@ -126,11 +126,18 @@ const KERNELS: Record<string, KernelProperty> = {
       opt.setLearningRate(0.01);
       opt.applyGradients({ [name]: g! } as never);
       opt.applyGradients({ [name]: tf.mul(g!, 0.5) } as never);
+      // a clipped step: the kernel scales the gradient inside, the composite multiplies first
+      opt.applyGradients({ [name]: g! } as never, 0.3);
       const out = variable.clone();
       opt.dispose();
       variable.dispose();
       return [out];
     },
+  },
+  'global norm': {
+    kernels: ['PrimerGlobalNorm'],
+    cases: [[{ shape: [5, 3] }, { shape: [7] }], [{ shape: [0] }, { shape: [2, 2] }], [{ shape: [3, 3] }, { shape: [3, 3], alias: 0 }]],
+    compute: (gs) => [globalNorm(tf as never, gs)],
   },
   'batched matrix product': {
     kernels: ['BatchMatMul'],

@@ -6,11 +6,33 @@ import type { OptimizerName } from '@primer-search/study';
 
 /**
  * An optional fused kernel: one Adam update of one variable (inputs `v`, `m`, `s`, `g`; attrs
- * `beta1`, `beta2`, `epsilon`, `learningRate`, `correction1`, `correction2`; outputs the new
- * variable, `m` and `s`), as the composite below computes it. Where the backend registers it
- * (the trainer does on wasm), each variable's update is one kernel call instead of a dozen.
+ * `beta1`, `beta2`, `epsilon`, `learningRate`, `correction1`, `correction2`, `gradScale`;
+ * outputs the new variable, `m` and `s`) by the gradient `gradScale * g`, as the composite below
+ * computes it. Where the backend registers it (the trainer does on wasm), each variable's update
+ * is one kernel call instead of a dozen, and clipping costs no extra pass.
  */
 export const FUSED_ADAM = 'PrimerAdam';
+
+/**
+ * An optional fused kernel: the global norm sqrt(sum of g^2) over every input tensor (inputs
+ * named by position, float32; output a float32 scalar), summed in double. Where the backend
+ * registers it (wasm), the clipping's norm is one call instead of two per variable and a sum.
+ */
+export const FUSED_GLOBAL_NORM = 'PrimerGlobalNorm';
+
+/**
+ * The global norm of `grads` (what gradient clipping compares with its threshold) as a scalar
+ * tensor: the fused kernel where the backend registers it, else the composite
+ * sqrt(sum over tensors of sum(g^2)). 0 for no tensors.
+ */
+export function globalNorm(tf: TF, grads: tfjs.Tensor[]): tfjs.Scalar {
+  const t = tf as unknown as Tf;
+  if (grads.length === 0) return t.scalar(0);
+  if (t.getKernel(FUSED_GLOBAL_NORM, t.getBackend()) !== undefined && grads.every((g) => g.dtype === 'float32')) {
+    return t.engine().runKernel(FUSED_GLOBAL_NORM, Object.fromEntries(grads.map((g, i) => [String(i), g])) as never) as tfjs.Scalar;
+  }
+  return t.tidy(() => t.sqrt(t.addN(grads.map((g) => t.sum(t.square(g))))) as tfjs.Scalar);
+}
 
 /** The namespace the optimizers run on (typed as this package's tfjs; injected by `createOptimizer`). */
 type Tf = typeof tfjs;
@@ -29,8 +51,11 @@ export interface Slot {
 export interface ScheduledOptimizer {
   name: OptimizerName;
   setLearningRate(lr: number): void;
-  /** Gradients keyed by tfjs variable name; variables missing from `grads` are left as they are. */
-  applyGradients(grads: tfjs.NamedTensorMap): void;
+  /**
+   * Gradients keyed by tfjs variable name, each multiplied by `scale` first (the clipping's
+   * factor; default 1); variables missing from `grads` are left as they are.
+   */
+  applyGradients(grads: tfjs.NamedTensorMap, scale?: number): void;
   /**
    * Its state as named slots (`step`, `<variable>/<slot>`), the variables named by `names`
    * (tfjs variable name -> the model's stable name), so a checkpoint survives another model
@@ -122,24 +147,25 @@ function adam(tf: Tf, beta1 = 0.9, beta2 = 0.98, epsilon = 1e-9): ScheduledOptim
   return {
     name: 'adam',
     setLearningRate: (v) => (lr = v),
-    applyGradients(grads) {
+    applyGradients(grads, scale = 1) {
       step++;
       const correction1 = 1 - beta1 ** step;
       const correction2 = 1 - beta2 ** step;
       const fused = tf.getKernel(FUSED_ADAM, tf.getBackend()) !== undefined;
       tf.tidy(() => {
-        for (const [name, g] of Object.entries(grads)) {
+        for (const [name, raw] of Object.entries(grads)) {
           const v = variableNamed(tf, name);
           const m = slots.get(name, 'm', () => tf.zerosLike(v));
           const s = slots.get(name, 'v', () => tf.zerosLike(v));
-          if (fused && g.dtype === 'float32') {
-            const attrs = { beta1, beta2, epsilon, learningRate: lr, correction1, correction2 };
-            const [v2, m2, s2] = tf.engine().runKernel(FUSED_ADAM, { v, m, s, g } as never, attrs as never) as unknown as tfjs.Tensor[];
+          if (fused && raw.dtype === 'float32') {
+            const attrs = { beta1, beta2, epsilon, learningRate: lr, correction1, correction2, gradScale: scale };
+            const [v2, m2, s2] = tf.engine().runKernel(FUSED_ADAM, { v, m, s, g: raw } as never, attrs as never) as unknown as tfjs.Tensor[];
             m.assign(m2!);
             s.assign(s2!);
             v.assign(v2!);
             continue;
           }
+          const g = scale === 1 ? raw : tf.mul(raw, scale);
           m.assign(tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1)));
           s.assign(tf.add(tf.mul(s, beta2), tf.mul(tf.square(g), 1 - beta2)));
           const mHat = tf.div(m, correction1);
@@ -169,12 +195,13 @@ function adafactor(tf: Tf): ScheduledOptimizer {
   return {
     name: 'adafactor',
     setLearningRate: (v) => (lr = v),
-    applyGradients(grads) {
+    applyGradients(grads, scale = 1) {
       step++;
       const decay = 1 - step ** -0.8;
       tf.tidy(() => {
-        for (const [name, g] of Object.entries(grads)) {
+        for (const [name, raw] of Object.entries(grads)) {
           const v = variableNamed(tf, name);
+          const g = scale === 1 ? raw : tf.mul(raw, scale);
           const g2 = tf.add(tf.square(g), EPS);
           let update: tfjs.Tensor;
           if (g.rank >= 2) {

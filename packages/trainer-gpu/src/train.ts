@@ -6,7 +6,7 @@ import { writeCheckpoint, type TrainCheckpoint } from './checkpoint.js';
 import type { Evaluation } from './evaluation.js';
 import type { DataParallel } from './data-parallel.js';
 import { DEFAULT_TRAIN_CONFIG, budgetProgress, type Budget, type TrainConfig } from '@primer-search/study';
-import { createOptimizer, learningRate } from './optimizers.js';
+import { createOptimizer, globalNorm, learningRate } from './optimizers.js';
 
 
 export type { Evaluation } from './evaluation.js';
@@ -282,12 +282,11 @@ export async function trainModel(args: {
           });
       const { loss, norm } = tf.tidy(() => {
         const { value, grads } = computed;
-        const norm = tf.sqrt(tf.addN(Object.values(grads).map((g) => tf.sum(tf.square(g)))));
-        const normValue = norm.dataSync()[0]!;
+        const normValue = globalNorm(tf as never, Object.values(grads)).dataSync()[0]!;
         const lossValue = value.dataSync()[0]!;
         if (Number.isFinite(lossValue) && Number.isFinite(normValue)) {
-          const scale = config.clipNorm > 0 && normValue > config.clipNorm ? config.clipNorm / normValue : 1;
-          optimizer.applyGradients(scale === 1 ? grads : Object.fromEntries(Object.entries(grads).map(([k, g]) => [k, tf.mul(g, scale)])));
+          // the clipping's factor goes into the update (one pass in the fused Adam)
+          optimizer.applyGradients(grads, config.clipNorm > 0 && normValue > config.clipNorm ? config.clipNorm / normValue : 1);
         }
         return { loss: lossValue, norm: normValue };
       });

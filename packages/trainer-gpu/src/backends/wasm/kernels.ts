@@ -1,9 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
 import { FUSED_CAUSAL_SOFTMAX, FUSED_CAUSAL_SOFTMAX_GRAD, FUSED_CROSS_ENTROPY, FUSED_NORMALIZE, FUSED_NORMALIZE_GRAD } from '@primer-search/compiler';
 import { FUSED_DEPTHWISE_CONV, FUSED_DEPTHWISE_CONV_GRAD } from '@primer-search/primitives';
-import { FUSED_ADAM } from '../../optimizers.js';
+import { FUSED_ADAM, FUSED_GLOBAL_NORM } from '../../optimizers.js';
 import { useKernel } from './heap.js';
 import { adamWasm } from './kernels/PrimerAdam.js';
+import { globalNormWasm } from './kernels/PrimerGlobalNorm.js';
 import { normalizeGradWasm, normalizeWasm } from './kernels/PrimerNormalize.js';
 import { setWasmMatMul } from './kernels/BatchMatMul.js';
 import { castWasm } from './kernels/Cast.js';
@@ -46,6 +47,7 @@ const additions: tf.KernelConfig[] = [
   { kernelName: FUSED_NORMALIZE, backendName: 'wasm', kernelFunc: normalizeWasm as unknown as tf.KernelFunc },
   { kernelName: FUSED_NORMALIZE_GRAD, backendName: 'wasm', kernelFunc: normalizeGradWasm as unknown as tf.KernelFunc },
   { kernelName: FUSED_ADAM, backendName: 'wasm', kernelFunc: adamWasm as unknown as tf.KernelFunc },
+  { kernelName: FUSED_GLOBAL_NORM, backendName: 'wasm', kernelFunc: globalNormWasm as unknown as tf.KernelFunc },
 ];
 
 /**

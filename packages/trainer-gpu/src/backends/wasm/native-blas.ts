@@ -22,9 +22,10 @@ export interface NativeBlasAddon {
   exp(heap: ArrayBufferLike, x: number, y: number, count: number): void;
   /** The fused cross-entropy (see FUSED_CROSS_ENTROPY): returns the mean loss, writes the gradient at g. */
   xent(heap: ArrayBufferLike, z: number, t: number, g: number, n: number, v: number): number;
-  /** The causal softmax (see FUSED_CAUSAL_SOFTMAX) of `[batch, t, w]` scores at x into y. */
-  /** One Adam update of `n` floats (see FUSED_ADAM): v, m, s, g in; v2, m2, s2 out (offsets in floats). */
-  adam(heap: ArrayBufferLike, v: number, m: number, s: number, g: number, v2: number, m2: number, s2: number, n: number, b1: number, b2: number, eps: number, lr: number, c1: number, c2: number): void;
+  /** One Adam update of `n` floats (see FUSED_ADAM) by the gradient `scale` g: v, m, s, g in; v2, m2, s2 out (offsets in floats). */
+  adam(heap: ArrayBufferLike, v: number, m: number, s: number, g: number, v2: number, m2: number, s2: number, n: number, b1: number, b2: number, eps: number, lr: number, c1: number, c2: number, scale: number): void;
+  /** The sum of the squares of `n` floats at x, accumulated in double. */
+  sumsq(heap: ArrayBufferLike, x: number, n: number): number;
   /** y[j] = sum over rows of x[r * inner + j] (offsets in floats). */
   colsum(heap: ArrayBufferLike, x: number, y: number, outer: number, inner: number): void;
   /** Layer norm's normalisation (see FUSED_NORMALIZE) of `rows` rows of `w` floats at x into n, each row's denominator into r. */
@@ -35,6 +36,7 @@ export interface NativeBlasAddon {
   dconv(heap: ArrayBufferLike, x: number, k: number, y: number, b: number, t: number, c: number, lags: number, perLane: number): void;
   /** Its backward into dx and dk. */
   dconvGrad(heap: ArrayBufferLike, dy: number, x: number, k: number, dx: number, dk: number, b: number, t: number, c: number, lags: number, perLane: number): void;
+  /** The causal softmax (see FUSED_CAUSAL_SOFTMAX) of `[batch, t, w]` scores at x into y. */
   csoftmax(heap: ArrayBufferLike, x: number, y: number, batch: number, t: number, w: number, fill: number, cap: number, eps: number): void;
 }
 
