@@ -1,6 +1,9 @@
 // `npm run bench:ab -- <option> [model]`: one compiler option on against off, alternated in
 // one process on wasm (reference config), so the machine's noise hits both sides alike.
-// Prints ms/step per side and alternation, for native products and for XNNPACK products.
+// `kernel:<name>` as the option registers one of our wasm kernels against leaving it out (e.g.
+// `kernel:PrimerCausalMask`: the composite runs instead). Prints ms/step per side and
+// alternation, for native products and for XNNPACK products.
+import * as tf from '@tensorflow/tfjs';
 import type { RunOptions } from '@primer-search/compiler';
 import { nativeProductsOn, selectBackend, setNativeProducts } from '@primer-search/trainer-gpu';
 import { referenceStep } from './_reference-step.js';
@@ -11,8 +14,18 @@ const ROUNDS = 4;
 const STEPS = 5;
 await selectBackend('wasm');
 
+const kernelName = option.startsWith('kernel:') ? option.slice('kernel:'.length) : undefined;
+const kernel = kernelName === undefined ? undefined : tf.getKernel(kernelName, 'wasm');
+if (kernelName !== undefined && !kernel) throw new Error(`no wasm kernel named ${kernelName} is registered`);
+const setKernel = (on: boolean) => {
+  const there = tf.getKernel(kernelName!, 'wasm') !== undefined;
+  if (on && !there) tf.registerKernel(kernel!);
+  if (!on && there) tf.unregisterKernel(kernelName!, 'wasm');
+};
+
 const msPerStep = (on: boolean): number => {
-  const { step, dispose } = referenceStep(model, { [option]: on });
+  if (kernel) setKernel(on);
+  const { step, dispose } = referenceStep(model, kernel ? {} : { [option]: on });
   step();
   step();
   const t0 = performance.now();

@@ -90,3 +90,28 @@ export function perLane(tf: TF, op: 'mul' | 'add', x: Tensor, vectors: Tensor[])
   const v = tf.reshape(tf.stack(vectors), [lanes, 1, w]);
   return tf.reshape(tf[op](tf.reshape(x, [lanes, -1, w]), v), x.shape);
 }
+
+/**
+ * An optional fused kernel: the causal product's mask of `[batch, t, t]` scores (input `x`,
+ * attr `grad`): entries with key j > query t become 0 and the others are copied, as
+ * where(causal, x, 0) computes; with `grad` true they become x * 0 instead (NaN and infinities
+ * stay NaN), as where's gradient dy * cast(causal) computes. A backend that registers it (the
+ * trainer does for wasm) masks in one pass each way instead of Select, a zero fill and, in the
+ * backward, casts and products; elsewhere the composite runs.
+ */
+export const FUSED_CAUSAL_MASK = 'PrimerCausalMask';
+
+/**
+ * where(causal, x, 0) for `[batch, t, t]` scores, with its gradient: the fused kernel where the
+ * backend registers it, else the composite.
+ */
+export function causalZero(tf: TF, x: Tensor): Tensor {
+  if (x.rank === 3 && x.dtype === 'float32' && x.shape[1] === x.shape[2] && tf.getKernel(FUSED_CAUSAL_MASK, tf.getBackend())) {
+    const f = tf.customGrad(((xs: Tensor) => ({
+      value: tf.engine().runKernel(FUSED_CAUSAL_MASK, { x: xs } as never, { grad: false } as never) as unknown as Tensor,
+      gradFunc: (dy: Tensor) => tf.engine().runKernel(FUSED_CAUSAL_MASK, { x: dy } as never, { grad: true } as never) as unknown as Tensor,
+    })) as unknown as Parameters<TF['customGrad']>[0]);
+    return f(x);
+  }
+  return tf.tidy(() => tf.where(causalMaskLike(tf, x.shape), x, tf.zerosLike(x)));
+}

@@ -134,6 +134,12 @@ const KERNELS: Record<string, KernelProperty> = {
       return [out];
     },
   },
+  'causal products': {
+    kernels: ['PrimerCausalMask'],
+    cases: [[{ shape: [2, 5, 5] }, { shape: [2, 5, 3] }], [{ shape: [1, 1, 1] }, { shape: [1, 1, 2] }], [{ shape: [0, 3, 3] }, { shape: [0, 3, 2] }]],
+    // MAT_MUL masks its scores input; T_MAT_MUL masks the scores of its two inputs
+    compute: ([s, v]) => [...withGrads((a, b) => apply('MAT_MUL', [a, b]), [s!, v!]), ...withGrads((a, b) => apply('T_MAT_MUL', [a, b]), [v!, tf.reverse(v!, 1)])],
+  },
   'global norm': {
     kernels: ['PrimerGlobalNorm'],
     cases: [[{ shape: [5, 3] }, { shape: [7] }], [{ shape: [0] }, { shape: [2, 2] }], [{ shape: [3, 3] }, { shape: [3, 3], alias: 0 }]],

@@ -1,5 +1,5 @@
 import { definePrimitive, type PrimitiveDescriptor } from '../descriptor.js';
-import { alignWidth, causalMaskLike } from '../tensor-helpers.js';
+import { alignWidth, causalZero } from '../tensor-helpers.js';
 import { formatWidth, isTimeWidth, width } from '../width.js';
 
 export const matrixPrimitives: PrimitiveDescriptor[] = [
@@ -21,7 +21,7 @@ export const matrixPrimitives: PrimitiveDescriptor[] = [
     flops: (s) => 2 * s.batch * s.seqLen * s.seqLen * s.outWidth,
     apply: (tf, [a, b], _p, s) =>
       tf.tidy(() => {
-        return tf.matMul(tf.where(causalMaskLike(tf, a!.shape), a!, tf.zerosLike(a!)), b!);
+        return tf.matMul(causalZero(tf, a!), b!);
       }),
     code: ({ input1, input2 }) => `causalMatMul(${input1}, ${input2})`,
     emit: ({ inputs: [a, b] }) => `causalMatMul(tf, ${a}, ${b})`,
@@ -48,7 +48,7 @@ export const matrixPrimitives: PrimitiveDescriptor[] = [
         const x = alignWidth(tf, a!, target, true);
         const y = alignWidth(tf, b!, target, true);
         const scores = tf.matMul(x, y, false, true);
-        return tf.where(causalMaskLike(tf, scores.shape), scores, tf.zerosLike(scores));
+        return causalZero(tf, scores);
       }),
     code: ({ input1, input2 }) => `causalMatMulT(${input1}, ${input2})`,
     emit: ({ inputs: [a, b] }) => `causalScores(tf, ${a}, ${b})`,

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { FUSED_CAUSAL_SOFTMAX, FUSED_CAUSAL_SOFTMAX_GRAD, FUSED_CROSS_ENTROPY, FUSED_NORMALIZE, FUSED_NORMALIZE_GRAD } from '@primer-search/compiler';
-import { FUSED_DEPTHWISE_CONV, FUSED_DEPTHWISE_CONV_GRAD } from '@primer-search/primitives';
+import { FUSED_CAUSAL_MASK, FUSED_DEPTHWISE_CONV, FUSED_DEPTHWISE_CONV_GRAD } from '@primer-search/primitives';
 import { FUSED_ADAM, FUSED_GLOBAL_NORM } from '../../optimizers.js';
 import { useKernel } from './heap.js';
 import { adamWasm } from './kernels/PrimerAdam.js';
@@ -11,6 +11,7 @@ import { castWasm } from './kernels/Cast.js';
 import { equalWasm } from './kernels/Equal.js';
 import { expWasm } from './kernels/Exp.js';
 import { identityWasm } from './kernels/Identity.js';
+import { causalMaskWasm } from './kernels/PrimerCausalMask.js';
 import { causalSoftmaxGradWasm, causalSoftmaxWasm } from './kernels/PrimerCausalSoftmax.js';
 import { depthwiseConvGradWasm, depthwiseConvWasm } from './kernels/PrimerCausalDepthwiseConv.js';
 import { softmaxCrossEntropyWasm } from './kernels/PrimerSoftmaxCrossEntropy.js';
@@ -47,6 +48,7 @@ const additions: tf.KernelConfig[] = [
   { kernelName: FUSED_NORMALIZE, backendName: 'wasm', kernelFunc: normalizeWasm as unknown as tf.KernelFunc },
   { kernelName: FUSED_NORMALIZE_GRAD, backendName: 'wasm', kernelFunc: normalizeGradWasm as unknown as tf.KernelFunc },
   { kernelName: FUSED_ADAM, backendName: 'wasm', kernelFunc: adamWasm as unknown as tf.KernelFunc },
+  { kernelName: FUSED_CAUSAL_MASK, backendName: 'wasm', kernelFunc: causalMaskWasm as unknown as tf.KernelFunc },
   { kernelName: FUSED_GLOBAL_NORM, backendName: 'wasm', kernelFunc: globalNormWasm as unknown as tf.KernelFunc },
 ];
 
