@@ -22,3 +22,4 @@ export {
   type TrainConfig,
 } from '@primer-search/study';
 export * from './ablation.js';
+export * from './compiled-step.js';

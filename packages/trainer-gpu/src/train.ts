@@ -6,6 +6,7 @@ import { writeCheckpoint, type TrainCheckpoint } from './checkpoint.js';
 import type { Evaluation } from './evaluation.js';
 import type { DataParallel } from './data-parallel.js';
 import { DEFAULT_TRAIN_CONFIG, budgetProgress, type Budget, type TrainConfig } from '@primer-search/study';
+import { CompiledStep, type CompiledStepStatus } from './compiled-step.js';
 import { createOptimizer, globalNorm, learningRate } from './optimizers.js';
 
 
@@ -42,6 +43,19 @@ export interface TrainResult {
   final?: Evaluation;
   /** Training loss after every step. */
   curve: Array<{ step: number; tokens: number; seconds: number; loss: number }>;
+  /**
+   * How the steps ran: `replaying` when the compiled step took over (see CompiledStep), else
+   * `tape` with the reason (on the data-parallel path, steps always run on the tape).
+   */
+  compiledStep?: CompiledStepStatus;
+}
+
+/**
+ * Whether training steps are compiled (recorded once, replayed; see CompiledStep): on unless
+ * PRIMER_COMPILED_STEP=off, the escape hatch and the A/B switch.
+ */
+export function compiledStepsOn(): boolean {
+  return process.env.PRIMER_COMPILED_STEP !== 'off';
 }
 
 /** The namespace `model` was compiled with, typed as this package's tfjs (the trainer imports none itself). */
@@ -261,6 +275,7 @@ export async function trainModel(args: {
     return true;
   };
 
+  const compiled = !args.parallel && compiledStepsOn() ? new CompiledStep(tf, (x, y) => model.loss(x as never, y as never) as unknown as tfjs.Scalar, variables) : undefined;
   try {
     while (budgetProgress(budget, used()) < 1) {
       if (args.signal?.aborted) {
@@ -278,7 +293,7 @@ export async function trainModel(args: {
         ? await args.parallel.gradients(batch, variables, local)
         : tf.tidy(() => {
             const { x, y } = batchTensors(tf, batch);
-            return local(x, y);
+            return compiled ? compiled.run(x, y) : local(x, y);
           });
       const { loss, norm } = tf.tidy(() => {
         const { value, grads } = computed;
@@ -325,6 +340,8 @@ export async function trainModel(args: {
     if (result.status === 'completed') await save();
   } finally {
     optimizer.dispose();
+    if (compiled) result.compiledStep = compiled.status;
+    compiled?.dispose();
   }
   result.tokensPerSecond = result.trainSeconds > 0 ? result.tokens / result.trainSeconds : 0;
   const last = result.evaluations[result.evaluations.length - 1];

@@ -1,0 +1,201 @@
+// The compiled training step (record once, replay) against the tape it replaces: bit for bit on
+// every baseline and on random mutants, on both product paths; memory flat; and each way it
+// falls back to the tape.
+import * as tf from '@tensorflow/tfjs';
+import { baselineDna, baselines } from '@primer-search/baselines';
+import { compileLanguageModel } from '@primer-search/compiler';
+import { Rng } from '@primer-search/core';
+import { mutateDna, validateDna, type Dna } from '@primer-search/dna';
+import { describe, expect, it } from 'vitest';
+import { loadNativeBlas, selectBackend, setNativeProducts } from './backends/index.js';
+import { CompiledStep } from './compiled-step.js';
+import { createOptimizer } from './optimizers.js';
+
+await selectBackend('wasm');
+const native = loadNativeBlas();
+const PATHS = [{ name: 'XNNPACK products', native: false }, ...(native.ok ? [{ name: 'native products', native: true }] : [])];
+if (!native.ok) console.warn(`compiled-step.test: the native product path is not tested here (${native.reason})`);
+
+const VOCAB = 37;
+const batches = (() => {
+  const rng = Rng.create('compiled-step');
+  return Array.from({ length: 6 }, () => ({
+    x: Array.from({ length: 36 }, () => rng.int(0, VOCAB - 1)),
+    y: Array.from({ length: 36 }, () => rng.int(0, VOCAB - 1)),
+  }));
+})();
+
+/** Trains `dna` for a few steps with Adam, taped or compiled; the losses, final weights, and how the step ran. */
+function train(dna: Dna, compiled: boolean) {
+  const lm = compileLanguageModel(dna, { tf: tf as never, vocabSize: VOCAB, layers: 2, dModel: 32, seqLen: 12, seed: 3 });
+  const variables = lm.variables as unknown as tf.Variable[];
+  const opt = createOptimizer('adam', tf as never);
+  opt.setLearningRate(0.01);
+  const step = new CompiledStep(tf, (x, y) => lm.loss(x as never, y as never) as unknown as tf.Scalar, variables);
+  const losses: number[] = [];
+  for (const b of batches) {
+    const r = tf.tidy(() => {
+      const x = tf.tensor2d(b.x, [3, 12], 'int32');
+      const y = tf.tensor2d(b.y, [3, 12], 'int32');
+      return compiled ? step.run(x, y) : tf.variableGrads(() => lm.loss(x as never, y as never) as unknown as tf.Scalar, variables);
+    });
+    losses.push(r.value.dataSync()[0]!);
+    opt.applyGradients(r.grads, 0.7);
+    tf.dispose([r.value, ...Object.values(r.grads)]);
+  }
+  const weights = variables.map((v) => Array.from(v.dataSync()));
+  const status = step.status;
+  step.dispose();
+  opt.dispose();
+  lm.dispose();
+  return { losses, weights, status };
+}
+
+const mutants = (() => {
+  const r = validateDna(baselineDna('vanilla', { dModel: 32 }));
+  if (!r.ok) throw r.error;
+  const rng = Rng.create('compiled-step-mutants');
+  let dna: Dna = r.dna;
+  return Array.from({ length: 4 }, (_, i) => {
+    dna = mutateDna(dna, rng, { requireValid: true }).child;
+    return [`vanilla mutant ${i + 1}`, dna] as const;
+  });
+})();
+
+for (const path of PATHS) {
+  describe(`the compiled step equals the tape bit for bit, losses and weights over ${batches.length} Adam steps (${path.name})`, () => {
+    for (const [name, dna] of [...baselines.names().map((n) => [n, baselineDna(n, { dModel: 32 })] as const), ...mutants]) {
+      it(name, () => {
+        setNativeProducts(path.native);
+        try {
+          const taped = train(dna, false);
+          const replayed = train(dna, true);
+          expect(replayed.status).toEqual({ state: 'replaying' });
+          expect(replayed.losses).toEqual(taped.losses);
+          expect(replayed.weights).toEqual(taped.weights);
+        } finally {
+          setNativeProducts(native.ok);
+        }
+      });
+    }
+  });
+}
+
+describe('the compiled step', () => {
+  const model = () => compileLanguageModel(baselineDna('primer-ez', { dModel: 32 }), { tf: tf as never, vocabSize: VOCAB, layers: 1, dModel: 32, seqLen: 12, seed: 1 });
+  const batch = (i: number, rows = 3) => [tf.tensor2d(batches[i]!.x.slice(0, rows * 12), [rows, 12], 'int32'), tf.tensor2d(batches[i]!.y.slice(0, rows * 12), [rows, 12], 'int32')] as const;
+  const backend = () => tf.backend() as unknown as { numDataIds(): number };
+
+  it('keeps the backend memory flat over 60 replayed steps and frees what it kept on dispose', () => {
+    const lm = model();
+    const variables = lm.variables as unknown as tf.Variable[];
+    const opt = createOptimizer('adam', tf as never);
+    const before = backend().numDataIds();
+    const step = new CompiledStep(tf, (x, y) => lm.loss(x as never, y as never) as unknown as tf.Scalar, variables);
+    const counts: number[] = [];
+    for (let i = 0; i < 60; i++) {
+      const r = tf.tidy(() => step.run(...batch(i % batches.length)));
+      opt.applyGradients(r.grads);
+      tf.dispose([r.value, ...Object.values(r.grads)]);
+      counts.push(backend().numDataIds());
+    }
+    expect(step.status.state).toBe('replaying');
+    // the optimizer's moments appear on the first step; from the third (replaying) nothing grows
+    expect(new Set(counts.slice(3)).size).toBe(1);
+    step.dispose();
+    opt.dispose();
+    const afterOptimizer = backend().numDataIds();
+    expect(afterOptimizer).toBe(before);
+    lm.dispose();
+  });
+
+  it('runs the tape for a call whose inputs differ in shape from the recorded ones, and replays again after', () => {
+    const lm = model();
+    const variables = lm.variables as unknown as tf.Variable[];
+    const step = new CompiledStep(tf, (x, y) => lm.loss(x as never, y as never) as unknown as tf.Scalar, variables);
+    const loss = (r: { value: tf.Scalar; grads: tf.NamedTensorMap }) => {
+      const v = r.value.dataSync()[0]!;
+      tf.dispose([r.value, ...Object.values(r.grads)]);
+      return v;
+    };
+    tf.tidy(() => loss(step.run(...batch(0))));
+    tf.tidy(() => loss(step.run(...batch(1))));
+    expect(step.status.state).toBe('replaying');
+    const taped = tf.tidy(() => loss(tf.variableGrads(() => lm.loss(...(batch(2, 2) as unknown as [never, never])) as unknown as tf.Scalar, variables)));
+    expect(tf.tidy(() => loss(step.run(...batch(2, 2))))).toBe(taped);
+    expect(tf.tidy(() => loss(step.run(...batch(3))))).toBe(tf.tidy(() => loss(tf.variableGrads(() => lm.loss(...(batch(3) as unknown as [never, never])) as unknown as tf.Scalar, variables))));
+    expect(step.status.state).toBe('replaying');
+    step.dispose();
+    lm.dispose();
+  });
+
+  it('falls back to the tape for a step that runs a kernel drawing random numbers, naming it', () => {
+    expect(tf.getKernel('Multinomial', 'wasm')).toBeDefined();
+    const w = tf.variable(tf.ones([4]), true, 'compiled-step-multinomial');
+    const step = new CompiledStep(tf, (x) => tf.sum(tf.mul(tf.mul(w, x), tf.cast(tf.multinomial(tf.zeros([4, 3]) as tf.Tensor2D, 1).reshape([4]), 'float32'))) as tf.Scalar, [w]);
+    const x = tf.ones([4]);
+    const r = step.run(x);
+    tf.dispose([r.value, ...Object.values(r.grads)]);
+    expect(step.status).toEqual({ state: 'tape', reason: expect.stringMatching(/Multinomial, whose result is not a function of its inputs/) });
+    step.dispose();
+    tf.dispose([x, w]);
+  });
+
+  it('falls back to the tape for random numbers drawn in JavaScript (tf.randomUniform): the replay would repeat them', () => {
+    const w = tf.variable(tf.ones([4]), true, 'compiled-step-random');
+    const step = new CompiledStep(tf, (x) => tf.sum(tf.mul(tf.mul(w, x), tf.randomUniform([4]))) as tf.Scalar, [w]);
+    const x = tf.ones([4]);
+    for (let i = 0; i < 3; i++) {
+      const r = step.run(x);
+      tf.dispose([r.value, ...Object.values(r.grads)]);
+    }
+    expect(step.status).toEqual({ state: 'tape', reason: expect.stringMatching(/differs from the taped one/) });
+    step.dispose();
+    tf.dispose([x, w]);
+  });
+
+  it('falls back to the tape when the replay would differ from the tape (a value read from JavaScript each step)', () => {
+    const w = tf.variable(tf.ones([3]), true, 'compiled-step-js-constant');
+    let k = 1;
+    // a constant made outside any kernel whose value changes from step to step: the recording cannot know
+    const step = new CompiledStep(tf, (x) => tf.sum(tf.mul(tf.mul(w, x), tf.scalar(k++))) as tf.Scalar, [w]);
+    const x = tf.ones([3]);
+    const values: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const r = step.run(x);
+      values.push(r.value.dataSync()[0]!);
+      tf.dispose([r.value, ...Object.values(r.grads)]);
+    }
+    expect(values).toEqual([3, 6, 9, 12]);
+    expect(step.status).toEqual({ state: 'tape', reason: expect.stringMatching(/differs from the taped one \(the loss/) });
+    step.dispose();
+    tf.dispose([x, w]);
+  });
+
+  it('falls back to the tape when a kernel it recorded is registered anew', () => {
+    const w = tf.variable(tf.ones([3]), true, 'compiled-step-reregistered');
+    const step = new CompiledStep(tf, (x) => tf.sum(tf.square(tf.mul(w, x))) as tf.Scalar, [w]);
+    const x = tf.tensor1d([1, 2, 3]);
+    const run = () => {
+      const r = step.run(x);
+      const g = Array.from(r.grads[w.name]!.dataSync());
+      tf.dispose([r.value, ...Object.values(r.grads)]);
+      return g;
+    };
+    run();
+    run();
+    expect(step.status.state).toBe('replaying');
+    const square = tf.getKernel('Square', 'wasm')!;
+    tf.unregisterKernel('Square', 'wasm');
+    tf.registerKernel({ ...square });
+    try {
+      expect(run()).toEqual([2, 8, 18]);
+      expect(step.status).toEqual({ state: 'tape', reason: expect.stringMatching(/Square was registered anew/) });
+    } finally {
+      tf.unregisterKernel('Square', 'wasm');
+      tf.registerKernel(square);
+    }
+    step.dispose();
+    tf.dispose([x, w]);
+  });
+});
