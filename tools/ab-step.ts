@@ -1,7 +1,8 @@
 // `npm run bench:ab -- <option> [model]`: one compiler option on against off, alternated in
 // one process on wasm (reference config), so the machine's noise hits both sides alike.
 // `kernel:<name>` as the option registers one of our wasm kernels against leaving it out (e.g.
-// `kernel:PrimerCausalMask`: the composite runs instead). Prints ms/step per side and
+// `kernel:PrimerCausalMask`: the composite runs instead); `compiled` replays the trainer's
+// compiled step against the tape. Prints ms/step per side and
 // alternation, for native products and for XNNPACK products.
 import * as tf from '@tensorflow/tfjs';
 import type { RunOptions } from '@primer-search/compiler';
@@ -25,7 +26,7 @@ const setKernel = (on: boolean) => {
 
 const msPerStep = (on: boolean): number => {
   if (kernel) setKernel(on);
-  const { step, dispose } = referenceStep(model, kernel ? {} : { [option]: on });
+  const { step, dispose } = referenceStep(model, kernel ? {} : option === ('compiled' as string) ? { compiled: on } : { [option]: on });
   step();
   step();
   const t0 = performance.now();

@@ -30,8 +30,15 @@ const group = (keyOf: (k: (typeof profile.kernels)[number]) => string | undefine
 };
 const byKernel = group((k) => k.name);
 const total = byKernel.reduce((a, [, e]) => a + e.ms, 0);
-console.log(`${model}, 2 layers, dModel 128, seq 64, batch 16, vocabulary 1024: ${wall.toFixed(0)} ms/step (${((1024 * 1000) / wall).toFixed(0)} tokens/s)`);
-console.log(`\nby kernel (${total.toFixed(0)} ms in ${profile.kernels.length} kernel calls):`);
+// the compiled step (what the trainer runs): the same kernels, replayed without the tape
+const replayed = referenceStep(model, { stackBranches: !process.argv.includes('--per-branch'), compiled: true });
+for (let i = 0; i < 3; i++) replayed.step();
+const t1 = performance.now();
+for (let i = 0; i < 3; i++) replayed.step();
+const wallCompiled = (performance.now() - t1) / 3;
+replayed.dispose();
+console.log(`${model}, 2 layers, dModel 128, seq 64, batch 16, vocabulary 1024: ${wall.toFixed(0)} ms/step on the tape (${((1024 * 1000) / wall).toFixed(0)} tokens/s), ${wallCompiled.toFixed(0)} ms/step compiled (${((1024 * 1000) / wallCompiled).toFixed(0)} tokens/s)`);
+console.log(`\nby kernel, taped step (${total.toFixed(0)} ms in ${profile.kernels.length} kernel calls; outside them ${(wall - total).toFixed(0)} ms taped, ${(wallCompiled - total).toFixed(0)} ms compiled):`);
 for (const [name, e] of byKernel.slice(0, 15)) console.log(`  ${name.padEnd(22)} ${e.ms.toFixed(1).padStart(7)} ms ${String(e.n).padStart(5)} calls ${((100 * e.ms) / total).toFixed(0).padStart(3)}%`);
 console.log('\nBatchMatMul by input shapes:');
 for (const [shapes, e] of group((k) => (k.name === 'BatchMatMul' ? JSON.stringify(k.inputShapes) : undefined)).slice(0, 10)) {

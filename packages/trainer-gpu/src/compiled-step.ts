@@ -49,6 +49,14 @@ interface Program {
 /** Kernels whose result is not a function of their inputs and attributes: a step using one is not replayed. */
 const STATEFUL = new Set(['RandomUniform', 'RandomNormal', 'RandomStandardNormal', 'RandomGamma', 'Multinomial', 'TruncatedNormal', 'Dropout']);
 
+/**
+ * Whether training steps are compiled (recorded once, replayed; see CompiledStep): on unless
+ * PRIMER_COMPILED_STEP=off, the escape hatch and the A/B switch.
+ */
+export function compiledStepsOn(): boolean {
+  return process.env.PRIMER_COMPILED_STEP !== 'off';
+}
+
 /** What `CompiledStep.status` reports. */
 export type CompiledStepStatus = { state: 'recording' | 'verifying' | 'replaying' } | { state: 'tape'; reason: string };
 

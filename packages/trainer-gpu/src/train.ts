@@ -6,7 +6,7 @@ import { writeCheckpoint, type TrainCheckpoint } from './checkpoint.js';
 import type { Evaluation } from './evaluation.js';
 import type { DataParallel } from './data-parallel.js';
 import { DEFAULT_TRAIN_CONFIG, budgetProgress, type Budget, type TrainConfig } from '@primer-search/study';
-import { CompiledStep, type CompiledStepStatus } from './compiled-step.js';
+import { CompiledStep, compiledStepsOn, type CompiledStepStatus } from './compiled-step.js';
 import { createOptimizer, globalNorm, learningRate } from './optimizers.js';
 
 
@@ -45,17 +45,9 @@ export interface TrainResult {
   curve: Array<{ step: number; tokens: number; seconds: number; loss: number }>;
   /**
    * How the steps ran: `replaying` when the compiled step took over (see CompiledStep), else
-   * `tape` with the reason (on the data-parallel path, steps always run on the tape).
+   * `tape` with the reason; absent with PRIMER_COMPILED_STEP=off.
    */
   compiledStep?: CompiledStepStatus;
-}
-
-/**
- * Whether training steps are compiled (recorded once, replayed; see CompiledStep): on unless
- * PRIMER_COMPILED_STEP=off, the escape hatch and the A/B switch.
- */
-export function compiledStepsOn(): boolean {
-  return process.env.PRIMER_COMPILED_STEP !== 'off';
 }
 
 /** The namespace `model` was compiled with, typed as this package's tfjs (the trainer imports none itself). */
@@ -275,7 +267,8 @@ export async function trainModel(args: {
     return true;
   };
 
-  const compiled = !args.parallel && compiledStepsOn() ? new CompiledStep(tf, (x, y) => model.loss(x as never, y as never) as unknown as tfjs.Scalar, variables) : undefined;
+  // this thread's share of a data-parallel step is compiled too (its replicas compile theirs)
+  const compiled = compiledStepsOn() ? new CompiledStep(tf, (x, y) => model.loss(x as never, y as never) as unknown as tfjs.Scalar, variables) : undefined;
   try {
     while (budgetProgress(budget, used()) < 1) {
       if (args.signal?.aborted) {
@@ -288,12 +281,12 @@ export async function trainModel(args: {
       const lr = learningRate(result.steps, config.learningRate, config.warmupSteps);
       optimizer.setLearningRate(lr);
       const t0 = performance.now();
-      const local = (x: tfjs.Tensor2D, y: tfjs.Tensor2D) => tf.variableGrads(() => model.loss(x as never, y as never) as unknown as tfjs.Scalar, variables);
+      const local = (x: tfjs.Tensor2D, y: tfjs.Tensor2D) => (compiled ? compiled.run(x, y) : tf.variableGrads(() => model.loss(x as never, y as never) as unknown as tfjs.Scalar, variables));
       const computed = args.parallel
         ? await args.parallel.gradients(batch, variables, local)
         : tf.tidy(() => {
             const { x, y } = batchTensors(tf, batch);
-            return compiled ? compiled.run(x, y) : local(x, y);
+            return local(x, y);
           });
       const { loss, norm } = tf.tidy(() => {
         const { value, grads } = computed;
