@@ -172,6 +172,35 @@ describe('the compiled step', () => {
     tf.dispose([x, w]);
   });
 
+  it('keeps nothing from a recording whose step throws, and records again on the next call', () => {
+    const w = tf.variable(tf.ones([3]), true, 'compiled-step-throws');
+    let fail = true;
+    const step = new CompiledStep(tf, (x) => {
+      const y = tf.mul(tf.mul(w, x), tf.scalar(2));
+      if (fail) throw new Error('the model failed');
+      return tf.sum(y) as tf.Scalar;
+    }, [w]);
+    const x = tf.ones([3]);
+    const ids = () => (tf.backend() as unknown as { numDataIds(): number }).numDataIds();
+    // tfjs's tape itself leaves the buffers it saved for the backward pass when the forward throws: the recording adds nothing to that
+    let before = ids();
+    expect(() => tf.tidy(() => tf.variableGrads(() => step['loss'](x), [w]))).toThrow('the model failed');
+    const tapeLeaves = ids() - before;
+    before = ids();
+    expect(() => tf.tidy(() => step.run(x))).toThrow('the model failed');
+    expect(ids() - before).toBe(tapeLeaves);
+    fail = false;
+    for (let i = 0; i < 3; i++) {
+      const r = step.run(x);
+      expect(r.value.dataSync()[0]).toBe(6);
+      expect(Array.from(r.grads[w.name]!.dataSync())).toEqual([2, 2, 2]);
+      tf.dispose([r.value, ...Object.values(r.grads)]);
+    }
+    expect(step.status.state).toBe('replaying');
+    step.dispose();
+    tf.dispose([x, w]);
+  });
+
   it('falls back to the tape when a kernel it recorded is registered anew', () => {
     const w = tf.variable(tf.ones([3]), true, 'compiled-step-reregistered');
     const step = new CompiledStep(tf, (x) => tf.sum(tf.square(tf.mul(w, x))) as tf.Scalar, [w]);

@@ -202,6 +202,10 @@ export class CompiledStep {
     let result: StepResult;
     try {
       result = this.tape(inputs);
+    } catch (e) {
+      // nothing recorded is kept: the constants' references go, and the next call records again
+      for (const c of constants.values()) backend.disposeData(c.dataId);
+      throw e;
     } finally {
       configs.forEach((config, k) => (config.kernelFunc = originals[k]!));
     }
