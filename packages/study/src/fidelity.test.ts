@@ -135,6 +135,8 @@ describe('summarizeFidelity', () => {
   it('says what an interval means', () => {
     expect(fidelityVerdict(0.9, [0.85, 0.97])).toMatch(/predicts the longer run's well/);
     expect(fidelityVerdict(0.5, [0.1, 0.8])).toMatch(/only in part/);
+    expect(fidelityVerdict(0.93, [0.78, 0.98])).toMatch(/largely, not surely well \(the interval reaches below 0.8\)/);
+    expect(fidelityVerdict(0.7, [0.49, 0.9])).toMatch(/only in part/);
     expect(fidelityVerdict(0.1, [-0.4, 0.6])).toMatch(/no evidence/);
     expect(fidelityVerdict(-0.7, [-0.9, -0.3])).toMatch(/reversed/);
     expect(fidelityVerdict(0.5)).toMatch(/too few programs/);

@@ -190,6 +190,7 @@ export function fidelityVerdict(rho: number, interval?: [number, number], progra
   }
   const [lo, hi] = interval;
   if (lo >= 0.8) return "the search's order predicts the longer run's well";
+  if (lo >= 0.5) return "the search's order predicts the longer run's largely, not surely well (the interval reaches below 0.8)";
   if (lo > 0) return "the search's order predicts the longer run's only in part: better than chance, far from faithful";
   if (hi < 0) return "the search's order is reversed at the longer budget: the proxy rewards what loses later";
   return "no evidence that the search's order predicts the longer run's (the interval contains 0)";
