@@ -18,6 +18,8 @@ await selectBackend('wasm');
 const kernelName = option.startsWith('kernel:') ? option.slice('kernel:'.length) : undefined;
 const kernel = kernelName === undefined ? undefined : tf.getKernel(kernelName, 'wasm');
 if (kernelName !== undefined && !kernel) throw new Error(`no wasm kernel named ${kernelName} is registered`);
+// only kernels of our own that stock wasm lacks: leaving out a replacement (Identity, Sum...) would leave no kernel at all
+if (kernelName !== undefined && !kernelName.startsWith('Primer')) throw new Error(`kernel:${kernelName}: only our own kernels (Primer...) can be left out; the composite then runs instead`);
 const setKernel = (on: boolean) => {
   const there = tf.getKernel(kernelName!, 'wasm') !== undefined;
   if (on && !there) tf.registerKernel(kernel!);

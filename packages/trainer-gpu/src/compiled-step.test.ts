@@ -91,6 +91,7 @@ describe('the compiled step', () => {
     const variables = lm.variables as unknown as tf.Variable[];
     const opt = createOptimizer('adam', tf as never);
     const before = backend().numDataIds();
+    const engineBefore = tf.memory() as tf.MemoryInfo & { numDataBuffers: number };
     const step = new CompiledStep(tf, (x, y) => lm.loss(x as never, y as never) as unknown as tf.Scalar, variables);
     const counts: number[] = [];
     for (let i = 0; i < 60; i++) {
@@ -106,6 +107,9 @@ describe('the compiled step', () => {
     opt.dispose();
     const afterOptimizer = backend().numDataIds();
     expect(afterOptimizer).toBe(before);
+    // the engine's books too: its tensors and data buffers are back where they were
+    const engineAfter = tf.memory() as tf.MemoryInfo & { numDataBuffers: number };
+    expect([engineAfter.numTensors, engineAfter.numDataBuffers]).toEqual([engineBefore.numTensors, engineBefore.numDataBuffers]);
     lm.dispose();
   });
 
@@ -200,6 +204,71 @@ describe('the compiled step', () => {
     expect(step.status.state).toBe('replaying');
     step.dispose();
     tf.dispose([x, w]);
+  });
+
+  it('records the same tensor given twice as one input, and runs the tape when later inputs are distinct', () => {
+    const w = tf.variable(tf.tensor1d([1, 2, 3]), true, 'compiled-step-aliases');
+    const step = new CompiledStep(tf, (x, y) => tf.sum(tf.mul(tf.mul(w, x), tf.square(y))) as tf.Scalar, [w]);
+    const value = (x: tf.Tensor, y: tf.Tensor) => {
+      const r = step.run(x, y);
+      const v = r.value.dataSync()[0]!;
+      tf.dispose([r.value, ...Object.values(r.grads)]);
+      return v;
+    };
+    const a = tf.tensor1d([1, 1, 1]);
+    const b = tf.tensor1d([2, 2, 2]);
+    value(a, a);
+    value(a, a);
+    expect(step.status.state).toBe('replaying');
+    // w * a * b^2 = (1 + 2 + 3) * 4: read from b, not from the recorded alias of a
+    expect(value(a, b)).toBe(24);
+    expect(value(b, b)).toBe(48);
+    step.dispose();
+    tf.dispose([a, b, w]);
+  });
+
+  it('falls back to the tape, with the reason, when a replay throws', () => {
+    const w = tf.variable(tf.ones([3]), true, 'compiled-step-replay-throws');
+    const step = new CompiledStep(tf, (x) => tf.sum(tf.exp(tf.mul(w, x))) as tf.Scalar, [w]);
+    const x = tf.ones([3]);
+    const run = () => {
+      const r = step.run(x);
+      const v = r.value.dataSync()[0]!;
+      tf.dispose([r.value, ...Object.values(r.grads)]);
+      return v;
+    };
+    run();
+    run();
+    expect(step.status.state).toBe('replaying');
+    // the recorded kernel object itself fails from now on (the registry still holds it, so no re-registration is seen)
+    const exp = tf.getKernel('Exp', 'wasm')!;
+    const original = exp.kernelFunc;
+    const ids = (tf.backend() as unknown as { numDataIds(): number }).numDataIds();
+    const program = (step as unknown as { program: { constants: unknown[]; ops: Array<{ name: string; config: tf.KernelConfig }> } }).program;
+    const kept = program.constants.length;
+    program.ops.find((o) => o.name === 'Exp')!.config.kernelFunc = () => {
+      throw new Error('out of memory');
+    };
+    try {
+      expect(run()).toBeCloseTo(3 * Math.E, 4);
+      expect(step.status).toEqual({ state: 'tape', reason: 'the replay failed: out of memory' });
+      // what the replay had made is freed, and the recording's constants with it
+      expect((tf.backend() as unknown as { numDataIds(): number }).numDataIds()).toBe(ids - kept);
+    } finally {
+      exp.kernelFunc = original;
+    }
+    step.dispose();
+    tf.dispose([x, w]);
+  });
+
+  it('stays on the tape on a backend other than wasm and cpu, saying so', async () => {
+    const w = tf.variable(tf.ones([2]), true, 'compiled-step-backend');
+    const step = new CompiledStep({ ...tf, getBackend: () => 'tensorflow' } as typeof tf, (x) => tf.sum(tf.mul(w, x)) as tf.Scalar, [w]);
+    expect(step.status).toEqual({ state: 'tape', reason: 'steps are replayed on wasm and cpu only, not on tensorflow' });
+    const x = tf.ones([2]);
+    const r = step.run(x);
+    expect(r.value.dataSync()[0]).toBe(2);
+    tf.dispose([r.value, ...Object.values(r.grads), x, w]);
   });
 
   it('falls back to the tape when a kernel it recorded is registered anew', () => {

@@ -12,12 +12,20 @@ interface Backend {
   disposeData(dataId: tfjs.DataId, force?: boolean): boolean;
 }
 
-/** Where a recorded kernel's input comes from at replay. */
+/** Where a recorded kernel's input comes from at replay (`absent`: an optional input not given, e.g. a bias). */
 type Source =
   | { kind: 'slot'; slot: number }
   | { kind: 'variable'; variable: tfjs.Variable }
   | { kind: 'input'; index: number }
-  | { kind: 'constant'; info: tfjs.TensorInfo };
+  | { kind: 'constant'; tensor: tfjs.Tensor }
+  | { kind: 'absent' };
+
+/** A result of the step: where its data comes from, and its own shape and dtype (a slot sharing its data may have another shape). */
+interface Result {
+  source: Source;
+  shape: number[];
+  dtype: tfjs.DataType;
+}
 
 interface Op {
   name: string;
@@ -26,8 +34,9 @@ interface Op {
   attrs: tfjs.NamedAttrMap;
   /** The inputs were given as an array (Concat, AddN), not by name. */
   listed: boolean;
-  /** The slot of each output, in order. */
+  /** The slot of each output, in order, and the shape each had when recorded (checked at replay). */
   outputs: number[];
+  shapes: number[][];
   array: boolean;
   /** Slots to free right after this kernel (their last reader, or their producer when nothing reads them). */
   free: number[];
@@ -35,19 +44,31 @@ interface Op {
 
 interface Program {
   ops: Op[];
-  /** The loss's source, then each gradient's (by variable name). */
-  value: Source;
-  grads: Array<[string, Source]>;
-  /** Constants kept alive by the program (one reference each), freed by dispose. */
-  constants: tfjs.TensorInfo[];
-  /** Shapes and dtypes the inputs were recorded with. */
+  /** The loss, then each gradient (by variable name). */
+  value: Result;
+  grads: Array<[string, Result]>;
+  /** Constants kept alive by the program (kept engine tensors of their own), disposed by dispose. */
+  constants: tfjs.Tensor[];
+  /** Shapes and dtypes the inputs were recorded with, and which input each one's data was (the same tensor given twice is recorded as one). */
   inputs: Array<{ shape: number[]; dtype: tfjs.DataType }>;
+  aliases: number[];
   /** Kernels whose registration a replay checks first (a re-registered kernel means record again). */
   kernels: Map<string, tfjs.KernelConfig>;
 }
 
-/** Kernels whose result is not a function of their inputs and attributes: a step using one is not replayed. */
-const STATEFUL = new Set(['RandomUniform', 'RandomNormal', 'RandomStandardNormal', 'RandomGamma', 'Multinomial', 'TruncatedNormal', 'Dropout']);
+/**
+ * Kernels whose result is not a function of their inputs and attributes: a step using one is
+ * not replayed. (tfjs draws randomUniform, randomNormal and the like in JavaScript, outside any
+ * kernel: their values are recorded as constants, and only the check on the second step, whose
+ * draws differ, catches them.)
+ */
+const STATEFUL = new Set(['Multinomial', 'RandomUniform', 'RandomNormal', 'RandomStandardNormal', 'RandomGamma', 'TruncatedNormal']);
+
+/** The backends whose kernels return plain tensor infos that the replay owns (tfjs-node's return engine tensors). */
+const REPLAYABLE = new Set(['wasm', 'cpu']);
+
+/** Which input each input's data is (its own index, or the first input with the same data). */
+const aliasesOf = (inputs: tfjs.Tensor[]) => inputs.map((x, i) => inputs.findIndex((y, j) => j <= i && y.dataId === x.dataId));
 
 /**
  * Whether training steps are compiled (recorded once, replayed; see CompiledStep): on unless
@@ -71,9 +92,13 @@ export type StepResult = {
  * computes them, compiled: the first call records the kernels the tape runs (forward and
  * backward), the second runs the tape and the recording on the same inputs and compares them
  * bit for bit, and from the third on only the recording runs. Falls back to the tape for good
- * (`status` says why) on a backend without reference counts, a kernel drawing random numbers, a
- * result that differs, or a kernel registered anew since; for one call when the inputs' shapes
- * differ from the recorded ones.
+ * (`status` says why) on a backend other than wasm and cpu, a kernel drawing random numbers, a
+ * result that differs, a replay that fails or whose kernels give other shapes, or a kernel
+ * registered anew since; for one call when the inputs' shapes, dtypes or aliasing differ from
+ * the recorded ones.
+ *
+ * What it cannot know: a value the loss reads from JavaScript (not from its inputs or
+ * variables) that first changes after the second step is replayed as recorded.
  */
 export class CompiledStep {
   private program: Program | undefined;
@@ -85,7 +110,8 @@ export class CompiledStep {
     private readonly variables: tfjs.Variable[],
   ) {
     const backend = tf.backend() as unknown as Partial<Backend>;
-    if (typeof backend.incRef !== 'function' || typeof backend.disposeData !== 'function') {
+    if (!REPLAYABLE.has(tf.getBackend())) this.state = { state: 'tape', reason: `steps are replayed on wasm and cpu only, not on ${tf.getBackend()}` };
+    else if (typeof backend.incRef !== 'function' || typeof backend.disposeData !== 'function') {
       this.state = { state: 'tape', reason: `the ${tf.getBackend()} backend has no reference counts to replay with` };
     }
   }
@@ -111,7 +137,11 @@ export class CompiledStep {
       return r;
     }
     const program = this.program!;
-    if (!inputs.every((x, i) => x.dtype === program.inputs[i]?.dtype && sameShape(x.shape, program.inputs[i]!.shape)) || inputs.length !== program.inputs.length) {
+    const aliases = aliasesOf(inputs);
+    if (
+      inputs.length !== program.inputs.length ||
+      !inputs.every((x, i) => x.dtype === program.inputs[i]!.dtype && sameShape(x.shape, program.inputs[i]!.shape) && aliases[i] === program.aliases[i])
+    ) {
       return this.tape(inputs);
     }
     const changed = [...program.kernels].find(([name, config]) => this.tf.getKernel(name, this.tf.getBackend()) !== config);
@@ -121,22 +151,30 @@ export class CompiledStep {
     }
     if (this.state.state === 'verifying') {
       const taped = this.tape(inputs);
-      const replayed = this.replay(program, inputs);
+      let replayed: StepResult;
+      try {
+        replayed = this.replay(program, inputs);
+      } catch (e) {
+        this.fallBack(`the replay failed: ${(e as Error).message}`);
+        return taped;
+      }
       const differs = firstDifference(taped, replayed);
       this.tf.dispose([replayed.value, ...Object.values(replayed.grads)]);
       if (differs) this.fallBack(`the replayed step differs from the taped one (${differs})`);
       else this.state = { state: 'replaying' };
       return taped;
     }
-    return this.replay(program, inputs);
+    try {
+      return this.replay(program, inputs);
+    } catch (e) {
+      this.fallBack(`the replay failed: ${(e as Error).message}`);
+      return this.tape(inputs);
+    }
   }
 
   /** Frees what the recording keeps (its constants); later calls record again. */
   dispose(): void {
-    if (this.program) {
-      const backend = this.tf.backend() as unknown as Backend;
-      for (const c of this.program.constants) backend.disposeData(c.dataId);
-    }
+    if (this.program) this.tf.dispose(this.program.constants);
     this.program = undefined;
     if (this.state.state !== 'tape') this.state = { state: 'recording' };
   }
@@ -153,12 +191,14 @@ export class CompiledStep {
     const produced = new Map<tfjs.DataId, number>();
     const slotInfo: tfjs.TensorInfo[] = [];
     const variableOf = new Map(this.variables.map((v) => [v.dataId, v]));
-    const inputOf = new Map(inputs.map((x, i) => [x.dataId, i]));
-    const constants = new Map<tfjs.DataId, tfjs.TensorInfo>();
+    // the same tensor given twice reads as its first position
+    const inputOf = new Map([...inputs.entries()].reverse().map(([i, x]) => [x.dataId, i]));
+    const constants = new Map<tfjs.DataId, tfjs.Tensor>();
     const kernels = new Map<string, tfjs.KernelConfig>();
     let depth = 0;
     let refused: string | undefined;
-    const sourceOf = (info: tfjs.TensorInfo): Source => {
+    const sourceOf = (info: tfjs.TensorInfo | undefined | null): Source => {
+      if (info == null) return { kind: 'absent' };
       const slot = produced.get(info.dataId);
       if (slot !== undefined) return { kind: 'slot', slot };
       const v = variableOf.get(info.dataId);
@@ -167,19 +207,21 @@ export class CompiledStep {
       if (i !== undefined) return { kind: 'input', index: i };
       let c = constants.get(info.dataId);
       if (!c) {
-        // made outside any kernel (a scalar of an op, the backward pass's ones): kept, one reference of ours
+        // made outside any kernel (a scalar of an op, the backward pass's ones): kept as a tensor of
+        // our own, so the engine's books stay right when it goes
         backend.incRef(info.dataId);
-        c = { dataId: info.dataId, shape: [...info.shape], dtype: info.dtype };
+        c = tf.keep(tf.engine().makeTensorFromTensorInfo({ dataId: info.dataId, shape: [...info.shape], dtype: info.dtype }));
         constants.set(info.dataId, c);
       }
-      return { kind: 'constant', info: c };
+      return { kind: 'constant', tensor: c };
     };
+    const resultOf = (t: tfjs.Tensor): Result => ({ source: sourceOf(t), shape: [...t.shape], dtype: t.dtype });
     configs.forEach((config, k) => {
       const original = originals[k]!;
       config.kernelFunc = ((args: { inputs: tfjs.NamedTensorInfoMap; attrs?: tfjs.NamedAttrMap; backend: unknown }) => {
         if (depth > 0) return original(args as never);
         if (STATEFUL.has(config.kernelName)) refused ??= `the step runs ${config.kernelName}, whose result is not a function of its inputs`;
-        const ins = Object.entries(args.inputs).map(([name, t]) => [name, sourceOf(t!), [...t!.shape], t!.dtype] as Op['inputs'][number]);
+        const ins = Object.entries(args.inputs).map(([name, t]) => [name, sourceOf(t), t ? [...t.shape] : [], t ? t.dtype : 'float32'] as Op['inputs'][number]);
         depth++;
         let out: tfjs.TensorInfo | tfjs.TensorInfo[];
         try {
@@ -188,6 +230,8 @@ export class CompiledStep {
           depth--;
         }
         const outs = Array.isArray(out) ? out : [out];
+        // a kernel returning engine tensors (tfjs-node's) is not ours to free
+        if (outs.some((o) => (o as { rank?: unknown }).rank != null)) refused ??= `${config.kernelName} returns tensors the engine owns`;
         const slots = outs.map((o) => {
           const slot = slotInfo.length;
           slotInfo.push({ dataId: o.dataId, shape: [...o.shape], dtype: o.dtype });
@@ -195,7 +239,7 @@ export class CompiledStep {
           return slot;
         });
         kernels.set(config.kernelName, config);
-        ops.push({ name: config.kernelName, config: { ...config, kernelFunc: original }, inputs: ins, attrs: { ...(args.attrs ?? {}) }, listed: Array.isArray(args.inputs), outputs: slots, array: Array.isArray(out), free: [] });
+        ops.push({ name: config.kernelName, config: { ...config, kernelFunc: original }, inputs: ins, attrs: { ...(args.attrs ?? {}) }, listed: Array.isArray(args.inputs), outputs: slots, shapes: outs.map((o) => [...o.shape]), array: Array.isArray(out), free: [] });
         return out;
       }) as tfjs.KernelFunc;
     });
@@ -203,18 +247,19 @@ export class CompiledStep {
     try {
       result = this.tape(inputs);
     } catch (e) {
-      // nothing recorded is kept: the constants' references go, and the next call records again
-      for (const c of constants.values()) backend.disposeData(c.dataId);
+      // nothing recorded is kept: the constants go, and the next call records again
+      tf.dispose([...constants.values()]);
       throw e;
     } finally {
       configs.forEach((config, k) => (config.kernelFunc = originals[k]!));
     }
     const program: Program = {
       ops,
-      value: sourceOf(result.value),
-      grads: Object.entries(result.grads).map(([name, g]) => [name, sourceOf(g)]),
+      value: resultOf(result.value),
+      grads: Object.entries(result.grads).map(([name, g]) => [name, resultOf(g)]),
       constants: [...constants.values()],
       inputs: inputs.map((x) => ({ shape: [...x.shape], dtype: x.dtype })),
+      aliases: aliasesOf(inputs),
       kernels,
     };
     this.program = program;
@@ -228,7 +273,7 @@ export class CompiledStep {
       for (const s of op.outputs) last.set(s, i);
       for (const [, src] of op.inputs) if (src.kind === 'slot') last.set(src.slot, i);
     });
-    for (const src of [program.value, ...program.grads.map(([, s]) => s)]) if (src.kind === 'slot') last.set(src.slot, ops.length);
+    for (const { source } of [program.value, ...program.grads.map(([, r]) => r)]) if (source.kind === 'slot') last.set(source.slot, ops.length);
     for (const [slot, i] of last) if (i < ops.length) ops[i]!.free.push(slot);
     return result;
   }
@@ -237,7 +282,7 @@ export class CompiledStep {
     const tf = this.tf;
     const backend = tf.backend() as unknown as Backend;
     const slots: Array<tfjs.TensorInfo | undefined> = [];
-    const resolve = (src: Source): tfjs.TensorInfo => {
+    const resolve = (src: Source): tfjs.TensorInfo | undefined => {
       switch (src.kind) {
         case 'slot':
           return slots[src.slot]!;
@@ -246,29 +291,38 @@ export class CompiledStep {
         case 'input':
           return inputs[src.index]!;
         case 'constant':
-          return src.info;
+          return src.tensor;
+        case 'absent':
+          return undefined;
       }
     };
     try {
       for (const op of program.ops) {
         const ins: tfjs.NamedTensorInfoMap | tfjs.TensorInfo[] = op.listed ? [] : {};
-        for (const [name, src, shape, dtype] of op.inputs) (ins as Record<string, tfjs.TensorInfo>)[name] = { dataId: resolve(src).dataId, shape, dtype };
+        for (const [name, src, shape, dtype] of op.inputs) {
+          const info = resolve(src);
+          (ins as Record<string, tfjs.TensorInfo | undefined>)[name] = info && { dataId: info.dataId, shape, dtype };
+        }
         const out = op.config.kernelFunc({ inputs: ins as tfjs.NamedTensorInfoMap, attrs: op.attrs, backend: backend as never }) as tfjs.TensorInfo | tfjs.TensorInfo[];
         const outs = Array.isArray(out) ? out : [out];
         op.outputs.forEach((s, i) => (slots[s] = outs[i]));
+        // shapes are fixed for a recording: a kernel whose output shape follows its data cannot be replayed
+        const other = outs.findIndex((o, i) => !sameShape(o.shape, op.shapes[i]!));
+        if (outs.length !== op.outputs.length || other >= 0) throw new Error(`${op.name} gave an output of another shape than when recorded`);
         for (const s of op.free) {
           backend.disposeData(slots[s]!.dataId);
           slots[s] = undefined;
         }
       }
       // each result gets a reference of its own, owned by the tensor made for it
-      const tensorOf = (src: Source): tfjs.Tensor => {
-        const info = resolve(src);
+      const tensorOf = (r: Result): tfjs.Tensor => {
+        const info = resolve(r.source)!;
         backend.incRef(info.dataId);
-        return tf.engine().makeTensorFromTensorInfo({ dataId: info.dataId, shape: [...info.shape], dtype: info.dtype });
+        return tf.engine().makeTensorFromTensorInfo({ dataId: info.dataId, shape: [...r.shape], dtype: r.dtype });
       };
       return { value: tensorOf(program.value) as tfjs.Scalar, grads: Object.fromEntries(program.grads.map(([name, src]) => [name, tensorOf(src)])) };
     } finally {
+      // what is left: the results' slots, or everything alive when a kernel threw
       for (const s of slots) if (s) backend.disposeData(s.dataId);
     }
   }
@@ -276,16 +330,19 @@ export class CompiledStep {
 
 const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((x, i) => x === b[i]);
 
-/** Where two results differ bit for bit (NaNs equal), or undefined. */
+/** Where two results differ bit for bit (their float32 bits: -0 is not 0, a NaN is its payload), or undefined. */
 function firstDifference(a: StepResult, b: StepResult): string | undefined {
   const pairs: Array<[string, tfjs.Tensor, tfjs.Tensor | undefined]> = [['the loss', a.value, b.value], ...Object.entries(a.grads).map(([n, g]) => [`the gradient of ${n}`, g, b.grads[n]] as [string, tfjs.Tensor, tfjs.Tensor | undefined])];
   if (Object.keys(a.grads).length !== Object.keys(b.grads).length) return 'the variables with gradients';
   for (const [what, x, y] of pairs) {
     if (!y || !sameShape(x.shape, y.shape)) return what;
+    if (x.dtype !== y.dtype) return what;
     const xs = x.dataSync();
     const ys = y.dataSync();
-    for (let i = 0; i < xs.length; i++) {
-      if (xs[i] !== ys[i] && !(Number.isNaN(xs[i]) && Number.isNaN(ys[i]))) return `${what} at ${i}: ${xs[i]} against ${ys[i]}`;
+    const bits = (a: tfjs.TypedArray) => (a.BYTES_PER_ELEMENT === 4 ? new Uint32Array(a.buffer, a.byteOffset, a.length) : a);
+    const [xb, yb] = [bits(xs), bits(ys)];
+    for (let i = 0; i < xb.length; i++) {
+      if (xb[i] !== yb[i]) return `${what} at ${i}: ${xs[i]} against ${ys[i]}`;
     }
   }
   return undefined;

@@ -329,6 +329,28 @@ for (const [name, p] of Object.entries(KERNELS)) {
   });
 }
 
+describe('the global norm overflows where the composite does', () => {
+  for (const path of PATHS) {
+    it(`a sum of squares past float32's range is infinite, not clipped (${path.name})`, async () => {
+      const norms = async (backend: string) => {
+        await tf.setBackend(backend);
+        if (backend === 'wasm') setNativeProducts(path.native);
+        return tf.tidy(() => [globalNorm(tf as never, [tf.tensor1d([3e19, 1])]), globalNorm(tf as never, [tf.tensor1d([1e19]), tf.tensor1d([1e19, 1e19, 1e19, 1e19])]), globalNorm(tf as never, [tf.tensor1d([1e18, 1e18])])].map((n) => n.dataSync()[0]!));
+      };
+      try {
+        const [cpu, wasm] = [await norms('cpu'), await norms('wasm')];
+        expect(cpu.slice(0, 2)).toEqual([Infinity, Infinity]);
+        expect(wasm.slice(0, 2)).toEqual([Infinity, Infinity]);
+        expect(wasm[2]).toBeCloseTo(Math.SQRT2 * 1e18, -13);
+        expect(wasm[2]! / cpu[2]!).toBeCloseTo(1, 5);
+      } finally {
+        await tf.setBackend('wasm');
+        setNativeProducts(native.ok);
+      }
+    });
+  }
+});
+
 describe('our kernels check the shapes they are given before reading memory by them', () => {
   for (const path of PATHS) {
     it(`the depthwise convolution: a batch its lanes do not divide, channels that differ (${path.name})`, () => {
