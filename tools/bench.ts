@@ -34,7 +34,7 @@ const rng = Rng.create('bench');
 const stream = Uint32Array.from({ length: 200_000 }, () => rng.int(0, 1023));
 
 const native = loadNativeBlas();
-console.error(native.ok ? `native products: ${native.library} (${native.threads} thread), addon ${native.addon}` : `native products: off (${native.reason}); their row is left out`);
+console.error(native.ok ? `native products: ${native.library} (${native.threads} thread, ${native.core || 'its own'} kernels${native.coreChosen ? ", chosen by the CPU's flags" : ''}), addon ${native.addon}` : `native products: off (${native.reason}); their row is left out`);
 
 /**
  * One row: `stock` (tfjs's kernels, the plain compiler, the tape), `fast` (ours, XNNPACK

@@ -33,7 +33,7 @@ export interface TrainingEnvironment {
   mixedHardware?: true;
 }
 
-/** A backend in words, as every run prints and records it, e.g. "wasm · products: native BLAS (libopenblas.so.0)". */
+/** A backend in words, as every run prints and records it, e.g. "wasm · products: native BLAS (libopenblas.so.0, SkylakeX kernels)". */
 export function describeBackend(b: { choice: string; products?: string }): string {
   return b.products ? `${b.choice} · products: ${b.products}` : b.choice;
 }

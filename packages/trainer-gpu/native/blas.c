@@ -18,8 +18,10 @@ typedef void (*sgemm_fn)(int order, int transA, int transB, int m, int n, int k,
 typedef void (*set_threads_fn)(int);
 
 static pthread_mutex_t load_lock = PTHREAD_MUTEX_INITIALIZER;
+typedef char *(*corename_fn)(void);
 static sgemm_fn sgemm = NULL;
 static set_threads_fn set_threads = NULL;
+static corename_fn corename = NULL;
 static char loaded_from[512] = "";
 
 enum { ROW_MAJOR = 101, NO_TRANS = 111, TRANS = 112 };
@@ -68,6 +70,7 @@ static napi_value load(napi_env env, napi_callback_info info) {
       return throw_error(env, "the library has no cblas_sgemm");
     }
     set_threads = (set_threads_fn)dlsym(lib, "openblas_set_num_threads");
+    corename = (corename_fn)dlsym(lib, "openblas_get_corename");
     snprintf(loaded_from, sizeof loaded_from, "%s", path);
     sgemm = f;
   }
@@ -446,10 +449,21 @@ static napi_value dconv_grad(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* core(): the kernels OpenBLAS chose for this CPU (openblas_get_corename), or "" for another library. */
+static napi_value core(napi_env env, napi_callback_info info) {
+  (void)info;
+  const char *name = corename ? corename() : "";
+  napi_value out;
+  napi_create_string_utf8(env, name ? name : "", NAPI_AUTO_LENGTH, &out);
+  return out;
+}
+
 NAPI_MODULE_INIT() {
   napi_value f;
   napi_create_function(env, "load", NAPI_AUTO_LENGTH, load, NULL, &f);
   napi_set_named_property(env, exports, "load", f);
+  napi_create_function(env, "core", NAPI_AUTO_LENGTH, core, NULL, &f);
+  napi_set_named_property(env, exports, "core", f);
   napi_create_function(env, "sgemm", NAPI_AUTO_LENGTH, gemm, NULL, &f);
   napi_set_named_property(env, exports, "sgemm", f);
   napi_create_function(env, "exp", NAPI_AUTO_LENGTH, vexp, NULL, &f);

@@ -1,18 +1,22 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { openBlasCoreType } from './backends/wasm/native-blas.js';
 
 const module = fileURLToPath(new URL('./backends/wasm/native-blas.ts', import.meta.url));
 
 /** loadNativeBlas() in a fresh process (the library, once open, stays open in a process). */
-function statusWith(env: Record<string, string>): { ok: boolean; reason?: string; library?: string; threads?: number } {
+function statusWith(env: Record<string, string | undefined>): { ok: boolean; reason?: string; library?: string; threads?: number; core?: string; coreChosen?: boolean } {
+  const merged: Record<string, string | undefined> = { ...process.env, ...env };
+  // undefined: left out of the child's environment
+  for (const k of Object.keys(merged)) if (merged[k] === undefined) delete merged[k];
   const r = spawnSync(
     process.execPath,
     ['--conditions=@primer-search/source', '--import', 'tsx', '--input-type=module', '-e', `const m = await import(${JSON.stringify(module)}); console.log(JSON.stringify(m.loadNativeBlas()))`],
-    { encoding: 'utf8', env: { ...process.env, ...env } },
+    { encoding: 'utf8', env: merged as NodeJS.ProcessEnv },
   );
   expect(r.status, r.stderr).toBe(0);
   return JSON.parse(r.stdout.trim().split('\n').at(-1)!);
@@ -41,6 +45,25 @@ describe('the native product path says why it is off', () => {
     }
     expect(s).toMatchObject({ ok: true, library: 'libopenblas.so.0', threads: 1 });
     expect(statusWith({ PRIMER_BLAS_THREADS: '2' })).toMatchObject({ ok: true, threads: 2 });
+  });
+
+  it("asks OpenBLAS for the kernels the CPU's flags allow, not its model list's fallback, unless OPENBLAS_CORETYPE is set", () => {
+    const wanted = openBlasCoreType(/^flags\s*:(.*)$/m.exec(existsSync('/proc/cpuinfo') ? readFileSync('/proc/cpuinfo', 'utf8') : '')?.[1] ?? '');
+    const chosen = statusWith({ OPENBLAS_CORETYPE: undefined });
+    if (!chosen.ok) return void console.warn(`native-blas.test.ts: not loaded here: ${chosen.reason}`);
+    if (wanted) expect(chosen).toMatchObject({ core: wanted, coreChosen: true });
+    else expect(chosen.coreChosen).toBe(false);
+    // the user's choice wins, and is not called ours
+    expect(statusWith({ OPENBLAS_CORETYPE: 'Nehalem' })).toMatchObject({ core: 'Nehalem', coreChosen: false });
+  });
+
+  it('maps CPU flags to OpenBLAS kernels', () => {
+    expect(openBlasCoreType('fpu sse2 avx avx2 fma avx512f avx512dq avx512bw avx512vl avx512cd')).toBe('SkylakeX');
+    // AVX-512 without BW/VL (Knights Landing) is not Skylake-X
+    expect(openBlasCoreType('avx2 fma avx512f avx512cd avx512er')).toBe('Haswell');
+    expect(openBlasCoreType('sse2 avx avx2 fma')).toBe('Haswell');
+    expect(openBlasCoreType('sse2 avx avx2')).toBeUndefined();
+    expect(openBlasCoreType('')).toBeUndefined();
   });
 });
 

@@ -40,7 +40,8 @@ export function wasmBackend(kernels: 'fast' | 'stock', native: boolean, descript
       if (kernels === 'fast' && native) {
         // the system's BLAS for the products, when it is here (PRIMER_BLAS=off keeps them on wasm)
         const n = setNativeProducts(true);
-        products = n.on ? `native BLAS (${n.library})` : `XNNPACK (wasm): native BLAS off, ${n.reason}`;
+        // the kernels OpenBLAS runs are part of the hardware a time budget depends on (SSE3 ones are 3x slower than AVX-512's)
+        products = n.on ? `native BLAS (${n.library}${n.core ? `, ${n.core} kernels` : ''})` : `XNNPACK (wasm): native BLAS off, ${n.reason}`;
       } else setNativeProducts(false);
       return (await tf.setBackend('wasm')) ? { ok: true, products } : { ok: false, reason: 'the wasm backend did not start' };
     },

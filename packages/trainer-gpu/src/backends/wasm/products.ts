@@ -8,14 +8,14 @@ let native: NativeBlasAddon | undefined;
  * Turns the native product path on (when it loads here) or off; returns what it is now, with
  * the reason when it is off. Off, products run on XNNPACK as before.
  */
-export function setNativeProducts(on: boolean): { on: boolean; library?: string; reason?: string } {
+export function setNativeProducts(on: boolean): { on: boolean; library?: string; core?: string; reason?: string } {
   if (!on) {
     native = undefined;
     return { on: false, reason: 'turned off' };
   }
   const s = loadNativeBlas();
   native = s.ok ? s.addonModule : undefined;
-  return s.ok ? { on: true, library: s.library } : { on: false, reason: s.reason };
+  return s.ok ? { on: true, library: s.library, core: s.core } : { on: false, reason: s.reason };
 }
 
 /** Whether products run natively now. */
