@@ -196,7 +196,7 @@ describe('primer train and compare', () => {
   it('trains a baseline and reports the figures, as text and as JSON', async () => {
     const r = await run(['train', '--model', 'primer-ez', '--budget', '12steps', ...tiny]);
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/^primer-ez on brown \(byte tokens, vocabulary 257\) · backend wasm · products: (native BLAS \(libopenblas\.so\.0\)|XNNPACK \(wasm\): native BLAS off, .+) · budget 12 steps/);
+    expect(r.stdout).toMatch(/^primer-ez on brown \(byte tokens, vocabulary 257\) · backend wasm · products: (native BLAS \(libopenblas\.so\.0(, \w+ kernels)?\)|XNNPACK \(wasm\): native BLAS off, .+) · budget 12 steps/);
     for (const field of ['steps         12', 'tokens        768', 'tokens/s', 'parameters', 'FLOPs/token', 'validation    loss']) expect(r.stdout).toContain(field);
     expect(r.stderr).toContain('validation at step 3');
     expect(r.stderr).toMatch(/data: [\d,]+ training and [\d,]+ validation tokens, vocabulary 257/);
