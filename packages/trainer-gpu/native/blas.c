@@ -280,6 +280,32 @@ static napi_value adam(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * cmask(heap, x, y, batch, t, grad): the causal product's mask (see FUSED_CAUSAL_MASK) of
+ * [batch, t, t] scores: row p keeps its first p + 1 entries; the rest become 0, or x * 0 with
+ * grad (NaN and infinities stay NaN there, as the composite's gradient gives).
+ */
+static napi_value cmask(napi_env env, napi_callback_info info) {
+  HEAP_CALL(6, 5, "cmask(heap, x, y, batch, t, grad)");
+  int64_t batch = a[2], t = a[3], grad = a[4];
+  int64_t all;
+  if (!size3(batch, t, t, &all) || !fits(a[0], all, floats) || !fits(a[1], all, floats)) return throw_error(env, "cmask: an operand lies outside the heap");
+  const float *x = heap + a[0];
+  float *y = heap + a[1];
+  for (int64_t r = 0; r < batch * t; r++) {
+    const float *xr = x + r * t;
+    float *yr = y + r * t;
+    int64_t open = r % t + 1;
+    for (int64_t j = 0; j < open; j++) yr[j] = xr[j];
+    if (grad) {
+      for (int64_t j = open; j < t; j++) yr[j] = xr[j] * 0.0f;
+    } else {
+      for (int64_t j = open; j < t; j++) yr[j] = 0.0f;
+    }
+  }
+  return NULL;
+}
+
 /* sumsq(heap, x, n): the sum of the squares of n floats at x, accumulated in double (see FUSED_GLOBAL_NORM). */
 static napi_value sumsq(napi_env env, napi_callback_info info) {
   HEAP_CALL(3, 2, "sumsq(heap, x, n)");
@@ -474,6 +500,8 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "csoftmax", f);
   napi_create_function(env, "adam", NAPI_AUTO_LENGTH, adam, NULL, &f);
   napi_set_named_property(env, exports, "adam", f);
+  napi_create_function(env, "cmask", NAPI_AUTO_LENGTH, cmask, NULL, &f);
+  napi_set_named_property(env, exports, "cmask", f);
   napi_create_function(env, "sumsq", NAPI_AUTO_LENGTH, sumsq, NULL, &f);
   napi_set_named_property(env, exports, "sumsq", f);
   napi_create_function(env, "colsum", NAPI_AUTO_LENGTH, colsum, NULL, &f);

@@ -26,6 +26,8 @@ export interface NativeBlasAddon {
   xent(heap: ArrayBufferLike, z: number, t: number, g: number, n: number, v: number): number;
   /** One Adam update of `n` floats (see FUSED_ADAM) by the gradient `scale` g: v, m, s, g in; v2, m2, s2 out (offsets in floats). */
   adam(heap: ArrayBufferLike, v: number, m: number, s: number, g: number, v2: number, m2: number, s2: number, n: number, b1: number, b2: number, eps: number, lr: number, c1: number, c2: number, scale: number): void;
+  /** The causal product's mask (see FUSED_CAUSAL_MASK) of `[batch, t, t]` scores at x into y; with `grad`, x * 0 above the diagonal instead of 0. */
+  cmask(heap: ArrayBufferLike, x: number, y: number, batch: number, t: number, grad: number): void;
   /** The sum of the squares of `n` floats at x, accumulated in double. */
   sumsq(heap: ArrayBufferLike, x: number, n: number): number;
   /** y[j] = sum over rows of x[r * inner + j] (offsets in floats). */
