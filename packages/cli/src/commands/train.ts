@@ -181,6 +181,8 @@ function figures(name: string, r: RunRecord): string {
     `  tokens        ${fmt(res.tokens)}`,
     `  tokens/s      ${fmt(res.tokensPerSecond)}`,
     `  wall time     ${duration(res.trainSeconds)} training + ${duration(res.evalSeconds)} evaluation`,
+    // a compiled step that gave up says why (it is slower on the tape); one that replays needs no line
+    ...(res.compiledStep?.state === 'tape' ? [`  step          on the tape, not compiled: ${res.compiledStep.reason}`] : []),
     `  parameters    ${fmt(res.parameters)}`,
     `  FLOPs/token   ${fmt(res.trainingFlopsPerToken / 1e6, 2)} M (training, forward + backward)`,
   ];
