@@ -261,14 +261,69 @@ describe('the compiled step', () => {
     tf.dispose([x, w]);
   });
 
-  it('stays on the tape on a backend other than wasm and cpu, saying so', async () => {
+  it('stays on the tape on a backend other than wasm, saying so', async () => {
     const w = tf.variable(tf.ones([2]), true, 'compiled-step-backend');
     const step = new CompiledStep({ ...tf, getBackend: () => 'tensorflow' } as typeof tf, (x) => tf.sum(tf.mul(w, x)) as tf.Scalar, [w]);
-    expect(step.status).toEqual({ state: 'tape', reason: 'steps are replayed on wasm and cpu only, not on tensorflow' });
+    expect(step.status).toEqual({ state: 'tape', reason: 'steps are replayed on wasm only, not on tensorflow' });
     const x = tf.ones([2]);
     const r = step.run(x);
     expect(r.value.dataSync()[0]).toBe(2);
     tf.dispose([r.value, ...Object.values(r.grads), x, w]);
+  });
+
+  it('replays a kernel whose optional inputs were not given (a fused product without bias)', () => {
+    const w = tf.variable(tf.tensor2d([1, 2, 3, 4, 5, 6], [2, 3]), true, 'compiled-step-absent');
+    const step = new CompiledStep(tf, (x) => tf.sum(tf.square(tf.fused.matMul({ a: x as tf.Tensor2D, b: w }))) as tf.Scalar, [w]);
+    const x = tf.tensor2d([1, -1, 0.5, 2], [2, 2]);
+    const runs = Array.from({ length: 3 }, () => {
+      const r = step.run(x);
+      const out = [r.value.dataSync()[0]!, ...Array.from(r.grads[w.name]!.dataSync())];
+      tf.dispose([r.value, ...Object.values(r.grads)]);
+      return out;
+    });
+    expect(step.status.state).toBe('replaying');
+    expect(runs[2]).toEqual(runs[0]);
+    step.dispose();
+    tf.dispose([x, w]);
+  });
+
+  it('stays on the tape on the cpu backend (some of its kernels return engine tensors), with the same results', async () => {
+    await tf.setBackend('cpu');
+    try {
+      const taped = train(mutants[0]![1], false);
+      const compiled = train(mutants[0]![1], true);
+      expect(compiled.status).toEqual({ state: 'tape', reason: 'steps are replayed on wasm only, not on cpu' });
+      expect(compiled.losses).toEqual(taped.losses);
+      expect(compiled.weights).toEqual(taped.weights);
+    } finally {
+      await tf.setBackend('wasm');
+    }
+  });
+
+  it('falls back to the tape, saying so, when the backend changes after recording', async () => {
+    const w = tf.variable(tf.ones([3]), true, 'compiled-step-backend-change');
+    const step = new CompiledStep(tf, (x) => tf.sum(tf.square(tf.mul(w, x))) as tf.Scalar, [w]);
+    const x = tf.tensor1d([1, 2, 3]);
+    const run = (input: tf.Tensor) => {
+      const r = step.run(input);
+      const g = Array.from(r.grads[w.name]!.dataSync());
+      tf.dispose([r.value, ...Object.values(r.grads)]);
+      return g;
+    };
+    run(x);
+    run(x);
+    expect(step.status.state).toBe('replaying');
+    await tf.setBackend('cpu');
+    try {
+      const xc = tf.tensor1d([1, 2, 3]);
+      expect(run(xc)).toEqual([2, 8, 18]);
+      expect(step.status).toEqual({ state: 'tape', reason: 'the backend changed from wasm to cpu after the step was recorded' });
+      xc.dispose();
+    } finally {
+      await tf.setBackend('wasm');
+    }
+    step.dispose();
+    tf.dispose([x, w]);
   });
 
   it('falls back to the tape when a kernel it recorded is registered anew', () => {

@@ -6,7 +6,7 @@ import type * as tfjs from '@tensorflow/tfjs';
 
 type Tf = typeof tfjs;
 
-/** The backend calls a replay makes (the wasm and cpu backends have them). */
+/** The backend calls a replay makes (the wasm backend has them). */
 interface Backend {
   incRef(dataId: tfjs.DataId): void;
   disposeData(dataId: tfjs.DataId, force?: boolean): boolean;
@@ -54,6 +54,8 @@ interface Program {
   aliases: number[];
   /** Kernels whose registration a replay checks first (a re-registered kernel means record again). */
   kernels: Map<string, tfjs.KernelConfig>;
+  /** The backend it was recorded on. */
+  backend: string;
 }
 
 /**
@@ -64,8 +66,12 @@ interface Program {
  */
 const STATEFUL = new Set(['Multinomial', 'RandomUniform', 'RandomNormal', 'RandomStandardNormal', 'RandomGamma', 'TruncatedNormal']);
 
-/** The backends whose kernels return plain tensor infos that the replay owns (tfjs-node's return engine tensors). */
-const REPLAYABLE = new Set(['wasm', 'cpu']);
+/**
+ * The backends whose kernels return plain tensor infos that the replay owns: wasm. (tfjs-node's
+ * return engine tensors, and so do some of the cpu backend's, e.g. Abs: a recording that meets
+ * one falls back to the tape.)
+ */
+const REPLAYABLE = new Set(['wasm']);
 
 /** Which input each input's data is (its own index, or the first input with the same data). */
 const aliasesOf = (inputs: tfjs.Tensor[]) => inputs.map((x, i) => inputs.findIndex((y, j) => j <= i && y.dataId === x.dataId));
@@ -92,13 +98,15 @@ export type StepResult = {
  * computes them, compiled: the first call records the kernels the tape runs (forward and
  * backward), the second runs the tape and the recording on the same inputs and compares them
  * bit for bit, and from the third on only the recording runs. Falls back to the tape for good
- * (`status` says why) on a backend other than wasm and cpu, a kernel drawing random numbers, a
+ * (`status` says why) on a backend other than wasm, a kernel drawing random numbers, a
  * result that differs, a replay that fails or whose kernels give other shapes, or a kernel
  * registered anew since; for one call when the inputs' shapes, dtypes or aliasing differ from
  * the recorded ones.
  *
- * What it cannot know: a value the loss reads from JavaScript (not from its inputs or
- * variables) that first changes after the second step is replayed as recorded.
+ * What it cannot know: a value the loss reads from JavaScript, or from a tfjs variable not in
+ * `variables` (a non-trainable one), that first changes after the second step is replayed as
+ * recorded; and a fused kernel registered after the recording (one that was not there) is not
+ * picked up: the recording keeps running the composite it recorded (the same results, slower).
  */
 export class CompiledStep {
   private program: Program | undefined;
@@ -110,7 +118,7 @@ export class CompiledStep {
     private readonly variables: tfjs.Variable[],
   ) {
     const backend = tf.backend() as unknown as Partial<Backend>;
-    if (!REPLAYABLE.has(tf.getBackend())) this.state = { state: 'tape', reason: `steps are replayed on wasm and cpu only, not on ${tf.getBackend()}` };
+    if (!REPLAYABLE.has(tf.getBackend())) this.state = { state: 'tape', reason: `steps are replayed on wasm only, not on ${tf.getBackend()}` };
     else if (typeof backend.incRef !== 'function' || typeof backend.disposeData !== 'function') {
       this.state = { state: 'tape', reason: `the ${tf.getBackend()} backend has no reference counts to replay with` };
     }
@@ -142,6 +150,10 @@ export class CompiledStep {
       inputs.length !== program.inputs.length ||
       !inputs.every((x, i) => x.dtype === program.inputs[i]!.dtype && sameShape(x.shape, program.inputs[i]!.shape) && aliases[i] === program.aliases[i])
     ) {
+      return this.tape(inputs);
+    }
+    if (this.tf.getBackend() !== program.backend) {
+      this.fallBack(`the backend changed from ${program.backend} to ${this.tf.getBackend()} after the step was recorded`);
       return this.tape(inputs);
     }
     const changed = [...program.kernels].find(([name, config]) => this.tf.getKernel(name, this.tf.getBackend()) !== config);
@@ -261,6 +273,7 @@ export class CompiledStep {
       inputs: inputs.map((x) => ({ shape: [...x.shape], dtype: x.dtype })),
       aliases: aliasesOf(inputs),
       kernels,
+      backend: backendName,
     };
     this.program = program;
     if (refused) {
@@ -305,10 +318,14 @@ export class CompiledStep {
         }
         const out = op.config.kernelFunc({ inputs: ins as tfjs.NamedTensorInfoMap, attrs: op.attrs, backend: backend as never }) as tfjs.TensorInfo | tfjs.TensorInfo[];
         const outs = Array.isArray(out) ? out : [out];
+        if (outs.length !== op.outputs.length) {
+          for (const o of outs) backend.disposeData(o.dataId);
+          throw new Error(`${op.name} gave ${outs.length} outputs, not the ${op.outputs.length} recorded`);
+        }
         op.outputs.forEach((s, i) => (slots[s] = outs[i]));
         // shapes are fixed for a recording: a kernel whose output shape follows its data cannot be replayed
         const other = outs.findIndex((o, i) => !sameShape(o.shape, op.shapes[i]!));
-        if (outs.length !== op.outputs.length || other >= 0) throw new Error(`${op.name} gave an output of another shape than when recorded`);
+        if (other >= 0) throw new Error(`${op.name} gave an output of another shape than when recorded`);
         for (const s of op.free) {
           backend.disposeData(slots[s]!.dataId);
           slots[s] = undefined;

@@ -165,8 +165,8 @@ export function loadNativeBlas(): NativeBlasStatus {
   // OpenBLAS sizes its thread pool when it loads: one thread unless told otherwise
   process.env.OPENBLAS_NUM_THREADS ??= String(threads);
   // and picks its kernels when it loads: by the CPU's flags, not a model list it may not know (a set OPENBLAS_CORETYPE wins)
-  const coreChosen = process.env.OPENBLAS_CORETYPE === undefined && openBlasCoreType(cpuFlags()) !== undefined;
-  if (coreChosen) process.env.OPENBLAS_CORETYPE = openBlasCoreType(cpuFlags());
+  const asked = process.env.OPENBLAS_CORETYPE === undefined ? openBlasCoreType(cpuFlags()) : undefined;
+  if (asked) process.env.OPENBLAS_CORETYPE = asked;
   const built = buildAddon();
   if ('reason' in built) return (status = { ok: false, reason: built.reason });
   let addon: NativeBlasAddon;
@@ -187,7 +187,9 @@ export function loadNativeBlas(): NativeBlasStatus {
   for (const lib of wanted ? [wanted] : BLAS_LIBRARIES) {
     try {
       const library = addon.load(lib, threads);
-      return (status = { ok: true, library, addon: built.path, threads, core: addon.core(), coreChosen, addonModule: addon });
+      const core = addon.core();
+      // ours only where the library took it (a worker thread's environment, a build without dynamic kernels, another library: not)
+      return (status = { ok: true, library, addon: built.path, threads, core, coreChosen: asked !== undefined && core.toLowerCase() === asked.toLowerCase(), addonModule: addon });
     } catch (e) {
       tried.push(`${lib}: ${(e as Error).message.split(':').slice(-1)[0]!.trim()}`);
     }

@@ -4,7 +4,7 @@ import { nativeAddon } from '../products.js';
 
 /**
  * The causal product's mask (see FUSED_CAUSAL_MASK) of `[batch, t, t]` float32 scores in one
- * pass: each row's first t + 1 entries copied, the rest 0 (forward) or x * 0 (the gradient, so
+ * pass: row p of each [t, t] block keeps its first p + 1 entries, the rest 0 (forward) or x * 0 (the gradient, so
  * a NaN or an infinity there stays NaN, as the composite's dy * cast(mask) gives); in the native
  * addon when it is on.
  */

@@ -2,8 +2,6 @@ import * as tf from '@tensorflow/tfjs';
 import type { WasmBackend } from '../heap.js';
 import { nativeAddon } from '../products.js';
 
-const FLOAT32_MAX = 3.4028234663852886e38;
-
 /**
  * The global norm of every input (see FUSED_GLOBAL_NORM): sqrt of the sum of their squares,
  * accumulated in double (infinite where the sum passes float32's range, as the composite's is), one pass per tensor and one kernel call for all of them (the
@@ -30,6 +28,6 @@ export function globalNormWasm(args: { inputs: tf.NamedTensorInfoMap; backend: u
   }
   // a sum of squares past float32's range is infinite, as the composite's float32 sum makes it
   // (so an overflowing gradient still reads as a diverged run, not as a finite norm to clip by)
-  (backend.typedArrayFromHeap(out) as Float32Array)[0] = total > FLOAT32_MAX ? Infinity : Math.sqrt(total);
+  (backend.typedArrayFromHeap(out) as Float32Array)[0] = Math.fround(total) === Infinity ? Infinity : Math.sqrt(total);
   return out;
 }
