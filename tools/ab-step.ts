@@ -28,7 +28,7 @@ const setKernel = (on: boolean) => {
 
 const msPerStep = (on: boolean): number => {
   if (kernel) setKernel(on);
-  const { step, dispose } = referenceStep(model, kernel ? {} : option === ('compiled' as string) ? { compiled: on } : { [option]: on });
+  const { step, dispose } = referenceStep(model, kernel ? {} : (option as string) === 'compiled' ? { compiled: on } : { [option]: on });
   step();
   step();
   const t0 = performance.now();

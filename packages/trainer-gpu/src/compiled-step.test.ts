@@ -240,24 +240,37 @@ describe('the compiled step', () => {
     run();
     run();
     expect(step.status.state).toBe('replaying');
-    // the recorded kernel object itself fails from now on (the registry still holds it, so no re-registration is seen)
-    const exp = tf.getKernel('Exp', 'wasm')!;
-    const original = exp.kernelFunc;
+    // the recorded kernel function fails from now on (the registry is untouched, so no re-registration is seen)
     const ids = (tf.backend() as unknown as { numDataIds(): number }).numDataIds();
-    const program = (step as unknown as { program: { constants: unknown[]; ops: Array<{ name: string; config: tf.KernelConfig }> } }).program;
+    const program = (step as unknown as { program: { constants: unknown[]; ops: Array<{ name: string; kernel: tf.KernelFunc }> } }).program;
     const kept = program.constants.length;
-    program.ops.find((o) => o.name === 'Exp')!.config.kernelFunc = () => {
+    program.ops.find((o) => o.name === 'Exp')!.kernel = () => {
       throw new Error('out of memory');
     };
-    try {
-      expect(run()).toBeCloseTo(3 * Math.E, 4);
-      expect(step.status).toEqual({ state: 'tape', reason: 'the replay failed: out of memory' });
-      // what the replay had made is freed, and the recording's constants with it
-      expect((tf.backend() as unknown as { numDataIds(): number }).numDataIds()).toBe(ids - kept);
-    } finally {
-      exp.kernelFunc = original;
-    }
+    expect(run()).toBeCloseTo(3 * Math.E, 4);
+    expect(step.status).toEqual({ state: 'tape', reason: 'the replay failed: out of memory' });
+    // what the replay had made is freed, and the recording's constants with it
+    expect((tf.backend() as unknown as { numDataIds(): number }).numDataIds()).toBe(ids - kept);
     step.dispose();
+    tf.dispose([x, w]);
+  });
+
+  it('stays on the tape with PRIMER_COMPILED_STEP=off, saying so', () => {
+    const w = tf.variable(tf.ones([2]), true, 'compiled-step-off');
+    process.env.PRIMER_COMPILED_STEP = 'off';
+    let step: CompiledStep;
+    try {
+      step = new CompiledStep(tf, (x) => tf.sum(tf.mul(w, x)) as tf.Scalar, [w]);
+    } finally {
+      delete process.env.PRIMER_COMPILED_STEP;
+    }
+    const x = tf.ones([2]);
+    for (let i = 0; i < 3; i++) {
+      const r = step.run(x);
+      expect(r.value.dataSync()[0]).toBe(2);
+      tf.dispose([r.value, ...Object.values(r.grads)]);
+    }
+    expect(step.status).toEqual({ state: 'tape', reason: 'turned off (PRIMER_COMPILED_STEP=off)' });
     tf.dispose([x, w]);
   });
 

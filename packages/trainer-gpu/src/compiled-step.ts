@@ -29,7 +29,8 @@ interface Result {
 
 interface Op {
   name: string;
-  config: tfjs.KernelConfig;
+  /** The kernel function recorded (the registry's config is checked against `Program.kernels` before a replay). */
+  kernel: tfjs.KernelFunc;
   inputs: Array<[string, Source, number[], tfjs.DataType]>;
   attrs: tfjs.NamedAttrMap;
   /** The inputs were given as an array (Concat, AddN), not by name. */
@@ -37,7 +38,6 @@ interface Op {
   /** The slot of each output, in order, and the shape each had when recorded (checked at replay). */
   outputs: number[];
   shapes: number[][];
-  array: boolean;
   /** Slots to free right after this kernel (their last reader, or their producer when nothing reads them). */
   free: number[];
 }
@@ -76,14 +76,6 @@ const REPLAYABLE = new Set(['wasm']);
 /** Which input each input's data is (its own index, or the first input with the same data). */
 const aliasesOf = (inputs: tfjs.Tensor[]) => inputs.map((x, i) => inputs.findIndex((y, j) => j <= i && y.dataId === x.dataId));
 
-/**
- * Whether training steps are compiled (recorded once, replayed; see CompiledStep): on unless
- * PRIMER_COMPILED_STEP=off, the escape hatch and the A/B switch.
- */
-export function compiledStepsOn(): boolean {
-  return process.env.PRIMER_COMPILED_STEP !== 'off';
-}
-
 /** What `CompiledStep.status` reports. */
 export type CompiledStepStatus = { state: 'recording' | 'verifying' | 'replaying' } | { state: 'tape'; reason: string };
 
@@ -97,8 +89,9 @@ export type StepResult = {
  * The loss and gradients of `loss(inputs)` with respect to `variables`, as tf.variableGrads
  * computes them, compiled: the first call records the kernels the tape runs (forward and
  * backward), the second runs the tape and the recording on the same inputs and compares them
- * bit for bit, and from the third on only the recording runs. Falls back to the tape for good
- * (`status` says why) on a backend other than wasm, a kernel drawing random numbers, a
+ * bit for bit, and from the third on only the recording runs. Stays on the tape (`status` says
+ * why) with PRIMER_COMPILED_STEP=off (the escape hatch and the A/B switch, read when it is made);
+ * falls back to it for good on a backend other than wasm, a kernel drawing random numbers, a
  * result that differs, a replay that fails or whose kernels give other shapes, or a kernel
  * registered anew since; for one call when the inputs' shapes, dtypes or aliasing differ from
  * the recorded ones.
@@ -117,11 +110,8 @@ export class CompiledStep {
     private readonly loss: (...inputs: tfjs.Tensor[]) => tfjs.Scalar,
     private readonly variables: tfjs.Variable[],
   ) {
-    const backend = tf.backend() as unknown as Partial<Backend>;
-    if (!REPLAYABLE.has(tf.getBackend())) this.state = { state: 'tape', reason: `steps are replayed on wasm only, not on ${tf.getBackend()}` };
-    else if (typeof backend.incRef !== 'function' || typeof backend.disposeData !== 'function') {
-      this.state = { state: 'tape', reason: `the ${tf.getBackend()} backend has no reference counts to replay with` };
-    }
+    if (process.env.PRIMER_COMPILED_STEP === 'off') this.state = { state: 'tape', reason: 'turned off (PRIMER_COMPILED_STEP=off)' };
+    else if (!REPLAYABLE.has(tf.getBackend())) this.state = { state: 'tape', reason: `steps are replayed on wasm only, not on ${tf.getBackend()}` };
   }
 
   get status(): CompiledStepStatus {
@@ -148,7 +138,7 @@ export class CompiledStep {
     const aliases = aliasesOf(inputs);
     if (
       inputs.length !== program.inputs.length ||
-      !inputs.every((x, i) => x.dtype === program.inputs[i]!.dtype && sameShape(x.shape, program.inputs[i]!.shape) && aliases[i] === program.aliases[i])
+      !inputs.every((x, i) => x.dtype === program.inputs[i]!.dtype && this.tf.util.arraysEqual(x.shape, program.inputs[i]!.shape) && aliases[i] === program.aliases[i])
     ) {
       return this.tape(inputs);
     }
@@ -170,7 +160,7 @@ export class CompiledStep {
         this.fallBack(`the replay failed: ${(e as Error).message}`);
         return taped;
       }
-      const differs = firstDifference(taped, replayed);
+      const differs = firstDifference(this.tf, taped, replayed);
       this.tf.dispose([replayed.value, ...Object.values(replayed.grads)]);
       if (differs) this.fallBack(`the replayed step differs from the taped one (${differs})`);
       else this.state = { state: 'replaying' };
@@ -199,9 +189,9 @@ export class CompiledStep {
     const configs = tf.getKernelsForBackend(backendName);
     const originals = configs.map((c) => c.kernelFunc);
     const ops: Op[] = [];
-    /** The slot that last produced each data id. */
+    /** The slot that last produced each data id, and how many slots there are. */
     const produced = new Map<tfjs.DataId, number>();
-    const slotInfo: tfjs.TensorInfo[] = [];
+    let slotCount = 0;
     const variableOf = new Map(this.variables.map((v) => [v.dataId, v]));
     // the same tensor given twice reads as its first position
     const inputOf = new Map([...inputs.entries()].reverse().map(([i, x]) => [x.dataId, i]));
@@ -245,13 +235,12 @@ export class CompiledStep {
         // a kernel returning engine tensors (tfjs-node's) is not ours to free
         if (outs.some((o) => (o as { rank?: unknown }).rank != null)) refused ??= `${config.kernelName} returns tensors the engine owns`;
         const slots = outs.map((o) => {
-          const slot = slotInfo.length;
-          slotInfo.push({ dataId: o.dataId, shape: [...o.shape], dtype: o.dtype });
+          const slot = slotCount++;
           produced.set(o.dataId, slot);
           return slot;
         });
         kernels.set(config.kernelName, config);
-        ops.push({ name: config.kernelName, config: { ...config, kernelFunc: original }, inputs: ins, attrs: { ...(args.attrs ?? {}) }, listed: Array.isArray(args.inputs), outputs: slots, shapes: outs.map((o) => [...o.shape]), array: Array.isArray(out), free: [] });
+        ops.push({ name: config.kernelName, kernel: original, inputs: ins, attrs: { ...(args.attrs ?? {}) }, listed: Array.isArray(args.inputs), outputs: slots, shapes: outs.map((o) => [...o.shape]), free: [] });
         return out;
       }) as tfjs.KernelFunc;
     });
@@ -316,7 +305,7 @@ export class CompiledStep {
           const info = resolve(src);
           (ins as Record<string, tfjs.TensorInfo | undefined>)[name] = info && { dataId: info.dataId, shape, dtype };
         }
-        const out = op.config.kernelFunc({ inputs: ins as tfjs.NamedTensorInfoMap, attrs: op.attrs, backend: backend as never }) as tfjs.TensorInfo | tfjs.TensorInfo[];
+        const out = op.kernel({ inputs: ins as tfjs.NamedTensorInfoMap, attrs: op.attrs, backend: backend as never }) as tfjs.TensorInfo | tfjs.TensorInfo[];
         const outs = Array.isArray(out) ? out : [out];
         if (outs.length !== op.outputs.length) {
           for (const o of outs) backend.disposeData(o.dataId);
@@ -324,7 +313,7 @@ export class CompiledStep {
         }
         op.outputs.forEach((s, i) => (slots[s] = outs[i]));
         // shapes are fixed for a recording: a kernel whose output shape follows its data cannot be replayed
-        const other = outs.findIndex((o, i) => !sameShape(o.shape, op.shapes[i]!));
+        const other = outs.findIndex((o, i) => !tf.util.arraysEqual(o.shape, op.shapes[i]!));
         if (other >= 0) throw new Error(`${op.name} gave an output of another shape than when recorded`);
         for (const s of op.free) {
           backend.disposeData(slots[s]!.dataId);
@@ -345,14 +334,12 @@ export class CompiledStep {
   }
 }
 
-const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((x, i) => x === b[i]);
-
 /** Where two results differ bit for bit (their float32 bits: -0 is not 0, a NaN is its payload), or undefined. */
-function firstDifference(a: StepResult, b: StepResult): string | undefined {
+function firstDifference(tf: Tf, a: StepResult, b: StepResult): string | undefined {
   const pairs: Array<[string, tfjs.Tensor, tfjs.Tensor | undefined]> = [['the loss', a.value, b.value], ...Object.entries(a.grads).map(([n, g]) => [`the gradient of ${n}`, g, b.grads[n]] as [string, tfjs.Tensor, tfjs.Tensor | undefined])];
   if (Object.keys(a.grads).length !== Object.keys(b.grads).length) return 'the variables with gradients';
   for (const [what, x, y] of pairs) {
-    if (!y || !sameShape(x.shape, y.shape)) return what;
+    if (!y || !tf.util.arraysEqual(x.shape, y.shape)) return what;
     if (x.dtype !== y.dtype) return what;
     const xs = x.dataSync();
     const ys = y.dataSync();

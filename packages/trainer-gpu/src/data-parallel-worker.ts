@@ -7,7 +7,7 @@ import { parentPort } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import { compileLanguageModel } from '@primer-search/compiler';
 import { selectBackend } from './backends/index.js';
-import { CompiledStep, compiledStepsOn } from './compiled-step.js';
+import { CompiledStep } from './compiled-step.js';
 import type { FromReplica, ToReplica } from './data-parallel.js';
 
 const port = parentPort;
@@ -15,8 +15,8 @@ if (port) {
   let state:
     | {
         variables: tf.Variable[];
-        loss: (x: tf.Tensor2D, y: tf.Tensor2D) => tf.Scalar;
-        step: CompiledStep | undefined;
+        /** The loss and gradients of its rows: the same compiled step as one thread's (record, check, replay; the tape where it cannot). */
+        step: CompiledStep;
         weights: Float32Array;
         grads: Float32Array;
         tokens: Int32Array;
@@ -42,9 +42,7 @@ if (port) {
         });
         state = {
           variables,
-          loss: (x, y) => model.loss(x as never, y as never) as unknown as tf.Scalar,
-          // the same compiled step as one thread's (record, check, replay), unless turned off
-          step: compiledStepsOn() ? new CompiledStep(tf, (x, y) => model.loss(x as never, y as never) as unknown as tf.Scalar, variables) : undefined,
+          step: new CompiledStep(tf, (x, y) => model.loss(x as never, y as never) as unknown as tf.Scalar, variables),
           weights: new Float32Array(m.weights),
           grads: new Float32Array(m.grads),
           tokens: new Int32Array(m.tokens),
@@ -70,7 +68,7 @@ if (port) {
         const n = m.rows * s.seqLen;
         const x = tf.tensor2d(s.tokens.subarray(0, n), [m.rows, s.seqLen], 'int32');
         const y = tf.tensor2d(s.tokens.subarray(s.maxRows * s.seqLen, s.maxRows * s.seqLen + n), [m.rows, s.seqLen], 'int32');
-        const { value, grads } = s.step ? s.step.run(x, y) : tf.variableGrads(() => s.loss(x, y), s.variables);
+        const { value, grads } = s.step.run(x, y);
         at = 0;
         for (const v of s.variables) {
           // a variable with no gradient (nothing it feeds reaches the loss): zeros here, left out by the main thread

@@ -6,7 +6,7 @@ import { writeCheckpoint, type TrainCheckpoint } from './checkpoint.js';
 import type { Evaluation } from './evaluation.js';
 import type { DataParallel } from './data-parallel.js';
 import { DEFAULT_TRAIN_CONFIG, budgetProgress, type Budget, type TrainConfig } from '@primer-search/study';
-import { CompiledStep, compiledStepsOn, type CompiledStepStatus } from './compiled-step.js';
+import { CompiledStep, type CompiledStepStatus } from './compiled-step.js';
 import { createOptimizer, globalNorm, learningRate } from './optimizers.js';
 
 
@@ -45,7 +45,7 @@ export interface TrainResult {
   curve: Array<{ step: number; tokens: number; seconds: number; loss: number }>;
   /**
    * How the steps ran: `replaying` when the compiled step took over (see CompiledStep), else
-   * `tape` with the reason; absent with PRIMER_COMPILED_STEP=off.
+   * `tape` with the reason (PRIMER_COMPILED_STEP=off among them).
    */
   compiledStep?: CompiledStepStatus;
 }
@@ -268,7 +268,7 @@ export async function trainModel(args: {
   };
 
   // this thread's share of a data-parallel step is compiled too (its replicas compile theirs)
-  const compiled = compiledStepsOn() ? new CompiledStep(tf, (x, y) => model.loss(x as never, y as never) as unknown as tfjs.Scalar, variables) : undefined;
+  const compiled = new CompiledStep(tf, (x, y) => model.loss(x as never, y as never) as unknown as tfjs.Scalar, variables);
   try {
     while (budgetProgress(budget, used()) < 1) {
       if (args.signal?.aborted) {
@@ -281,7 +281,7 @@ export async function trainModel(args: {
       const lr = learningRate(result.steps, config.learningRate, config.warmupSteps);
       optimizer.setLearningRate(lr);
       const t0 = performance.now();
-      const local = (x: tfjs.Tensor2D, y: tfjs.Tensor2D) => (compiled ? compiled.run(x, y) : tf.variableGrads(() => model.loss(x as never, y as never) as unknown as tfjs.Scalar, variables));
+      const local = (x: tfjs.Tensor2D, y: tfjs.Tensor2D) => compiled.run(x, y);
       const computed = args.parallel
         ? await args.parallel.gradients(batch, variables, local)
         : tf.tidy(() => {
@@ -333,8 +333,8 @@ export async function trainModel(args: {
     if (result.status === 'completed') await save();
   } finally {
     optimizer.dispose();
-    if (compiled) result.compiledStep = compiled.status;
-    compiled?.dispose();
+    result.compiledStep = compiled.status;
+    compiled.dispose();
   }
   result.tokensPerSecond = result.trainSeconds > 0 ? result.tokens / result.trainSeconds : 0;
   const last = result.evaluations[result.evaluations.length - 1];
