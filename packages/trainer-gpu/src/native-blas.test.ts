@@ -87,7 +87,7 @@ describe('the native addon trusts no caller', () => {
   const loads = status.ok;
   // skipped only where the native path cannot load (no OpenBLAS, no compiler); CI installs it and requires it
   if (!loads && !process.env.PRIMER_REQUIRE_NATIVE_BLAS) console.warn(`native-blas.test.ts: the addon's input checks are not tested here: ${status.reason}`);
-  it.skipIf(!loads && !process.env.PRIMER_REQUIRE_NATIVE_BLAS)('refuses sizes that overflow, operands outside the heap, a library path it would have to cut, and rebuilds a cached addon that no longer loads', () => {
+  it.skipIf(!loads && !process.env.PRIMER_REQUIRE_NATIVE_BLAS)('refuses sizes that overflow, operands outside the heap, a library path it would have to cut', () => {
     const refusals = inFresh(`
       const s = m.loadNativeBlas();
       const a = s.addonModule;
@@ -116,6 +116,65 @@ describe('the native addon trusts no caller', () => {
       normalize: 'normalize: an operand lies outside the heap',
       longPath: "load(path, threads): the library's path is longer than 511 bytes",
     });
+  }, 120_000);
+
+  it.skipIf(!loads && !process.env.PRIMER_REQUIRE_NATIVE_BLAS)("the loss's and the softmax's vectorised exponentials agree with Math.exp in double precision", () => {
+    // a softmax row of width 61 (8-wide blocks and a tail) open to its last position, and three
+    // loss rows, over inputs from -95 to 30 (below float32's least normal, up to the softmax's
+    // cap), a -infinity among them: every entry and the loss within 1e-6 relative of double
+    // precision; a fourth loss row holding a NaN gives a NaN loss and NaN gradients
+    const w = 61;
+    // spread by the golden ratio, so the reduced arguments r = d - n ln 2 cover [-ln 2 / 2, ln 2 / 2]
+    const value = (i: number) => (i === 0 ? 30 : -95 + 125 * ((i * 0.6180339887) % 1));
+    const logits = [0, 1, 2].map((r) => Array.from({ length: w }, (_, j) => (r === 2 && j === 5 ? -Infinity : (value(j) * (r + 1)) / 3)));
+    const targets = [0, 11, 22];
+    const input = Array.from({ length: w }, (_, i) => Math.fround(value(i)));
+    const out = inFresh(`
+      const a = m.loadNativeBlas().addonModule;
+      const w = ${w}, input = ${JSON.stringify(input)}, logits = ${JSON.stringify(logits).replace(/null/g, '-Infinity')}, targets = ${JSON.stringify(targets)};
+      const heap = new ArrayBuffer(4 * (2 * w * w + 4 * w + 4 + 4 * w));
+      const f = new Float32Array(heap), t = new Int32Array(heap);
+      const x = 0, y = w * w, z = 2 * w * w, g = z + 3 * w, tg = g + 3 * w, nz = tg + 4;
+      f.set(input, x + (w - 1) * w);
+      a.csoftmax(heap, x, y, 1, w, w, -1e9, 30, 1e-6);
+      logits.forEach((row, r) => f.set(row, z + r * w));
+      t.set(targets, tg);
+      const loss = a.xent(heap, z, tg, g, 3, w);
+      // the NaN row, alone: its logits over the first row's gradients' place
+      f.fill(-1, nz, nz + w);
+      f[nz + 7] = NaN;
+      const nanLoss = a.xent(heap, nz, tg, nz, 1, w);
+      return { soft: Array.from(f.subarray(y + (w - 1) * w, y + w * w)), grads: Array.from(f.subarray(g, g + 3 * w)), loss, nanLoss: String(nanLoss), nanGrads: Array.from(f.subarray(nz, nz + w), String) };
+    `) as { soft: number[]; grads: number[]; loss: number; nanLoss: string; nanGrads: string[] };
+    const close = (got: number, want: number) => Math.abs(got - want) <= 1e-6 * Math.abs(want) + 1e-37;
+    const bad: string[] = [];
+    // the softmax row in double precision from the float32 differences x - max, as the kernels take
+    // them (every entry open; the cap, 30 above the max, is not reached)
+    const max = Math.max(...input);
+    const e = input.map((q) => Math.exp(Math.fround(q - max)));
+    const sum = e.reduce((p, q) => p + q, 0);
+    out.soft.forEach((q, i) => close(q, e[i]! / sum) || bad.push(`softmax ${i}: ${q} against ${e[i]! / sum}`));
+    // the loss: the mean over rows of log-sum-exp minus the target's logit; gradients (softmax - onehot) / rows
+    let loss = 0;
+    logits.forEach((raw, r) => {
+      const row = raw.map(Math.fround);
+      const m = Math.max(...row);
+      const ex = row.map((q) => Math.exp(Math.fround(q - m)));
+      const s = ex.reduce((p, q) => p + q, 0);
+      loss += (Math.log(s) + m - row[targets[r]!]!) / 3;
+      ex.forEach((q, j) => {
+        const want = (q / s - (j === targets[r] ? 1 : 0)) / 3;
+        const got = out.grads[r * w + j]!;
+        if (!close(got, want)) bad.push(`loss gradient ${r},${j}: ${got} against ${want}`);
+      });
+    });
+    expect(bad).toEqual([]);
+    expect(Math.abs(out.loss - loss)).toBeLessThan(1e-6 * loss);
+    expect(out.nanLoss).toBe('NaN');
+    expect(out.nanGrads).toEqual(Array(w).fill('NaN'));
+  }, 120_000);
+
+  it.skipIf(!loads && !process.env.PRIMER_REQUIRE_NATIVE_BLAS)('rebuilds a cached addon that no longer loads', () => {
     // a cached addon that no longer loads is built again, not blamed forever
     const cache = mkdtempSync(join(tmpdir(), 'primer-native-cache-'));
     const first = inFresh('return m.loadNativeBlas().addon', { XDG_CACHE_HOME: cache }) as string;
