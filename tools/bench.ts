@@ -71,7 +71,8 @@ async function measure(c: Config, kind: 'stock' | 'fast' | 'native', how: { tape
     const r = await trainModel({ model, sampler, parallel, evaluation, budget: { kind: 'steps', steps }, config: { checkpoints: [] } });
     if (!plain && !how.taped && r.compiledStep?.state !== 'replaying') console.error(`warning: ${c.model} ran on the tape: ${JSON.stringify(r.compiledStep)}`);
     // steady state: from the third step on (a compiled step records its first step and checks its second against the tape)
-    const from = plain ? 0 : 2;
+    // (the stock rows' full run too, as before; --quick times its two stock steps whole)
+    const from = plain && quick ? 0 : Math.min(2, r.curve.length - 1);
     const seconds = r.curve.at(-1)!.seconds - (from > 0 ? r.curve[from - 1]!.seconds : 0);
     const msPerStep = (1000 * seconds) / (r.curve.length - from);
     const tokensPerSecond = (c.batch * c.seqLen * 1000) / msPerStep;

@@ -169,10 +169,12 @@ static napi_value vexp(napi_env env, napi_callback_info info) {
 /*
  * The exponentials of the loss and the softmax, eight at a time (GCC's vector extensions: one
  * AVX register, two SSE ones, whatever the target has): y[j] = exp(min(x[j] - sub, cap)), with
- * min(NaN, cap) NaN as the composite has it. exp(d) = 2^n exp(r), n = round(d log2 e), r = d - n
- * ln 2 in two parts (Cody and Waite), exp(r) by Cephes's degree-6 polynomial: within about 2 ulp
- * of glibc's expf (tested against Math.exp). For d up to 88.37 (cap is at most 88); below -87.33
- * it is 0 where expf gives a subnormal (under 1.2e-38); NaN stays NaN.
+ * min(NaN, cap) NaN as the composite has it. exp(d) = 2^n exp(r), n = round(d log2 e) (by adding
+ * and subtracting 1.5 * 2^23, which rounds to the nearest integer and leaves it in the low bits),
+ * r = d - n ln 2 in two parts (Cody and Waite), exp(r) by Cephes's degree-6 polynomial, and 2^n
+ * applied as two normal powers of two, so that results below float32's least normal come out
+ * subnormal and above its largest infinite, as expf gives them: within about 1 ulp of the exact
+ * value over float32's range (tested against Math.exp). NaN stays NaN.
  */
 typedef float vf8 __attribute__((vector_size(32)));
 typedef int32_t vi8 __attribute__((vector_size(32)));
@@ -181,15 +183,16 @@ static inline __attribute__((always_inline)) vf8 vsel(vi8 m, vf8 a, vf8 b) { ret
 
 static inline __attribute__((always_inline)) vf8 vexp8(vf8 x, vf8 sub, vf8 cap) {
   const vf8 zero = {0};
-  const vf8 top = zero + 88.3762626647949f, bottom = zero - 87.3365447505531f;
+  /* exp(-104) is under half the least subnormal and exp(89) over the largest float: clamped there, n stays in [-150, 129] */
+  const vf8 top = zero + 89.0f, bottom = zero - 104.0f, round = zero + 12582912.0f;
   vf8 d = x - sub;
   d = vsel((d < cap) | (d != d), d, cap);
   vf8 c = vsel(d > top, top, d);
   c = vsel(c < bottom, bottom, c);
   c = vsel(c == c, c, zero); /* NaN: computed at 0, given back below */
-  vf8 t = c * 1.44269504088896341f;
-  vi8 n = __builtin_convertvector(t + vsel(t < 0, zero - 0.5f, zero + 0.5f), vi8); /* rounded: |t| < 128 */
-  vf8 fn = __builtin_convertvector(n, vf8);
+  vf8 k = c * 1.44269504088896341f + round;
+  vi8 n = (vi8)k - (vi8)round;
+  vf8 fn = k - round;
   vf8 r = c - fn * 0.693359375f;
   r = r - fn * -2.12194440e-4f;
   vf8 p = zero + 1.9875691500e-4f;
@@ -199,8 +202,9 @@ static inline __attribute__((always_inline)) vf8 vexp8(vf8 x, vf8 sub, vf8 cap) 
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   p = p * (r * r) + r + 1.0f;
-  vf8 y = p * (vf8)((n + 127) << 23);
-  y = vsel(d < bottom, zero, y);
+  /* 2^n = 2^n1 2^n2 with both in [-75, 65]: p 2^n1 is exact, the second product rounds once */
+  vi8 n1 = n >> 1, n2 = n - n1;
+  vf8 y = p * (vf8)((n1 + 127) << 23) * (vf8)((n2 + 127) << 23);
   return vsel(d == d, y, d);
 }
 
@@ -335,7 +339,6 @@ static napi_value csoftmax(napi_env env, napi_callback_info info) {
   int64_t xo = a[0], yo = a[1], batch = a[2], t = a[3], w = a[4];
   int64_t btw;
   if (!size3(batch, t, w, &btw) || !fits(xo, btw, floats) || !fits(yo, btw, floats)) return throw_error(env, "csoftmax: an operand lies outside the heap");
-  if (h[1] > 88.0) return throw_error(env, "csoftmax: cap above 88 (the exponential is exact only below it)");
   csoftmax_rows(heap + xo, heap + yo, batch * t, t, w, (float)h[0], (float)h[1], (float)h[2]);
   return NULL;
 }

@@ -118,60 +118,81 @@ describe('the native addon trusts no caller', () => {
     });
   }, 120_000);
 
-  it.skipIf(!loads && !process.env.PRIMER_REQUIRE_NATIVE_BLAS)("the loss's and the softmax's vectorised exponentials agree with Math.exp in double precision", () => {
-    // a softmax row of width 61 (8-wide blocks and a tail) open to its last position, and three
-    // loss rows, over inputs from -95 to 30 (below float32's least normal, up to the softmax's
-    // cap), a -infinity among them: every entry and the loss within 1e-6 relative of double
-    // precision; a fourth loss row holding a NaN gives a NaN loss and NaN gradients
-    const w = 61;
-    // spread by the golden ratio, so the reduced arguments r = d - n ln 2 cover [-ln 2 / 2, ln 2 / 2]
-    const value = (i: number) => (i === 0 ? 30 : -95 + 125 * ((i * 0.6180339887) % 1));
-    const logits = [0, 1, 2].map((r) => Array.from({ length: w }, (_, j) => (r === 2 && j === 5 ? -Infinity : (value(j) * (r + 1)) / 3)));
-    const targets = [0, 11, 22];
-    const input = Array.from({ length: w }, (_, i) => Math.fround(value(i)));
+  it.skipIf(!loads && !process.env.PRIMER_REQUIRE_NATIVE_BLAS)("the loss's and the causal softmax's vectorised exponentials agree with double precision, edge cases included", () => {
+    // widths 1, 7, 9 and 61 (under, around and over the kernels' 8-wide blocks), each row's
+    // largest entry in a tail lane, values spread over [-95, 25] by the golden ratio (so the
+    // reduced arguments cover their range); a softmax whose scores sit at the mask's fill (its
+    // masked entries then count); loss targets out of range (-1 and v) and a -infinity logit;
+    // then a NaN as a row's first logit, and one in a tail. References in double precision from
+    // the float32 differences x - max, as the kernels take them.
+    const fill = -1e9;
+    const spread = (i: number) => -95 + 120 * ((i * 0.6180339887) % 1);
+    const row = (w: number, shift: number) => Array.from({ length: w }, (_, j) => Math.fround(j === w - 2 || w === 1 ? 25 : spread(j + shift)));
+    const widths = [1, 7, 9, 61];
+    const softIn = widths.map((w) => Array.from({ length: w }, (_, p) => row(w, p)));
+    // at the fill: a row's max is the fill itself, so every masked entry is exp(0)
+    const nearFill = [Array.from({ length: 9 }, (_, p) => Array.from({ length: 9 }, (_, j) => Math.fround(fill - 64 * ((p + j) % 3))))];
+    const lossIn = widths.map((w) => [0, 1, 2].map((r) => row(w, 7 * r + 1)));
+    lossIn[3]![2]![5] = -Infinity;
+    const targets = widths.map((w) => [0, -1, w]);
+    const nanRows = [[NaN, 1, 2, 3, 4, 5, 6, 7, 8, 9], [0, 1, 2, 3, 4, 5, 6, 7, 8, NaN]];
     const out = inFresh(`
       const a = m.loadNativeBlas().addonModule;
-      const w = ${w}, input = ${JSON.stringify(input)}, logits = ${JSON.stringify(logits).replace(/null/g, '-Infinity')}, targets = ${JSON.stringify(targets)};
-      const heap = new ArrayBuffer(4 * (2 * w * w + 4 * w + 4 + 4 * w));
+      const input = ${JSON.stringify({ softIn: [...softIn, ...nearFill], lossIn, targets, nanRows }, (_, q) => (typeof q === 'number' && !Number.isFinite(q) ? String(q) : q))};
+      const numbers = (rows) => rows.flat().map(Number);
+      const show = (xs) => Array.from(xs, (q) => (Number.isNaN(q) ? 'NaN' : q));
+      const heap = new ArrayBuffer(1 << 20);
       const f = new Float32Array(heap), t = new Int32Array(heap);
-      const x = 0, y = w * w, z = 2 * w * w, g = z + 3 * w, tg = g + 3 * w, nz = tg + 4;
-      f.set(input, x + (w - 1) * w);
-      a.csoftmax(heap, x, y, 1, w, w, -1e9, 30, 1e-6);
-      logits.forEach((row, r) => f.set(row, z + r * w));
-      t.set(targets, tg);
-      const loss = a.xent(heap, z, tg, g, 3, w);
-      // the NaN row, alone: its logits over the first row's gradients' place
-      f.fill(-1, nz, nz + w);
-      f[nz + 7] = NaN;
-      const nanLoss = a.xent(heap, nz, tg, nz, 1, w);
-      return { soft: Array.from(f.subarray(y + (w - 1) * w, y + w * w)), grads: Array.from(f.subarray(g, g + 3 * w)), loss, nanLoss: String(nanLoss), nanGrads: Array.from(f.subarray(nz, nz + w), String) };
-    `) as { soft: number[]; grads: number[]; loss: number; nanLoss: string; nanGrads: string[] };
-    const close = (got: number, want: number) => Math.abs(got - want) <= 1e-6 * Math.abs(want) + 1e-37;
+      const soft = input.softIn.map((scores) => {
+        const w = scores.length;
+        f.set(numbers(scores), 0);
+        a.csoftmax(heap, 0, 4096, 1, w, w, ${fill}, 30, 1e-6);
+        return show(f.subarray(4096, 4096 + w * w));
+      });
+      const run = (rows, tg) => {
+        const v = rows[0].length, n = rows.length;
+        f.set(numbers(rows), 0);
+        t.set(tg, 8192);
+        const loss = a.xent(heap, 0, 8192, 16384, n, v);
+        return { loss: Number.isNaN(loss) ? 'NaN' : loss, grads: show(f.subarray(16384, 16384 + n * v)) };
+      };
+      const losses = input.lossIn.map((rows, i) => run(rows, input.targets[i]));
+      const nans = input.nanRows.map((r) => run([r], [3]));
+      return { soft, losses, nans };
+    `) as { soft: Array<Array<number | 'NaN'>>; losses: Array<{ loss: number; grads: number[] }>; nans: Array<{ loss: string; grads: string[] }> };
     const bad: string[] = [];
-    // the softmax row in double precision from the float32 differences x - max, as the kernels take
-    // them (every entry open; the cap, 30 above the max, is not reached)
-    const max = Math.max(...input);
-    const e = input.map((q) => Math.exp(Math.fround(q - max)));
-    const sum = e.reduce((p, q) => p + q, 0);
-    out.soft.forEach((q, i) => close(q, e[i]! / sum) || bad.push(`softmax ${i}: ${q} against ${e[i]! / sum}`));
-    // the loss: the mean over rows of log-sum-exp minus the target's logit; gradients (softmax - onehot) / rows
-    let loss = 0;
-    logits.forEach((raw, r) => {
-      const row = raw.map(Math.fround);
-      const m = Math.max(...row);
-      const ex = row.map((q) => Math.exp(Math.fround(q - m)));
-      const s = ex.reduce((p, q) => p + q, 0);
-      loss += (Math.log(s) + m - row[targets[r]!]!) / 3;
-      ex.forEach((q, j) => {
-        const want = (q / s - (j === targets[r] ? 1 : 0)) / 3;
-        const got = out.grads[r * w + j]!;
-        if (!close(got, want)) bad.push(`loss gradient ${r},${j}: ${got} against ${want}`);
+    const near = (what: string, got: number | 'NaN', want: number, slack: number) => {
+      if (got === 'NaN' || !(Math.abs(got - want) <= 4e-7 * Math.abs(want) + slack)) bad.push(`${what}: ${got} against ${want}`);
+    };
+    // the causal softmax as the primitives define it: max over the open entries and the fill, masked entries exp(fill - max)
+    [...softIn, ...nearFill].forEach((scores, k) => {
+      const w = scores.length;
+      scores.forEach((xs, p) => {
+        const open = Math.min(p + 1, w);
+        const max = Math.max(...xs.slice(0, open), ...(open < w ? [fill] : []));
+        const e = xs.slice(0, open).map((q) => Math.exp(Math.fround(q - max)));
+        const masked = open < w ? Math.exp(Math.fround(fill - max)) : 0;
+        const sum = e.reduce((s, q) => s + q, 0) + masked * (w - open);
+        for (let j = 0; j < w; j++) near(`softmax ${k}, row ${p}, entry ${j}`, out.soft[k]![p * w + j]!, (j < open ? e[j]! : masked) / sum, 1e-44);
       });
     });
+    // the loss: the mean over rows of log-sum-exp minus the target's logit (none out of range); gradients (softmax - onehot) / rows
+    lossIn.forEach((rows, k) => {
+      const n = rows.length, v = rows[0]!.length;
+      let loss = 0;
+      rows.forEach((xs, r) => {
+        const max = Math.max(...xs);
+        const e = xs.map((q) => Math.exp(Math.fround(q - max)));
+        const sum = e.reduce((s, q) => s + q, 0);
+        const target = targets[k]![r]!;
+        loss += (Math.log(sum) + max - (target >= 0 && target < v ? xs[target]! : 0)) / n;
+        e.forEach((q, j) => near(`loss ${k}, gradient ${r},${j}`, out.losses[k]!.grads[r * v + j]!, (q / sum - (j === target ? 1 : 0)) / n, 1.2e-7 / n));
+      });
+      near(`loss ${k}`, out.losses[k]!.loss, loss, 0);
+    });
     expect(bad).toEqual([]);
-    expect(Math.abs(out.loss - loss)).toBeLessThan(1e-6 * loss);
-    expect(out.nanLoss).toBe('NaN');
-    expect(out.nanGrads).toEqual(Array(w).fill('NaN'));
+    // a NaN logit, first in its row or in a tail lane, makes the loss and the row's gradients NaN, as the composite's
+    for (const r of out.nans) expect(r).toEqual({ loss: 'NaN', grads: Array(10).fill('NaN') });
   }, 120_000);
 
   it.skipIf(!loads && !process.env.PRIMER_REQUIRE_NATIVE_BLAS)('rebuilds a cached addon that no longer loads', () => {

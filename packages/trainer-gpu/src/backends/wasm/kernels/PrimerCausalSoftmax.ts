@@ -26,7 +26,7 @@ export function causalSoftmaxWasm(args: { inputs: tf.NamedTensorInfoMap; backend
   const fill = CAUSAL_SOFTMAX_FILL;
   const native = nativeAddon();
   if (native && Y.length > 0) {
-    // the whole kernel in the addon (glibc's expf): a few times faster than this loop
+    // the whole kernel in the addon (exponentials eight at a time): a few times faster than this loop
     native.csoftmax(Y.buffer, X.byteOffset / 4, Y.byteOffset / 4, b, t, w, fill, EXP_INPUT_CAP, SAFE_DENOMINATOR_EPS);
     return out;
   }
