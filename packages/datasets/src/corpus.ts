@@ -42,7 +42,7 @@ export interface CorpusSource {
   open(options?: OpenOptions): Corpus;
 }
 
-export type CorpusName = 'brown' | 'lm1b' | 'c4' | 'mqar';
+export type CorpusName = 'brown' | 'lm1b' | 'c4' | 'mqar' | 'text';
 
 /** Streams an in-memory corpus's split (for corpora that have `documents`). */
 export async function* streamDocuments(docs: CorpusDocument[], split: Split): AsyncGenerator<CorpusDocument> {

@@ -7,6 +7,7 @@ export { tokenizerFromSaved } from './browser.js';
 export * from './files.js';
 export * from './lm1b.js';
 export * from './c4.js';
+export * from './text.js';
 export * from './pretrained.js';
 export * from './cache.js';
 export * from './prepare.js';

@@ -5,7 +5,7 @@ import { gzipSync } from 'node:zlib';
 import { pack } from 'tar-stream';
 import { describe, expect, it } from 'vitest';
 import { LM1B_FIXTURE, writeTree } from './__fixtures__/lm1b.js';
-import { c4, corpora, lm1b, lm1bSplitOf, type Corpus, type Split } from './index.js';
+import { c4, corpora, lm1b, lm1bSplitOf, prepareData, text, type Corpus, type Split, type TokenSource } from './index.js';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'primer-data-'));
 const collect = async (corpus: Corpus, split: Split) => {
@@ -106,5 +106,61 @@ describe('c4', () => {
     writeFileSync(join(bad, 'c4-train.00000-of-01024.json.gz'), 'this is not gzip at all');
     await expect(collect(c4.open({ dataDir: bad }), 'train')).rejects.toThrow(/is not a valid gzip file/);
     expect(() => c4.open({ dataDir: tmp() })).toThrow(/no C4 shards in/);
+  });
+});
+
+describe('text', () => {
+  it('reads documents separated by blank lines, plain or gzipped, with their file and line', async () => {
+    const dir = tmp();
+    // CRLF line ends, trailing spaces, several blank lines in a row, no blank line at the end
+    writeFileSync(join(dir, 'train.txt'), 'First line.\r\nSecond line of it.  \r\n\r\n\r\nÜnïcödé — a second document.\r\n   \r\nThird.');
+    writeFileSync(join(dir, 'validation.txt.gz'), gzipSync('\nHeld out.\nStill held out.\n'));
+    const corpus = text.open({ dataDir: dir });
+    const docs: Array<{ id: string; text: string }> = [];
+    for await (const d of corpus.stream('train')) docs.push({ id: d.id, text: d.text });
+    expect(docs).toEqual([
+      { id: `${join(dir, 'train.txt')}:1`, text: 'First line.\nSecond line of it.' },
+      { id: `${join(dir, 'train.txt')}:5`, text: 'Ünïcödé — a second document.' },
+      { id: `${join(dir, 'train.txt')}:7`, text: 'Third.' },
+    ]);
+    expect(await collect(corpus, 'validation')).toEqual(['Held out.\nStill held out.']);
+    expect(corpus.files!().map((f) => f.path)).toEqual([join(dir, 'train.txt'), join(dir, 'validation.txt.gz')]);
+    expect(corpora.get('text').needsDataDir).toBe(true);
+  });
+
+  it('says which file is missing, doubled or empty, and refuses a split it does not have', async () => {
+    expect(() => text.open({})).toThrow(/give --data-dir DIR/);
+    expect(() => text.open({ dataDir: join(tmp(), 'nowhere') })).toThrow(/does not exist/);
+    const dir = tmp();
+    writeFileSync(join(dir, 'train.txt'), 'Some text.');
+    expect(() => text.open({ dataDir: join(dir, 'train.txt') })).toThrow(/is not a folder/);
+    expect(() => text.open({ dataDir: dir })).toThrow(/no validation\.txt or validation\.txt\.gz in .*test\.txt is optional/);
+    writeFileSync(join(dir, 'validation.txt'), '\n\n  \n');
+    const corpus = text.open({ dataDir: dir });
+    await expect(collect(corpus, 'validation')).rejects.toThrow(/validation\.txt holds no text/);
+    await expect(collect(corpus, 'test')).rejects.toThrow(/no test\.txt or test\.txt\.gz in .*no test split/);
+    writeFileSync(join(dir, 'train.txt.gz'), gzipSync('Other text.'));
+    expect(() => text.open({ dataDir: dir })).toThrow(/holds both train\.txt and train\.txt\.gz: keep one/);
+  });
+
+  it('trains a BPE vocabulary on its training split and gives token streams through a cache', async () => {
+    const dir = tmp();
+    const para = (i: number) => `Paragraph ${i} says the fox jumps over the lazy dog ${i % 7} times.`;
+    writeFileSync(join(dir, 'train.txt'), Array.from({ length: 300 }, (_, i) => para(i)).join('\n\n'));
+    writeFileSync(join(dir, 'validation.txt'), Array.from({ length: 20 }, (_, i) => para(1000 + i)).join('\n\n'));
+    const before = process.env.PRIMER_CACHE_DIR;
+    process.env.PRIMER_CACHE_DIR = tmp();
+    try {
+      const data = await prepareData({ dataset: 'text', dataDir: dir, tokenizer: 'bpe', vocabSize: 300 });
+      expect(data.cache).toBeDefined();
+      expect(data.tokenizer.vocabSize).toBe(300);
+      // streamed through a token cache, not held in memory
+      const validation = data.validation as TokenSource;
+      expect(data.tokenizer.decode(Array.from(validation.read(0, 40)).filter((t) => t !== data.tokenizer.endOfDocument))).toContain('Paragraph 1000 says');
+      expect(data.train.length).toBeGreaterThan(data.validation.length * 5);
+    } finally {
+      if (before === undefined) delete process.env.PRIMER_CACHE_DIR;
+      else process.env.PRIMER_CACHE_DIR = before;
+    }
   });
 });

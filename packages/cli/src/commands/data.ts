@@ -31,7 +31,7 @@ export function dataCommand(program: Command, io: CliIo): void {
         'primer train and primer search read batches from it with --cache DIR; a cache built with another tokenizer or from changed files is refused.',
     )
     .requiredOption('--dataset <name>', `the dataset (${corpora.names().join(', ')})`)
-    .option('--data-dir <dir>', 'where the dataset files are (lm1b: the release, unpacked or .tar.gz; c4: the json.gz shards)')
+    .option('--data-dir <dir>', 'where the dataset files are (lm1b: the release, unpacked or .tar.gz; c4: the json.gz shards; text: train.txt and validation.txt)')
     .option('--tokenizer <name>', `tokenizer (${tokenizers.names().join(', ')})`, 'byte')
     .option('--tokenizer-model <file>', 'the model file of --tokenizer sentencepiece')
     .option('--vocab-size <n>', 'vocabulary size of a trained tokenizer (bpe)', integer('--vocab-size', 258))
