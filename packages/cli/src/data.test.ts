@@ -1,6 +1,6 @@
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { runPrimer } from './__fixtures__/run.js';
@@ -57,5 +57,21 @@ describe('primer data prepare, and training on LM1B and C4', () => {
     const trained = await run(['train', '--model', 'vanilla', '--dataset', 'c4', '--data-dir', dir, '--cache', out, ...TINY]);
     expect(trained.code, trained.stderr).toBe(0);
     expect(trained.stderr).toMatch(/from the token cache .*c4 \(1 bad lines skipped\)/);
+  });
+
+  it('trains on a text folder named by a relative path, recorded as absolute, and prepare wants its --data-dir', async () => {
+    const dir = tmp();
+    writeFileSync(join(dir, 'train.txt'), Array.from({ length: 40 }, (_, i) => `Document ${i} has a line.\nAnd a second line.`).join('\n\n'));
+    writeFileSync(join(dir, 'validation.txt'), 'A held-out document.\n\nAnother one, held out too.');
+    process.env.PRIMER_CACHE_DIR = tmp();
+    const t = await run(['train', '--model', 'vanilla', '--dataset', 'text', '--data-dir', relative(process.cwd(), dir), ...TINY, '--json']);
+    expect(t.code, t.stderr).toBe(0);
+    const out = JSON.parse(t.stdout);
+    expect(out.settings.dataDir).toBe(dir);
+    // byte tokens, each document ended by a separator: 10 documents of 41 bytes and 30 of 42; 20 and 26 bytes held out
+    expect(out.data).toEqual({ trainTokens: 10 * 42 + 30 * 43, validationTokens: 21 + 27, vocabSize: 257 });
+    const noDir = await run(['data', 'prepare', '--dataset', 'text', '--out', join(tmp(), 'c')]);
+    expect(noDir.code).toBe(2);
+    expect(noDir.stderr).toMatch(/--dataset text reads files you keep: give --data-dir DIR/);
   });
 });

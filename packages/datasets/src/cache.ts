@@ -119,6 +119,9 @@ export async function withCacheLock<T>(target: string, fn: () => Promise<T>, onW
   }
 }
 
+/** What to do about a cache whose files changed (never done for the user: a study trained on the old data must not go on with the new). */
+const STALE = '; to train on the files as they are now, delete that folder (it is built again) or give another --cache; a study begun on the old files should be continued with them';
+
 /**
  * Builds the cache at `out` unless a complete one is there, holding the lock: of two
  * processes that need the same cache at once, one builds it and the other waits and reads it.
@@ -288,10 +291,10 @@ export function openTokenCache(
     const now = new Map(expect.files.map((f) => [f.path, f]));
     for (const [path, f] of now) {
       const old = then.get(path);
-      if (!old) throw new DataError(`the token cache ${dir} is out of date: ${path} is new since it was built`);
-      if (old.size !== f.size || old.mtimeMs !== f.mtimeMs) throw new DataError(`the token cache ${dir} is out of date: ${path} changed since it was built`);
+      if (!old) throw new DataError(`the token cache ${dir} is out of date: ${path} is new since it was built${STALE}`);
+      if (old.size !== f.size || old.mtimeMs !== f.mtimeMs) throw new DataError(`the token cache ${dir} is out of date: ${path} changed since it was built${STALE}`);
     }
-    for (const path of then.keys()) if (!now.has(path)) throw new DataError(`the token cache ${dir} is out of date: ${path} is gone`);
+    for (const path of then.keys()) if (!now.has(path)) throw new DataError(`the token cache ${dir} is out of date: ${path} is gone${STALE}`);
   }
   return { manifest: m, source: (split) => fileSource(dir, m, split) };
 }

@@ -29,7 +29,7 @@ const prepared = new Map<string, Promise<PreparedData>>();
 
 /**
  * Tokenized splits of a dataset, cached in this process. Small corpora (Brown) are tokenized
- * in memory; streamed ones (LM1B, C4) are read through a token cache, built on first use
+ * in memory; streamed ones (LM1B, C4, text) are read through a token cache, built on first use
  * (with `onProgress`) in the cache directory unless `cache` names one.
  */
 export function prepareData(s: DataSettings, hooks: { onProgress?: (p: PrepareProgress) => void } = {}): Promise<PreparedData> {

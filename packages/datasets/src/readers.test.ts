@@ -1,11 +1,11 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { pack } from 'tar-stream';
 import { describe, expect, it } from 'vitest';
 import { LM1B_FIXTURE, writeTree } from './__fixtures__/lm1b.js';
-import { c4, corpora, lm1b, lm1bSplitOf, prepareData, text, type Corpus, type Split, type TokenSource } from './index.js';
+import { c4, corpora, lm1b, lm1bSplitOf, prepareData, text, TEXT_DOCUMENT_CHARS, type Corpus, type Split, type TokenSource } from './index.js';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'primer-data-'));
 const collect = async (corpus: Corpus, split: Split) => {
@@ -141,6 +141,30 @@ describe('text', () => {
     await expect(collect(corpus, 'test')).rejects.toThrow(/no test\.txt or test\.txt\.gz in .*no test split/);
     writeFileSync(join(dir, 'train.txt.gz'), gzipSync('Other text.'));
     expect(() => text.open({ dataDir: dir })).toThrow(/holds both train\.txt and train\.txt\.gz: keep one/);
+  });
+
+  it('drops a byte-order mark, cuts a document without blank lines at 1M characters, and checks its files before reading', async () => {
+    const dir = tmp();
+    const line = 'x'.repeat(999);
+    // a first line, then 2,999 lines of 1,000 characters with their line ends, no blank line: a document is cut once it holds 1M (2^20) characters, after lines 1,050 and 2,099
+    writeFileSync(join(dir, 'train.txt'), `\uFEFFFirst.\n${Array.from({ length: 2999 }, () => line).join('\n')}`);
+    writeFileSync(join(dir, 'validation.txt'), '\uFEFFHeld out.');
+    const corpus = text.open({ dataDir: dir });
+    const docs: Array<{ id: string; chars: number; first: string }> = [];
+    for await (const d of corpus.stream('train')) docs.push({ id: d.id.slice(dir.length + 1), chars: d.text.length, first: d.text.slice(0, 6) });
+    expect(docs.map((d) => d.id)).toEqual(['train.txt:1', 'train.txt:1051', 'train.txt:2100']);
+    expect(docs[0]!.first).toBe('First.');
+    expect(docs.every((d) => d.chars <= TEXT_DOCUMENT_CHARS + 1000)).toBe(true);
+    expect(await collect(corpus, 'validation')).toEqual(['Held out.']);
+    // an empty file, a folder and a link to nothing are refused when the dataset is opened, naming them
+    writeFileSync(join(dir, 'validation.txt'), '');
+    expect(() => text.open({ dataDir: dir })).toThrow(/validation\.txt is empty/);
+    rmSync(join(dir, 'validation.txt'));
+    mkdirSync(join(dir, 'validation.txt'));
+    expect(() => text.open({ dataDir: dir })).toThrow(/validation\.txt is not a file/);
+    rmSync(join(dir, 'validation.txt'), { recursive: true });
+    symlinkSync(join(dir, 'gone.txt'), join(dir, 'validation.txt'));
+    expect(() => text.open({ dataDir: dir })).toThrow(/validation\.txt is a link to .*gone\.txt, which does not exist/);
   });
 
   it('trains a BPE vocabulary on its training split and gives token streams through a cache', async () => {

@@ -1,4 +1,4 @@
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, readlinkSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { corpora, type Corpus, type CorpusDocument, type OpenOptions, type Split } from './corpus.js';
 import { DataError, readLines } from './files.js';
@@ -10,18 +10,38 @@ const NAMES: Record<Split, string[]> = {
   test: ['test.txt', 'test.txt.gz'],
 };
 
+/**
+ * A document longer than this is cut at the next line end: a file without blank lines would
+ * otherwise be one document held whole in memory.
+ */
+export const TEXT_DOCUMENT_CHARS = 1 << 20;
+
 /** The file of one split in `dir`, or undefined; both a plain and a gzipped one is an error (which would be read?). */
 function fileOf(dir: string, split: Split): string | undefined {
-  const found = NAMES[split].filter((n) => existsSync(join(dir, n)));
+  const found = NAMES[split].filter((n) => existsSync(join(dir, n)) || isLink(join(dir, n)));
   if (found.length > 1) throw new DataError(`${dir} holds both ${found.join(' and ')}: keep one`);
-  return found.length ? join(dir, found[0]!) : undefined;
+  if (!found.length) return undefined;
+  const path = join(dir, found[0]!);
+  if (!existsSync(path)) throw new DataError(`${path} is a link to ${readlinkSync(path)}, which does not exist`);
+  const st = statSync(path);
+  if (!st.isFile()) throw new DataError(`${path} is not a file`);
+  if (st.size === 0) throw new DataError(`${path} is empty`);
+  return path;
+}
+
+function isLink(path: string): boolean {
+  try {
+    return lstatSync(path).isSymbolicLink();
+  } catch {
+    return false;
+  }
 }
 
 export const text = {
   name: 'text',
   needsDataDir: true,
   description:
-    'Your own plain text: train.txt and validation.txt (test.txt optional; each may be gzipped, .txt.gz) in --data-dir, UTF-8. Documents are separated by blank lines; the lines of one document stay together.',
+    'Your own plain text: train.txt and validation.txt (test.txt optional; each may be gzipped, .txt.gz) in --data-dir, UTF-8 (bytes that are not become U+FFFD; a byte-order mark is dropped). Documents are separated by blank lines; the lines of one document stay together (up to 1M characters: a longer one is cut at the next line end).',
   open(options: OpenOptions = {}): Corpus {
     const dir = options.dataDir;
     if (!dir) throw new DataError('the text dataset reads train.txt and validation.txt: give --data-dir DIR');
@@ -49,24 +69,27 @@ export const text = {
       async *stream(split): AsyncGenerator<CorpusDocument> {
         const path = file(split);
         let lines: string[] = [];
+        let chars = 0;
         let start = 0;
         let documents = 0;
         const flush = (): CorpusDocument | undefined => {
           if (lines.length === 0) return undefined;
           const doc = { id: `${path}:${start}`, split, text: lines.join('\n') };
           lines = [];
+          chars = 0;
           documents++;
           return doc;
         };
         for await (const { text: raw, line } of readLines(path)) {
-          const t = raw.trimEnd();
-          if (t === '') {
+          const t = (line === 1 ? raw.replace(/^\uFEFF/, '') : raw).trimEnd();
+          if (t === '' || chars >= TEXT_DOCUMENT_CHARS) {
             const doc = flush();
             if (doc) yield doc;
-            continue;
+            if (t === '') continue;
           }
           if (lines.length === 0) start = line;
           lines.push(t);
+          chars += t.length + 1;
         }
         const last = flush();
         if (last) yield last;

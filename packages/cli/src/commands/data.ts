@@ -31,7 +31,7 @@ export function dataCommand(program: Command, io: CliIo): void {
         'primer train and primer search read batches from it with --cache DIR; a cache built with another tokenizer or from changed files is refused.',
     )
     .requiredOption('--dataset <name>', `the dataset (${corpora.names().join(', ')})`)
-    .option('--data-dir <dir>', 'where the dataset files are (lm1b: the release, unpacked or .tar.gz; c4: the json.gz shards; text: train.txt and validation.txt)')
+    .option('--data-dir <dir>', 'where the dataset files are (lm1b: the release, unpacked or .tar.gz; c4: the json.gz shards; text: train.txt and validation.txt, UTF-8, documents separated by blank lines)')
     .option('--tokenizer <name>', `tokenizer (${tokenizers.names().join(', ')})`, 'byte')
     .option('--tokenizer-model <file>', 'the model file of --tokenizer sentencepiece')
     .option('--vocab-size <n>', 'vocabulary size of a trained tokenizer (bpe)', integer('--vocab-size', 258))
@@ -45,6 +45,7 @@ export function dataCommand(program: Command, io: CliIo): void {
       checkName('--dataset', o.dataset, 'dataset', corpora.names());
       checkName('--tokenizer', o.tokenizer, 'tokenizer', tokenizers.names());
       checkPath('--data-dir', o.dataDir, 'folder');
+      if (o.dataDir === undefined && corpora.get(o.dataset as never).needsDataDir) throw new UsageError(`--dataset ${o.dataset} reads files you keep: give --data-dir DIR`);
       checkPath('--tokenizer-model', o.tokenizerModel, 'file');
       if (existsSync(join(o.out, 'manifest.json')) && !o.force) throw new UsageError(`${o.out} already holds a token cache; add --force to build it again`);
       const splits = o.splits.split(',').map((s) => s.trim()) as Split[];

@@ -1,6 +1,6 @@
 import { checkBackend, checkName, checkOutputFolder, checkPath, dModel as dModelFlag, didYouMean, heads as headsFlag, number } from '../flags.js';
 import { existsSync, statSync } from 'node:fs';
-import { basename } from 'node:path';
+import { basename, resolve } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { quote } from '@primer-search/core';
@@ -70,7 +70,7 @@ export function addRunOptions(
     .option('--vocab-size <n>', 'vocabulary size of a trained tokenizer (bpe, 258 or more; default 1024), or of the mqar dataset (default 64)', integer('--vocab-size', 8))
     .option('--mqar-pairs <n>', 'with --dataset mqar: key-value pairs per example, before the queries (default 8)', integer('--mqar-pairs', 1))
     .option('--tokenizer-model <file>', 'the model file of --tokenizer sentencepiece (e.g. T5\'s spiece.model)')
-    .option('--cache <dir>', 'a token cache from primer data prepare (default for lm1b and c4: one built on first use in the cache directory)')
+    .option('--cache <dir>', 'a token cache from primer data prepare (default for lm1b, c4 and text: one built on first use in the cache directory)')
     .addOption(new Option('--batch-mode <mode>', 'windows anywhere in the concatenated documents (packed) or starting at a document/sentence start (sentence)').choices(['packed', 'sentence']).default('packed'))
     .option('--skip-bad-lines', 'count and skip unreadable lines of the dataset files instead of stopping at the first')
     .addOption(
@@ -129,12 +129,13 @@ export function checkRunFlags(o: Pick<RunOptions, 'dataset' | 'tokenizer' | 'dat
 export function settingsOf(o: RunOptions, checkpoints: number[]): RunSettings {
   return {
     dataset: o.dataset,
-    dataDir: o.dataDir,
+    // absolute: a study resumed or retrained from another folder reads the same files
+    dataDir: o.dataDir === undefined ? undefined : resolve(o.dataDir),
     tokenizer: o.tokenizer,
     vocabSize: o.vocabSize,
     ...(o.mqarPairs !== undefined ? { mqarPairs: o.mqarPairs } : {}),
     tokenizerModel: o.tokenizerModel,
-    cache: o.cache,
+    cache: o.cache === undefined ? undefined : resolve(o.cache),
     skipBadLines: o.skipBadLines,
     batchMode: o.batchMode,
     layers: o.layers,
@@ -152,7 +153,7 @@ export function settingsOf(o: RunOptions, checkpoints: number[]): RunSettings {
 
 /**
  * Tokenizes the dataset now (kept for the runs), saying what it did and how long it took: a
- * first BPE run trains a vocabulary, a first LM1B or C4 run builds a token cache.
+ * first BPE run trains a vocabulary, a first LM1B, C4 or text run builds a token cache.
  */
 export async function announceData(io: CliIo, o: DataSettings): Promise<void> {
   io.stderr(`preparing ${o.dataset} with the ${o.tokenizer} tokenizer...\n`);
