@@ -1,8 +1,11 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
+import { openStudyStore } from '@primer-search/store';
 import { runPrimer } from './__fixtures__/run.js';
 import { writeTree } from '../../datasets/src/__fixtures__/lm1b.js';
 
@@ -74,4 +77,39 @@ describe('primer data prepare, and training on LM1B and C4', () => {
     expect(noDir.code).toBe(2);
     expect(noDir.stderr).toMatch(/--dataset text reads files you keep: give --data-dir DIR/);
   });
+
+  it('records the data a study began with, and refuses to resume or retrain it on changed files', async () => {
+    const dir = tmp();
+    const doc = (i: number) => `Study document ${i} says something about item ${i % 5}.`;
+    writeFileSync(join(dir, 'train.txt'), Array.from({ length: 60 }, (_, i) => doc(i)).join('\n\n'));
+    writeFileSync(join(dir, 'validation.txt'), 'Held out text.\n\nMore held out text.');
+    process.env.PRIMER_CACHE_DIR = tmp();
+    const study = join(tmp(), 's.sqlite');
+    const args = ['--dataset', 'text', '--data-dir', dir, '--tokenizer', 'bpe', '--vocab-size', '280', '--budget-per-candidate', '2steps', ...TINY.slice(2), '--workers', '1', '--study', study];
+    const first = await run(['search', '--candidates', '2', ...args]);
+    expect(first.code, first.stderr).toBe(0);
+    const store = await openStudyStore(study, { readonly: true });
+    const data = ((await store.config()) as { data?: unknown }).data;
+    await store.close();
+    expect(data).toEqual({ tokenizer: expect.stringMatching(/^bpe-/), trainTokens: expect.any(Number), validationTokens: expect.any(Number) });
+    // the same files: it goes on
+    const again = await run(['search', '--resume', '--candidates', '3', '--study', study, '--workers', '1']);
+    expect(again.code, again.stderr).toBe(0);
+    // changed training text: another vocabulary, other counts; refused before anything trains (in
+    // new processes, as a resume is: a process keeps the data it prepared)
+    writeFileSync(join(dir, 'train.txt'), Array.from({ length: 60 }, (_, i) => doc(i * 7)).join('\n\n'));
+    const changed = primerProcess(['search', '--resume', '--candidates', '4', '--study', study, '--workers', '1']);
+    expect(changed.status).toBe(2);
+    expect(changed.stderr).toMatch(/began with other data than text in .* gives now \(the bpe tokenizer is bpe-\S+ now, bpe-\S+ then.*\): restore the files it began with, or start a new study/);
+    const retrain = primerProcess(['study', 'retrain', study, '--top', '1', '--seeds', '1', '--workers', '1']);
+    expect(retrain.status).toBe(2);
+    expect(retrain.stderr).toMatch(/began with other data than text/);
+  }, 120_000);
 });
+
+/** The primer CLI from source in a process of its own. */
+function primerProcess(args: string[]): { status: number | null; stderr: string } {
+  const root = fileURLToPath(new URL('../../..', import.meta.url));
+  const r = spawnSync(process.execPath, ['--conditions=@primer-search/source', '--import', 'tsx', 'tools/primer-dev.ts', ...args], { cwd: root, encoding: 'utf8', env: process.env });
+  return { status: r.status, stderr: r.stderr };
+}

@@ -3,8 +3,9 @@
 import { existsSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { prepareData } from '@primer-search/datasets';
 import { openStudyStore, parseStudyLocation, type StudyStore } from '@primer-search/store';
-import { studyPluginRefusal, type StudyConfig } from '@primer-search/study';
+import { studyPluginRefusal, type DataIdentity, type StudyConfig } from '@primer-search/study';
 import { UsageError } from './io.js';
 
 /**
@@ -14,6 +15,33 @@ import { UsageError } from './io.js';
 export function checkStudyPlugins(config: Pick<StudyConfig, 'plugins' | 'pluginIds'>, plugins: string[], shown: string): void {
   const refused = studyPluginRefusal(config, plugins);
   if (refused.length > 0) throw new UsageError(`${shown}: ${refused.join('; ')}`);
+}
+
+/**
+ * The data a study trains on, as prepared here now; for a recorded study (`config` read from the
+ * store), refuses (exit 2) to go on when they are not the ones it began with (changed or moved
+ * files: another vocabulary or other token counts), and records them in a study that has no
+ * record yet. Call it with the controller's lock held.
+ */
+export async function checkStudyData(store: StudyStore, config: StudyConfig | undefined, settings: StudyConfig['settings'], shown: string): Promise<DataIdentity> {
+  const data = await prepareData(settings);
+  const now: DataIdentity = { tokenizer: data.tokenizer.fingerprint, trainTokens: data.train.length, validationTokens: data.validation.length };
+  if (!config) return now;
+  const then = config.data;
+  if (!then) {
+    await store.updateStudy({ ...config, data: now } as unknown as Record<string, unknown>);
+    return now;
+  }
+  const differ: string[] = [];
+  if (then.tokenizer !== now.tokenizer) differ.push(`the ${settings.tokenizer} tokenizer is ${now.tokenizer} now, ${then.tokenizer} then`);
+  if (then.trainTokens !== now.trainTokens) differ.push(`${now.trainTokens.toLocaleString('en-US')} training tokens now, ${then.trainTokens.toLocaleString('en-US')} then`);
+  if (then.validationTokens !== now.validationTokens) differ.push(`${now.validationTokens.toLocaleString('en-US')} validation tokens now, ${then.validationTokens.toLocaleString('en-US')} then`);
+  if (differ.length) {
+    throw new UsageError(
+      `${shown} began with other data than ${settings.dataset}${settings.dataDir ? ` in ${settings.dataDir}` : ''} gives now (${differ.join('; ')}): restore the files it began with, or start a new study`,
+    );
+  }
+  return now;
 }
 
 /** Plugin modules: a path (relative to the working directory) or a package name. */

@@ -55,6 +55,19 @@ export interface StudyConfig {
   objectives?: string[];
   /** Constraints every candidate must keep, as written (`parseConstraint`), decided before training; absent: none. */
   constraints?: string[];
+  /**
+   * The data the study trains on, as the first controller to prepare them found them (the
+   * tokenizer's fingerprint, which a trained tokenizer takes from its training text, and the
+   * token counts): a resume or a retraining on other data is refused. Absent in studies from
+   * before it was recorded (the next controller records it).
+   */
+  data?: DataIdentity;
+}
+
+export interface DataIdentity {
+  tokenizer: string;
+  trainTokens: number;
+  validationTokens: number;
 }
 
 /**

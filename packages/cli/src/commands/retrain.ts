@@ -8,7 +8,7 @@ import { baselines } from '@primer-search/baselines';
 import { parseStudyLocation } from '@primer-search/store';
 import { scaleBudget, summarizeFidelity, summarizeRetrain, type Budget } from '@primer-search/study';
 import { confirmed, UsageError, type CliIo } from '../io.js';
-import { checkStudyPlugins, openForChange, pluginSpecifier } from '../studies.js';
+import { checkStudyData, checkStudyPlugins, openForChange, pluginSpecifier } from '../studies.js';
 import { integer, loadDna, type CommandResult } from './dna.js';
 import { collect, didYouMean, heads as headsFlag, positiveNumber, timeBudget, workersWarning } from '../flags.js';
 
@@ -212,7 +212,11 @@ async function retrainStudy(io: CliIo, result: CommandResult, location: string, 
         plugins,
         pool: queue?.pool ?? new LocalWorkerPool(o.workers),
         // the data are prepared once, here, and only when something is left to train
-        prepare: async () => void (o.json ? await prepareData(config.settings) : await announceData(io, config.settings)),
+        prepare: async () => {
+          if (o.json) await prepareData(config.settings);
+          else await announceData(io, config.settings);
+          await checkStudyData(store, config, config.settings, where.display);
+        },
         timeoutSeconds: o.runTimeout?.kind === 'seconds' ? o.runTimeout.seconds : undefined,
         signal: stop.signal,
         onEvent: (e) => {

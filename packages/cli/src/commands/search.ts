@@ -27,7 +27,7 @@ import { baselines } from '@primer-search/baselines';
 import { PostgresStudyStore, openStudyStore, parseStudyLocation, type StudyStore } from '@primer-search/store';
 import { CONSTRAINED, constraintFailure, DEFAULT_TRAIN_CONFIG, OBJECTIVES, ObjectiveError, formatBudget, parseBudget, parseConstraint, parseObjectives, pluginIdentity, scaleBudget, summarizeRetrain, type Budget, type CandidateView, type RetrainSummary } from '@primer-search/study';
 import { confirmed, UsageError, type CliIo } from '../io.js';
-import { checkStudyPlugins, openForChange, openForReading, pluginSpecifier } from '../studies.js';
+import { checkStudyData, checkStudyPlugins, openForChange, openForReading, pluginSpecifier } from '../studies.js';
 import { integer, loadDna, type CommandResult } from './dna.js';
 import { collect, didYouMean, heads as headsFlag, timeBudget, workersWarning } from '../flags.js';
 import { reportCommand } from './dashboard.js';
@@ -448,6 +448,9 @@ export function searchCommand(program: Command, io: CliIo, result: CommandResult
         // prepared here, once, before the workers start (they would each build a first-use cache)
         await prepareData(active.settings);
       }
+      // the data it began with, recorded in a new study, checked on a resume
+      const data = await checkStudyData(store, stored, active.settings, shown);
+      if (!stored) config = { ...config!, data };
       // a resumed study goes on as it was run, unless --workers says otherwise
       const viaQueue = throughQueue(command, o, active, where.kind);
       const total = Math.max(active.candidates, moreCandidates ?? 0);
