@@ -186,6 +186,40 @@ describe('the training memory estimate', () => {
     }
   });
 
+  it('bounds the largest tensor of a training step (what a GPU binds as one buffer) from above, within 1.25x of tf.profile\'s largest', async () => {
+    const rng = Rng.create(6);
+    const cases: unknown[] = [seedDna(), wide, ...Array.from({ length: 2 }, () => mutateDna(seedDna(), rng, { requireValid: true }).child)];
+    // attention's scores the largest, then the logits, then the embedding
+    for (const [batch, seqLen, dModel, vocabSize] of [[4, 64, 32, 64], [4, 16, 32, 1024], [1, 4, 32, 2048]] as const) {
+      for (const dna of cases) {
+        const lm = compileLanguageModel(dna, { tf, vocabSize, layers: 2, dModel, seqLen, seed: 1, batch });
+        const x = tfjs.zeros([batch, seqLen], 'int32');
+        const profile = await tfjs.profile(() => {
+          const { value, grads } = tfjs.variableGrads(() => lm.loss(x as never, x as never) as never, lm.variables as never);
+          tfjs.dispose([value, ...Object.values(grads)]);
+        });
+        const size = (shape: number[] | undefined) => (shape ?? []).reduce((a, b) => a * b, 1);
+        const largest = 4 * Math.max(...profile.kernels.flatMap((k) => [...k.outputShapes, ...k.inputShapes].map((s) => size(s as number[]))));
+        const ratio = lm.estimate.largestTensorBytes! / largest;
+        expect(ratio, `batch ${batch}, seq ${seqLen}, vocab ${vocabSize}: ${largest} bytes measured`).toBeGreaterThanOrEqual(1);
+        expect(ratio).toBeLessThanOrEqual(1.25);
+        lm.dispose();
+        x.dispose();
+      }
+    }
+  });
+
+  it('refuses a model with a tensor over maxTensorBytes before allocating, naming both sizes', () => {
+    const tensors = tfjs.memory().numTensors;
+    const options = { tf, vocabSize: 256, layers: 1, dModel: 32, seqLen: 64, seed: 1, batch: 8 };
+    // vanilla's attention scores: 4 heads x 64 x 64 floats per sequence, 8 sequences: 0.5 MiB
+    expect(() => compileLanguageModel(seedDna(), { ...options, limits: { maxTensorBytes: 2 ** 19 - 1 } })).toThrow(
+      /this model's largest tensor is estimated at 0\.5 MiB \(batch 8, seqLen 64, vocabulary 256\), over the backend's largest buffer of 0\.5 MiB/,
+    );
+    expect(tfjs.memory().numTensors).toBe(tensors);
+    compileLanguageModel(seedDna(), { ...options, limits: { maxTensorBytes: 2 ** 19 } }).dispose();
+  });
+
   it('refuses a model that would not fit, before allocating anything, naming the sizes and the limit', () => {
     const tensors = tfjs.memory().numTensors;
     const t0 = performance.now();

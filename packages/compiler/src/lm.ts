@@ -29,6 +29,8 @@ export interface ModelEstimate {
   block: BlockEstimate;
   /** Bytes a training step is estimated to hold at its peak (`estimateTrainingBytes`), when the batch was given. */
   trainingBytes?: number;
+  /** Bytes of the largest single tensor of a training step (a batch's largest state, the logits or the embedding), when the batch was given. */
+  largestTensorBytes?: number;
 }
 
 /**
@@ -154,7 +156,12 @@ function modelEstimate(block: BlockEstimate, o: LanguageModelConfig & { batch?: 
     forwardFlopsPerToken: forward,
     trainingFlopsPerToken: 3 * forward,
     block,
-    ...(o.batch !== undefined ? { trainingBytes: estimateTrainingBytes(block, { ...o, batch: o.batch, parameters }) } : {}),
+    ...(o.batch !== undefined
+      ? {
+          trainingBytes: estimateTrainingBytes(block, { ...o, batch: o.batch, parameters }),
+          largestTensorBytes: 4 * Math.max(o.batch * block.largestStateFloatsPerSequence, o.batch * o.seqLen * o.vocabSize, o.vocabSize * o.dModel),
+        }
+      : {}),
   };
 }
 
@@ -171,12 +178,20 @@ export function compileLanguageModel(dna: unknown, options: CompileModelOptions)
   // plan once, check every limit, and only then allocate
   const plan = planBlock(dna, { dModel, seqLen }, { primitives: options.primitives, limits: options.limits });
   const estimate: ModelEstimate = modelEstimate(plan.estimate, options);
-  const limit = { ...DEFAULT_LIMITS, ...options.limits }.maxTrainingBytes;
+  const limits = { ...DEFAULT_LIMITS, ...options.limits };
+  const limit = limits.maxTrainingBytes;
+  const gib = (b: number) => `${(b / 2 ** 30).toFixed(2)} GiB`;
   if (estimate.trainingBytes !== undefined && estimate.trainingBytes > limit) {
-    const gib = (b: number) => `${(b / 2 ** 30).toFixed(2)} GiB`;
     throw new CompileError(
       'MODEL_TOO_LARGE',
       `training this model is estimated to hold ${gib(estimate.trainingBytes)} (batch ${options.batch}, seqLen ${seqLen}, ${layers} layers, ${estimate.parameters.toLocaleString('en-US')} parameters), over the limit of ${gib(limit)}`,
+    );
+  }
+  if (estimate.largestTensorBytes !== undefined && estimate.largestTensorBytes > limits.maxTensorBytes) {
+    const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
+    throw new CompileError(
+      'MODEL_TOO_LARGE',
+      `this model's largest tensor is estimated at ${mib(estimate.largestTensorBytes)} (batch ${options.batch}, seqLen ${seqLen}, vocabulary ${vocabSize}), over the backend's largest buffer of ${mib(limits.maxTensorBytes)} (a GPU's maxStorageBufferBindingSize)`,
     );
   }
   const blocks: CompiledBlock[] = [];

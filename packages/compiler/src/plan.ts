@@ -37,12 +37,18 @@ export interface PlanLimits {
    * bytes than this, when the batch is known. The wasm heap holds at most 4 GiB.
    */
   maxTrainingBytes?: number;
+  /**
+   * Refuse models with a tensor (a batch's state, the logits, the embedding) larger than this
+   * many bytes, when the batch is known: a GPU's largest buffer binding.
+   */
+  maxTensorBytes?: number;
 }
 
 export const DEFAULT_LIMITS: Required<PlanLimits> = {
   maxParameters: 50_000_000,
   maxActivationBytesPerSequence: 256 * 1024 * 1024,
   maxTrainingBytes: 3.5 * 2 ** 30,
+  maxTensorBytes: Infinity,
 };
 
 /** One trainable tensor of a compiled block, named by where it sits in the call tree. */
@@ -103,6 +109,11 @@ export interface BlockEstimate {
    * inputs concatenated and their output split, forward and backward).
    */
   trainingFloatsPerSequence: number;
+  /**
+   * Floats of the largest single state per sequence, a call's branches stacked as lanes (one
+   * tensor `branching` times its callee's): what the largest buffer a GPU kernel binds grows with.
+   */
+  largestStateFloatsPerSequence: number;
 }
 
 export interface BlockPlan {
@@ -190,7 +201,7 @@ export function planBlock(
   const measure = (shapes: CallShapes): BlockEstimate => {
     const hit = totals.get(shapes);
     if (hit) return hit;
-    const t: BlockEstimate = { parameters: 0, forwardFlopsPerToken: 0, activationFloatsPerSequence: 0, trainingFloatsPerSequence: 0 };
+    const t: BlockEstimate = { parameters: 0, forwardFlopsPerToken: 0, activationFloatsPerSequence: 0, trainingFloatsPerSequence: 0, largestStateFloatsPerSequence: 0 };
     const s = shapes.subprogram;
     const floats = (state: number) => concreteWidth(shapes.states[state]!, ctx) * size.seqLen;
     // how many live instructions read each state: each reader's backward makes a gradient of its size
@@ -206,6 +217,7 @@ export function planBlock(
       if (!analysis.live[s]![i]) return;
       const state = inputCount(s) + i;
       t.activationFloatsPerSequence += floats(state);
+      t.largestStateFloatsPerSequence = Math.max(t.largestStateFloatsPerSequence, floats(state));
       const op = ins.op === CALL ? undefined : opShape(shapes, i);
       const params = op ? op.d.parameters(op.shape) : [];
       // a product's or a projection's output, or a [seq, seq] state: its backward makes temporaries as large again
@@ -217,6 +229,7 @@ export function planBlock(
         t.forwardFlopsPerToken += ins.branching * c.forwardFlopsPerToken;
         t.activationFloatsPerSequence += ins.branching * c.activationFloatsPerSequence;
         t.trainingFloatsPerSequence += ins.branching * c.trainingFloatsPerSequence;
+        t.largestStateFloatsPerSequence = Math.max(t.largestStateFloatsPerSequence, ins.branching * c.largestStateFloatsPerSequence);
         // the branches' inputs stacked (concatenated) and the output split back, each way
         if (ins.branching > 1) {
           const args = [ins.input1, ins.input2].slice(0, inputCount(ins.target)).filter((k) => shapes.states[k]);

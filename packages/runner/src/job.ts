@@ -58,10 +58,12 @@ export async function evaluateCandidate(job: EvaluationJob, onProgress?: (p: Job
       // the weights of a completed training, for the study to keep (--keep-weights)
       // (never the program's failure: weights too large to send, or any error making them, leave the result without them)
       onTrained: job.keepWeights
-        ? (model, _data, r) => {
+        ? async (model, _data, r) => {
             if (r.status !== 'completed' || model.estimate.parameters > MAX_KEPT_PARAMETERS) return;
             try {
-              weights = weightsToBase64(encodeWeights([...model.namedVariables].map(([name, v]) => ({ name, shape: v.shape, values: v.dataSync() as Float32Array }))));
+              // read asynchronously: a GPU backend has no synchronous read in Node
+              const read = await Promise.all([...model.namedVariables].map(async ([name, v]) => ({ name, shape: v.shape, values: (await v.data()) as Float32Array })));
+              weights = weightsToBase64(encodeWeights(read));
             } catch {
               weights = undefined;
             }

@@ -6,14 +6,22 @@ export type OptimizerName = 'adam' | 'adafactor';
 /** The backends tried when none is forced, fastest first (the first that starts is used). */
 export const BACKENDS = ['tfjs-node-gpu', 'tfjs-node', 'wasm', 'cpu'] as const;
 /**
- * Every built-in backend: the automatic ones, and the wasm variants only chosen by name
- * (`wasm-xnnpack`: our kernels, products on XNNPACK even where OpenBLAS is installed;
- * `wasm-stock`: tfjs's own wasm kernels, plus the training kernels stock wasm lacks).
+ * The backends `--backend auto` tries, fastest first: the same, with a GPU through WebGPU
+ * before WebAssembly (a software WebGPU adapter is passed over: it is slower than wasm).
  */
-export const BUILTIN_BACKENDS = ['tfjs-node-gpu', 'tfjs-node', 'wasm', 'wasm-xnnpack', 'wasm-stock', 'cpu'] as const;
+export const AUTO_BACKENDS = ['tfjs-node-gpu', 'tfjs-node', 'webgpu', 'wasm', 'cpu'] as const;
+/**
+ * Every built-in backend: the automatic ones, and those only chosen by name (`webgpu`: WebGPU
+ * through Dawn, on a GPU or on Mesa's llvmpipe; `wasm-xnnpack`: our kernels, products on
+ * XNNPACK even where OpenBLAS is installed; `wasm-stock`: tfjs's own wasm kernels, plus the
+ * training kernels stock wasm lacks).
+ */
+export const BUILTIN_BACKENDS = ['tfjs-node-gpu', 'tfjs-node', 'webgpu', 'wasm', 'wasm-xnnpack', 'wasm-stock', 'cpu'] as const;
 export type BuiltinBackend = (typeof BUILTIN_BACKENDS)[number];
-/** A backend's name: a built-in one, or one a plugin registers (`@primer-search/trainer-gpu`'s `backends`). */
-export type BackendChoice = BuiltinBackend | (string & {});
+/** What `--backend` takes: a built-in backend, or `auto` (`AUTO_BACKENDS`, the first that starts). */
+export const BACKEND_OPTIONS = [...BUILTIN_BACKENDS, 'auto'] as const;
+/** A backend's name: a built-in one, `auto`, or one a plugin registers (`@primer-search/trainer-gpu`'s `backends`). */
+export type BackendChoice = BuiltinBackend | 'auto' | (string & {});
 
 /** How training windows are cut: anywhere in the concatenated documents, or at a document start. */
 export type BatchMode = 'packed' | 'sentence';

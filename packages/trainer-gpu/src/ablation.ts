@@ -38,9 +38,9 @@ export function instructionLabel(model: LanguageModel, node: number): string {
  * validation loss with that instruction replaced, in every layer, by its input (identity; where
  * its input and output widths agree) and by zeros. Restores the model before returning.
  */
-export function ablateModel(model: LanguageModel, batches: Batch[]): ModelAblation {
+export async function ablateModel(model: LanguageModel, batches: Batch[]): Promise<ModelAblation> {
   const plan = model.blocks[0]!.plan;
-  const { loss, inContext } = evaluate(model, batches);
+  const { loss, inContext } = await evaluate(model, batches);
   const set = (a: Parameters<LanguageModel['blocks'][number]['setAblation']>[0]) => {
     for (const b of model.blocks) b.setAblation(a);
   };
@@ -52,10 +52,10 @@ export function ablateModel(model: LanguageModel, batches: Batch[]): ModelAblati
       if (refused) identity = { refused };
       else {
         set({ node, mode: 'identity' });
-        identity = evaluate(model, batches).loss;
+        identity = (await evaluate(model, batches)).loss;
       }
       set({ node, mode: 'zeros' });
-      const zeros = evaluate(model, batches).loss;
+      const zeros = (await evaluate(model, batches)).loss;
       set(undefined);
       rows.push({ node, label: instructionLabel(model, node), identity, zeros });
     }

@@ -3,7 +3,7 @@ import { isOutOfMemory, isPrimerError, PrimerError, type Seed } from '@primer-se
 import { dnaHash } from '@primer-search/dna';
 import { BatchSampler, evaluationBatches, prepareData, type PreparedData } from '@primer-search/datasets';
 import type { BackendChoice, RunSettings } from '@primer-search/study';
-import { nativeProductsOn, selectBackend, setBlasThreads, trainingMemoryLimit, type SelectedBackend } from './backends/index.js';
+import { nativeProductsOn, selectBackend, setBlasThreads, tensorMemoryLimit, trainingMemoryLimit, type SelectedBackend } from './backends/index.js';
 import type { TrainCheckpoint } from './checkpoint.js';
 import { DataParallel } from './data-parallel.js';
 import { trainModel, type Evaluation, type ProgressEvent, type TrainResult } from './train.js';
@@ -107,10 +107,10 @@ async function runExperimentUnguarded(
     seed: `${settings.seed}` as Seed,
     // refused before allocation if a step would not fit this backend's memory
     batch: settings.batch,
-    limits: { maxTrainingBytes: trainingMemoryLimit(backend.choice) },
+    limits: { maxTrainingBytes: trainingMemoryLimit(backend.choice), maxTensorBytes: tensorMemoryLimit(backend.choice) },
   });
-  // no more threads than rows in a batch
-  const replicas = Math.min(settings.dataParallel ?? 1, settings.batch);
+  // no more threads than rows in a batch; on a GPU, one (its device is the parallelism)
+  const replicas = backend.tfBackend === 'webgpu' ? 1 : Math.min(settings.dataParallel ?? 1, settings.batch);
   // replicas take a core each: the BLAS library's own threads (process-wide) would only contend with them
   const blasThreads = replicas > 1 && nativeProductsOn() ? setBlasThreads(1) : undefined;
   const parallel =

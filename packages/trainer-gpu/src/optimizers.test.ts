@@ -73,17 +73,17 @@ describe('optimizer state is keyed by variable name', () => {
   });
 
   it('Adam on wasm, one fused kernel per variable, matches the formula and the composite on cpu', async () => {
-    const run = () => {
+    const run = async () => {
       const vars = makeVariables();
       const opt = createOptimizer('adam');
       runSteps(opt, vars, 0, 8);
-      const slots = opt.saveSlots(new Map(Object.entries(vars).map(([n, v]) => [v.name, n])));
+      const slots = await opt.saveSlots(new Map(Object.entries(vars).map(([n, v]) => [v.name, n])));
       const out = { values: values(vars), slots: Object.fromEntries(Object.entries(slots).map(([k, s]) => [k, Array.from(s.values)])) };
       opt.dispose();
       tf.dispose(Object.values(vars));
       return out;
     };
-    const cpu = run();
+    const cpu = await run();
     await selectBackend('wasm');
     try {
       expect(tf.getKernel(FUSED_ADAM, 'wasm')).toBeDefined();
@@ -91,8 +91,8 @@ describe('optimizer state is keyed by variable name', () => {
       for (const native of [false, true]) {
         // JavaScript, then the native addon (where it loads: CI requires it)
         if (setNativeProducts(native).on !== native) continue;
-        const profile = await tf.profile(() => {
-          const wasm = run();
+        const profile = await tf.profile(async () => {
+          const wasm = await run();
           const want = referenceAdam(8);
           for (const n of Object.keys(SHAPES)) {
             wasm.values[n]!.forEach((x, i) => expect(Math.abs(x - want[n]![i]!), `${n}[${i}]`).toBeLessThan(1e-5));
@@ -109,7 +109,7 @@ describe('optimizer state is keyed by variable name', () => {
   });
 
   for (const name of ['adam', 'adafactor'] as OptimizerName[]) {
-    it(`${name}: saved mid-run (one variable not yet updated) and restored into other variables, it continues bit for bit`, () => {
+    it(`${name}: saved mid-run (one variable not yet updated) and restored into other variables, it continues bit for bit`, async () => {
       const straightVars = makeVariables();
       const straight = createOptimizer(name);
       runSteps(straight, straightVars, 0, 9);
@@ -118,7 +118,7 @@ describe('optimizer state is keyed by variable name', () => {
       const first = createOptimizer(name);
       runSteps(first, firstVars, 0, 2); // b has had no gradient yet, so it has no state
       const stable = (vars: Record<string, tf.Variable>) => new Map(Object.entries(vars).map(([n, v]) => [v.name, `layer0/${n}`]));
-      const saved = first.saveSlots(stable(firstVars));
+      const saved = await first.saveSlots(stable(firstVars));
       expect(Object.keys(saved).some((k) => k.startsWith('layer0/b/'))).toBe(false);
       expect(Object.keys(saved).some((k) => k.startsWith('layer0/c/'))).toBe(true);
 
@@ -135,11 +135,11 @@ describe('optimizer state is keyed by variable name', () => {
     });
   }
 
-  it('refuses saved state that belongs to no variable of the model', () => {
+  it('refuses saved state that belongs to no variable of the model', async () => {
     const vars = makeVariables();
     const opt = createOptimizer('adam');
     runSteps(opt, vars, 0, 1);
-    const saved = opt.saveSlots(new Map(Object.entries(vars).map(([n, v]) => [v.name, n])));
+    const saved = await opt.saveSlots(new Map(Object.entries(vars).map(([n, v]) => [v.name, n])));
     const other = createOptimizer('adam');
     expect(() => other.loadSlots(new Map([[vars.a!.name, 'a']]), saved)).toThrow(/optimizer state c\/m belongs to no variable of this model/);
     opt.dispose();

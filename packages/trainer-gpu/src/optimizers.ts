@@ -31,7 +31,8 @@ export function globalNorm(tf: TF, grads: tfjs.Tensor[]): tfjs.Scalar {
   if (t.getKernel(FUSED_GLOBAL_NORM, t.getBackend()) !== undefined && grads.every((g) => g.dtype === 'float32')) {
     return t.engine().runKernel(FUSED_GLOBAL_NORM, Object.fromEntries(grads.map((g, i) => [String(i), g])) as never) as tfjs.Scalar;
   }
-  return t.tidy(() => t.sqrt(t.addN(grads.map((g) => t.sum(t.square(g))))) as tfjs.Scalar);
+  // stacked and summed rather than addN: a GPU kernel binds a bounded number of inputs (8 on many), concat splits, addN does not
+  return t.tidy(() => t.sqrt(t.sum(t.stack(grads.map((g) => t.sum(t.square(g)))))) as tfjs.Scalar);
 }
 
 /** The namespace the optimizers run on (typed as this package's tfjs; injected by `createOptimizer`). */
@@ -59,15 +60,16 @@ export interface ScheduledOptimizer {
   /**
    * Its state as named slots (`step`, `<variable>/<slot>`), the variables named by `names`
    * (tfjs variable name -> the model's stable name), so a checkpoint survives another model
-   * instance whose tfjs names differ.
+   * instance whose tfjs names differ. Read asynchronously: a GPU backend has no synchronous
+   * read in Node.
    */
-  saveSlots(names: Map<string, string>): Record<string, Slot>;
+  saveSlots(names: Map<string, string>): Promise<Record<string, Slot>>;
   /** Restores what `saveSlots` returned; a slot of a variable not in `names` is refused. */
   loadSlots(names: Map<string, string>, slots: Record<string, Slot>): void;
   dispose(): void;
 }
 
-const slotOf = (t: tfjs.Tensor): Slot => ({ values: Float32Array.from(t.dataSync() as Float32Array), shape: [...t.shape] });
+const slotOf = async (t: tfjs.Tensor): Promise<Slot> => ({ values: Float32Array.from((await t.data()) as Float32Array), shape: [...t.shape] });
 
 /**
  * State per variable, keyed by its tfjs name; saved and loaded under its stable name, each
@@ -87,12 +89,12 @@ class SlotTable {
     return v;
   }
 
-  save(step: number, names: Map<string, string>): Record<string, Slot> {
+  async save(step: number, names: Map<string, string>): Promise<Record<string, Slot>> {
     const out: Record<string, Slot> = { step: { values: Float32Array.of(step), shape: [] } };
     for (const [variable, slots] of this.state) {
       const stable = names.get(variable);
       if (stable === undefined) throw new PrimerError('OPTIMIZER', `the optimizer holds state for ${variable}, which is not one of the model's variables`);
-      for (const [slot, v] of slots) out[`${stable}/${slot}`] = slotOf(v);
+      for (const [slot, v] of slots) out[`${stable}/${slot}`] = await slotOf(v);
     }
     return out;
   }

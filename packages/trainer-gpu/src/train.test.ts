@@ -36,7 +36,7 @@ describe('selectBackend', () => {
 
   it('refuses a forced backend that cannot start, and unknown names', async () => {
     await expect(selectBackend('tfjs-node')).rejects.toThrow(/backend tfjs-node is not available: @tensorflow\/tfjs-node is not installed/);
-    await expect(selectBackend('webgpu' as never)).rejects.toThrow(/unknown backend "webgpu"/);
+    await expect(selectBackend('webgl' as never)).rejects.toThrow(/unknown backend "webgl" \(did you mean "webgpu"\?\)/);
     expect((await selectBackend('wasm')).tfBackend).toBe('wasm');
   });
 
@@ -310,11 +310,11 @@ describe('the in-context score', () => {
     expect(inContextScore([NaN, 1])).toBeNaN();
   });
 
-  it("comes from the same forward pass as the validation loss, which it leaves unchanged; per-position losses match a hand log-softmax", () => {
+  it("comes from the same forward pass as the validation loss, which it leaves unchanged; per-position losses match a hand log-softmax", async () => {
     const model = tiny('vanilla', 3);
     try {
       const batches = validation.slice(0, 2);
-      const { loss, inContext } = evaluate(model, batches);
+      const { loss, inContext } = await evaluate(model, batches);
       // the loss exactly as model.loss gives it
       let total = 0;
       for (const b of batches) {
@@ -350,7 +350,7 @@ describe('the in-context score', () => {
   it('is recorded at every evaluation of a training run; a trained Transformer uses its context', async () => {
     const model = tiny('vanilla', 2);
     try {
-      const before = evaluate(model, validation).inContext;
+      const before = (await evaluate(model, validation)).inContext;
       const r = await train(model, 150, { learningRate: 3e-3, warmupSteps: 10 } as Partial<TrainConfig>);
       expect(r.evaluations.length).toBeGreaterThan(0);
       for (const e of r.evaluations) expect(Number.isFinite(e.inContext)).toBe(true);

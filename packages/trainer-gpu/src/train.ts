@@ -7,7 +7,7 @@ import type { Evaluation } from './evaluation.js';
 import type { DataParallel } from './data-parallel.js';
 import { DEFAULT_TRAIN_CONFIG, budgetProgress, type Budget, type TrainConfig } from '@primer-search/study';
 import { CompiledStep, type CompiledStepStatus } from './compiled-step.js';
-import { createOptimizer, globalNorm, learningRate } from './optimizers.js';
+import { createOptimizer, globalNorm, learningRate, type Slot } from './optimizers.js';
 
 
 export type { Evaluation } from './evaluation.js';
@@ -83,7 +83,7 @@ export function inContextScore(positionLosses: ArrayLike<number>): number {
  * with `queryPositions` (a synthetic task's), also the share of queries whose answer is the most
  * likely next token (recall), from the same pass.
  */
-export function evaluate(model: LanguageModel, batches: Batch[], queryPositions?: number[]): { loss: number; inContext: number; recall?: number } {
+export async function evaluate(model: LanguageModel, batches: Batch[], queryPositions?: number[]): Promise<{ loss: number; inContext: number; recall?: number }> {
   const tf = tfOf(model);
   let total = 0;
   let count = 0;
@@ -93,12 +93,14 @@ export function evaluate(model: LanguageModel, batches: Batch[], queryPositions?
   let windows = 0;
   const recall = Boolean(queryPositions?.length);
   for (const b of batches) {
-    const [loss, perPosition, guesses] = tf.tidy(() => {
+    const r = tf.tidy(() => {
       const { x, y } = batchTensors(tf, b);
-      const r = model.evalLosses(x as never, y as never, { guesses: recall }) as unknown as { loss: tfjs.Tensor; positions: tfjs.Tensor; guesses?: tfjs.Tensor };
-      return [r.loss.dataSync()[0]!, r.positions.dataSync() as Float32Array, r.guesses?.dataSync() as Int32Array | undefined] as const;
+      const out = model.evalLosses(x as never, y as never, { guesses: recall }) as unknown as { loss: tfjs.Tensor; positions: tfjs.Tensor; guesses?: tfjs.Tensor };
+      return [out.loss, out.positions, ...(out.guesses ? [out.guesses] : [])];
     });
-    total += loss * b.batch * b.seqLen;
+    // read asynchronously: a GPU backend has no synchronous read in Node
+    const [loss, perPosition, guesses] = await Promise.all(r.map((t) => t.data())).finally(() => tf.dispose(r)) as [Float32Array, Float32Array, Int32Array?];
+    total += loss[0]! * b.batch * b.seqLen;
     count += b.batch * b.seqLen;
     positions ??= new Float64Array(perPosition.length);
     for (let i = 0; i < positions.length; i++) positions[i]! += perPosition[i]! * b.batch;
@@ -236,16 +238,16 @@ export async function trainModel(args: {
       evaluations: result.evaluations,
       curve: result.curve,
       sampler: sampler.state(),
-      weights: Object.fromEntries(named.map(([n, v]) => [n, { values: v.dataSync() as Float32Array, shape: [...v.shape] }])),
-      optimizer: { name: optimizer.name, slots: optimizer.saveSlots(stableNames) },
+      weights: Object.fromEntries(await Promise.all(named.map(async ([n, v]): Promise<[string, Slot]> => [n, { values: (await v.data()) as Float32Array, shape: [...v.shape] }]))),
+      optimizer: { name: optimizer.name, slots: await optimizer.saveSlots(stableNames) },
       context: args.context,
     });
     lastSaved = result.trainSeconds;
   };
 
-  const runEvaluation = (): boolean => {
+  const runEvaluation = async (): Promise<boolean> => {
     const t0 = performance.now();
-    const { loss, inContext, recall } = evaluate(model, evaluation, args.queryPositions);
+    const { loss, inContext, recall } = await evaluate(model, evaluation, args.queryPositions);
     result.evalSeconds += (performance.now() - t0) / 1000;
     const e: Evaluation = {
       step: result.steps,
@@ -288,16 +290,16 @@ export async function trainModel(args: {
             const { x, y } = batchTensors(tf, batch);
             return local(x, y);
           });
-      const { loss, norm } = tf.tidy(() => {
-        const { value, grads } = computed;
-        const normValue = globalNorm(tf as never, Object.values(grads)).dataSync()[0]!;
-        const lossValue = value.dataSync()[0]!;
-        if (Number.isFinite(lossValue) && Number.isFinite(normValue)) {
-          // the clipping's factor goes into the update (one pass in the fused Adam)
-          optimizer.applyGradients(grads, config.clipNorm > 0 && normValue > config.clipNorm ? config.clipNorm / normValue : 1);
-        }
-        return { loss: lossValue, norm: normValue };
-      });
+      const { value, grads } = computed;
+      const normTensor = tf.tidy(() => globalNorm(tf as never, Object.values(grads)) as unknown as tfjs.Tensor);
+      // read asynchronously: a GPU backend has no synchronous read in Node (on wasm it is as quick)
+      const [loss, norm] = await Promise.all([value.data(), normTensor.data()])
+        .then(([l, n]) => [l[0]!, n[0]!])
+        .finally(() => normTensor.dispose());
+      if (Number.isFinite(loss) && Number.isFinite(norm)) {
+        // the clipping's factor goes into the update (one pass in the fused Adam)
+        tf.tidy(() => optimizer.applyGradients(grads, config.clipNorm > 0 && norm > config.clipNorm ? config.clipNorm / norm : 1));
+      }
       tf.dispose([computed.value, ...Object.values(computed.grads)]);
       result.trainSeconds += (performance.now() - t0) / 1000;
       if (!Number.isFinite(loss) || !Number.isFinite(norm)) {
@@ -319,7 +321,7 @@ export async function trainModel(args: {
         tokensPerSecond: result.tokens / result.trainSeconds,
       });
       if (progress < 1 && checkpoints.some((f) => before < f && progress >= f)) {
-        if (!runEvaluation()) break;
+        if (!(await runEvaluation())) break;
         await save();
       } else if (args.checkpoint && result.trainSeconds - lastSaved >= (args.checkpoint.everySeconds ?? 60)) {
         await save();
@@ -328,7 +330,7 @@ export async function trainModel(args: {
       if (result.steps % 10 === 0) await new Promise((r) => setImmediate(r));
     }
     if (result.status === 'completed' && budgetProgress(budget, used()) >= 1 && result.evaluations.at(-1)?.step !== result.steps) {
-      runEvaluation();
+      await runEvaluation();
     }
     if (result.status === 'completed') await save();
   } finally {

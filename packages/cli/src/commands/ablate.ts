@@ -91,10 +91,10 @@ async function ablateProgram(io: CliIo, dna: Dna, settings: RunSettings, seeds: 
       const record = await runExperiment(dna, { ...settings, seed }, {
         backend,
         onProgress: (e) => progress?.update(e),
-        onTrained: (model, data, r) => {
+        onTrained: async (model, data, r) => {
           if (r.status !== 'completed') return;
           progress?.note(`  seed ${seed}: trained (perplexity ${r.final?.perplexity.toFixed(3)}); ablating ${model.blocks[0]!.plan.root.nodes.length} instructions...`);
-          ablation = ablateModel(model, evaluationBatches(data.validation, settings.batch, settings.seqLen, settings.evalWindows));
+          ablation = await ablateModel(model, evaluationBatches(data.validation, settings.batch, settings.seqLen, settings.evalWindows));
         },
       });
       if (!ablation) throw new PrimerError('ABLATION', `${label} did not complete its training at seed ${seed} (${record.result.status}${record.result.divergence ? `: ${record.result.divergence.what} stopped being finite at step ${record.result.divergence.step}` : ''}): nothing to ablate`);

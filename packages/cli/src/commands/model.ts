@@ -7,7 +7,7 @@ import { loadTokenizer, prepareData } from '@primer-search/datasets';
 import { dnaHash, type Dna } from '@primer-search/dna';
 import { loadPlugins } from '@primer-search/runner/controller';
 import { maskUrl, type EvaluationRecord } from '@primer-search/store';
-import { BUILTIN_BACKENDS, DEFAULT_RUN_SETTINGS, decodeWeights, describeBackend, formatBudget, parseBudget, type RunSettings, type StudyConfig } from '@primer-search/study';
+import { BACKEND_OPTIONS, DEFAULT_RUN_SETTINGS, decodeWeights, describeBackend, formatBudget, parseBudget, type RunSettings, type StudyConfig } from '@primer-search/study';
 import { exportLanguageModel, type ExportMetadata } from '../export-model.js';
 import { checkBackend, checkOutputFolder, checkPath, heads as headsFlag, integer, number } from '../flags.js';
 import { UsageError, type CliIo } from '../io.js';
@@ -19,7 +19,7 @@ import { checkStudyPlugins, openForReading, pluginSpecifier } from '../studies.j
 import { duration, fmt, modelName } from './train.js';
 
 const backendOption = () =>
-  new Option('--backend <name>', 'force a TensorFlow.js backend (default: the fastest that starts)').choices([...BUILTIN_BACKENDS]);
+  new Option('--backend <name>', 'force a TensorFlow.js backend (default: the fastest that starts; auto: with a GPU through WebGPU too)').choices([...BACKEND_OPTIONS]);
 
 /** An exported model folder: model.json and tokenizer.json, or a usage error naming the flag. */
 function checkModelFolder(flag: string, dir: string): void {

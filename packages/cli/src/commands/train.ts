@@ -7,7 +7,7 @@ import { quote } from '@primer-search/core';
 import { baselines } from '@primer-search/baselines';
 import { checkMqar, corpora, MQAR_DEFAULTS, prepareData, tokenizers, type DataSettings } from '@primer-search/datasets';
 import {
-  BUILTIN_BACKENDS,
+  BACKEND_OPTIONS,
   DEFAULT_RUN_SETTINGS,
   comparePaired,
   comparisonNotes,
@@ -89,7 +89,7 @@ export function addRunOptions(
     .option('--clip <norm>', 'clip gradients to this global norm (0: off)', number('--clip'), DEFAULT_TRAIN_CONFIG.clipNorm)
     .option('--seed <n>', 'seed for weights and batches', integer('--seed', 0), d.seed)
     .option('--eval-windows <n>', 'validation windows of --seq-len tokens scored at each evaluation', integer('--eval-windows', 1), d.evalWindows)
-    .addOption(new Option('--backend <name>', 'force a TensorFlow.js backend (default: the fastest that starts; wasm-xnnpack and wasm-stock keep the products on XNNPACK, the latter with tfjs\'s own kernels)').choices([...BUILTIN_BACKENDS]))
+    .addOption(new Option('--backend <name>', 'force a TensorFlow.js backend (default: the fastest that starts, a GPU only through tfjs-node-gpu; auto: the same with a GPU through WebGPU too; webgpu: WebGPU, a software adapter included; wasm-xnnpack and wasm-stock keep the products on XNNPACK, the latter with tfjs\'s own kernels)').choices([...BACKEND_OPTIONS]))
     .addOption(
       new Option('--data-parallel <n>', "threads sharing each step's batch (data parallelism on one machine; the loss curve of 1 thread up to float rounding, the gradients being summed in another order)")
         .argParser(integer('--data-parallel', 1))

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Option, type Command } from 'commander';
 import {
-  BUILTIN_BACKENDS,
+  BACKEND_OPTIONS,
   hardwareDifferences,
   isEnvironmentFailure,
   isEquivalent,
@@ -51,7 +51,8 @@ async function referenceOf(store: StudyStore): Promise<{ environment: TrainingEn
  */
 export function joinRefusal(config: StudyConfig, reference: Awaited<ReturnType<typeof referenceOf>>, me: TrainingEnvironment, plugins: WorkerRecord['plugins']): string[] {
   const out: string[] = [];
-  const forced = config.settings.backend;
+  // `auto` names an order to try, not a backend: the hardware check below compares what it chose
+  const forced = config.settings.backend === 'auto' ? undefined : config.settings.backend;
   if (forced && forced !== me.backend) out.push(`backend ${me.backend} here, but the study was created with --backend ${forced}`);
   // the processor and products count however the backend was fixed; a forced one's mismatch is said above, once
   if (reference) out.push(...hardwareDifferences(reference.environment, { ...me, backend: forced ?? me.backend }, config.settings.budget));
@@ -70,7 +71,7 @@ export function workerCommand(program: Command, io: CliIo): void {
     )
     .requiredOption('--study <url>', 'the study: postgres://user@host:5432/db?schema=name')
     .option('--concurrency <n>', 'candidates trained at once (one worker process each)', integer('--concurrency', 1), 1)
-    .addOption(new Option('--backend <name>', 'the TensorFlow.js backend to train on (default: the study\'s, or the fastest that starts)').choices([...BUILTIN_BACKENDS]))
+    .addOption(new Option('--backend <name>', 'the TensorFlow.js backend to train on (default: the study\'s, or the fastest that starts; auto: with a GPU through WebGPU too)').choices([...BACKEND_OPTIONS]))
     .addOption(new Option('--plugin <module>', 'import this module (a file or package registering primitives); a job that needs a plugin this worker was not started with is refused').argParser(collect).default([], 'none'))
     .option('--poll <seconds>', 'how often to look for a job when the queue is empty (at least 0.5)', number('--poll'), 1)
     .option('--allow-mixed-hardware', 'join even if this machine\'s backend, processor or plugins differ from the study\'s first worker (recorded with every result it sends)')

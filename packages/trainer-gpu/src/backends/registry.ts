@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { PrimerError, createRegistry, quote, type Registry } from '@primer-search/core';
 import type { TF } from '@primer-search/primitives';
-import { BACKENDS, type BackendChoice, type BuiltinBackend } from '@primer-search/study';
+import { AUTO_BACKENDS, BACKENDS, type BackendChoice, type BuiltinBackend } from '@primer-search/study';
 
 /** What starting a backend gave: what runs its products, or why it cannot run here. */
 export type BackendActivation = { ok: true; products: string } | { ok: false; reason: string };
@@ -21,11 +21,18 @@ export interface BackendPlugin {
   /**
    * Starts the backend (imports its package, registers its kernels, `tf.setBackend`) on the
    * tfjs instance it is given. Never throws for a backend that is merely absent: it answers
-   * `{ ok: false, reason }`, and the next backend is tried.
+   * `{ ok: false, reason }`, and the next backend is tried. `automatic`: it is being tried in
+   * `--backend auto`'s order rather than asked for by name (the `webgpu` entry then declines a
+   * software adapter).
    */
-  activate(tf: TF): Promise<BackendActivation>;
+  activate(tf: TF, options?: { automatic?: boolean }): Promise<BackendActivation>;
   /** The most bytes one training step may hold on it (the compiler refuses larger models). */
   memoryLimit(): number;
+  /**
+   * The largest single tensor it can hold, in bytes, once activated (a GPU's largest buffer
+   * binding); none when absent. The compiler refuses a model with a larger tensor.
+   */
+  tensorLimit?(): number;
 }
 
 function checkPlugin(_name: string, p: BackendPlugin): string | undefined {
@@ -34,6 +41,7 @@ function checkPlugin(_name: string, p: BackendPlugin): string | undefined {
   if (typeof p.activate !== 'function') return 'activate(tf) must be a function';
   if (typeof p.memoryLimit !== 'function') return 'memoryLimit() must be a function';
   if (typeof p.description !== 'string') return 'description must be a string';
+  if (p.tensorLimit !== undefined && typeof p.tensorLimit !== 'function') return 'tensorLimit, when given, must be a function';
   return undefined;
 }
 
@@ -61,15 +69,22 @@ export function trainingMemoryLimit(choice: BackendChoice): number {
   return backends.get(choice).memoryLimit();
 }
 
+/** The largest tensor a backend can hold, in bytes (Infinity where it sets no limit of its own). */
+export function tensorMemoryLimit(choice: BackendChoice): number {
+  return backends.get(choice).tensorLimit?.() ?? Infinity;
+}
+
 /**
  * Picks the fastest backend that works here, trying `BACKENDS` in order: tfjs-node-gpu, then
  * tfjs-node (optional peers; their absence is normal), then WebAssembly (with our training
- * kernels), then the pure-JS cpu backend. `force` picks any registered backend by name and
+ * kernels), then the pure-JS cpu backend; `auto` tries `AUTO_BACKENDS`, the same with a GPU
+ * through WebGPU before WebAssembly. Any other `force` picks a registered backend by name and
  * fails if it cannot start.
  */
 export async function selectBackend(force?: BackendChoice): Promise<SelectedBackend> {
   // The cpu backend greets Node users on first use; PROD silences that.
   tf.env().set('PROD', true);
+  if (force === 'auto') return selectFrom(AUTO_BACKENDS.filter((b) => backends.has(b)), true);
   if (force !== undefined && !backends.has(force)) {
     const near = backends.suggest(force);
     throw new PrimerError(
@@ -77,11 +92,19 @@ export async function selectBackend(force?: BackendChoice): Promise<SelectedBack
       `unknown backend ${quote(force)}${near.length ? ` (did you mean ${near.map((n) => quote(n)).join(' or ')}?)` : ''}; choose one of ${backends.names().join(', ')}`,
     );
   }
+  if (force) {
+    const started = await backends.get(force).activate(tf as unknown as TF);
+    if (started.ok) return { choice: force, tfBackend: tf.getBackend(), tf: tf as unknown as TF, skipped: [], products: started.products };
+    throw new PrimerError('BACKEND_UNAVAILABLE', `backend ${force} is not available: ${started.reason}`);
+  }
+  return selectFrom(BACKENDS.filter((b) => backends.has(b)), false);
+}
+
+async function selectFrom(order: readonly BackendChoice[], automatic: boolean): Promise<SelectedBackend> {
   const skipped: SelectedBackend['skipped'] = [];
-  for (const choice of force ? [force] : BACKENDS.filter((b) => backends.has(b))) {
-    const started = await backends.get(choice).activate(tf as unknown as TF);
+  for (const choice of order) {
+    const started = await backends.get(choice).activate(tf as unknown as TF, { automatic });
     if (started.ok) return { choice, tfBackend: tf.getBackend(), tf: tf as unknown as TF, skipped, products: started.products };
-    if (force) throw new PrimerError('BACKEND_UNAVAILABLE', `backend ${choice} is not available: ${started.reason}`);
     skipped.push({ choice, reason: started.reason });
   }
   throw new PrimerError('BACKEND_UNAVAILABLE', `no TensorFlow.js backend started: ${skipped.map((s) => s.reason).join('; ')}`);

@@ -1,0 +1,200 @@
+// The webgpu backend (Dawn through the npm package `webgpu`) against the cpu backend. On a
+// machine without a GPU it runs on Mesa's llvmpipe through Dawn's OpenGL ES backend: CI installs
+// libegl1 and libegl-mesa0 and sets PRIMER_REQUIRE_WEBGPU, so there the adapter must start.
+import * as tf from '@tensorflow/tfjs';
+import { baselineDna, baselines } from '@primer-search/baselines';
+import { compileLanguageModel } from '@primer-search/compiler';
+import { Rng } from '@primer-search/core';
+import { mutateDna, validateDna, type Dna } from '@primer-search/dna';
+import { builtinPrimitives, type TF } from '@primer-search/primitives';
+import { contractCases, defaultInput, randomCall } from '@primer-search/primitives/testing';
+import { describe, expect, it } from 'vitest';
+import { selectBackend, tensorMemoryLimit, webgpuAdapter, type SelectedBackend } from './backends/index.js';
+import { runExperiment } from './experiment.js';
+import { DEFAULT_RUN_SETTINGS, parseBudget } from '@primer-search/study';
+import { trainModel } from './train.js';
+import { BatchSampler, brown, byteTokenizer, evaluationBatches, tokenStream } from '@primer-search/datasets';
+
+const started: SelectedBackend | Error = await selectBackend('webgpu').catch((e: Error) => e);
+if (started instanceof Error) {
+  if (process.env.PRIMER_REQUIRE_WEBGPU) throw new Error(`PRIMER_REQUIRE_WEBGPU is set but the webgpu backend did not start: ${started.message}`);
+  console.warn(`webgpu.test.ts: the webgpu backend is not tested here: ${started.message}`);
+}
+const suite = started instanceof Error ? describe.skip : describe;
+
+/** Reads tensors made in `make` (inside a tidy) asynchronously, as a GPU backend must in Node, then frees them. */
+async function read(make: () => tf.Tensor[]): Promise<number[]> {
+  const ts = tf.tidy(make);
+  try {
+    const values = await Promise.all(ts.map((t) => t.data()));
+    return values.flatMap((v) => Array.from(v as Float32Array));
+  } finally {
+    tf.dispose(ts);
+  }
+}
+
+/** Runs `make` on cpu, then on webgpu. */
+async function onBoth(make: () => tf.Tensor[]): Promise<{ cpu: number[]; gpu: number[] }> {
+  await tf.setBackend('cpu');
+  const cpu = await read(make);
+  await tf.setBackend('webgpu');
+  const gpu = await read(make);
+  return { cpu, gpu };
+}
+
+/** The largest difference, relative to max(1, |cpu|). */
+function worst(gpu: number[], cpu: number[]): number {
+  expect(gpu.length).toBe(cpu.length);
+  let w = 0;
+  for (let i = 0; i < cpu.length; i++) w = Math.max(w, Math.abs(gpu[i]! - cpu[i]!) / Math.max(1, Math.abs(cpu[i]!)));
+  return w;
+}
+
+suite('the webgpu backend (Dawn)', () => {
+  it('says which adapter it runs on, software or not, and bounds a tensor by its largest buffer binding', () => {
+    const s = started as SelectedBackend;
+    expect(s.choice).toBe('webgpu');
+    expect(s.tfBackend).toBe('webgpu');
+    const adapter = webgpuAdapter()!;
+    expect(s.products).toBe(`WebGPU: ${adapter.description}`);
+    expect(adapter.description).toMatch(/\(Dawn (vulkan|opengles)\)$/);
+    // a software adapter says so, wherever the machine has one only
+    if (/llvmpipe|lavapipe|swiftshader/i.test(adapter.description)) expect(adapter.software && adapter.description.startsWith('software: ')).toBe(true);
+    expect(tensorMemoryLimit('webgpu')).toBe(Math.min(adapter.maxBufferSize, adapter.maxStorageBufferBindingSize));
+    expect(tensorMemoryLimit('webgpu')).toBeGreaterThan(0);
+  });
+
+  it('cumulative sums and products of one length after another, every direction, equal cpu\'s (tfjs caches their shader without the length)', async () => {
+    for (const op of ['cumsum', 'cumprod'] as const) {
+      for (const [exclusive, reverse] of [[false, false], [true, false], [false, true], [true, true]]) {
+        for (const n of [6, 4, 5, 3, 9]) {
+          const v = Array.from({ length: 2 * n }, (_, i) => 0.5 + ((i * 7) % 10) / 10);
+          const { cpu, gpu } = await onBoth(() => [tf[op](tf.tensor2d(v, [2, n]), 1, exclusive, reverse)]);
+          expect(worst(gpu, cpu), `${op} length ${n}, exclusive ${exclusive}, reverse ${reverse}`).toBeLessThan(1e-5);
+        }
+      }
+    }
+  });
+
+  describe('every primitive against cpu (forward and gradients)', () => {
+    for (const op of builtinPrimitives) {
+      it(op.name, async () => {
+        const t = tf as unknown as TF;
+        for (const c of contractCases(op)) {
+          const { inputs, params } = randomCall(op, c.shape, Rng.create(op.name), (r, n) => defaultInput(r, n));
+          const specs = op.parameters(c.shape);
+          const { cpu, gpu } = await onBoth(() => {
+            const xs = inputs.map((v, i) => tf.tensor3d(v, [c.shape.batch, c.shape.seqLen, c.shape.inWidths[i]!]));
+            const ps = params.map((v, i) => tf.tensor(v, specs[i]!.shape));
+            const f = (...a: tf.Tensor[]) => tf.sum(tf.sin(op.apply(t, a.slice(0, xs.length) as never, a.slice(xs.length) as never, c.shape) as unknown as tf.Tensor));
+            const y = op.apply(t, xs as never, ps as never, c.shape) as unknown as tf.Tensor;
+            return [y, ...tf.grads(f)([...xs, ...ps])];
+          });
+          expect(worst(gpu, cpu), `${op.name}(${c.shape.inWidths.join(', ')})`).toBeLessThan(1e-4);
+        }
+      });
+    }
+  });
+
+  /** Three random valid mutants of the vanilla block (seeded). */
+  const mutants = (() => {
+    const r = validateDna(baselineDna('vanilla', { dModel: 16 }));
+    if (!r.ok) throw r.error;
+    const rng = Rng.create('webgpu-step-mutants');
+    let dna: Dna = r.dna;
+    return Array.from({ length: 3 }, (_, i) => {
+      dna = mutateDna(dna, rng, { requireValid: true }).child;
+      return [`vanilla mutant ${i + 1}`, dna] as const;
+    });
+  })();
+
+  describe('a whole training step (loss and every gradient) against cpu', () => {
+    for (const [name, dna] of [...baselines.names().map((n) => [n, baselineDna(n, { dModel: 16 })] as const), ...mutants]) {
+      it(name, async () => {
+        const step = async () => {
+          const lm = compileLanguageModel(dna, { tf: tf as never, vocabSize: 23, layers: 2, dModel: 16, seqLen: 8, seed: 3 });
+          try {
+            return await read(() => {
+              const rng = Rng.create(9);
+              const tokens = tf.tensor2d(Array.from({ length: 16 }, () => rng.int(0, 22)), [2, 8], 'int32');
+              const targets = tf.tensor2d(Array.from({ length: 16 }, () => rng.int(0, 22)), [2, 8], 'int32');
+              const { value, grads } = tf.variableGrads(() => lm.loss(tokens as never, targets as never) as never, lm.variables as never);
+              return [value, ...lm.variables.map((v) => grads[v.name]!)];
+            });
+          } finally {
+            lm.dispose();
+          }
+        };
+        await tf.setBackend('cpu');
+        const cpu = await step();
+        await tf.setBackend('webgpu');
+        const gpu = await step();
+        // the loss to 1e-5, every gradient element to 1e-4 (relative to max(1, |cpu|))
+        expect(Math.abs(gpu[0]! - cpu[0]!)).toBeLessThan(1e-5);
+        expect(worst(gpu, cpu)).toBeLessThan(1e-4);
+      });
+    }
+  });
+
+  it('trains: the loss falls over 100 steps, and the memory held is the same at step 100 as at step 10', async () => {
+    await tf.setBackend('webgpu');
+    const tokenizer = byteTokenizer();
+    const corpus = brown.open();
+    const lm = compileLanguageModel(baselineDna('vanilla', { dModel: 16 }), { tf: tf as never, vocabSize: tokenizer.vocabSize, layers: 1, dModel: 16, seqLen: 16, seed: 1 });
+    const held: Array<{ numTensors: number; numBytes: number }> = [];
+    try {
+      const r = await trainModel({
+        model: lm,
+        sampler: new BatchSampler(tokenStream(corpus, 'train', tokenizer), 4, 16, 5),
+        evaluation: evaluationBatches(tokenStream(corpus, 'validation', tokenizer), 4, 16, 4),
+        budget: parseBudget('100steps'),
+        config: { learningRate: 1e-2, warmupSteps: 10, checkpoints: [] },
+        onProgress: (p) => {
+          if (p.step === 10 || p.step === 100) held.push({ numTensors: tf.memory().numTensors, numBytes: tf.memory().numBytes });
+        },
+      });
+      expect(r.status).toBe('completed');
+      // bytes: ln(257) = 5.55 nats untrained; letter statistics come within 100 steps
+      const mean = (c: typeof r.curve) => c.reduce((a, p) => a + p.loss, 0) / c.length;
+      expect(mean(r.curve.slice(0, 5))).toBeGreaterThan(5);
+      expect(mean(r.curve.slice(-10))).toBeLessThan(mean(r.curve.slice(0, 5)) - 1.5);
+      expect(held).toHaveLength(2);
+      expect(held[1]).toEqual(held[0]);
+    } finally {
+      lm.dispose();
+    }
+  });
+
+  it('a kernel the device refuses fails the next read, naming the error, instead of training on garbage', async () => {
+    await tf.setBackend('webgpu');
+    const device = (tf.backend() as unknown as { device: { createBuffer(d: { size: number; usage: number }): unknown } }).device;
+    // a buffer with every usage bit set: invalid on every device
+    device.createBuffer({ size: 4, usage: 0xffffff });
+    await expect(tf.scalar(1).data()).rejects.toThrow(/the WebGPU device refused a kernel, so the results since are wrong: .*Buffer ?Usage/i);
+    // and only that once: the next read is good
+    expect(Array.from(await tf.add(tf.scalar(1), tf.scalar(2)).data())).toEqual([3]);
+  });
+
+  it('refuses a model with a tensor over the adapter\'s largest buffer binding before allocating, naming the limit', async () => {
+    const limit = tensorMemoryLimit('webgpu');
+    // logits of batch x seq x vocab floats, one more row than the binding holds
+    const vocabSize = 257;
+    const seqLen = 64;
+    const batch = Math.ceil(limit / (4 * seqLen * vocabSize)) + 1;
+    const before = tf.memory().numTensors;
+    await expect(
+      runExperiment(baselineDna('vanilla', { dModel: 16 }), { ...DEFAULT_RUN_SETTINGS, tokenizer: 'byte', dModel: 16, layers: 1, seqLen, batch, budget: parseBudget('1steps'), backend: 'webgpu' }),
+    ).rejects.toThrow(/largest tensor is estimated at [\d.]+ MiB .* over the backend's largest buffer of [\d.]+ MiB/);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
+suite('--backend auto', () => {
+  it('passes over a software adapter (slower than wasm), saying why; takes a GPU', async () => {
+    const s = await selectBackend('auto');
+    if (webgpuAdapter()!.software) {
+      expect(s.choice).not.toBe('webgpu');
+      expect(s.skipped.find((k) => k.choice === 'webgpu')?.reason).toMatch(/only a software adapter is here \(software: .*\); --backend webgpu uses it/);
+    } else expect(s.choice).toBe('webgpu');
+  });
+});
