@@ -1,6 +1,10 @@
 // The webgpu backend (Dawn through the npm package `webgpu`) against the cpu backend. On a
 // machine without a GPU it runs on Mesa's llvmpipe through Dawn's OpenGL ES backend: CI installs
 // libegl1 and libegl-mesa0 and sets PRIMER_REQUIRE_WEBGPU, so there the adapter must start.
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { baselineDna, baselines } from '@primer-search/baselines';
 import { compileLanguageModel } from '@primer-search/compiler';
@@ -187,6 +191,22 @@ suite('the webgpu backend (Dawn)', () => {
     ).rejects.toThrow(/largest tensor is estimated at [\d.]+ MiB .* over the backend's largest buffer of [\d.]+ MiB/);
     expect(tf.memory().numTensors).toBe(before);
   });
+});
+
+suite('primer train --backend webgpu', () => {
+  it('trains 20 steps and prints the adapter, software or not', async () => {
+    const root = fileURLToPath(new URL('../../..', import.meta.url));
+    const { stdout, stderr } = await promisify(execFile)(
+      process.execPath,
+      ['--conditions=@primer-search/source', '--import', 'tsx', join(root, 'tools/primer-dev.ts'), 'train', '--model', 'vanilla', '--backend', 'webgpu', '--budget', '20steps', '--d-model', '16', '--seq-len', '16', '--batch', '4', '--layers', '1', '--eval-windows', '2'],
+      { cwd: root },
+    );
+    const adapter = webgpuAdapter()!.description;
+    expect(stderr).toContain(`backend: webgpu · products: WebGPU: ${adapter}`);
+    expect(stdout).toContain(`backend webgpu · products: WebGPU: ${adapter}`);
+    expect(stdout).toMatch(/steps {9}20\n/);
+    expect(stdout).toMatch(/validation {4}loss [\d.]+ nats\/token/);
+  }, 120_000);
 });
 
 suite('--backend auto', () => {
