@@ -25,7 +25,7 @@ const BATCH = 2;
  * be planned (its training will say why). A backend that rounds differently may give an
  * equivalent program another behaviour: a missed saving, never a wrong merge.
  */
-export function programBehaviour(tf: TF, dna: unknown, size: { dModel: number; seqLen: number }): string | null {
+export async function programBehaviour(tf: TF, dna: unknown, size: { dModel: number; seqLen: number }): Promise<string | null> {
   let plan: BlockPlan;
   try {
     plan = planBlock(dna, size);
@@ -33,7 +33,7 @@ export function programBehaviour(tf: TF, dna: unknown, size: { dModel: number; s
     return null;
   }
   const weights = new Map<string, Tensor>();
-  const out = tf.tidy(() => {
+  const result = tf.tidy(() => {
     for (const [k, p] of plan.params.entries()) {
       const n = p.spec.shape.reduce((a, b) => a * b, 1);
       const fanIn = p.spec.shape.length >= 2 ? p.spec.shape.slice(0, -1).reduce((a, b) => a * b, 1) : 1;
@@ -41,9 +41,11 @@ export function programBehaviour(tf: TF, dna: unknown, size: { dModel: number; s
       weights.set(p.name, tf.keep(tf.tensor(Rng.create(`behaviour|${k}|${p.spec.shape.join('x')}`).uniformArray(n, -limit, limit), p.spec.shape)));
     }
     const x = tf.tensor(Rng.create(`behaviour|input|${size.dModel}|${size.seqLen}`).normalArray(BATCH * size.seqLen * size.dModel), [BATCH, size.seqLen, size.dModel]);
-    return runBlock(tf, plan, (name) => weights.get(name)!, x).dataSync() as Float32Array;
+    return runBlock(tf, plan, (name) => weights.get(name)!, x);
   });
   for (const w of weights.values()) w.dispose();
+  // read asynchronously: a GPU backend has no synchronous read in Node
+  const out = (await result.data().finally(() => result.dispose())) as Float32Array;
   let largest = 0;
   for (const v of out) {
     if (!Number.isFinite(v)) return null;

@@ -48,7 +48,7 @@ export async function evaluateCandidate(job: EvaluationJob, onProgress?: (p: Job
   const settings: RunSettings = { ...job.settings, train: { ...job.settings.train, checkpoints: job.checkpoints ?? job.hurdles.map((h) => h.fraction) } };
   try {
     const backend = await selectBackend(settings.backend);
-    const behaviour = job.behaviours ? programBehaviour(backend.tf, job.dna, settings) : null;
+    const behaviour = job.behaviours ? await programBehaviour(backend.tf, job.dna, settings) : null;
     if (behaviour !== null && job.behaviours!.includes(behaviour)) return { candidate: job.candidate, hash: job.hash, status: 'equivalent', behaviour };
     let weights: string | undefined;
     const record = await runExperiment(job.dna, settings, {
