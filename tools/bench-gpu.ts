@@ -79,7 +79,7 @@ for (const c of configs) {
   }
   const onWasm = await measure(c, 'wasm');
   const onGpu = await measure(c, 'webgpu');
-  for (const [label, m] of [['wasm, native products', onWasm], ['webgpu', onGpu]] as const) {
+  for (const [label, m] of [[wasm.products.startsWith('native') ? 'wasm, native products' : 'wasm, XNNPACK products', onWasm], ['webgpu', onGpu]] as const) {
     rows.push([name, m.params.toLocaleString('en-US'), label, m.msPerStep.toFixed(0), m.tokensPerSecond.toFixed(0), m.gflops.toFixed(1), label === 'webgpu' ? `${(onGpu.tokensPerSecond / onWasm.tokensPerSecond).toFixed(2)}x` : '']);
   }
   console.error(`done: ${name}`);

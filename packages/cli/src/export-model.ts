@@ -89,10 +89,12 @@ export async function exportLanguageModel(dir: string, model: LanguageModel, tok
   const loaded = await loadModel(dir);
   const sample = tokenizer.encode('The Fulton County Grand Jury said Friday an investigation of recent primary elections produced no evidence.');
   const window = Int32Array.from({ length: seqLen }, (_, i) => sample[i % sample.length]! % vocabSize);
-  const [trained, reloaded] = tf.tidy(() => {
+  const both = tf.tidy(() => {
     const ids = tf.tensor2d(window, [1, seqLen], 'int32');
-    return [model.logits(ids).dataSync(), (loaded.predict(ids) as ReturnType<typeof tf.zeros>).dataSync()];
+    return [model.logits(ids), loaded.predict(ids) as ReturnType<typeof tf.zeros>];
   });
+  // read asynchronously: a GPU backend has no synchronous read in Node
+  const [trained, reloaded] = await Promise.all(both.map((t) => t.data())).finally(() => tf.dispose(both));
   let worst = 0;
   for (let i = 0; i < trained.length; i++) worst = Math.max(worst, Math.abs(trained[i]! - reloaded[i]!));
   loaded.dispose();

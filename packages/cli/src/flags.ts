@@ -106,6 +106,16 @@ export function workersWarning(workers: number): string | undefined {
  * trains nothing never loads TensorFlow.js); wasm and cpu ship with primer-search.
  */
 export function checkBackend(backend: string | undefined): void {
+  if (backend === 'webgpu') {
+    for (const pkg of ['webgpu', '@tensorflow/tfjs-backend-webgpu']) {
+      try {
+        createRequire(import.meta.url).resolve(pkg);
+      } catch {
+        throw new UsageError(`--backend webgpu: ${pkg} is not installed here (it is an optional dependency: npm install without --omit=optional, or npm install webgpu@0.6.2 @tensorflow/tfjs-backend-webgpu@4.22.0), or leave --backend out`);
+      }
+    }
+    return;
+  }
   if (backend !== 'tfjs-node' && backend !== 'tfjs-node-gpu') return;
   try {
     createRequire(import.meta.url).resolve(`@tensorflow/${backend}`);

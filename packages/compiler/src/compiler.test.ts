@@ -189,8 +189,8 @@ describe('the training memory estimate', () => {
   it('bounds the largest tensor of a training step (what a GPU binds as one buffer) from above, within 1.25x of tf.profile\'s largest', async () => {
     const rng = Rng.create(6);
     const cases: unknown[] = [seedDna(), wide, ...Array.from({ length: 2 }, () => mutateDna(seedDna(), rng, { requireValid: true }).child)];
-    // attention's scores the largest, then the logits, then the embedding
-    for (const [batch, seqLen, dModel, vocabSize] of [[4, 64, 32, 64], [4, 16, 32, 1024], [1, 4, 32, 2048]] as const) {
+    // attention's scores the largest, then the logits, then the embedding, then a projection's weight
+    for (const [batch, seqLen, dModel, vocabSize] of [[4, 64, 32, 64], [4, 16, 32, 1024], [1, 4, 32, 2048], [1, 4, 256, 16]] as const) {
       for (const dna of cases) {
         const lm = compileLanguageModel(dna, { tf, vocabSize, layers: 2, dModel, seqLen, seed: 1, batch });
         const x = tfjs.zeros([batch, seqLen], 'int32');

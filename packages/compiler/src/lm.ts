@@ -29,7 +29,7 @@ export interface ModelEstimate {
   block: BlockEstimate;
   /** Bytes a training step is estimated to hold at its peak (`estimateTrainingBytes`), when the batch was given. */
   trainingBytes?: number;
-  /** Bytes of the largest single tensor of a training step (a batch's largest state, the logits or the embedding), when the batch was given. */
+  /** Bytes of the largest single tensor of a training step (a batch's largest state, the logits, the embedding or a block's largest parameter), when the batch was given. */
   largestTensorBytes?: number;
 }
 
@@ -159,7 +159,7 @@ function modelEstimate(block: BlockEstimate, o: LanguageModelConfig & { batch?: 
     ...(o.batch !== undefined
       ? {
           trainingBytes: estimateTrainingBytes(block, { ...o, batch: o.batch, parameters }),
-          largestTensorBytes: 4 * Math.max(o.batch * block.largestStateFloatsPerSequence, o.batch * o.seqLen * o.vocabSize, o.vocabSize * o.dModel),
+          largestTensorBytes: 4 * Math.max(o.batch * block.largestStateFloatsPerSequence, o.batch * o.seqLen * o.vocabSize, o.vocabSize * o.dModel, block.largestParameterFloats),
         }
       : {}),
   };
@@ -181,17 +181,18 @@ export function compileLanguageModel(dna: unknown, options: CompileModelOptions)
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
   const limit = limits.maxTrainingBytes;
   const gib = (b: number) => `${(b / 2 ** 30).toFixed(2)} GiB`;
-  if (estimate.trainingBytes !== undefined && estimate.trainingBytes > limit) {
-    throw new CompileError(
-      'MODEL_TOO_LARGE',
-      `training this model is estimated to hold ${gib(estimate.trainingBytes)} (batch ${options.batch}, seqLen ${seqLen}, ${layers} layers, ${estimate.parameters.toLocaleString('en-US')} parameters), over the limit of ${gib(limit)}`,
-    );
-  }
+  // the largest tensor first: on a GPU it is the tighter bound, and the one the message can name
   if (estimate.largestTensorBytes !== undefined && estimate.largestTensorBytes > limits.maxTensorBytes) {
     const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
     throw new CompileError(
       'MODEL_TOO_LARGE',
       `this model's largest tensor is estimated at ${mib(estimate.largestTensorBytes)} (batch ${options.batch}, seqLen ${seqLen}, vocabulary ${vocabSize}), over the backend's largest buffer of ${mib(limits.maxTensorBytes)} (a GPU's maxStorageBufferBindingSize)`,
+    );
+  }
+  if (estimate.trainingBytes !== undefined && estimate.trainingBytes > limit) {
+    throw new CompileError(
+      'MODEL_TOO_LARGE',
+      `training this model is estimated to hold ${gib(estimate.trainingBytes)} (batch ${options.batch}, seqLen ${seqLen}, ${layers} layers, ${estimate.parameters.toLocaleString('en-US')} parameters), over the limit of ${gib(limit)}`,
     );
   }
   const blocks: CompiledBlock[] = [];

@@ -114,6 +114,8 @@ export interface BlockEstimate {
    * tensor `branching` times its callee's): what the largest buffer a GPU kernel binds grows with.
    */
   largestStateFloatsPerSequence: number;
+  /** Floats of the largest parameter (a call's branches' stacked as one tensor). */
+  largestParameterFloats: number;
 }
 
 export interface BlockPlan {
@@ -201,7 +203,7 @@ export function planBlock(
   const measure = (shapes: CallShapes): BlockEstimate => {
     const hit = totals.get(shapes);
     if (hit) return hit;
-    const t: BlockEstimate = { parameters: 0, forwardFlopsPerToken: 0, activationFloatsPerSequence: 0, trainingFloatsPerSequence: 0, largestStateFloatsPerSequence: 0 };
+    const t: BlockEstimate = { parameters: 0, forwardFlopsPerToken: 0, activationFloatsPerSequence: 0, trainingFloatsPerSequence: 0, largestStateFloatsPerSequence: 0, largestParameterFloats: 0 };
     const s = shapes.subprogram;
     const floats = (state: number) => concreteWidth(shapes.states[state]!, ctx) * size.seqLen;
     // how many live instructions read each state: each reader's backward makes a gradient of its size
@@ -230,6 +232,7 @@ export function planBlock(
         t.activationFloatsPerSequence += ins.branching * c.activationFloatsPerSequence;
         t.trainingFloatsPerSequence += ins.branching * c.trainingFloatsPerSequence;
         t.largestStateFloatsPerSequence = Math.max(t.largestStateFloatsPerSequence, ins.branching * c.largestStateFloatsPerSequence);
+        t.largestParameterFloats = Math.max(t.largestParameterFloats, ins.branching * c.largestParameterFloats);
         // the branches' inputs stacked (concatenated) and the output split back, each way
         if (ins.branching > 1) {
           const args = [ins.input1, ins.input2].slice(0, inputCount(ins.target)).filter((k) => shapes.states[k]);
@@ -239,6 +242,7 @@ export function planBlock(
       }
       t.forwardFlopsPerToken += (op.d.flops(op.shape) * ins.branching) / size.seqLen;
       t.parameters += ins.branching * params.reduce((a, p) => a + p.shape.reduce((x, y) => x * y, 1), 0);
+      for (const p of params) t.largestParameterFloats = Math.max(t.largestParameterFloats, ins.branching * p.shape.reduce((x, y) => x * y, 1));
     });
     totals.set(shapes, t);
     return t;

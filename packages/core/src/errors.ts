@@ -89,7 +89,7 @@ export function isPrimerError(e: unknown): e is PrimerError {
 export type FailureBlame = 'program' | 'environment';
 
 /** PrimerError codes that mean the program itself cannot be trained. */
-export const PROGRAM_ERROR_CODES: ReadonlySet<string> = new Set(['DNA_INVALID', 'DNA_PARSE', 'MODEL_TOO_LARGE', 'OUT_OF_MEMORY']);
+export const PROGRAM_ERROR_CODES: ReadonlySet<string> = new Set(['DNA_INVALID', 'DNA_PARSE', 'MODEL_TOO_LARGE', 'OUT_OF_MEMORY', 'DEVICE_REFUSED']);
 
 /** What running out of memory says: V8's heap, an allocation refused, a WebAssembly heap that could not grow or was overrun. */
 const OUT_OF_MEMORY_MESSAGE = /out of memory|memory access out of bounds|Array buffer allocation failed|could not allocate|Aborted\(|Cannot enlarge memory/i;

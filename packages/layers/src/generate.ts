@@ -26,6 +26,25 @@ export interface GenerateOptions {
  * blocks whose parameters depend on the length run too).
  */
 export function nextTokenLogits(model: tf.LayersModel, ids: ArrayLike<number>, maxLength = contextLength(model)): Float32Array {
+  const logits = nextTokenLogitsTensor(model, ids, maxLength);
+  try {
+    return logits.dataSync() as Float32Array;
+  } finally {
+    logits.dispose();
+  }
+}
+
+/** `nextTokenLogits`, read asynchronously: what a GPU backend needs in Node (it has no synchronous read there). */
+export async function nextTokenLogitsAsync(model: tf.LayersModel, ids: ArrayLike<number>, maxLength = contextLength(model)): Promise<Float32Array> {
+  const logits = nextTokenLogitsTensor(model, ids, maxLength);
+  try {
+    return (await logits.data()) as Float32Array;
+  } finally {
+    logits.dispose();
+  }
+}
+
+function nextTokenLogitsTensor(model: tf.LayersModel, ids: ArrayLike<number>, maxLength: number): tf.Tensor {
   if (ids.length === 0) throw new Error('nextTokenLogits: give at least one token');
   const window = Array.from(ids).slice(-maxLength);
   const input = new Int32Array(maxLength);
@@ -33,7 +52,7 @@ export function nextTokenLogits(model: tf.LayersModel, ids: ArrayLike<number>, m
   return tf.tidy(() => {
     const logits = model.predict(tf.tensor2d(input, [1, maxLength], 'int32')) as tf.Tensor;
     const vocab = logits.shape[2] as number;
-    return tf.slice(logits, [0, window.length - 1, 0], [1, 1, vocab]).dataSync() as Float32Array;
+    return tf.slice(logits, [0, window.length - 1, 0], [1, 1, vocab]);
   });
 }
 
@@ -67,7 +86,7 @@ export async function generate(model: tf.LayersModel, prompt: ArrayLike<number>,
   const ids = Array.from(prompt);
   const out: number[] = [];
   for (let i = 0; i < tokens; i++) {
-    const id = sampleToken(nextTokenLogits(model, ids, o.maxLength), rng, temperature, o.topK ?? 0);
+    const id = sampleToken(await nextTokenLogitsAsync(model, ids, o.maxLength), rng, temperature, o.topK ?? 0);
     ids.push(id);
     out.push(id);
     if ((await o.onToken?.(id, i)) === false || id === o.stopAt) break;

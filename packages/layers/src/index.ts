@@ -14,6 +14,6 @@ export {
   type CausalLanguageModelOptions,
   type TiedEmbeddingArgs,
 } from './lm.js';
-export { generate, nextTokenLogits, sampleToken, type GenerateOptions } from './generate.js';
+export { generate, nextTokenLogits, nextTokenLogitsAsync, sampleToken, type GenerateOptions } from './generate.js';
 export { initializerFor, weightName, parameterPath, RowsInitializer, WEIGHT_NAME } from './init.js';
 export type { Activation } from './ops.js';

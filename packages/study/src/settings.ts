@@ -7,9 +7,10 @@ export type OptimizerName = 'adam' | 'adafactor';
 export const BACKENDS = ['tfjs-node-gpu', 'tfjs-node', 'wasm', 'cpu'] as const;
 /**
  * The backends `--backend auto` tries, fastest first: the same, with a GPU through WebGPU
- * before WebAssembly (a software WebGPU adapter is passed over: it is slower than wasm).
+ * after CUDA's and before TensorFlow's CPU kernels (a software WebGPU adapter is passed over:
+ * it is slower than wasm).
  */
-export const AUTO_BACKENDS = ['tfjs-node-gpu', 'tfjs-node', 'webgpu', 'wasm', 'cpu'] as const;
+export const AUTO_BACKENDS = ['tfjs-node-gpu', 'webgpu', 'tfjs-node', 'wasm', 'cpu'] as const;
 /**
  * Every built-in backend: the automatic ones, and those only chosen by name (`webgpu`: WebGPU
  * through Dawn, on a GPU or on Mesa's llvmpipe; `wasm-xnnpack`: our kernels, products on

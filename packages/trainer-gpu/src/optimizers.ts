@@ -31,8 +31,12 @@ export function globalNorm(tf: TF, grads: tfjs.Tensor[]): tfjs.Scalar {
   if (t.getKernel(FUSED_GLOBAL_NORM, t.getBackend()) !== undefined && grads.every((g) => g.dtype === 'float32')) {
     return t.engine().runKernel(FUSED_GLOBAL_NORM, Object.fromEntries(grads.map((g, i) => [String(i), g])) as never) as tfjs.Scalar;
   }
-  // stacked and summed rather than addN: a GPU kernel binds a bounded number of inputs (8 on many), concat splits, addN does not
-  return t.tidy(() => t.sqrt(t.sum(t.stack(grads.map((g) => t.sum(t.square(g)))))) as tfjs.Scalar);
+  return t.tidy(() => {
+    const squares = grads.map((g) => t.sum(t.square(g)));
+    // on WebGPU stacked and summed: a kernel binds a bounded number of buffers there (8 by
+    // default), and tfjs's concat splits its inputs to fit while its addN does not
+    return t.sqrt(t.getBackend() === 'webgpu' ? t.sum(t.stack(squares)) : t.addN(squares)) as tfjs.Scalar;
+  });
 }
 
 /** The namespace the optimizers run on (typed as this package's tfjs; injected by `createOptimizer`). */

@@ -291,16 +291,21 @@ export async function trainModel(args: {
             return local(x, y);
           });
       const { value, grads } = computed;
-      const normTensor = tf.tidy(() => globalNorm(tf as never, Object.values(grads)) as unknown as tfjs.Tensor);
-      // read asynchronously: a GPU backend has no synchronous read in Node (on wasm it is as quick)
-      const [loss, norm] = await Promise.all([value.data(), normTensor.data()])
-        .then(([l, n]) => [l[0]!, n[0]!])
-        .finally(() => normTensor.dispose());
-      if (Number.isFinite(loss) && Number.isFinite(norm)) {
-        // the clipping's factor goes into the update (one pass in the fused Adam)
-        tf.tidy(() => optimizer.applyGradients(grads, config.clipNorm > 0 && norm > config.clipNorm ? config.clipNorm / norm : 1));
+      let loss: number;
+      let norm: number;
+      try {
+        const normTensor = tf.tidy(() => globalNorm(tf as never, Object.values(grads)) as unknown as tfjs.Tensor);
+        // read asynchronously: a GPU backend has no synchronous read in Node (on wasm it is as quick)
+        [loss, norm] = await Promise.all([value.data(), normTensor.data()])
+          .then(([l, n]) => [l[0]!, n[0]!])
+          .finally(() => normTensor.dispose());
+        if (Number.isFinite(loss) && Number.isFinite(norm)) {
+          // the clipping's factor goes into the update (one pass in the fused Adam)
+          tf.tidy(() => optimizer.applyGradients(grads, config.clipNorm > 0 && norm > config.clipNorm ? config.clipNorm / norm : 1));
+        }
+      } finally {
+        tf.dispose([value, ...Object.values(grads)]);
       }
-      tf.dispose([computed.value, ...Object.values(computed.grads)]);
       result.trainSeconds += (performance.now() - t0) / 1000;
       if (!Number.isFinite(loss) || !Number.isFinite(norm)) {
         result.status = 'diverged';

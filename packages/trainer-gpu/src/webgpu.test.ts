@@ -4,16 +4,18 @@
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir, totalmem } from 'node:os';
 import { promisify } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { baselineDna, baselines } from '@primer-search/baselines';
 import { compileLanguageModel } from '@primer-search/compiler';
-import { Rng } from '@primer-search/core';
+import { Rng, blameOf } from '@primer-search/core';
 import { mutateDna, validateDna, type Dna } from '@primer-search/dna';
 import { builtinPrimitives, type TF } from '@primer-search/primitives';
 import { contractCases, defaultInput, randomCall } from '@primer-search/primitives/testing';
 import { describe, expect, it } from 'vitest';
-import { selectBackend, tensorMemoryLimit, webgpuAdapter, type SelectedBackend } from './backends/index.js';
+import { backends, deviceErrorOf, gpuMemoryLimit, selectBackend, tensorMemoryLimit, webgpuAdapter, type SelectedBackend } from './backends/index.js';
 import { runExperiment } from './experiment.js';
 import { DEFAULT_RUN_SETTINGS, parseBudget } from '@primer-search/study';
 import { trainModel } from './train.js';
@@ -53,6 +55,45 @@ function worst(gpu: number[], cpu: number[]): number {
   for (let i = 0; i < cpu.length; i++) w = Math.max(w, Math.abs(gpu[i]! - cpu[i]!) / Math.max(1, Math.abs(cpu[i]!)));
   return w;
 }
+
+describe('webgpu backend pieces that need no adapter', () => {
+  it('blames a device error on the program when it is out of memory or a refused kernel, on the machine otherwise', () => {
+    const oom = deviceErrorOf('GPUOutOfMemoryError', 'Out of memory creating buffer\n - While calling ...');
+    expect([oom.code, oom.message, blameOf(oom)]).toEqual(['OUT_OF_MEMORY', 'out of memory on the GPU: Out of memory creating buffer', 'program']);
+    const refused = deviceErrorOf('GPUValidationError', 'Binding size too large');
+    expect([refused.code, blameOf(refused)]).toEqual(['DEVICE_REFUSED', 'program']);
+    expect(refused.message).toBe('the GPU refused a kernel of this program, so the results since are wrong: Binding size too large');
+    const internal = deviceErrorOf('GPUInternalError', 'driver crashed');
+    expect([internal.code, blameOf(internal)]).toEqual(['WEBGPU_DEVICE', 'environment']);
+    expect(deviceErrorOf(undefined, 'x').message).toContain('an error of unknown kind');
+  });
+
+  it('takes the GPU memory from PRIMER_GPU_MEMORY, with or without a unit, and refuses what is not a size', () => {
+    expect(gpuMemoryLimit(undefined)).toBe(totalmem() / 2);
+    expect(gpuMemoryLimit('')).toBe(totalmem() / 2);
+    expect(gpuMemoryLimit('24GiB')).toBe(24 * 2 ** 30);
+    expect(gpuMemoryLimit('16 GB')).toBe(16e9);
+    expect(gpuMemoryLimit('1.5gib')).toBe(1.5 * 2 ** 30);
+    expect(gpuMemoryLimit('123456')).toBe(123456);
+    for (const bad of ['lots', '0', '-1GiB', '24 GiBs', 'NaN']) expect(() => gpuMemoryLimit(bad), bad).toThrow(/PRIMER_GPU_MEMORY: a size such as 24GiB/);
+  });
+
+  it('keeps the name auto for --backend auto: a plugin cannot take it', () => {
+    expect(() => backends.register('auto', { specificationVersion: 1, description: 'x', activate: async () => ({ ok: false, reason: 'x' }), memoryLimit: () => 1 })).toThrow(/the name "auto" is taken/);
+  });
+
+  it('--backend auto, in a process of its own, passes over the software adapter without a word from Dawn, and says why', async () => {
+    const root = fileURLToPath(new URL('../../..', import.meta.url));
+    const script = `import { selectBackend } from '@primer-search/trainer-gpu'; const s = await selectBackend('auto'); console.log(JSON.stringify({ choice: s.choice, skipped: s.skipped }));`;
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--conditions=@primer-search/source', '--import', 'tsx', '--input-type=module', '-e', script], { cwd: root });
+    const r = JSON.parse(stdout) as { choice: string; skipped: Array<{ choice: string; reason: string }> };
+    const webgpu = r.skipped.find((k) => k.choice === 'webgpu');
+    if (r.choice === 'webgpu') return; // a machine with a GPU
+    expect(webgpu?.reason).toMatch(/Dawn found no adapter \(tried vulkan|only a software adapter is here/);
+    // Dawn is not asked where the Vulkan loader is missing, so it prints nothing
+    if (/no Vulkan loader/.test(webgpu!.reason)) expect(stderr).not.toMatch(/Couldn't load Vulkan/);
+  }, 60_000);
+});
 
 suite('the webgpu backend (Dawn)', () => {
   it('says which adapter it runs on, software or not, and bounds a tensor by its largest buffer binding', () => {
@@ -174,7 +215,10 @@ suite('the webgpu backend (Dawn)', () => {
     const device = (tf.backend() as unknown as { device: { createBuffer(d: { size: number; usage: number }): unknown } }).device;
     // a buffer with every usage bit set: invalid on every device
     device.createBuffer({ size: 4, usage: 0xffffff });
-    await expect(tf.scalar(1).data()).rejects.toThrow(/the WebGPU device refused a kernel, so the results since are wrong: .*Buffer ?Usage/i);
+    const refused = await tf.scalar(1).data().catch((e: unknown) => e);
+    expect((refused as Error).message).toMatch(/the GPU refused a kernel of this program, so the results since are wrong: .*Buffer ?Usage/i);
+    // the program's failure, as a candidate's result: a search goes on
+    expect(blameOf(refused)).toBe('program');
     // and only that once: the next read is good
     expect(Array.from(await tf.add(tf.scalar(1), tf.scalar(2)).data())).toEqual([3]);
   });
@@ -194,19 +238,21 @@ suite('the webgpu backend (Dawn)', () => {
 });
 
 suite('primer train --backend webgpu', () => {
-  it('trains 20 steps and prints the adapter, software or not', async () => {
+  it('trains 20 steps and prints the adapter, software or not; saves the model, which generates on webgpu too', async () => {
     const root = fileURLToPath(new URL('../../..', import.meta.url));
-    const { stdout, stderr } = await promisify(execFile)(
-      process.execPath,
-      ['--conditions=@primer-search/source', '--import', 'tsx', join(root, 'tools/primer-dev.ts'), 'train', '--model', 'vanilla', '--backend', 'webgpu', '--budget', '20steps', '--d-model', '16', '--seq-len', '16', '--batch', '4', '--layers', '1', '--eval-windows', '2'],
-      { cwd: root },
-    );
+    const dir = join(mkdtempSync(join(tmpdir(), 'primer-webgpu-')), 'model');
+    const primer = (args: string[]) => promisify(execFile)(process.execPath, ['--conditions=@primer-search/source', '--import', 'tsx', join(root, 'tools/primer-dev.ts'), ...args], { cwd: root });
+    const { stdout, stderr } = await primer(['train', '--model', 'vanilla', '--backend', 'webgpu', '--budget', '20steps', '--d-model', '16', '--seq-len', '16', '--batch', '4', '--layers', '1', '--eval-windows', '2', '--save', dir]);
     const adapter = webgpuAdapter()!.description;
     expect(stderr).toContain(`backend: webgpu · products: WebGPU: ${adapter}`);
     expect(stdout).toContain(`backend webgpu · products: WebGPU: ${adapter}`);
     expect(stdout).toMatch(/steps {9}20\n/);
     expect(stdout).toMatch(/validation {4}loss [\d.]+ nats\/token/);
-  }, 120_000);
+    // the export's own check (the written model computes what was trained) ran and passed
+    expect(existsSync(join(dir, 'model.json'))).toBe(true);
+    const generated = await primer(['generate', '--model', dir, '--prompt', 'The', '--tokens', '5', '--backend', 'webgpu']);
+    expect(generated.stdout.length).toBeGreaterThan(3);
+  }, 180_000);
 });
 
 suite('--backend auto', () => {

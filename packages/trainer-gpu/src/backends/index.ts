@@ -9,7 +9,7 @@ export * from './registry.js';
 export * from './wasm/index.js';
 export { cpuBackend } from './cpu.js';
 export { tfjsNodeBackend } from './tfjs-node.js';
-export { describeAdapter, webgpuAdapter, webgpuBackend, type WebGpuAdapter } from './webgpu.js';
+export { describeAdapter, deviceErrorOf, gpuMemoryLimit, webgpuAdapter, webgpuBackend, type WebGpuAdapter } from './webgpu.js';
 
 const builtins = [
   ['tfjs-node-gpu', tfjsNodeBackend('tfjs-node-gpu')],

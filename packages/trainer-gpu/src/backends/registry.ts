@@ -35,7 +35,8 @@ export interface BackendPlugin {
   tensorLimit?(): number;
 }
 
-function checkPlugin(_name: string, p: BackendPlugin): string | undefined {
+function checkPlugin(name: string, p: BackendPlugin): string | undefined {
+  if (name === 'auto') return 'the name "auto" is taken (--backend auto: the first backend that starts)';
   if (p === null || typeof p !== 'object') return 'a backend is an object with activate() and memoryLimit()';
   if (p.specificationVersion !== 1) return `specificationVersion must be 1, got ${String(p.specificationVersion)}`;
   if (typeof p.activate !== 'function') return 'activate(tf) must be a function';

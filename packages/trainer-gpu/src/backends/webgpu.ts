@@ -1,5 +1,7 @@
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { totalmem } from 'node:os';
+import { join } from 'node:path';
 import { PrimerError } from '@primer-search/core';
 import type { BackendActivation, BackendPlugin } from './registry.js';
 
@@ -42,7 +44,7 @@ interface DawnModule {
 // optional dependencies, imported by name at run time only (their absence is a reason, not an error)
 const DAWN_PACKAGE: string = 'webgpu';
 const TFJS_WEBGPU_PACKAGE: string = '@tensorflow/tfjs-backend-webgpu';
-const SOFTWARE = /llvmpipe|lavapipe|swiftshader|softpipe|software/i;
+const SOFTWARE = /llvmpipe|lavapipe|swiftshader|softpipe|software|microsoft basic render/i;
 
 /** One line for the adapter, from what `GPUAdapterInfo` reports (Dawn fills `device` and `description`, vendors fill more). */
 export function describeAdapter(info: Record<string, unknown> | undefined, dawnBackend: string): { description: string; software: boolean } {
@@ -54,9 +56,14 @@ export function describeAdapter(info: Record<string, unknown> | undefined, dawnB
 }
 
 let started: { adapter: WebGpuAdapter } | undefined;
+/** Why the backend cannot start in this process (a package that did not load, a lost device). */
+let failed: string | undefined;
 
 interface WebGpuBackendLike {
-  device: { addEventListener(type: 'uncapturederror', listener: (e: { error: { message: string }; preventDefault(): void }) => void): void };
+  device: {
+    addEventListener(type: 'uncapturederror', listener: (e: { error: { message: string; constructor?: { name?: string } }; preventDefault(): void }) => void): void;
+    lost: Promise<{ reason?: string; message?: string }>;
+  };
   read(dataId: object): Promise<unknown>;
   runWebGPUProgram(program: { shaderKey: string; outputShape: number[] }, ...rest: unknown[]): unknown;
 }
@@ -76,31 +83,53 @@ function keyCumulativeShadersByLength(backend: WebGpuBackendLike): void {
   };
 }
 
+/** The first device error since the last read, as the error the next read throws. */
+let pendingError: Error | undefined;
+
+/**
+ * A device error as a failure of the run: out of memory is the program's (it asked for more than
+ * the GPU has, as on wasm), and so is a kernel the device refuses for this program's shapes (a
+ * validation error: a dispatch or a buffer over the adapter's limits); an internal error says
+ * nothing about the program.
+ */
+export function deviceErrorOf(kind: string | undefined, message: string): PrimerError {
+  const first = message.split('\n')[0]!;
+  if (kind === 'GPUOutOfMemoryError') return new PrimerError('OUT_OF_MEMORY', `out of memory on the GPU: ${first}`);
+  if (kind === 'GPUValidationError') return new PrimerError('DEVICE_REFUSED', `the GPU refused a kernel of this program, so the results since are wrong: ${first}`);
+  return new PrimerError('WEBGPU_DEVICE', `the GPU failed (${kind ?? 'an error of unknown kind'}), so the results since are wrong: ${first}`);
+}
+
 /**
  * tfjs-backend-webgpu lets the device's errors (a kernel the adapter cannot run, a buffer over
- * its limits) pass unseen: the kernel's output is then garbage, and training would go on with
- * it. Here the first error since the last read fails the next read (every step reads its loss),
- * naming the error.
+ * its limits, memory running out) pass unseen: the kernel's output is then garbage, and training
+ * would go on with it. Here the first error since the last read fails the next read (every step
+ * reads its loss). A lost device fails every read after it, and the backend does not start again
+ * in this process.
  */
 function surfaceDeviceErrors(backend: WebGpuBackendLike): void {
-  let error: string | undefined;
   backend.device.addEventListener('uncapturederror', (e) => {
-    error ??= e.error.message.split('\n')[0]!;
+    pendingError ??= deviceErrorOf(e.error.constructor?.name, e.error.message);
     e.preventDefault();
+  });
+  void backend.device.lost.then((info) => {
+    failed = `the GPU device was lost (${info.reason ?? 'unknown'}: ${info.message ?? ''}); start a new process`;
+    started = undefined;
   });
   const read = backend.read.bind(backend);
   backend.read = async (dataId) => {
-    const values = await read(dataId);
-    if (error !== undefined) {
-      const message = error;
-      error = undefined;
-      throw new PrimerError('WEBGPU_DEVICE', `the WebGPU device refused a kernel, so the results since are wrong: ${message}`);
+    try {
+      return await read(dataId);
+    } finally {
+      if (failed) throw new PrimerError('WEBGPU_DEVICE', failed); // eslint-disable-line no-unsafe-finally
+      if (pendingError) {
+        const error = pendingError;
+        pendingError = undefined;
+        // eslint-disable-next-line no-unsafe-finally
+        throw error;
+      }
     }
-    return values;
   };
 }
-let failed: string | undefined;
-
 /** The adapter the `webgpu` backend runs on, once it has started. */
 export function webgpuAdapter(): WebGpuAdapter | undefined {
   return started?.adapter;
@@ -115,26 +144,54 @@ function installed(pkg: string): boolean {
   }
 }
 
+/** Dawn's default backend on this platform. */
+const DEFAULT_DAWN_BACKEND = process.platform === 'darwin' ? 'metal' : process.platform === 'win32' ? 'd3d12' : 'vulkan';
+
+/**
+ * On Linux, whether the Vulkan loader is where the dynamic linker looks: without it Dawn's
+ * default backend cannot find a GPU, and says so on stderr; asked here first, it is not asked.
+ */
+function vulkanLoaderPresent(): boolean {
+  if (process.platform !== 'linux') return true;
+  const multiarch = process.arch === 'x64' ? 'x86_64-linux-gnu' : process.arch === 'arm64' ? 'aarch64-linux-gnu' : `${process.arch}-linux-gnu`;
+  const dirs = [...(process.env.LD_LIBRARY_PATH ?? '').split(':').filter(Boolean), `/usr/lib/${multiarch}`, `/lib/${multiarch}`, '/usr/lib64', '/lib64', '/usr/lib', '/lib', '/usr/local/lib'];
+  return dirs.some((d) => existsSync(join(d, 'libvulkan.so.1')));
+}
+
 /**
  * Finds an adapter: Dawn's default backend first (Vulkan on Linux, Metal on macOS, D3D12 on
  * Windows); with `software`, then OpenGL ES in compatibility mode, which finds Mesa's llvmpipe
  * on a machine with no GPU (with EGL_PLATFORM=surfaceless, set here when unset).
  */
-async function findAdapter(dawn: DawnModule, software: boolean): Promise<{ gpu: GpuLike; adapter: GpuAdapterLike; dawnBackend: string; compatibility: boolean } | string> {
+async function findAdapter(dawn: DawnModule, software: boolean): Promise<{ gpu: GpuLike; adapter: GpuAdapterLike; dawnBackend: string } | string> {
   const tried: string[] = [];
-  const attempts: Array<{ flags: string[]; dawnBackend: string }> = [{ flags: [], dawnBackend: 'default (Vulkan on Linux)' }];
+  const attempts: Array<{ flags: string[]; dawnBackend: string }> = [{ flags: [], dawnBackend: DEFAULT_DAWN_BACKEND }];
   if (software) attempts.push({ flags: ['backend=opengles'], dawnBackend: 'opengles' });
   for (const { flags, dawnBackend } of attempts) {
-    if (flags.includes('backend=opengles')) process.env.EGL_PLATFORM ??= 'surfaceless';
+    if (dawnBackend === 'vulkan' && !vulkanLoaderPresent()) {
+      tried.push('vulkan (no Vulkan loader, libvulkan.so.1)');
+      continue;
+    }
+    if (dawnBackend === 'opengles') process.env.EGL_PLATFORM ??= 'surfaceless';
     const gpu = dawn.create(flags);
     for (const compatibility of [false, true]) {
       const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance', ...(compatibility ? { featureLevel: 'compatibility' } : {}) });
-      if (adapter) return { gpu, adapter, dawnBackend: dawnBackend.startsWith('default') ? 'vulkan' : dawnBackend, compatibility };
+      if (adapter) return { gpu, adapter, dawnBackend };
     }
     tried.push(dawnBackend);
   }
-  return `Dawn found no adapter (tried ${tried.join(', ')})${software ? '; on Linux without a GPU install libegl1 and libegl-mesa0 (Mesa\'s llvmpipe); with one, its Vulkan driver (libvulkan1 and the vendor\'s ICD)' : '; on Linux a GPU needs its Vulkan driver (libvulkan1 and the vendor\'s ICD file)'}`;
+  const linux = process.platform === 'linux';
+  return `Dawn found no adapter (tried ${tried.join(', ')})${
+    linux
+      ? software
+        ? "; a GPU needs its Vulkan driver (libvulkan1 and the vendor's ICD file); without a GPU, Mesa's llvmpipe needs libegl1, libegl-mesa0 and libgl1-mesa-dri"
+        : "; a GPU needs its Vulkan driver (libvulkan1 and the vendor's ICD file)"
+      : ''
+  }`;
 }
+
+/** Why the webgpu backend was not taken, per mode, so a process asks Dawn once (automatic: hardware only). */
+const declined = new Map<boolean, string>();
 
 /**
  * Starts tfjs's WebGPU backend on the adapter found. `allowSoftware`: whether a software
@@ -144,9 +201,13 @@ async function findAdapter(dawn: DawnModule, software: boolean): Promise<{ gpu: 
 async function start(tf: Parameters<BackendPlugin['activate']>[0], allowSoftware: boolean): Promise<BackendActivation> {
   if (started) {
     if (started.adapter.software && !allowSoftware) return { ok: false, reason: `only a software adapter is here (${started.adapter.description}); --backend webgpu uses it` };
+    // an error left from what ran before (a failed candidate) is not the next run's
+    pendingError = undefined;
     return (await tf.setBackend('webgpu')) ? { ok: true, products: `WebGPU: ${started.adapter.description}` } : { ok: false, reason: 'the webgpu backend did not start again' };
   }
   if (failed) return { ok: false, reason: failed };
+  const before = declined.get(allowSoftware);
+  if (before) return { ok: false, reason: before };
   for (const pkg of [DAWN_PACKAGE, TFJS_WEBGPU_PACKAGE]) {
     if (!installed(pkg)) return { ok: false, reason: `${pkg} is not installed (npm install webgpu@0.6.2 @tensorflow/tfjs-backend-webgpu@4.22.0)` };
   }
@@ -158,9 +219,15 @@ async function start(tf: Parameters<BackendPlugin['activate']>[0], allowSoftware
     return { ok: false, reason: failed };
   }
   const found = await findAdapter(dawn, allowSoftware);
-  if (typeof found === 'string') return { ok: false, reason: found };
+  if (typeof found === 'string') {
+    declined.set(allowSoftware, found);
+    return { ok: false, reason: found };
+  }
   const { description, software } = describeAdapter(found.adapter.info, found.dawnBackend);
-  if (software && !allowSoftware) return { ok: false, reason: `only a software adapter is here (${description}); --backend webgpu uses it` };
+  if (software && !allowSoftware) {
+    declined.set(false, `only a software adapter is here (${description}); --backend webgpu uses it`);
+    return { ok: false, reason: declined.get(false)! };
+  }
   const adapter = found.adapter;
   // tfjs asks for an adapter itself: it gets the one found here, whose requestDevice takes the
   // features as a flat list (tfjs 4.22 pushes ['bgra8unorm-storage'], an array, which Dawn refuses)
@@ -205,14 +272,29 @@ async function start(tf: Parameters<BackendPlugin['activate']>[0], allowSoftware
 }
 
 /**
- * The `webgpu` backend entry. Its memory limit for a whole step is half the machine's memory
- * (WebGPU does not say how much memory a GPU has); its tensor limit is the adapter's largest
- * storage binding, so a model with a larger tensor is refused before anything is allocated.
+ * The most a training step may hold on the GPU: `PRIMER_GPU_MEMORY` (bytes, or with a unit:
+ * `24GiB`, `16GB`, `512MiB`) where set, since WebGPU does not say how much memory a GPU has;
+ * else half the machine's memory (a software adapter's memory is the machine's). A step that
+ * asks for more than the GPU has fails as out of memory, the program's failure, as on wasm.
+ */
+export function gpuMemoryLimit(env: string | undefined = process.env.PRIMER_GPU_MEMORY): number {
+  if (env === undefined || env.trim() === '') return totalmem() / 2;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)?\s*$/i.exec(env);
+  const units: Record<string, number> = { b: 1, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12, kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30, tib: 2 ** 40 };
+  const bytes = m ? Number(m[1]) * units[(m[2] ?? 'b').toLowerCase()]! : NaN;
+  if (!(bytes > 0)) throw new PrimerError('BAD_SETTING', `PRIMER_GPU_MEMORY: a size such as 24GiB or 16000000000, got ${JSON.stringify(env)}`);
+  return bytes;
+}
+
+/**
+ * The `webgpu` backend entry. Its memory limit for a whole step is `gpuMemoryLimit()`; its
+ * tensor limit is the adapter's largest storage binding, so a model with a larger tensor is
+ * refused before anything is allocated.
  */
 export const webgpuBackend: BackendPlugin = {
   specificationVersion: 1,
-  description: 'WebGPU through Dawn (npm: webgpu, @tensorflow/tfjs-backend-webgpu): a GPU through Vulkan; on a machine without one, Mesa\'s llvmpipe (only when asked for by name)',
+  description: 'WebGPU through Dawn (npm: webgpu, @tensorflow/tfjs-backend-webgpu): a GPU through Vulkan, Metal or D3D12; on a machine without one, Mesa\'s llvmpipe (only when asked for by name)',
   activate: (tf, options) => start(tf, options?.automatic !== true),
-  memoryLimit: () => totalmem() / 2,
+  memoryLimit: () => gpuMemoryLimit(),
   tensorLimit: () => (started ? Math.min(started.adapter.maxBufferSize, started.adapter.maxStorageBufferBindingSize) : Infinity),
 };
