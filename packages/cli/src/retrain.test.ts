@@ -212,6 +212,12 @@ describe('primer study fidelity', () => {
     const again = await run(['study', 'fidelity', study, ...FIDELITY]);
     expect(again.stderr).toMatch(/continuing fidelity measurement 1 \(8 of 8 runs recorded\)/);
     expect(again.stderr).not.toMatch(/preparing|steps in/);
+    // the bare command, most likely meant to show the measurement, starts no other: it says how to show or continue one
+    const bare = await run(['study', 'fidelity', study, '--workers', '1']);
+    expect(bare.code).toBe(2);
+    expect(bare.stderr).toMatch(/already holds fidelity measurement 1: primer study show .*search\.sqlite prints it\. To continue measurement 1, give its options \(--sample 4 --budget 12steps --seeds 2\)/);
+    const asSaid = await run(['study', 'fidelity', study, '--sample', '4', '--budget', '12steps', '--seeds', '2', '--workers', '1']);
+    expect(asSaid.stderr).toMatch(/continuing fidelity measurement 1 \(8 of 8 runs recorded\)/);
     // shown with the study, apart from its retrainings
     const shown = JSON.parse((await run(['study', 'show', study, '--json'])).stdout);
     expect([shown.retrains.length, shown.fidelity.length]).toEqual([0, 1]);

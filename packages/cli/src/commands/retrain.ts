@@ -34,6 +34,8 @@ interface RetrainOptions {
   against: string;
   plugin: string[];
   json?: boolean;
+  /** primer study fidelity with none of the options that choose a measurement (--sample, --budget, --factor, --seeds). */
+  bare?: boolean;
 }
 
 /** primer study retrain STUDY --delete N: one retraining and its runs, after a confirmation. */
@@ -107,7 +109,8 @@ export function fidelityCommand(study: Command, io: CliIo, result: CommandResult
           'search perplexity (the seed and the best always among them), at a longer budget and with several seeds; then report Spearman\'s rank correlation between search and retrained ' +
           "perplexity with a bootstrap 95% interval, Kendall's tau, how many of the search's top 5 and top 10 stay on top, how well the longer run agrees with itself across seeds, and the " +
           'programs whose rank moved most. Recorded in the study like a retraining (the dashboard draws it as a scatter); running the same command again continues it, and runs another ' +
-          'retraining made with the same settings are reused. primer study retrain STUDY --delete ID deletes one.',
+          'retraining made with the same settings are reused; primer study show prints it (given none of --sample, --budget, --factor, --seeds on a study that has a measurement, ' +
+          'this command says so rather than start another). primer study retrain STUDY --delete ID deletes one.',
       )
       .argument('<study>', 'the study: a file, sqlite:///path or postgres://...')
       .option('--sample <n>', 'distinct programs to retrain, the seed and the best included (all of them when the study has fewer)', integer('--sample', 2, 999), 20)
@@ -116,8 +119,9 @@ export function fidelityCommand(study: Command, io: CliIo, result: CommandResult
   )
     .option('--seeds <n>', "seeds per program: the study's seed, +1, +2, ... (with 1, the longer run's agreement with itself, the ceiling for the proxy's rho, is not measured)", integer('--seeds', 1, 100), 2)
     .option('--json', 'print the fidelity summary as JSON')
-    .action(async (location: string, o: RetrainOptions) => {
-      await retrainStudy(io, result, location, { ...o, top: 0, baselines: '', against: 'seed', heads: 4 }, true);
+    .action(async (location: string, o: RetrainOptions, command: Command) => {
+      const bare = ['sample', 'budget', 'factor', 'seeds'].every((k) => command.getOptionValueSource(k) !== 'cli');
+      await retrainStudy(io, result, location, { ...o, top: 0, baselines: '', against: 'seed', heads: 4, bare }, true);
     });
 }
 
@@ -169,6 +173,16 @@ async function retrainStudy(io: CliIo, result: CommandResult, location: string, 
   if (tooMany) io.stderr(`${tooMany}\n`);
   const { store, config } = await openForChange(location, fidelity ? ' to measure' : ' to retrain');
   try {
+    // the bare command on a study that has measurements: most likely meant to show one, not to
+    // start another of 20 programs with the defaults (hours of training)
+    const measured = fidelity && o.bare ? (await store.retrains()).filter((p) => p.sample !== undefined) : [];
+    if (measured.length > 0) {
+      const last = measured.at(-1)!;
+      throw new UsageError(
+        `${where.display} already holds fidelity measurement${measured.length === 1 ? '' : 's'} ${measured.map((p) => p.id).join(', ')}: primer study show ${where.display} prints ${measured.length === 1 ? 'it' : 'them'}. ` +
+          `To continue measurement ${last.id}, give its options (--sample ${last.sample} --budget ${last.budget.replace(/\s+/g, '')} --seeds ${last.seeds.length}); to start another, give at least one of --sample, --budget, --factor, --seeds (the defaults: --sample 20 --factor 5 --seeds 2)`,
+      );
+    }
     checkStudyPlugins(config, plugins, where.display);
     await loadPlugins(plugins);
     // one controller per study, refused before any data is prepared (held until the store closes)
