@@ -130,6 +130,7 @@ function surfaceDeviceErrors(backend: WebGpuBackendLike): void {
     }
   };
 }
+
 /** The adapter the `webgpu` backend runs on, once it has started. */
 export function webgpuAdapter(): WebGpuAdapter | undefined {
   return started?.adapter;
