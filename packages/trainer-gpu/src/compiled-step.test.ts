@@ -5,8 +5,9 @@ import * as tf from '@tensorflow/tfjs';
 import { baselineDna, baselines } from '@primer-search/baselines';
 import { compileLanguageModel } from '@primer-search/compiler';
 import { Rng } from '@primer-search/core';
-import { mutateDna, validateDna, type Dna } from '@primer-search/dna';
+import type { Dna } from '@primer-search/dna';
 import { describe, expect, it } from 'vitest';
+import { vanillaMutants } from './__fixtures__/mutants.js';
 import { loadNativeBlas, selectBackend, setNativeProducts } from './backends/index.js';
 import { CompiledStep } from './compiled-step.js';
 import { createOptimizer } from './optimizers.js';
@@ -51,16 +52,7 @@ function train(dna: Dna, compiled: boolean) {
   return { losses, weights, status };
 }
 
-const mutants = (() => {
-  const r = validateDna(baselineDna('vanilla', { dModel: 32 }));
-  if (!r.ok) throw r.error;
-  const rng = Rng.create('compiled-step-mutants');
-  let dna: Dna = r.dna;
-  return Array.from({ length: 4 }, (_, i) => {
-    dna = mutateDna(dna, rng, { requireValid: true }).child;
-    return [`vanilla mutant ${i + 1}`, dna] as const;
-  });
-})();
+const mutants = vanillaMutants('compiled-step-mutants', 4, 32);
 
 for (const path of PATHS) {
   describe(`the compiled step equals the tape bit for bit, losses and weights over ${batches.length} Adam steps (${path.name})`, () => {

@@ -1,11 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
 import { baselineDna, baselines } from '@primer-search/baselines';
 import { FUSED_CAUSAL_SOFTMAX, FUSED_CROSS_ENTROPY, FUSED_NORMALIZE, compileLanguageModel, fusedCausalSoftmax, fusedNormalize, sparseSoftmaxCrossEntropy } from '@primer-search/compiler';
-import { mutateDna, validateDna, type Dna } from '@primer-search/dna';
 import { Rng } from '@primer-search/core';
 import { FUSED_DEPTHWISE_CONV, builtinPrimitives, type TF } from '@primer-search/primitives';
 import { contractCases, defaultInput, randomCall } from '@primer-search/primitives/testing';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { vanillaMutants } from './__fixtures__/mutants.js';
 import { selectBackend } from './backends/index.js';
 import { loadNativeBlas } from './backends/index.js';
 import { setNativeProducts } from './backends/index.js';
@@ -469,17 +469,7 @@ for (const path of PATHS) describe(`every primitive on wasm against cpu (forward
   }
 });
 
-/** Three random valid mutants of the vanilla block (seeded), with their own names. */
-const mutants = (() => {
-  const r = validateDna(baselineDna('vanilla', { dModel: 32 }));
-  if (!r.ok) throw r.error;
-  const rng = Rng.create('wasm-step-mutants');
-  let dna: Dna = r.dna;
-  return Array.from({ length: 3 }, (_, i) => {
-    dna = mutateDna(dna, rng, { requireValid: true }).child;
-    return [`vanilla mutant ${i + 1}`, dna] as const;
-  });
-})();
+const mutants = vanillaMutants('wasm-step-mutants', 3, 32);
 
 for (const path of PATHS) describe(`a whole training step of each baseline and of mutants on wasm (fused, stacked) against cpu (op by op) (${path.name})`, () => {
   onPath(path);

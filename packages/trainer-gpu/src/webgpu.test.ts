@@ -11,10 +11,10 @@ import * as tf from '@tensorflow/tfjs';
 import { baselineDna, baselines } from '@primer-search/baselines';
 import { compileLanguageModel } from '@primer-search/compiler';
 import { Rng, blameOf } from '@primer-search/core';
-import { mutateDna, validateDna, type Dna } from '@primer-search/dna';
 import { builtinPrimitives, type TF } from '@primer-search/primitives';
 import { contractCases, defaultInput, randomCall } from '@primer-search/primitives/testing';
 import { describe, expect, it } from 'vitest';
+import { vanillaMutants } from './__fixtures__/mutants.js';
 import { backends, deviceErrorOf, gpuMemoryLimit, selectBackend, tensorMemoryLimit, webgpuAdapter, type SelectedBackend } from './backends/index.js';
 import { runExperiment } from './experiment.js';
 import { DEFAULT_RUN_SETTINGS, parseBudget } from '@primer-search/study';
@@ -141,17 +141,7 @@ suite('the webgpu backend (Dawn)', () => {
     }
   });
 
-  /** Three random valid mutants of the vanilla block (seeded). */
-  const mutants = (() => {
-    const r = validateDna(baselineDna('vanilla', { dModel: 16 }));
-    if (!r.ok) throw r.error;
-    const rng = Rng.create('webgpu-step-mutants');
-    let dna: Dna = r.dna;
-    return Array.from({ length: 3 }, (_, i) => {
-      dna = mutateDna(dna, rng, { requireValid: true }).child;
-      return [`vanilla mutant ${i + 1}`, dna] as const;
-    });
-  })();
+  const mutants = vanillaMutants('webgpu-step-mutants', 3, 16);
 
   describe('a whole training step (loss and every gradient) against cpu', () => {
     for (const [name, dna] of [...baselines.names().map((n) => [n, baselineDna(n, { dModel: 16 })] as const), ...mutants]) {
