@@ -233,6 +233,17 @@ describe('primer search and primer study show', () => {
     expect(existsSync(join(dir, 'r.pdf'))).toBe(false);
     const clash = await run(['study', 'report', study, '--out', join(dir, 'r.png'), '--format', 'svg']);
     expect([clash.code, clash.stderr]).toEqual([2, expect.stringContaining('and --format svg disagree: name the file .svg')]);
+    // several studies: one chart, and a table of what each spent and found
+    const other = join(dir, 't.sqlite');
+    expect((await run(['search', '--strategy', 'random', '--seed', '2', '--candidates', '1', '--budget-per-candidate', '1steps', ...TINY, '--study', other])).code).toBe(0);
+    const both = await run(['study', 'report', study, other, '--out', join(dir, 'both.svg')]);
+    expect(both.code, both.stderr).toBe(0);
+    expect(both.stdout).toMatch(/^study +results +trained +training FLOPs +best +best within \S+ FLOPs\nevolution seed 1 +1 +1 +\d\.\d\de\+\d+ +\d+\.\d{3} +\d+\.\d{3}\nrandom seed 2 +1 +1 /);
+    expect(readFileSync(join(dir, 'both.svg'), 'utf8')).toContain('training FLOPs spent');
+    expect(await run(['study', 'report', study, other, '--out', join(dir, 'both.html')])).toMatchObject({ code: 2, stderr: expect.stringContaining('write it as SVG (.svg) or PNG (.png), not HTML') });
+    expect(await run(['study', 'report', study, other, '--out', join(dir, 'l.svg'), '--labels', 'one'])).toMatchObject({ code: 2, stderr: expect.stringContaining('--labels names 1 study (one), but 2 are given') });
+    expect(await run(['study', 'report', study, '--out', join(dir, 'l.svg'), '--labels', 'one'])).toMatchObject({ code: 2, stderr: expect.stringContaining('--labels names the studies of a comparison') });
+    expect(existsSync(join(dir, 'l.svg'))).toBe(false);
     // study delete: asked first, then the file and the files beside it are gone
     expect((await run(['study', 'delete', study])).code).toBe(2);
     expect(existsSync(study)).toBe(true);

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { SqliteStudyStore, openStudyStore } from '@primer-search/store';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { candidate, evaluation, writeSyntheticRetrain, writeSyntheticStudy } from './__fixtures__/synthetic.js';
-import { StudyData, headlineChart, htmlReport, queryTable, startDashboard, type Dashboard } from './index.js';
+import { StudyData, comparisonChart, headlineChart, htmlReport, queryTable, startDashboard, type Dashboard } from './index.js';
+import { studyConfig } from './__fixtures__/synthetic.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'primer-dashboard-'));
 
@@ -273,3 +274,63 @@ describe('primer study report', () => {
     await w.close();
   }, 60_000);
 });
+
+describe('primer study report of several studies', () => {
+  /** A study whose candidates have these results: [perplexity or null (refused), status, tokens trained, FLOPs per token (undefined: not recorded)], a repeated hash reusing the earlier result. */
+  async function writeStudy(name: string, strategy: string, results: Array<{ fitness: number | null; status?: 'completed' | 'hurdle' | 'failed'; tokens: number; perToken?: number; sameProgramAs?: number }>) {
+    const store = SqliteStudyStore.open(join(dir, name));
+    await store.createStudy({ ...studyConfig(results.length), strategy } as unknown as Record<string, unknown>);
+    const seed = (studyConfig(1).seedDna) as never;
+    const records = results.map((r, id) => candidate(id, seed, id === 0 ? null : 0, r.sameProgramAs === undefined ? `program-${id}` : `program-${r.sameProgramAs}`));
+    await store.advance({ told: records.length, candidates: records, strategyState: {} });
+    for (const [id, r] of results.entries()) {
+      if (r.sameProgramAs !== undefined) continue;
+      const status = r.status ?? (r.fitness === null ? 'failed' : 'completed');
+      const e = evaluation(records[id]!, r.fitness, { seconds: id, status, hurdle: status === 'hurdle' ? 0 : undefined });
+      const curve = r.fitness === null ? [] : [{ step: 1, tokens: r.tokens, seconds: 1, perplexity: r.fitness, ...(r.perToken === undefined ? {} : { flops: r.tokens * r.perToken }) }];
+      await store.addEvaluation({ ...e, tokens: r.tokens, curve });
+    }
+    return store;
+  }
+
+  it('draws each best so far against the FLOPs its candidates spent, and compares them within the least compute any spent', async () => {
+    // 6000 + 0 (refused) + 1500 (stopped at a hurdle: its perplexity is not a final one) + 6000 + 0 (the same program again)
+    const a = await writeStudy('cmp-a.sqlite', 'evolution', [
+      { fitness: 10, tokens: 1000, perToken: 6 },
+      { fitness: null, tokens: 0 },
+      { fitness: 5, status: 'hurdle', tokens: 250, perToken: 6 },
+      { fitness: 8, tokens: 1000, perToken: 6 },
+      { fitness: 8, tokens: 1000, sameProgramAs: 3 },
+    ]);
+    const b = await writeStudy('cmp-b.sqlite', 'random', [
+      { fitness: 9.5, tokens: 1000, perToken: 6 },
+      { fitness: 7, tokens: 1000, perToken: 6 },
+      { fitness: 6.5, tokens: 1000, perToken: 6 },
+    ]);
+    const { chart, rows, axis } = await comparisonChart([{ store: a, label: 'evolution <1>' }, { store: b, label: 'random 1' }], 'svg');
+    expect(axis).toBe('flops');
+    expect(rows).toEqual([
+      { label: 'evolution <1>', candidates: 5, trained: 3, flops: 13_500, best: 8, bestAtEqualCompute: 8 },
+      // within A's 13,500 FLOPs: its first two (12,000), not the third (18,000)
+      { label: 'random 1', candidates: 3, trained: 3, flops: 18_000, best: 6.5, bestAtEqualCompute: 7 },
+    ]);
+    const svg = chart as string;
+    expect(svg).toMatch(/^<\?xml[^>]*>\n<svg[^>]*xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
+    // one line per study, the labels escaped as text, the equal-compute rule drawn
+    expect((svg.match(/<path/g) ?? []).length).toBeGreaterThanOrEqual(2);
+    expect(svg).toContain('evolution &lt;1&gt; (8.00)');
+    expect(svg).not.toContain('evolution <1>');
+    expect(svg).toContain('random 1 (6.50)');
+    expect(svg).toContain('training FLOPs spent');
+    expect(svg).toContain('dashed: the least compute any spent');
+
+    // a trained result that does not record its FLOPs: against candidates, nothing claimed at equal compute
+    const c = await writeStudy('cmp-c.sqlite', 'evolution', [{ fitness: 9, tokens: 1000, perToken: 6 }, { fitness: 7.5, tokens: 1000 }]);
+    const old = await comparisonChart([{ store: a, label: 'a' }, { store: c, label: 'c' }], 'png');
+    expect(old.axis).toBe('candidates');
+    expect(old.rows.map((r) => [r.flops, r.best, r.bestAtEqualCompute])).toEqual([[13_500, 8, null], [null, 7.5, null]]);
+    expect(Array.from((old.chart as Uint8Array).slice(0, 4))).toEqual([0x89, 0x50, 0x4e, 0x47]);
+    for (const s of [a, b, c]) await s.close();
+  }, 60_000);
+});
+

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { StudyStore } from '@primer-search/store';
+import type { CandidateView, StudyStore } from '@primer-search/store';
 import { StudyData, type CandidateDetail } from './data.js';
 import { pageFile } from './server.js';
 
@@ -107,4 +107,105 @@ export async function headlineChart(store: StudyStore, format: 'svg' | 'png'): P
   if (format === 'svg') return `<?xml version="1.0" encoding="UTF-8"?>\n${svg}\n`;
   const { Resvg } = await import('@resvg/resvg-js');
   return new Resvg(svg, { background: 'white', fitTo: { mode: 'width', value: 1520 } }).render().asPng();
+}
+
+/** One study's row of a comparison: what it spent and what it found. */
+export interface ComparisonRow {
+  label: string;
+  /** Candidates with a result. */
+  candidates: number;
+  /** Candidates trained (not a reused result, not refused before training). */
+  trained: number;
+  /** Training FLOPs its candidates spent, summed (null: some result does not say). */
+  flops: number | null;
+  /** Its best completed perplexity. */
+  best: number | null;
+  /** Its best completed perplexity within the least compute any of the studies spent (null when compute is unknown, or none completed by then). */
+  bestAtEqualCompute: number | null;
+}
+
+/**
+ * The training FLOPs one result spent: its tokens times the FLOPs per token its curve recorded;
+ * 0 for a result not trained (reused from the same program or the same function, or refused
+ * before training); null where a trained result's curve does not say (older records).
+ */
+function spentFlops(c: CandidateView): number | null {
+  const e = c.evaluation;
+  if (!e || c.reused || e.candidate !== c.id || e.sameAs || e.tokens === 0) return 0;
+  const at = [...e.curve].reverse().find((p) => p.flops !== undefined && p.tokens > 0);
+  return at ? e.tokens * (at.flops! / at.tokens) : null;
+}
+
+/**
+ * Several studies' best perplexity so far against the training compute their candidates spent
+ * (summed FLOPs: a candidate stopped at a hurdle counts what it trained, a reused or refused one
+ * nothing), one line each: searches compared at equal compute, whatever their strategies,
+ * hurdles and failure rates. Where a result does not record its FLOPs, against candidates
+ * instead (`axis` says which). The rows give each study's best within the least compute any
+ * of them spent.
+ */
+export async function comparisonChart(
+  studies: Array<{ store: StudyStore; label: string }>,
+  format: 'svg' | 'png',
+): Promise<{ chart: string | Uint8Array; rows: ComparisonRow[]; axis: 'flops' | 'candidates' }> {
+  const series: Array<{ label: string; points: Array<{ x: number; flops: number | null; best: number }>; row: ComparisonRow }> = [];
+  for (const { store, label } of studies) {
+    const candidates = (await store.candidates()).filter((c) => c.evaluation).sort((a, b) => a.id - b.id);
+    let spent: number | null = 0;
+    let best = Infinity;
+    let trained = 0;
+    const points: Array<{ x: number; flops: number | null; best: number }> = [];
+    candidates.forEach((c, i) => {
+      const s = spentFlops(c);
+      if (s !== 0) trained++;
+      spent = spent === null || s === null ? null : spent + s;
+      const e = c.evaluation!;
+      if (e.status === 'completed' && e.fitness !== null && Number.isFinite(e.fitness)) best = Math.min(best, e.fitness);
+      if (Number.isFinite(best)) points.push({ x: i + 1, flops: spent, best });
+    });
+    series.push({ label, points, row: { label, candidates: candidates.length, trained, flops: spent, best: Number.isFinite(best) ? best : null, bestAtEqualCompute: null } });
+  }
+  const byFlops = series.every((s) => s.row.flops !== null);
+  const equal = byFlops ? Math.min(...series.map((s) => s.row.flops!)) : null;
+  for (const s of series) {
+    const within = equal === null ? [] : s.points.filter((p) => p.flops! <= equal);
+    s.row.bestAtEqualCompute = within.at(-1)?.best ?? null;
+  }
+  const line = series.flatMap((s) => s.points.map((p) => ({ study: s.label, x: byFlops ? p.flops! : p.x, perplexity: p.best })));
+  const ends = series.flatMap((s) => (s.points.length ? [{ study: s.label, x: byFlops ? s.points.at(-1)!.flops! : s.points.at(-1)!.x, perplexity: s.points.at(-1)!.best }] : []));
+  const { JSDOM } = await import('jsdom');
+  const Plot = await import('@observablehq/plot');
+  const { document } = new JSDOM('').window;
+  const ys = line.map((p) => p.perplexity);
+  const [lo, hi] = ys.length ? [Math.min(...ys), Math.max(...ys)] : [1, 10];
+  const ratio = lo === hi ? 1.5 : (hi / lo) ** 0.06;
+  const palette = ['#1565c0', '#c62828', '#2e7d32', '#ef8f00', '#6a1b9a', '#00838f', '#5d4037', '#455a64'];
+  const chart = Plot.plot({
+    document: document as never,
+    width: 760,
+    height: 440,
+    marginTop: 56,
+    marginLeft: 64,
+    marginRight: 24,
+    style: { background: 'white', fontSize: '12px', fontFamily: 'sans-serif' },
+    x: byFlops ? { label: 'training FLOPs spent by the search (summed over its candidates)', grid: true, tickFormat: (v: number) => (v === 0 ? '0' : v.toExponential(0).replace('+', '')) } : { label: 'candidate', grid: true },
+    y: { label: 'best perplexity so far (log scale)', labelAnchor: 'center', type: 'log', grid: true, domain: [lo / ratio, hi * ratio], tickFormat: (v: number) => String(Number(v.toPrecision(3))) },
+    color: { domain: series.map((s) => s.label), range: series.map((_, i) => palette[i % palette.length]!) },
+    marks: [
+      Plot.line(line, { x: 'x', y: 'perplexity', z: 'study', stroke: 'study', strokeWidth: 2, curve: 'step-after' }),
+      Plot.dot(ends, { x: 'x', y: 'perplexity', fill: 'study', r: 3 }),
+      ...(equal !== null && series.length > 1 ? [Plot.ruleX([equal], { stroke: '#8e99a4', strokeDasharray: '4,3' })] : []),
+      Plot.text([`best validation perplexity so far, ${byFlops ? 'against the compute spent' : 'against candidates'} · ${series.length} studies`], { frameAnchor: 'top-left', dy: -44, fontSize: 13, fontWeight: 'bold' }),
+      Plot.text([series.map((s, i) => `${['blue', 'red', 'green', 'orange', 'purple', 'teal', 'brown', 'slate'][i % palette.length]}: ${s.label}${s.row.best === null ? '' : ` (${s.row.best.toFixed(2)})`}`).join(' · ') + (equal !== null && series.length > 1 ? ' · dashed: the least compute any spent' : '')], {
+        frameAnchor: 'top-left',
+        dy: -26,
+      }),
+    ],
+  }) as unknown as { outerHTML: string; setAttribute(k: string, v: string): void };
+  chart.setAttribute('xmlns', 'http://www.w3.org/2000/svg');
+  const svg = chart.outerHTML;
+  const rows = series.map((s) => s.row);
+  if (format === 'svg') return { chart: `<?xml version="1.0" encoding="UTF-8"?>\n${svg}\n`, rows, axis: byFlops ? 'flops' : 'candidates' };
+  const { Resvg } = await import('@resvg/resvg-js');
+  return { chart: new Resvg(svg, { background: 'white', fitTo: { mode: 'width', value: 1520 } }).render().asPng(), rows, axis: byFlops ? 'flops' : 'candidates' };
 }

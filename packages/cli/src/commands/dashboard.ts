@@ -2,7 +2,8 @@ import { writeFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import { Option, type Command } from 'commander';
 import { PrimerError } from '@primer-search/core';
-import { maskUrl, openStudyStore } from '@primer-search/store';
+import { maskUrl, openStudyStore, type StudyStore } from '@primer-search/store';
+import type { StudyConfig } from '@primer-search/study';
 import { integer } from '../flags.js';
 import { UsageError, type CliIo } from '../io.js';
 import type { CommandResult } from './dna.js';
@@ -54,17 +55,32 @@ export function dashboardCommand(program: Command, io: CliIo, result: CommandRes
 export function reportCommand(study: Command, io: CliIo, result: CommandResult): void {
   study
     .command('report')
-    .description('Write the dashboard of a study as one self-contained HTML file (data, styles and scripts inlined: it opens offline), or its headline chart as SVG or PNG.')
-    .argument('<study>', 'the study: a file, sqlite:///path or postgres://...')
+    .description(
+      'Write the dashboard of a study as one self-contained HTML file (data, styles and scripts inlined: it opens offline), or its headline chart as SVG or PNG. ' +
+        'Given several studies, draw them on one chart instead (SVG or PNG): each best perplexity so far against the training FLOPs its candidates spent, so searches compare at equal compute ' +
+        '(a candidate stopped at a hurdle counts what it trained, a reused or refused one nothing), and print a table of what each spent and found, with each best within the least compute any of them spent.',
+    )
+    .argument('<study...>', 'the study: a file, sqlite:///path or postgres://... (several: a comparison)')
     .requiredOption('--out <file>', 'the file to write')
-    .addOption(new Option('--format <format>', 'html, svg or png (default: from the --out extension, else html)').choices(['html', 'svg', 'png']))
+    .addOption(new Option('--format <format>', 'html, svg or png (default: from the --out extension, else html; a comparison: svg)').choices(['html', 'svg', 'png']))
     .option('--top <n>', 'best candidates whose programs (and lineages) the HTML report embeds', integer('--top', 1), 20)
-    .action(async (location: string, o: { out: string; format?: 'html' | 'svg' | 'png'; top: number }) => {
+    .option('--labels <list>', "with several studies: their names on the chart, comma-separated, in order (default: each study's strategy and seed)")
+    .action(async (locations: string[], o: { out: string; format?: 'html' | 'svg' | 'png'; top: number; labels?: string }, command: Command) => {
       const ext = extname(o.out).slice(1).toLowerCase();
       const byExtension: Record<string, 'html' | 'svg' | 'png'> = { html: 'html', htm: 'html', svg: 'svg', png: 'png' };
       // a file is what its name says: report.pdf would be HTML under a PDF's name
       if (ext && !byExtension[ext]) throw new UsageError(`--out ${o.out}: study report writes HTML (.html), SVG (.svg) or PNG (.png), not .${ext}`);
       if (ext && o.format && byExtension[ext] !== o.format) throw new UsageError(`--out ${o.out} and --format ${o.format} disagree: name the file .${o.format}`);
+      if (locations.length > 1) {
+        const format = o.format ?? byExtension[ext] ?? 'svg';
+        if (format === 'html') throw new UsageError(`a comparison of ${locations.length} studies is one chart: write it as SVG (.svg) or PNG (.png), not HTML; an HTML report is of one study`);
+        if (command.getOptionValueSource('top') === 'cli') throw new UsageError('--top chooses the programs an HTML report of one study embeds; a comparison has none');
+        await compareStudies(io, locations, o.out, format, o.labels);
+        result.exitCode = 0;
+        return;
+      }
+      if (o.labels !== undefined) throw new UsageError('--labels names the studies of a comparison: give it with several studies');
+      const location = locations[0]!;
       const format = o.format ?? byExtension[ext] ?? 'html';
       const store = await openForReading(location);
       try {
@@ -81,4 +97,45 @@ export function reportCommand(study: Command, io: CliIo, result: CommandResult):
         await store.close();
       }
     });
+}
+
+/** primer study report A B ...: the studies' best so far on one chart, and a table of what each spent and found. */
+async function compareStudies(io: CliIo, locations: string[], out: string, format: 'svg' | 'png', labelList: string | undefined): Promise<void> {
+  const labels = labelList?.split(',').map((x) => x.trim());
+  if (labels && labels.length !== locations.length) throw new UsageError(`--labels names ${labels.length} stud${labels.length === 1 ? 'y' : 'ies'} (${labels.join(', ')}), but ${locations.length} are given`);
+  if (labels?.some((l) => !l)) throw new UsageError('--labels: a label is empty');
+  const stores: StudyStore[] = [];
+  try {
+    const studies: Array<{ store: StudyStore; label: string }> = [];
+    for (const [i, location] of locations.entries()) {
+      const store = await openForReading(location);
+      stores.push(store);
+      const config = (await store.config()) as StudyConfig | undefined;
+      if (!config) throw new UsageError(`${maskUrl(location)} holds no study`);
+      studies.push({ store, label: labels?.[i] ?? `${config.strategy} seed ${config.seed}` });
+    }
+    // two studies of the same strategy and seed: told apart by where they are
+    const names = studies.map((s) => s.label);
+    if (!labels) studies.forEach((s, i) => names.indexOf(s.label) !== names.lastIndexOf(s.label) && (s.label = `${s.label} (${maskUrl(locations[i]!)})`));
+    const { comparisonChart } = await import('@primer-search/dashboard');
+    const { chart, rows, axis } = await comparisonChart(studies, format);
+    writeFileSync(out, chart);
+    if (axis === 'candidates') io.stderr('some results do not record the FLOPs they spent (studies from before FLOPs were recorded): the chart is against candidates, and the table has no equal-compute column\n');
+    const equal = axis === 'flops' ? Math.min(...rows.map((r) => r.flops!)) : null;
+    const head = ['study', 'results', 'trained', 'training FLOPs', 'best', ...(equal === null ? [] : [`best within ${equal.toExponential(2)} FLOPs`])];
+    const body = rows.map((r) => [
+      r.label,
+      String(r.candidates),
+      String(r.trained),
+      r.flops === null ? '-' : r.flops.toExponential(2),
+      r.best === null ? '-' : r.best.toFixed(3),
+      ...(equal === null ? [] : [r.bestAtEqualCompute === null ? '-' : r.bestAtEqualCompute.toFixed(3)]),
+    ]);
+    const widths = head.map((h, c) => Math.max(h.length, ...body.map((b) => b[c]!.length)));
+    const fmtRow = (cells: string[]) => cells.map((x, c) => (c === 0 ? x.padEnd(widths[c]!) : x.padStart(widths[c]!))).join('  ').trimEnd();
+    io.stdout(`${[fmtRow(head), ...body.map(fmtRow)].join('\n')}\n`);
+    io.stderr(`wrote ${out} (${format}, ${Math.round((typeof chart === 'string' ? Buffer.byteLength(chart) : chart.byteLength) / 1024)} KiB): ${rows.length} studies\n`);
+  } finally {
+    for (const s of stores) await s.close();
+  }
 }
