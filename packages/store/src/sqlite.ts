@@ -1,5 +1,6 @@
 import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import Database from 'better-sqlite3';
 import { quote } from '@primer-search/core';
 import { StoreError } from './errors.js';
@@ -86,6 +87,33 @@ function inspectFile(location: string): Buffer {
 }
 
 /** The file as an image to open in memory: its WAL-mode flag set back to a rollback journal (bytes 18-19), which SQLite needs to open an image. */
+/** The most a gzipped study may unpack to (in memory): a hostile file cannot make a reader allocate without bound. */
+export const GZIP_STUDY_LIMIT = 2 ** 30;
+
+/**
+ * A gzipped study file (`x.sqlite.gz`, as studies are committed) unpacked in memory for reading:
+ * the image a reader opens, nothing written anywhere. Writing one is refused: unpack it first.
+ */
+function gzippedImage(location: string, options: { readonly?: boolean }): Buffer {
+  if (!options.readonly) throw new StoreError(`${location} is gzipped: unpack it to write to it (gunzip -k ${location}, then give the .sqlite file); commands that only read a study (study show, study report, study dna, dashboard) read it as it is`);
+  if (!existsSync(location)) throw new StoreError(`no study at ${location}`);
+  if (statSync(location).isDirectory()) throw new StoreError(`${location} is a folder, not a study file`);
+  let image: Buffer;
+  try {
+    image = gunzipSync(readFileSync(location), { maxOutputLength: GZIP_STUDY_LIMIT });
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    if (code === 'ERR_BUFFER_TOO_LARGE') throw new StoreError(`${location} unpacks to more than ${GZIP_STUDY_LIMIT / 2 ** 30} GiB: too large to read in memory; unpack it (gunzip -k ${location}) and give the .sqlite file`);
+    throw new StoreError(`${location} is not a gzip file, though its name ends in .gz (${code ?? 'unreadable'}): give the study file itself`);
+  }
+  if (image.subarray(0, 16).toString('latin1') !== SQLITE_HEADER) throw new StoreError(`${location} unpacks to something that is not a SQLite file, so not a primer-search study`);
+  if (image.length < 100) throw new StoreError(`${location} unpacks to a truncated file (${image.length} bytes, less than a SQLite header)`);
+  // read as a file in rollback-journal mode: an image cannot have a -wal file beside it
+  image[18] = 1;
+  image[19] = 1;
+  return image;
+}
+
 function imageOf(location: string): Buffer | undefined {
   // read whole and unchanged: a writer that opened the file meanwhile would make a torn copy (then it is read in place)
   for (let k = 0; k < 3; k++) {
@@ -287,6 +315,7 @@ export class SqliteStudyStore implements StudyStore {
   static open(location: string, options: { readonly?: boolean; mustExist?: boolean; snapshot?: boolean } = {}): SqliteStudyStore {
     let walMissingBefore = false;
     let image: Buffer | undefined;
+    if (/\.gz$/i.test(location)) return new SqliteStudyStore(location, { ...options, readonly: true }, false, gzippedImage(location, options));
     if (location !== ':memory:') {
       if (existsSync(location)) {
         const head = inspectFile(location);

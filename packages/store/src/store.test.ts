@@ -2,6 +2,7 @@ import { chmodSync, copyFileSync, existsSync, mkdtempSync, readdirSync, readFile
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { SCHEMA_VERSION, SqliteStudyStore, type CandidateRecord, type NewEvaluation } from './index.js';
@@ -303,6 +304,31 @@ describe('SqliteStudyStore diagnoses bad files', () => {
     expect(await s.candidates()).toHaveLength(40);
     await s.close();
     expect(readdirSync(dirname(file))).toEqual([basename(file)]);
+  });
+
+  it('reads a gzipped study (as studies are committed) in memory, writes nothing beside it, and refuses to write one', async () => {
+    const file = await studyWithPages();
+    const d = dirname(file);
+    const gz = join(d, 'study.sqlite.gz');
+    writeFileSync(gz, gzipSync(readFileSync(file)));
+    const s = SqliteStudyStore.open(gz, { readonly: true, snapshot: true });
+    expect((await s.candidates()).map((c) => c.evaluation?.fitness)).toEqual(Array.from({ length: 40 }, (_, i) => 10 + i));
+    await s.close();
+    // the live reader (the dashboard) too
+    const live = SqliteStudyStore.open(gz, { readonly: true, mustExist: true });
+    expect(await live.config()).toEqual({ format: 'primer-study' });
+    await live.close();
+    expect(readdirSync(d).sort()).toEqual(['study.sqlite', 'study.sqlite.gz']);
+    for (const o of [{}, { mustExist: true }]) expect(await refusal(() => SqliteStudyStore.open(gz, o))).toContain(`${gz} is gzipped: unpack it to write to it (gunzip -k ${gz}`);
+    expect(readdirSync(d).sort()).toEqual(['study.sqlite', 'study.sqlite.gz']);
+    // what is not a gzipped study, said
+    const notGzip = join(d, 'plain.sqlite.gz');
+    copyFileSync(file, notGzip);
+    expect(await refusal(() => SqliteStudyStore.open(notGzip, { readonly: true }))).toContain('is not a gzip file, though its name ends in .gz');
+    const notSqlite = join(d, 'text.sqlite.gz');
+    writeFileSync(notSqlite, gzipSync('hello, this is not a database at all, just some text that is long enough to look at'));
+    expect(await refusal(() => SqliteStudyStore.open(notSqlite, { readonly: true }))).toContain('unpacks to something that is not a SQLite file');
+    expect(await refusal(() => SqliteStudyStore.open(join(d, 'missing.sqlite.gz'), { readonly: true }))).toContain('no study at');
   });
 
   it('says what is really wrong: a folder, an empty file, a file cut short, not SQLite, a copy without its -wal', async () => {
