@@ -242,6 +242,8 @@ describe('primer search and primer study show', () => {
     expect(readFileSync(join(dir, 'both.svg'), 'utf8')).toContain('training FLOPs spent');
     expect(await run(['study', 'report', study, other, '--out', join(dir, 'both.html')])).toMatchObject({ code: 2, stderr: expect.stringContaining('write it as SVG (.svg) or PNG (.png), not HTML') });
     expect(await run(['study', 'report', study, other, '--out', join(dir, 'l.svg'), '--labels', 'one'])).toMatchObject({ code: 2, stderr: expect.stringContaining('--labels names 1 study (one), but 2 are given') });
+    expect(await run(['study', 'report', study, other, '--out', join(dir, 'l.svg'), '--labels', 'a,a'])).toMatchObject({ code: 2, stderr: expect.stringContaining('--labels: "a" names two studies') });
+    expect(await run(['study', 'report', study, other, '--out', join(dir, 'no', 'such', 'l.svg')])).toMatchObject({ code: 2, stderr: expect.stringContaining(`cannot write it: its folder ${join(dir, 'no', 'such')} does not exist`) });
     expect(await run(['study', 'report', study, '--out', join(dir, 'l.svg'), '--labels', 'one'])).toMatchObject({ code: 2, stderr: expect.stringContaining('--labels names the studies of a comparison') });
     expect(existsSync(join(dir, 'l.svg'))).toBe(false);
     // study delete: asked first, then the file and the files beside it are gone

@@ -147,8 +147,11 @@ export function timingSignal(seqLen: number, d: number): Float32Array {
   return out;
 }
 
-/** The whole model's size and cost from its block's estimate. */
-function modelEstimate(block: BlockEstimate, o: LanguageModelConfig & { batch?: number }): ModelEstimate {
+/**
+ * The whole model's size and cost from its block's estimate (`planBlock(...).estimate`): what
+ * `compileLanguageModel` reports as `estimate`, without compiling.
+ */
+export function modelEstimate(block: BlockEstimate, o: LanguageModelConfig & { batch?: number }): ModelEstimate {
   const forward = o.layers * block.forwardFlopsPerToken + 2 * o.dModel * o.vocabSize + 8 * o.dModel;
   const parameters = o.layers * block.parameters + o.vocabSize * o.dModel + 2 * o.dModel;
   return {

@@ -9,6 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { candidate, evaluation, writeSyntheticRetrain, writeSyntheticStudy } from './__fixtures__/synthetic.js';
 import { StudyData, comparisonChart, headlineChart, htmlReport, queryTable, startDashboard, type Dashboard } from './index.js';
 import { studyConfig } from './__fixtures__/synthetic.js';
+import { baselineDna } from '@primer-search/baselines';
+import { modelEstimate, planBlock } from '@primer-search/compiler';
 
 const dir = mkdtempSync(join(tmpdir(), 'primer-dashboard-'));
 
@@ -275,62 +277,136 @@ describe('primer study report', () => {
   }, 60_000);
 });
 
+describe('the dashboard of a gzipped study', () => {
+  it('reads it once: a failure is not retried every poll (each try would unpack it again)', async () => {
+    const file = join(dir, 'bad.sqlite.gz');
+    writeFileSync(file, 'not gzip at all');
+    let opens = 0;
+    const d = await startDashboard({
+      open: () => {
+        opens++;
+        return openStudyStore(file, { readonly: true, mustExist: true });
+      },
+      location: file,
+      port: 0,
+      pollMs: 20,
+    });
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      expect(opens).toBe(1);
+      expect(d.problem()).toContain('is not a gzip file, though its name ends in .gz');
+    } finally {
+      await d.close();
+    }
+  });
+});
+
 describe('primer study report of several studies', () => {
-  /** A study whose candidates have these results: [perplexity or null (refused), status, tokens trained, FLOPs per token (undefined: not recorded)], a repeated hash reusing the earlier result. */
-  async function writeStudy(name: string, strategy: string, results: Array<{ fitness: number | null; status?: 'completed' | 'hurdle' | 'failed'; tokens: number; perToken?: number; sameProgramAs?: number }>) {
+  type Result = {
+    fitness: number | null;
+    status?: 'completed' | 'hurdle' | 'failed';
+    tokens: number;
+    /** FLOPs per token its curve records (undefined: none recorded). */
+    perToken?: number;
+    /** Reuses the result of this earlier candidate: the same program (`same`), or the same function (`function`). */
+    reuses?: { of: number; as: 'same' | 'function' };
+    reason?: string;
+    dna?: unknown;
+  };
+  /** A study whose candidates have these results. */
+  async function writeStudy(name: string, strategy: string, results: Result[], settings: Record<string, unknown> = {}) {
     const store = SqliteStudyStore.open(join(dir, name));
-    await store.createStudy({ ...studyConfig(results.length), strategy } as unknown as Record<string, unknown>);
-    const seed = (studyConfig(1).seedDna) as never;
-    const records = results.map((r, id) => candidate(id, seed, id === 0 ? null : 0, r.sameProgramAs === undefined ? `program-${id}` : `program-${r.sameProgramAs}`));
+    const config = studyConfig(results.length);
+    await store.createStudy({ ...config, strategy, settings: { ...config.settings, ...settings } } as unknown as Record<string, unknown>);
+    const records = results.map((r, id) => candidate(id, (r.dna ?? config.seedDna) as never, id === 0 ? null : 0, r.reuses?.as === 'same' ? `program-${r.reuses.of}` : `program-${id}`));
     await store.advance({ told: records.length, candidates: records, strategyState: {} });
     for (const [id, r] of results.entries()) {
-      if (r.sameProgramAs !== undefined) continue;
+      if (r.reuses?.as === 'same') continue;
       const status = r.status ?? (r.fitness === null ? 'failed' : 'completed');
       const e = evaluation(records[id]!, r.fitness, { seconds: id, status, hurdle: status === 'hurdle' ? 0 : undefined });
       const curve = r.fitness === null ? [] : [{ step: 1, tokens: r.tokens, seconds: 1, perplexity: r.fitness, ...(r.perToken === undefined ? {} : { flops: r.tokens * r.perToken }) }];
-      await store.addEvaluation({ ...e, tokens: r.tokens, curve });
+      await store.addEvaluation({ ...e, tokens: r.tokens, curve, ...(r.reason ? { reason: r.reason } : {}), ...(r.reuses?.as === 'function' ? { sameAs: `program-${r.reuses.of}` } : {}) });
     }
     return store;
   }
 
   it('draws each best so far against the FLOPs its candidates spent, and compares them within the least compute any spent', async () => {
-    // 6000 + 0 (refused) + 1500 (stopped at a hurdle: its perplexity is not a final one) + 6000 + 0 (the same program again)
     const a = await writeStudy('cmp-a.sqlite', 'evolution', [
       { fitness: 10, tokens: 1000, perToken: 6 },
-      { fitness: null, tokens: 0 },
+      // refused before training: nothing
+      { fitness: null, tokens: 0, reason: 'constraint: block_parameters>=0.9*seed not kept' },
+      // stopped at a hurdle: what it trained; its perplexity is not a final one
       { fitness: 5, status: 'hurdle', tokens: 250, perToken: 6 },
       { fitness: 8, tokens: 1000, perToken: 6 },
-      { fitness: 8, tokens: 1000, sameProgramAs: 3 },
+      // the same program again, and another computing the same function: not trained
+      { fitness: 8, tokens: 1000, reuses: { of: 3, as: 'same' } },
+      { fitness: 10, tokens: 1000, perToken: 6, reuses: { of: 0, as: 'function' } },
     ]);
     const b = await writeStudy('cmp-b.sqlite', 'random', [
       { fitness: 9.5, tokens: 1000, perToken: 6 },
       { fitness: 7, tokens: 1000, perToken: 6 },
       { fitness: 6.5, tokens: 1000, perToken: 6 },
     ]);
-    const { chart, rows, axis } = await comparisonChart([{ store: a, label: 'evolution <1>' }, { store: b, label: 'random 1' }], 'svg');
-    expect(axis).toBe('flops');
+    const { chart, rows, axis, equalCompute, warnings } = await comparisonChart([{ store: a, label: 'evolution <1>' }, { store: b, label: 'random 1' }], 'svg');
+    expect([axis, equalCompute, warnings]).toEqual(['flops', 13_500, []]);
     expect(rows).toEqual([
-      { label: 'evolution <1>', candidates: 5, trained: 3, flops: 13_500, best: 8, bestAtEqualCompute: 8 },
+      { label: 'evolution <1>', candidates: 6, trained: 3, flops: 13_500, unknownCost: 0, best: 8, bestAtEqualCompute: 8 },
       // within A's 13,500 FLOPs: its first two (12,000), not the third (18,000)
-      { label: 'random 1', candidates: 3, trained: 3, flops: 18_000, best: 6.5, bestAtEqualCompute: 7 },
+      { label: 'random 1', candidates: 3, trained: 3, flops: 18_000, unknownCost: 0, best: 6.5, bestAtEqualCompute: 7 },
     ]);
     const svg = chart as string;
     expect(svg).toMatch(/^<\?xml[^>]*>\n<svg[^>]*xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
     // one line per study, the labels escaped as text, the equal-compute rule drawn
     expect((svg.match(/<path/g) ?? []).length).toBeGreaterThanOrEqual(2);
-    expect(svg).toContain('evolution &lt;1&gt; (8.00)');
+    expect(svg).toContain('evolution &lt;1&gt; (best 8.00)');
     expect(svg).not.toContain('evolution <1>');
-    expect(svg).toContain('random 1 (6.50)');
+    expect(svg).toContain('random 1 (best 6.50)');
     expect(svg).toContain('training FLOPs spent');
-    expect(svg).toContain('dashed: the least compute any spent');
+    expect(svg).toContain('dashed: the least compute any of them spent');
 
-    // a trained result that does not record its FLOPs: against candidates, nothing claimed at equal compute
-    const c = await writeStudy('cmp-c.sqlite', 'evolution', [{ fitness: 9, tokens: 1000, perToken: 6 }, { fitness: 7.5, tokens: 1000 }]);
-    const old = await comparisonChart([{ store: a, label: 'a' }, { store: c, label: 'c' }], 'png');
-    expect(old.axis).toBe('candidates');
-    expect(old.rows.map((r) => [r.flops, r.best, r.bestAtEqualCompute])).toEqual([[13_500, 8, null], [null, 7.5, null]]);
-    expect(Array.from((old.chart as Uint8Array).slice(0, 4))).toEqual([0x89, 0x50, 0x4e, 0x47]);
-    for (const s of [a, b, c]) await s.close();
+    // the same label twice is still two lines, one colour each
+    const twice = (await comparisonChart([{ store: a, label: 'x' }, { store: b, label: 'x' }], 'svg')).chart as string;
+    const lines = twice.slice(twice.indexOf('aria-label="line"'), twice.indexOf('aria-label="dot"'));
+    expect([...lines.matchAll(/<path stroke="(rgb\([^)]*\))"/g)].map((m) => m[1])).toEqual(['rgb(21, 101, 192)', 'rgb(198, 40, 40)']);
+    for (const s of [a, b]) await s.close();
+  }, 60_000);
+
+  it('costs a run that failed in training by the FLOPs its program plans, counts the failures whose cost is unknown, and says what is not comparable', async () => {
+    const primer = baselineDna('primer', { dModel: 64 });
+    const plan = (dna: unknown) => modelEstimate(planBlock(dna, { dModel: 64, seqLen: 64 }).estimate, { vocabSize: 2, layers: 2, dModel: 64, seqLen: 64 }).trainingFlopsPerToken;
+    // as a run records them: the model's planned FLOPs per token (the embedding's share on top of the block's)
+    const perToken = plan(studyConfig(1).seedDna) + 3 * 2 * 64 * 256;
+    const a = await writeStudy('cmp-fail.sqlite', 'evolution', [
+      { fitness: 10, tokens: 1000, perToken },
+      // diverged before its first evaluation: no FLOPs recorded, 500 tokens trained
+      { fitness: null, tokens: 500, reason: 'diverged: the training loss stopped being finite at step 3', dna: primer },
+      // stopped by the pool: it may have trained, no tokens recorded
+      { fitness: null, tokens: 0, reason: 'timeout: no result within 600 s' },
+      { fitness: 9, tokens: 1000, perToken },
+    ]);
+    const nothing = await writeStudy('cmp-none.sqlite', 'random', [{ fitness: null, tokens: 0, reason: 'constraint: not kept' }]);
+    const other = await writeStudy('cmp-other.sqlite', 'random', [{ fitness: 20, tokens: 1000, perToken }], { dataset: 'lm1b' });
+    const r = await comparisonChart([{ store: a, label: 'a' }, { store: nothing, label: 'nothing' }, { store: other, label: 'other' }], 'svg');
+    // its model's FLOPs per token: the seed's as recorded, plus what the compiler plans primer's block to add
+    const diverged = 500 * (perToken + plan(primer) - plan(studyConfig(1).seedDna));
+    expect(plan(primer)).not.toBe(plan(studyConfig(1).seedDna));
+    expect(r.rows[0]).toEqual({ label: 'a', candidates: 4, trained: 3, flops: 2000 * perToken + diverged, unknownCost: 1, best: 9, bestAtEqualCompute: 10 });
+    // the study that trained nothing is left out of the least compute
+    expect(r.equalCompute).toBe(1000 * perToken);
+    expect(r.rows[1]).toMatchObject({ flops: 0, bestAtEqualCompute: null });
+    expect(r.warnings).toEqual([
+      'the studies differ in dataset (a: brown; nothing: brown; other: lm1b): their perplexities are not comparable',
+      'left out of the equal-compute comparison, having trained nothing: nothing',
+      'a: 1 result failed outside training (timeout, crash, memory) with no tokens recorded, counted as costing nothing',
+    ]);
+
+    // a trained result whose cost cannot be known (no result of its study records FLOPs): against candidates, nothing claimed at equal compute
+    const old = await writeStudy('cmp-old.sqlite', 'evolution', [{ fitness: 9, tokens: 1000 }, { fitness: 7.5, tokens: 1000 }]);
+    const o = await comparisonChart([{ store: a, label: 'a' }, { store: old, label: 'old' }], 'png');
+    expect([o.axis, o.equalCompute]).toEqual(['candidates', null]);
+    expect(o.rows.map((x) => [x.flops, x.trained, x.best, x.bestAtEqualCompute])).toEqual([[2000 * perToken + diverged, 3, 9, null], [null, 2, 7.5, null]]);
+    expect(o.warnings).toContainEqual(expect.stringContaining('the cost of some trained results cannot be known (old)'));
+    expect(Array.from((o.chart as Uint8Array).slice(0, 4))).toEqual([0x89, 0x50, 0x4e, 0x47]);
+    for (const s of [a, nothing, other, old]) await s.close();
   }, 60_000);
 });
-

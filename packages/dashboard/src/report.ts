@@ -1,5 +1,8 @@
 import { createHash } from 'node:crypto';
+import { modelEstimate, planBlock } from '@primer-search/compiler';
+import { escapeText } from '@primer-search/core';
 import type { CandidateView, StudyStore } from '@primer-search/store';
+import { failureCategory, formatBudget, type StudyConfig } from '@primer-search/study';
 import { StudyData, type CandidateDetail } from './data.js';
 import { pageFile } from './server.js';
 
@@ -116,96 +119,180 @@ export interface ComparisonRow {
   candidates: number;
   /** Candidates trained (not a reused result, not refused before training). */
   trained: number;
-  /** Training FLOPs its candidates spent, summed (null: some result does not say). */
+  /** Training FLOPs its candidates spent, summed (null: some trained result's cost cannot be known). */
   flops: number | null;
+  /**
+   * Results that failed outside training (a timeout, a crashed or lost worker, memory) and
+   * record no tokens: they may have trained for a while, and count 0 in `flops`.
+   */
+  unknownCost: number;
   /** Its best completed perplexity. */
   best: number | null;
   /** Its best completed perplexity within the least compute any of the studies spent (null when compute is unknown, or none completed by then). */
   bestAtEqualCompute: number | null;
 }
 
+/** Failures decided before any training: they cost nothing. Others with no tokens recorded (`failedResult`) may have trained. */
+const BEFORE_TRAINING = new Set(['invalid', 'constraint']);
+
 /**
- * The training FLOPs one result spent: its tokens times the FLOPs per token its curve recorded;
- * 0 for a result not trained (reused from the same program or the same function, or refused
- * before training); null where a trained result's curve does not say (older records).
+ * A study's training FLOPs per result: a result's tokens times the FLOPs per token its curve
+ * recorded; for a trained result whose curve records none (one that diverged before its first
+ * evaluation, an older record), the FLOPs per token the compiler plans for its program, the
+ * study's model around it being the same for every candidate (fixed by a result that recorded
+ * them). 0 for a result not trained here (reused from the same program or the same function,
+ * refused before training); null where it cannot be known.
  */
-function spentFlops(c: CandidateView): number | null {
-  const e = c.evaluation;
-  if (!e || c.reused || e.candidate !== c.id || e.sameAs || e.tokens === 0) return 0;
-  const at = [...e.curve].reverse().find((p) => p.flops !== undefined && p.tokens > 0);
-  return at ? e.tokens * (at.flops! / at.tokens) : null;
+function costModel(config: StudyConfig, candidates: CandidateView[]): (c: CandidateView) => number | null {
+  const recorded = (c: CandidateView) => {
+    const at = [...(c.evaluation?.curve ?? [])].reverse().find((p) => p.flops !== undefined && p.tokens > 0);
+    return at ? at.flops! / at.tokens : undefined;
+  };
+  const { dModel, seqLen, layers } = config.settings;
+  // the model's own FLOPs per token of a program, up to the part every candidate shares (any vocabulary: it cancels out)
+  const planned = (dna: unknown): number | undefined => {
+    try {
+      return modelEstimate(planBlock(dna, { dModel, seqLen }).estimate, { vocabSize: 2, layers, dModel, seqLen }).trainingFlopsPerToken;
+    } catch {
+      return undefined;
+    }
+  };
+  let reference: { perToken: number; planned: number } | null | undefined;
+  const referenceOf = () => {
+    if (reference !== undefined) return reference;
+    reference = null;
+    for (const c of candidates) {
+      const perToken = c.evaluation && c.evaluation.candidate === c.id ? recorded(c) : undefined;
+      const p = perToken === undefined ? undefined : planned(c.dna);
+      if (perToken !== undefined && p !== undefined) return (reference = { perToken, planned: p });
+    }
+    return reference;
+  };
+  return (c) => {
+    const e = c.evaluation;
+    if (!e || c.reused || e.candidate !== c.id || e.sameAs) return 0;
+    if (e.tokens === 0) return 0;
+    const perToken = recorded(c);
+    if (perToken !== undefined) return e.tokens * perToken;
+    const ref = referenceOf();
+    const p = ref ? planned(c.dna) : undefined;
+    const perPlanned = ref && p !== undefined ? ref.perToken - ref.planned + p : undefined;
+    // (a study whose recorded FLOPs do not fit its programs' plans says nothing about this one's)
+    return perPlanned !== undefined && perPlanned > 0 ? e.tokens * perPlanned : null;
+  };
+}
+
+/** Exponent notation with up to two significant digits: 1.2e14, 8e13, 0. */
+const exponent = (v: number) => (v === 0 ? '0' : Number(v.toPrecision(2)).toExponential().replace('+', ''));
+
+/** What a terminal or a chart may show of a study's text: control and direction characters escaped. */
+const printable = (s: string) => escapeText(s, 80);
+
+/** The settings that make studies' perplexities comparable, by name. */
+function comparable(config: StudyConfig): Record<string, string> {
+  const s = config.settings;
+  return {
+    dataset: s.dataset,
+    tokenizer: `${s.tokenizer}${s.vocabSize ? ` ${s.vocabSize}` : ''}`,
+    model: `${s.layers} layers, dModel ${s.dModel}, seq ${s.seqLen}, batch ${s.batch}`,
+    'budget per candidate': formatBudget(s.budget),
+  };
 }
 
 /**
  * Several studies' best perplexity so far against the training compute their candidates spent
- * (summed FLOPs: a candidate stopped at a hurdle counts what it trained, a reused or refused one
- * nothing), one line each: searches compared at equal compute, whatever their strategies,
- * hurdles and failure rates. Where a result does not record its FLOPs, against candidates
- * instead (`axis` says which). The rows give each study's best within the least compute any
- * of them spent.
+ * (summed in proposal order; `costModel` says what each result counts), one line each:
+ * searches compared at equal compute, whatever their strategies, hurdles and failure rates.
+ * Where some trained result's cost cannot be known, against candidates instead (`axis` says
+ * which). The rows give each study's best within the least compute any of them spent (studies
+ * that spent none are left out of that least); `warnings` name settings that differ between
+ * the studies (their perplexities are then not comparable) and what was left out.
  */
 export async function comparisonChart(
   studies: Array<{ store: StudyStore; label: string }>,
   format: 'svg' | 'png',
-): Promise<{ chart: string | Uint8Array; rows: ComparisonRow[]; axis: 'flops' | 'candidates' }> {
+): Promise<{ chart: string | Uint8Array; rows: ComparisonRow[]; axis: 'flops' | 'candidates'; equalCompute: number | null; warnings: string[] }> {
   const series: Array<{ label: string; points: Array<{ x: number; flops: number | null; best: number }>; row: ComparisonRow }> = [];
+  const settings: Array<Record<string, string>> = [];
   for (const { store, label } of studies) {
+    const config = (await store.config()) as unknown as StudyConfig | undefined;
+    if (!config) throw new Error(`${store.location} holds no study`);
+    settings.push(comparable(config));
     const candidates = (await store.candidates()).filter((c) => c.evaluation).sort((a, b) => a.id - b.id);
+    const cost = costModel(config, candidates);
     let spent: number | null = 0;
     let best = Infinity;
     let trained = 0;
+    let unknownCost = 0;
     const points: Array<{ x: number; flops: number | null; best: number }> = [];
     candidates.forEach((c, i) => {
-      const s = spentFlops(c);
-      if (s !== 0) trained++;
-      spent = spent === null || s === null ? null : spent + s;
       const e = c.evaluation!;
+      const s = cost(c);
+      if (s === null || s > 0) trained++;
+      else if (e.status === 'failed' && e.candidate === c.id && !c.reused && !BEFORE_TRAINING.has(failureCategory(e.reason ?? ''))) unknownCost++;
+      spent = spent === null || s === null ? null : spent + s;
       if (e.status === 'completed' && e.fitness !== null && Number.isFinite(e.fitness)) best = Math.min(best, e.fitness);
       if (Number.isFinite(best)) points.push({ x: i + 1, flops: spent, best });
     });
-    series.push({ label, points, row: { label, candidates: candidates.length, trained, flops: spent, best: Number.isFinite(best) ? best : null, bestAtEqualCompute: null } });
+    const shown = printable(label);
+    series.push({ label: shown, points, row: { label: shown, candidates: candidates.length, trained, flops: spent, unknownCost, best: Number.isFinite(best) ? best : null, bestAtEqualCompute: null } });
+  }
+  const warnings: string[] = [];
+  for (const key of Object.keys(settings[0] ?? {})) {
+    const values = [...new Set(settings.map((s) => s[key]!))];
+    if (values.length > 1) warnings.push(`the studies differ in ${key} (${settings.map((s, i) => `${series[i]!.label}: ${s[key]}`).join('; ')}): their perplexities are not comparable`);
   }
   const byFlops = series.every((s) => s.row.flops !== null);
-  const equal = byFlops ? Math.min(...series.map((s) => s.row.flops!)) : null;
+  if (!byFlops) warnings.push(`the cost of some trained results cannot be known (${series.filter((s) => s.row.flops === null).map((s) => s.label).join(', ')}): no result of the study records its FLOPs, or a program does not plan here; the chart is against candidates, and nothing is compared at equal compute`);
+  const spenders = series.filter((s) => s.row.flops! > 0);
+  if (byFlops && spenders.length < series.length) warnings.push(`left out of the equal-compute comparison, having trained nothing: ${series.filter((s) => !(s.row.flops! > 0)).map((s) => s.label).join(', ')}`);
+  for (const s of series) if (s.row.unknownCost > 0) warnings.push(`${s.label}: ${s.row.unknownCost} result${s.row.unknownCost === 1 ? '' : 's'} failed outside training (timeout, crash, memory) with no tokens recorded, counted as costing nothing`);
+  const equal = byFlops && spenders.length > 0 ? Math.min(...spenders.map((s) => s.row.flops!)) : null;
   for (const s of series) {
-    const within = equal === null ? [] : s.points.filter((p) => p.flops! <= equal);
+    const within = equal === null || !(s.row.flops! > 0) ? [] : s.points.filter((p) => p.flops! <= equal);
     s.row.bestAtEqualCompute = within.at(-1)?.best ?? null;
   }
-  const line = series.flatMap((s) => s.points.map((p) => ({ study: s.label, x: byFlops ? p.flops! : p.x, perplexity: p.best })));
-  const ends = series.flatMap((s) => (s.points.length ? [{ study: s.label, x: byFlops ? s.points.at(-1)!.flops! : s.points.at(-1)!.x, perplexity: s.points.at(-1)!.best }] : []));
+  // lines keyed by their study's place, so equal labels are still two lines
+  const line = series.flatMap((s, k) => s.points.map((p) => ({ study: k, x: byFlops ? p.flops! : p.x, perplexity: p.best })));
+  const ends = series.flatMap((s, k) => (s.points.length ? [{ study: k, x: byFlops ? s.points.at(-1)!.flops! : s.points.at(-1)!.x, perplexity: s.points.at(-1)!.best }] : []));
   const { JSDOM } = await import('jsdom');
   const Plot = await import('@observablehq/plot');
   const { document } = new JSDOM('').window;
   const ys = line.map((p) => p.perplexity);
   const [lo, hi] = ys.length ? [Math.min(...ys), Math.max(...ys)] : [1, 10];
   const ratio = lo === hi ? 1.5 : (hi / lo) ** 0.06;
-  const palette = ['#1565c0', '#c62828', '#2e7d32', '#ef8f00', '#6a1b9a', '#00838f', '#5d4037', '#455a64'];
+  const palette: Array<[string, string]> = [['#1565c0', 'blue'], ['#c62828', 'red'], ['#2e7d32', 'green'], ['#ef8f00', 'orange'], ['#6a1b9a', 'purple'], ['#00838f', 'teal'], ['#5d4037', 'brown'], ['#455a64', 'slate']];
+  const colour = (k: number) => palette[k % palette.length]!;
+  // the key, one study a line, above the frame
+  const key = [
+    ...series.map((s, k) => `${colour(k)[1]}: ${s.label}${s.row.best === null ? '' : ` (best ${s.row.best.toFixed(2)})`}`),
+    ...(equal !== null && series.length > 1 ? ['dashed: the least compute any of them spent'] : []),
+  ];
+  const top = 40 + 16 * key.length;
   const chart = Plot.plot({
     document: document as never,
     width: 760,
-    height: 440,
-    marginTop: 56,
+    height: 400 + 16 * key.length,
+    marginTop: top,
     marginLeft: 64,
     marginRight: 24,
     style: { background: 'white', fontSize: '12px', fontFamily: 'sans-serif' },
-    x: byFlops ? { label: 'training FLOPs spent by the search (summed over its candidates)', grid: true, tickFormat: (v: number) => (v === 0 ? '0' : v.toExponential(0).replace('+', '')) } : { label: 'candidate', grid: true },
+    x: byFlops ? { label: 'training FLOPs spent by the search (summed over its candidates)', grid: true, tickFormat: exponent } : { label: 'candidate', grid: true },
     y: { label: 'best perplexity so far (log scale)', labelAnchor: 'center', type: 'log', grid: true, domain: [lo / ratio, hi * ratio], tickFormat: (v: number) => String(Number(v.toPrecision(3))) },
-    color: { domain: series.map((s) => s.label), range: series.map((_, i) => palette[i % palette.length]!) },
+    color: { domain: series.map((_, k) => k), range: series.map((_, k) => colour(k)[0]) },
     marks: [
       Plot.line(line, { x: 'x', y: 'perplexity', z: 'study', stroke: 'study', strokeWidth: 2, curve: 'step-after' }),
       Plot.dot(ends, { x: 'x', y: 'perplexity', fill: 'study', r: 3 }),
       ...(equal !== null && series.length > 1 ? [Plot.ruleX([equal], { stroke: '#8e99a4', strokeDasharray: '4,3' })] : []),
-      Plot.text([`best validation perplexity so far, ${byFlops ? 'against the compute spent' : 'against candidates'} · ${series.length} studies`], { frameAnchor: 'top-left', dy: -44, fontSize: 13, fontWeight: 'bold' }),
-      Plot.text([series.map((s, i) => `${['blue', 'red', 'green', 'orange', 'purple', 'teal', 'brown', 'slate'][i % palette.length]}: ${s.label}${s.row.best === null ? '' : ` (${s.row.best.toFixed(2)})`}`).join(' · ') + (equal !== null && series.length > 1 ? ' · dashed: the least compute any spent' : '')], {
-        frameAnchor: 'top-left',
-        dy: -26,
-      }),
+      Plot.text([`best validation perplexity so far, ${byFlops ? 'against the compute spent' : 'against candidates'} · ${series.length} studies`], { frameAnchor: 'top-left', dy: -(top - 12), fontSize: 13, fontWeight: 'bold' }),
+      Plot.text([key.join('\n')], { frameAnchor: 'top-left', dy: -(top - 30), lineHeight: 1.3, textAnchor: 'start', lineAnchor: 'top' }),
     ],
   }) as unknown as { outerHTML: string; setAttribute(k: string, v: string): void };
   chart.setAttribute('xmlns', 'http://www.w3.org/2000/svg');
   const svg = chart.outerHTML;
   const rows = series.map((s) => s.row);
-  if (format === 'svg') return { chart: `<?xml version="1.0" encoding="UTF-8"?>\n${svg}\n`, rows, axis: byFlops ? 'flops' : 'candidates' };
+  const out = { rows, axis: byFlops ? ('flops' as const) : ('candidates' as const), equalCompute: equal, warnings };
+  if (format === 'svg') return { chart: `<?xml version="1.0" encoding="UTF-8"?>\n${svg}\n`, ...out };
   const { Resvg } = await import('@resvg/resvg-js');
-  return { chart: new Resvg(svg, { background: 'white', fitTo: { mode: 'width', value: 1520 } }).render().asPng(), rows, axis: byFlops ? 'flops' : 'candidates' };
+  return { chart: new Resvg(svg, { background: 'white', fitTo: { mode: 'width', value: 1520 } }).render().asPng(), ...out };
 }

@@ -112,6 +112,8 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
     polling = true;
     try {
       if (!data) {
+        // a gzipped study is read whole and never written: what failed once fails again (and each try unpacks it)
+        if (/\.gz$/i.test(o.location)) return;
         await attach();
         if (data) send('update', (data as StudyData).version);
       } else if (await data.refresh()) send('update', data.version);

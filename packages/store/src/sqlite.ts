@@ -73,47 +73,72 @@ function inspectFile(location: string): Buffer {
   } finally {
     closeSync(fd);
   }
-  if (head.subarray(0, 16).toString('latin1') !== SQLITE_HEADER) {
-    throw new StoreError(`${location} is not a SQLite file, so not a primer-search study`);
-  }
-  if (n < 100) throw new StoreError(`${location} is truncated: ${st.size} bytes, less than a SQLite header`);
-  const pageSize = head.readUInt16BE(16) === 1 ? 65536 : head.readUInt16BE(16);
-  const pages = head.readUInt32BE(28);
-  // the page count is valid when the change counter matches "version-valid-for"
-  if (pages > 0 && head.readUInt32BE(24) === head.readUInt32BE(92) && st.size < pages * pageSize) {
-    throw new StoreError(`${location} is truncated: ${st.size.toLocaleString('en-US')} bytes of ${(pages * pageSize).toLocaleString('en-US')} (copied or moved only in part?); restore a whole copy`);
-  }
+  checkHeader(location, head.subarray(0, n), st.size);
   return head;
 }
 
-/** The file as an image to open in memory: its WAL-mode flag set back to a rollback journal (bytes 18-19), which SQLite needs to open an image. */
-/** The most a gzipped study may unpack to (in memory): a hostile file cannot make a reader allocate without bound. */
-export const GZIP_STUDY_LIMIT = 2 ** 30;
+/** What the first bytes of a study file (`size` bytes in all) say is wrong with it, if anything: not SQLite, or cut short. */
+function checkHeader(location: string, head: Buffer, size: number, what = 'is'): void {
+  if (head.subarray(0, 16).toString('latin1') !== SQLITE_HEADER) {
+    throw new StoreError(`${location} ${what} not a SQLite file, so not a primer-search study`);
+  }
+  if (head.length < 100) throw new StoreError(`${location} ${what} truncated: ${size} bytes, less than a SQLite header`);
+  const pageSize = head.readUInt16BE(16) === 1 ? 65536 : head.readUInt16BE(16);
+  const pages = head.readUInt32BE(28);
+  // the page count is valid when the change counter matches "version-valid-for"
+  if (pages > 0 && head.readUInt32BE(24) === head.readUInt32BE(92) && size < pages * pageSize) {
+    throw new StoreError(`${location} ${what} truncated: ${size.toLocaleString('en-US')} bytes of ${(pages * pageSize).toLocaleString('en-US')} (copied or moved only in part?); restore a whole copy`);
+  }
+}
+
+/**
+ * The most a gzipped study may unpack to. A reader holds it about twice (the unpacked image
+ * and SQLite's copy of it): a hostile file cannot make it allocate without bound.
+ */
+export const GZIP_STUDY_LIMIT = 512 * 2 ** 20;
+
+/** The commands that read a gzipped study as it is. */
+const GZIP_READERS = 'study show, study report, study dna, study ablate, study copy from it, dashboard';
 
 /**
  * A gzipped study file (`x.sqlite.gz`, as studies are committed) unpacked in memory for reading:
  * the image a reader opens, nothing written anywhere. Writing one is refused: unpack it first.
  */
 function gzippedImage(location: string, options: { readonly?: boolean }): Buffer {
-  if (!options.readonly) throw new StoreError(`${location} is gzipped: unpack it to write to it (gunzip -k ${location}, then give the .sqlite file); commands that only read a study (study show, study report, study dna, dashboard) read it as it is`);
-  if (!existsSync(location)) throw new StoreError(`no study at ${location}`);
-  if (statSync(location).isDirectory()) throw new StoreError(`${location} is a folder, not a study file`);
+  const exists = existsSync(location);
+  if (!options.readonly) {
+    throw new StoreError(
+      exists
+        ? `${location} is a gzipped study: to write to it, unpack it (gunzip -k ${location}) and give ${location.replace(/\.gz$/i, '')}; the commands that only read a study (${GZIP_READERS}) read it as it is; to delete it, remove the file`
+        : `${location}: a study is not written gzipped; give a .sqlite file (and gzip it once it is written, to keep or share it)`,
+    );
+  }
+  if (!exists) throw new StoreError(`no study at ${location}`);
+  let packed: Buffer;
+  try {
+    if (statSync(location).isDirectory()) throw new StoreError(`${location} is a folder, not a study file`);
+    packed = readFileSync(location);
+  } catch (e) {
+    if (e instanceof StoreError) throw e;
+    throw new StoreError(`${location} cannot be read: ${(e as Error).message}`);
+  }
   let image: Buffer;
   try {
-    image = gunzipSync(readFileSync(location), { maxOutputLength: GZIP_STUDY_LIMIT });
+    image = gunzipSync(packed, { maxOutputLength: GZIP_STUDY_LIMIT });
   } catch (e) {
     const code = (e as { code?: string }).code;
-    if (code === 'ERR_BUFFER_TOO_LARGE') throw new StoreError(`${location} unpacks to more than ${GZIP_STUDY_LIMIT / 2 ** 30} GiB: too large to read in memory; unpack it (gunzip -k ${location}) and give the .sqlite file`);
+    if (code === 'ERR_BUFFER_TOO_LARGE') throw new StoreError(`${location} unpacks to more than ${GZIP_STUDY_LIMIT / 2 ** 20} MiB, too much to read in memory: unpack it (gunzip -k ${location}) and give the .sqlite file`);
+    if (code === 'Z_BUF_ERROR') throw new StoreError(`${location} is cut short (its gzip stream ends early): copied or downloaded only in part? restore a whole copy`);
     throw new StoreError(`${location} is not a gzip file, though its name ends in .gz (${code ?? 'unreadable'}): give the study file itself`);
   }
-  if (image.subarray(0, 16).toString('latin1') !== SQLITE_HEADER) throw new StoreError(`${location} unpacks to something that is not a SQLite file, so not a primer-search study`);
-  if (image.length < 100) throw new StoreError(`${location} unpacks to a truncated file (${image.length} bytes, less than a SQLite header)`);
+  checkHeader(location, image.subarray(0, 100), image.length, 'unpacks to a file that is');
   // read as a file in rollback-journal mode: an image cannot have a -wal file beside it
   image[18] = 1;
   image[19] = 1;
   return image;
 }
 
+/** The file as an image to open in memory: its WAL-mode flag set back to a rollback journal (bytes 18-19), which SQLite needs to open an image. */
 function imageOf(location: string): Buffer | undefined {
   // read whole and unchanged: a writer that opened the file meanwhile would make a torn copy (then it is read in place)
   for (let k = 0; k < 3; k++) {
@@ -288,7 +313,12 @@ export class SqliteStudyStore implements StudyStore {
       if (!options.readonly) this.probeWrite();
       // reads the whole file: a damaged page is found now, not halfway through a search
       const check = this.db.pragma('quick_check(1)', { simple: true });
-      if (check !== 'ok') throw new StoreError(`${location} is damaged (${String(check).replace(/\s+/g, ' ').slice(0, 160)}): recover what can be saved with \`sqlite3 ${location} ".recover" | sqlite3 recovered.sqlite\`, or use a copy made before the damage`);
+      if (check !== 'ok') {
+        const file = location.replace(/\.gz$/i, '');
+        throw new StoreError(
+          `${location} is damaged (${String(check).replace(/\s+/g, ' ').slice(0, 160)}): recover what can be saved with ${file === location ? '' : `\`gunzip -k ${location}\`, then `}\`sqlite3 ${file} ".recover" | sqlite3 recovered.sqlite\`, or use a copy made before the damage`,
+        );
+      }
       if (options.diagnose && this.version > 0) {
         // what a writer reads first: damaged JSON here is found before anything is written (an empty database has nothing to read yet)
         this.configSync();
@@ -389,7 +419,9 @@ export class SqliteStudyStore implements StudyStore {
       return;
     }
     if (readonly && current === 0) throw new StoreError(`${this.location} holds no study (an empty SQLite file)`);
-    if (schemaGate(this.location, current, readonly, `e.g. primer search --study ${this.location} --resume`) !== 'migrate') return;
+    const file = this.location.replace(/\.gz$/i, '');
+    const upgrade = file === this.location ? `e.g. primer search --study ${file} --resume` : `gunzip -k ${this.location}, then e.g. primer search --study ${file} --resume`;
+    if (schemaGate(this.location, current, readonly, upgrade) !== 'migrate') return;
     this.db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL)');
     for (const m of MIGRATIONS.filter((m) => m.version > current)) {
       this.db.transaction(() => {

@@ -319,7 +319,9 @@ describe('SqliteStudyStore diagnoses bad files', () => {
     expect(await live.config()).toEqual({ format: 'primer-study' });
     await live.close();
     expect(readdirSync(d).sort()).toEqual(['study.sqlite', 'study.sqlite.gz']);
-    for (const o of [{}, { mustExist: true }]) expect(await refusal(() => SqliteStudyStore.open(gz, o))).toContain(`${gz} is gzipped: unpack it to write to it (gunzip -k ${gz}`);
+    for (const o of [{}, { mustExist: true }]) expect(await refusal(() => SqliteStudyStore.open(gz, o))).toContain(`${gz} is a gzipped study: to write to it, unpack it (gunzip -k ${gz}) and give ${file}`);
+    // nor is one created gzipped
+    expect(await refusal(() => SqliteStudyStore.open(join(d, 'new.sqlite.GZ')))).toContain('a study is not written gzipped; give a .sqlite file');
     expect(readdirSync(d).sort()).toEqual(['study.sqlite', 'study.sqlite.gz']);
     // what is not a gzipped study, said
     const notGzip = join(d, 'plain.sqlite.gz');
@@ -327,7 +329,13 @@ describe('SqliteStudyStore diagnoses bad files', () => {
     expect(await refusal(() => SqliteStudyStore.open(notGzip, { readonly: true }))).toContain('is not a gzip file, though its name ends in .gz');
     const notSqlite = join(d, 'text.sqlite.gz');
     writeFileSync(notSqlite, gzipSync('hello, this is not a database at all, just some text that is long enough to look at'));
-    expect(await refusal(() => SqliteStudyStore.open(notSqlite, { readonly: true }))).toContain('unpacks to something that is not a SQLite file');
+    expect(await refusal(() => SqliteStudyStore.open(notSqlite, { readonly: true }))).toContain('unpacks to a file that is not a SQLite file');
+    const cutStream = join(d, 'cut-stream.sqlite.gz');
+    writeFileSync(cutStream, readFileSync(gz).subarray(0, 2000));
+    expect(await refusal(() => SqliteStudyStore.open(cutStream, { readonly: true }))).toContain('is cut short (its gzip stream ends early)');
+    const cutStudy = join(d, 'cut-study.sqlite.gz');
+    writeFileSync(cutStudy, gzipSync(readFileSync(file).subarray(0, 3 * 4096)));
+    expect(await refusal(() => SqliteStudyStore.open(cutStudy, { readonly: true }))).toMatch(/unpacks to a file that is truncated: 12,288 bytes of [\d,]+/);
     expect(await refusal(() => SqliteStudyStore.open(join(d, 'missing.sqlite.gz'), { readonly: true }))).toContain('no study at');
   });
 

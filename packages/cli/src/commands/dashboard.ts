@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
-import { extname } from 'node:path';
+import { dirname, extname } from 'node:path';
 import { Option, type Command } from 'commander';
-import { PrimerError } from '@primer-search/core';
+import { PrimerError, quote } from '@primer-search/core';
 import { maskUrl, openStudyStore, type StudyStore } from '@primer-search/store';
 import type { StudyConfig } from '@primer-search/study';
 import { integer } from '../flags.js';
@@ -90,7 +90,7 @@ export function reportCommand(study: Command, io: CliIo, result: CommandResult):
           format === 'html'
             ? await htmlReport(store, { top: o.top, onProgress: (done, total) => total > 2000 && io.stderr(`  planning programs for FLOPs: ${done}/${total}\r`) })
             : await headlineChart(store, format);
-        writeFileSync(o.out, out);
+        writeOut(o.out, out);
         io.stderr(`wrote ${o.out} (${format}, ${Math.round((typeof out === 'string' ? Buffer.byteLength(out) : out.byteLength) / 1024)} KiB, ${((performance.now() - t0) / 1000).toFixed(1)}s)\n`);
         result.exitCode = 0;
       } finally {
@@ -99,11 +99,24 @@ export function reportCommand(study: Command, io: CliIo, result: CommandResult):
     });
 }
 
+/** Writes a report, a missing folder or a file it may not write said in one line (the command line's fault). */
+function writeOut(path: string, data: string | Uint8Array): void {
+  try {
+    writeFileSync(path, data);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? `its folder ${dirname(path)} does not exist` : code === 'EACCES' || code === 'EPERM' ? 'you may not write there' : code === 'EISDIR' ? 'it is a folder' : (e as Error).message;
+    throw new UsageError(`--out ${path}: cannot write it: ${why}`);
+  }
+}
+
 /** primer study report A B ...: the studies' best so far on one chart, and a table of what each spent and found. */
 async function compareStudies(io: CliIo, locations: string[], out: string, format: 'svg' | 'png', labelList: string | undefined): Promise<void> {
   const labels = labelList?.split(',').map((x) => x.trim());
   if (labels && labels.length !== locations.length) throw new UsageError(`--labels names ${labels.length} stud${labels.length === 1 ? 'y' : 'ies'} (${labels.join(', ')}), but ${locations.length} are given`);
   if (labels?.some((l) => !l)) throw new UsageError('--labels: a label is empty');
+  const twice = labels?.find((l, i) => labels.indexOf(l) !== i);
+  if (twice !== undefined) throw new UsageError(`--labels: ${quote(twice)} names two studies; give each its own`);
   const stores: StudyStore[] = [];
   try {
     const studies: Array<{ store: StudyStore; label: string }> = [];
@@ -114,20 +127,21 @@ async function compareStudies(io: CliIo, locations: string[], out: string, forma
       if (!config) throw new UsageError(`${maskUrl(location)} holds no study`);
       studies.push({ store, label: labels?.[i] ?? `${config.strategy} seed ${config.seed}` });
     }
-    // two studies of the same strategy and seed: told apart by where they are
+    // two studies of the same strategy and seed: told apart by where they are (and by their place, given twice)
     const names = studies.map((s) => s.label);
-    if (!labels) studies.forEach((s, i) => names.indexOf(s.label) !== names.lastIndexOf(s.label) && (s.label = `${s.label} (${maskUrl(locations[i]!)})`));
+    if (!labels) studies.forEach((s, i) => names.indexOf(s.label) !== names.lastIndexOf(s.label) && (s.label = `${s.label} (${maskUrl(locations[i]!)}${locations.indexOf(locations[i]!) !== i ? `, again` : ''})`));
     const { comparisonChart } = await import('@primer-search/dashboard');
-    const { chart, rows, axis } = await comparisonChart(studies, format);
-    writeFileSync(out, chart);
-    if (axis === 'candidates') io.stderr('some results do not record the FLOPs they spent (studies from before FLOPs were recorded): the chart is against candidates, and the table has no equal-compute column\n');
-    const equal = axis === 'flops' ? Math.min(...rows.map((r) => r.flops!)) : null;
-    const head = ['study', 'results', 'trained', 'training FLOPs', 'best', ...(equal === null ? [] : [`best within ${equal.toExponential(2)} FLOPs`])];
+    const { chart, rows, equalCompute: equal, warnings } = await comparisonChart(studies, format);
+    writeOut(out, chart);
+    for (const w of warnings) io.stderr(`note: ${w}\n`);
+    const unknown = rows.some((r) => r.unknownCost > 0);
+    const head = ['study', 'results', 'trained', 'training FLOPs', ...(unknown ? ['cost unknown'] : []), 'best', ...(equal === null ? [] : [`best within ${equal.toExponential(2)} FLOPs`])];
     const body = rows.map((r) => [
       r.label,
       String(r.candidates),
       String(r.trained),
       r.flops === null ? '-' : r.flops.toExponential(2),
+      ...(unknown ? [String(r.unknownCost)] : []),
       r.best === null ? '-' : r.best.toFixed(3),
       ...(equal === null ? [] : [r.bestAtEqualCompute === null ? '-' : r.bestAtEqualCompute.toFixed(3)]),
     ]);
