@@ -192,10 +192,16 @@ const printable = (s: string) => escapeText(s, 80);
 function comparable(config: StudyConfig): Record<string, string> {
   const s = config.settings;
   return {
-    dataset: s.dataset,
-    tokenizer: `${s.tokenizer}${s.vocabSize ? ` ${s.vocabSize}` : ''}`,
-    model: `${s.layers} layers, dModel ${s.dModel}, seq ${s.seqLen}, batch ${s.batch}`,
-    'budget per candidate': formatBudget(s.budget),
+    dataset: printable(String(s.dataset)),
+    tokenizer: printable(`${s.tokenizer}${s.vocabSize ? ` ${s.vocabSize}` : ''}`),
+    model: printable(`${s.layers} layers, dModel ${s.dModel}, seq ${s.seqLen}, batch ${s.batch}`),
+    'budget per candidate': printable((() => {
+      try {
+        return formatBudget(s.budget);
+      } catch {
+        return JSON.stringify(s.budget) ?? 'none';
+      }
+    })()),
   };
 }
 
