@@ -184,7 +184,7 @@ describe('the training memory estimate', () => {
         x.dispose();
       }
     }
-  });
+  }, 180_000);
 
   it('bounds the largest tensor of a training step (what a GPU binds as one buffer) from above, within 1.25x of tf.profile\'s largest', async () => {
     const rng = Rng.create(6);
