@@ -382,6 +382,8 @@ describe('primer study report of several studies', () => {
       { fitness: null, tokens: 500, reason: 'diverged: the training loss stopped being finite at step 3', dna: primer },
       // stopped by the pool: it may have trained, no tokens recorded
       { fitness: null, tokens: 0, reason: 'timeout: no result within 600 s' },
+      // diverged at its first step: no tokens, and not a cost unknown
+      { fitness: null, tokens: 0, reason: 'diverged: the training loss stopped being finite at step 1' },
       { fitness: 9, tokens: 1000, perToken },
     ]);
     const nothing = await writeStudy('cmp-none.sqlite', 'random', [{ fitness: null, tokens: 0, reason: 'constraint: not kept' }]);
@@ -390,7 +392,7 @@ describe('primer study report of several studies', () => {
     // its model's FLOPs per token: the seed's as recorded, plus what the compiler plans primer's block to add
     const diverged = 500 * (perToken + plan(primer) - plan(studyConfig(1).seedDna));
     expect(plan(primer)).not.toBe(plan(studyConfig(1).seedDna));
-    expect(r.rows[0]).toEqual({ label: 'a', candidates: 4, trained: 3, flops: 2000 * perToken + diverged, unknownCost: 1, best: 9, bestAtEqualCompute: 10 });
+    expect(r.rows[0]).toEqual({ label: 'a', candidates: 5, trained: 3, flops: 2000 * perToken + diverged, unknownCost: 1, best: 9, bestAtEqualCompute: 10 });
     // the study that trained nothing is left out of the least compute
     expect(r.equalCompute).toBe(1000 * perToken);
     expect(r.rows[1]).toMatchObject({ flops: 0, bestAtEqualCompute: null });

@@ -132,8 +132,12 @@ export interface ComparisonRow {
   bestAtEqualCompute: number | null;
 }
 
-/** Failures decided before any training: they cost nothing. Others with no tokens recorded (`failedResult`) may have trained. */
-const BEFORE_TRAINING = new Set(['invalid', 'constraint']);
+/**
+ * Failures outside training (the pool's: `failedResult` records no tokens), which may have
+ * trained for a while; a failure in training records the tokens it trained (a run that diverged
+ * at its first step, none), and one before training (invalid, a constraint) trained nothing.
+ */
+const OUTSIDE_TRAINING = new Set(['timeout', 'crashed', 'out of memory', 'error']);
 
 /**
  * A study's training FLOPs per result: a result's tokens times the FLOPs per token its curve
@@ -235,7 +239,7 @@ export async function comparisonChart(
       const e = c.evaluation!;
       const s = cost(c);
       if (s === null || s > 0) trained++;
-      else if (e.status === 'failed' && e.candidate === c.id && !c.reused && !BEFORE_TRAINING.has(failureCategory(e.reason ?? ''))) unknownCost++;
+      else if (e.status === 'failed' && e.candidate === c.id && !c.reused && e.tokens === 0 && OUTSIDE_TRAINING.has(failureCategory(e.reason ?? ''))) unknownCost++;
       spent = spent === null || s === null ? null : spent + s;
       if (e.status === 'completed' && e.fitness !== null && Number.isFinite(e.fitness)) best = Math.min(best, e.fitness);
       if (Number.isFinite(best)) points.push({ x: i + 1, flops: spent, best });
@@ -283,7 +287,7 @@ export async function comparisonChart(
     marginLeft: 64,
     marginRight: 24,
     style: { background: 'white', fontSize: '12px', fontFamily: 'sans-serif' },
-    x: byFlops ? { label: 'training FLOPs spent by the search (summed over its candidates)', grid: true, tickFormat: exponent } : { label: 'candidate', grid: true },
+    x: byFlops ? { label: 'training FLOPs spent by the search (summed over its candidates)', labelAnchor: 'center', grid: true, tickFormat: exponent } : { label: 'candidate', labelAnchor: 'center', grid: true },
     y: { label: 'best perplexity so far (log scale)', labelAnchor: 'center', type: 'log', grid: true, domain: [lo / ratio, hi * ratio], tickFormat: (v: number) => String(Number(v.toPrecision(3))) },
     color: { domain: series.map((_, k) => k), range: series.map((_, k) => colour(k)[0]) },
     marks: [

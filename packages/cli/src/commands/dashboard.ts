@@ -133,7 +133,6 @@ async function compareStudies(io: CliIo, locations: string[], out: string, forma
     const { comparisonChart } = await import('@primer-search/dashboard');
     const { chart, rows, equalCompute: equal, warnings } = await comparisonChart(studies, format);
     writeOut(out, chart);
-    for (const w of warnings) io.stderr(`note: ${w}\n`);
     const unknown = rows.some((r) => r.unknownCost > 0);
     const head = ['study', 'results', 'trained', 'training FLOPs', ...(unknown ? ['cost unknown'] : []), 'best', ...(equal === null ? [] : [`best within ${equal.toExponential(2)} FLOPs`])];
     const body = rows.map((r) => [
@@ -148,6 +147,7 @@ async function compareStudies(io: CliIo, locations: string[], out: string, forma
     const widths = head.map((h, c) => Math.max(h.length, ...body.map((b) => b[c]!.length)));
     const fmtRow = (cells: string[]) => cells.map((x, c) => (c === 0 ? x.padEnd(widths[c]!) : x.padStart(widths[c]!))).join('  ').trimEnd();
     io.stdout(`${[fmtRow(head), ...body.map(fmtRow)].join('\n')}\n`);
+    for (const w of warnings) io.stderr(`note: ${w}\n`);
     io.stderr(`wrote ${out} (${format}, ${Math.round((typeof chart === 'string' ? Buffer.byteLength(chart) : chart.byteLength) / 1024)} KiB): ${rows.length} studies\n`);
   } finally {
     for (const s of stores) await s.close();
