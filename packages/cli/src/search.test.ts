@@ -244,6 +244,7 @@ describe('primer search and primer study show', () => {
     expect(await run(['study', 'report', study, other, '--out', join(dir, 'l.svg'), '--labels', 'one'])).toMatchObject({ code: 2, stderr: expect.stringContaining('--labels names 1 study (one), but 2 are given') });
     expect(await run(['study', 'report', study, other, '--out', join(dir, 'l.svg'), '--labels', 'a,a'])).toMatchObject({ code: 2, stderr: expect.stringContaining('--labels: "a" names two studies') });
     expect(await run(['study', 'report', study, other, '--out', join(dir, 'no', 'such', 'l.svg')])).toMatchObject({ code: 2, stderr: expect.stringContaining(`cannot write it: its folder ${join(dir, 'no', 'such')} does not exist`) });
+    expect(await run(['study', 'report', study, '--out', join(dir, 'no', 'such', 'one.html')])).toMatchObject({ code: 2, stderr: expect.stringContaining(`cannot write it: its folder ${join(dir, 'no', 'such')} does not exist`) });
     expect(await run(['study', 'report', study, '--out', join(dir, 'l.svg'), '--labels', 'one'])).toMatchObject({ code: 2, stderr: expect.stringContaining('--labels names the studies of a comparison') });
     expect(existsSync(join(dir, 'l.svg'))).toBe(false);
     // study delete: asked first, then the file and the files beside it are gone

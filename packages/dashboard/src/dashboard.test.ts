@@ -398,8 +398,8 @@ describe('primer study report of several studies', () => {
     expect(r.rows[1]).toMatchObject({ flops: 0, bestAtEqualCompute: null });
     expect(r.warnings).toEqual([
       'the studies differ in dataset (a: brown; nothing: brown; other: lm1b): their perplexities are not comparable',
-      'left out of the equal-compute comparison, having trained nothing: nothing',
-      'a: 1 result failed outside training (timeout, crash, memory) with no tokens recorded, counted as costing nothing',
+      'left out of the equal-compute comparison, with no training FLOPs counted: nothing',
+      'a: 1 result failed outside training (a timeout, a crash, memory, another error) with no tokens recorded, counted as costing nothing',
     ]);
 
     // a trained result whose cost cannot be known (no result of its study records FLOPs): against candidates, nothing claimed at equal compute

@@ -166,7 +166,8 @@ function costModel(config: StudyConfig, candidates: CandidateView[]): (c: Candid
     if (reference !== undefined) return reference;
     reference = null;
     for (const c of candidates) {
-      const perToken = c.evaluation && c.evaluation.candidate === c.id ? recorded(c) : undefined;
+      // the study's own training of that very program (not a result reused from another's)
+      const perToken = c.evaluation && c.evaluation.candidate === c.id && !c.reused && !c.evaluation.sameAs ? recorded(c) : undefined;
       const p = perToken === undefined ? undefined : planned(c.dna);
       if (perToken !== undefined && p !== undefined) return (reference = { perToken, planned: p });
     }
@@ -190,7 +191,7 @@ function costModel(config: StudyConfig, candidates: CandidateView[]): (c: Candid
 const exponent = (v: number) => (v === 0 ? '0' : Number(v.toPrecision(2)).toExponential().replace('+', ''));
 
 /** What a terminal or a chart may show of a study's text: control and direction characters escaped. */
-const printable = (s: string) => escapeText(s, 80);
+const printable = (s: string) => escapeText(s, 1000);
 
 /** The settings that make studies' perplexities comparable, by name. */
 function comparable(config: StudyConfig): Record<string, string> {
@@ -255,8 +256,8 @@ export async function comparisonChart(
   const byFlops = series.every((s) => s.row.flops !== null);
   if (!byFlops) warnings.push(`the cost of some trained results cannot be known (${series.filter((s) => s.row.flops === null).map((s) => s.label).join(', ')}): no result of the study records its FLOPs, or a program does not plan here; the chart is against candidates, and nothing is compared at equal compute`);
   const spenders = series.filter((s) => s.row.flops! > 0);
-  if (byFlops && spenders.length < series.length) warnings.push(`left out of the equal-compute comparison, having trained nothing: ${series.filter((s) => !(s.row.flops! > 0)).map((s) => s.label).join(', ')}`);
-  for (const s of series) if (s.row.unknownCost > 0) warnings.push(`${s.label}: ${s.row.unknownCost} result${s.row.unknownCost === 1 ? '' : 's'} failed outside training (timeout, crash, memory) with no tokens recorded, counted as costing nothing`);
+  if (byFlops && spenders.length < series.length) warnings.push(`left out of the equal-compute comparison, with no training FLOPs counted: ${series.filter((s) => !(s.row.flops! > 0)).map((s) => s.label).join(', ')}`);
+  for (const s of series) if (s.row.unknownCost > 0) warnings.push(`${s.label}: ${s.row.unknownCost} result${s.row.unknownCost === 1 ? '' : 's'} failed outside training (a timeout, a crash, memory, another error) with no tokens recorded, counted as costing nothing`);
   const equal = byFlops && spenders.length > 0 ? Math.min(...spenders.map((s) => s.row.flops!)) : null;
   for (const s of series) {
     const within = equal === null || !(s.row.flops! > 0) ? [] : s.points.filter((p) => p.flops! <= equal);

@@ -98,7 +98,7 @@ function checkHeader(location: string, head: Buffer, size: number, what = 'is'):
 export const GZIP_STUDY_LIMIT = 512 * 2 ** 20;
 
 /** The commands that read a gzipped study as it is. */
-const GZIP_READERS = 'study show, study report, study dna, study ablate, study copy from it, dashboard';
+const GZIP_READERS = 'study show, study report, study dna, study ablate, study copy from it, export --study, dashboard';
 
 /**
  * A gzipped study file (`x.sqlite.gz`, as studies are committed) unpacked in memory for reading:
@@ -116,7 +116,9 @@ function gzippedImage(location: string, options: { readonly?: boolean }): Buffer
   if (!exists) throw new StoreError(`no study at ${location}`);
   let packed: Buffer;
   try {
-    if (statSync(location).isDirectory()) throw new StoreError(`${location} is a folder, not a study file`);
+    const st = statSync(location);
+    if (st.isDirectory()) throw new StoreError(`${location} is a folder, not a study file`);
+    if (st.size === 0) throw new StoreError(`${location} is empty (0 bytes), not a study: remove it, or give the study file`);
     packed = readFileSync(location);
   } catch (e) {
     if (e instanceof StoreError) throw e;

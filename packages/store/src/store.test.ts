@@ -337,6 +337,9 @@ describe('SqliteStudyStore diagnoses bad files', () => {
     writeFileSync(cutStudy, gzipSync(readFileSync(file).subarray(0, 3 * 4096)));
     expect(await refusal(() => SqliteStudyStore.open(cutStudy, { readonly: true }))).toMatch(/unpacks to a file that is truncated: 12,288 bytes of [\d,]+/);
     expect(await refusal(() => SqliteStudyStore.open(join(d, 'missing.sqlite.gz'), { readonly: true }))).toContain('no study at');
+    const empty = join(d, 'empty.sqlite.gz');
+    writeFileSync(empty, '');
+    expect(await refusal(() => SqliteStudyStore.open(empty, { readonly: true }))).toContain(`${empty} is empty (0 bytes)`);
   });
 
   it('says what is really wrong: a folder, an empty file, a file cut short, not SQLite, a copy without its -wal', async () => {

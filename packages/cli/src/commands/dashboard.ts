@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { dirname, extname } from 'node:path';
 import { Option, type Command } from 'commander';
 import { PrimerError, quote } from '@primer-search/core';
@@ -71,6 +71,7 @@ export function reportCommand(study: Command, io: CliIo, result: CommandResult):
       // a file is what its name says: report.pdf would be HTML under a PDF's name
       if (ext && !byExtension[ext]) throw new UsageError(`--out ${o.out}: study report writes HTML (.html), SVG (.svg) or PNG (.png), not .${ext}`);
       if (ext && o.format && byExtension[ext] !== o.format) throw new UsageError(`--out ${o.out} and --format ${o.format} disagree: name the file .${o.format}`);
+      checkOutFolder(o.out);
       if (locations.length > 1) {
         const format = o.format ?? byExtension[ext] ?? 'svg';
         if (format === 'html') throw new UsageError(`a comparison of ${locations.length} studies is one chart: write it as SVG (.svg) or PNG (.png), not HTML; an HTML report is of one study`);
@@ -99,14 +100,23 @@ export function reportCommand(study: Command, io: CliIo, result: CommandResult):
     });
 }
 
-/** Writes a report, a missing folder or a file it may not write said in one line (the command line's fault). */
+/** --out in a folder that does not exist: said before any work (the command line's fault). */
+function checkOutFolder(path: string): void {
+  if (!existsSync(dirname(path))) throw new UsageError(`--out ${path}: cannot write it: its folder ${dirname(path)} does not exist`);
+}
+
+/**
+ * Writes a report, in one line when it cannot: a folder or a file it may not write is the
+ * command line's fault (exit 2), anything else the machine's (a full disk: exit 1).
+ */
 function writeOut(path: string, data: string | Uint8Array): void {
   try {
     writeFileSync(path, data);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? `its folder ${dirname(path)} does not exist` : code === 'EACCES' || code === 'EPERM' ? 'you may not write there' : code === 'EISDIR' ? 'it is a folder' : (e as Error).message;
-    throw new UsageError(`--out ${path}: cannot write it: ${why}`);
+    if (code === 'ENOENT') throw new UsageError(`--out ${path}: cannot write it: its folder ${dirname(path)} does not exist`);
+    if (code === 'EACCES' || code === 'EPERM' || code === 'EISDIR') throw new UsageError(`--out ${path}: cannot write it: ${code === 'EISDIR' ? 'it is a folder' : 'you may not write there'}`);
+    throw new PrimerError('WRITE_FAILED', `--out ${path}: cannot write it: ${(e as Error).message}`);
   }
 }
 
