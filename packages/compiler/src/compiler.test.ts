@@ -386,7 +386,7 @@ describe('fused projections and stacked branches', () => {
         }
       }
     }
-  });
+  }, 180_000);
 
   it('run the parameter-free part of attention once for all heads', async () => {
     const kernels = async (stackBranches: boolean) => {

@@ -256,7 +256,7 @@ describe('causalLanguageModel', () => {
       expect(before).toBeGreaterThan(2);
       expect(loss.at(-1)!).toBeLessThan(0.8 * before);
     }
-  });
+  }, 180_000);
 });
 
 describe('generate', () => {
