@@ -30,11 +30,15 @@ export function formatRetrain(r: RetrainSummary): string {
   return formatTable(r.table);
 }
 
+/** Rows (the header first) as aligned columns: the first left-aligned, the others right-aligned, two spaces apart. */
+export function alignColumns(rows: string[][]): string {
+  const widths = rows[0]!.map((_, k) => Math.max(...rows.map((row) => row[k]!.length)));
+  return rows.map((row) => row.map((v, k) => (k === 0 ? v.padEnd(widths[k]!) : v.padStart(widths[k]!))).join('  ')).join('\n');
+}
+
 /** A table the study package words (a retraining's, a fidelity measurement's): title, aligned columns, notes, the closing lines. */
 export function formatTable(t: { title: string; columns: string[]; rows: Array<{ cells: string[] }>; notes: string[]; end: string }): string {
-  const rows = [t.columns, ...t.rows.map((x) => x.cells)];
-  const widths = t.columns.map((_, k) => Math.max(...rows.map((row) => row[k]!.length)));
-  const lines = [t.title, rows.map((row) => row.map((v, k) => (k === 0 ? v.padEnd(widths[k]!) : v.padStart(widths[k]!))).join('  ')).join('\n'), ...t.notes, t.end];
+  const lines = [t.title, alignColumns([t.columns, ...t.rows.map((x) => x.cells)]), ...t.notes, t.end];
   return `${lines.join('\n')}\n`;
 }
 

@@ -61,6 +61,22 @@ export async function htmlReport(store: StudyStore, o: { top?: number; onProgres
   return page.replace('<meta charset="utf-8">', () => `<meta charset="utf-8">\n  <meta http-equiv="Content-Security-Policy" content="${policy}">`);
 }
 
+/** A log-scale y domain around `ys`, padded by a ratio on both sides so no line sits on the frame's edge. */
+function logDomain(ys: number[]): [number, number] {
+  const [lo, hi] = ys.length ? [Math.min(...ys), Math.max(...ys)] : [1, 10];
+  const ratio = lo === hi ? 1.5 : (hi / lo) ** 0.06;
+  return [lo / ratio, hi * ratio];
+}
+
+/** A chart Observable Plot drew on a server-side DOM, as an SVG file, or that SVG rendered to PNG by resvg. */
+async function chartFile(chart: { outerHTML: string; setAttribute(k: string, v: string): void }, format: 'svg' | 'png'): Promise<string | Uint8Array> {
+  chart.setAttribute('xmlns', 'http://www.w3.org/2000/svg');
+  const svg = chart.outerHTML;
+  if (format === 'svg') return `<?xml version="1.0" encoding="UTF-8"?>\n${svg}\n`;
+  const { Resvg } = await import('@resvg/resvg-js');
+  return new Resvg(svg, { background: 'white', fitTo: { mode: 'width', value: 1520 } }).render().asPng();
+}
+
 /**
  * The headline chart (best perplexity so far against candidates, every evaluation a point) as
  * SVG, drawn by Observable Plot on a server-side DOM; as PNG, that SVG rendered by resvg.
@@ -80,9 +96,7 @@ export async function headlineChart(store: StudyStore, format: 'svg' | 'png'): P
   });
   const c = data.config;
   // the y domain padded on both sides (log scale: by a ratio), so the best-so-far line is not on the frame's edge
-  const ys = [...marks.map((m) => m.perplexity), ...line.map((m) => m.perplexity)];
-  const [lo, hi] = ys.length ? [Math.min(...ys), Math.max(...ys)] : [1, 10];
-  const ratio = lo === hi ? 1.5 : (hi / lo) ** 0.06;
+  const domain = logDomain([...marks.map((m) => m.perplexity), ...line.map((m) => m.perplexity)]);
   const last = line.at(-1);
   const key = 'blue: completed · orange: stopped at a hurdle · grey: reused (same program or same function) · green line: best so far';
   const chart = Plot.plot({
@@ -93,7 +107,7 @@ export async function headlineChart(store: StudyStore, format: 'svg' | 'png'): P
     marginLeft: 64,
     style: { background: 'white', fontSize: '12px', fontFamily: 'sans-serif' },
     x: { label: 'candidate', grid: true },
-    y: { label: 'perplexity (log scale)', labelAnchor: 'center', type: 'log', grid: true, domain: [lo / ratio, hi * ratio], tickFormat: (v: number) => String(Number(v.toPrecision(3))) },
+    y: { label: 'perplexity (log scale)', labelAnchor: 'center', type: 'log', grid: true, domain, tickFormat: (v: number) => String(Number(v.toPrecision(3))) },
     color: { domain: ['completed', 'stopped at a hurdle', 'reused', 'best so far'], range: ['#1565c0', '#ef8f00', '#8e99a4', '#2e7d32'] },
     marks: [
       Plot.dot(marks, { x: 'candidate', y: 'perplexity', fill: 'kind', r: 2.5 }),
@@ -105,11 +119,7 @@ export async function headlineChart(store: StudyStore, format: 'svg' | 'png'): P
       Plot.text([key], { frameAnchor: 'top-left', dy: -26 }),
     ],
   }) as unknown as { outerHTML: string; setAttribute(k: string, v: string): void };
-  chart.setAttribute('xmlns', 'http://www.w3.org/2000/svg');
-  const svg = chart.outerHTML;
-  if (format === 'svg') return `<?xml version="1.0" encoding="UTF-8"?>\n${svg}\n`;
-  const { Resvg } = await import('@resvg/resvg-js');
-  return new Resvg(svg, { background: 'white', fitTo: { mode: 'width', value: 1520 } }).render().asPng();
+  return chartFile(chart, format);
 }
 
 /** One study's row of a comparison: what it spent and what it found. */
@@ -147,6 +157,9 @@ const OUTSIDE_TRAINING = new Set(['timeout', 'crashed', 'out of memory', 'error'
  * them). 0 for a result not trained here (reused from the same program or the same function,
  * refused before training); null where it cannot be known.
  */
+/** Whether `c`'s result is its own training: not reused from the same program, nor from another computing the same function. */
+const ownResult = (c: CandidateView) => c.evaluation !== null && !c.reused && c.evaluation.candidate === c.id && !c.evaluation.sameAs;
+
 function costModel(config: StudyConfig, candidates: CandidateView[]): (c: CandidateView) => number | null {
   const recorded = (c: CandidateView) => {
     const at = [...(c.evaluation?.curve ?? [])].reverse().find((p) => p.flops !== undefined && p.tokens > 0);
@@ -167,7 +180,7 @@ function costModel(config: StudyConfig, candidates: CandidateView[]): (c: Candid
     reference = null;
     for (const c of candidates) {
       // the study's own training of that very program (not a result reused from another's)
-      const perToken = c.evaluation && c.evaluation.candidate === c.id && !c.reused && !c.evaluation.sameAs ? recorded(c) : undefined;
+      const perToken = ownResult(c) ? recorded(c) : undefined;
       const p = perToken === undefined ? undefined : planned(c.dna);
       if (perToken !== undefined && p !== undefined) return (reference = { perToken, planned: p });
     }
@@ -175,8 +188,7 @@ function costModel(config: StudyConfig, candidates: CandidateView[]): (c: Candid
   };
   return (c) => {
     const e = c.evaluation;
-    if (!e || c.reused || e.candidate !== c.id || e.sameAs) return 0;
-    if (e.tokens === 0) return 0;
+    if (!e || !ownResult(c) || e.tokens === 0) return 0;
     const perToken = recorded(c);
     if (perToken !== undefined) return e.tokens * perToken;
     const ref = referenceOf();
@@ -240,7 +252,7 @@ export async function comparisonChart(
       const e = c.evaluation!;
       const s = cost(c);
       if (s === null || s > 0) trained++;
-      else if (e.status === 'failed' && e.candidate === c.id && !c.reused && e.tokens === 0 && OUTSIDE_TRAINING.has(failureCategory(e.reason ?? ''))) unknownCost++;
+      else if (e.status === 'failed' && ownResult(c) && e.tokens === 0 && OUTSIDE_TRAINING.has(failureCategory(e.reason ?? ''))) unknownCost++;
       spent = spent === null || s === null ? null : spent + s;
       if (e.status === 'completed' && e.fitness !== null && Number.isFinite(e.fitness)) best = Math.min(best, e.fitness);
       if (Number.isFinite(best)) points.push({ x: i + 1, flops: spent, best });
@@ -269,9 +281,6 @@ export async function comparisonChart(
   const { JSDOM } = await import('jsdom');
   const Plot = await import('@observablehq/plot');
   const { document } = new JSDOM('').window;
-  const ys = line.map((p) => p.perplexity);
-  const [lo, hi] = ys.length ? [Math.min(...ys), Math.max(...ys)] : [1, 10];
-  const ratio = lo === hi ? 1.5 : (hi / lo) ** 0.06;
   const palette: Array<[string, string]> = [['#1565c0', 'blue'], ['#c62828', 'red'], ['#2e7d32', 'green'], ['#ef8f00', 'orange'], ['#6a1b9a', 'purple'], ['#00838f', 'teal'], ['#5d4037', 'brown'], ['#455a64', 'slate']];
   const colour = (k: number) => palette[k % palette.length]!;
   // the key, one study a line, above the frame
@@ -289,7 +298,7 @@ export async function comparisonChart(
     marginRight: 24,
     style: { background: 'white', fontSize: '12px', fontFamily: 'sans-serif' },
     x: byFlops ? { label: 'training FLOPs spent by the search (summed over its candidates)', labelAnchor: 'center', grid: true, tickFormat: exponent } : { label: 'candidate', labelAnchor: 'center', grid: true },
-    y: { label: 'best perplexity so far (log scale)', labelAnchor: 'center', type: 'log', grid: true, domain: [lo / ratio, hi * ratio], tickFormat: (v: number) => String(Number(v.toPrecision(3))) },
+    y: { label: 'best perplexity so far (log scale)', labelAnchor: 'center', type: 'log', grid: true, domain: logDomain(line.map((p) => p.perplexity)), tickFormat: (v: number) => String(Number(v.toPrecision(3))) },
     color: { domain: series.map((_, k) => k), range: series.map((_, k) => colour(k)[0]) },
     marks: [
       Plot.line(line, { x: 'x', y: 'perplexity', z: 'study', stroke: 'study', strokeWidth: 2, curve: 'step-after' }),
@@ -299,11 +308,5 @@ export async function comparisonChart(
       Plot.text([key.join('\n')], { frameAnchor: 'top-left', dy: -(top - 30), lineHeight: 1.3, textAnchor: 'start', lineAnchor: 'top' }),
     ],
   }) as unknown as { outerHTML: string; setAttribute(k: string, v: string): void };
-  chart.setAttribute('xmlns', 'http://www.w3.org/2000/svg');
-  const svg = chart.outerHTML;
-  const rows = series.map((s) => s.row);
-  const out = { rows, axis: byFlops ? ('flops' as const) : ('candidates' as const), equalCompute: equal, warnings };
-  if (format === 'svg') return { chart: `<?xml version="1.0" encoding="UTF-8"?>\n${svg}\n`, ...out };
-  const { Resvg } = await import('@resvg/resvg-js');
-  return { chart: new Resvg(svg, { background: 'white', fitTo: { mode: 'width', value: 1520 } }).render().asPng(), ...out };
+  return { chart: await chartFile(chart, format), rows: series.map((s) => s.row), axis: byFlops ? 'flops' : 'candidates', equalCompute: equal, warnings };
 }

@@ -4,7 +4,7 @@ import { createRequire } from 'node:module';
 import { hostname, networkInterfaces } from 'node:os';
 import { dirname, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { maskUrl, redactSecrets, type StudyStore } from '@primer-search/store';
+import { maskUrl, parseStudyLocation, redactSecrets, unpackedStudyFile, type StudyStore } from '@primer-search/store';
 import { StudyData, STATUS_CODES, type TableQuery } from './data.js';
 
 /** The page's own files (next to src/ and dist/ alike). */
@@ -88,6 +88,15 @@ export function errorPage(title: string, message: string): string {
  */
 export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
   const location = maskUrl(o.location);
+  // (a location it cannot parse is the first open's problem, shown on the page)
+  const gzipped = (() => {
+    try {
+      const where = parseStudyLocation(o.location);
+      return where.kind === 'sqlite' && unpackedStudyFile(where.target) !== undefined;
+    } catch {
+      return false;
+    }
+  })();
   let data: StudyData | undefined;
   let store: StudyStore | undefined;
   let problem: string | undefined;
@@ -113,7 +122,7 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
     try {
       if (!data) {
         // a gzipped study is read whole and never written: what failed once fails again (and each try unpacks it)
-        if (/\.gz$/i.test(o.location)) return;
+        if (gzipped) return;
         await attach();
         if (data) send('update', (data as StudyData).version);
       } else if (await data.refresh()) send('update', data.version);

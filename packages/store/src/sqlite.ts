@@ -97,6 +97,11 @@ function checkHeader(location: string, head: Buffer, size: number, what = 'is'):
  */
 export const GZIP_STUDY_LIMIT = 512 * 2 ** 20;
 
+/** The file a gzipped study file (`x.sqlite.gz`) unpacks to (`x.sqlite`), or undefined for a study file that is not gzipped. */
+export function unpackedStudyFile(location: string): string | undefined {
+  return /\.gz$/i.test(location) ? location.slice(0, -3) : undefined;
+}
+
 /** The commands that read a gzipped study as it is. */
 const GZIP_READERS = 'study show, study report, study dna, study ablate, study copy from it, export --study, dashboard';
 
@@ -109,7 +114,7 @@ function gzippedImage(location: string, options: { readonly?: boolean }): Buffer
   if (!options.readonly) {
     throw new StoreError(
       exists
-        ? `${location} is a gzipped study: to write to it, unpack it (gunzip -k ${location}) and give ${location.replace(/\.gz$/i, '')}; the commands that only read a study (${GZIP_READERS}) read it as it is; to delete it, remove the file`
+        ? `${location} is a gzipped study: to write to it, unpack it (gunzip -k ${location}) and give ${unpackedStudyFile(location)}; the commands that only read a study (${GZIP_READERS}) read it as it is; to delete it, remove the file`
         : `${location}: a study is not written gzipped; give a .sqlite file (and gzip it once it is written, to keep or share it)`,
     );
   }
@@ -316,9 +321,9 @@ export class SqliteStudyStore implements StudyStore {
       // reads the whole file: a damaged page is found now, not halfway through a search
       const check = this.db.pragma('quick_check(1)', { simple: true });
       if (check !== 'ok') {
-        const file = location.replace(/\.gz$/i, '');
+        const unpacked = unpackedStudyFile(location);
         throw new StoreError(
-          `${location} is damaged (${String(check).replace(/\s+/g, ' ').slice(0, 160)}): recover what can be saved with ${file === location ? '' : `\`gunzip -k ${location}\`, then `}\`sqlite3 ${file} ".recover" | sqlite3 recovered.sqlite\`, or use a copy made before the damage`,
+          `${location} is damaged (${String(check).replace(/\s+/g, ' ').slice(0, 160)}): recover what can be saved with ${unpacked ? `\`gunzip -k ${location}\`, then ` : ''}\`sqlite3 ${unpacked ?? location} ".recover" | sqlite3 recovered.sqlite\`, or use a copy made before the damage`,
         );
       }
       if (options.diagnose && this.version > 0) {
@@ -347,7 +352,7 @@ export class SqliteStudyStore implements StudyStore {
   static open(location: string, options: { readonly?: boolean; mustExist?: boolean; snapshot?: boolean } = {}): SqliteStudyStore {
     let walMissingBefore = false;
     let image: Buffer | undefined;
-    if (/\.gz$/i.test(location)) return new SqliteStudyStore(location, { ...options, readonly: true }, false, gzippedImage(location, options));
+    if (unpackedStudyFile(location)) return new SqliteStudyStore(location, { ...options, readonly: true }, false, gzippedImage(location, options));
     if (location !== ':memory:') {
       if (existsSync(location)) {
         const head = inspectFile(location);
@@ -421,8 +426,8 @@ export class SqliteStudyStore implements StudyStore {
       return;
     }
     if (readonly && current === 0) throw new StoreError(`${this.location} holds no study (an empty SQLite file)`);
-    const file = this.location.replace(/\.gz$/i, '');
-    const upgrade = file === this.location ? `e.g. primer search --study ${file} --resume` : `gunzip -k ${this.location}, then e.g. primer search --study ${file} --resume`;
+    const unpacked = unpackedStudyFile(this.location);
+    const upgrade = `${unpacked ? `gunzip -k ${this.location}, then ` : ''}e.g. primer search --study ${unpacked ?? this.location} --resume`;
     if (schemaGate(this.location, current, readonly, upgrade) !== 'migrate') return;
     this.db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL)');
     for (const m of MIGRATIONS.filter((m) => m.version > current)) {

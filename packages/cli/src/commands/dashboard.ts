@@ -5,6 +5,7 @@ import { PrimerError, quote } from '@primer-search/core';
 import { maskUrl, openStudyStore, type StudyStore } from '@primer-search/store';
 import type { StudyConfig } from '@primer-search/study';
 import { integer } from '../flags.js';
+import { alignColumns } from '../format.js';
 import { UsageError, type CliIo } from '../io.js';
 import type { CommandResult } from './dna.js';
 import { openForReading } from '../studies.js';
@@ -154,9 +155,7 @@ async function compareStudies(io: CliIo, locations: string[], out: string, forma
       r.best === null ? '-' : r.best.toFixed(3),
       ...(equal === null ? [] : [r.bestAtEqualCompute === null ? '-' : r.bestAtEqualCompute.toFixed(3)]),
     ]);
-    const widths = head.map((h, c) => Math.max(h.length, ...body.map((b) => b[c]!.length)));
-    const fmtRow = (cells: string[]) => cells.map((x, c) => (c === 0 ? x.padEnd(widths[c]!) : x.padStart(widths[c]!))).join('  ').trimEnd();
-    io.stdout(`${[fmtRow(head), ...body.map(fmtRow)].join('\n')}\n`);
+    io.stdout(`${alignColumns([head, ...body])}\n`);
     for (const w of warnings) io.stderr(`note: ${w}\n`);
     io.stderr(`wrote ${out} (${format}, ${Math.round((typeof chart === 'string' ? Buffer.byteLength(chart) : chart.byteLength) / 1024)} KiB): ${rows.length} studies\n`);
   } finally {
