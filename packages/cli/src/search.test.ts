@@ -443,6 +443,10 @@ describe('a search killed with SIGKILL', () => {
       expect(e.reason).toMatch(/^constraint: block_parameters>=0\.95\*seed not kept: block_parameters [\d,]+ < [\d,]+ \(0\.95 x the seed's [\d,]+\)/);
       expect([e.steps, e.trainSeconds, e.backend]).toEqual([0, 0, null]);
     }
+    // study show's "trained" counts the trainings that started: the refused are failures, not trainings
+    const own = evaluations.filter((e) => !e.sameAs);
+    expect(shown.stdout).toContain(`· trained ${own.length - refused.length} · `);
+    expect(shown.stdout).toMatch(new RegExp(`failures by reason: (.*, )?constraint ${refused.length}(,|$)`, 'm'));
     const front = JSON.parse((await run(['study', 'show', whole, '--json'])).stdout).front;
     expect(front.objectives).toEqual(['perplexity', 'parameters']);
     expect(front.members.length).toBeGreaterThan(0);

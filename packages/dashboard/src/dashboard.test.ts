@@ -325,7 +325,10 @@ describe('primer study report of several studies', () => {
       const status = r.status ?? (r.fitness === null ? 'failed' : 'completed');
       const e = evaluation(records[id]!, r.fitness, { seconds: id, status, hurdle: status === 'hurdle' ? 0 : undefined });
       const curve = r.fitness === null ? [] : [{ step: 1, tokens: r.tokens, seconds: 1, perplexity: r.fitness, ...(r.perToken === undefined ? {} : { flops: r.tokens * r.perToken }) }];
-      await store.addEvaluation({ ...e, tokens: r.tokens, curve, ...(r.reason ? { reason: r.reason } : {}), ...(r.reuses?.as === 'function' ? { sameAs: `program-${r.reuses.of}` } : {}) });
+      // as recorded: a refusal before training, or a pool failure, trained nowhere (no step, no backend); a run that diverged at its first step trained on one
+      const nowhere = /^(constraint|invalid|timeout|crashed|out of memory):/.test(r.reason ?? '');
+      const trainedAs = r.tokens > 0 ? {} : nowhere ? { steps: 0, trainSeconds: 0, backend: null, environment: null } : { steps: 0 };
+      await store.addEvaluation({ ...e, ...trainedAs, tokens: r.tokens, curve, ...(r.reason ? { reason: r.reason } : {}), ...(r.reuses?.as === 'function' ? { sameAs: `program-${r.reuses.of}` } : {}) });
     }
     return store;
   }
@@ -392,7 +395,8 @@ describe('primer study report of several studies', () => {
     // its model's FLOPs per token: the seed's as recorded, plus what the compiler plans primer's block to add
     const diverged = 500 * (perToken + plan(primer) - plan(studyConfig(1).seedDna));
     expect(plan(primer)).not.toBe(plan(studyConfig(1).seedDna));
-    expect(r.rows[0]).toEqual({ label: 'a', candidates: 5, trained: 3, flops: 2000 * perToken + diverged, unknownCost: 1, best: 9, bestAtEqualCompute: 10 });
+    // trained: all but the timeout (the run that diverged at its first step was trained, at no recorded cost)
+    expect(r.rows[0]).toEqual({ label: 'a', candidates: 5, trained: 4, flops: 2000 * perToken + diverged, unknownCost: 1, best: 9, bestAtEqualCompute: 10 });
     // the study that trained nothing is left out of the least compute
     expect(r.equalCompute).toBe(1000 * perToken);
     expect(r.rows[1]).toMatchObject({ flops: 0, bestAtEqualCompute: null });
@@ -406,7 +410,7 @@ describe('primer study report of several studies', () => {
     const old = await writeStudy('cmp-old.sqlite', 'evolution', [{ fitness: 9, tokens: 1000 }, { fitness: 7.5, tokens: 1000 }]);
     const o = await comparisonChart([{ store: a, label: 'a' }, { store: old, label: 'old' }], 'png');
     expect([o.axis, o.equalCompute]).toEqual(['candidates', null]);
-    expect(o.rows.map((x) => [x.flops, x.trained, x.best, x.bestAtEqualCompute])).toEqual([[2000 * perToken + diverged, 3, 9, null], [null, 2, 7.5, null]]);
+    expect(o.rows.map((x) => [x.flops, x.trained, x.best, x.bestAtEqualCompute])).toEqual([[2000 * perToken + diverged, 4, 9, null], [null, 2, 7.5, null]]);
     expect(o.warnings).toContainEqual(expect.stringContaining('the cost of some trained results cannot be known (old)'));
     expect(Array.from((o.chart as Uint8Array).slice(0, 4))).toEqual([0x89, 0x50, 0x4e, 0x47]);
     for (const s of [a, nothing, other, old]) await s.close();

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { modelEstimate, planBlock } from '@primer-search/compiler';
 import { escapeText } from '@primer-search/core';
 import type { CandidateView, StudyStore } from '@primer-search/store';
-import { failureCategory, formatBudget, type StudyConfig } from '@primer-search/study';
+import { failureCategory, formatBudget, trainingStarted, type StudyConfig } from '@primer-search/study';
 import { StudyData, type CandidateDetail } from './data.js';
 import { pageFile } from './server.js';
 
@@ -127,7 +127,7 @@ export interface ComparisonRow {
   label: string;
   /** Candidates with a result. */
   candidates: number;
-  /** Candidates trained (not a reused result, not refused before training). */
+  /** Candidates whose training started (`trainingStarted`: not a reused result, not refused before training, not a pool failure that recorded nothing). */
   trained: number;
   /** Training FLOPs its candidates spent, summed (null: some trained result's cost cannot be known). */
   flops: number | null;
@@ -251,8 +251,8 @@ export async function comparisonChart(
     candidates.forEach((c, i) => {
       const e = c.evaluation!;
       const s = cost(c);
-      if (s === null || s > 0) trained++;
-      else if (e.status === 'failed' && ownResult(c) && e.tokens === 0 && OUTSIDE_TRAINING.has(failureCategory(e.reason ?? ''))) unknownCost++;
+      if (ownResult(c) && trainingStarted(e)) trained++;
+      if (e.status === 'failed' && ownResult(c) && e.tokens === 0 && OUTSIDE_TRAINING.has(failureCategory(e.reason ?? ''))) unknownCost++;
       spent = spent === null || s === null ? null : spent + s;
       if (e.status === 'completed' && e.fitness !== null && Number.isFinite(e.fitness)) best = Math.min(best, e.fitness);
       if (Number.isFinite(best)) points.push({ x: i + 1, flops: spent, best });

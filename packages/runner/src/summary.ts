@@ -1,6 +1,6 @@
 import type { CandidateView, EvaluationRecord, StudyStore } from '@primer-search/store';
 import { firstFront } from '@primer-search/search-strategies';
-import { OBJECTIVES, failureCategory, objectiveVector, summarizeFidelity, summarizeRetrain, type FidelitySummary, type RetrainSummary, type StudyConfig } from '@primer-search/study';
+import { OBJECTIVES, failureCategory, objectiveVector, trainingStarted, summarizeFidelity, summarizeRetrain, type FidelitySummary, type RetrainSummary, type StudyConfig } from '@primer-search/study';
 import { SearchError } from './search.js';
 
 export interface LeaderboardEntry {
@@ -22,7 +22,10 @@ export interface StudySummary {
   /** Candidates proposed, and how many of them the strategy has been told. */
   candidates: number;
   told: number;
-  /** Trainings run (one per distinct program that did not compute the same function as one trained before). */
+  /**
+   * Trainings started (one per distinct program that did not compute the same function as one
+   * trained before; programs refused before their first step, e.g. outside a constraint, are not).
+   */
   trained: number;
   /** Candidates whose program had been evaluated before, so not trained again. */
   reused: number;
@@ -104,7 +107,7 @@ export interface MachineSummary {
 export function machinesOf(evaluations: EvaluationRecord[]): MachineSummary[] {
   const rows = new Map<string, MachineSummary & { steps: number }>();
   for (const e of evaluations) {
-    if (e.steps === 0 && e.trainSeconds === 0 && (e.environment?.backend ?? e.backend) === null) continue;
+    if (!trainingStarted(e)) continue;
     const host = e.environment?.host ?? e.machine;
     const backend = e.environment?.backend ?? e.backend;
     const device = e.environment?.device ?? null;
@@ -174,7 +177,7 @@ export async function summarizeStudy(store: StudyStore, top = 10, read?: { candi
     config,
     candidates: candidates.length,
     told: candidates.filter((c) => c.told).length,
-    trained: evaluations.length,
+    trained: evaluations.filter(trainingStarted).length,
     reused: candidates.filter((c) => c.reused).length,
     completed: evaluations.filter((e) => e.status === 'completed').length,
     failed: evaluations.filter((e) => e.status === 'failed').length,

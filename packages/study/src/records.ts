@@ -58,6 +58,17 @@ export interface EvaluationRecord {
   finishedAt: string;
 }
 
+/**
+ * Whether a result's training started: anything but a program refused before its first step
+ * (invalid, outside a constraint, over the memory limit) or a failure the pool recorded with
+ * nothing trained (a timeout, a crashed worker). A run that diverged at its first step was
+ * trained. Results reused from another program (`sameAs`, or another candidate's) are the
+ * caller's to leave out.
+ */
+export function trainingStarted(e: Pick<EvaluationRecord, 'steps' | 'trainSeconds' | 'backend' | 'environment'>): boolean {
+  return e.steps > 0 || e.trainSeconds > 0 || (e.environment?.backend ?? e.backend) !== null;
+}
+
 /** One validation evaluation of a run, as studies keep it. */
 export interface CurveRecord {
   step: number;
