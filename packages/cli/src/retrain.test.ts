@@ -44,8 +44,8 @@ describe('primer study retrain', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/retraining 1 of .*whole\.sqlite: seed \(vanilla\), candidate \d+, candidate \d+, primer-ez · 40 steps per run · seeds 4, 5 · 1 worker/);
     expect(r.stderr).toMatch(/\[8\/8\] primer-ez, seed 5: perplexity [\d.]+/);
-    expect(r.stdout).toMatch(/^program +search ppl +params +steps +perplexity \(mean ± sd\) +speedup vs seed \(geo\. mean\) +perplexity − seed's \(mean\)$/m);
-    expect(r.stdout).toMatch(/^seed \(vanilla\) .* 1\.00x +\(reference\)$/m);
+    expect(r.stdout).toMatch(/^program +search ppl +params +steps +perplexity \(mean ± sd\) +speedup vs seed \(geo\. mean\) +perplexity − seed's \(mean\) +in-context \(mean ± sd\)$/m);
+    expect(r.stdout).toMatch(/^seed \(vanilla\) .* 1\.00x +\(reference\) +-?\d\.\d{3} ± \d\.\d{3}$/m);
     expect(r.stdout).toMatch(/^winner: /m);
     const whole1 = (await runsOf(whole))!;
     expect(whole1).toHaveLength(8);
@@ -71,8 +71,8 @@ describe('primer study retrain', () => {
     // the same leaderboard against primer-ez instead of the seed
     const vsEz = await run(['study', 'retrain', whole, ...RETRAIN, '--baselines', 'primer-ez', '--heads', '2', '--against', 'primer-ez']);
     expect(vsEz.code, vsEz.stderr).toBe(0);
-    expect(vsEz.stdout).toMatch(/^program +search ppl +params +steps +perplexity \(mean ± sd\) +speedup vs primer-ez \(geo\. mean\) +perplexity − primer-ez's \(mean\)$/m);
-    expect(vsEz.stdout).toMatch(/^primer-ez .* 1\.00x +\(reference\)$/m);
+    expect(vsEz.stdout).toMatch(/^program +search ppl +params +steps +perplexity \(mean ± sd\) +speedup vs primer-ez \(geo\. mean\) +perplexity − primer-ez's \(mean\) +in-context \(mean ± sd\)$/m);
+    expect(vsEz.stdout).toMatch(/^primer-ez .* 1\.00x +\(reference\) +-?\d\.\d{3} ± \d\.\d{3}$/m);
     // two seeds: no interval, and it says so
     expect(vsEz.stdout).toContain('2 seeds are too few for a 95% interval or a verdict');
     const vsEzJson = JSON.parse((await run(['study', 'retrain', whole, ...RETRAIN, '--baselines', 'primer-ez', '--heads', '2', '--against', 'primer-ez', '--json'])).stdout);

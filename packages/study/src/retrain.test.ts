@@ -101,6 +101,33 @@ describe('summarizeRetrain', () => {
     expect(failed.table.end).toMatch(/^winner: the seed itself .*: no other program that completed every seed has a lower mean perplexity\. Left out for failing at a seed: candidate 3 \([\d.]+ over the 2 of 3 seeds it completed\)\.$/);
   });
 
+  it("gives each program's in-context score at its last evaluation, mean ± sd over the seeds, and no column for runs that recorded none", () => {
+    const p = plan({ seeds: [1, 2, 3] });
+    const scored = (r: RetrainRun, scores: Array<number | undefined>): RetrainRun => ({ ...r, curve: r.curve.map((c, k) => (scores[k] === undefined ? c : { ...c, inContext: scores[k] })) });
+    const runs = [
+      scored(run(0, 1, [4, 3]), [0.5, 0.1]),
+      scored(run(0, 2, [4, 3]), [0.5, 0.2]),
+      scored(run(0, 3, [4, 3]), [0.5, 0.3]),
+      // the last evaluation's score, not the first's; a seed whose score was not finite is left out and said
+      scored(run(1, 1, [3, 2.9]), [0.9, 0.4]),
+      scored(run(1, 2, [3, 2.8]), [0.9, 0.6]),
+      scored(run(1, 3, [3, 2.7]), [0.9, Number.NaN]),
+    ];
+    const s = summarizeRetrain(p, runs);
+    expect(s.rows[0]!.inContext!.mean).toBeCloseTo(0.2, 12);
+    expect(s.rows[0]!.inContext!.sd).toBeCloseTo(0.1, 12);
+    expect([s.rows[1]!.inContext!.n, s.rows[1]!.inContext!.mean]).toEqual([2, 0.5]);
+    expect(s.table.columns.at(-1)).toBe('in-context (mean ± sd)');
+    expect(s.table.rows[0]!.cells.at(-1)).toBe('0.200 ± 0.100');
+    expect(s.table.rows[1]!.cells.at(-1)).toBe(`0.500 ± ${Math.sqrt(0.02).toFixed(3)} (2 of 3)`);
+    expect(s.table.notes.at(-1)).toMatch(/^in-context: the score at the last evaluation: validation loss over the first eighth of the positions minus over the last eighth .*, mean ± sd over the seeds\.$/);
+    // older runs recorded no score: the table has no such column, nor its note
+    const old = summarizeRetrain(p, runs.map((r) => ({ ...r, curve: r.curve.map(({ inContext: _, ...c }) => c) })));
+    expect(old.rows[0]!.inContext).toBeUndefined();
+    expect(old.table.columns.some((c) => c.startsWith('in-context'))).toBe(false);
+    expect(old.table.notes.some((n) => n.startsWith('in-context'))).toBe(false);
+  });
+
   it('measures against another program when asked (e.g. a reference model), and refuses one the plan does not have', () => {
     const p = plan({ programs: [...plan().programs, { label: 'primer-ez', hash: 'hz', candidate: null, searchFitness: null, dna: {} }] });
     const runs = [1, 2].flatMap((seed) => [run(0, seed, [4, 3 + seed / 10]), run(1, seed, [3.5, 2.5 + seed / 100]), run(2, seed, [3.8, 2.8 + seed / 50])]);

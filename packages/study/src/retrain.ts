@@ -2,6 +2,7 @@ import type { RetrainPlan, RetrainRun } from './records.js';
 import { comparePaired, comparisonNotes, differenceCell, differenceHeader, speedupAxisOf, speedupCell, speedupHeader, type RatioStatistics, type Verdict } from './comparison.js';
 import type { SpeedupAxis } from './speedup.js';
 import { seedStatistics, type SeedStatistics } from './stats.js';
+import { OBJECTIVES } from './objectives.js';
 
 export interface RetrainRow {
   program: number;
@@ -27,6 +28,8 @@ export interface RetrainRow {
   unmeasured: number;
   /** Its final perplexity minus the reference's, paired by seed. */
   perplexityDifference?: SeedStatistics;
+  /** The in-context score at the last evaluation (the `in_context` objective), over the completed seeds that recorded one. */
+  inContext?: SeedStatistics;
   verdict?: Verdict;
 }
 
@@ -69,7 +72,9 @@ function retrainTable(r: Omit<RetrainSummary, 'table'>): RetrainTable {
   const many = n > 1;
   const ref = r.referenceProgram === 0 ? 'seed' : r.reference;
   const theRef = r.referenceProgram === 0 ? 'the seed' : r.reference;
-  const columns = ['program', 'search ppl', 'params', 'steps', many ? 'perplexity (mean ± sd)' : 'perplexity', speedupHeader(ref, n), ...(many ? [differenceHeader(ref, n)] : [])];
+  // (studies from before the score was recorded have none: no column)
+  const scored = r.rows.some((x) => x.inContext);
+  const columns = ['program', 'search ppl', 'params', 'steps', many ? 'perplexity (mean ± sd)' : 'perplexity', speedupHeader(ref, n), ...(many ? [differenceHeader(ref, n)] : []), ...(scored ? [many ? 'in-context (mean ± sd)' : 'in-context'] : [])];
   const rows = r.rows.map((x) => ({
     program: x.program,
     candidate: x.candidate,
@@ -81,6 +86,7 @@ function retrainTable(r: Omit<RetrainSummary, 'table'>): RetrainTable {
       x.perplexity === undefined ? (x.runs ? 'failed' : '-') : `${x.perplexity.mean.toFixed(2)}${many ? ` ± ${x.perplexity.sd.toFixed(2)}` : ''}${x.completed < n ? ` (${x.completed} of ${n} seeds)` : ''}`,
       x.program === r.referenceProgram ? (x.perplexity ? (many ? '1.00x' : '1.00x (reference)') : '-') : speedupCell(x),
       ...(many ? [x.program === r.referenceProgram ? '(reference)' : differenceCell(x)] : []),
+      ...(scored ? [x.inContext ? `${x.inContext.mean.toFixed(3)}${many ? ` ± ${x.inContext.sd.toFixed(3)}` : ''}${x.inContext.n < x.completed ? ` (${x.inContext.n} of ${x.completed})` : ''}` : '-'] : []),
     ],
   }));
   const chosen = r.front ? `the ${r.rows.filter((x) => x.candidate !== null && x.candidate !== 0).length} programs of the Pareto front` : `the ${r.top} best program${r.top === 1 ? '' : 's'}`;
@@ -108,7 +114,13 @@ function retrainTable(r: Omit<RetrainSummary, 'table'>): RetrainTable {
                     ? `its difference from ${theRef} is within the noise`
                     : `yet higher than ${theRef}'s beyond the noise`
             }.${incomplete}`;
-  return { title, columns, rows, notes: comparisonNotes(theRef, r.axis, n), end };
+  const inContextNote = `in-context: ${OBJECTIVES.in_context!.description.replace(/^the in-context score /, 'the score ')}${many ? ', mean ± sd over the seeds' : ''}.`;
+  return { title, columns, rows, notes: [...comparisonNotes(theRef, r.axis, n), ...(scored ? [inContextNote] : [])], end };
+}
+
+function inContextOf(done: RetrainRun[]): Pick<RetrainRow, 'inContext'> {
+  const scores = done.map((r) => OBJECTIVES.in_context!.value(r)).filter((x): x is number => x !== undefined);
+  return scores.length ? { inContext: seedStatistics(scores) } : {};
 }
 
 /**
@@ -146,6 +158,7 @@ export function summarizeRetrain(plan: RetrainPlan, runs: RetrainRun[], against 
       parameters: own.find((r) => r.parameters !== null)?.parameters ?? null,
       steps: own.length ? own.reduce((a, r) => a + r.steps, 0) / own.length : null,
       perplexity: done.length ? seedStatistics(done.map((r) => r.fitness!)) : undefined,
+      ...inContextOf(done),
       paired: c.paired,
       speedup: mineToo ? c.speedup : undefined,
       notReached: mineToo ? c.notReached : 0,
