@@ -144,6 +144,9 @@ describe('summarizeRetrain', () => {
     const at2 = 10 + (10 * (3.5 - 2.84)) / (3.5 - 2.52);
     expect(s.rows[1]!.speedup!.mean).toBeCloseTo(Math.sqrt((20 / at1) * (20 / at2)), 10);
     expect(s.winner).toMatchObject({ label: 'candidate 3', isReference: false });
+    expect(s.table.title).toMatch(/^retraining 1: the seed and the 1 best program of the search, with references · /);
+    // --top 0: the seed alone beside the references, said so
+    expect(summarizeRetrain({ ...p, top: 0, programs: [p.programs[0]!, p.programs[2]!] }, runs.filter((r) => r.program !== 1).map((r) => ({ ...r, program: r.program === 2 ? 1 : 0 }))).table.title).toMatch(/^retraining 1: the seed, with references · 20s per run · /);
     expect(() => summarizeRetrain(p, runs, 3)).toThrow(/retraining 1 has no program 3 to measure against \(it has 3\)/);
     // by default, the seed
     expect(summarizeRetrain(p, runs).referenceProgram).toBe(0);

@@ -90,7 +90,9 @@ function retrainTable(r: Omit<RetrainSummary, 'table'>): RetrainTable {
     ],
   }));
   const chosen = r.front ? `the ${r.rows.filter((x) => x.candidate !== null && x.candidate !== 0).length} programs of the Pareto front` : `the ${r.top} best program${r.top === 1 ? '' : 's'}`;
-  const title = `retraining ${r.id}: the seed and ${chosen} of the search${r.rows.some((x) => x.candidate === null) ? ', with references' : ''} · ${r.budget} per run · seed${many ? 's' : ''} ${r.seeds.join(', ')} · ${r.done} of ${r.total} runs recorded`;
+  // (--top 0: the seed alone, beside references)
+  const searched = r.front || r.top > 0 ? ` and ${chosen} of the search` : '';
+  const title = `retraining ${r.id}: the seed${searched}${r.rows.some((x) => x.candidate === null) ? ', with references' : ''} · ${r.budget} per run · seed${many ? 's' : ''} ${r.seeds.join(', ')} · ${r.done} of ${r.total} runs recorded`;
   const w = r.winner;
   // programs left out of the winner's race because a seed failed: said, whatever their mean
   const partial = r.rows.filter((x) => x.perplexity && x.completed < n);
