@@ -12,6 +12,7 @@ import { loadTrainer } from '../trainer.js';
 import { integer, loadDna, type CommandResult } from './dna.js';
 import { addRunOptions, announceData, budget as budgetArg, checkRunFlags, settingsOf, type RunOptions } from './train.js';
 import { trainingProgress } from '../progress.js';
+import { alignColumns } from '../format.js';
 import type { ModelAblation } from '@primer-search/trainer-gpu';
 
 /** One instruction's ablation over the seeds: the loss it adds when replaced (nats). */
@@ -63,13 +64,12 @@ export function formatAblation(s: AblationSummary): string {
     ['instruction of the main subprogram', 'replaced by its input', 'replaced by zeros'],
     ...s.rows.map((r) => [r.label, r.identityRefused ? 'n/a (widths differ)' : cell(r.identity, many), cell(r.zeros, many)]),
   ];
-  const widths = rows[0]!.map((_, k) => Math.max(...rows.map((r) => r[k]!.length)));
   // the subprogram call the loss depends on most (a call is a part, such as attention; an op may be the block's own sum)
   const calls = s.rows.filter((r) => / = CALL /.test(r.label));
   const largest = [...(calls.length ? calls : s.rows)].sort((a, b) => b.zeros.mean - a.zeros.mean)[0];
   return [
     `ablation of ${s.model} · ${s.budget} per run · seed${many ? 's' : ''} ${s.seeds.join(', ')} · validation loss as trained ${s.loss.mean.toFixed(3)}${many ? ` ± ${s.loss.sd.toFixed(3)}` : ''} nats · in-context score ${s.inContext.mean.toFixed(3)}${many ? ` ± ${s.inContext.sd.toFixed(3)}` : ''}`,
-    ...rows.map((r) => r.map((x, k) => (k === 0 ? x.padEnd(widths[k]!) : x.padStart(widths[k]!))).join('  ')),
+    alignColumns(rows),
     `Δ loss: the validation loss with the instruction replaced in every layer, the weights as trained, minus the loss as trained (nats${many ? ', mean ± sd over the seeds' : ''}). A large Δ: the model's loss depends on that part.`,
     ...(largest ? [`the ${calls.length ? 'call' : 'instruction'} whose removal costs most: ${largest.label} (replaced by zeros: ${signed(largest.zeros.mean)} nats).`] : []),
   ].join('\n') + '\n';

@@ -26,7 +26,7 @@ import {
 import type { RunRecord } from '@primer-search/trainer-gpu';
 import { loadTrainer } from '../trainer.js';
 import { exportLanguageModel } from '../export-model.js';
-import { duration, fmt } from '../format.js';
+import { alignColumns, duration, fmt } from '../format.js';
 import { UsageError, type CliIo } from '../io.js';
 import { trainingProgress } from '../progress.js';
 import { integer, loadDna, type CommandResult } from './dna.js';
@@ -407,8 +407,7 @@ export function compareCommand(program: Command, io: CliIo, result: CommandResul
         ...(many ? [r.model === reference ? '(reference)' : differenceCell(r)] : []),
       ]),
     ];
-    const widths = table[0]!.map((_, c) => Math.max(...table.map((row) => row[c]!.length)));
-    io.stdout(`\n${table.map((row) => row.map((x, c) => (c === 0 ? x.padEnd(widths[c]!) : x.padStart(widths[c]!))).join('  ')).join('\n')}\n`);
+    io.stdout(`\n${alignColumns(table)}\n`);
     io.stdout(
       `\n${records[0]!.record.settings.dataset}, ${formatBudget(o.budget)} per model, ${o.layers} layers, dModel ${o.dModel}, seq ${o.seqLen}, batch ${o.batch}, ${many ? `seeds ${seeds.join(', ')}` : `seed ${o.seed}`}, backend ${describeBackend(backend)}.\n`,
     );
