@@ -1,6 +1,6 @@
 import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { gunzipSync } from 'node:zlib';
+import { gunzipSync, inflateRawSync } from 'node:zlib';
 import Database from 'better-sqlite3';
 import { quote } from '@primer-search/core';
 import { StoreError } from './errors.js';
@@ -131,11 +131,19 @@ function gzippedImage(location: string, options: { readonly?: boolean }): Buffer
   }
   let image: Buffer;
   try {
-    image = gunzipSync(packed, { maxOutputLength: GZIP_STUDY_LIMIT });
+    try {
+      image = gunzipSync(packed, { maxOutputLength: GZIP_STUDY_LIMIT });
+    } catch (e) {
+      // bytes after whole gzip members (gzip -d ignores them with a warning): the members, their checksums verified, else the first error
+      const member = (e as { code?: string }).code === 'Z_DATA_ERROR' ? gzipMembers(packed) : undefined;
+      if (!member) throw e;
+      image = gunzipSync(member, { maxOutputLength: GZIP_STUDY_LIMIT });
+    }
   } catch (e) {
     const code = (e as { code?: string }).code;
     if (code === 'ERR_BUFFER_TOO_LARGE') throw new StoreError(`${location} unpacks to more than ${GZIP_STUDY_LIMIT / 2 ** 20} MiB, too much to read in memory: unpack it (gunzip -k ${location}) and give the .sqlite file`);
     if (code === 'Z_BUF_ERROR') throw new StoreError(`${location} is cut short (its gzip stream ends early): copied or downloaded only in part? restore a whole copy`);
+    if (packed[0] === 0x1f && packed[1] === 0x8b) throw new StoreError(`${location} is gzipped but damaged: its compressed data cannot be unpacked (${code ?? 'unreadable'}): restore a whole copy`);
     throw new StoreError(`${location} is not a gzip file, though its name ends in .gz (${code ?? 'unreadable'}): give the study file itself`);
   }
   checkHeader(location, image.subarray(0, 100), image.length, 'unpacks to a file that is');
@@ -143,6 +151,32 @@ function gzippedImage(location: string, options: { readonly?: boolean }): Buffer
   image[18] = 1;
   image[19] = 1;
   return image;
+}
+
+/**
+ * The gzip members a file starts with (RFC 1952: each a header, a deflate stream, its CRC-32 and
+ * size), where bytes that do not start another member follow them (as gzip -d, which ignores
+ * them); undefined when the file does not start as one, a stream does not end, or nothing follows.
+ */
+function gzipMembers(packed: Buffer): Buffer | undefined {
+  const gzipAt = (k: number) => packed[k] === 0x1f && packed[k + 1] === 0x8b;
+  let end = 0;
+  try {
+    while (end < packed.length && gzipAt(end)) {
+      if (packed[end + 2] !== 8) return undefined;
+      const flags = packed[end + 3]!;
+      let at = end + 10;
+      if (flags & 4) at += 2 + packed.readUInt16LE(at);
+      for (const bit of [8, 16]) if (flags & bit) at = packed.indexOf(0, at) + 1 || packed.length;
+      if (flags & 2) at += 2;
+      const { engine } = inflateRawSync(packed.subarray(at), { info: true, maxOutputLength: GZIP_STUDY_LIMIT }) as unknown as { engine: { bytesWritten: number } };
+      end = at + engine.bytesWritten + 8;
+    }
+  } catch (e) {
+    if ((e as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') throw e;
+    return undefined;
+  }
+  return end > 0 && end < packed.length ? packed.subarray(0, end) : undefined;
 }
 
 /** The file as an image to open in memory: its WAL-mode flag set back to a rollback journal (bytes 18-19), which SQLite needs to open an image. */

@@ -327,6 +327,29 @@ describe('SqliteStudyStore diagnoses bad files', () => {
     const notGzip = join(d, 'plain.sqlite.gz');
     copyFileSync(file, notGzip);
     expect(await refusal(() => SqliteStudyStore.open(notGzip, { readonly: true }))).toContain('is not a gzip file, though its name ends in .gz');
+    // bytes after the whole gzip stream, which gzip -d ignores with a warning: the stream is read, its checksum verified
+    const trailing = join(d, 'trailing.sqlite.gz');
+    writeFileSync(trailing, Buffer.concat([readFileSync(gz), Buffer.from('appended by a careless copy')]));
+    const t = SqliteStudyStore.open(trailing, { readonly: true, snapshot: true });
+    expect((await t.candidates()).map((c) => c.evaluation?.fitness)).toEqual(Array.from({ length: 40 }, (_, i) => 10 + i));
+    await t.close();
+    // a stream damaged inside (one byte of its compressed data flipped): gzipped, but damaged
+    const flipped = readFileSync(gz);
+    flipped[Math.floor(flipped.length / 2)]! ^= 0xff;
+    const damaged = join(d, 'damaged.sqlite.gz');
+    writeFileSync(damaged, flipped);
+    expect(await refusal(() => SqliteStudyStore.open(damaged, { readonly: true }))).toMatch(/damaged\.sqlite\.gz is gzipped but damaged: its compressed data cannot be unpacked \(Z_DATA_ERROR\)/);
+    // a whole stream followed by a damaged one: not read as if whole
+    writeFileSync(damaged, Buffer.concat([readFileSync(gz), flipped]));
+    expect(await refusal(() => SqliteStudyStore.open(damaged, { readonly: true }))).toContain('is gzipped but damaged');
+    // two members (gzip's concatenation) and then other bytes: both members, as gzip -d reads them
+    const image = readFileSync(file);
+    const half = 5 * 4096;
+    expect(image.length).toBeGreaterThan(half);
+    writeFileSync(trailing, Buffer.concat([gzipSync(image.subarray(0, half)), gzipSync(image.subarray(half)), Buffer.from('tail')]));
+    const two = SqliteStudyStore.open(trailing, { readonly: true, snapshot: true });
+    expect((await two.candidates())).toHaveLength(40);
+    await two.close();
     const notSqlite = join(d, 'text.sqlite.gz');
     writeFileSync(notSqlite, gzipSync('hello, this is not a database at all, just some text that is long enough to look at'));
     expect(await refusal(() => SqliteStudyStore.open(notSqlite, { readonly: true }))).toContain('unpacks to a file that is not a SQLite file');
