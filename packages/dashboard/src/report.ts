@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { modelEstimate, planBlock } from '@primer-search/compiler';
 import { escapeText } from '@primer-search/core';
 import type { CandidateView, StudyStore } from '@primer-search/store';
-import { failureCategory, formatBudget, trainingStarted, type StudyConfig } from '@primer-search/study';
+import { failureCategory, formatBudget, trainingRecorded, type StudyConfig } from '@primer-search/study';
 import { StudyData, type CandidateDetail } from './data.js';
 import { pageFile } from './server.js';
 
@@ -127,7 +127,7 @@ export interface ComparisonRow {
   label: string;
   /** Candidates with a result. */
   candidates: number;
-  /** Candidates whose training started (`trainingStarted`: not a reused result, not refused before training, not a pool failure that recorded nothing). */
+  /** Candidates whose training is recorded (`trainingRecorded`: not a reused result, not refused before training, not a pool failure that recorded nothing, which `unknownCost` counts). */
   trained: number;
   /** Training FLOPs its candidates spent, summed (null: some trained result's cost cannot be known). */
   flops: number | null;
@@ -251,7 +251,7 @@ export async function comparisonChart(
     candidates.forEach((c, i) => {
       const e = c.evaluation!;
       const s = cost(c);
-      if (ownResult(c) && trainingStarted(e)) trained++;
+      if (ownResult(c) && trainingRecorded(e)) trained++;
       if (e.status === 'failed' && ownResult(c) && e.tokens === 0 && OUTSIDE_TRAINING.has(failureCategory(e.reason ?? ''))) unknownCost++;
       spent = spent === null || s === null ? null : spent + s;
       if (e.status === 'completed' && e.fitness !== null && Number.isFinite(e.fitness)) best = Math.min(best, e.fitness);

@@ -1,6 +1,6 @@
 import type { CandidateView, EvaluationRecord, StudyStore } from '@primer-search/store';
 import { firstFront } from '@primer-search/search-strategies';
-import { OBJECTIVES, failureCategory, objectiveVector, trainingStarted, summarizeFidelity, summarizeRetrain, type FidelitySummary, type RetrainSummary, type StudyConfig } from '@primer-search/study';
+import { OBJECTIVES, failureCategory, objectiveVector, trainingRecorded, summarizeFidelity, summarizeRetrain, type FidelitySummary, type RetrainSummary, type StudyConfig } from '@primer-search/study';
 import { SearchError } from './search.js';
 
 export interface LeaderboardEntry {
@@ -23,8 +23,9 @@ export interface StudySummary {
   candidates: number;
   told: number;
   /**
-   * Trainings started (one per distinct program that did not compute the same function as one
-   * trained before; programs refused before their first step, e.g. outside a constraint, are not).
+   * Trainings recorded (`trainingRecorded`: one per distinct program that did not compute the
+   * same function as one trained before; not programs refused before their first step, e.g.
+   * outside a constraint, nor pool failures that recorded nothing, e.g. a timeout).
    */
   trained: number;
   /** Candidates whose program had been evaluated before, so not trained again. */
@@ -107,7 +108,7 @@ export interface MachineSummary {
 export function machinesOf(evaluations: EvaluationRecord[]): MachineSummary[] {
   const rows = new Map<string, MachineSummary & { steps: number }>();
   for (const e of evaluations) {
-    if (!trainingStarted(e)) continue;
+    if (!trainingRecorded(e)) continue;
     const host = e.environment?.host ?? e.machine;
     const backend = e.environment?.backend ?? e.backend;
     const device = e.environment?.device ?? null;
@@ -177,7 +178,7 @@ export async function summarizeStudy(store: StudyStore, top = 10, read?: { candi
     config,
     candidates: candidates.length,
     told: candidates.filter((c) => c.told).length,
-    trained: evaluations.filter(trainingStarted).length,
+    trained: evaluations.filter(trainingRecorded).length,
     reused: candidates.filter((c) => c.reused).length,
     completed: evaluations.filter((e) => e.status === 'completed').length,
     failed: evaluations.filter((e) => e.status === 'failed').length,

@@ -143,7 +143,7 @@ function gzippedImage(location: string, options: { readonly?: boolean }): Buffer
     const code = (e as { code?: string }).code;
     if (code === 'ERR_BUFFER_TOO_LARGE') throw new StoreError(`${location} unpacks to more than ${GZIP_STUDY_LIMIT / 2 ** 20} MiB, too much to read in memory: unpack it (gunzip -k ${location}) and give the .sqlite file`);
     if (code === 'Z_BUF_ERROR') throw new StoreError(`${location} is cut short (its gzip stream ends early): copied or downloaded only in part? restore a whole copy`);
-    if (packed[0] === 0x1f && packed[1] === 0x8b) throw new StoreError(`${location} is gzipped but damaged: its compressed data cannot be unpacked (${code ?? 'unreadable'}): restore a whole copy`);
+    if (packed[0] === 0x1f && packed[1] === 0x8b) throw new StoreError(`${location} is gzipped but damaged: its compressed data cannot be unpacked or fails its checksum (${code ?? 'unreadable'}): restore a whole copy`);
     throw new StoreError(`${location} is not a gzip file, though its name ends in .gz (${code ?? 'unreadable'}): give the study file itself`);
   }
   checkHeader(location, image.subarray(0, 100), image.length, 'unpacks to a file that is');

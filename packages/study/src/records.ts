@@ -59,14 +59,15 @@ export interface EvaluationRecord {
 }
 
 /**
- * Whether a result's training started: anything but a program refused before its first step
- * (invalid, outside a constraint, over the memory limit) or a failure the pool recorded with
- * nothing trained (a timeout, a crashed worker). A run that diverged at its first step was
- * trained. Results reused from another program (`sameAs`, or another candidate's) are the
- * caller's to leave out.
+ * Whether a result records training: steps, seconds, or the backend it trained on (a run that
+ * diverged at its first step records its backend). A program refused before its first step
+ * (invalid, outside a constraint, over the memory estimate) records none; nor does a failure the
+ * pool recorded for the job (a timeout, a crashed worker: `failedResult`), which may have
+ * trained for a while, unrecorded. Results reused from another program (`sameAs`, or another
+ * candidate's) are the caller's to leave out.
  */
-export function trainingStarted(e: Pick<EvaluationRecord, 'steps' | 'trainSeconds' | 'backend' | 'environment'>): boolean {
-  return e.steps > 0 || e.trainSeconds > 0 || (e.environment?.backend ?? e.backend) !== null;
+export function trainingRecorded(e: Pick<EvaluationRecord, 'steps' | 'trainSeconds' | 'backend' | 'environment'>): boolean {
+  return e.steps > 0 || e.trainSeconds > 0 || (e.environment?.backend ?? e.backend) != null;
 }
 
 /** One validation evaluation of a run, as studies keep it. */

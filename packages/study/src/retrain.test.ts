@@ -119,7 +119,11 @@ describe('summarizeRetrain', () => {
     expect([s.rows[1]!.inContext!.n, s.rows[1]!.inContext!.mean]).toEqual([2, 0.5]);
     expect(s.table.columns.at(-1)).toBe('in-context (mean ± sd)');
     expect(s.table.rows[0]!.cells.at(-1)).toBe('0.200 ± 0.100');
-    expect(s.table.rows[1]!.cells.at(-1)).toBe(`0.500 ± ${Math.sqrt(0.02).toFixed(3)} (2 of 3)`);
+    expect(s.table.rows[1]!.cells.at(-1)).toBe(`0.500 ± ${Math.sqrt(0.02).toFixed(3)} (2 of 3 seeds)`);
+    // a seed still to run: counted against the plan's seeds, as the perplexity column counts them
+    const partial = summarizeRetrain(p, runs.filter((r) => !(r.program === 0 && r.seed === 3)));
+    expect(partial.table.rows[0]!.cells.at(-1)).toBe(`0.150 ± ${Math.sqrt(0.005).toFixed(3)} (2 of 3 seeds)`);
+    expect(partial.table.rows[0]!.cells[4]).toMatch(/ \(2 of 3 seeds\)$/);
     expect(s.table.notes.at(-1)).toMatch(/^in-context: the score at the last evaluation: validation loss over the first eighth of the positions minus over the last eighth .*, mean ± sd over the seeds\.$/);
     // older runs recorded no score: the table has no such column, nor its note
     const old = summarizeRetrain(p, runs.map((r) => ({ ...r, curve: r.curve.map(({ inContext: _, ...c }) => c) })));

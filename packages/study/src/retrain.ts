@@ -86,7 +86,8 @@ function retrainTable(r: Omit<RetrainSummary, 'table'>): RetrainTable {
       x.perplexity === undefined ? (x.runs ? 'failed' : '-') : `${x.perplexity.mean.toFixed(2)}${many ? ` ± ${x.perplexity.sd.toFixed(2)}` : ''}${x.completed < n ? ` (${x.completed} of ${n} seeds)` : ''}`,
       x.program === r.referenceProgram ? (x.perplexity ? (many ? '1.00x' : '1.00x (reference)') : '-') : speedupCell(x),
       ...(many ? [x.program === r.referenceProgram ? '(reference)' : differenceCell(x)] : []),
-      ...(scored ? [x.inContext ? `${x.inContext.mean.toFixed(3)}${many ? ` ± ${x.inContext.sd.toFixed(3)}` : ''}${x.inContext.n < x.completed ? ` (${x.inContext.n} of ${x.completed})` : ''}` : '-'] : []),
+      // (over the seeds that recorded one, said as the perplexity column says its seeds)
+      ...(scored ? [x.inContext ? `${x.inContext.mean.toFixed(3)}${many ? ` ± ${x.inContext.sd.toFixed(3)}` : ''}${x.inContext.n < n ? ` (${x.inContext.n} of ${n} seeds)` : ''}` : '-'] : []),
     ],
   }));
   const chosen = r.front ? `the ${r.rows.filter((x) => x.candidate !== null && x.candidate !== 0).length} programs of the Pareto front` : `the ${r.top} best program${r.top === 1 ? '' : 's'}`;
