@@ -388,6 +388,8 @@ describe('primer study report of several studies', () => {
       // diverged at its first step: no tokens, and not a cost unknown
       { fitness: null, tokens: 0, reason: 'diverged: the training loss stopped being finite at step 1' },
       { fitness: 9, tokens: 1000, perToken },
+      // a timeout whose last progress report recorded 300 tokens: trained, costed by its program's plan
+      { fitness: null, tokens: 300, reason: 'timeout: no result after 600s', dna: primer },
     ]);
     const nothing = await writeStudy('cmp-none.sqlite', 'random', [{ fitness: null, tokens: 0, reason: 'constraint: not kept' }]);
     const other = await writeStudy('cmp-other.sqlite', 'random', [{ fitness: 20, tokens: 1000, perToken }], { dataset: 'lm1b' });
@@ -395,8 +397,9 @@ describe('primer study report of several studies', () => {
     // its model's FLOPs per token: the seed's as recorded, plus what the compiler plans primer's block to add
     const diverged = 500 * (perToken + plan(primer) - plan(studyConfig(1).seedDna));
     expect(plan(primer)).not.toBe(plan(studyConfig(1).seedDna));
-    // trained: all but the timeout (the run that diverged at its first step was trained, at no recorded cost)
-    expect(r.rows[0]).toEqual({ label: 'a', candidates: 5, trained: 4, flops: 2000 * perToken + diverged, unknownCost: 1, best: 9, bestAtEqualCompute: 10 });
+    // trained: all but the timeout that recorded nothing (the run that diverged at its first step was trained, at no recorded cost)
+    const timedOut = 300 * (perToken + plan(primer) - plan(studyConfig(1).seedDna));
+    expect(r.rows[0]).toEqual({ label: 'a', candidates: 6, trained: 5, flops: 2000 * perToken + diverged + timedOut, unknownCost: 1, best: 9, bestAtEqualCompute: 10 });
     // the study that trained nothing is left out of the least compute
     expect(r.equalCompute).toBe(1000 * perToken);
     expect(r.rows[1]).toMatchObject({ flops: 0, bestAtEqualCompute: null });
@@ -410,7 +413,7 @@ describe('primer study report of several studies', () => {
     const old = await writeStudy('cmp-old.sqlite', 'evolution', [{ fitness: 9, tokens: 1000 }, { fitness: 7.5, tokens: 1000 }]);
     const o = await comparisonChart([{ store: a, label: 'a' }, { store: old, label: 'old' }], 'png');
     expect([o.axis, o.equalCompute]).toEqual(['candidates', null]);
-    expect(o.rows.map((x) => [x.flops, x.trained, x.best, x.bestAtEqualCompute])).toEqual([[2000 * perToken + diverged, 4, 9, null], [null, 2, 7.5, null]]);
+    expect(o.rows.map((x) => [x.flops, x.trained, x.best, x.bestAtEqualCompute])).toEqual([[2000 * perToken + diverged + timedOut, 5, 9, null], [null, 2, 7.5, null]]);
     expect(o.warnings).toContainEqual(expect.stringContaining('the cost of some trained results cannot be known (old)'));
     expect(Array.from((o.chart as Uint8Array).slice(0, 4))).toEqual([0x89, 0x50, 0x4e, 0x47]);
     for (const s of [a, nothing, other, old]) await s.close();

@@ -143,9 +143,11 @@ export interface ComparisonRow {
 }
 
 /**
- * Failures outside training (the pool's: `failedResult` records no tokens), which may have
- * trained for a while; a failure in training records the tokens it trained (a run that diverged
- * at its first step, none), and one before training (invalid, a constraint) trained nothing.
+ * Failures outside training's own record (the pool's, an exception: `failedResult`), which
+ * record the tokens of their last progress report; one with none (a failure before its first
+ * report, or a record from before they were kept) may still have trained for a while, at a cost
+ * unknown. A failure in training records the tokens it trained (a run that diverged at its first
+ * step, none), and one before training (invalid, a constraint) trained nothing.
  */
 const OUTSIDE_TRAINING = new Set(['timeout', 'crashed', 'out of memory', 'error']);
 

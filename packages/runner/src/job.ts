@@ -1,5 +1,5 @@
 import { blameOf, isOutOfMemory, isPrimerError } from '@primer-search/core';
-import { budgetProgress, encodeWeights, weightsToBase64, environmentFailure, trainingEnvironment, failedResult, type EvaluationJob, type JobOutcome, type JobProgress, type RunSettings } from '@primer-search/study';
+import { budgetProgress, encodeWeights, weightsToBase64, environmentFailure, trainingEnvironment, failedResult, trainedSoFar, type EvaluationJob, type JobOutcome, type JobProgress, type RunSettings, type TrainedSoFar } from '@primer-search/study';
 import { runExperiment, selectBackend } from '@primer-search/trainer-gpu';
 import { programBehaviour } from './behaviour.js';
 import { importPlugins } from './plugins.js';
@@ -19,10 +19,10 @@ export function reasonOf(e: unknown): string {
 }
 
 /** An exception as what the job ends with: the program's failure, or the environment's. */
-export function outcomeOfError(job: Pick<EvaluationJob, 'candidate' | 'hash' | 'hurdles'>, e: unknown): JobOutcome {
+export function outcomeOfError(job: Pick<EvaluationJob, 'candidate' | 'hash' | 'hurdles'>, e: unknown, trained?: TrainedSoFar): JobOutcome {
   const message = e instanceof Error ? e.message : String(e);
   if (!isOutOfMemory(e) && blameOf(e) === 'environment') return environmentFailure(job, message);
-  return failedResult(job, reasonOf(e));
+  return failedResult(job, reasonOf(e), trained);
 }
 
 /**
@@ -46,8 +46,12 @@ export async function evaluateCandidate(job: EvaluationJob, onProgress?: (p: Job
   const abort = new AbortController();
   let stoppedAt: number | undefined;
   const settings: RunSettings = { ...job.settings, train: { ...job.settings.train, checkpoints: job.checkpoints ?? job.hurdles.map((h) => h.fraction) } };
+  // what an exception in training leaves recorded: the last progress, on the backend chosen
+  let last: JobProgress | undefined;
+  let chosen: string | null = null;
   try {
     const backend = await selectBackend(settings.backend);
+    chosen = backend.choice;
     const behaviour = job.behaviours ? await programBehaviour(backend.tf, job.dna, settings) : null;
     if (behaviour !== null && job.behaviours!.includes(behaviour)) return { candidate: job.candidate, hash: job.hash, status: 'equivalent', behaviour };
     let weights: string | undefined;
@@ -69,7 +73,10 @@ export async function evaluateCandidate(job: EvaluationJob, onProgress?: (p: Job
             }
           }
         : undefined,
-      onProgress: (e) => onProgress?.({ candidate: job.candidate, progress: e.progress, step: e.step, trainLoss: e.trainLoss }),
+      onProgress: (e) => {
+        last = { candidate: job.candidate, progress: e.progress, step: e.step, trainLoss: e.trainLoss, tokens: e.tokens, seconds: e.seconds };
+        onProgress?.(last);
+      },
       onEvaluation: (e) => {
         const progress = budgetProgress(settings.budget, { seconds: e.seconds, steps: e.step, tokens: e.tokens, flops: e.flops });
         job.hurdles.forEach((h, k) => {
@@ -116,6 +123,6 @@ export async function evaluateCandidate(job: EvaluationJob, onProgress?: (p: Job
     }
     return { ...base, status: 'failed', fitness: null, hurdle: null, reason: `error: training ended as ${r.status}` };
   } catch (e) {
-    return outcomeOfError(job, e);
+    return outcomeOfError(job, e, trainedSoFar(last, chosen));
   }
 }

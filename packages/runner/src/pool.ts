@@ -1,7 +1,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { environmentFailure, failedResult, isEnvironmentFailure, type EvaluationJob, type JobOutcome, type JobProgress } from '@primer-search/study';
+import { environmentFailure, failedResult, isEnvironmentFailure, trainedSoFar, type EvaluationJob, type JobOutcome, type JobProgress } from '@primer-search/study';
 import type { FromWorker, ToWorker } from './worker.js';
 
 export interface RunJobOptions {
@@ -108,8 +108,13 @@ export class LocalWorkerPool implements EvaluationPool {
         w.busy = false;
         resolve(r);
       };
+      // the job's last progress: what a timeout or a crash leaves recorded (up to half a second behind, as the worker reports it)
+      let last: JobProgress | undefined;
       const onMessage = (m: FromWorker) => {
-        if (m.type === 'progress' && m.progress.candidate === job.candidate) options.onProgress?.(m.progress);
+        if (m.type === 'progress' && m.progress.candidate === job.candidate) {
+          last = m.progress;
+          options.onProgress?.(m.progress);
+        }
         if (m.type === 'result' && m.result.candidate === job.candidate) {
           // a process that ends after this result is never handed the next job
           if (m.retiring) {
@@ -127,12 +132,12 @@ export class LocalWorkerPool implements EvaluationPool {
         const how = signal ? `killed by ${signal}` : `exit code ${code}`;
         // stopped from outside (Ctrl-C, systemctl stop, kill): the machine's doing, never the program's
         if (signal && STOP_SIGNALS.has(signal)) return finish(environmentFailure(job, `${INTERRUPTED}: the worker process was stopped (${how})`));
-        finish(failedResult(job, oom ? `out of memory: the worker died (${how})` : `crashed: the worker died (${how})${detail ? `: ${detail}` : ''}`));
+        finish(failedResult(job, oom ? `out of memory: the worker died (${how})` : `crashed: the worker died (${how})${detail ? `: ${detail}` : ''}`, trainedSoFar(last)));
       };
       const timer = setTimeout(() => {
         w.dead = true;
         w.child.kill('SIGKILL');
-        finish(failedResult(job, `timeout: no result after ${options.timeoutSeconds}s`));
+        finish(failedResult(job, `timeout: no result after ${options.timeoutSeconds}s`, trainedSoFar(last)));
       }, options.timeoutSeconds * 1000);
       w.child.on('message', onMessage);
       w.child.on('exit', onExit);

@@ -260,8 +260,16 @@ describe('LocalWorkerPool', () => {
       const crash = await pool.run(job(withOp('TEST_CRASH')), { timeoutSeconds: 120 });
       expect(crash.status).toBe('failed');
       expect((crash as JobResult).reason).toMatch(/^crashed: the worker died \(exit code 7\)/);
+      // a crash before its first step: nothing trained, nothing recorded
+      expect([(crash as JobResult).steps, (crash as JobResult).tokens, (crash as JobResult).backend]).toEqual([0, 0, null]);
       const slow = await pool.run(job(seedDna, { settings: settings({ budget: { kind: 'seconds', seconds: 60 } }) }), { timeoutSeconds: 4 });
       expect((slow as JobResult).reason).toBe('timeout: no result after 4s');
+      // what it had trained by its last progress report is recorded, so a study counts that training and its cost
+      const s = slow as JobResult;
+      expect(s.steps).toBeGreaterThan(0);
+      expect(s.tokens).toBe(s.steps * 4 * 16);
+      expect(s.trainSeconds).toBeGreaterThan(0);
+      expect(s.trainSeconds).toBeLessThanOrEqual(4);
       const hog = await pool.run(job(withOp('TEST_HOG')), { timeoutSeconds: 120 });
       expect((hog as JobResult).reason).toMatch(/^out of memory/);
       const fine = await pool.run(job(seedDna), { timeoutSeconds: 120 });
@@ -274,6 +282,16 @@ describe('LocalWorkerPool', () => {
     } finally {
       await pool.close();
     }
+  });
+
+  it('an error in the middle of training records what was trained by then, on its backend', async () => {
+    // (the op fails at its third application: the block is applied to build the model and record its training step, then at the first evaluation, here half-way)
+    const r = (await new InProcessPool().run(job(withOp('TEST_FAIL_LATER'), { settings: settings({ budget: { kind: 'steps', steps: 40 } }), hurdles: [{ fraction: 0.5, threshold: null }] }), { timeoutSeconds: 120 })) as JobResult;
+    expect([r.status, r.reason]).toEqual(['failed', 'error: a failure in the middle of training']);
+    expect(r.steps).toBeGreaterThan(0);
+    expect(r.steps).toBeLessThan(40);
+    expect(r.tokens).toBe(r.steps * 4 * 16);
+    expect(r.backend).toBe('wasm');
   });
 
   it('a worker process stopped from outside (SIGTERM, SIGHUP) is an interruption, never the program\'s failure; a search stopping meanwhile records nothing', async () => {

@@ -83,6 +83,23 @@ export interface JobProgress {
   progress: number;
   step: number;
   trainLoss: number;
+  /** Tokens trained and seconds of training so far (absent from workers of older versions). */
+  tokens?: number;
+  seconds?: number;
+}
+
+/** What a job had trained when it failed outside its training's own record: its last progress, and the backend it ran on where known. */
+export interface TrainedSoFar {
+  steps: number;
+  tokens: number;
+  trainSeconds: number;
+  backend?: string | null;
+}
+
+/** What `progress` says was trained (undefined: nothing, or nothing known). */
+export function trainedSoFar(progress: JobProgress | undefined, backend: string | null = null): TrainedSoFar | undefined {
+  if (!progress || !(progress.step > 0)) return undefined;
+  return { steps: progress.step, tokens: progress.tokens ?? 0, trainSeconds: progress.seconds ?? 0, backend };
 }
 
 export const FAILURE_CATEGORIES = ['invalid', 'constraint', 'diverged', 'out of memory', 'timeout', 'crashed', 'error'] as const;
@@ -92,7 +109,12 @@ export function failureCategory(reason: string): string {
   return FAILURE_CATEGORIES.find((c) => reason.startsWith(`${c}:`) || reason === c) ?? 'error';
 }
 
-export function failedResult(job: Pick<EvaluationJob, 'candidate' | 'hash' | 'hurdles'>, reason: string): JobResult {
+/**
+ * A failure recorded for the job rather than by its training (a timeout, a crashed worker, an
+ * exception): with `trained`, what it had trained by then (its last progress), so that a study
+ * counts that training and its cost; without, nothing.
+ */
+export function failedResult(job: Pick<EvaluationJob, 'candidate' | 'hash' | 'hurdles'>, reason: string, trained?: TrainedSoFar): JobResult {
   return {
     candidate: job.candidate,
     hash: job.hash,
@@ -102,10 +124,10 @@ export function failedResult(job: Pick<EvaluationJob, 'candidate' | 'hash' | 'hu
     reason,
     curve: [],
     atHurdles: job.hurdles.map(() => null),
-    steps: 0,
-    tokens: 0,
-    trainSeconds: 0,
-    backend: null,
+    steps: trained?.steps ?? 0,
+    tokens: trained?.tokens ?? 0,
+    trainSeconds: trained?.trainSeconds ?? 0,
+    backend: trained?.backend ?? null,
     environment: null,
     parameters: null,
   };

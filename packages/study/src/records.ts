@@ -61,9 +61,10 @@ export interface EvaluationRecord {
 /**
  * Whether a result records training: steps, seconds, or the backend it trained on (a run that
  * diverged at its first step records its backend). A program refused before its first step
- * (invalid, outside a constraint, over the memory estimate) records none; nor does a failure the
- * pool recorded for the job (a timeout, a crashed worker: `failedResult`), which may have
- * trained for a while, unrecorded. Results reused from another program (`sameAs`, or another
+ * (invalid, outside a constraint, over the memory estimate) records none; a failure recorded for
+ * the job (a timeout, a crashed worker, an exception: `failedResult`) records what its last
+ * progress report said it had trained, so none when it failed before its first report (or was
+ * recorded before these were kept), though it may have trained for a while. Results reused from another program (`sameAs`, or another
  * candidate's) are the caller's to leave out.
  */
 export function trainingRecorded(e: Pick<EvaluationRecord, 'steps' | 'trainSeconds' | 'backend' | 'environment'>): boolean {

@@ -38,3 +38,24 @@ if (!primitives.has('TEST_ALLOC_FAIL')) {
     }),
   );
 }
+if (!primitives.has('TEST_FAIL_LATER')) {
+  // (applied when a forward pass is built: the model's, its recorded training step, then each evaluation's)
+  let applied = 0;
+  primitives.register(
+    'TEST_FAIL_LATER',
+    definePrimitive({
+      name: 'TEST_FAIL_LATER',
+      doc: 'passes its input through, then throws from its 3rd application on (a test fixture: an error in the middle of training)',
+      category: 'unary',
+      arity: 1,
+      sequenceMixing: 'none',
+      outputWidth: ([w]) => ({ width: w! }),
+      flops: () => 0,
+      apply: (_tf, [x]) => {
+        if (++applied >= 3) throw new Error('a failure in the middle of training');
+        return x!;
+      },
+      code: ({ input1 }) => input1,
+    }),
+  );
+}
