@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { createServer, type AddressInfo } from 'node:net';
-import { validateDna } from '@primer-search/dna';
+import { dnaHash, validateDna } from '@primer-search/dna';
 import { builtinPrimitives } from '@primer-search/primitives';
 import { describe, expect, it } from 'vitest';
 import { buildProgram, main, numberedPath, type CliIo } from './index.js';
@@ -53,6 +53,46 @@ describe('primer primitives', () => {
     const r = await run(['primitives']);
     expect(r.stdout.split('\n')[0]).toMatch(/^OP +ARITY +READS +SEQUENCE +COMPUTES$/);
     expect(r.stdout).toContain('39 primitives.');
+  });
+});
+
+describe('primer dna changes', () => {
+  it("lists what makes a winner from its seed, and writes each change alone, inserted into the seed and removed from the winner", async () => {
+    const seed = JSON.parse(readFileSync(VANILLA, 'utf8'));
+    // the search's kind of winner: attention's call replaced by a causal convolution, the ReLU's scale raised
+    const w = structuredClone(seed);
+    const main = w.subprograms[0].instructions;
+    const call = main.findIndex((i: { op: string; target?: number }) => i.op === 'CALL' && w.subprograms[i.target!]?.name === 'multi_head_attention');
+    main[call] = { ...main[call], op: 'CONV_15X1', dimSize: 0, target: 0, branching: 1 };
+    const relu = w.subprograms.findIndex((s: { name?: string }) => s.name === 'relu');
+    const scale = w.subprograms[relu].instructions.find((i: { op: string }) => i.op === 'C_MUL').constant ?? 0;
+    w.bank.constants[scale] = 2;
+    const out = join(mkdtempSync(join(tmpdir(), 'primer-changes-')), 'parts');
+    const r = await run(['dna', 'changes', VANILLA, 'winner.json', '--out', out], { 'winner.json': JSON.stringify(w) });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^2 changes from .*vanilla\.json \(hash [0-9a-f]{12}\) to winner\.json \(hash [0-9a-f]{12}\)$/m);
+    expect(r.stdout).toMatch(/^change +what +inserted into the base +removed from the winner$/m);
+    expect(r.stdout).toMatch(new RegExp(`^c${scale} +bank constant c${scale}: 0\\.5 -> 2 +[0-9a-f]{12} +[0-9a-f]{12}$`, 'm'));
+    expect(r.stdout).toContain('+  const h2 = causalConv(h1, 15, 2 * unit);');
+    expect(r.stdout).toContain('@@ base line');
+    const files = Object.keys(r.written).sort();
+    expect(files.map((f) => f.slice(out.length + 1))).toEqual([`insert-c${scale}.json`, 'insert-sub0-main.json', `remove-c${scale}.json`, 'remove-sub0-main.json']);
+    expect(r.stdout).toContain(`primer compare --models ${VANILLA},winner.json,${join(out, 'insert-sub0-main.json')},`);
+    // removing the convolution from the winner is inserting the scale into the seed: the same program
+    const hash = (f: string) => {
+      const v = validateDna(JSON.parse(r.written[join(out, f)]!));
+      if (!v.ok) throw v.error;
+      return dnaHash(v.dna, { analysis: v.analysis });
+    };
+    expect(hash('remove-sub0-main.json')).toBe(hash(`insert-c${scale}.json`));
+    expect(hash('remove-sub0-main.json')).not.toBe(hash('insert-sub0-main.json'));
+    const json = JSON.parse((await run(['dna', 'changes', VANILLA, 'winner.json', '--json'], { 'winner.json': JSON.stringify(w) })).stdout);
+    expect(json.changes.map((c: { slug: string }) => c.slug)).toEqual(['sub0-main', `c${scale}`]);
+    expect(json.files).toEqual([]);
+    // programs of different layouts are refused, saying why
+    w.bank.constants.push(1);
+    const other = await run(['dna', 'changes', VANILLA, 'winner.json'], { 'winner.json': JSON.stringify(w) });
+    expect([other.code, other.stderr]).toEqual([1, expect.stringContaining('the two programs differ in layout')]);
   });
 });
 

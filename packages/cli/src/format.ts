@@ -15,14 +15,14 @@ export const duration = (s: number): string => {
 };
 
 /** A line diff of the DNA's code against the seed's: live code only (dead instructions and the bodies of subprograms nothing calls are left out). */
-export function dnaDiff(seed: Dna, dna: Dna): string {
+export function dnaDiff(seed: Dna, dna: Dna, seedName = 'seed'): string {
   // the first line names the program and its hash, which always differ
   const body = (d: Dna) => formatDna(d, { showDead: false, showUnused: false }).split('\n').slice(1).join('\n');
   const a = body(seed);
   const b = body(dna);
   const patch = structuredPatch('seed', 'candidate', a, b, '', '', { context: 1 });
-  if (patch.hunks.length === 0) return '  (the same code as the seed)\n';
-  return `${patch.hunks.map((h) => `  @@ seed line ${h.oldStart + 1} @@\n${h.lines.map((l) => `  ${l}`).join('\n')}`).join('\n')}\n`;
+  if (patch.hunks.length === 0) return `  (the same code as the ${seedName})\n`;
+  return `${patch.hunks.map((h) => `  @@ ${seedName} line ${h.oldStart + 1} @@\n${h.lines.map((l) => `  ${l}`).join('\n')}`).join('\n')}\n`;
 }
 
 /** A retraining's leaderboard, as the study package words it (the dashboard shows the same table). */

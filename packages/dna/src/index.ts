@@ -7,3 +7,4 @@ export * from './canonical.js';
 export * from './print.js';
 export * from './mutate.js';
 export * from './builder.js';
+export * from './changes.js';

@@ -5,6 +5,7 @@ import { Rng } from '@primer-search/core';
 import {
   DnaParseError,
   canonicalDna,
+  dnaChanges,
   dnaHash,
   formatDna,
   mutateDna,
@@ -17,6 +18,10 @@ import {
 import { baselines } from '@primer-search/baselines';
 import { generateBlockModule } from '@primer-search/compiler';
 import { UsageError, readInput, type CliIo } from '../io.js';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { isPrimerError } from '@primer-search/core';
+import { alignColumns, dnaDiff } from '../format.js';
 
 /** Exit status of a command that ran: 0 for success, 1 when the input is not a valid DNA. */
 export interface CommandResult {
@@ -156,6 +161,68 @@ export function dnaCommand(program: Command, io: CliIo, result: CommandResult): 
         io.stderr(`wrote ${opts.out}\n`);
       } else {
         io.stdout(source);
+      }
+    });
+
+  dna
+    .command('changes')
+    .description(
+      "List the changes that make one program from another, and write each alone, inserted into the base and removed from the winner, as the paper took Primer apart (its Figure 26): " +
+        'each subprogram whose code differs and each bank value that differs, among the parts the winner uses. Both must have the same layout, as a search\'s seed and its mutants do. ' +
+        'Train the files beside the two programs (primer compare) to see what each change is worth.',
+    )
+    .argument('<base>', 'the program the changes are made to (a DNA file or a baseline name, e.g. vanilla: the search\'s seed)')
+    .argument('<winner>', 'the program with the changes (a DNA file, e.g. from primer study dna)')
+    .option('--out <dir>', 'write insert-<change>.json and remove-<change>.json here (made if missing)')
+    .option('--d-model <n>', D_MODEL_HELP, dModelFlag)
+    .option('--json', 'print the changes (label, hashes, validity, DNA of each variant) as JSON')
+    .action((baseFile: string, winnerFile: string, opts: { out?: string; dModel?: number; json?: boolean }) => {
+      const loaded = [loadDna(io, baseFile, opts.dModel), loadDna(io, winnerFile, opts.dModel)];
+      for (const r of loaded) {
+        if (!r.ok) {
+          io.stderr(`${r.message}\n`);
+          result.exitCode = 1;
+          return;
+        }
+      }
+      const [base, winner] = loaded as Array<{ ok: true; dna: Dna }>;
+      let c: ReturnType<typeof dnaChanges>;
+      try {
+        c = dnaChanges(base!.dna, winner!.dna);
+      } catch (e) {
+        if (!isPrimerError(e)) throw e;
+        io.stderr(`${e.message}\n`);
+        result.exitCode = 1;
+        return;
+      }
+      const files: string[] = [];
+      if (opts.out) {
+        try {
+          mkdirSync(opts.out, { recursive: true });
+        } catch (e) {
+          throw new UsageError(`--out: cannot make the folder ${opts.out}: ${(e as Error).message}`);
+        }
+        for (const x of c.changes) {
+          for (const [way, v] of [['insert', x.inserted], ['remove', x.removed]] as const) {
+            if (!v.valid) continue;
+            const path = join(opts.out, `${way}-${x.slug}.json`);
+            io.writeFile(path, `${JSON.stringify({ ...v.dna, name: `${way} ${x.slug}` }, null, 2)}\n`);
+            files.push(path);
+          }
+        }
+      }
+      if (opts.json) {
+        io.stdout(`${JSON.stringify({ base: baseFile, winner: winnerFile, baseHash: c.baseHash, winnerHash: c.winnerHash, changes: c.changes, files }, null, 2)}\n`);
+        return;
+      }
+      const cell = (v: { valid: boolean; hash: string; error?: string }) => (v.valid ? shortHash(v.hash) : `invalid: ${v.error}`);
+      io.stdout(`${c.changes.length} change${c.changes.length === 1 ? '' : 's'} from ${baseFile} (hash ${shortHash(c.baseHash)}) to ${winnerFile} (hash ${shortHash(c.winnerHash)})\n\n`);
+      if (c.changes.length) {
+        io.stdout(`${alignColumns([['change', 'what', 'inserted into the base', 'removed from the winner'], ...c.changes.map((x) => [x.slug, x.label, cell(x.inserted), cell(x.removed)])])}\n`);
+        for (const x of c.changes.filter((y) => y.unit.kind === 'subprogram')) io.stdout(`\n${x.slug}, inserted into the base (- base, + with the change):\n${dnaDiff(base!.dna, x.inserted.dna, 'base')}`);
+      }
+      if (files.length) {
+        io.stdout(`\nwrote ${files.length} programs to ${opts.out}; to measure each change (3 seeds for intervals):\n  primer compare --models ${[baseFile, winnerFile, ...files].join(',')} --seeds 3\n`);
       }
     });
 
