@@ -364,6 +364,7 @@ describe('primer study report of several studies', () => {
     expect(svg).toContain('evolution &lt;1&gt; (best 8.00)');
     expect(svg).not.toContain('evolution <1>');
     expect(svg).toContain('random 1 (best 6.50)');
+
     expect(svg).toContain('training FLOPs spent');
     expect(svg).toContain('dashed: the least compute any of them spent');
 
@@ -373,6 +374,18 @@ describe('primer study report of several studies', () => {
     expect([...lines.matchAll(/<path stroke="(rgb\([^)]*\))"/g)].map((m) => m[1])).toEqual(['rgb(21, 101, 192)', 'rgb(198, 40, 40)']);
     for (const s of [a, b]) await s.close();
   }, 60_000);
+
+  it('labels every tick of its log axis over perplexities as close as a search\'s (a log scale\'s own ticks leave some blank)', async () => {
+    const a = await writeStudy('cmp-ticks-a.sqlite', 'evolution', [86.2, 79.3, 71.2, 66.4].map((fitness) => ({ fitness, tokens: 1000, perToken: 6 })));
+    const b = await writeStudy('cmp-ticks-b.sqlite', 'random', [85.8, 81.0].map((fitness) => ({ fitness, tokens: 1000, perToken: 6 })));
+    const svg = (await comparisonChart([{ store: a, label: 'a' }, { store: b, label: 'b' }], 'svg')).chart as string;
+    expect(svg).not.toMatch(/<text[^>]*><\/text>/);
+    const yTicks = [...svg.matchAll(/<text y="0\.32em"[^>]*>([^<]+)<\/text>/g)].map((m) => Number(m[1]));
+    expect(yTicks.length).toBeGreaterThanOrEqual(3);
+    expect(Math.min(...yTicks)).toBeLessThanOrEqual(70);
+    expect(Math.max(...yTicks)).toBeGreaterThan(80);
+    for (const s of [a, b]) await s.close();
+  });
 
   it('costs a run that failed in training by the FLOPs its program plans, counts the failures whose cost is unknown, and says what is not comparable', async () => {
     const primer = baselineDna('primer', { dModel: 64 });

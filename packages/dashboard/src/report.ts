@@ -68,6 +68,21 @@ function logDomain(ys: number[]): [number, number] {
   return [lo / ratio, hi * ratio];
 }
 
+/**
+ * Ticks for a log axis over `domain`: over a narrow range (perplexities within a factor of 20),
+ * round numbers a step apart, every one labelled (a log scale's own ticks leave some unlabelled);
+ * over a wide one, undefined: the scale's own, at powers of ten and their multiples.
+ */
+function logTicks([lo, hi]: [number, number]): number[] | undefined {
+  if (!(lo > 0) || !(hi > lo) || hi / lo > 20) return undefined;
+  const raw = (hi - lo) / 8;
+  const p = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 5, 10].map((m) => m * p).find((x) => x >= raw)!;
+  const ticks: number[] = [];
+  for (let k = Math.ceil(lo / step); k * step <= hi; k++) ticks.push(Number((k * step).toPrecision(12)));
+  return ticks;
+}
+
 /** A chart Observable Plot drew on a server-side DOM, as an SVG file, or that SVG rendered to PNG by resvg. */
 async function chartFile(chart: { outerHTML: string; setAttribute(k: string, v: string): void }, format: 'svg' | 'png'): Promise<string | Uint8Array> {
   chart.setAttribute('xmlns', 'http://www.w3.org/2000/svg');
@@ -107,7 +122,7 @@ export async function headlineChart(store: StudyStore, format: 'svg' | 'png'): P
     marginLeft: 64,
     style: { background: 'white', fontSize: '12px', fontFamily: 'sans-serif' },
     x: { label: 'candidate', grid: true },
-    y: { label: 'perplexity (log scale)', labelAnchor: 'center', type: 'log', grid: true, domain, tickFormat: (v: number) => String(Number(v.toPrecision(3))) },
+    y: { label: 'perplexity (log scale)', labelAnchor: 'center', type: 'log', grid: true, domain, ticks: logTicks(domain), tickFormat: (v: number) => String(Number(v.toPrecision(3))) },
     color: { domain: ['completed', 'stopped at a hurdle', 'reused', 'best so far'], range: ['#1565c0', '#ef8f00', '#8e99a4', '#2e7d32'] },
     marks: [
       Plot.dot(marks, { x: 'candidate', y: 'perplexity', fill: 'kind', r: 2.5 }),
@@ -291,6 +306,7 @@ export async function comparisonChart(
     ...(equal !== null && series.length > 1 ? ['dashed: the least compute any of them spent'] : []),
   ];
   const top = 40 + 16 * key.length;
+  const yDomain = logDomain(line.map((p) => p.perplexity));
   const chart = Plot.plot({
     document: document as never,
     width: 760,
@@ -300,7 +316,7 @@ export async function comparisonChart(
     marginRight: 24,
     style: { background: 'white', fontSize: '12px', fontFamily: 'sans-serif' },
     x: byFlops ? { label: 'training FLOPs spent by the search (summed over its candidates)', labelAnchor: 'center', grid: true, tickFormat: exponent } : { label: 'candidate', labelAnchor: 'center', grid: true },
-    y: { label: 'best perplexity so far (log scale)', labelAnchor: 'center', type: 'log', grid: true, domain: logDomain(line.map((p) => p.perplexity)), tickFormat: (v: number) => String(Number(v.toPrecision(3))) },
+    y: { label: 'best perplexity so far (log scale)', labelAnchor: 'center', type: 'log', grid: true, domain: yDomain, ticks: logTicks(yDomain), tickFormat: (v: number) => String(Number(v.toPrecision(3))) },
     color: { domain: series.map((_, k) => k), range: series.map((_, k) => colour(k)[0]) },
     marks: [
       Plot.line(line, { x: 'x', y: 'perplexity', z: 'study', stroke: 'study', strokeWidth: 2, curve: 'step-after' }),
