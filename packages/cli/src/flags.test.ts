@@ -84,6 +84,7 @@ const BASE: Record<string, string[]> = {
   'dna show': ['vanilla'],
   'dna export': ['vanilla'],
   'dna mutate': ['vanilla', '--seed', '1'],
+  'dna changes': ['vanilla', 'vanilla'],
   train: ['--model', 'vanilla', '--budget', '1steps'],
   compare: ['--models', 'vanilla', '--budget', '1steps'],
   search: ['--study', join(tmp, 'never.sqlite'), '--candidates', '1', '--budget-per-candidate', '1steps'],

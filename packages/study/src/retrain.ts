@@ -92,7 +92,7 @@ function retrainTable(r: Omit<RetrainSummary, 'table'>): RetrainTable {
   }));
   const chosen = r.front ? `the ${r.rows.filter((x) => x.candidate !== null && x.candidate !== 0).length} programs of the Pareto front` : `the ${r.top} best program${r.top === 1 ? '' : 's'}`;
   // (--top 0: the seed alone, beside references)
-  const searched = r.front || r.top > 0 ? ` and ${chosen} of the search` : '';
+  const searched = r.front || r.top !== 0 ? ` and ${chosen} of the search` : '';
   const title = `retraining ${r.id}: the seed${searched}${r.rows.some((x) => x.candidate === null) ? ', with references' : ''} · ${r.budget} per run · seed${many ? 's' : ''} ${r.seeds.join(', ')} · ${r.done} of ${r.total} runs recorded`;
   const w = r.winner;
   // programs left out of the winner's race because a seed failed: said, whatever their mean
