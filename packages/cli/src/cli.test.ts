@@ -72,23 +72,33 @@ describe('primer dna changes', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^2 changes from .*vanilla\.json \(hash [0-9a-f]{12}\) to winner\.json \(hash [0-9a-f]{12}\)$/m);
     expect(r.stdout).toMatch(/^change +what +inserted into the base +removed from the winner$/m);
-    expect(r.stdout).toMatch(new RegExp(`^c${scale} +bank constant c${scale}: 0\\.5 -> 2 +[0-9a-f]{12} +[0-9a-f]{12}$`, 'm'));
     expect(r.stdout).toContain('+  const h2 = causalConv(h1, 15, 2 * unit);');
     expect(r.stdout).toContain('@@ base line');
+    // removing the convolution from the winner is inserting the scale into the seed, and the other way round: each program written once, the others named
+    expect(r.stdout).toMatch(new RegExp(`^c${scale} +bank constant c${scale}: 0\\.5 -> 2 += remove-sub0-main += insert-sub0-main$`, 'm'));
     const files = Object.keys(r.written).sort();
-    expect(files.map((f) => f.slice(out.length + 1))).toEqual([`insert-c${scale}.json`, 'insert-sub0-main.json', `remove-c${scale}.json`, 'remove-sub0-main.json']);
-    expect(r.stdout).toContain(`primer compare --models ${VANILLA},winner.json,${join(out, 'insert-sub0-main.json')},`);
-    // removing the convolution from the winner is inserting the scale into the seed: the same program
+    expect(files.map((f) => f.slice(out.length + 1))).toEqual(['insert-sub0-main.json', 'remove-sub0-main.json']);
+    expect(r.stdout).toContain(`primer compare --models ${VANILLA},winner.json,${join(out, 'insert-sub0-main.json')},${join(out, 'remove-sub0-main.json')} --seeds 3 --budget`);
     const hash = (f: string) => {
       const v = validateDna(JSON.parse(r.written[join(out, f)]!));
       if (!v.ok) throw v.error;
       return dnaHash(v.dna, { analysis: v.analysis });
     };
-    expect(hash('remove-sub0-main.json')).toBe(hash(`insert-c${scale}.json`));
-    expect(hash('remove-sub0-main.json')).not.toBe(hash('insert-sub0-main.json'));
+    const scaled = structuredClone(seed);
+    scaled.bank.constants[scale] = 2;
+    const checked = validateDna(scaled);
+    if (!checked.ok) throw checked.error;
+    expect(hash('remove-sub0-main.json')).toBe(dnaHash(checked.dna));
+    // a baseline's constants depend on the width: naming one asks for --d-model
+    const named = await run(['dna', 'changes', 'vanilla', 'winner.json'], { 'winner.json': JSON.stringify(w) });
+    expect([named.code, named.stderr]).toEqual([2, expect.stringContaining('--d-model: vanilla is a baseline, whose constants depend on the width')]);
+    const at128 = await run(['dna', 'changes', 'vanilla', 'winner.json', '--d-model', '128'], { 'winner.json': JSON.stringify(w) });
+    expect(at128.code, at128.stderr).toBe(0);
+    expect(at128.stdout).toMatch(/^2 changes from vanilla /m);
     const json = JSON.parse((await run(['dna', 'changes', VANILLA, 'winner.json', '--json'], { 'winner.json': JSON.stringify(w) })).stdout);
     expect(json.changes.map((c: { slug: string }) => c.slug)).toEqual(['sub0-main', `c${scale}`]);
     expect(json.files).toEqual([]);
+    expect(json.same).toEqual({ [`insert-c${scale}`]: 'remove-sub0-main', [`remove-c${scale}`]: 'insert-sub0-main' });
     // programs of different layouts are refused, saying why
     w.bank.constants.push(1);
     const other = await run(['dna', 'changes', VANILLA, 'winner.json'], { 'winner.json': JSON.stringify(w) });

@@ -8,6 +8,7 @@ import { SqliteStudyStore, openStudyStore } from '@primer-search/store';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { candidate, evaluation, writeSyntheticRetrain, writeSyntheticStudy } from './__fixtures__/synthetic.js';
 import { StudyData, comparisonChart, headlineChart, htmlReport, queryTable, startDashboard, type Dashboard } from './index.js';
+import { logTicks } from './report.js';
 import { studyConfig } from './__fixtures__/synthetic.js';
 import { baselineDna } from '@primer-search/baselines';
 import { modelEstimate, planBlock } from '@primer-search/compiler';
@@ -385,6 +386,23 @@ describe('primer study report of several studies', () => {
     expect(Math.min(...yTicks)).toBeLessThanOrEqual(70);
     expect(Math.max(...yTicks)).toBeGreaterThan(80);
     for (const s of [a, b]) await s.close();
+  });
+
+  it('picks log-axis ticks that are round, distinct at three digits and few, or leaves them to the scale', () => {
+    expect(logTicks([65.5, 87.7])).toEqual([70, 75, 80, 85]);
+    // a narrow range: steps of a unit of the third digit at least, so no two labels read alike
+    const narrow = logTicks([80.375, 80.69])!;
+    expect(new Set(narrow.map((v) => v.toPrecision(3))).size).toBe(narrow.length);
+    expect(narrow.length).toBeGreaterThanOrEqual(2);
+    // values as good as equal (a float's last digit apart) end at once, with the scale's own ticks
+    expect(logTicks([80.375, 80.37500000000001])).toBeUndefined();
+    // wide ranges (beyond a factor of 4), and no range at all, are the scale's
+    for (const d of [[1.85, 37], [5, 5], [Number.NaN, 5], [0, 5], [2, Number.POSITIVE_INFINITY]] as Array<[number, number]>) expect(logTicks(d), String(d)).toBeUndefined();
+    for (const d of [[0.5, 1.5], [1e6, 3e6], [3.1, 3.9]] as Array<[number, number]>) {
+      const t = logTicks(d)!;
+      expect(t.length, String(d)).toBeLessThanOrEqual(20);
+      expect(t.every((v) => v >= d[0] && v <= d[1])).toBe(true);
+    }
   });
 
   it('costs a run that failed in training by the FLOPs its program plans, counts the failures whose cost is unknown, and says what is not comparable', async () => {

@@ -69,18 +69,20 @@ function logDomain(ys: number[]): [number, number] {
 }
 
 /**
- * Ticks for a log axis over `domain`: over a narrow range (perplexities within a factor of 20),
- * round numbers a step apart, every one labelled (a log scale's own ticks leave some unlabelled);
- * over a wide one, undefined: the scale's own, at powers of ten and their multiples.
+ * Ticks for a log axis over `domain`: over a narrow range (within a factor of 4, as a search's
+ * perplexities are), round numbers a step apart, every one labelled and told apart by three
+ * significant digits (a log scale's own ticks leave some unlabelled); otherwise undefined: the
+ * scale's own, at powers of ten and their multiples.
  */
-function logTicks([lo, hi]: [number, number]): number[] | undefined {
-  if (!(lo > 0) || !(hi > lo) || hi / lo > 20) return undefined;
-  const raw = (hi - lo) / 8;
+export function logTicks([lo, hi]: [number, number]): number[] | undefined {
+  if (!(lo > 0) || !(hi > lo * (1 + 1e-6)) || !Number.isFinite(hi) || hi / lo > 4) return undefined;
+  // at least a unit of the third significant digit of the largest value, so labels differ
+  const raw = Math.max((hi - lo) / 8, 10 ** (Math.floor(Math.log10(hi)) - 2));
   const p = 10 ** Math.floor(Math.log10(raw));
   const step = [1, 2, 5, 10].map((m) => m * p).find((x) => x >= raw)!;
   const ticks: number[] = [];
-  for (let k = Math.ceil(lo / step); k * step <= hi; k++) ticks.push(Number((k * step).toPrecision(12)));
-  return ticks;
+  for (let k = Math.ceil(lo / step); k * step <= hi && ticks.length < 20; k++) ticks.push(Number((k * step).toPrecision(12)));
+  return ticks.length >= 2 ? ticks : undefined;
 }
 
 /** A chart Observable Plot drew on a server-side DOM, as an SVG file, or that SVG rendered to PNG by resvg. */

@@ -117,7 +117,11 @@ export function dnaChanges(base: Dna, winner: Dna, registry: PrimitiveRegistry =
   });
   aligned.bank.constants.forEach((c, i) => {
     const b = base.bank.constants[i]!;
-    if (c !== b) units.push({ unit: { kind: 'constant', index: i }, label: `bank constant c${i}: ${Number(b.toPrecision(6))} -> ${Number(c.toPrecision(6))}`, slug: `c${i}` });
+    if (c === b) return;
+    // (as many digits as tell them apart)
+    let digits = 6;
+    while (digits < 17 && Number(b.toPrecision(digits)) === Number(c.toPrecision(digits))) digits++;
+    units.push({ unit: { kind: 'constant', index: i }, label: `bank constant c${i}: ${Number(b.toPrecision(digits))} -> ${Number(c.toPrecision(digits))}`, slug: `c${i}` });
   });
   aligned.bank.dimSizes.forEach((v, i) => {
     const b = base.bank.dimSizes[i]!;

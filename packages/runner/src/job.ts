@@ -46,12 +46,10 @@ export async function evaluateCandidate(job: EvaluationJob, onProgress?: (p: Job
   const abort = new AbortController();
   let stoppedAt: number | undefined;
   const settings: RunSettings = { ...job.settings, train: { ...job.settings.train, checkpoints: job.checkpoints ?? job.hurdles.map((h) => h.fraction) } };
-  // what an exception in training leaves recorded: the last progress, on the backend chosen
+  // what an exception in training leaves recorded: the last progress (which names the backend)
   let last: JobProgress | undefined;
-  let chosen: string | null = null;
   try {
     const backend = await selectBackend(settings.backend);
-    chosen = backend.choice;
     const behaviour = job.behaviours ? await programBehaviour(backend.tf, job.dna, settings) : null;
     if (behaviour !== null && job.behaviours!.includes(behaviour)) return { candidate: job.candidate, hash: job.hash, status: 'equivalent', behaviour };
     let weights: string | undefined;
@@ -74,7 +72,7 @@ export async function evaluateCandidate(job: EvaluationJob, onProgress?: (p: Job
           }
         : undefined,
       onProgress: (e) => {
-        last = { candidate: job.candidate, progress: e.progress, step: e.step, trainLoss: e.trainLoss, tokens: e.tokens, seconds: e.seconds };
+        last = { candidate: job.candidate, progress: e.progress, step: e.step, trainLoss: e.trainLoss, tokens: e.tokens, seconds: e.seconds, backend: backend.choice };
         onProgress?.(last);
       },
       onEvaluation: (e) => {
@@ -123,6 +121,6 @@ export async function evaluateCandidate(job: EvaluationJob, onProgress?: (p: Job
     }
     return { ...base, status: 'failed', fitness: null, hurdle: null, reason: `error: training ended as ${r.status}` };
   } catch (e) {
-    return outcomeOfError(job, e, trainedSoFar(last, chosen));
+    return outcomeOfError(job, e, trainedSoFar(last));
   }
 }

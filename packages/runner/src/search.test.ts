@@ -270,6 +270,8 @@ describe('LocalWorkerPool', () => {
       expect(s.tokens).toBe(s.steps * 4 * 16);
       expect(s.trainSeconds).toBeGreaterThan(0);
       expect(s.trainSeconds).toBeLessThanOrEqual(4);
+      // on the backend its progress named, so it counts on that machine's row
+      expect(s.backend).toBe('wasm');
       const hog = await pool.run(job(withOp('TEST_HOG')), { timeoutSeconds: 120 });
       expect((hog as JobResult).reason).toMatch(/^out of memory/);
       const fine = await pool.run(job(seedDna), { timeoutSeconds: 120 });

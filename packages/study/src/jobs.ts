@@ -83,9 +83,10 @@ export interface JobProgress {
   progress: number;
   step: number;
   trainLoss: number;
-  /** Tokens trained and seconds of training so far (absent from workers of older versions). */
+  /** Tokens trained and seconds of training so far, and the backend training on (absent from workers of older versions). */
   tokens?: number;
   seconds?: number;
+  backend?: string;
 }
 
 /** What a job had trained when it failed outside its training's own record: its last progress, and the backend it ran on where known. */
@@ -97,9 +98,9 @@ export interface TrainedSoFar {
 }
 
 /** What `progress` says was trained (undefined: nothing, or nothing known). */
-export function trainedSoFar(progress: JobProgress | undefined, backend: string | null = null): TrainedSoFar | undefined {
+export function trainedSoFar(progress: JobProgress | undefined): TrainedSoFar | undefined {
   if (!progress || !(progress.step > 0)) return undefined;
-  return { steps: progress.step, tokens: progress.tokens ?? 0, trainSeconds: progress.seconds ?? 0, backend };
+  return { steps: progress.step, tokens: progress.tokens ?? 0, trainSeconds: progress.seconds ?? 0, backend: progress.backend ?? null };
 }
 
 export const FAILURE_CATEGORIES = ['invalid', 'constraint', 'diverged', 'out of memory', 'timeout', 'crashed', 'error'] as const;

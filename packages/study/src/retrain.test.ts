@@ -96,6 +96,9 @@ describe('summarizeRetrain', () => {
     // a failed run: counted, left out of the statistics, and no paired verdict
     const failed = summarizeRetrain(p, [...runs.filter((r) => !(r.program === 1 && r.seed === 2)), run(1, 2, null)]);
     expect([failed.rows[1]!.completed, failed.rows[1]!.failed, failed.rows[1]!.perplexity!.n, failed.rows[1]!.verdict]).toEqual([2, 1, 2, undefined]);
+    // its steps are those of the runs that completed, not averaged with where the failure stopped
+    const stoppedEarly = summarizeRetrain(p, [...runs.filter((r) => !(r.program === 1 && r.seed === 2)), { ...run(1, 2, null), steps: 50 }]);
+    expect(stoppedEarly.rows[1]!.steps).toBe(2);
     // the winner is of the programs that completed every seed, and the one left out is named with its mean
     expect(failed.winner!.label).toBe('seed (vanilla)');
     expect(failed.table.end).toMatch(/^winner: the seed itself .*: no other program that completed every seed has a lower mean perplexity\. Left out for failing at a seed: candidate 3 \([\d.]+ over the 2 of 3 seeds it completed\)\.$/);

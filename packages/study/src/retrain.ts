@@ -14,7 +14,7 @@ export interface RetrainRow {
   completed: number;
   failed: number;
   parameters: number | null;
-  /** Mean steps over its runs. */
+  /** Mean steps over its completed runs (null when none completed). */
   steps: number | null;
   /** Final validation perplexity over the seeds that completed. */
   perplexity?: SeedStatistics;
@@ -159,7 +159,8 @@ export function summarizeRetrain(plan: RetrainPlan, runs: RetrainRun[], against 
       completed: done.length,
       failed: own.length - done.length,
       parameters: own.find((r) => r.parameters !== null)?.parameters ?? null,
-      steps: own.length ? own.reduce((a, r) => a + r.steps, 0) / own.length : null,
+      // (a failed run's steps are where it stopped, not the budget's)
+      steps: done.length ? done.reduce((a, r) => a + r.steps, 0) / done.length : null,
       perplexity: done.length ? seedStatistics(done.map((r) => r.fitness!)) : undefined,
       ...inContextOf(done),
       paired: c.paired,

@@ -18,7 +18,7 @@ import {
 import { baselines } from '@primer-search/baselines';
 import { generateBlockModule } from '@primer-search/compiler';
 import { UsageError, readInput, type CliIo } from '../io.js';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { isPrimerError } from '@primer-search/core';
 import { alignColumns, dnaDiff } from '../format.js';
@@ -177,6 +177,11 @@ export function dnaCommand(program: Command, io: CliIo, result: CommandResult): 
     .option('--d-model <n>', D_MODEL_HELP, dModelFlag)
     .option('--json', 'print the changes (label, hashes, validity, DNA of each variant) as JSON')
     .action((baseFile: string, winnerFile: string, opts: { out?: string; dModel?: number; json?: boolean }) => {
+      // a baseline's bank depends on the width (its attention logits' scale): built at another width than the winner's, it would differ in that alone
+      const named = [baseFile, winnerFile].filter((f) => baselines.has(f) && !existsSync(f));
+      if (named.length && opts.dModel === undefined) {
+        throw new UsageError(`--d-model: ${named.join(' and ')} ${named.length > 1 ? 'are baselines' : 'is a baseline'}, whose constants depend on the width (the attention logits' scale): give the width the winner was searched at (e.g. --d-model 128), or a DNA file`);
+      }
       const loaded = [loadDna(io, baseFile, opts.dModel), loadDna(io, winnerFile, opts.dModel)];
       for (const r of loaded) {
         if (!r.ok) {
@@ -195,6 +200,17 @@ export function dnaCommand(program: Command, io: CliIo, result: CommandResult): 
         result.exitCode = 1;
         return;
       }
+      // each variant once: one that is the base, the winner or an earlier variant is said to be that, and not written again
+      const seen = new Map<string, string>([[c.baseHash, 'the base'], [c.winnerHash, 'the winner']]);
+      const variants = c.changes.flatMap((x) =>
+        (['insert', 'remove'] as const).map((way) => {
+          const v = way === 'insert' ? x.inserted : x.removed;
+          const name = `${way}-${x.slug}`;
+          const same = v.valid ? seen.get(v.hash) : undefined;
+          if (v.valid && !same) seen.set(v.hash, name);
+          return { change: x, way, name, variant: v, same };
+        }),
+      );
       const files: string[] = [];
       if (opts.out) {
         try {
@@ -202,27 +218,35 @@ export function dnaCommand(program: Command, io: CliIo, result: CommandResult): 
         } catch (e) {
           throw new UsageError(`--out: cannot make the folder ${opts.out}: ${(e as Error).message}`);
         }
-        for (const x of c.changes) {
-          for (const [way, v] of [['insert', x.inserted], ['remove', x.removed]] as const) {
-            if (!v.valid) continue;
-            const path = join(opts.out, `${way}-${x.slug}.json`);
-            io.writeFile(path, `${JSON.stringify({ ...v.dna, name: `${way} ${x.slug}` }, null, 2)}\n`);
-            files.push(path);
-          }
+        for (const v of variants) {
+          if (!v.variant.valid || v.same) continue;
+          const path = join(opts.out, `${v.name}.json`);
+          io.writeFile(path, `${JSON.stringify({ ...v.variant.dna, name: v.name }, null, 2)}\n`);
+          files.push(path);
         }
       }
       if (opts.json) {
-        io.stdout(`${JSON.stringify({ base: baseFile, winner: winnerFile, baseHash: c.baseHash, winnerHash: c.winnerHash, changes: c.changes, files }, null, 2)}\n`);
+        io.stdout(`${JSON.stringify({ base: baseFile, winner: winnerFile, baseHash: c.baseHash, winnerHash: c.winnerHash, changes: c.changes, same: Object.fromEntries(variants.filter((v) => v.same).map((v) => [v.name, v.same])), files }, null, 2)}\n`);
         return;
       }
-      const cell = (v: { valid: boolean; hash: string; error?: string }) => (v.valid ? shortHash(v.hash) : `invalid: ${v.error}`);
+      const cell = (v: (typeof variants)[number]) => (!v.variant.valid ? `invalid: ${v.variant.error}` : v.same ? `= ${v.same}` : shortHash(v.variant.hash));
       io.stdout(`${c.changes.length} change${c.changes.length === 1 ? '' : 's'} from ${baseFile} (hash ${shortHash(c.baseHash)}) to ${winnerFile} (hash ${shortHash(c.winnerHash)})\n\n`);
       if (c.changes.length) {
-        io.stdout(`${alignColumns([['change', 'what', 'inserted into the base', 'removed from the winner'], ...c.changes.map((x) => [x.slug, x.label, cell(x.inserted), cell(x.removed)])])}\n`);
-        for (const x of c.changes.filter((y) => y.unit.kind === 'subprogram')) io.stdout(`\n${x.slug}, inserted into the base (- base, + with the change):\n${dnaDiff(base!.dna, x.inserted.dna, 'base')}`);
+        io.stdout(`${alignColumns([['change', 'what', 'inserted into the base', 'removed from the winner'], ...c.changes.map((x, k) => [x.slug, x.label, cell(variants[2 * k]!), cell(variants[2 * k + 1]!)])])}\n`);
+        for (const x of c.changes.filter((y) => y.unit.kind === 'subprogram')) {
+          io.stdout(`\n${x.slug}, inserted into the base (- base, + with the change):\n${x.inserted.valid ? dnaDiff(base!.dna, x.inserted.dna, 'base') : `  not a valid program alone: ${x.inserted.error}\n`}`);
+        }
+        io.stdout(
+          '\nA change is a subprogram\'s whole code (or one bank value): one that reads another argument than the base\'s reads what its callers pass there, so moving it can re-wire the block; ' +
+            "and code dead in one program can come alive in a variant. Read each variant's diff before reading its perplexity.\n",
+        );
       }
       if (files.length) {
-        io.stdout(`\nwrote ${files.length} programs to ${opts.out}; to measure each change (3 seeds for intervals):\n  primer compare --models ${[baseFile, winnerFile, ...files].join(',')} --seeds 3\n`);
+        const quoted = (f: string) => (/^[\w./-]+$/.test(f) ? f : `'${f.replace(/'/g, `'\\''`)}'`);
+        io.stdout(
+          `\nwrote ${files.length} program${files.length === 1 ? '' : 's'} to ${opts.out}; to measure each change (3 seeds for intervals), with the settings the winner was searched at:\n` +
+            `  primer compare --models ${[baseFile, winnerFile, ...files].map(quoted).join(',')} --seeds 3${opts.dModel !== undefined ? ` --d-model ${opts.dModel}` : ''} --budget ... --tokenizer ... --seq-len ...\n`,
+        );
       }
     });
 

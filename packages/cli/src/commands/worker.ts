@@ -15,6 +15,7 @@ import {
   trainingEnvironment,
   type BackendChoice,
   type JobOutcome,
+  type JobResult,
   type StudyConfig,
   type TrainingEnvironment,
   type WorkerRecord,
@@ -59,6 +60,16 @@ export function joinRefusal(config: StudyConfig, reference: Awaited<ReturnType<t
   const studyPlugins = reference?.plugins ?? studyPluginIdentities(config);
   out.push(...pluginDifferences(studyPlugins, plugins));
   return out;
+}
+
+/**
+ * A result as this worker records it: its machine, and its environment (this worker's, when the
+ * result records none: the pool's failures); a failure recorded before any training (no step,
+ * no backend, e.g. a crash at its first step) trained on no machine and keeps none.
+ */
+export function onThisMachine(outcome: JobResult, me: TrainingEnvironment, allowMixedHardware: boolean): JobResult & { machine: string } {
+  const trainedHere = outcome.environment !== null || outcome.steps > 0 || outcome.backend !== null;
+  return { ...outcome, machine: hostname(), environment: outcome.environment ? { ...outcome.environment, ...(allowMixedHardware ? { mixedHardware: true as const } : {}) } : trainedHere ? me : null };
 }
 
 export function workerCommand(program: Command, io: CliIo): void {
@@ -151,7 +162,7 @@ export function workerCommand(program: Command, io: CliIo): void {
               : `perplexity ${outcome.fitness?.toFixed(3)}`;
         io.stderr(`[${trained}] ${name}: ${what}\n`);
         if (isEnvironmentFailure(outcome) || isEquivalent(outcome)) return outcome;
-        return { ...outcome, machine: hostname(), environment: outcome.environment ? { ...outcome.environment, ...(o.allowMixedHardware ? { mixedHardware: true as const } : {}) } : me };
+        return onThisMachine(outcome, me, o.allowMixedHardware === true);
       };
       // woken by the controller's notification when a job is sent; polling as the fallback
       const signals = await QueueSignals.listen(o.study, boss, queue, JOBS_CHANNEL);
