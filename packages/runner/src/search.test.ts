@@ -264,16 +264,17 @@ describe('LocalWorkerPool', () => {
       expect([(crash as JobResult).steps, (crash as JobResult).tokens, (crash as JobResult).backend]).toEqual([0, 0, null]);
       const slow = await pool.run(job(seedDna, { settings: settings({ budget: { kind: 'seconds', seconds: 60 } }) }), { timeoutSeconds: 4 });
       expect((slow as JobResult).reason).toBe('timeout: no result after 4s');
-      // what it had trained by its last progress report is recorded, so a study counts that training and its cost
-      const s = slow as JobResult;
-      expect(s.steps).toBeGreaterThan(0);
-      expect(s.tokens).toBe(s.steps * 4 * 16);
-      expect(s.trainSeconds).toBeGreaterThan(0);
-      expect(s.trainSeconds).toBeLessThanOrEqual(4);
-      // on the backend its progress named, so it counts on that machine's row
-      expect(s.backend).toBe('wasm');
       const hog = await pool.run(job(withOp('TEST_HOG')), { timeoutSeconds: 120 });
       expect((hog as JobResult).reason).toMatch(/^out of memory/);
+      // a worker dying in the middle of training (at its half-way evaluation): what its last progress report said it had trained is recorded,
+      // on the backend it named, so a study counts that training and its cost
+      const midway = (await pool.run(job(withOp('TEST_CRASH_LATER'), { settings: settings({ budget: { kind: 'steps', steps: 40 } }), hurdles: [{ fraction: 0.5, threshold: null }] }), { timeoutSeconds: 120 })) as JobResult;
+      expect(midway.reason).toMatch(/^crashed: the worker died \(exit code 7\)/);
+      expect(midway.steps).toBeGreaterThan(0);
+      expect(midway.steps).toBeLessThanOrEqual(20);
+      expect(midway.tokens).toBe(midway.steps * 4 * 16);
+      expect(midway.trainSeconds).toBeGreaterThan(0);
+      expect(midway.backend).toBe('wasm');
       const fine = await pool.run(job(seedDna), { timeoutSeconds: 120 });
       expect(fine.status).toBe('completed');
       // out of memory without dying: the process retires after its result, and the very next job goes to a fresh one, not to it

@@ -59,3 +59,24 @@ if (!primitives.has('TEST_FAIL_LATER')) {
     }),
   );
 }
+if (!primitives.has('TEST_CRASH_LATER')) {
+  // (as TEST_FAIL_LATER: its third application is the first evaluation's)
+  let applied = 0;
+  primitives.register(
+    'TEST_CRASH_LATER',
+    definePrimitive({
+      name: 'TEST_CRASH_LATER',
+      doc: 'passes its input through, then exits the process at its 3rd application (a test fixture: a worker dying in the middle of training)',
+      category: 'unary',
+      arity: 1,
+      sequenceMixing: 'none',
+      outputWidth: ([w]) => ({ width: w! }),
+      flops: () => 0,
+      apply: (_tf, [x]) => {
+        if (++applied >= 3) process.exit(7);
+        return x!;
+      },
+      code: ({ input1 }) => input1,
+    }),
+  );
+}
