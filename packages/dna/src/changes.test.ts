@@ -58,6 +58,10 @@ describe('dnaChanges', () => {
 
   it('finds no change between a program and itself, and refuses programs of different layouts or invalid ones, saying why', () => {
     expect(dnaChanges(vanilla(), vanilla()).changes).toEqual([]);
+    // the same program with its defaults left out of the JSON: no change
+    const sparse = vanilla() as unknown as { subprograms: Array<{ instructions: Array<Record<string, unknown>> }> };
+    for (const sub of sparse.subprograms) for (const i of sub.instructions) for (const [k, v] of Object.entries(i)) if (k !== 'op' && (v === 0 || (k === 'branching' && v === 1))) delete i[k];
+    expect(dnaChanges(vanilla(), sparse as unknown as Dna).changes).toEqual([]);
     const fewer = vanilla();
     fewer.bank.constants.push(3);
     expect(() => dnaChanges(vanilla(), fewer)).toThrow(/differ in layout \(7 subprograms, 2 bank constants and 3 dim sizes against 7 subprograms, 3 bank constants and 3 dim sizes\)/);

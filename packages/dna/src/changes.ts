@@ -88,10 +88,12 @@ export function dnaChanges(base: Dna, winner: Dna, registry: PrimitiveRegistry =
   if (layout(base) !== layout(winner)) {
     throw new PrimerError('DNA_INVALID', `the two programs differ in layout (${layout(base)} against ${layout(winner)}): changes are compared subprogram by subprogram, as between a search's seed and its mutants`);
   }
-  for (const [which, d] of [['base', base], ['winner', winner]] as const) {
+  // (compared as validated: every default filled in, so two spellings of one instruction are one)
+  [base, winner] = ([['base', base], ['winner', winner]] as const).map(([which, d]) => {
     const r = validateDna(d, { primitives: registry });
     if (!r.ok) throw new PrimerError('DNA_INVALID', `the ${which} is not a valid program: ${r.error.message}`);
-  }
+    return r.dna;
+  }) as [Dna, Dna];
   const analysis = analyzeDna(winner, registry);
   const read = readBank(winner, analysis, registry);
   // the winner, its unused parts the base's
