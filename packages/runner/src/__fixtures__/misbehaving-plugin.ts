@@ -1,8 +1,9 @@
 // A plugin whose primitives misbehave on purpose, to test how the pool records failures:
-// TEST_CRASH kills its process, TEST_HOG exhausts the JavaScript heap.
-import { definePrimitive, primitives } from '@primer-search/primitives';
+// TEST_CRASH kills its process, TEST_HOG exhausts the JavaScript heap, TEST_FAIL_LATER and
+// TEST_CRASH_LATER throw or exit in the middle of training.
+import { definePrimitive, primitives, type Tensor } from '@primer-search/primitives';
 
-const unary = (name: string, doc: string, apply: () => never) =>
+const unary = (name: string, doc: string, apply: (tf: unknown, inputs: Tensor[]) => Tensor) =>
   definePrimitive({
     name,
     doc,
@@ -38,45 +39,28 @@ if (!primitives.has('TEST_ALLOC_FAIL')) {
     }),
   );
 }
-if (!primitives.has('TEST_FAIL_LATER')) {
-  // (applied when a forward pass is built: the model's, its recorded training step, then each evaluation's)
+/**
+ * An op that passes its input through, then does `act` from its third application on: it is
+ * applied when a forward pass is built (the model's, its recorded training step), then at each
+ * evaluation's, so the third is the first evaluation, in the middle of training when a hurdle
+ * or checkpoint asks for one.
+ */
+const later = (name: string, doc: string, act: () => never) => {
   let applied = 0;
+  return unary(name, doc, (_tf, [x]) => (++applied >= 3 ? act() : x!));
+};
+
+if (!primitives.has('TEST_FAIL_LATER')) {
   primitives.register(
     'TEST_FAIL_LATER',
-    definePrimitive({
-      name: 'TEST_FAIL_LATER',
-      doc: 'passes its input through, then throws from its 3rd application on (a test fixture: an error in the middle of training)',
-      category: 'unary',
-      arity: 1,
-      sequenceMixing: 'none',
-      outputWidth: ([w]) => ({ width: w! }),
-      flops: () => 0,
-      apply: (_tf, [x]) => {
-        if (++applied >= 3) throw new Error('a failure in the middle of training');
-        return x!;
-      },
-      code: ({ input1 }) => input1,
+    later('TEST_FAIL_LATER', 'passes its input through, then throws from its 3rd application on (a test fixture: an error in the middle of training)', () => {
+      throw new Error('a failure in the middle of training');
     }),
   );
 }
 if (!primitives.has('TEST_CRASH_LATER')) {
-  // (as TEST_FAIL_LATER: its third application is the first evaluation's)
-  let applied = 0;
   primitives.register(
     'TEST_CRASH_LATER',
-    definePrimitive({
-      name: 'TEST_CRASH_LATER',
-      doc: 'passes its input through, then exits the process at its 3rd application (a test fixture: a worker dying in the middle of training)',
-      category: 'unary',
-      arity: 1,
-      sequenceMixing: 'none',
-      outputWidth: ([w]) => ({ width: w! }),
-      flops: () => 0,
-      apply: (_tf, [x]) => {
-        if (++applied >= 3) process.exit(7);
-        return x!;
-      },
-      code: ({ input1 }) => input1,
-    }),
+    later('TEST_CRASH_LATER', 'passes its input through, then exits the process at its 3rd application (a test fixture: a worker dying in the middle of training)', () => process.exit(7)),
   );
 }
