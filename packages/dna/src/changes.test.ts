@@ -82,7 +82,7 @@ describe('dnaChanges', () => {
     expect([caller!.inserted.valid, caller!.inserted.hash]).toEqual([true, c.baseHash]);
     expect(caller!.removed.valid).toBe(false);
     expect(softmax!.inserted.valid).toBe(false);
-    expect(softmax!.inserted.error).toMatch(/MASK/);
+    expect(softmax!.inserted.error).toMatch(/^subprogram 3 \(causal_softmax\), instruction 0.*MASK/);
     expect(softmax!.removed).toMatchObject({ valid: true, hash: c.baseHash });
   });
 });

@@ -69,7 +69,8 @@ function withUnit(into: Dna, from: Dna, unit: DnaChangeUnit): Dna {
 
 function variant(dna: Dna, registry: PrimitiveRegistry): DnaVariant {
   const r = validateDna(dna, { primitives: registry });
-  if (!r.ok) return { dna, hash: '', valid: false, error: r.error.issues[0]?.message ?? r.error.message };
+  // (the first problem, with the subprogram, instruction and field at fault)
+  if (!r.ok) return { dna, hash: '', valid: false, error: r.error.message.split('\n')[0]!.replace(/^invalid DNA: /, '') };
   return { dna, hash: dnaHash(r.dna, { primitives: registry, analysis: r.analysis }), valid: true };
 }
 
