@@ -1,17 +1,19 @@
 // Trains a byte-level BPE vocabulary with Hugging Face `tokenizers` and writes a
 // tokenizer.json cut to the requested size. Run in a child process by src/bpe.ts: the
 // native trainer prints progress to stdout, which must not reach our own output.
-// Input (argv[2], JSON): { textFile, vocabSize, out, endOfDocument }.
+// Input (argv[2], JSON): { textFile, vocabSize, out, endOfDocument, scratch }. Its files are
+// written under `scratch` (a path prefix of the caller's own, so processes training the same
+// vocabulary at once never touch each other's) and the result renamed onto `out` at the end.
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { BPE, Tokenizer, byteLevelPreTokenizer } from 'tokenizers';
 
-const { textFile, vocabSize, out, endOfDocument } = JSON.parse(process.argv[2]);
+const { textFile, vocabSize, out, endOfDocument, scratch } = JSON.parse(process.argv[2]);
 
 const trainer = new Tokenizer(BPE.empty());
 trainer.setPreTokenizer(byteLevelPreTokenizer(false, true));
 trainer.train([textFile]);
-trainer.save(`${out}.trained`);
-const trained = JSON.parse(readFileSync(`${out}.trained`, 'utf8'));
+trainer.save(`${scratch}.trained`);
+const trained = JSON.parse(readFileSync(`${scratch}.trained`, 'utf8'));
 
 // GPT-2's byte -> printable character map (the alphabet of byte-level BPE).
 function bytesToUnicode() {
@@ -59,5 +61,5 @@ const json = {
     fuse_unk: false, byte_fallback: false, ignore_merges: false, vocab, merges,
   },
 };
-writeFileSync(`${out}.tmp`, JSON.stringify(json));
-renameSync(`${out}.tmp`, out);
+writeFileSync(`${scratch}.json`, JSON.stringify(json));
+renameSync(`${scratch}.json`, out);

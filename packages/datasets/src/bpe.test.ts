@@ -1,6 +1,8 @@
-import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { tokenStream } from './batches.js';
 import { END_OF_DOCUMENT, trainBpe } from './bpe.js';
@@ -70,4 +72,47 @@ describe('the bpe tokenizer (Hugging Face tokenizers, trained on the corpus)', (
     await expect(loadTokenizer(bytes)).rejects.toThrow(/tokenizer\.json describes the byte vocabulary other/);
     await expect(loadTokenizer(join(dir, 'nope'))).rejects.toThrow(/not a model exported by primer-search/);
   });
+
+  it('is trained by several processes into one cache at once, each getting the whole vocabulary', async () => {
+    // Two studies started together each train the vocabulary their data needs: their trainers'
+    // files must not collide, and each ends with the one cached vocabulary.
+    const shared = mkdtempSync(join(tmpdir(), 'primer-bpe-shared-'));
+    const work = mkdtempSync(join(tmpdir(), 'primer-bpe-procs-'));
+    const textFile = join(work, 'text.json');
+    writeFileSync(textFile, JSON.stringify(trainText().slice(0, 150)));
+    const child = join(work, 'child.ts');
+    const bpeModule = fileURLToPath(new URL('./bpe.ts', import.meta.url));
+    writeFileSync(
+      child,
+      `import { readFileSync } from 'node:fs';\n` +
+        `import { trainBpe } from ${JSON.stringify(bpeModule)};\n` +
+        `const texts = JSON.parse(readFileSync(${JSON.stringify(textFile)}, 'utf8'));\n` +
+        `process.stdout.write(trainBpe({ vocabSize: 400, text: () => texts, cacheDir: ${JSON.stringify(shared)} }).fingerprint);\n`,
+    );
+    const run = () =>
+      new Promise<{ code: number | null; out: string; err: string }>((done) => {
+        const p = spawn(process.execPath, ['--conditions=@primer-search/source', '--import', 'tsx', child], { stdio: ['ignore', 'pipe', 'pipe'] });
+        let out = '';
+        let err = '';
+        p.stdout.on('data', (d) => (out += d));
+        p.stderr.on('data', (d) => (err += d));
+        p.on('close', (code) => done({ code, out, err }));
+      });
+    const results = await Promise.all([run(), run(), run()]);
+    for (const r of results) expect(r, r.err).toMatchObject({ code: 0 });
+    expect(new Set(results.map((r) => r.out)).size).toBe(1);
+    expect(results[0].out).toMatch(/^bpe-v1-400-[0-9a-f]{16}$/);
+    // nothing but the vocabulary is left in the cache
+    const key = results[0].out;
+    expect(readdirSync(shared)).toEqual([`${key}.json`]);
+    // Where two trainers' ends overlap, the other's working files lie beside the cache's file
+    // under the names a shared scheme would use: here they are in the way (as folders), and
+    // training is not disturbed by them.
+    const crowded = mkdtempSync(join(tmpdir(), 'primer-bpe-crowded-'));
+    const others = ['trained', 'tmp', 'json'].map((ext) => `${key}.json.${ext}`);
+    for (const name of others) mkdirSync(join(crowded, name));
+    const texts = trainText().slice(0, 150);
+    expect(trainBpe({ vocabSize: 400, text: () => texts, cacheDir: crowded }).fingerprint).toBe(key);
+    expect(readdirSync(crowded).sort()).toEqual([`${key}.json`, ...others].sort());
+  }, 120_000);
 });

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -41,16 +41,21 @@ export function trainBpe(options: { vocabSize: number; text: () => Iterable<stri
     mkdirSync(dir, { recursive: true });
     const textFile = join(tmpdir(), `${key}-${process.pid}.txt`);
     writeFileSync(textFile, parts.join('\n'));
+    // The trainer's own files get a name no other process uses: two processes training the
+    // same vocabulary at once (two studies started together) each rename a whole file onto
+    // the cache's, and both results are the same.
+    const scratch = `${file}.${process.pid}-${randomBytes(4).toString('hex')}`;
     try {
       const script = fileURLToPath(new URL('../scripts/train-bpe.mjs', import.meta.url));
-      const r = spawnSync(process.execPath, [script, JSON.stringify({ textFile, vocabSize, out: file, endOfDocument: END_OF_DOCUMENT })], {
+      const r = spawnSync(process.execPath, [script, JSON.stringify({ textFile, vocabSize, out: file, endOfDocument: END_OF_DOCUMENT, scratch })], {
         encoding: 'utf8',
         stdio: ['ignore', 'ignore', 'pipe'],
       });
       if (r.status !== 0) throw new PrimerError('TOKENIZER_TRAINING', `training the BPE vocabulary failed: ${r.stderr || r.error?.message}`);
     } finally {
       rmSync(textFile, { force: true });
-      rmSync(`${file}.trained`, { force: true });
+      rmSync(`${scratch}.trained`, { force: true });
+      rmSync(`${scratch}.json`, { force: true });
     }
   }
   const text = readFileSync(file, 'utf8');
