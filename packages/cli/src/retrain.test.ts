@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
-import { copyFileSync, mkdtempSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import { SqliteStudyStore, type RetrainRun } from '@primer-search/store';
 import { describe, expect, it } from 'vitest';
@@ -183,6 +184,58 @@ describe('primer study retrain', () => {
     expect(inFlight.code).toBe(2);
     expect(inFlight.stderr).toMatch(/--in-flight .* goes with --workers 0/);
   }, 60_000);
+
+  it("reuses another study's runs of the same program, seed and settings (--reuse-from), naming that study; and refuses a study with other settings, saying what differs", async () => {
+    const dir = tmp();
+    const one = join(dir, 'one.sqlite');
+    const two = join(dir, 'two.sqlite');
+    const wide = join(dir, 'wide.sqlite');
+    const search = (study: string, seed: string, ...more: string[]) =>
+      run(['search', '--candidates', '2', '--budget-per-candidate', '4steps', ...TINY, ...more, '--workers', '1', '--study', study, '--seed', seed]);
+    for (const [study, seed, ...more] of [[one, '4'], [two, '5'], [wide, '5', '--d-model', '32']]) {
+      const r = await search(study!, seed!, ...more);
+      expect(r.code, r.stderr).toBe(0);
+    }
+    const RETRAIN = ['--top', '0', '--seeds', '2', '--budget', '12steps', '--workers', '1', '--baselines', 'primer-ez', '--heads', '2'];
+    // study one: seeds 4 and 5 of vanilla (its seed) and Primer-EZ
+    expect((await run(['study', 'retrain', one, ...RETRAIN])).code).toBe(0);
+    const theirs = (await runsOf(one))!;
+    // a copy of study two, retrained without reuse: what its own runs would be
+    const alone = join(dir, 'alone.sqlite');
+    copyFileSync(two, alone);
+    expect((await run(['study', 'retrain', alone, ...RETRAIN])).code).toBe(0);
+    const own = (await runsOf(alone))!;
+    // study two (seeds 5 and 6), reusing study one's seed-5 runs, read from a gzipped copy
+    const gz = join(dir, 'one.sqlite.gz');
+    writeFileSync(gz, gzipSync(readFileSync(one)));
+    const r = await run(['study', 'retrain', two, ...RETRAIN, '--reuse-from', gz]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain(`--reuse-from ${gz}: 2 of its runs are this retraining's (the same program, seed and settings)`);
+    expect(r.stderr).toMatch(new RegExp(`seed \\(vanilla\\), seed 5: perplexity [\\d.]+ · the same run as ${gz.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}'s retraining 1, reused`));
+    expect(r.stderr.match(/, reused/g)).toHaveLength(2);
+    expect(r.stderr.match(/12 steps in /g)).toHaveLength(2);
+    const runs = (await runsOf(two))!;
+    expect(runs).toHaveLength(4);
+    for (const x of runs) {
+      const same = own.find((y) => y.program === x.program && y.seed === x.seed)!;
+      if (x.seed === 5) {
+        // study one's run, copied, and naming where it came from
+        const origin = theirs.find((y) => y.program === x.program && y.seed === 5)!;
+        expect(x.reusedFrom).toEqual({ study: gz, retrain: 1, program: origin.program });
+        expect([x.fitness, x.curve]).toEqual([origin.fitness, origin.curve]);
+      } else expect(x.reusedFrom ?? null).toBeNull();
+      // the same numbers as training it here: a reused run is this study's run
+      expect(x.fitness).toBe(same.fitness);
+    }
+    // a study whose retrainings have other settings offers nothing, and says why
+    const w = await run(['study', 'retrain', wide, ...RETRAIN, '--seeds', '1', '--reuse-from', one]);
+    expect(w.code, w.stderr).toBe(0);
+    expect(w.stderr).toContain(`--reuse-from ${one}: no run of it is reused: none of its 1 retraining has this one's settings (the closest differs in dModel)`);
+    expect(w.stderr).not.toMatch(/, reused/);
+    // the study itself is refused
+    const self = await run(['study', 'retrain', two, ...RETRAIN, '--reuse-from', two]);
+    expect([self.code, self.stderr]).toEqual([2, expect.stringContaining(`--reuse-from: ${two} is the study being retrained`)]);
+  }, 180_000);
 });
 
 describe('primer study fidelity', () => {

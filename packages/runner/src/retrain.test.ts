@@ -1,9 +1,13 @@
 import { baselines } from '@primer-search/baselines';
 import { dnaHash } from '@primer-search/dna';
-import type { CandidateView, EvaluationRecord } from '@primer-search/store';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SqliteStudyStore, type CandidateView, type EvaluationRecord } from '@primer-search/store';
+import { contractPlan, contractRun } from '@primer-search/store/testing';
 import type { StudyConfig } from '@primer-search/study';
 import { describe, expect, it } from 'vitest';
-import { chooseFidelityPrograms, chooseRetrainPrograms, matchingPlan, retrainJobNumber } from './retrain.js';
+import { chooseFidelityPrograms, chooseRetrainPrograms, matchingPlan, retrainJobNumber, reusableRuns } from './retrain.js';
 
 const evaluation = (hash: string, candidate: number, fitness: number | null, over: Partial<EvaluationRecord> = {}): EvaluationRecord => ({
   id: candidate,
@@ -104,5 +108,49 @@ describe('retrainJobNumber', () => {
     expect(numbers.every(Number.isSafeInteger)).toBe(true);
     expect(retrainJobNumber(2, 1, 0)).toBe(numbers[12]);
     expect(() => retrainJobNumber(1, 1000, 0)).toThrow(RangeError);
+  });
+});
+
+describe('reusableRuns: the runs another study offers a retraining', () => {
+  const data = { tokenizer: 'byte-utf8-257', trainTokens: 1000, validationTokens: 100 };
+  const mine = { studyId: 'a', data, plugins: [], pluginIds: [] } as unknown as StudyConfig;
+  const planHere = { ...contractPlan(), id: 1, createdAt: '', settings: { ...contractPlan().settings, seed: 7 } };
+  const other = async (config: Record<string, unknown> | undefined, plans: Array<Parameters<typeof contractPlan>[0]> = []) => {
+    const s = SqliteStudyStore.open(join(mkdtempSync(join(tmpdir(), 'primer-reuse-')), 'other.sqlite'));
+    if (config) await s.createStudy(config);
+    for (const p of plans) {
+      const plan = await s.createRetrain(contractPlan(p));
+      for (const program of [0, 1, 2]) await s.addRetrainRun(contractRun(plan.id, program, 1, 10 + program));
+    }
+    return s;
+  };
+  const theirs = { studyId: 'b', data, plugins: [], pluginIds: [] };
+
+  it('takes the runs of retrainings with the same settings but the study seed, keyed by program hash and seed', async () => {
+    const s = await other(theirs, [{}, { settings: { ...contractPlan().settings, dModel: 128 } }]);
+    const r = await reusableRuns(mine, planHere, s);
+    expect(r.refusal).toBeUndefined();
+    expect([...r.runs.keys()].sort()).toEqual(['h0/1', 'h1/1', 'hz/1']);
+    expect(r.runs.get('h1/1')).toMatchObject({ retrain: 1, program: 1, fitness: 11 });
+    await s.close();
+  });
+
+  it('says why it offers none: no study, no data record, other data, other plugins, no retrainings, other settings', async () => {
+    const why = async (config: Record<string, unknown> | undefined, plans: Array<Parameters<typeof contractPlan>[0]> = [{}], me = mine) => {
+      const s = await other(config, plans);
+      const r = await reusableRuns(me, planHere, s);
+      await s.close();
+      expect(r.runs.size).toBe(0);
+      return r.refusal;
+    };
+    expect(await why(undefined, [])).toBe('it holds no study');
+    expect(await why(theirs, [{}], { ...mine, data: undefined })).toMatch(/this study has no record of the data it began with/);
+    expect(await why({ ...theirs, data: undefined })).toBe('it has no record of the data it began with');
+    expect(await why({ ...theirs, data: { ...data, trainTokens: 999 } })).toMatch(/^it began with other data \(tokenizer byte-utf8-257, 999 training tokens; this study: byte-utf8-257, 1000\)$/);
+    expect(await why({ ...theirs, pluginIds: [{ name: 'x', version: '1' }] })).toBe('it was run with other plugins');
+    expect(await why(theirs, [])).toBe('it has no retrainings');
+    expect(await why(theirs, [{ settings: { ...contractPlan().settings, dModel: 128, seqLen: 32 } }, { budget: '1e13 FLOPs', settings: { ...contractPlan().settings, budget: { kind: 'flops', flops: 1e13 } } }])).toBe(
+      "none of its 2 retrainings has this one's settings (the closest differs in budget)",
+    );
   });
 });

@@ -16,6 +16,7 @@ import {
   type RetrainPlan,
   type RetrainProgram,
   type RetrainRun,
+  type RunSettings,
   type StudyConfig,
 } from '@primer-search/study';
 import { isInterruption, stoppingWithin, type EvaluationPool } from './pool.js';
@@ -39,7 +40,9 @@ export type RetrainEvent =
   | { type: 'started'; plan: RetrainPlan; resumed: boolean; done: number; total: number }
   | { type: 'dispatched'; program: number; seed: number }
   | { type: 'progress'; program: number; seed: number; progress: JobProgress }
-  | { type: 'finished'; run: RetrainRun; done: number; total: number };
+  | { type: 'finished'; run: RetrainRun; done: number; total: number }
+  /** What another study given to reuse runs from (`reuseFrom`) offers: its runs that match this retraining's programs and seeds, or why none can. */
+  | { type: 'reuse'; from: string; matching: number; refusal?: string };
 
 export interface RetrainArgs {
   store: StudyStore;
@@ -72,6 +75,18 @@ export interface RetrainArgs {
   onEvent?: (e: RetrainEvent) => void;
   /** Stops dispatching and returns; finished runs are stored, running ones are dropped and run again by the next call. */
   signal?: AbortSignal;
+  /**
+   * Other studies whose retrainings' runs are this retraining's where they match (`reusableRuns`):
+   * a run of theirs of the same program and seed is copied, not trained again. This study's own
+   * runs come first, then these in order. Only read.
+   */
+  reuseFrom?: ReuseSource[];
+}
+
+/** Another study, read for runs to reuse: its store and how to name it in records and messages (passwords masked). */
+export interface ReuseSource {
+  store: StudyStore;
+  name: string;
 }
 
 /**
@@ -186,6 +201,50 @@ async function earlierRuns(store: StudyStore, plan: RetrainPlan): Promise<Map<st
   return byRun;
 }
 
+const withoutSeed = (settings: RunSettings): Omit<RunSettings, 'seed'> => {
+  const { seed: _seed, ...rest } = settings;
+  return rest;
+};
+
+/** The settings (by name) in which two retrainings' runs differ, a study's own seed aside (each run has its own). */
+function settingsDiffering(a: RunSettings, b: RunSettings): string[] {
+  const x = JSON.parse(JSON.stringify(withoutSeed(a))) as Record<string, unknown>;
+  const y = JSON.parse(JSON.stringify(withoutSeed(b))) as Record<string, unknown>;
+  return [...new Set([...Object.keys(x), ...Object.keys(y)])].filter((k) => !isDeepStrictEqual(x[k], y[k])).sort();
+}
+
+/**
+ * The runs of another study that are this retraining's runs, by program hash and seed: those of
+ * its retrainings whose settings are `plan`'s (all but the study's own seed, which no run uses:
+ * each has its seed), in a study that began with the same data (its tokenizer's fingerprint and
+ * token counts) and plugins. Where none can be, `refusal` says why.
+ */
+export async function reusableRuns(config: StudyConfig, plan: RetrainPlan, other: StudyStore): Promise<{ runs: Map<string, RetrainRun>; refusal?: string }> {
+  const runs = new Map<string, RetrainRun>();
+  const theirs = (await other.config()) as StudyConfig | undefined;
+  if (!theirs) return { runs, refusal: 'it holds no study' };
+  if (!config.data) return { runs, refusal: 'this study has no record of the data it began with (resuming its search makes one)' };
+  if (!theirs.data) return { runs, refusal: 'it has no record of the data it began with' };
+  if (!isDeepStrictEqual(JSON.parse(JSON.stringify(config.data)), JSON.parse(JSON.stringify(theirs.data)))) {
+    return { runs, refusal: `it began with other data (tokenizer ${theirs.data.tokenizer}, ${theirs.data.trainTokens} training tokens; this study: ${config.data.tokenizer}, ${config.data.trainTokens})` };
+  }
+  const ids = (c: StudyConfig) => JSON.stringify(c.pluginIds ?? c.plugins ?? []);
+  if (ids(theirs) !== ids(config)) return { runs, refusal: 'it was run with other plugins' };
+  const plans = await other.retrains();
+  const same = new Map(plans.filter((p) => settingsDiffering(p.settings, plan.settings).length === 0).map((p) => [p.id, p]));
+  if (same.size === 0) {
+    if (plans.length === 0) return { runs, refusal: 'it has no retrainings' };
+    const closest = plans.map((p) => settingsDiffering(p.settings, plan.settings)).sort((a, b) => a.length - b.length)[0]!;
+    return { runs, refusal: `none of its ${plans.length} retraining${plans.length === 1 ? '' : 's'} has this one's settings (the closest differs in ${closest.join(', ')})` };
+  }
+  for (const r of await other.retrainRuns()) {
+    const hash = same.get(r.retrain)?.programs[r.program]?.hash;
+    const key = `${hash}/${r.seed}`;
+    if (hash !== undefined && !runs.has(key)) runs.set(key, r);
+  }
+  return { runs };
+}
+
 /** A retraining asked for something its plan cannot have (an --against it would not train): refused before anything is recorded. */
 export class RetrainArgumentError extends SearchError {}
 
@@ -246,15 +305,29 @@ export async function runRetrain(args: RetrainArgs): Promise<{ plan: RetrainPlan
     let todo = active.seeds.flatMap((seed) => active.programs.map((_, program) => ({ program, seed }))).filter((x) => !has.has(`${x.program}/${x.seed}`));
     // a run that another retraining with the same settings made of the same program and seed is this run: reused, not trained again
     const earlier = await earlierRuns(store, active);
+    // then other studies' (primer study retrain --reuse-from), in the order given
+    const elsewhere: Array<{ name: string; runs: Map<string, RetrainRun> }> = [];
+    for (const source of args.reuseFrom ?? []) {
+      const { runs, refusal } = await reusableRuns(config, active, source.store);
+      const keys = new Set(active.seeds.flatMap((seed) => active.programs.map((p) => `${p.hash}/${seed}`)));
+      emit({ type: 'reuse', from: source.name, matching: [...runs.keys()].filter((k) => keys.has(k)).length, ...(refusal ? { refusal } : {}) });
+      elsewhere.push({ name: source.name, runs });
+    }
     const left: typeof todo = [];
     for (const x of todo) {
-      const from = earlier.get(`${active.programs[x.program]!.hash}/${x.seed}`);
+      const key = `${active.programs[x.program]!.hash}/${x.seed}`;
+      const local = earlier.get(key);
+      const other = local ? undefined : elsewhere.find((o) => o.runs.has(key));
+      const from = local ?? other?.runs.get(key);
       if (!from) {
         left.push(x);
         continue;
       }
       const { retrain, program, seed: _seed, finishedAt: _at, reusedFrom, ...body } = from;
-      const run = await store.addRetrainRun({ ...body, retrain: active.id, program: x.program, seed: x.seed, reusedFrom: reusedFrom ?? { retrain, program } });
+      // where the run was trained: its own retraining, or the one it was itself copied from (in its study or a third)
+      const origin = reusedFrom ?? { retrain, program };
+      const named = other && origin.study === undefined ? { ...origin, study: other.name } : origin;
+      const run = await store.addRetrainRun({ ...body, retrain: active.id, program: x.program, seed: x.seed, reusedFrom: named });
       done++;
       emit({ type: 'finished', run, done, total });
     }

@@ -494,8 +494,9 @@ export class PostgresStudyStore implements StudyStore {
       // runs other retrainings reused from it stay (copies), their provenance cleared, as in SQLite
       const reused = await c.query<{ retrain: number; program: number; seed: number; run: string }>(`SELECT retrain, program, seed, run FROM ${this.t('retrain_runs')} WHERE run LIKE '%reusedFrom%'`);
       for (const r of reused.rows) {
-        const body = JSON.parse(r.run) as { reusedFrom?: { retrain: number } | null };
-        if (body.reusedFrom?.retrain === id) await c.query(`UPDATE ${this.t('retrain_runs')} SET run = $1 WHERE retrain = $2 AND program = $3 AND seed = $4`, [JSON.stringify({ ...body, reusedFrom: null }), r.retrain, r.program, r.seed]);
+        const body = JSON.parse(r.run) as { reusedFrom?: { retrain: number; study?: string } | null };
+        // (a run reused from another study's retraining of that number is not this one's)
+        if (body.reusedFrom?.retrain === id && body.reusedFrom.study === undefined) await c.query(`UPDATE ${this.t('retrain_runs')} SET run = $1 WHERE retrain = $2 AND program = $3 AND seed = $4`, [JSON.stringify({ ...body, reusedFrom: null }), r.retrain, r.program, r.seed]);
       }
       return runs;
     });

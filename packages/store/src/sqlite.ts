@@ -698,8 +698,9 @@ export class SqliteStudyStore implements StudyStore {
         // later retraining may get this id again (SQLite reuses the largest), and must not inherit them
         const update = this.db.prepare('UPDATE retrain_runs SET run = ? WHERE retrain = ? AND program = ? AND seed = ?');
         for (const r of this.db.prepare("SELECT retrain, program, seed, run FROM retrain_runs WHERE run LIKE '%reusedFrom%'").all() as Array<{ retrain: number; program: number; seed: number; run: string }>) {
-          const body = JSON.parse(r.run) as { reusedFrom?: { retrain: number } | null };
-          if (body.reusedFrom?.retrain === id) update.run(JSON.stringify({ ...body, reusedFrom: null }), r.retrain, r.program, r.seed);
+          const body = JSON.parse(r.run) as { reusedFrom?: { retrain: number; study?: string } | null };
+          // (a run reused from another study's retraining of that number is not this one's)
+          if (body.reusedFrom?.retrain === id && body.reusedFrom.study === undefined) update.run(JSON.stringify({ ...body, reusedFrom: null }), r.retrain, r.program, r.seed);
         }
         return runs;
       })(),

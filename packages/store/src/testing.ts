@@ -332,11 +332,16 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
         await s.addRetrainRun(contractRun(p1.id, 0, 1, 10));
         await s.addRetrainRun(contractRun(p1.id, 1, 1, 9));
         await s.addRetrainRun({ ...contractRun(p2.id, 0, 1, 10), reusedFrom: { retrain: p1.id, program: 0 } });
+        // a run reused from another study's retraining that has p1's number
+        const elsewhere = { retrain: p1.id, program: 1, study: 'other.sqlite' };
+        await s.addRetrainRun({ ...contractRun(p2.id, 1, 1, 9), reusedFrom: elsewhere });
         expect(await s.deleteRetrain(p1.id)).toBe(2);
         expect((await s.retrains()).map((p) => p.id)).toEqual([p2.id]);
-        expect((await s.retrainRuns()).map((r) => r.retrain)).toEqual([p2.id]);
+        expect((await s.retrainRuns()).map((r) => r.retrain)).toEqual([p2.id, p2.id]);
         // the copy stays, no longer naming a retraining that is gone (its id may be given again)
         expect((await s.retrainRuns(p2.id))[0]!.reusedFrom ?? null).toBeNull();
+        // the other study's retraining is not this one: still named
+        expect((await s.retrainRuns(p2.id))[1]!.reusedFrom).toEqual(elsewhere);
         expect((await s.retrainRuns(p2.id))[0]!.fitness).toBe(10);
         await expect(s.deleteRetrain(p1.id)).rejects.toThrow(new RegExp(`has no retraining ${p1.id}`));
         expect(await s.config()).toEqual({});

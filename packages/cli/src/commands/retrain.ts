@@ -3,12 +3,12 @@ import { Option, type Command } from 'commander';
 import { quote } from '@primer-search/core';
 import { prepareData } from '@primer-search/datasets';
 import type { Dna } from '@primer-search/dna';
-import { LocalWorkerPool, openQueuePool, defaultWorkerCount, loadPlugins, runRetrain, RetrainArgumentError } from '@primer-search/runner/controller';
+import { LocalWorkerPool, openQueuePool, defaultWorkerCount, loadPlugins, runRetrain, RetrainArgumentError, type ReuseSource } from '@primer-search/runner/controller';
 import { baselines } from '@primer-search/baselines';
 import { parseStudyLocation } from '@primer-search/store';
-import { scaleBudget, summarizeFidelity, summarizeRetrain, type Budget } from '@primer-search/study';
+import { scaleBudget, summarizeFidelity, summarizeRetrain, type Budget, type StudyConfig } from '@primer-search/study';
 import { confirmed, UsageError, type CliIo } from '../io.js';
-import { checkStudyData, checkStudyPlugins, openForChange, pluginSpecifier } from '../studies.js';
+import { checkStudyData, checkStudyPlugins, openForChange, openForReading, pluginSpecifier } from '../studies.js';
 import { integer, loadDna, type CommandResult } from './dna.js';
 import { collect, didYouMean, heads as headsFlag, positiveNumber, timeBudget, workersWarning } from '../flags.js';
 
@@ -33,6 +33,7 @@ interface RetrainOptions {
   runTimeout?: Budget;
   against: string;
   plugin: string[];
+  reuseFrom: string[];
   json?: boolean;
   /** primer study fidelity with none of the options that choose a measurement (--sample, --budget, --factor, --seeds). */
   bare?: boolean;
@@ -139,6 +140,14 @@ function addRunPlanOptions(command: Command): Command {
       new Option('--plugin <module>', "import this module first: the plugins the study was run with (a file or package; repeatable; a study's own record of them is never imported)")
         .argParser(collect)
         .default([], 'none')
+    )
+    .addOption(
+      new Option(
+        '--reuse-from <study>',
+        "another study (a file, gzipped or not, or a URL; repeatable; only read) whose retrainings' runs are reused where they are this one's: the same program and seed, the same settings but the study's own seed, data and plugins"
+      )
+        .argParser(collect)
+        .default([], 'none')
     );
 }
 
@@ -172,6 +181,7 @@ async function retrainStudy(io: CliIo, result: CommandResult, location: string, 
   const tooMany = workersWarning(o.workers);
   if (tooMany) io.stderr(`${tooMany}\n`);
   const { store, config } = await openForChange(location, fidelity ? ' to measure' : ' to retrain');
+  const reuseFrom: ReuseSource[] = [];
   try {
     // the bare command on a study that has measurements: most likely meant to show one, not to
     // start another of 20 programs with the defaults (hours of training)
@@ -196,6 +206,13 @@ async function retrainStudy(io: CliIo, result: CommandResult, location: string, 
         return;
       }
       references.push({ label: modelName(name), dna: r.dna });
+    }
+    for (const other of o.reuseFrom) {
+      const shown = parseStudyLocation(other).display;
+      const store = await openForReading(other);
+      reuseFrom.push({ store, name: shown });
+      const theirs = (await store.config()) as StudyConfig | undefined;
+      if (theirs?.studyId !== undefined && theirs.studyId === config.studyId) throw new UsageError(`--reuse-from: ${shown} is the study being retrained (its own runs are reused without it)`);
     }
     const budget = o.budget ?? scaleBudget(config.settings.budget, o.factor ?? 5);
     const seeds = Array.from({ length: o.seeds }, (_, k) => config.settings.seed + k);
@@ -233,6 +250,7 @@ async function retrainStudy(io: CliIo, result: CommandResult, location: string, 
         },
         timeoutSeconds: o.runTimeout?.kind === 'seconds' ? o.runTimeout.seconds : undefined,
         signal: stop.signal,
+        reuseFrom,
         onEvent: (e) => {
           if (e.type === 'started') against = o.against === 'seed' ? 0 : e.plan.programs.findIndex((p) => p.label === o.against);
           if (o.json) return;
@@ -243,11 +261,20 @@ async function retrainStudy(io: CliIo, result: CommandResult, location: string, 
                 `${e.plan.budget} per run · seeds ${e.plan.seeds.join(', ')} · ${via}\n`
             );
           }
+          if (e.type === 'reuse') {
+            io.stderr(
+              e.refusal
+                ? `--reuse-from ${e.from}: no run of it is reused: ${e.refusal}\n`
+                : `--reuse-from ${e.from}: ${e.matching} of its runs ${e.matching === 1 ? 'is' : 'are'} this ${noun}'s (the same program, seed and settings)\n`
+            );
+          }
           if (e.type === 'finished') {
             const r = e.run;
             const what = r.status === 'completed' ? `perplexity ${r.fitness!.toFixed(3)}` : `failed: ${r.reason}`;
             const elapsed = (performance.now() - t0) / 1000;
-            const how = r.reusedFrom ? `the same run as retraining ${r.reusedFrom.retrain}'s, reused` : `${fmt(r.steps)} steps in ${duration(r.trainSeconds)}`;
+            const how = r.reusedFrom
+              ? `the same run as ${r.reusedFrom.study === undefined ? '' : `${r.reusedFrom.study}'s `}retraining ${r.reusedFrom.retrain}${r.reusedFrom.study === undefined ? "'s" : ''}, reused`
+              : `${fmt(r.steps)} steps in ${duration(r.trainSeconds)}`;
             io.stderr(`[${e.done}/${e.total}] ${labels[r.program]}, seed ${r.seed}: ${what} · ${how} · elapsed ${duration(elapsed)}\n`);
           }
         },
@@ -280,5 +307,6 @@ async function retrainStudy(io: CliIo, result: CommandResult, location: string, 
     }
   } finally {
     await store.close();
+    for (const other of reuseFrom) await other.store.close();
   }
 }
