@@ -210,7 +210,7 @@ describe('primer study retrain', () => {
     writeFileSync(gz, gzipSync(readFileSync(one)));
     const r = await run(['study', 'retrain', two, ...RETRAIN, '--reuse-from', gz]);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr).toContain(`--reuse-from ${gz}: 2 of its runs are this retraining's (the same program, seed and settings)`);
+    expect(r.stderr).toContain(`--reuse-from ${gz}: 2 of its runs are reused (the same program, seed and settings; none trained here yet)`);
     expect(r.stderr).toMatch(new RegExp(`seed \\(vanilla\\), seed 5: perplexity [\\d.]+ · the same run as ${gz.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}'s retraining 1, reused`));
     expect(r.stderr.match(/, reused/g)).toHaveLength(2);
     expect(r.stderr.match(/12 steps in /g)).toHaveLength(2);
@@ -221,7 +221,7 @@ describe('primer study retrain', () => {
       if (x.seed === 5) {
         // study one's run, copied, and naming where it came from
         const origin = theirs.find((y) => y.program === x.program && y.seed === 5)!;
-        expect(x.reusedFrom).toEqual({ study: gz, retrain: 1, program: origin.program });
+        expect(x.reusedFrom).toEqual({ study: gz, studyId: expect.stringMatching(/^[0-9a-f-]{36}$/), retrain: 1, program: origin.program });
         expect([x.fitness, x.curve]).toEqual([origin.fitness, origin.curve]);
       } else expect(x.reusedFrom ?? null).toBeNull();
       // the same numbers as training it here: a reused run is this study's run
@@ -234,7 +234,11 @@ describe('primer study retrain', () => {
     expect(w.stderr).not.toMatch(/, reused/);
     // the study itself is refused
     const self = await run(['study', 'retrain', two, ...RETRAIN, '--reuse-from', two]);
-    expect([self.code, self.stderr]).toEqual([2, expect.stringContaining(`--reuse-from: ${two} is the study being retrained`)]);
+    expect([self.code, self.stderr]).toEqual([2, expect.stringContaining(`--reuse-from: ${two} is the same study as ${two} (the same study id`)]);
+    // continued with the same source: nothing more to reuse, and it says so
+    const again = await run(['study', 'retrain', two, ...RETRAIN, '--reuse-from', one, '--json']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(JSON.parse(again.stdout).reuse).toEqual([{ from: one, matching: 0 }]);
   }, 180_000);
 });
 

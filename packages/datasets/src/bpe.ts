@@ -39,12 +39,13 @@ export function trainBpe(options: { vocabSize: number; text: () => Iterable<stri
   const file = join(dir, `${key}.json`);
   if (!existsSync(file)) {
     mkdirSync(dir, { recursive: true });
-    const textFile = join(tmpdir(), `${key}-${process.pid}.txt`);
+    // The trainer's own files get names no other process uses (pids repeat across containers
+    // sharing a folder): two processes training the same vocabulary at once (two studies
+    // started together) each rename a whole file onto the cache's, and both results are the same.
+    const unique = `${process.pid}-${randomBytes(4).toString('hex')}`;
+    const textFile = join(tmpdir(), `${key}-${unique}.txt`);
     writeFileSync(textFile, parts.join('\n'));
-    // The trainer's own files get a name no other process uses: two processes training the
-    // same vocabulary at once (two studies started together) each rename a whole file onto
-    // the cache's, and both results are the same.
-    const scratch = `${file}.${process.pid}-${randomBytes(4).toString('hex')}`;
+    const scratch = `${file}.${unique}`;
     try {
       const script = fileURLToPath(new URL('../scripts/train-bpe.mjs', import.meta.url));
       const r = spawnSync(process.execPath, [script, JSON.stringify({ textFile, vocabSize, out: file, endOfDocument: END_OF_DOCUMENT, scratch })], {

@@ -128,10 +128,19 @@ describe('reusableRuns: the runs another study offers a retraining', () => {
 
   it('takes the runs of retrainings with the same settings but the study seed, keyed by program hash and seed', async () => {
     const s = await other(theirs, [{}, { settings: { ...contractPlan().settings, dModel: 128 } }]);
+    // a failed run is the machine's as much as the program's: not taken
+    await s.addRetrainRun(contractRun(1, 0, 2, null));
     const r = await reusableRuns(mine, planHere, s);
     expect(r.refusal).toBeUndefined();
+    expect(r.studyId).toBe('b');
     expect([...r.runs.keys()].sort()).toEqual(['h0/1', 'h1/1', 'hz/1']);
     expect(r.runs.get('h1/1')).toMatchObject({ retrain: 1, program: 1, fitness: 11 });
+    // seeds that do not meet: none, and it says which they are
+    const elsewhere = await reusableRuns(mine, { ...planHere, seeds: [4, 5] }, s);
+    expect([elsewhere.runs.size, elsewhere.refusal]).toEqual([0, "none of its completed runs with these settings is of this retraining's programs and seeds (its seeds: 1; this retraining's: 4, 5)"]);
+    // a time budget's runs depend on the machine: never taken
+    const timed = { ...planHere, settings: { ...planHere.settings, budget: { kind: 'seconds' as const, seconds: 60 } } };
+    expect((await reusableRuns(mine, timed, s)).refusal).toMatch(/budget is a time/);
     await s.close();
   });
 

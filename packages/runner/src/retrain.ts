@@ -83,12 +83,14 @@ export interface RetrainArgs {
   reuseFrom?: ReuseSource[];
 }
 
-/** Another study, read for runs to reuse: its store and how to name it in records and messages (passwords masked). */
+/**
+ * Another study, read for runs to reuse: how to open it (opened once, read, and closed before
+ * anything trains) and how to name it in records and messages (passwords masked).
+ */
 export interface ReuseSource {
-  store: StudyStore;
+  open: () => Promise<StudyStore>;
   name: string;
 }
-
 /**
  * The programs a retraining trains: the study's seed first (the reference), then the `top` best
  * distinct programs other than the seed by search perplexity (completed ones; a result reused
@@ -214,35 +216,52 @@ function settingsDiffering(a: RunSettings, b: RunSettings): string[] {
 }
 
 /**
- * The runs of another study that are this retraining's runs, by program hash and seed: those of
- * its retrainings whose settings are `plan`'s (all but the study's own seed, which no run uses:
- * each has its seed), in a study that began with the same data (its tokenizer's fingerprint and
- * token counts) and plugins. Where none can be, `refusal` says why.
+ * The runs of another study that are this retraining's runs, by program hash and seed: completed
+ * runs of its retrainings whose settings are `plan`'s (all but the study's own seed, which no run
+ * uses: each has its seed), in a study that began with the same data (its tokenizer's fingerprint
+ * and token counts) and plugins, of one of `plan`'s programs and seeds. A time budget's runs are
+ * never taken (how far a run gets in a time depends on the machine), nor failed ones (a timeout or
+ * a lack of memory is the machine's too). Where none can be, `refusal` says why.
  */
-export async function reusableRuns(config: StudyConfig, plan: RetrainPlan, other: StudyStore): Promise<{ runs: Map<string, RetrainRun>; refusal?: string }> {
+export async function reusableRuns(config: StudyConfig, plan: RetrainPlan, other: StudyStore): Promise<{ runs: Map<string, RetrainRun>; studyId?: string; refusal?: string }> {
   const runs = new Map<string, RetrainRun>();
   const theirs = (await other.config()) as StudyConfig | undefined;
   if (!theirs) return { runs, refusal: 'it holds no study' };
-  if (!config.data) return { runs, refusal: 'this study has no record of the data it began with (resuming its search makes one)' };
-  if (!theirs.data) return { runs, refusal: 'it has no record of the data it began with' };
+  const studyId = theirs.studyId;
+  const refuse = (refusal: string) => ({ runs, ...(studyId ? { studyId } : {}), refusal });
+  if (plan.settings.budget.kind === 'seconds') return refuse("this retraining's budget is a time, and how far a run gets in a time depends on the machine it ran on");
+  if (!config.data) return refuse('this study has no record of the data it began with (resuming its search makes one)');
+  if (!theirs.data) return refuse('it has no record of the data it began with');
   if (!isDeepStrictEqual(JSON.parse(JSON.stringify(config.data)), JSON.parse(JSON.stringify(theirs.data)))) {
-    return { runs, refusal: `it began with other data (tokenizer ${theirs.data.tokenizer}, ${theirs.data.trainTokens} training tokens; this study: ${config.data.tokenizer}, ${config.data.trainTokens})` };
+    return refuse(`it began with other data (tokenizer ${theirs.data.tokenizer}, ${theirs.data.trainTokens} training tokens; this study: ${config.data.tokenizer}, ${config.data.trainTokens})`);
   }
-  const ids = (c: StudyConfig) => JSON.stringify(c.pluginIds ?? c.plugins ?? []);
-  if (ids(theirs) !== ids(config)) return { runs, refusal: 'it was run with other plugins' };
+  const ids = (c: StudyConfig) => JSON.stringify([...(c.pluginIds ?? c.plugins ?? [])].map((x) => JSON.stringify(x)).sort());
+  if (ids(theirs) !== ids(config)) return refuse('it was run with other plugins');
   const plans = await other.retrains();
+  if (plans.length === 0) return refuse('it has no retrainings');
   const same = new Map(plans.filter((p) => settingsDiffering(p.settings, plan.settings).length === 0).map((p) => [p.id, p]));
   if (same.size === 0) {
-    if (plans.length === 0) return { runs, refusal: 'it has no retrainings' };
     const closest = plans.map((p) => settingsDiffering(p.settings, plan.settings)).sort((a, b) => a.length - b.length)[0]!;
-    return { runs, refusal: `none of its ${plans.length} retraining${plans.length === 1 ? '' : 's'} has this one's settings (the closest differs in ${closest.join(', ')})` };
+    return refuse(`none of its ${plans.length} retraining${plans.length === 1 ? '' : 's'} has this one's settings (the closest differs in ${closest.join(', ')})`);
   }
+  const wanted = new Set(plan.seeds.flatMap((seed) => plan.programs.map((p) => `${p.hash}/${seed}`)));
+  const seedsThere = new Set<number>();
   for (const r of await other.retrainRuns()) {
     const hash = same.get(r.retrain)?.programs[r.program]?.hash;
+    if (hash === undefined || r.status !== 'completed') continue;
+    seedsThere.add(r.seed);
     const key = `${hash}/${r.seed}`;
-    if (hash !== undefined && !runs.has(key)) runs.set(key, r);
+    if (wanted.has(key) && !runs.has(key)) runs.set(key, r);
   }
-  return { runs };
+  if (runs.size === 0) {
+    const list = (xs: number[]) => xs.sort((a, b) => a - b).join(', ');
+    return refuse(
+      seedsThere.size === 0
+        ? 'its retrainings with these settings have no completed run'
+        : `none of its completed runs with these settings is of this retraining's programs and seeds (its seeds: ${list([...seedsThere])}; this retraining's: ${list([...plan.seeds])})`,
+    );
+  }
+  return { runs, ...(studyId ? { studyId } : {}) };
 }
 
 /** A retraining asked for something its plan cannot have (an --against it would not train): refused before anything is recorded. */
@@ -306,12 +325,22 @@ export async function runRetrain(args: RetrainArgs): Promise<{ plan: RetrainPlan
     // a run that another retraining with the same settings made of the same program and seed is this run: reused, not trained again
     const earlier = await earlierRuns(store, active);
     // then other studies' (primer study retrain --reuse-from), in the order given
-    const elsewhere: Array<{ name: string; runs: Map<string, RetrainRun> }> = [];
+    const elsewhere: Array<{ name: string; studyId?: string; runs: Map<string, RetrainRun> }> = [];
+    const needed = new Set(todo.map((x) => `${active.programs[x.program]!.hash}/${x.seed}`));
     for (const source of args.reuseFrom ?? []) {
-      const { runs, refusal } = await reusableRuns(config, active, source.store);
-      const keys = new Set(active.seeds.flatMap((seed) => active.programs.map((p) => `${p.hash}/${seed}`)));
-      emit({ type: 'reuse', from: source.name, matching: [...runs.keys()].filter((k) => keys.has(k)).length, ...(refusal ? { refusal } : {}) });
-      elsewhere.push({ name: source.name, runs });
+      // read now, and closed before anything trains
+      const other = await source.open();
+      let found: Awaited<ReturnType<typeof reusableRuns>>;
+      try {
+        found = await reusableRuns(config, active, other);
+      } finally {
+        await other.close();
+      }
+      const { runs, studyId, refusal } = found;
+      // the runs it would give that this retraining has not got yet (recorded, or from an earlier source)
+      const matching = [...runs.keys()].filter((k) => needed.has(k) && !earlier.has(k) && !elsewhere.some((o) => o.runs.has(k))).length;
+      emit({ type: 'reuse', from: source.name, matching, ...(refusal ? { refusal } : {}) });
+      elsewhere.push({ name: source.name, ...(studyId ? { studyId } : {}), runs });
     }
     const left: typeof todo = [];
     for (const x of todo) {
@@ -326,7 +355,7 @@ export async function runRetrain(args: RetrainArgs): Promise<{ plan: RetrainPlan
       const { retrain, program, seed: _seed, finishedAt: _at, reusedFrom, ...body } = from;
       // where the run was trained: its own retraining, or the one it was itself copied from (in its study or a third)
       const origin = reusedFrom ?? { retrain, program };
-      const named = other && origin.study === undefined ? { ...origin, study: other.name } : origin;
+      const named = other && origin.study === undefined ? { ...origin, study: other.name, ...(other.studyId ? { studyId: other.studyId } : {}) } : origin;
       const run = await store.addRetrainRun({ ...body, retrain: active.id, program: x.program, seed: x.seed, reusedFrom: named });
       done++;
       emit({ type: 'finished', run, done, total });

@@ -159,9 +159,10 @@ export interface RetrainRun {
    * Set when the run is another retraining's, reused: that retraining had the same settings and
    * trained the same program with the same seed (absent or null: trained for this retraining).
    * `study` is set when that retraining is another study's (`primer study retrain --reuse-from`):
-   * where it was, as given (passwords masked); absent: this study's.
+   * where it was, as given (passwords masked), with its `studyId` where it had one; absent: this
+   * study's.
    */
-  reusedFrom?: { retrain: number; program: number; study?: string } | null;
+  reusedFrom?: { retrain: number; program: number; study?: string; studyId?: string } | null;
   finishedAt: string;
 }
 

@@ -144,7 +144,7 @@ function addRunPlanOptions(command: Command): Command {
     .addOption(
       new Option(
         '--reuse-from <study>',
-        "another study (a file, gzipped or not, or a URL; repeatable; only read) whose retrainings' runs are reused where they are this one's: the same program and seed, the same settings but the study's own seed, data and plugins"
+        "another study (a file, gzipped or not, or a URL; repeatable; only read) whose retrainings' completed runs are reused where they are this one's: the same program and seed, with the same settings (the study's own seed aside), data and plugins; not with a time budget"
       )
         .argParser(collect)
         .default([], 'none')
@@ -181,7 +181,6 @@ async function retrainStudy(io: CliIo, result: CommandResult, location: string, 
   const tooMany = workersWarning(o.workers);
   if (tooMany) io.stderr(`${tooMany}\n`);
   const { store, config } = await openForChange(location, fidelity ? ' to measure' : ' to retrain');
-  const reuseFrom: ReuseSource[] = [];
   try {
     // the bare command on a study that has measurements: most likely meant to show one, not to
     // start another of 20 programs with the defaults (hours of training)
@@ -207,13 +206,23 @@ async function retrainStudy(io: CliIo, result: CommandResult, location: string, 
       }
       references.push({ label: modelName(name), dna: r.dna });
     }
+    const reuseFrom: ReuseSource[] = [];
     for (const other of o.reuseFrom) {
       const shown = parseStudyLocation(other).display;
+      // checked now, read when the retraining's plan is known (and closed before anything trains)
       const store = await openForReading(other);
-      reuseFrom.push({ store, name: shown });
-      const theirs = (await store.config()) as StudyConfig | undefined;
-      if (theirs?.studyId !== undefined && theirs.studyId === config.studyId) throw new UsageError(`--reuse-from: ${shown} is the study being retrained (its own runs are reused without it)`);
+      let theirs: StudyConfig | undefined;
+      try {
+        theirs = (await store.config()) as StudyConfig | undefined;
+      } finally {
+        await store.close();
+      }
+      if (theirs?.studyId !== undefined && theirs.studyId === config.studyId) {
+        throw new UsageError(`--reuse-from: ${shown} is the same study as ${where.display} (the same study id: the study itself, or a copy of it); its own runs are reused without it`);
+      }
+      reuseFrom.push({ name: shown, open: () => openForReading(other) });
     }
+    const reuse: Array<{ from: string; matching: number; refusal?: string }> = [];
     const budget = o.budget ?? scaleBudget(config.settings.budget, o.factor ?? 5);
     const seeds = Array.from({ length: o.seeds }, (_, k) => config.settings.seed + k);
     const stop = new AbortController();
@@ -253,6 +262,7 @@ async function retrainStudy(io: CliIo, result: CommandResult, location: string, 
         reuseFrom,
         onEvent: (e) => {
           if (e.type === 'started') against = o.against === 'seed' ? 0 : e.plan.programs.findIndex((p) => p.label === o.against);
+          if (e.type === 'reuse') reuse.push({ from: e.from, matching: e.matching, ...(e.refusal ? { refusal: e.refusal } : {}) });
           if (o.json) return;
           if (e.type === 'started') {
             labels = e.plan.programs.map((p) => p.label);
@@ -265,7 +275,7 @@ async function retrainStudy(io: CliIo, result: CommandResult, location: string, 
             io.stderr(
               e.refusal
                 ? `--reuse-from ${e.from}: no run of it is reused: ${e.refusal}\n`
-                : `--reuse-from ${e.from}: ${e.matching} of its runs ${e.matching === 1 ? 'is' : 'are'} this ${noun}'s (the same program, seed and settings)\n`
+                : `--reuse-from ${e.from}: ${e.matching} of its runs ${e.matching === 1 ? 'is' : 'are'} reused (the same program, seed and settings; none trained here yet)\n`
             );
           }
           if (e.type === 'finished') {
@@ -290,11 +300,11 @@ async function retrainStudy(io: CliIo, result: CommandResult, location: string, 
     const runs = await store.retrainRuns(outcome.plan.id);
     if (fidelity) {
       const summary = summarizeFidelity(outcome.plan, runs);
-      if (o.json) io.stdout(`${JSON.stringify(summary, null, 2)}\n`);
+      if (o.json) io.stdout(`${JSON.stringify(reuse.length ? { ...summary, reuse } : summary, null, 2)}\n`);
       else io.stdout(`\n${formatTable(summary.table)}`);
     } else {
       const summary = summarizeRetrain(outcome.plan, runs, against);
-      if (o.json) io.stdout(`${JSON.stringify(summary, null, 2)}\n`);
+      if (o.json) io.stdout(`${JSON.stringify(reuse.length ? { ...summary, reuse } : summary, null, 2)}\n`);
       else {
         io.stdout(`\n${formatRetrain(summary)}`);
         const winner = summary.winner && summary.winner.program !== 0 ? outcome.plan.programs[summary.winner.program] : undefined;
@@ -307,6 +317,5 @@ async function retrainStudy(io: CliIo, result: CommandResult, location: string, 
     }
   } finally {
     await store.close();
-    for (const other of reuseFrom) await other.store.close();
   }
 }
