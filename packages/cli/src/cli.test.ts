@@ -23,6 +23,7 @@ async function run(args: string[], files: Record<string, string> = {}) {
   let stdout = '';
   let stderr = '';
   const written: Record<string, string> = {};
+  const writes: Array<[string, string]> = [];
   const io: CliIo = {
     stdout: (t) => (stdout += t),
     stderr: (t) => (stderr += t),
@@ -30,10 +31,13 @@ async function run(args: string[], files: Record<string, string> = {}) {
       if (p in files) return files[p]!;
       return readFileSync(p, 'utf8');
     },
-    writeFile: (p, t) => (written[p] = t),
+    writeFile: (p, t) => {
+      written[p] = t;
+      writes.push([p, t]);
+    },
   };
   const code = await main(args, io);
-  return { code, stdout, stderr, written };
+  return { code, stdout, stderr, written, writes };
 }
 
 describe('primer primitives', () => {
@@ -312,6 +316,10 @@ describe('primer train and compare', () => {
     const csv = r.written['c.csv']!.trim().split('\n');
     expect(csv[0]).toBe('model,seed,step,tokens,seconds,flops,loss,perplexity');
     expect(csv).toHaveLength(1 + 2 * 10); // 9 checkpoints + the end, per model
+    // written after each run: a comparison stopped during the second keeps the first's curve
+    const csvWrites = r.writes.filter(([p]) => p === 'c.csv').map(([, t]) => t.trim().split('\n'));
+    expect(csvWrites).toHaveLength(2);
+    expect(csvWrites[0]).toEqual(csv.slice(0, 1 + 10));
   });
 
   it('compares over seeds: mean ± sd, speedups with intervals, and which differences are within the noise', async () => {

@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline/promises';
 import { Command, CommanderError } from 'commander';
 import { baselinesCommand } from './commands/baselines.js';
@@ -13,7 +13,7 @@ import { searchCommand, studyCommand } from './commands/search.js';
 import { workerCommand } from './commands/worker.js';
 import { exitCodeOf } from './flags.js';
 import { expandConfig } from './config.js';
-import type { CliIo } from './io.js';
+import { writeWhole, type CliIo } from './io.js';
 import { redactSecrets, setReconnectNotice } from '@primer-search/store';
 
 export { UsageError, type CliIo } from './io.js';
@@ -26,7 +26,7 @@ export const nodeIo: CliIo = {
   stdout: (t) => process.stdout.write(t),
   stderr: (t) => process.stderr.write(t),
   readFile: (p) => readFileSync(p === '-' ? 0 : p, 'utf8'),
-  writeFile: (p, t) => writeFileSync(p, t),
+  writeFile: (p, t) => writeWhole(p, t),
   interactive: Boolean(process.stderr.isTTY),
   confirm: process.stdin.isTTY
     ? async (question) => {

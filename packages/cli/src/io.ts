@@ -1,3 +1,4 @@
+import { lstatSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { PrimerError } from '@primer-search/core';
 
 /** Where the CLI writes; injected so tests run commands in-process. */
@@ -37,5 +38,31 @@ export function readInput(io: CliIo, path: string): string {
     const code = (e as NodeJS.ErrnoException).code;
     const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : (e as Error).message;
     throw new UsageError(`cannot read ${path}: ${why}`);
+  }
+}
+
+/**
+ * Writes a file whole: a regular file (or a new one) is written beside and renamed onto its
+ * place, so a reader or a crash never finds half of it; anything else (/dev/stdout, a pipe, a
+ * link) is written in place.
+ */
+export function writeWhole(path: string, text: string): void {
+  let regular = true;
+  try {
+    regular = lstatSync(path).isFile();
+  } catch {
+    // not there yet
+  }
+  if (!regular) {
+    writeFileSync(path, text);
+    return;
+  }
+  const tmp = `${path}.${process.pid}.tmp`;
+  try {
+    writeFileSync(tmp, text);
+    renameSync(tmp, path);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw e;
   }
 }

@@ -291,7 +291,7 @@ export function compareCommand(program: Command, io: CliIo, result: CommandResul
       .option('--labels <list>', 'names for the models in the table, comma-separated, in the order of --models (default: a baseline\'s name, a DNA file\'s name without .json)')
       .option('--against <model>', 'the reference the speedups and verdicts are measured against: one of the labels (default: the first model)')
       .option('--seeds <n>', 'train each model with this many seeds (--seed, --seed+1, ...); intervals and verdicts from 3', integer('--seeds', 1, 100), 1)
-      .option('--csv <file>', 'write every validation evaluation (model, seed, step, tokens, seconds, FLOPs, loss, perplexity) as CSV'),
+      .option('--csv <file>', 'write every validation evaluation (model, seed, step, tokens, seconds, FLOPs, loss, perplexity) as CSV, after each run (a comparison stopped early keeps the finished runs)'),
     '2m',
   ).action(async (o: RunOptions & { models: string; labels?: string; against?: string; seeds: number; csv?: string }) => {
     checkRunFlags(o);
@@ -326,6 +326,8 @@ export function compareCommand(program: Command, io: CliIo, result: CommandResul
         try {
           const record = await runExperiment((r as { dna: unknown }).dna, settingsOf({ ...o, seed }, COMPARE_CHECKPOINTS), { backend, onProgress: (e) => progress.update(e) });
           records.push({ name, seed, record });
+          // after every run, so that a comparison stopped or failing later keeps the finished runs' curves
+          if (o.csv) io.writeFile(o.csv, compareCsv(records));
         } finally {
           progress.stop();
         }
@@ -380,13 +382,6 @@ export function compareCommand(program: Command, io: CliIo, result: CommandResul
         status: done.length === runs.length ? 'completed' : runs.find((r) => r.status !== 'completed')!.status,
       };
     });
-    if (o.csv) {
-      const lines = ['model,seed,step,tokens,seconds,flops,loss,perplexity'];
-      for (const { name, seed, record } of records) {
-        for (const e of record.result.evaluations) lines.push([csvField(name), seed, e.step, e.tokens, e.seconds.toFixed(3), e.flops ?? '', e.loss.toFixed(6), e.perplexity.toFixed(6)].join(','));
-      }
-      io.writeFile(o.csv, `${lines.join('\n')}\n`);
-    }
     // one record, the same in --out and --json
     const report = { reference, axis, seeds, rows, perSeed, records };
     if (o.out) io.writeFile(o.out, `${JSON.stringify(report, null, 2)}\n`);
@@ -419,3 +414,13 @@ export function compareCommand(program: Command, io: CliIo, result: CommandResul
 
 /** A CSV field: quoted when it holds a comma, a quote or a line break. */
 const csvField = (x: string) => (/[",\n\r]/.test(x) ? `"${x.replace(/"/g, '""')}"` : x);
+
+/** primer compare --csv: every validation evaluation of the runs finished so far. */
+function compareCsv(records: Array<{ name: string; seed: number; record: RunRecord }>): string {
+  const lines = ['model,seed,step,tokens,seconds,flops,loss,perplexity'];
+  for (const { name, seed, record } of records) {
+    for (const e of record.result.evaluations) lines.push([csvField(name), seed, e.step, e.tokens, e.seconds.toFixed(3), e.flops ?? '', e.loss.toFixed(6), e.perplexity.toFixed(6)].join(','));
+  }
+  return `${lines.join('\n')}\n`;
+}
+
