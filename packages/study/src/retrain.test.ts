@@ -178,3 +178,32 @@ describe('summarizeRetrain', () => {
     expect(s.rows[1]!.speedup!.mean).toBeCloseTo(1, 12);
   });
 });
+
+describe('a retraining\'s provenance', () => {
+  const env = (device: string, products: string) => ({ host: 'vm', backend: 'wasm', products, device, tfjs: '4.22.0', project: '0.1.0', node: 'v20' });
+  it('says nothing when every run was made alike, here', () => {
+    const s = summarizeRetrain(plan(), [run(0, 1, [4, 3]), run(1, 1, [3.5, 2.5])]);
+    expect(s.provenance).toEqual({ machines: [{ device: null, products: null, backend: 'wasm', runs: 2 }], fromOtherStudies: [] });
+    expect(s.table.notes.join('\n')).not.toMatch(/machines:|reused:/);
+  });
+
+  it('names the machines when there were several, and the runs copied from other studies', () => {
+    const intel = env('Intel(R) Xeon(R) Processor x2', 'native BLAS (libopenblas.so.0, SkylakeX kernels)');
+    const amd = env('AMD EPYC x2', 'native BLAS (libopenblas.so.0, Haswell kernels)');
+    const runs = [
+      { ...run(0, 1, [4, 3]), environment: intel },
+      { ...run(1, 1, [3.5, 2.5]), environment: intel },
+      { ...run(0, 2, [4, 3.1]), environment: amd, reusedFrom: { study: 'exp3-evo1.sqlite', studyId: 'x', retrain: 1, program: 0 } },
+      // copied from this study's own retraining: not another study's
+      { ...run(1, 2, [3, 2.4]), environment: intel, reusedFrom: { retrain: 2, program: 1 } },
+    ];
+    const s = summarizeRetrain(plan(), runs);
+    expect(s.provenance.machines.map((m) => [m.device, m.runs])).toEqual([['Intel(R) Xeon(R) Processor x2', 3], ['AMD EPYC x2', 1]]);
+    expect(s.provenance.fromOtherStudies).toEqual([{ study: 'exp3-evo1.sqlite', retrain: 1, runs: 1 }]);
+    const notes = s.table.notes.join('\n');
+    expect(notes).toContain(
+      'machines: the runs were made on 2 (3 on Intel(R) Xeon(R) Processor x2, wasm, native BLAS (libopenblas.so.0, SkylakeX kernels); 1 on AMD EPYC x2, wasm, native BLAS (libopenblas.so.0, Haswell kernels)); the same run made on two of them can differ in the last digits',
+    );
+    expect(notes).toContain("reused: 1 run of exp3-evo1.sqlite's retraining 1 (the same program, seed and settings).");
+  });
+});

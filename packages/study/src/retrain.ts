@@ -53,8 +53,55 @@ export interface RetrainSummary {
    * recorded (undefined before, or when no program completed every seed).
    */
   winner?: { program: number; label: string; perplexity: SeedStatistics; verdict?: Verdict; isReference: boolean };
+  /** Where its runs were made: by machine, and which were copied from another study's retraining. */
+  provenance: RetrainProvenance;
   /** The same as words: what the CLI prints and the dashboard shows (one wording for both). */
   table: RetrainTable;
+}
+
+export interface RetrainProvenance {
+  /** The recorded runs by what trained them (device, products, backend as recorded; null where not), most runs first. */
+  machines: Array<{ device: string | null; products: string | null; backend: string | null; runs: number }>;
+  /** Runs copied from other studies' retrainings (`--reuse-from`), by study and retraining. */
+  fromOtherStudies: Array<{ study: string; retrain: number; runs: number }>;
+}
+
+/** Where a retraining's recorded runs were made (a run copied from another retraining counts where it was trained). */
+export function retrainProvenance(runs: RetrainRun[]): RetrainProvenance {
+  const machines = new Map<string, RetrainProvenance['machines'][number]>();
+  const studies = new Map<string, RetrainProvenance['fromOtherStudies'][number]>();
+  for (const r of runs) {
+    const device = r.environment?.device ?? null;
+    const products = r.environment?.products ?? null;
+    const backend = r.environment?.backend ?? r.backend;
+    const key = JSON.stringify([device, products, backend]);
+    const m = machines.get(key) ?? { device, products, backend, runs: 0 };
+    m.runs++;
+    machines.set(key, m);
+    const from = r.reusedFrom;
+    if (from?.study !== undefined) {
+      const k = JSON.stringify([from.study, from.retrain]);
+      const x = studies.get(k) ?? { study: from.study, retrain: from.retrain, runs: 0 };
+      x.runs++;
+      studies.set(k, x);
+    }
+  }
+  return { machines: [...machines.values()].sort((a, b) => b.runs - a.runs), fromOtherStudies: [...studies.values()] };
+}
+
+/** The lines a retraining's table adds about where its runs were made: only when they were not all made alike, here. */
+function provenanceNotes(p: RetrainProvenance): string[] {
+  const notes: string[] = [];
+  if (p.machines.length > 1) {
+    const what = (m: RetrainProvenance['machines'][number]) => [m.device ?? 'an unrecorded device', m.backend, m.products].filter(Boolean).join(', ');
+    notes.push(
+      `machines: the runs were made on ${p.machines.length} (${p.machines.map((m) => `${m.runs} on ${what(m)}`).join('; ')}); the same run made on two of them can differ in the last digits (its sums in another order).`,
+    );
+  }
+  if (p.fromOtherStudies.length) {
+    notes.push(`reused: ${p.fromOtherStudies.map((x) => `${x.runs} run${x.runs === 1 ? '' : 's'} of ${x.study}'s retraining ${x.retrain}`).join(', ')} (the same program, seed and settings).`);
+  }
+  return notes;
 }
 
 /** A retraining's table as text cells, with the lines above and below it. */
@@ -118,7 +165,7 @@ function retrainTable(r: Omit<RetrainSummary, 'table'>): RetrainTable {
                     : `yet higher than ${theRef}'s beyond the noise`
             }.${incomplete}`;
   const inContextNote = `in-context: ${OBJECTIVES.in_context!.description.replace(/^the in-context score /, 'the score ')}${many ? ', mean ± sd over the seeds' : ''}.`;
-  return { title, columns, rows, notes: [...comparisonNotes(theRef, r.axis, n), ...(scored ? [inContextNote] : [])], end };
+  return { title, columns, rows, notes: [...comparisonNotes(theRef, r.axis, n), ...(scored ? [inContextNote] : []), ...provenanceNotes(r.provenance)], end };
 }
 
 function inContextOf(done: RetrainRun[]): Pick<RetrainRow, 'inContext'> {
@@ -188,6 +235,7 @@ export function summarizeRetrain(plan: RetrainPlan, runs: RetrainRun[], against 
     referenceProgram: against,
     rows,
     winner: best && { program: best.program, label: best.label, perplexity: best.perplexity!, verdict: best.verdict, isReference: best.program === against },
+    provenance: retrainProvenance(mine),
   };
   return { ...summary, table: retrainTable(summary) };
 }
