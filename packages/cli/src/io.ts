@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { lstatSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { PrimerError } from '@primer-search/core';
 
@@ -41,25 +42,35 @@ export function readInput(io: CliIo, path: string): string {
   }
 }
 
+/** Whether `path` is a regular file or nothing yet: what `writeWhole` replaces whole (anything else it writes in place). */
+export function isRegularOrAbsent(path: string): boolean {
+  try {
+    return lstatSync(path).isFile();
+  } catch {
+    return true; // not there yet
+  }
+}
+
 /**
  * Writes a file whole: a regular file (or a new one) is written beside and renamed onto its
  * place, so a reader or a crash never finds half of it; anything else (/dev/stdout, a pipe, a
- * link) is written in place.
+ * link) is written in place, as is a file whose folder takes no new file (read-only, or not
+ * there: the error then names the file).
  */
 export function writeWhole(path: string, text: string): void {
-  let regular = true;
-  try {
-    regular = lstatSync(path).isFile();
-  } catch {
-    // not there yet
-  }
-  if (!regular) {
+  if (!isRegularOrAbsent(path)) {
     writeFileSync(path, text);
     return;
   }
-  const tmp = `${path}.${process.pid}.tmp`;
+  const tmp = `${path}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`;
   try {
     writeFileSync(tmp, text);
+  } catch {
+    rmSync(tmp, { force: true });
+    writeFileSync(path, text);
+    return;
+  }
+  try {
     renameSync(tmp, path);
   } catch (e) {
     rmSync(tmp, { force: true });

@@ -181,9 +181,14 @@ describe('summarizeRetrain', () => {
 
 describe('a retraining\'s provenance', () => {
   const env = (device: string, products: string) => ({ host: 'vm', backend: 'wasm', products, device, tfjs: '4.22.0', project: '0.1.0', node: 'v20' });
-  it('says nothing when every run was made alike, here', () => {
+  it('says nothing when every run was made alike, here, also when one recorded no machine', () => {
+    const env1 = env('AMD EPYC x2', 'native BLAS');
+    const one = summarizeRetrain(plan(), [{ ...run(0, 1, [4, 3]), environment: env1 }, { ...run(1, 1, null), environment: null }]);
+    expect(one.provenance).toEqual({ machines: [{ device: 'AMD EPYC x2', products: 'native BLAS', backend: 'wasm', runs: 1 }], unrecorded: 1, fromOtherStudies: [] });
+    expect(one.table.notes.join('\n')).not.toMatch(/machines:/);
+
     const s = summarizeRetrain(plan(), [run(0, 1, [4, 3]), run(1, 1, [3.5, 2.5])]);
-    expect(s.provenance).toEqual({ machines: [{ device: null, products: null, backend: 'wasm', runs: 2 }], fromOtherStudies: [] });
+    expect(s.provenance).toEqual({ machines: [], unrecorded: 2, fromOtherStudies: [] });
     expect(s.table.notes.join('\n')).not.toMatch(/machines:|reused:/);
   });
 
@@ -196,13 +201,18 @@ describe('a retraining\'s provenance', () => {
       { ...run(0, 2, [4, 3.1]), environment: amd, reusedFrom: { study: 'exp3-evo1.sqlite', studyId: 'x', retrain: 1, program: 0 } },
       // copied from this study's own retraining: not another study's
       { ...run(1, 2, [3, 2.4]), environment: intel, reusedFrom: { retrain: 2, program: 1 } },
+      // a run that recorded no machine (a timeout): not a machine of its own
+      { ...run(1, 3, null), environment: null },
+      // the same machine with an older wording of its products: the same set-up
+      { ...run(0, 3, [4, 3]), environment: { ...intel, products: 'native BLAS (libopenblas.so.0)' } },
     ];
-    const s = summarizeRetrain(plan(), runs);
-    expect(s.provenance.machines.map((m) => [m.device, m.runs])).toEqual([['Intel(R) Xeon(R) Processor x2', 3], ['AMD EPYC x2', 1]]);
-    expect(s.provenance.fromOtherStudies).toEqual([{ study: 'exp3-evo1.sqlite', retrain: 1, runs: 1 }]);
+    const s = summarizeRetrain(plan({ seeds: [1, 2, 3] }), runs);
+    expect(s.provenance.machines.map((m) => [m.device, m.runs])).toEqual([['Intel(R) Xeon(R) Processor x2', 4], ['AMD EPYC x2', 1]]);
+    expect(s.provenance.unrecorded).toBe(1);
+    expect(s.provenance.fromOtherStudies).toEqual([{ study: 'exp3-evo1.sqlite', studyId: 'x', retrain: 1, runs: 1 }]);
     const notes = s.table.notes.join('\n');
     expect(notes).toContain(
-      'machines: the runs were made on 2 (3 on Intel(R) Xeon(R) Processor x2, wasm, native BLAS (libopenblas.so.0, SkylakeX kernels); 1 on AMD EPYC x2, wasm, native BLAS (libopenblas.so.0, Haswell kernels)); the same run made on two of them can differ in the last digits',
+      'machines: the runs were made on 2 set-ups (4 on Intel(R) Xeon(R) Processor x2, wasm, native BLAS (libopenblas.so.0, SkylakeX kernels); 1 on AMD EPYC x2, wasm, native BLAS (libopenblas.so.0, Haswell kernels); 1 recorded none); the same run made on two of them can differ slightly (floating-point sums in another order).',
     );
     expect(notes).toContain("reused: 1 run of exp3-evo1.sqlite's retraining 1 (the same program, seed and settings).");
   });

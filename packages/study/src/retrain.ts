@@ -60,33 +60,41 @@ export interface RetrainSummary {
 }
 
 export interface RetrainProvenance {
-  /** The recorded runs by what trained them (device, products, backend as recorded; null where not), most runs first. */
+  /**
+   * The runs that recorded what trained them, by device and backend (the products as the first of
+   * them recorded them), most runs first.
+   */
   machines: Array<{ device: string | null; products: string | null; backend: string | null; runs: number }>;
+  /** Runs that recorded no machine (a timeout, a crash, a study from before the record). */
+  unrecorded: number;
   /** Runs copied from other studies' retrainings (`--reuse-from`), by study and retraining. */
-  fromOtherStudies: Array<{ study: string; retrain: number; runs: number }>;
+  fromOtherStudies: Array<{ study: string; studyId?: string; retrain: number; runs: number }>;
 }
 
 /** Where a retraining's recorded runs were made (a run copied from another retraining counts where it was trained). */
 export function retrainProvenance(runs: RetrainRun[]): RetrainProvenance {
   const machines = new Map<string, RetrainProvenance['machines'][number]>();
   const studies = new Map<string, RetrainProvenance['fromOtherStudies'][number]>();
+  let unrecorded = 0;
   for (const r of runs) {
-    const device = r.environment?.device ?? null;
-    const products = r.environment?.products ?? null;
-    const backend = r.environment?.backend ?? r.backend;
-    const key = JSON.stringify([device, products, backend]);
-    const m = machines.get(key) ?? { device, products, backend, runs: 0 };
-    m.runs++;
-    machines.set(key, m);
+    if (r.environment) {
+      const device = r.environment.device ?? null;
+      const backend = r.environment.backend ?? r.backend;
+      const key = JSON.stringify([device, backend]);
+      const m = machines.get(key) ?? { device, products: r.environment.products ?? null, backend, runs: 0 };
+      m.runs++;
+      machines.set(key, m);
+    } else unrecorded++;
     const from = r.reusedFrom;
     if (from?.study !== undefined) {
-      const k = JSON.stringify([from.study, from.retrain]);
-      const x = studies.get(k) ?? { study: from.study, retrain: from.retrain, runs: 0 };
+      // one study under two paths is one study
+      const k = JSON.stringify([from.studyId ?? from.study, from.retrain]);
+      const x = studies.get(k) ?? { study: from.study, ...(from.studyId ? { studyId: from.studyId } : {}), retrain: from.retrain, runs: 0 };
       x.runs++;
       studies.set(k, x);
     }
   }
-  return { machines: [...machines.values()].sort((a, b) => b.runs - a.runs), fromOtherStudies: [...studies.values()] };
+  return { machines: [...machines.values()].sort((a, b) => b.runs - a.runs), unrecorded, fromOtherStudies: [...studies.values()] };
 }
 
 /** The lines a retraining's table adds about where its runs were made: only when they were not all made alike, here. */
@@ -94,8 +102,10 @@ function provenanceNotes(p: RetrainProvenance): string[] {
   const notes: string[] = [];
   if (p.machines.length > 1) {
     const what = (m: RetrainProvenance['machines'][number]) => [m.device ?? 'an unrecorded device', m.backend, m.products].filter(Boolean).join(', ');
+    const backends = new Set(p.machines.map((m) => m.backend)).size;
     notes.push(
-      `machines: the runs were made on ${p.machines.length} (${p.machines.map((m) => `${m.runs} on ${what(m)}`).join('; ')}); the same run made on two of them can differ in the last digits (its sums in another order).`,
+      `machines: the runs were made on ${p.machines.length} set-ups (${p.machines.map((m) => `${m.runs} on ${what(m)}`).join('; ')}${p.unrecorded ? `; ${p.unrecorded} recorded none` : ''}); ` +
+        `the same run made on two of them can differ slightly (floating-point sums in another order)${backends > 1 ? ', and more between backends' : ''}.`,
     );
   }
   if (p.fromOtherStudies.length) {

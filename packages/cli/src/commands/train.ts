@@ -27,7 +27,7 @@ import type { RunRecord } from '@primer-search/trainer-gpu';
 import { loadTrainer } from '../trainer.js';
 import { exportLanguageModel } from '../export-model.js';
 import { alignColumns, duration, fmt } from '../format.js';
-import { UsageError, type CliIo } from '../io.js';
+import { isRegularOrAbsent, UsageError, type CliIo } from '../io.js';
 import { trainingProgress } from '../progress.js';
 import { integer, loadDna, type CommandResult } from './dna.js';
 
@@ -326,8 +326,9 @@ export function compareCommand(program: Command, io: CliIo, result: CommandResul
         try {
           const record = await runExperiment((r as { dna: unknown }).dna, settingsOf({ ...o, seed }, COMPARE_CHECKPOINTS), { backend, onProgress: (e) => progress.update(e) });
           records.push({ name, seed, record });
-          // after every run, so that a comparison stopped or failing later keeps the finished runs' curves
-          if (o.csv) io.writeFile(o.csv, compareCsv(records));
+          // after every run, so that a comparison stopped or failing later keeps the finished runs'
+          // curves (a file replaced whole each time; a pipe or a device is written once, at the end)
+          if (o.csv && isRegularOrAbsent(o.csv)) io.writeFile(o.csv, compareCsv(records));
         } finally {
           progress.stop();
         }
@@ -382,6 +383,7 @@ export function compareCommand(program: Command, io: CliIo, result: CommandResul
         status: done.length === runs.length ? 'completed' : runs.find((r) => r.status !== 'completed')!.status,
       };
     });
+    if (o.csv && !isRegularOrAbsent(o.csv)) io.writeFile(o.csv, compareCsv(records));
     // one record, the same in --out and --json
     const report = { reference, axis, seeds, rows, perSeed, records };
     if (o.out) io.writeFile(o.out, `${JSON.stringify(report, null, 2)}\n`);
