@@ -72,6 +72,7 @@ const BAD: Record<string, string> = {
   '--constraint': 'perplexity<=100',
   '--sample': '1',
   '--factor': '0',
+  '--reuse-from': './no/such/study.sqlite',
 };
 /** Flags whose every value is a valid command line (paths that are written, or may not exist yet). */
 const FREE = new Set(['--out', '--csv', '--study', '--cache', '--checkpoint', '--save', '--prompt', '--host', '--allow-host']);

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { Option, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { quote } from '@primer-search/core';
 import { prepareData } from '@primer-search/datasets';
 import type { Dna } from '@primer-search/dna';
@@ -146,9 +146,21 @@ function addRunPlanOptions(command: Command): Command {
         '--reuse-from <study>',
         "another study (a file, gzipped or not, or a URL; repeatable; only read) whose retrainings' completed runs are reused where they are this one's: the same program and seed, with the same settings (the study's own seed aside), data and plugins; not with a time budget"
       )
-        .argParser(collect)
+        .argParser(studyToReuse)
         .default([], 'none')
     );
+}
+
+/** --reuse-from: a study file must exist (a URL is checked when it is opened). */
+function studyToReuse(value: string, previous: string[]): string[] {
+  let where: ReturnType<typeof parseStudyLocation>;
+  try {
+    where = parseStudyLocation(value);
+  } catch (e) {
+    throw new InvalidArgumentError(`--reuse-from: ${(e as Error).message}`);
+  }
+  if (where.kind === 'sqlite' && !existsSync(where.target)) throw new InvalidArgumentError(`--reuse-from: no study file at ${where.display}.`);
+  return [...previous, value];
 }
 
 /**
