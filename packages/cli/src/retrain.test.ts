@@ -239,7 +239,7 @@ describe('primer study retrain', () => {
     const again = await run(['study', 'retrain', two, ...RETRAIN, '--reuse-from', one, '--json']);
     expect(again.code, again.stderr).toBe(0);
     expect(JSON.parse(again.stdout).reuse).toEqual([{ from: one, matching: 0 }]);
-  }, 180_000);
+  }, 300_000);
 });
 
 describe('primer study fidelity', () => {
