@@ -91,6 +91,7 @@ export interface ReuseSource {
   open: () => Promise<StudyStore>;
   name: string;
 }
+
 /**
  * The programs a retraining trains: the study's seed first (the reference), then the `top` best
  * distinct programs other than the seed by search perplexity (completed ones; a result reused
