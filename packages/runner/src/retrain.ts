@@ -191,9 +191,8 @@ export function matchingPlan(plans: RetrainPlan[], args: Pick<RetrainArgs, 'top'
 
 /** The runs of the study's other retrainings with `plan`'s settings, by program hash and seed (the first recorded of each). */
 async function earlierRuns(store: StudyStore, plan: RetrainPlan): Promise<Map<string, RetrainRun>> {
-  // as stored (a store's JSON drops undefined fields; PostgreSQL reorders keys, which isDeepStrictEqual ignores)
-  const json = (x: unknown) => JSON.parse(JSON.stringify(x)) as unknown;
-  const others = new Map((await store.retrains()).filter((p) => p.id !== plan.id && isDeepStrictEqual(json(p.settings), json(plan.settings))).map((p) => [p.id, p]));
+  // one meaning of "the same settings" for this study's retrainings and another study's (settingsDiffering)
+  const others = new Map((await store.retrains()).filter((p) => p.id !== plan.id && settingsDiffering(p.settings, plan.settings).length === 0).map((p) => [p.id, p]));
   const byRun = new Map<string, RetrainRun>();
   if (others.size === 0) return byRun;
   for (const r of await store.retrainRuns()) {
@@ -209,7 +208,11 @@ const withoutSeed = (settings: RunSettings): Omit<RunSettings, 'seed'> => {
   return rest;
 };
 
-/** The settings (by name) in which two retrainings' runs differ, a study's own seed aside (each run has its own). */
+/**
+ * The settings (by name) in which two retrainings' runs differ, a study's own seed aside (each run
+ * has its own), compared as stored (a store's JSON drops undefined fields; PostgreSQL reorders
+ * keys, which isDeepStrictEqual ignores).
+ */
 function settingsDiffering(a: RunSettings, b: RunSettings): string[] {
   const x = JSON.parse(JSON.stringify(withoutSeed(a))) as Record<string, unknown>;
   const y = JSON.parse(JSON.stringify(withoutSeed(b))) as Record<string, unknown>;
