@@ -1,5 +1,5 @@
-import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import type { LanguageModel } from '@primer-search/compiler';
 import { PrimerError } from '@primer-search/core';
 import { saveTokenizer, type Tokenizer } from '@primer-search/datasets';
@@ -47,10 +47,50 @@ const EXPORT_TOLERANCE = 1e-3;
  * shards (a `causalLanguageModel` of `DnaBlock`s with the trained weights), `tokenizer.json` (and
  * its vocabulary file), `dna.json` and a `README.md` on loading it. Reloads what it wrote and
  * checks its logits against the trained model's on a window of text before returning.
+ *
+ * Everything is written into a staging folder beside `dir` and moved into place only once the
+ * check passed: an export that fails or is killed leaves `dir` as it was (a model written over
+ * with --force included), never half a model.
  */
 export async function exportLanguageModel(dir: string, model: LanguageModel, tokenizer: Tokenizer, info: ExportInfo): Promise<ExportMetadata> {
   if (statSync(dir, { throwIfNoEntry: false })?.isFile()) throw new PrimerError('EXPORT_FAILED', `${dir} is a file; give a folder`);
-  mkdirSync(dir, { recursive: true });
+  const parent = dirname(resolve(dir));
+  let staging: string;
+  try {
+    mkdirSync(parent, { recursive: true });
+    staging = mkdtempSync(join(parent, `.${basename(resolve(dir))}.export-`));
+  } catch (e) {
+    throw new PrimerError('EXPORT_FAILED', `cannot write ${dir}: ${(e as Error).message}`);
+  }
+  try {
+    const metadata = await exportInto(staging, dir, model, tokenizer, info);
+    install(staging, dir);
+    return metadata;
+  } finally {
+    rmSync(staging, { recursive: true, force: true });
+  }
+}
+
+/** A tfjs-layers weight shard's name, as `model.save` writes them. */
+const SHARD = /^group\d+-shard\d+of\d+\.bin$/;
+
+/**
+ * Moves a checked export from `staging` to `dir`: the whole folder where `dir` is not there yet,
+ * else file by file (each replaced whole, `model.json` last), the old model's weight shards that
+ * the new one does not have removed, and any other file of the folder left alone.
+ */
+function install(staging: string, dir: string): void {
+  if (!existsSync(dir)) {
+    renameSync(staging, dir);
+    return;
+  }
+  const fresh = readdirSync(staging).sort((a, b) => Number(a === 'model.json') - Number(b === 'model.json'));
+  for (const f of fresh) renameSync(join(staging, f), join(dir, f));
+  for (const f of readdirSync(dir)) if (SHARD.test(f) && !fresh.includes(f)) rmSync(join(dir, f), { force: true });
+}
+
+/** Writes the model into `staging` (its README speaking of `dir`, where it will be) and checks it. */
+async function exportInto(staging: string, dir: string, model: LanguageModel, tokenizer: Tokenizer, info: ExportInfo): Promise<ExportMetadata> {
   const layers = await import('@primer-search/layers');
   const { fileSystem, loadModel } = await import('@primer-search/layers/node');
   const tf = model.tf;
@@ -80,13 +120,13 @@ export async function exportLanguageModel(dir: string, model: LanguageModel, tok
   const out = layers.causalLanguageModel({ vocabSize, dModel, layers: model.config.layers, maxLength: seqLen, block: { dna }, name: info.name.replace(/[^A-Za-z0-9_]/g, '_') });
   layers.setCompiledWeights(out, model.namedVariables);
   out.setUserDefinedMetadata({ primerSearch: metadata as never });
-  await out.save(fileSystem(dir));
-  saveTokenizer(tokenizer, dir);
-  writeFileSync(join(dir, 'dna.json'), `${JSON.stringify(dna, null, 2)}\n`);
-  writeFileSync(join(dir, 'README.md'), readme(dir, metadata, s));
+  await out.save(fileSystem(staging));
+  saveTokenizer(tokenizer, staging);
+  writeFileSync(join(staging, 'dna.json'), `${JSON.stringify(dna, null, 2)}\n`);
+  writeFileSync(join(staging, 'README.md'), readme(dir, readdirSync(staging), metadata, s));
 
   // what was written computes what was trained
-  const loaded = await loadModel(dir);
+  const loaded = await loadModel(staging);
   const sample = tokenizer.encode('The Fulton County Grand Jury said Friday an investigation of recent primary elections produced no evidence.');
   const window = Int32Array.from({ length: seqLen }, (_, i) => sample[i % sample.length]! % vocabSize);
   const both = tf.tidy(() => {
@@ -99,12 +139,12 @@ export async function exportLanguageModel(dir: string, model: LanguageModel, tok
   for (let i = 0; i < trained.length; i++) worst = Math.max(worst, Math.abs(trained[i]! - reloaded[i]!));
   loaded.dispose();
   out.dispose();
-  if (!(worst <= EXPORT_TOLERANCE)) throw new PrimerError('EXPORT_FAILED', `the model written to ${dir} does not compute what was trained: its logits differ by up to ${worst} (over ${EXPORT_TOLERANCE})`);
+  if (!(worst <= EXPORT_TOLERANCE)) throw new PrimerError('EXPORT_FAILED', `the model exported for ${dir} does not compute what was trained: its logits differ by up to ${worst} (over ${EXPORT_TOLERANCE}); nothing was written there`);
   return metadata;
 }
 
-function readme(dir: string, m: ExportMetadata, s: RunSettings): string {
-  const files = [...new Set([...readdirSync(dir), 'README.md'])].sort();
+function readme(dir: string, written: string[], m: ExportMetadata, s: RunSettings): string {
+  const files = [...new Set([...written, 'README.md'])].sort();
   const v = m.validation;
   return `# ${m.name}: a language model trained with primer-search
 

@@ -54,8 +54,15 @@ describe('exporting trained models and generating text', () => {
     const out = await run(['export', '--checkpoint', checkpoint, '--model', 'primer-ez', '--out', saved]);
     expect([out.code, out.stderr]).toEqual([2, expect.stringContaining(`--out: ${saved} already holds files (a model)`)]);
     expect(readFileSync(join(saved, 'group1-shard1of1.bin')).equals(before)).toBe(true);
+    // --force writes the new model over the old one file by file, once it has been checked
+    // (staged beside the folder, nothing of the staging left), and leaves the folder's other files
+    writeFileSync(join(saved, 'notes.txt'), 'mine');
     const forced = await run(['export', '--checkpoint', checkpoint, '--model', 'primer-ez', '--out', saved, '--force']);
     expect(forced.code, forced.stderr).toBe(0);
+    expect(readdirSync(saved).sort()).toEqual(['README.md', 'dna.json', 'group1-shard1of1.bin', 'model.json', 'notes.txt', 'tokenizer.json']);
+    expect(readFileSync(join(saved, 'README.md'), 'utf8')).not.toContain('notes.txt');
+    expect(readFileSync(join(saved, 'group1-shard1of1.bin')).equals(before)).toBe(true);
+    expect(readdirSync(dir).filter((f) => f.includes('.export-'))).toEqual([]);
     // a file is not a folder, with or without --force
     const file = join(dir, 'a-file');
     writeFileSync(file, 'x');

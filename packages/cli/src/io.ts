@@ -57,7 +57,7 @@ export function isRegularOrAbsent(path: string): boolean {
  * link) is written in place, as is a file whose folder takes no new file (read-only, or not
  * there: the error then names the file).
  */
-export function writeWhole(path: string, text: string): void {
+export function writeWhole(path: string, text: string | Uint8Array): void {
   if (!isRegularOrAbsent(path)) {
     writeFileSync(path, text);
     return;

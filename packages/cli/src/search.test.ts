@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -240,6 +240,9 @@ describe('primer search and primer study show', () => {
     expect(both.code, both.stderr).toBe(0);
     expect(both.stdout).toMatch(/^study +results +trained +training FLOPs +best +best within \S+ FLOPs\nevolution seed 1 +1 +1 +\d\.\d\de\+\d+ +\d+\.\d{3} +\d+\.\d{3}\nrandom seed 2 +1 +1 /);
     expect(readFileSync(join(dir, 'both.svg'), 'utf8')).toContain('training FLOPs spent');
+    // written again over the old chart: replaced whole (writeWhole), nothing left beside it
+    expect((await run(['study', 'report', study, other, '--out', join(dir, 'both.svg')])).code).toBe(0);
+    expect(readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
     expect(await run(['study', 'report', study, other, '--out', join(dir, 'both.html')])).toMatchObject({ code: 2, stderr: expect.stringContaining('write it as SVG (.svg) or PNG (.png), not HTML') });
     expect(await run(['study', 'report', study, other, '--out', join(dir, 'l.svg'), '--labels', 'one'])).toMatchObject({ code: 2, stderr: expect.stringContaining('--labels names 1 study (one), but 2 are given') });
     expect(await run(['study', 'report', study, other, '--out', join(dir, 'l.svg'), '--labels', 'a,a'])).toMatchObject({ code: 2, stderr: expect.stringContaining('--labels: "a" names two studies') });

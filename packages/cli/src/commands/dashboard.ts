@@ -1,4 +1,4 @@
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname, extname } from 'node:path';
 import { Option, type Command } from 'commander';
 import { PrimerError, quote } from '@primer-search/core';
@@ -6,7 +6,7 @@ import { maskUrl, openStudyStore, type StudyStore } from '@primer-search/store';
 import type { StudyConfig } from '@primer-search/study';
 import { integer } from '../flags.js';
 import { alignColumns } from '../format.js';
-import { UsageError, type CliIo } from '../io.js';
+import { UsageError, writeWhole, type CliIo } from '../io.js';
 import type { CommandResult } from './dna.js';
 import { openForReading } from '../studies.js';
 
@@ -107,12 +107,13 @@ function checkOutFolder(path: string): void {
 }
 
 /**
- * Writes a report, in one line when it cannot: a folder or a file it may not write is the
+ * Writes a report whole (a reader never finds half of it, and a failed write leaves the old one),
+ * in one line when it cannot: a folder or a file it may not write is the
  * command line's fault (exit 2), anything else the machine's (a full disk: exit 1).
  */
 function writeOut(path: string, data: string | Uint8Array): void {
   try {
-    writeFileSync(path, data);
+    writeWhole(path, data);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new UsageError(`--out ${path}: cannot write it: its folder ${dirname(path)} does not exist`);
