@@ -1,11 +1,11 @@
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { tokenStream } from './batches.js';
-import { END_OF_DOCUMENT, trainBpe } from './bpe.js';
+import { END_OF_DOCUMENT, STALE_SCRATCH_MS, sweepStale, trainBpe } from './bpe.js';
 import { brown } from './brown.js';
 import { byteTokenizer, tokenizers } from './tokenizer.js';
 import { loadTokenizer, saveTokenizer } from './saved-tokenizer.js';
@@ -118,4 +118,29 @@ describe('the bpe tokenizer (Hugging Face tokenizers, trained on the corpus)', (
     expect(trainBpe({ vocabSize: 400, text: () => texts, cacheDir: crowded }).fingerprint).toBe(key);
     expect(readdirSync(crowded).sort()).toEqual([`${key}.json`, ...others].sort());
   }, 120_000);
+
+  it('a killed trainer\'s scratch files are swept once a day old, by name and age only', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'primer-bpe-sweep-'));
+    const key = 'bpe-v1-400-0123456789abcdef';
+    const names = {
+      oldText: `${key}-1234-0a1b2c3d.txt`,
+      newText: `${key}-1235-0a1b2c3d.txt`,
+      oldTrained: `${key}.json.77-deadbeef.trained`,
+      oldOtherKey: `bpe-v1-400-ffffffffffffffff-1234-0a1b2c3d.txt`,
+      oldUnrelated: `${key}-notes.txt`,
+      oldFolder: `${key}-99-00000000.txt`,
+    };
+    for (const [what, name] of Object.entries(names)) {
+      if (what === 'oldFolder') mkdirSync(join(dir, name));
+      else writeFileSync(join(dir, name), 'x');
+      if (what.startsWith('old')) {
+        const t = new Date(Date.now() - STALE_SCRATCH_MS - 60_000);
+        utimesSync(join(dir, name), t, t);
+      }
+    }
+    expect(sweepStale(join(dir, `${key}-`), /^\d+-[0-9a-f]{8}\.txt$/)).toEqual([join(dir, names.oldText)]);
+    expect(sweepStale(join(dir, `${key}.json.`), /^\d+-[0-9a-f]{8}\.(trained|json)$/)).toEqual([join(dir, names.oldTrained)]);
+    expect(readdirSync(dir).sort()).toEqual([names.newText, names.oldOtherKey, names.oldUnrelated, names.oldFolder].sort());
+    expect(sweepStale(join(dir, 'no-such-folder', 'x-'), /./)).toEqual([]);
+  });
 });

@@ -1,8 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PrimerError } from '@primer-search/core';
 import { bpeFromJson, END_OF_DOCUMENT } from './bpe-json.js';
@@ -44,6 +44,9 @@ export function trainBpe(options: { vocabSize: number; text: () => Iterable<stri
     // started together) each rename a whole file onto the cache's, and both results are the same.
     const unique = `${process.pid}-${randomBytes(4).toString('hex')}`;
     const textFile = join(tmpdir(), `${key}-${unique}.txt`);
+    // what a trainer killed before its clean-up left of this vocabulary (the corpus's text can be large)
+    sweepStale(join(tmpdir(), `${key}-`), /^\d+-[0-9a-f]{8}\.txt$/);
+    sweepStale(`${file}.`, /^\d+-[0-9a-f]{8}\.(trained|json)$/);
     writeFileSync(textFile, parts.join('\n'));
     const scratch = `${file}.${unique}`;
     try {
@@ -61,6 +64,40 @@ export function trainBpe(options: { vocabSize: number; text: () => Iterable<stri
   }
   const text = readFileSync(file, 'utf8');
   return bpeFromJson(JSON.parse(text), key, text);
+}
+
+/** A scratch file older than this was left by a trainer that did not finish (none runs for a day). */
+export const STALE_SCRATCH_MS = 24 * 3600_000;
+
+/**
+ * Removes the files named `prefix` + a name `rest` matches that were last written over
+ * STALE_SCRATCH_MS ago: the scratch files of a killed trainer. Age, not a process id, says so,
+ * because the folder may be shared by machines whose process ids mean nothing here.
+ */
+export function sweepStale(prefix: string, rest: RegExp, now = Date.now()): string[] {
+  const dir = dirname(prefix);
+  const start = basename(prefix);
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return removed;
+  }
+  for (const name of names) {
+    if (!name.startsWith(start) || !rest.test(name.slice(start.length))) continue;
+    const path = join(dir, name);
+    try {
+      const s = statSync(path);
+      if (s.isFile() && now - s.mtimeMs > STALE_SCRATCH_MS) {
+        rmSync(path, { force: true });
+        removed.push(path);
+      }
+    } catch {
+      // gone already (another process swept it)
+    }
+  }
+  return removed;
 }
 
 tokenizers.register('bpe', {
