@@ -132,6 +132,17 @@ describe('summarizeFidelity', () => {
     expect(summarizeFidelity(plan, []).table.end).toBe('0 programs measured: nothing to correlate yet.');
   });
 
+  it('says where its runs were made when not all alike, and which were copied from another study', () => {
+    expect(summarizeFidelity(plan, runs).provenance).toEqual({ machines: [], unrecorded: 14, fromOtherStudies: [] });
+    expect(summarizeFidelity(plan, runs).table.notes.some((n) => /^(machines|reused):/.test(n))).toBe(false);
+    const env = (device: string) => ({ device, backend: 'wasm', products: 'native BLAS' }) as never;
+    const mixed = runs.map((r, i) => ({ ...r, environment: env(i < 10 ? 'Intel x2' : 'AMD x2'), ...(i === 0 ? { reusedFrom: { study: 'other.sqlite', retrain: 3, program: 0 } } : {}) }));
+    const f = summarizeFidelity(plan, mixed);
+    expect(f.provenance.machines.map((m) => [m.device, m.runs])).toEqual([['Intel x2', 10], ['AMD x2', 4]]);
+    expect(f.table.notes).toContain('reused: 1 run of other.sqlite\'s retraining 3 (the same program, seed and settings).');
+    expect(f.table.notes.find((n) => n.startsWith('machines:'))).toMatch(/^machines: the runs were made on 2 set-ups \(10 on Intel x2, wasm, native BLAS; 4 on AMD x2, wasm, native BLAS\)/);
+  });
+
   it('says what an interval means', () => {
     expect(fidelityVerdict(0.9, [0.85, 0.97])).toMatch(/predicts the longer run's well/);
     expect(fidelityVerdict(0.5, [0.1, 0.8])).toMatch(/only in part/);

@@ -3,6 +3,7 @@
 // how much of the top is kept. Lower fitness (perplexity) is better throughout.
 import { Rng } from '@primer-search/core';
 import type { RetrainPlan, RetrainProgram, RetrainRun } from './records.js';
+import { provenanceNotes, retrainProvenance, type RetrainProvenance } from './retrain.js';
 
 /** Ranks 1..n of `xs`, ties given the mean of the ranks they span (as Spearman's rho needs). */
 export function averageRanks(xs: number[]): number[] {
@@ -170,12 +171,14 @@ export interface FidelitySummary {
   seedAgreement?: number;
   /** The programs whose rank moved most between the search and the longer run (largest first, at most 5). */
   moved: FidelityPoint[];
+  /** Where its runs were made: by machine, and which were copied from another study's retraining. */
+  provenance: RetrainProvenance;
   /** What the CLI prints and the dashboard shows. */
   table: { title: string; columns: string[]; rows: Array<{ program: number; candidate: number; cells: string[] }>; notes: string[]; end: string };
 }
 
 /** What a fidelity summary reads of a run and of a plan (records.ts's, as the store gives them). */
-type FidelityRun = Pick<RetrainRun, 'retrain' | 'program' | 'seed' | 'status' | 'fitness' | 'reason'>;
+type FidelityRun = Pick<RetrainRun, 'retrain' | 'program' | 'seed' | 'status' | 'fitness' | 'reason'> & Partial<Pick<RetrainRun, 'environment' | 'backend' | 'reusedFrom'>>;
 type FidelityPlan = Pick<RetrainPlan, 'id' | 'sample' | 'budget' | 'seeds'> & { programs: Array<Pick<RetrainProgram, 'label' | 'candidate' | 'searchFitness'>> };
 
 const signed = (x: number) => `${x > 0 ? '+' : ''}${x}`;
@@ -275,6 +278,8 @@ export function summarizeFidelity(recorded: FidelityPlan, allRuns: FidelityRun[]
     end: '',
   };
   if (provisional) table.notes.push(provisional);
+  const provenance = retrainProvenance(runs);
+  table.notes.push(...provenanceNotes(provenance));
   if (n < 2) table.end = `${n} program${n === 1 ? '' : 's'} measured: nothing to correlate yet.`;
   else {
     const s = spearmanResult!;
@@ -286,5 +291,5 @@ export function summarizeFidelity(recorded: FidelityPlan, allRuns: FidelityRun[]
     ];
     table.end = lines.join('\n');
   }
-  return { id: plan.id, sample: plan.sample ?? plan.programs.length, budget: plan.budget, seeds: plan.seeds, done, total, points, left, spearman: spearmanResult, kendall, top, seedAgreement, moved, table };
+  return { id: plan.id, sample: plan.sample ?? plan.programs.length, budget: plan.budget, seeds: plan.seeds, done, total, points, left, spearman: spearmanResult, kendall, top, seedAgreement, moved, provenance, table };
 }

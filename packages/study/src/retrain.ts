@@ -72,14 +72,14 @@ export interface RetrainProvenance {
 }
 
 /** Where a retraining's recorded runs were made (a run copied from another retraining counts where it was trained). */
-export function retrainProvenance(runs: RetrainRun[]): RetrainProvenance {
+export function retrainProvenance(runs: Array<Partial<Pick<RetrainRun, 'environment' | 'backend' | 'reusedFrom'>>>): RetrainProvenance {
   const machines = new Map<string, RetrainProvenance['machines'][number]>();
   const studies = new Map<string, RetrainProvenance['fromOtherStudies'][number]>();
   let unrecorded = 0;
   for (const r of runs) {
     if (r.environment) {
       const device = r.environment.device ?? null;
-      const backend = r.environment.backend ?? r.backend;
+      const backend = r.environment.backend ?? r.backend ?? null;
       const key = JSON.stringify([device, backend]);
       const m = machines.get(key) ?? { device, products: r.environment.products ?? null, backend, runs: 0 };
       m.runs++;
@@ -97,8 +97,8 @@ export function retrainProvenance(runs: RetrainRun[]): RetrainProvenance {
   return { machines: [...machines.values()].sort((a, b) => b.runs - a.runs), unrecorded, fromOtherStudies: [...studies.values()] };
 }
 
-/** The lines a retraining's table adds about where its runs were made: only when they were not all made alike, here. */
-function provenanceNotes(p: RetrainProvenance): string[] {
+/** The lines a retraining's (or a fidelity measurement's) table adds about where its runs were made: only when they were not all made alike, here. */
+export function provenanceNotes(p: RetrainProvenance): string[] {
   const notes: string[] = [];
   if (p.machines.length > 1) {
     const what = (m: RetrainProvenance['machines'][number]) => [m.device ?? 'an unrecorded device', m.backend, m.products].filter(Boolean).join(', ');
