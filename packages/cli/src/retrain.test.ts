@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -165,6 +165,48 @@ describe('primer study retrain', () => {
     // reproducible: the interrupted retraining ends with the uninterrupted one's numbers
     const numbers = (runs: RetrainRun[]) => runs.map((x) => [x.program, x.seed, x.steps, x.fitness]);
     expect(numbers(final)).toEqual(numbers(whole1));
+  }, 300_000);
+
+  it('a run killed part-way continues from its checkpoint beside the study, with the numbers of a run never stopped', async () => {
+    const dir = tmp();
+    const study = join(dir, 's.sqlite');
+    expect((await run(['search', '--candidates', '2', '--budget-per-candidate', '4steps', ...TINY, '--workers', '1', '--study', study])).code).toBe(0);
+    const whole = join(dir, 'whole.sqlite');
+    const killed = join(dir, 'killed.sqlite');
+    copyFileSync(study, whole);
+    copyFileSync(study, killed);
+    const ONE = ['--top', '0', '--seeds', '1', '--budget', '400steps', '--workers', '1'];
+    const straight = await run(['study', 'retrain', whole, ...ONE, '--checkpoint-every', 'off']);
+    expect(straight.code, straight.stderr).toBe(0);
+    expect(existsSync(`${whole}.checkpoints`)).toBe(false);
+    // killed once its checkpoint (after every step) is there, partway through its 400 steps
+    const folder = `${killed}.checkpoints`;
+    const p = spawn(process.execPath, ['--conditions=@primer-search/source', '--import', 'tsx', join(root, 'tools/primer-dev.ts'), 'study', 'retrain', killed, ...ONE, '--checkpoint-every', '0'], { cwd: root, stdio: 'ignore' });
+    const exited = new Promise((resolve) => p.on('exit', resolve));
+    let at = 0;
+    for (let i = 0; i < 1200 && at === 0; i++) {
+      await sleep(50);
+      const [name] = existsSync(folder) ? readdirSync(folder) : [];
+      if (name && existsSync(join(folder, name, 'checkpoint.json'))) at = JSON.parse(readFileSync(join(folder, name, 'checkpoint.json'), 'utf8')).step;
+    }
+    p.kill('SIGKILL');
+    await exited;
+    expect(at).toBeGreaterThan(0);
+    expect(at).toBeLessThan(400);
+    expect(await runsOf(killed)).toEqual([]);
+    const [left] = readdirSync(folder);
+    expect(left).toMatch(/^retrain-1-program-0-seed-1-[0-9a-f]{12}$/);
+    const again = await run(['study', 'retrain', killed, ...ONE, '--checkpoint-every', '0']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).toContain('seed (vanilla), seed 1: continuing from the checkpoint an earlier try of this run left');
+    const numbers = (runs: RetrainRun[] | undefined) => runs!.map((x) => [x.program, x.seed, x.steps, x.tokens, x.fitness, x.curve.map((c) => [c.step, c.tokens, c.perplexity, c.inContext])]);
+    expect(numbers(await runsOf(killed))).toEqual(numbers(await runsOf(whole)));
+    // recorded, so its checkpoint is gone
+    expect(readdirSync(folder)).toEqual([]);
+    expect((await run(['study', 'retrain', killed, ...ONE, '--checkpoint-every', 'never'])).stderr).toContain('--checkpoint-every');
+    // deleting the study takes the folder with it
+    expect((await run(['study', 'delete', killed, '--yes'])).code).toBe(0);
+    expect(existsSync(folder)).toBe(false);
   }, 300_000);
 
   it('refuses a missing study and a bad baseline, saying so', async () => {

@@ -1,9 +1,9 @@
 // What the commands share about studies and plugins: opening a study to read, the plugin
 // modules of a command line, and the one check of them against a study's record.
 import { existsSync } from 'node:fs';
-import { isAbsolute, resolve } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { prepareData } from '@primer-search/datasets';
+import { cacheDirectory, prepareData } from '@primer-search/datasets';
 import { openStudyStore, parseStudyLocation, type StudyStore } from '@primer-search/store';
 import { studyPluginRefusal, type DataIdentity, type StudyConfig } from '@primer-search/study';
 import { UsageError } from './io.js';
@@ -77,4 +77,15 @@ export async function openForReading(location: string): Promise<StudyStore> {
   if (where.kind === 'sqlite' && !existsSync(where.target)) throw new UsageError(`no study file at ${location}`);
   // a one-time reader: a study file not being written is read from an image, leaving nothing beside it
   return openStudyStore(location, { readonly: true, snapshot: true });
+}
+
+/**
+ * Where a study's retraining runs keep their training checkpoints on this machine while they
+ * train: beside a SQLite study (`STUDY.checkpoints/`), in the cache directory for a PostgreSQL
+ * study (by its study id; none for a study from before ids).
+ */
+export function checkpointFolder(where: ReturnType<typeof parseStudyLocation>, config: Pick<StudyConfig, 'studyId'> | undefined): string | undefined {
+  if (where.kind === 'sqlite') return `${where.target}.checkpoints`;
+  const id = config?.studyId;
+  return id && /^[A-Za-z0-9_-]+$/.test(id) ? join(cacheDirectory(), 'checkpoints', id) : undefined;
 }

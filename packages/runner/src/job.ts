@@ -1,6 +1,7 @@
 import { blameOf, isOutOfMemory, isPrimerError } from '@primer-search/core';
 import { budgetProgress, encodeWeights, weightsToBase64, environmentFailure, trainingEnvironment, failedResult, trainedSoFar, type EvaluationJob, type JobOutcome, type JobProgress, type RunSettings, type TrainedSoFar } from '@primer-search/study';
-import { runExperiment, selectBackend } from '@primer-search/trainer-gpu';
+import { existsSync } from 'node:fs';
+import { readCheckpoint, runExperiment, selectBackend, type TrainCheckpoint } from '@primer-search/trainer-gpu';
 import { programBehaviour } from './behaviour.js';
 import { importPlugins } from './plugins.js';
 
@@ -53,7 +54,19 @@ export async function evaluateCandidate(job: EvaluationJob, onProgress?: (p: Job
     const behaviour = job.behaviours ? await programBehaviour(backend.tf, job.dna, settings) : null;
     if (behaviour !== null && job.behaviours!.includes(behaviour)) return { candidate: job.candidate, hash: job.hash, status: 'equivalent', behaviour };
     let weights: string | undefined;
-    const record = await runExperiment(job.dna, settings, {
+    // a checkpoint the job's folder holds: what an earlier try of this run got to (a stopped process, a lost machine)
+    const checkpoint = job.checkpoint && { path: job.checkpoint.path, everySeconds: job.checkpoint.everySeconds ?? 120 };
+    let resume: TrainCheckpoint | undefined;
+    if (checkpoint && existsSync(checkpoint.path)) {
+      try {
+        resume = readCheckpoint(checkpoint.path);
+      } catch {
+        resume = undefined; // unreadable (damaged, another format): trained from the start, written over
+      }
+    }
+    const train = (from: TrainCheckpoint | undefined) => runExperiment(job.dna, settings, {
+      checkpoint,
+      resume: from,
       backend,
       signal: abort.signal,
       plugins: job.plugins,
@@ -87,6 +100,15 @@ export async function evaluateCandidate(job: EvaluationJob, onProgress?: (p: Job
         });
       },
     });
+    let record: Awaited<ReturnType<typeof runExperiment>>;
+    try {
+      record = await train(resume);
+    } catch (e) {
+      // a checkpoint of another run (other settings, another model) is not this run's: start afresh
+      if (!resume || !(isPrimerError(e) && e.code === 'BAD_CHECKPOINT')) throw e;
+      atHurdles.fill(null);
+      record = await train(undefined);
+    }
     const r = record.result;
     const base = {
       candidate: job.candidate,

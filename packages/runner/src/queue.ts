@@ -60,10 +60,11 @@ function canonical(v: unknown): string {
 
 /**
  * A job's identity: a hash of its queue and of everything that decides its result. Left out:
- * the label (for logs) and the plugins' paths (each machine has its own; their identities count).
+ * the label (for logs), the plugins' paths (each machine has its own; their identities count) and
+ * a checkpoint folder (a machine's own; a resumed run is the same run).
  */
 export function jobIdentity(queue: string, job: EvaluationJob): string {
-  const { label: _label, plugins: _plugins, ...decides } = job;
+  const { label: _label, plugins: _plugins, checkpoint: _checkpoint, ...decides } = job;
   return createHash('sha256').update(canonical({ queue, ...decides })).digest('hex');
 }
 
@@ -285,7 +286,9 @@ export class QueuePool implements EvaluationPool {
     return withReconnect(this.location, what, fn);
   }
 
-  async run(job: EvaluationJob, options: RunJobOptions): Promise<JobOutcome> {
+  async run(sent: EvaluationJob, options: RunJobOptions): Promise<JobOutcome> {
+    // a checkpoint folder is a path on this machine, meaningless to a worker elsewhere
+    const { checkpoint: _checkpoint, ...job } = sent;
     const identity = jobIdentity(this.queue, job);
     const id = jobId(this.queue, job);
     const existing = await this.db('looking for a job', () => this.boss.getJobById<QueuedJob>(this.queue, id, { includeArchive: true }));

@@ -1,4 +1,6 @@
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { dnaHash, type Dna } from '@primer-search/dna';
 import type { CandidateView, StudyStore } from '@primer-search/store';
@@ -38,7 +40,8 @@ export function retrainJobNumber(plan: number, program: number, seedIndex: numbe
 
 export type RetrainEvent =
   | { type: 'started'; plan: RetrainPlan; resumed: boolean; done: number; total: number }
-  | { type: 'dispatched'; program: number; seed: number }
+  /** `fromCheckpoint`: the run's checkpoint folder holds what an earlier try of it left, which it continues from (if it is this run's). */
+  | { type: 'dispatched'; program: number; seed: number; fromCheckpoint?: boolean }
   | { type: 'progress'; program: number; seed: number; progress: JobProgress }
   | { type: 'finished'; run: RetrainRun; done: number; total: number }
   /** What another study given to reuse runs from (`reuseFrom`) offers: its runs that match this retraining's programs and seeds, or why none can. */
@@ -81,6 +84,32 @@ export interface RetrainArgs {
    * runs come first, then these in order. Only read.
    */
   reuseFrom?: ReuseSource[];
+  /**
+   * A folder on the machine the pool's workers run on, where each run keeps its training
+   * checkpoint while it trains (`retrainCheckpointPath`): a run stopped part-way (a killed
+   * process, a machine gone) continues from its last checkpoint when the retraining is run again,
+   * bit for bit the run it would have been. Each is removed once its run is recorded. Absent: a
+   * stopped run starts again from the beginning (as through a queue, whose workers are elsewhere).
+   */
+  checkpointDir?: string;
+  /** How often a run writes its checkpoint there, in seconds of training (default 120; 0: after every step). */
+  checkpointEverySeconds?: number;
+}
+
+/** Removes the checkpoints retraining `plan`'s runs left in `dir` (the retraining deleted). */
+export function dropRetrainCheckpoints(dir: string, plan: number): void {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) if (name.startsWith(`retrain-${plan}-program-`)) rmSync(join(dir, name), { recursive: true, force: true });
+}
+
+/** Where a retraining's run keeps its checkpoint in `dir`: named by the plan, program, seed and program hash. */
+export function retrainCheckpointPath(dir: string, plan: number, program: number, seed: number, hash: string): string {
+  return join(dir, `retrain-${plan}-program-${program}-seed-${seed}-${hash.slice(0, 12)}`);
 }
 
 /**
@@ -321,6 +350,13 @@ export async function runRetrain(args: RetrainArgs): Promise<{ plan: RetrainPlan
     const active = plan;
     const recorded = await store.retrainRuns(active.id);
     const has = new Set(recorded.map((r) => `${r.program}/${r.seed}`));
+    const checkpointOf = (program: number, seed: number) => args.checkpointDir && retrainCheckpointPath(args.checkpointDir, active.id, program, seed, active.programs[program]!.hash);
+    const dropCheckpoint = (program: number, seed: number) => {
+      const path = checkpointOf(program, seed);
+      if (path) rmSync(path, { recursive: true, force: true });
+    };
+    // a run recorded by a process stopped before it removed its checkpoint
+    for (const r of recorded) dropCheckpoint(r.program, r.seed);
     const total = active.programs.length * active.seeds.length;
     let done = recorded.length;
     emit({ type: 'started', plan: active, resumed, done, total });
@@ -394,8 +430,10 @@ export async function runRetrain(args: RetrainArgs): Promise<{ plan: RetrainPlan
           plugins,
           pluginIds,
         };
+        const checkpoint = checkpointOf(program, seed);
+        if (checkpoint) job.checkpoint = { path: checkpoint, ...(args.checkpointEverySeconds !== undefined ? { everySeconds: args.checkpointEverySeconds } : {}) };
         const t0 = performance.now();
-        emit({ type: 'dispatched', program, seed });
+        emit({ type: 'dispatched', program, seed, ...(checkpoint && existsSync(checkpoint) ? { fromCheckpoint: true } : {}) });
         running.set(
           key,
           pool.run(job, { timeoutSeconds, onProgress: (progress) => emit({ type: 'progress', program, seed, progress }) }).then(async (r) => {
@@ -419,6 +457,7 @@ export async function runRetrain(args: RetrainArgs): Promise<{ plan: RetrainPlan
               parameters: r.parameters,
               vocabSize: r.vocabSize ?? null,
             });
+            dropCheckpoint(program, seed);
             return { key, run };
           }),
         );

@@ -23,6 +23,13 @@ export interface EvaluationJob {
    * these, it answers `equivalent` without training. Absent: de-duplication off.
    */
   behaviours?: string[];
+  /**
+   * A folder, on the worker's machine, where the run keeps its training checkpoint every
+   * `everySeconds` (default 120): a job that finds one there of the same model, data and settings
+   * continues from it, bit for bit the run it would have been; one of another run is written over.
+   * The controller removes it once the run's outcome is recorded. Never sent through a queue.
+   */
+  checkpoint?: { path: string; everySeconds?: number };
   /** Send the trained weights back with a completed result (`encodeWeights` bytes in base64), for the study to keep. */
   keepWeights?: boolean;
   /** Modules to import first (plugins registering primitives). */

@@ -3,12 +3,12 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
 import { quote } from '@primer-search/core';
 import { prepareData } from '@primer-search/datasets';
 import type { Dna } from '@primer-search/dna';
-import { LocalWorkerPool, openQueuePool, defaultWorkerCount, loadPlugins, runRetrain, RetrainArgumentError, type ReuseSource } from '@primer-search/runner/controller';
+import { LocalWorkerPool, openQueuePool, defaultWorkerCount, dropRetrainCheckpoints, loadPlugins, runRetrain, RetrainArgumentError, type ReuseSource } from '@primer-search/runner/controller';
 import { baselines } from '@primer-search/baselines';
 import { parseStudyLocation } from '@primer-search/store';
 import { scaleBudget, summarizeFidelity, summarizeRetrain, type Budget, type StudyConfig } from '@primer-search/study';
 import { confirmed, UsageError, type CliIo } from '../io.js';
-import { checkStudyData, checkStudyPlugins, openForChange, openForReading, pluginSpecifier } from '../studies.js';
+import { checkpointFolder, checkStudyData, checkStudyPlugins, openForChange, openForReading, pluginSpecifier } from '../studies.js';
 import { integer, loadDna, type CommandResult } from './dna.js';
 import { collect, didYouMean, heads as headsFlag, positiveNumber, timeBudget, workersWarning } from '../flags.js';
 
@@ -34,6 +34,7 @@ interface RetrainOptions {
   against: string;
   plugin: string[];
   reuseFrom: string[];
+  checkpointEvery: number | false;
   json?: boolean;
   /** primer study fidelity with none of the options that choose a measurement (--sample, --budget, --factor, --seeds). */
   bare?: boolean;
@@ -56,6 +57,8 @@ async function deleteRetraining(io: CliIo, location: string, id: number, yes: bo
       return;
     }
     const deleted = await store.deleteRetrain(id);
+    const folder = checkpointFolder(parseStudyLocation(location), (await store.config()) as StudyConfig | undefined);
+    if (folder) dropRetrainCheckpoints(folder, id);
     io.stderr(`deleted retraining ${id} of ${shown} and its ${deleted} run${deleted === 1 ? '' : 's'}\n`);
   } finally {
     await store.close();
@@ -68,7 +71,7 @@ export function retrainCommand(study: Command, io: CliIo, result: CommandResult)
       .command('retrain')
       .description(
         'Retrain the best programs of a study, and its seed, with a longer budget and several seeds, as the paper did. The retraining is recorded in the study beside the search, ' +
-          'and running the same command again continues it; a run that another retraining already made (same settings, program and seed) is reused, not trained again. ' +
+          'and running the same command again continues it (a run stopped part-way from its last checkpoint: --checkpoint-every); a run that another retraining already made (same settings, program and seed) is reused, not trained again. ' +
           "Prints each program's final perplexity (mean ± sd over the seeds), its speedup over the seed (or --against), its perplexity difference with a verdict (from 3 seeds), and which program won. " +
           '--delete ID deletes a retraining instead.'
       )
@@ -135,6 +138,14 @@ function addRunPlanOptions(command: Command): Command {
         .default(defaultWorkerCount(), `${defaultWorkerCount()}, one per core`)
     )
     .option('--in-flight <n>', 'with --workers 0: runs out on the queue at once (default 2)', integer('--in-flight', 1))
+    .addOption(
+      new Option(
+        '--checkpoint-every <time>',
+        "how often a run saves its training checkpoint on this machine (beside a study file: STUDY.checkpoints/), so that a run stopped part-way (Ctrl-C, a killed process, a machine gone) continues from there when the same command runs again, with the numbers an unstopped run gives; 0: after every step; off: none (a stopped run starts again)"
+      )
+        .argParser(checkpointEvery)
+        .default(120, '2m')
+    )
     .addOption(new Option('--run-timeout <time>', 'stop a run after this long (default: twice a time budget plus a minute, or 2h)').argParser(timeBudget))
     .addOption(
       new Option('--plugin <module>', "import this module first: the plugins the study was run with (a file or package; repeatable; a study's own record of them is never imported)")
@@ -149,6 +160,17 @@ function addRunPlanOptions(command: Command): Command {
         .argParser(studyToReuse)
         .default([], 'none')
     );
+}
+
+/** --checkpoint-every: a time (seconds), 0 (every step) or off (false). */
+function checkpointEvery(value: string): number | false {
+  if (value.trim() === 'off') return false;
+  if (/^\s*0+(\.0*)?\s*[a-z]*\s*$/i.test(value)) return 0;
+  try {
+    return (timeBudget(value) as { seconds: number }).seconds;
+  } catch (e) {
+    throw new InvalidArgumentError(`${(e as Error).message}; or 0 (after every step), or off`);
+  }
 }
 
 /** --reuse-from: a study file must exist (a URL is checked when it is opened). */
@@ -237,10 +259,12 @@ async function retrainStudy(io: CliIo, result: CommandResult, location: string, 
     const reuse: Array<{ from: string; matching: number; refusal?: string }> = [];
     const budget = o.budget ?? scaleBudget(config.settings.budget, o.factor ?? 5);
     const seeds = Array.from({ length: o.seeds }, (_, k) => config.settings.seed + k);
+    // each run's checkpoint, on this machine: a run stopped part-way continues from it (not through a queue: its workers are elsewhere)
+    const checkpointDir = o.workers === 0 || o.checkpointEvery === false ? undefined : checkpointFolder(where, config);
     const stop = new AbortController();
     const onSigint = () => {
       if (stop.signal.aborted) process.exit(130);
-      io.stderr(`\nstopping: finished runs are saved in ${where.display}; continue with the same command (Ctrl-C again to quit at once)\n`);
+      io.stderr(`\nstopping: finished runs are saved in ${where.display}${checkpointDir ? ', runs under way in their checkpoints' : ''}; continue with the same command (Ctrl-C again to quit at once)\n`);
       stop.abort();
     };
     process.on('SIGINT', onSigint);
@@ -272,6 +296,7 @@ async function retrainStudy(io: CliIo, result: CommandResult, location: string, 
         timeoutSeconds: o.runTimeout?.kind === 'seconds' ? o.runTimeout.seconds : undefined,
         signal: stop.signal,
         reuseFrom,
+        ...(checkpointDir ? { checkpointDir, checkpointEverySeconds: o.checkpointEvery as number } : {}),
         onEvent: (e) => {
           if (e.type === 'started') against = o.against === 'seed' ? 0 : e.plan.programs.findIndex((p) => p.label === o.against);
           if (e.type === 'reuse') reuse.push({ from: e.from, matching: e.matching, ...(e.refusal ? { refusal: e.refusal } : {}) });
@@ -290,6 +315,7 @@ async function retrainStudy(io: CliIo, result: CommandResult, location: string, 
                 : `--reuse-from ${e.from}: ${e.matching} of its runs ${e.matching === 1 ? 'is' : 'are'} reused (the same program, seed and settings; none trained here yet)\n`
             );
           }
+          if (e.type === 'dispatched' && e.fromCheckpoint) io.stderr(`${labels[e.program]}, seed ${e.seed}: continuing from the checkpoint an earlier try of this run left\n`);
           if (e.type === 'finished') {
             const r = e.run;
             const what = r.status === 'completed' ? `perplexity ${r.fitness!.toFixed(3)}` : `failed: ${r.reason}`;

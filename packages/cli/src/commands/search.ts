@@ -27,7 +27,7 @@ import { baselines } from '@primer-search/baselines';
 import { PostgresStudyStore, openStudyStore, parseStudyLocation, type StudyStore } from '@primer-search/store';
 import { CONSTRAINED, constraintFailure, DEFAULT_TRAIN_CONFIG, OBJECTIVES, ObjectiveError, formatBudget, parseBudget, parseConstraint, parseObjectives, pluginIdentity, scaleBudget, summarizeRetrain, type Budget, type CandidateView, type RetrainSummary } from '@primer-search/study';
 import { confirmed, UsageError, type CliIo } from '../io.js';
-import { checkStudyData, checkStudyPlugins, openForChange, openForReading, pluginSpecifier } from '../studies.js';
+import { checkpointFolder, checkStudyData, checkStudyPlugins, openForChange, openForReading, pluginSpecifier } from '../studies.js';
 import { integer, loadDna, type CommandResult } from './dna.js';
 import { collect, didYouMean, heads as headsFlag, timeBudget, workersWarning } from '../flags.js';
 import { reportCommand } from './dashboard.js';
@@ -620,6 +620,9 @@ function deleteCommand(study: Command, io: CliIo): void {
         await store.close();
         // (the empty -lock file beside it stays: removing a lock file lets two processes lock two files)
         if (deleted && where.kind === 'sqlite') for (const f of [where.target, `${where.target}-wal`, `${where.target}-shm`]) rmSync(f, { force: true });
+        // and the checkpoints its retrainings' unfinished runs left on this machine
+        const checkpoints = deleted ? checkpointFolder(where, config) : undefined;
+        if (checkpoints) rmSync(checkpoints, { recursive: true, force: true });
       }
     });
 }
