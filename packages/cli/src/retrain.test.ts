@@ -76,6 +76,14 @@ describe('primer study retrain', () => {
     expect(vsEz.stdout).toMatch(/^primer-ez .* 1\.00x +\(reference\) +-?\d\.\d{3} ± \d\.\d{3}$/m);
     // two seeds: no interval, and it says so
     expect(vsEz.stdout).toContain('2 seeds are too few for a 95% interval or a verdict');
+    // study show --against prints the same table
+    const table = (text: string) => text.slice(text.indexOf('\nprogram '), text.indexOf('\nwinner: '));
+    const showVsEz = await run(['study', 'show', whole, '--against', 'primer-ez']);
+    expect(showVsEz.code, showVsEz.stderr).toBe(0);
+    expect(table(showVsEz.stdout)).toBe(table(vsEz.stdout));
+    expect(table(showVsEz.stdout)).toMatch(/speedup vs primer-ez/);
+    const noSuch = await run(['study', 'show', whole, '--against', 'primer']);
+    expect([noSuch.code, noSuch.stderr]).toEqual([2, expect.stringMatching(/--against: no retraining of .*whole\.sqlite holds "primer" \(its programs: seed \(vanilla\), candidate \d+, candidate \d+, primer-ez\)/)]);
     const vsEzJson = JSON.parse((await run(['study', 'retrain', whole, ...RETRAIN, '--baselines', 'primer-ez', '--heads', '2', '--against', 'primer-ez', '--json'])).stdout);
     const fitness = (program: number, seed: number) => whole1.find((x) => x.program === program && x.seed === seed)!.fitness!;
     expect(vsEzJson.rows[0].perplexityDifference.mean).toBeCloseTo((fitness(0, 4) - fitness(3, 4) + fitness(0, 5) - fitness(3, 5)) / 2, 9);

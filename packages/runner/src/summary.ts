@@ -1,6 +1,6 @@
 import type { CandidateView, EvaluationRecord, StudyStore } from '@primer-search/store';
 import { firstFront } from '@primer-search/search-strategies';
-import { OBJECTIVES, failureCategory, objectiveVector, trainingRecorded, summarizeFidelity, summarizeRetrain, type FidelitySummary, type RetrainSummary, type StudyConfig } from '@primer-search/study';
+import { OBJECTIVES, failureCategory, objectiveVector, trainingRecorded, summarizeFidelity, summarizeRetrain, type FidelitySummary, type RetrainPlan, type RetrainSummary, type StudyConfig } from '@primer-search/study';
 import { SearchError } from './search.js';
 
 export interface LeaderboardEntry {
@@ -124,8 +124,12 @@ export function machinesOf(evaluations: EvaluationRecord[]): MachineSummary[] {
   return [...rows.values()].map(({ steps, ...r }) => ({ ...r, stepsPerSecond: r.trainSeconds > 0 ? steps / r.trainSeconds : 0 }));
 }
 
-/** `read`: the study's candidates and evaluations when the caller has just read them (else they are read here). */
-export async function summarizeStudy(store: StudyStore, top = 10, read?: { candidates: CandidateView[]; evaluations: EvaluationRecord[] }): Promise<StudySummary> {
+/**
+ * `read`: the study's candidates and evaluations when the caller has just read them (else they are
+ * read here). `against`: a program's label (e.g. `primer-ez`) that each retraining holding it is
+ * measured against instead of its seed.
+ */
+export async function summarizeStudy(store: StudyStore, top = 10, read?: { candidates: CandidateView[]; evaluations: EvaluationRecord[] }, against?: string): Promise<StudySummary> {
   const config = (await store.config()) as StudyConfig | undefined;
   if (!config) throw new SearchError(`${store.location} holds no study`);
   const candidates = read?.candidates ?? (await store.candidates());
@@ -192,7 +196,7 @@ export async function summarizeStudy(store: StudyStore, top = 10, read?: { candi
     bestLineage: lineage,
     machines: machinesOf(evaluations),
     equivalent: { programs: equivalents.length, trainSecondsSaved: equivalents.reduce((s, e) => s + e.trainSeconds, 0) },
-    ...(await retrainSummaries(store)),
+    ...(await retrainSummaries(store, against)),
     keptWeights: await keptWeightsOf(store, evaluations),
     // (a study's record is data: objectives that are not a list of known names give no front)
     ...(Array.isArray(config.objectives) && config.objectives.length > 1 && config.objectives.every((n) => typeof n === 'string' && Object.hasOwn(OBJECTIVES, n))
@@ -210,12 +214,14 @@ async function keptWeightsOf(store: StudyStore, evaluations: EvaluationRecord[])
     .map((e) => e.candidate);
 }
 
-async function retrainSummaries(store: StudyStore): Promise<{ retrains: RetrainSummary[]; fidelity: FidelitySummary[] }> {
+async function retrainSummaries(store: StudyStore, against?: string): Promise<{ retrains: RetrainSummary[]; fidelity: FidelitySummary[] }> {
   const plans = await store.retrains();
   if (plans.length === 0) return { retrains: [], fidelity: [] };
   const runs = await store.retrainRuns();
+  // a study's record is data: a plan whose programs are not a list has none to measure against
+  const index = (p: RetrainPlan) => (against === undefined || !Array.isArray(p.programs) ? -1 : p.programs.findIndex((x) => x?.label === against));
   return {
-    retrains: plans.filter((p) => p.sample === undefined).map((p) => summarizeRetrain(p, runs)),
+    retrains: plans.filter((p) => p.sample === undefined).map((p) => summarizeRetrain(p, runs, Math.max(0, index(p)))),
     fidelity: plans.filter((p) => p.sample !== undefined).map((p) => summarizeFidelity(p, runs)),
   };
 }

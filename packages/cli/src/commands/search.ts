@@ -523,10 +523,15 @@ export function studyCommand(program: Command, io: CliIo, result: CommandResult 
     .option('--top <n>', 'leaderboard rows', integer('--top', 1), 10)
     .option('--code <n>', 'show the best N programs by their diff against the seed', integer('--code', 0), 1)
     .option('--full', 'print those programs\' whole code as well')
-    .action(async (file: string, o: { json?: boolean; top: number; code: number; full?: boolean }) => {
+    .option('--against <program>', "measure each retraining that holds this program (e.g. primer-ez, or 'candidate N') against it instead of the seed, as primer study retrain --against does")
+    .action(async (file: string, o: { json?: boolean; top: number; code: number; full?: boolean; against?: string }) => {
       const store = await openForReading(file);
       try {
-        const s = await summarizeStudy(store, o.top);
+        const s = await summarizeStudy(store, o.top, undefined, o.against);
+        if (o.against !== undefined && !s.retrains.some((r) => r.reference === o.against)) {
+          const labels = [...new Set(s.retrains.flatMap((r) => r.rows.map((x) => x.label)))];
+          throw new UsageError(`--against: no retraining of ${parseStudyLocation(file).display} holds ${quote(o.against)}${labels.length ? ` (its programs: ${labels.join(', ')})` : ' (it has no retraining)'}`);
+        }
         io.stdout(o.json ? `${JSON.stringify(s, null, 2)}\n` : formatSummary(s, await candidateLookup(store), { code: o.code, full: o.full }));
       } finally {
         await store.close();
