@@ -1,5 +1,5 @@
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { LanguageModel } from '@primer-search/compiler';
 import { PrimerError } from '@primer-search/core';
 import { saveTokenizer, type Tokenizer } from '@primer-search/datasets';
@@ -48,26 +48,52 @@ const EXPORT_TOLERANCE = 1e-3;
  * its vocabulary file), `dna.json` and a `README.md` on loading it. Reloads what it wrote and
  * checks its logits against the trained model's on a window of text before returning.
  *
- * Everything is written into a staging folder beside `dir` and moved into place only once the
- * check passed: an export that fails or is killed leaves `dir` as it was (a model written over
- * with --force included), never half a model.
+ * Everything is written into a staging folder inside `dir` (`.export-*`, so on its filesystem)
+ * and moved into place only once the check passed: an export that fails or is killed before
+ * then leaves `dir` as it was (a model written over with --force included). The move takes
+ * `model.json` away first and puts it back last, so a move cut short leaves no model to load,
+ * never one with another model's weights.
  */
 export async function exportLanguageModel(dir: string, model: LanguageModel, tokenizer: Tokenizer, info: ExportInfo): Promise<ExportMetadata> {
   if (statSync(dir, { throwIfNoEntry: false })?.isFile()) throw new PrimerError('EXPORT_FAILED', `${dir} is a file; give a folder`);
-  const parent = dirname(resolve(dir));
+  const created = !existsSync(dir);
   let staging: string;
   try {
-    mkdirSync(parent, { recursive: true });
-    staging = mkdtempSync(join(parent, `.${basename(resolve(dir))}.export-`));
+    mkdirSync(dir, { recursive: true });
+    sweepStaging(dir);
+    staging = mkdtempSync(join(dir, STAGING));
   } catch (e) {
     throw new PrimerError('EXPORT_FAILED', `cannot write ${dir}: ${(e as Error).message}`);
   }
+  let done = false;
   try {
     const metadata = await exportInto(staging, dir, model, tokenizer, info);
     install(staging, dir);
+    done = true;
     return metadata;
   } finally {
     rmSync(staging, { recursive: true, force: true });
+    // a folder made for an export that failed is not left behind
+    if (!done && created) {
+      try {
+        rmdirSync(dir);
+      } catch {
+        // not empty: left as it is
+      }
+    }
+  }
+}
+
+/** The staging folders' prefix, inside the export's folder. */
+const STAGING = '.export-';
+
+/** Removes the staging folders a killed export left in `dir` (an hour old: no export takes that long to write). */
+function sweepStaging(dir: string): void {
+  for (const name of readdirSync(dir)) {
+    if (!name.startsWith(STAGING)) continue;
+    const path = join(dir, name);
+    const s = statSync(path, { throwIfNoEntry: false });
+    if (s?.isDirectory() && Date.now() - s.mtimeMs > 3600_000) rmSync(path, { recursive: true, force: true });
   }
 }
 
@@ -75,18 +101,25 @@ export async function exportLanguageModel(dir: string, model: LanguageModel, tok
 const SHARD = /^group\d+-shard\d+of\d+\.bin$/;
 
 /**
- * Moves a checked export from `staging` to `dir`: the whole folder where `dir` is not there yet,
- * else file by file (each replaced whole, `model.json` last), the old model's weight shards that
- * the new one does not have removed, and any other file of the folder left alone.
+ * Moves a checked export from `staging` into `dir`: the old `model.json` removed first, then each
+ * file renamed onto its place (replaced whole), the old model's weight shards that the new one
+ * does not have removed, and the new `model.json` last; any other file of the folder is left alone.
  */
 function install(staging: string, dir: string): void {
-  if (!existsSync(dir)) {
-    renameSync(staging, dir);
-    return;
-  }
+  const step = (what: string, f: () => void) => {
+    try {
+      f();
+    } catch (e) {
+      throw new PrimerError('EXPORT_FAILED', `${dir}: ${what} failed (${(e as Error).message}); the folder holds no complete model: export again`);
+    }
+  };
   const fresh = readdirSync(staging).sort((a, b) => Number(a === 'model.json') - Number(b === 'model.json'));
-  for (const f of fresh) renameSync(join(staging, f), join(dir, f));
-  for (const f of readdirSync(dir)) if (SHARD.test(f) && !fresh.includes(f)) rmSync(join(dir, f), { force: true });
+  step('removing the old model.json', () => rmSync(join(dir, 'model.json'), { force: true }));
+  for (const f of fresh) {
+    if (f !== 'model.json') step(`writing ${f}`, () => renameSync(join(staging, f), join(dir, f)));
+  }
+  for (const f of readdirSync(dir)) if (SHARD.test(f) && !fresh.includes(f)) step(`removing the old ${f}`, () => rmSync(join(dir, f), { force: true }));
+  step('writing model.json', () => renameSync(join(staging, 'model.json'), join(dir, 'model.json')));
 }
 
 /** Writes the model into `staging` (its README speaking of `dir`, where it will be) and checks it. */

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -20,6 +20,8 @@ describe('exporting trained models and generating text', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toContain(`saved the model to ${saved}`);
     expect(readdirSync(saved).sort()).toEqual(['README.md', 'dna.json', 'group1-shard1of1.bin', 'model.json', 'tokenizer.json']);
+    // a folder anyone may read, as a new folder is (its staging folder is private, and gone)
+    expect(statSync(saved).mode & 0o777).toBe(0o777 & ~process.umask());
     const json = JSON.parse(readFileSync(join(saved, 'model.json'), 'utf8'));
     const meta = json.userDefinedMetadata.primerSearch;
     expect(meta).toMatchObject({ name: 'primer-ez', dataset: 'brown', tokenizer: 'byte', vocabSize: 257, layers: 1, dModel: 32, seqLen: 16, steps: 8 });
@@ -55,14 +57,21 @@ describe('exporting trained models and generating text', () => {
     expect([out.code, out.stderr]).toEqual([2, expect.stringContaining(`--out: ${saved} already holds files (a model)`)]);
     expect(readFileSync(join(saved, 'group1-shard1of1.bin')).equals(before)).toBe(true);
     // --force writes the new model over the old one file by file, once it has been checked
-    // (staged beside the folder, nothing of the staging left), and leaves the folder's other files
+    // (staged in the folder, nothing of the staging left), and leaves the folder's other files
     writeFileSync(join(saved, 'notes.txt'), 'mine');
     const forced = await run(['export', '--checkpoint', checkpoint, '--model', 'primer-ez', '--out', saved, '--force']);
     expect(forced.code, forced.stderr).toBe(0);
     expect(readdirSync(saved).sort()).toEqual(['README.md', 'dna.json', 'group1-shard1of1.bin', 'model.json', 'notes.txt', 'tokenizer.json']);
     expect(readFileSync(join(saved, 'README.md'), 'utf8')).not.toContain('notes.txt');
     expect(readFileSync(join(saved, 'group1-shard1of1.bin')).equals(before)).toBe(true);
-    expect(readdirSync(dir).filter((f) => f.includes('.export-'))).toEqual([]);
+    // what a killed export left (its staging folder, hours old) is neither a file of the user's nor kept
+    const leftover = join(dir, 'leftover');
+    mkdirSync(join(leftover, '.export-x1'), { recursive: true });
+    const hoursAgo = new Date(Date.now() - 2 * 3600_000);
+    utimesSync(join(leftover, '.export-x1'), hoursAgo, hoursAgo);
+    const over = await run(['export', '--checkpoint', checkpoint, '--model', 'primer-ez', '--out', leftover]);
+    expect(over.code, over.stderr).toBe(0);
+    expect(readdirSync(leftover).sort()).toEqual(['README.md', 'dna.json', 'group1-shard1of1.bin', 'model.json', 'tokenizer.json']);
     // a file is not a folder, with or without --force
     const file = join(dir, 'a-file');
     writeFileSync(file, 'x');

@@ -73,7 +73,8 @@ export function checkOutputFolder(flag: string, dir: string | undefined, force: 
   const st = statSync(dir, { throwIfNoEntry: false });
   if (!st) return;
   if (!st.isDirectory()) throw new UsageError(`${flag}: ${dir} is a file; give a folder`);
-  if (!force && readdirSync(dir).length > 0) throw new UsageError(`${flag}: ${dir} already holds files${existsSync(join(dir, 'model.json')) ? ' (a model)' : ''}: add --force to write over them, or give another folder`);
+  // (a staging folder a killed export left is not a file of the user's)
+  if (!force && readdirSync(dir).filter((n) => !n.startsWith('.export-')).length > 0) throw new UsageError(`${flag}: ${dir} already holds files${existsSync(join(dir, 'model.json')) ? ' (a model)' : ''}: add --force to write over them, or give another folder`);
 }
 
 /** A path the user gave that must exist (as a folder or a file). */

@@ -42,6 +42,16 @@ describe('writeWhole: how the CLI writes its output files', () => {
     expect(readdirSync(dir)).toEqual(['folder']);
   });
 
+  it('writes in place a file whose name leaves no room for the suffix of the one beside it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'primer-write-'));
+    // 250 characters: the name is allowed (255 at most), the name beside it (+ ".pid-random.tmp") is not
+    const file = join(dir, `${'x'.repeat(246)}.csv`);
+    writeFileSync(file, 'old');
+    writeWhole(file, 'new');
+    expect(readFileSync(file, 'utf8')).toBe('new');
+    expect(readdirSync(dir)).toHaveLength(1);
+  });
+
   const root = process.getuid?.() === 0;
   if (root) console.log('io.test.ts: the read-only folder case is skipped: running as root, which writes into a read-only folder anyway');
   it.skipIf(root)('writes in place a file whose folder takes no new file (skipped as root: root writes into a read-only folder anyway)', () => {

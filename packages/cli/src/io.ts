@@ -51,11 +51,15 @@ export function isRegularOrAbsent(path: string): boolean {
   }
 }
 
+/** Why a file could not be written beside its place where writing it in place may still work (or fail naming it). */
+const IN_PLACE = new Set(['EACCES', 'EPERM', 'EROFS', 'ENOENT', 'ENAMETOOLONG']);
+
 /**
  * Writes a file whole: a regular file (or a new one) is written beside and renamed onto its
  * place, so a reader or a crash never finds half of it; anything else (/dev/stdout, a pipe, a
- * link) is written in place, as is a file whose folder takes no new file (read-only, or not
- * there: the error then names the file).
+ * link) is written in place, as is a file whose folder takes no new file (read-only, not there,
+ * or a name too long for the suffix: the error then names the file). Any other failure (a full
+ * disk) leaves the old file as it was, and the error names the file.
  */
 export function writeWhole(path: string, text: string | Uint8Array): void {
   if (!isRegularOrAbsent(path)) {
@@ -65,8 +69,14 @@ export function writeWhole(path: string, text: string | Uint8Array): void {
   const tmp = `${path}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`;
   try {
     writeFileSync(tmp, text);
-  } catch {
-    rmSync(tmp, { force: true });
+  } catch (e) {
+    try {
+      rmSync(tmp, { force: true });
+    } catch {
+      // a name too long to make is not there to remove
+    }
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === undefined || !IN_PLACE.has(code)) throw Object.assign(new Error(`cannot write ${path}: ${(e as Error).message}`), { code });
     writeFileSync(path, text);
     return;
   }

@@ -206,7 +206,11 @@ describe('primer study retrain', () => {
     expect(left).toMatch(/^retrain-1-program-0-seed-1-[0-9a-f]{12}$/);
     const again = await run(['study', 'retrain', killed, ...ONE, '--checkpoint-every', '0']);
     expect(again.code, again.stderr).toBe(0);
-    expect(again.stderr).toContain('seed (vanilla), seed 1: continuing from the checkpoint an earlier try of this run left');
+    // it continued from where it was killed (a step at or after the checkpoint seen before the kill), not from the start
+    const from = /\[1\/1\] seed \(vanilla\), seed 1: perplexity [\d.]+ · 400 steps in \S+ \(continued from the checkpoint an earlier try left at step (\d+)\)/.exec(again.stderr);
+    expect(from, again.stderr).not.toBeNull();
+    expect(Number(from![1])).toBeGreaterThanOrEqual(at);
+    expect(Number(from![1])).toBeLessThan(400);
     const numbers = (runs: RetrainRun[] | undefined) => runs!.map((x) => [x.program, x.seed, x.steps, x.tokens, x.fitness, x.curve.map((c) => [c.step, c.tokens, c.perplexity, c.inContext])]);
     expect(numbers(await runsOf(killed))).toEqual(numbers(await runsOf(whole)));
     // recorded, so its checkpoint is gone

@@ -1,5 +1,6 @@
 // What the commands share about studies and plugins: opening a study to read, the plugin
 // modules of a command line, and the one check of them against a study's record.
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -87,5 +88,7 @@ export async function openForReading(location: string): Promise<StudyStore> {
 export function checkpointFolder(where: ReturnType<typeof parseStudyLocation>, config: Pick<StudyConfig, 'studyId'> | undefined): string | undefined {
   if (where.kind === 'sqlite') return `${where.target}.checkpoints`;
   const id = config?.studyId;
-  return id && /^[A-Za-z0-9_-]+$/.test(id) ? join(cacheDirectory(), 'checkpoints', id) : undefined;
+  // by where the study is too: a copy of a study (another schema) keeps its id, and its own checkpoints
+  const place = createHash('sha256').update(where.target).digest('hex').slice(0, 16);
+  return id && /^[A-Za-z0-9_-]{1,100}$/.test(id) ? join(cacheDirectory(), 'checkpoints', `${place}-${id}`) : undefined;
 }

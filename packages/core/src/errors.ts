@@ -103,7 +103,7 @@ export function isOutOfMemory(e: unknown): boolean {
 }
 
 /** Node's system error codes that point at the machine (disk, permissions, files, resources). */
-const ENVIRONMENT_SYSTEM_CODES = new Set(['ENOSPC', 'EDQUOT', 'EACCES', 'EPERM', 'EROFS', 'ENOENT', 'EMFILE', 'ENFILE', 'EIO', 'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EAGAIN']);
+const ENVIRONMENT_SYSTEM_CODES = new Set(['ENOSPC', 'EDQUOT', 'EACCES', 'EPERM', 'EROFS', 'ENOENT', 'ENOTDIR', 'EISDIR', 'ENAMETOOLONG', 'ELOOP', 'EXDEV', 'EBUSY', 'ESTALE', 'EMFILE', 'ENFILE', 'EIO', 'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EAGAIN']);
 
 /**
  * Whose fault a thrown error is, for a search. Our errors are environment failures unless

@@ -1,7 +1,7 @@
 // A retraining's run keeps a training checkpoint in the folder its job names: a job that finds one
 // of the same run continues from it, with the numbers of a run never stopped; anything else there
 // (damaged, another program's) is trained over from the start.
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { baselines } from '@primer-search/baselines';
@@ -10,9 +10,12 @@ import type { EvaluationJob } from '@primer-search/study';
 import { DEFAULT_RUN_SETTINGS, readCheckpoint, runExperiment, type RunSettings } from '@primer-search/trainer-gpu';
 import { describe, expect, it } from 'vitest';
 import { evaluateCandidate } from './job.js';
+import { retrainCheckpointPath } from './retrain.js';
 
 const settings: RunSettings = { ...DEFAULT_RUN_SETTINGS, layers: 1, dModel: 16, seqLen: 16, batch: 2, evalWindows: 2, budget: { kind: 'steps', steps: 20 }, backend: 'wasm', seed: 3 };
 const vanilla = baselines.get('vanilla').build({ dModel: 16, heads: 2 });
+// the settings a job trains with (its evaluation points as the job's)
+const withEvaluations: RunSettings = { ...settings, train: { ...settings.train, checkpoints: [0.25, 0.5, 0.75] } };
 const job = (checkpoint?: string): EvaluationJob => ({
   candidate: 1,
   hash: dnaHash(vanilla),
@@ -37,11 +40,12 @@ describe("a retraining run's checkpoint", () => {
     // the same run stopped at step 7, its checkpoint left behind
     const path = join(dir, 'run');
     const stop = new AbortController();
-    const part = await runExperiment(vanilla, { ...settings, train: { ...settings.train, checkpoints: [0.25, 0.5, 0.75] } }, { checkpoint: { path, everySeconds: 0 }, signal: stop.signal, onProgress: (e) => e.step === 7 && stop.abort() });
+    const part = await runExperiment(vanilla, withEvaluations, { checkpoint: { path, everySeconds: 0 }, signal: stop.signal, onProgress: (e) => e.step === 7 && stop.abort() });
     expect([part.result.status, part.result.steps, readCheckpoint(path).step]).toEqual(['stopped', 7, 7]);
     const steps: number[] = [];
     const resumed = await evaluateCandidate(job(path), (p) => steps.push(p.step));
     expect(numbers(resumed)).toEqual(straight);
+    expect(resumed).toMatchObject({ resumedAt: 7 });
     // from step 8 on: steps 1-7 were not trained again
     expect(Math.min(...steps)).toBe(8);
     // the job leaves its finished checkpoint (the controller removes it once the run is recorded)
@@ -52,17 +56,51 @@ describe("a retraining run's checkpoint", () => {
     mkdirSync(damaged);
     writeFileSync(join(damaged, 'checkpoint.json'), '{ not json');
     const fresh: number[] = [];
-    expect(numbers(await evaluateCandidate(job(damaged), (p) => fresh.push(p.step)))).toEqual(straight);
+    const over = await evaluateCandidate(job(damaged), (p) => fresh.push(p.step));
+    expect(numbers(over)).toEqual(straight);
     expect(Math.min(...fresh)).toBe(1);
+    expect(over).not.toHaveProperty('resumedAt');
     expect(readCheckpoint(damaged).step).toBe(20);
 
     // another program's (Primer-EZ's weights): not this run's, so trained from the start
     const foreign = join(dir, 'foreign');
     const ez = baselines.get('primer-ez').build({ dModel: 16, heads: 2 });
     const stopEz = new AbortController();
-    await runExperiment(ez, settings, { checkpoint: { path: foreign, everySeconds: 0 }, signal: stopEz.signal, onProgress: (e) => e.step === 5 && stopEz.abort() });
+    // (the same settings, evaluation points included: only the program differs)
+    await runExperiment(ez, withEvaluations, { checkpoint: { path: foreign, everySeconds: 0 }, signal: stopEz.signal, onProgress: (e) => e.step === 5 && stopEz.abort() });
     expect(readCheckpoint(foreign).step).toBe(5);
-    expect(numbers(await evaluateCandidate(job(foreign)))).toEqual(straight);
+    const notEz = await evaluateCandidate(job(foreign));
+    expect(numbers(notEz)).toEqual(straight);
+    expect(notEz).not.toHaveProperty('resumedAt');
     expect(readCheckpoint(foreign).step).toBe(20);
+
+    // this run under another budget (30 steps, stopped at 25): not this run, though all else is the same
+    const longer = join(dir, 'longer');
+    const stopLonger = new AbortController();
+    await runExperiment(vanilla, { ...withEvaluations, budget: { kind: 'steps', steps: 30 } }, { checkpoint: { path: longer, everySeconds: 0 }, signal: stopLonger.signal, onProgress: (e) => e.step === 25 && stopLonger.abort() });
+    expect(readCheckpoint(longer).step).toBe(25);
+    const notLonger = await evaluateCandidate(job(longer));
+    expect(numbers(notLonger)).toEqual(straight);
+    expect(notLonger).not.toHaveProperty('resumedAt');
+
+    // a search's candidate (hurdles) keeps no checkpoint
+    const hurdled = join(dir, 'hurdled');
+    await evaluateCandidate({ ...job(hurdled), hurdles: [{ fraction: 0.5, threshold: null }] });
+    expect(existsSync(hurdled)).toBe(false);
   }, 120_000);
+
+  it("names a run's folder from the study's record only when that record is integers and a hexadecimal hash", () => {
+    expect(retrainCheckpointPath('/s.sqlite.checkpoints', 2, 3, 4, 'a'.repeat(64))).toBe(`/s.sqlite.checkpoints/retrain-2-program-3-seed-4-${'a'.repeat(12)}`);
+    for (const [plan, program, seed, hash] of [
+      [1, 0, 1, '/../../../..'],
+      [1, 0, '1/../../../x', 'abcdefabcdef'],
+      [1, -1, 1, 'abcdefabcdef'],
+      [1.5, 0, 1, 'abcdefabcdef'],
+      ['1', 0, 1, 'abcdefabcdef'],
+      [1, 0, 1, 'abcdef'],
+      [1, 0, 1, undefined],
+    ] as const) {
+      expect(retrainCheckpointPath('/s.sqlite.checkpoints', plan, program, seed, hash)).toBeUndefined();
+    }
+  });
 });

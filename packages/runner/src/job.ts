@@ -1,6 +1,7 @@
 import { blameOf, isOutOfMemory, isPrimerError } from '@primer-search/core';
 import { budgetProgress, encodeWeights, weightsToBase64, environmentFailure, trainingEnvironment, failedResult, trainedSoFar, type EvaluationJob, type JobOutcome, type JobProgress, type RunSettings, type TrainedSoFar } from '@primer-search/study';
 import { existsSync } from 'node:fs';
+import { isDeepStrictEqual } from 'node:util';
 import { readCheckpoint, runExperiment, selectBackend, type TrainCheckpoint } from '@primer-search/trainer-gpu';
 import { programBehaviour } from './behaviour.js';
 import { importPlugins } from './plugins.js';
@@ -55,7 +56,8 @@ export async function evaluateCandidate(job: EvaluationJob, onProgress?: (p: Job
     if (behaviour !== null && job.behaviours!.includes(behaviour)) return { candidate: job.candidate, hash: job.hash, status: 'equivalent', behaviour };
     let weights: string | undefined;
     // a checkpoint the job's folder holds: what an earlier try of this run got to (a stopped process, a lost machine)
-    const checkpoint = job.checkpoint && { path: job.checkpoint.path, everySeconds: job.checkpoint.everySeconds ?? 120 };
+    // (not for a search's candidates: their hurdles' perplexities would not be seen again)
+    const checkpoint = job.checkpoint && job.hurdles.length === 0 ? { path: job.checkpoint.path, everySeconds: job.checkpoint.everySeconds ?? 120 } : undefined;
     let resume: TrainCheckpoint | undefined;
     if (checkpoint && existsSync(checkpoint.path)) {
       try {
@@ -63,6 +65,8 @@ export async function evaluateCandidate(job: EvaluationJob, onProgress?: (p: Job
       } catch {
         resume = undefined; // unreadable (damaged, another format): trained from the start, written over
       }
+      // the same run has the same budget (a training checkpoint's own check leaves it out: primer train --resume may extend a run)
+      if (resume && !isDeepStrictEqual(JSON.parse(JSON.stringify(resume.budget)), JSON.parse(JSON.stringify(settings.budget)))) resume = undefined;
     }
     const train = (from: TrainCheckpoint | undefined) => runExperiment(job.dna, settings, {
       checkpoint,
@@ -101,12 +105,13 @@ export async function evaluateCandidate(job: EvaluationJob, onProgress?: (p: Job
       },
     });
     let record: Awaited<ReturnType<typeof runExperiment>>;
+    let resumedAt = resume?.step;
     try {
       record = await train(resume);
     } catch (e) {
       // a checkpoint of another run (other settings, another model) is not this run's: start afresh
       if (!resume || !(isPrimerError(e) && e.code === 'BAD_CHECKPOINT')) throw e;
-      atHurdles.fill(null);
+      resumedAt = undefined;
       record = await train(undefined);
     }
     const r = record.result;
@@ -133,7 +138,7 @@ export async function evaluateCandidate(job: EvaluationJob, onProgress?: (p: Job
       behaviour,
     };
     if (r.status === 'completed' && r.final) {
-      return { ...base, status: 'completed', fitness: r.final.perplexity, hurdle: null, reason: null, ...(weights ? { weights } : {}) };
+      return { ...base, status: 'completed', fitness: r.final.perplexity, hurdle: null, reason: null, ...(weights ? { weights } : {}), ...(resumedAt !== undefined ? { resumedAt } : {}) };
     }
     if (r.status === 'stopped' && stoppedAt !== undefined) {
       return { ...base, status: 'hurdle', fitness: atHurdles[stoppedAt]!, hurdle: stoppedAt, reason: null };

@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { readdirSync, rmSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
@@ -40,10 +40,10 @@ export function retrainJobNumber(plan: number, program: number, seedIndex: numbe
 
 export type RetrainEvent =
   | { type: 'started'; plan: RetrainPlan; resumed: boolean; done: number; total: number }
-  /** `fromCheckpoint`: the run's checkpoint folder holds what an earlier try of it left, which it continues from (if it is this run's). */
-  | { type: 'dispatched'; program: number; seed: number; fromCheckpoint?: boolean }
+  | { type: 'dispatched'; program: number; seed: number }
   | { type: 'progress'; program: number; seed: number; progress: JobProgress }
-  | { type: 'finished'; run: RetrainRun; done: number; total: number }
+  /** `resumedAt`: the step of the checkpoint an earlier try of the run left, which it continued from. */
+  | { type: 'finished'; run: RetrainRun; done: number; total: number; resumedAt?: number }
   /** What another study given to reuse runs from (`reuseFrom`) offers: its runs that match this retraining's programs and seeds, or why none can. */
   | { type: 'reuse'; from: string; matching: number; refusal?: string };
 
@@ -107,8 +107,15 @@ export function dropRetrainCheckpoints(dir: string, plan: number): void {
   for (const name of names) if (name.startsWith(`retrain-${plan}-program-`)) rmSync(join(dir, name), { recursive: true, force: true });
 }
 
-/** Where a retraining's run keeps its checkpoint in `dir`: named by the plan, program, seed and program hash. */
-export function retrainCheckpointPath(dir: string, plan: number, program: number, seed: number, hash: string): string {
+/**
+ * Where a retraining's run keeps its checkpoint in `dir`: named by the plan, program, seed and
+ * program hash. These come from the study's record, which is data: anything but integers and a
+ * hexadecimal hash gives no path (the run keeps no checkpoint), so no record names a folder
+ * outside `dir`.
+ */
+export function retrainCheckpointPath(dir: string, plan: unknown, program: unknown, seed: unknown, hash: unknown): string | undefined {
+  const whole = (x: unknown) => Number.isSafeInteger(x) && (x as number) >= 0;
+  if (!whole(plan) || !whole(program) || !whole(seed) || typeof hash !== 'string' || !/^[0-9a-f]{12,}$/.test(hash)) return undefined;
   return join(dir, `retrain-${plan}-program-${program}-seed-${seed}-${hash.slice(0, 12)}`);
 }
 
@@ -350,10 +357,14 @@ export async function runRetrain(args: RetrainArgs): Promise<{ plan: RetrainPlan
     const active = plan;
     const recorded = await store.retrainRuns(active.id);
     const has = new Set(recorded.map((r) => `${r.program}/${r.seed}`));
-    const checkpointOf = (program: number, seed: number) => args.checkpointDir && retrainCheckpointPath(args.checkpointDir, active.id, program, seed, active.programs[program]!.hash);
+    const checkpointOf = (program: number, seed: number) => (args.checkpointDir ? retrainCheckpointPath(args.checkpointDir, active.id, program, seed, active.programs[program]?.hash) : undefined);
     const dropCheckpoint = (program: number, seed: number) => {
       const path = checkpointOf(program, seed);
-      if (path) rmSync(path, { recursive: true, force: true });
+      try {
+        if (path) rmSync(path, { recursive: true, force: true });
+      } catch {
+        // left for the next start to remove (the run is recorded: its checkpoint is never read again)
+      }
     };
     // a run recorded by a process stopped before it removed its checkpoint
     for (const r of recorded) dropCheckpoint(r.program, r.seed);
@@ -409,7 +420,7 @@ export async function runRetrain(args: RetrainArgs): Promise<{ plan: RetrainPlan
       if (args.signal?.aborted) resolve('aborted');
       args.signal?.addEventListener('abort', () => resolve('aborted'), { once: true });
     });
-    const running = new Map<number, Promise<{ key: number; run: RetrainRun | undefined; failure?: string; interrupted?: boolean }>>();
+    const running = new Map<number, Promise<{ key: number; run: RetrainRun | undefined; failure?: string; interrupted?: boolean; resumedAt?: number }>>();
     let next = 0;
     for (;;) {
       if (args.signal?.aborted) return { plan: active, stopped: true };
@@ -433,7 +444,7 @@ export async function runRetrain(args: RetrainArgs): Promise<{ plan: RetrainPlan
         const checkpoint = checkpointOf(program, seed);
         if (checkpoint) job.checkpoint = { path: checkpoint, ...(args.checkpointEverySeconds !== undefined ? { everySeconds: args.checkpointEverySeconds } : {}) };
         const t0 = performance.now();
-        emit({ type: 'dispatched', program, seed, ...(checkpoint && existsSync(checkpoint) ? { fromCheckpoint: true } : {}) });
+        emit({ type: 'dispatched', program, seed });
         running.set(
           key,
           pool.run(job, { timeoutSeconds, onProgress: (progress) => emit({ type: 'progress', program, seed, progress }) }).then(async (r) => {
@@ -458,7 +469,7 @@ export async function runRetrain(args: RetrainArgs): Promise<{ plan: RetrainPlan
               vocabSize: r.vocabSize ?? null,
             });
             dropCheckpoint(program, seed);
-            return { key, run };
+            return { key, run, ...(r.resumedAt !== undefined ? { resumedAt: r.resumedAt } : {}) };
           }),
         );
       }
@@ -475,7 +486,7 @@ export async function runRetrain(args: RetrainArgs): Promise<{ plan: RetrainPlan
         );
       }
       done++;
-      emit({ type: 'finished', run: finished.run, done, total });
+      emit({ type: 'finished', run: finished.run, done, total, ...(finished.resumedAt !== undefined ? { resumedAt: finished.resumedAt } : {}) });
     }
   } finally {
     await pool.close();

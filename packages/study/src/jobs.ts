@@ -25,9 +25,11 @@ export interface EvaluationJob {
   behaviours?: string[];
   /**
    * A folder, on the worker's machine, where the run keeps its training checkpoint every
-   * `everySeconds` (default 120): a job that finds one there of the same model, data and settings
-   * continues from it, bit for bit the run it would have been; one of another run is written over.
-   * The controller removes it once the run's outcome is recorded. Never sent through a queue.
+   * `everySeconds` (default 120): a job that finds one there of the same model, data, settings and
+   * budget continues from it (under a FLOP, step or token budget, bit for bit the run it would have
+   * been); one of another run is written over. Only for jobs without hurdles (a retraining's runs):
+   * with hurdles it is ignored. The controller removes it once the run's outcome is recorded.
+   * Never sent through a queue.
    */
   checkpoint?: { path: string; everySeconds?: number };
   /** Send the trained weights back with a completed result (`encodeWeights` bytes in base64), for the study to keep. */
@@ -50,6 +52,8 @@ export type JobResult = Omit<NewEvaluation, 'wallSeconds' | 'budget' | 'machine'
   vocabSize?: number;
   /** The trained weights, when the job asked for them and training completed (base64 of `encodeWeights` bytes). */
   weights?: string;
+  /** The step of the job's checkpoint (`EvaluationJob.checkpoint`) the run continued from, when it did. */
+  resumedAt?: number;
 };
 
 /**

@@ -264,7 +264,7 @@ async function retrainStudy(io: CliIo, result: CommandResult, location: string, 
     const stop = new AbortController();
     const onSigint = () => {
       if (stop.signal.aborted) process.exit(130);
-      io.stderr(`\nstopping: finished runs are saved in ${where.display}${checkpointDir ? ', runs under way in their checkpoints' : ''}; continue with the same command (Ctrl-C again to quit at once)\n`);
+      io.stderr(`\nstopping: finished runs are saved in ${where.display}${checkpointDir ? ', runs under way continue from their last checkpoint' : ''}; continue with the same command (Ctrl-C again to quit at once)\n`);
       stop.abort();
     };
     process.on('SIGINT', onSigint);
@@ -315,14 +315,13 @@ async function retrainStudy(io: CliIo, result: CommandResult, location: string, 
                 : `--reuse-from ${e.from}: ${e.matching} of its runs ${e.matching === 1 ? 'is' : 'are'} reused (the same program, seed and settings; none trained here yet)\n`
             );
           }
-          if (e.type === 'dispatched' && e.fromCheckpoint) io.stderr(`${labels[e.program]}, seed ${e.seed}: continuing from the checkpoint an earlier try of this run left\n`);
           if (e.type === 'finished') {
             const r = e.run;
             const what = r.status === 'completed' ? `perplexity ${r.fitness!.toFixed(3)}` : `failed: ${r.reason}`;
             const elapsed = (performance.now() - t0) / 1000;
             const how = r.reusedFrom
               ? `the same run as ${r.reusedFrom.study === undefined ? '' : `${r.reusedFrom.study}'s `}retraining ${r.reusedFrom.retrain}${r.reusedFrom.study === undefined ? "'s" : ''}, reused`
-              : `${fmt(r.steps)} steps in ${duration(r.trainSeconds)}`;
+              : `${fmt(r.steps)} steps in ${duration(r.trainSeconds)}${e.resumedAt !== undefined ? ` (continued from the checkpoint an earlier try left at step ${fmt(e.resumedAt)})` : ''}`;
             io.stderr(`[${e.done}/${e.total}] ${labels[r.program]}, seed ${r.seed}: ${what} · ${how} · elapsed ${duration(elapsed)}\n`);
           }
         },
