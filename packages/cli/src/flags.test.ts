@@ -62,7 +62,7 @@ const BAD: Record<string, string> = {
   '--port': '70000',
   '--format': 'jpeg',
   '--seeds': '0',
-  '--against': 'primer-ez',
+  '--against': '',
   '--labels': 'a,b',
   '--delete': '0',
   '--config': './no/such/settings.yaml',
@@ -73,6 +73,7 @@ const BAD: Record<string, string> = {
   '--sample': '1',
   '--factor': '0',
   '--reuse-from': './no/such/study.sqlite',
+  '--checkpoint-every': 'never',
 };
 /** Flags whose every value is a valid command line (paths that are written, or may not exist yet). */
 const FREE = new Set(['--out', '--csv', '--study', '--cache', '--checkpoint', '--save', '--prompt', '--host', '--allow-host']);

@@ -523,7 +523,10 @@ export function studyCommand(program: Command, io: CliIo, result: CommandResult 
     .option('--top <n>', 'leaderboard rows', integer('--top', 1), 10)
     .option('--code <n>', 'show the best N programs by their diff against the seed', integer('--code', 0), 1)
     .option('--full', 'print those programs\' whole code as well')
-    .option('--against <program>', "measure each retraining that holds this program (e.g. primer-ez, or 'candidate N') against it instead of the seed, as primer study retrain --against does")
+    .option('--against <program>', "measure each retraining that holds this program (e.g. primer-ez, or 'candidate N') against it instead of the seed, as primer study retrain --against does", (v: string) => {
+      if (v.trim() === '') throw new InvalidArgumentError('--against: give a program of a retraining, e.g. primer-ez or "candidate 12"');
+      return v;
+    })
     .action(async (file: string, o: { json?: boolean; top: number; code: number; full?: boolean; against?: string }) => {
       const store = await openForReading(file);
       try {
