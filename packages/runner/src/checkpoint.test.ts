@@ -10,6 +10,7 @@ import type { EvaluationJob } from '@primer-search/study';
 import { DEFAULT_RUN_SETTINGS, readCheckpoint, runExperiment, type RunSettings } from '@primer-search/trainer-gpu';
 import { describe, expect, it } from 'vitest';
 import { evaluateCandidate } from './job.js';
+import { isInterruption, LocalWorkerPool } from './pool.js';
 import { retrainCheckpointPath } from './retrain.js';
 
 const settings: RunSettings = { ...DEFAULT_RUN_SETTINGS, layers: 1, dModel: 16, seqLen: 16, batch: 2, evalWindows: 2, budget: { kind: 'steps', steps: 20 }, backend: 'wasm', seed: 3 };
@@ -103,4 +104,28 @@ describe("a retraining run's checkpoint", () => {
       expect(retrainCheckpointPath('/s.sqlite.checkpoints', plan, program, seed, hash)).toBeUndefined();
     }
   });
+});
+
+describe('a worker process stopped by SIGTERM', () => {
+  it('saves the run\'s checkpoint where it stopped (not only its last periodic one) and ends as stopped, recording nothing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'primer-worker-ckpt-'));
+    const path = join(dir, 'run');
+    const pool = new LocalWorkerPool(1);
+    // a long run, whose periodic checkpoint would come only after an hour of training
+    const long: EvaluationJob = { ...job(), settings: { ...settings, budget: { kind: 'steps', steps: 1_000_000 } }, checkpoint: { path, everySeconds: 3600 } };
+    let step = 0;
+    const reached = new Promise<void>((resolve) => {
+      void pool
+        .run(long, { timeoutSeconds: 600, onProgress: (p) => ((step = p.step), p.step >= 5 && resolve()) })
+        .then((outcome) => (result = outcome));
+    });
+    let result: Awaited<ReturnType<typeof pool.run>> | undefined;
+    await reached;
+    await pool.close(); // SIGTERM to the worker
+    for (let i = 0; i < 100 && result === undefined; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(result && isInterruption(result), JSON.stringify(result)).toBe(true);
+    const saved = readCheckpoint(path);
+    expect(saved.step).toBeGreaterThanOrEqual(Math.min(step, 5));
+    expect(saved.step).toBeLessThan(1_000_000);
+  }, 120_000);
 });

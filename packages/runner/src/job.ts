@@ -32,7 +32,11 @@ export function outcomeOfError(job: Pick<EvaluationJob, 'candidate' | 'hash' | '
  * its validation perplexity does not beat. Never throws: a failure is a result, the
  * program's or the environment's.
  */
-export async function evaluateCandidate(job: EvaluationJob, onProgress?: (p: JobProgress) => void): Promise<JobOutcome> {
+/**
+ * `stop`: ends the training between two steps (a job with a checkpoint saves it first); what the
+ * job then returns is no result of the program's, and the caller does not report it.
+ */
+export async function evaluateCandidate(job: EvaluationJob, onProgress?: (p: JobProgress) => void, stop?: AbortSignal): Promise<JobOutcome> {
   try {
     await importPlugins(
       job.plugins.filter((p) => !loaded.has(p)),
@@ -46,6 +50,8 @@ export async function evaluateCandidate(job: EvaluationJob, onProgress?: (p: Job
   }
   const atHurdles: Array<number | null> = job.hurdles.map(() => null);
   const abort = new AbortController();
+  if (stop?.aborted) abort.abort();
+  stop?.addEventListener('abort', () => abort.abort(), { once: true });
   let stoppedAt: number | undefined;
   const settings: RunSettings = { ...job.settings, train: { ...job.settings.train, checkpoints: job.checkpoints ?? job.hurdles.map((h) => h.fraction) } };
   // what an exception in training leaves recorded: the last progress (which names the backend)
