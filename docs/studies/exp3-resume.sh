@@ -39,6 +39,10 @@ TWENTY="--top 0 --budget 8e13flops --seeds 3 --against primer-ez --workers 2"
 (
   # the random search's 5x retraining
   "$PRIMER" study retrain exp3-random1.sqlite $RETRAIN --baselines primer-ez --reuse-from exp3-evo1.sqlite >> runs/exp3-random1-retrain.log 2>&1
+  # candidate 105's ablation at the proxy budget (the dated note of 11:25; its output is committed)
+  if [ ! -s "$REPO/docs/studies/exp3-evo1-ablate-105.txt" ] && [ ! -s runs/exp3-evo1-ablate-105.txt ]; then
+    "$PRIMER" study ablate exp3-evo1.sqlite 105 --seeds 3 > runs/exp3-evo1-ablate-105.txt 2> runs/exp3-evo1-ablate-105.log
+  fi
   echo "chain B done $(date -u)"
 ) &
 wait
