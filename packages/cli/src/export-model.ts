@@ -2,9 +2,10 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmdirSync,
 import { join } from 'node:path';
 import type { LanguageModel } from '@primer-search/compiler';
 import { PrimerError } from '@primer-search/core';
-import { saveTokenizer, type Tokenizer } from '@primer-search/datasets';
+import { saveTokenizer, sweepStale, type Tokenizer } from '@primer-search/datasets';
 import { dnaHash } from '@primer-search/dna';
 import { formatBudget, type RunSettings } from '@primer-search/study';
+import { EXPORT_STAGING } from './flags.js';
 import { fmt } from './format.js';
 
 /** What an exported model's README and metadata say about where it came from. */
@@ -60,8 +61,9 @@ export async function exportLanguageModel(dir: string, model: LanguageModel, tok
   let staging: string;
   try {
     mkdirSync(dir, { recursive: true });
-    sweepStaging(dir);
-    staging = mkdtempSync(join(dir, STAGING));
+    // what a killed export left (an hour old: no export takes that long to write)
+    sweepStale(join(dir, EXPORT_STAGING), /^[A-Za-z0-9]+$/, { olderThanMs: 3600_000, folders: true });
+    staging = mkdtempSync(join(dir, EXPORT_STAGING));
   } catch (e) {
     throw new PrimerError('EXPORT_FAILED', `cannot write ${dir}: ${(e as Error).message}`);
   }
@@ -81,19 +83,6 @@ export async function exportLanguageModel(dir: string, model: LanguageModel, tok
         // not empty: left as it is
       }
     }
-  }
-}
-
-/** The staging folders' prefix, inside the export's folder. */
-const STAGING = '.export-';
-
-/** Removes the staging folders a killed export left in `dir` (an hour old: no export takes that long to write). */
-function sweepStaging(dir: string): void {
-  for (const name of readdirSync(dir)) {
-    if (!name.startsWith(STAGING)) continue;
-    const path = join(dir, name);
-    const s = statSync(path, { throwIfNoEntry: false });
-    if (s?.isDirectory() && Date.now() - s.mtimeMs > 3600_000) rmSync(path, { recursive: true, force: true });
   }
 }
 

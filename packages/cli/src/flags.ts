@@ -68,13 +68,16 @@ export function didYouMean(value: string, names: Iterable<string>): string {
  * A folder a command will write a model into: refused when it is a file, or when it already
  * holds files and `force` was not given (nothing is replaced silently). Checked before any work.
  */
+/** The prefix of the staging folders an export writes inside its folder (`exportLanguageModel`). */
+export const EXPORT_STAGING = '.export-';
+
 export function checkOutputFolder(flag: string, dir: string | undefined, force: boolean | undefined): void {
   if (dir === undefined) return;
   const st = statSync(dir, { throwIfNoEntry: false });
   if (!st) return;
   if (!st.isDirectory()) throw new UsageError(`${flag}: ${dir} is a file; give a folder`);
   // (a staging folder a killed export left is not a file of the user's)
-  if (!force && readdirSync(dir).filter((n) => !n.startsWith('.export-')).length > 0) throw new UsageError(`${flag}: ${dir} already holds files${existsSync(join(dir, 'model.json')) ? ' (a model)' : ''}: add --force to write over them, or give another folder`);
+  if (!force && readdirSync(dir).filter((n) => !n.startsWith(EXPORT_STAGING)).length > 0) throw new UsageError(`${flag}: ${dir} already holds files${existsSync(join(dir, 'model.json')) ? ' (a model)' : ''}: add --force to write over them, or give another folder`);
 }
 
 /** A path the user gave that must exist (as a folder or a file). */

@@ -142,5 +142,8 @@ describe('the bpe tokenizer (Hugging Face tokenizers, trained on the corpus)', (
     expect(sweepStale(join(dir, `${key}.json.`), /^\d+-[0-9a-f]{8}\.(trained|json)$/)).toEqual([join(dir, names.oldTrained)]);
     expect(readdirSync(dir).sort()).toEqual([names.newText, names.oldOtherKey, names.oldUnrelated, names.oldFolder].sort());
     expect(sweepStale(join(dir, 'no-such-folder', 'x-'), /./)).toEqual([]);
+    // folders too when asked (an export's staging folders), with an age of one's own
+    expect(sweepStale(join(dir, `${key}-`), /^\d+-[0-9a-f]{8}\.txt$/, { folders: true, olderThanMs: 3600_000 })).toEqual([join(dir, names.oldFolder)]);
+    expect(readdirSync(dir).sort()).toEqual([names.newText, names.oldOtherKey, names.oldUnrelated].sort());
   });
 });

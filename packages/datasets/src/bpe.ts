@@ -70,11 +70,13 @@ export function trainBpe(options: { vocabSize: number; text: () => Iterable<stri
 export const STALE_SCRATCH_MS = 24 * 3600_000;
 
 /**
- * Removes the files named `prefix` + a name `rest` matches that were last written over
- * STALE_SCRATCH_MS ago: the scratch files of a killed trainer. Age, not a process id, says so,
- * because the folder may be shared by machines whose process ids mean nothing here.
+ * Removes the files named `prefix` + a name `rest` matches that were last written more than
+ * `olderThanMs` ago (default STALE_SCRATCH_MS): the scratch a killed process left (a BPE trainer's,
+ * an export's staging folders with `folders`). Age, not a process id, says so, because the folder
+ * may be shared by machines whose process ids mean nothing here.
  */
-export function sweepStale(prefix: string, rest: RegExp, now = Date.now()): string[] {
+export function sweepStale(prefix: string, rest: RegExp, options: { olderThanMs?: number; folders?: boolean; now?: number } = {}): string[] {
+  const { olderThanMs = STALE_SCRATCH_MS, folders = false, now = Date.now() } = options;
   const dir = dirname(prefix);
   const start = basename(prefix);
   const removed: string[] = [];
@@ -89,8 +91,8 @@ export function sweepStale(prefix: string, rest: RegExp, now = Date.now()): stri
     const path = join(dir, name);
     try {
       const s = statSync(path);
-      if (s.isFile() && now - s.mtimeMs > STALE_SCRATCH_MS) {
-        rmSync(path, { force: true });
+      if ((s.isFile() || (folders && s.isDirectory())) && now - s.mtimeMs > olderThanMs) {
+        rmSync(path, { recursive: true, force: true });
         removed.push(path);
       }
     } catch {
