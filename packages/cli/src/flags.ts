@@ -141,3 +141,14 @@ export const timeBudget = (value: string): Budget => {
     throw new InvalidArgumentError((e as Error).message);
   }
 };
+
+/** --checkpoint-every: a time (seconds), 0 (every step) or off (false). */
+export function checkpointEvery(value: string): number | false {
+  if (value.trim() === 'off') return false;
+  if (/^\s*0+(\.0*)?\s*[a-z]*\s*$/i.test(value)) return 0;
+  try {
+    return (timeBudget(value) as { seconds: number }).seconds;
+  } catch (e) {
+    throw new InvalidArgumentError(`${(e as Error).message}; or 0 (after every step), or off`);
+  }
+}

@@ -10,7 +10,7 @@ import { scaleBudget, summarizeFidelity, summarizeRetrain, type Budget, type Stu
 import { confirmed, UsageError, type CliIo } from '../io.js';
 import { checkpointFolder, checkStudyData, checkStudyPlugins, openForChange, openForReading, pluginSpecifier } from '../studies.js';
 import { integer, loadDna, type CommandResult } from './dna.js';
-import { collect, didYouMean, heads as headsFlag, positiveNumber, timeBudget, workersWarning } from '../flags.js';
+import { checkpointEvery, collect, didYouMean, heads as headsFlag, positiveNumber, timeBudget, workersWarning } from '../flags.js';
 
 import { announceData, budget as budgetArg, duration, fmt, modelName } from './train.js';
 import { dnaDiff, formatRetrain, formatTable } from '../format.js';
@@ -160,17 +160,6 @@ function addRunPlanOptions(command: Command): Command {
         .argParser(studyToReuse)
         .default([], 'none')
     );
-}
-
-/** --checkpoint-every: a time (seconds), 0 (every step) or off (false). */
-function checkpointEvery(value: string): number | false {
-  if (value.trim() === 'off') return false;
-  if (/^\s*0+(\.0*)?\s*[a-z]*\s*$/i.test(value)) return 0;
-  try {
-    return (timeBudget(value) as { seconds: number }).seconds;
-  } catch (e) {
-    throw new InvalidArgumentError(`${(e as Error).message}; or 0 (after every step), or off`);
-  }
 }
 
 /** --reuse-from: a study file must exist (a URL is checked when it is opened). */

@@ -1,9 +1,9 @@
-import { checkBackend, checkName, checkOutputFolder, checkPath, dModel as dModelFlag, didYouMean, heads as headsFlag, number } from '../flags.js';
-import { existsSync, statSync } from 'node:fs';
+import { checkBackend, checkName, checkOutputFolder, checkPath, checkpointEvery, dModel as dModelFlag, didYouMean, heads as headsFlag, number } from '../flags.js';
+import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { quote } from '@primer-search/core';
+import { isPrimerError, quote } from '@primer-search/core';
 import { baselines } from '@primer-search/baselines';
 import { checkMqar, corpora, MQAR_DEFAULTS, prepareData, tokenizers, type DataSettings } from '@primer-search/datasets';
 import {
@@ -23,7 +23,8 @@ import {
   speedupHeader,
   type RunSettings,
 } from '@primer-search/study';
-import type { RunRecord } from '@primer-search/trainer-gpu';
+import type { RunRecord, TrainCheckpoint } from '@primer-search/trainer-gpu';
+import { compareRunCheckpoint, compareRunKey, keepCompareRun, keptCompareRuns, readKeptCompareRun } from '../compare-runs.js';
 import { loadTrainer } from '../trainer.js';
 import { exportLanguageModel } from '../export-model.js';
 import { alignColumns, duration, fmt } from '../format.js';
@@ -291,9 +292,26 @@ export function compareCommand(program: Command, io: CliIo, result: CommandResul
       .option('--labels <list>', 'names for the models in the table, comma-separated, in the order of --models (default: a baseline\'s name, a DNA file\'s name without .json)')
       .option('--against <model>', 'the reference the speedups and verdicts are measured against: one of the labels (default: the first model)')
       .option('--seeds <n>', 'train each model with this many seeds (--seed, --seed+1, ...); intervals and verdicts from 3', integer('--seeds', 1, 100), 1)
-      .option('--csv <file>', 'write every validation evaluation (model, seed, step, tokens, seconds, FLOPs, loss, perplexity) as CSV, after each run (a comparison stopped early keeps the finished runs)'),
+      .option('--csv <file>', 'write every validation evaluation (model, seed, step, tokens, seconds, FLOPs, loss, perplexity) as CSV, after each run (a comparison stopped early keeps the finished runs)')
+      .option(
+        '--checkpoint <dir>',
+        "keep the comparison's progress in this folder: each finished run's record, and the run under way saved as it trains (--checkpoint-every) and on Ctrl-C; the same command with --resume continues where it stopped (a killed process, a machine gone)",
+      )
+      .option('--resume', 'continue the comparison kept in --checkpoint: a finished run of the same model, seed and settings is not trained again, a run stopped part-way continues from its last save')
+      .addOption(
+        new Option('--checkpoint-every <time>', 'with --checkpoint: how often the run under way is saved, in training time, besides at each evaluation and on Ctrl-C; 0: after every step; off: never (a stopped run starts again)')
+          .argParser(checkpointEvery)
+          .default(60, '1m'),
+      ),
     '2m',
-  ).action(async (o: RunOptions & { models: string; labels?: string; against?: string; seeds: number; csv?: string }) => {
+  ).action(async (o: RunOptions & { models: string; labels?: string; against?: string; seeds: number; csv?: string; checkpoint?: string; resume?: boolean; checkpointEvery: number | false }) => {
+    if (o.resume && !o.checkpoint) throw new UsageError('--resume needs --checkpoint DIR');
+    if (o.resume) checkPath('--checkpoint', o.checkpoint, 'folder');
+    else if (o.checkpoint) {
+      if (existsSync(o.checkpoint) && !statSync(o.checkpoint).isDirectory()) throw new UsageError(`--checkpoint: ${o.checkpoint} is a file, not a folder`);
+      const kept = keptCompareRuns(o.checkpoint).length;
+      if (kept) throw new UsageError(`--checkpoint: ${o.checkpoint} holds ${kept} run${kept === 1 ? '' : 's'} of a comparison: continue it with --resume, or give another folder`);
+    }
     checkRunFlags(o);
     const names = o.models.split(',').map((m) => m.trim()).filter(Boolean);
     if (names.length === 0) throw new UsageError('--models: give one or more baselines or DNA files, separated by commas');
@@ -312,7 +330,7 @@ export function compareCommand(program: Command, io: CliIo, result: CommandResul
       result.exitCode = 1;
       return;
     }
-    const { runExperiment, selectBackend } = await loadTrainer();
+    const { readCheckpoint, runExperiment, selectBackend } = await loadTrainer();
     const backend = await selectBackend(o.backend);
     const seeds = Array.from({ length: o.seeds }, (_, k) => o.seed + k);
     if (!o.json) {
@@ -320,19 +338,76 @@ export function compareCommand(program: Command, io: CliIo, result: CommandResul
       await announceData(io, settingsOf(o, []));
     }
     const records: Array<{ name: string; seed: number; record: RunRecord }> = [];
-    for (const seed of seeds) {
-      for (const { name, r } of dnas) {
-        const progress = trainingProgress(io, `${name}${seeds.length > 1 ? ` seed ${seed}` : ''}`.padEnd(14));
-        try {
-          const record = await runExperiment((r as { dna: unknown }).dna, settingsOf({ ...o, seed }, COMPARE_CHECKPOINTS), { backend, onProgress: (e) => progress.update(e) });
+    const dir = o.checkpoint;
+    if (dir) mkdirSync(dir, { recursive: true });
+    // with --checkpoint, Ctrl-C (or a SIGTERM) stops the run under way between steps and saves it
+    const stop = new AbortController();
+    let signalled: NodeJS.Signals | undefined;
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (stop.signal.aborted) process.exit(signal === 'SIGINT' ? 130 : 143);
+      signalled = signal;
+      io.stderr(`\nstopping${o.checkpointEvery === false ? '' : `: saving the run under way in ${dir}`} (Ctrl-C again to quit at once)\n`);
+      stop.abort();
+    };
+    if (dir) for (const s of ['SIGINT', 'SIGTERM'] as const) process.on(s, onSignal);
+    try {
+      for (const seed of seeds) {
+        for (const { name, r } of dnas) {
+          const dna = (r as { dna: unknown }).dna;
+          const settings = settingsOf({ ...o, seed }, COMPARE_CHECKPOINTS);
+          const title = `${name}${seeds.length > 1 ? ` seed ${seed}` : ''}`;
+          const key = dir ? compareRunKey(dna, settings) : undefined;
+          const kept = key && o.resume ? readKeptCompareRun(dir!, key, settings) : undefined;
+          if (kept && 'record' in kept) {
+            records.push({ name, seed, record: kept.record });
+            const f = kept.record.result.final;
+            io.stderr(`${title}: finished before (${f ? `perplexity ${f.perplexity.toFixed(3)}` : kept.record.result.status}), kept in ${dir}\n`);
+            continue;
+          }
+          if (kept) io.stderr(`warning: ${kept.problem}: training ${title} again\n`);
+          const folder = key && o.checkpointEvery !== false ? compareRunCheckpoint(dir!, key) : undefined;
+          let resume: TrainCheckpoint | undefined;
+          if (folder && o.resume && existsSync(folder)) {
+            try {
+              resume = readCheckpoint(folder);
+            } catch (e) {
+              io.stderr(`warning: ${(e as Error).message}: training ${title} from the start\n`);
+            }
+          }
+          const progress = trainingProgress(io, title.padEnd(14));
+          let record: RunRecord;
+          try {
+            const train = (from: TrainCheckpoint | undefined) =>
+              runExperiment(dna, settings, { backend, onProgress: (e) => progress.update(e), checkpoint: folder ? { path: folder, everySeconds: o.checkpointEvery as number } : undefined, resume: from, signal: dir ? stop.signal : undefined });
+            if (resume) progress.note(`${title}: continuing from step ${resume.step}, saved in ${folder}`);
+            try {
+              record = await train(resume);
+            } catch (e) {
+              // a checkpoint made by another run (other settings, another model): not this run's
+              if (!resume || !(isPrimerError(e) && e.code === 'BAD_CHECKPOINT')) throw e;
+              progress.note(`warning: ${e.message}: training ${title} from the start`);
+              record = await train(undefined);
+            }
+          } finally {
+            progress.stop();
+          }
+          if (record.result.status === 'stopped') {
+            io.stderr(`stopped ${title} at step ${record.result.steps}${folder ? `, saved in ${folder}` : ''}; continue with the same command and --resume\n`);
+            result.exitCode = signalled === 'SIGTERM' ? 143 : 130;
+            return;
+          }
           records.push({ name, seed, record });
+          if (dir) {
+            keepCompareRun(dir, key!, name, seed, record);
+            if (folder) rmSync(folder, { recursive: true, force: true });
+          }
           // after every run, so that a comparison stopped or failing later keeps the finished runs'
           // curves (a file replaced whole each time; a pipe or a device is written once, at the end)
           if (o.csv && isRegularOrAbsent(o.csv)) io.writeFile(o.csv, compareCsv(records));
-        } finally {
-          progress.stop();
         }
       }
+    } finally {
+      if (dir) for (const s of ['SIGINT', 'SIGTERM'] as const) process.off(s, onSignal);
     }
     const axis = speedupAxisOf(o.budget);
     const start = Math.log(records[0]!.record.data.vocabSize);

@@ -1,0 +1,152 @@
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { runPrimer as run } from './__fixtures__/run.js';
+
+const root = fileURLToPath(new URL('../../../', import.meta.url));
+const TINY = ['--d-model', '32', '--seq-len', '16', '--batch', '4', '--layers', '1', '--eval-windows', '4'];
+const tmp = () => mkdtempSync(join(tmpdir(), 'primer-search-compare-'));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** `primer compare` in a child process, to be stopped or killed part-way. */
+function spawnCompare(args: string[]) {
+  const p = spawn(process.execPath, ['--conditions=@primer-search/source', '--import', 'tsx', join(root, 'tools/primer-dev.ts'), 'compare', ...args], { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  p.stderr!.on('data', (d) => (stderr += d));
+  const exited = new Promise<number | null>((resolve) => p.on('exit', (code) => resolve(code)));
+  return { p, exited, stderr: () => stderr };
+}
+
+/** The kept runs and checkpoints in `dir`: finished records and folders with a saved step. */
+function kept(dir: string) {
+  const names = existsSync(dir) ? readdirSync(dir) : [];
+  const records = names.filter((n) => n.endsWith('.json'));
+  const saved = names
+    .filter((n) => !n.endsWith('.json') && existsSync(join(dir, n, 'checkpoint.json')))
+    .map((n) => {
+      try {
+        return JSON.parse(readFileSync(join(dir, n, 'checkpoint.json'), 'utf8')).step as number;
+      } catch {
+        return 0; // being replaced
+      }
+    });
+  return { records, saved };
+}
+
+async function until(what: () => boolean, ms = 120_000) {
+  for (let t = 0; t < ms && !what(); t += 50) await sleep(50);
+  return what();
+}
+
+type Report = { perSeed: Array<{ model: string; seed: number; steps: number; finalPerplexity: number }>; records: Array<{ name: string; seed: number; record: { result: { evaluations: Array<{ step: number; loss: number }> } } }> };
+const numbers = (r: Report) => ({
+  perSeed: r.perSeed.map((x) => [x.model, x.seed, x.steps, x.finalPerplexity]),
+  curves: r.records.map((x) => [x.name, x.seed, x.record.result.evaluations.map((e) => [e.step, e.loss])]),
+});
+
+describe('primer compare --checkpoint', () => {
+  const ARGS = ['--models', 'vanilla,primer-ez', '--seeds', '2', '--budget', '300steps', ...TINY];
+
+  it('a comparison stopped (SIGTERM) and killed (SIGKILL) part-way continues with --resume, and ends with the numbers of one never stopped', async () => {
+    const straight = await run(['compare', ...ARGS, '--json']);
+    expect(straight.code, straight.stderr).toBe(0);
+    const dir = join(tmp(), 'kept');
+
+    // stopped with SIGTERM once the first run has saved a step: it saves the run and says how to go on
+    const first = spawnCompare([...ARGS, '--checkpoint', dir, '--checkpoint-every', '0']);
+    expect(await until(() => kept(dir).saved.some((s) => s > 0))).toBe(true);
+    first.p.kill('SIGTERM');
+    expect(await first.exited).toBe(143);
+    expect(first.stderr()).toMatch(/stopped vanilla seed 1 at step \d+, saved in .*kept\/run-[0-9a-f]{16}; continue with the same command and --resume/);
+    expect(kept(dir).records).toEqual([]);
+    expect(kept(dir).saved).toHaveLength(1);
+
+    // the same command without --resume does not train over what is kept
+    const refused = await run(['compare', ...ARGS, '--checkpoint', dir]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/--checkpoint: .*kept holds 1 run of a comparison: continue it with --resume, or give another folder/);
+
+    // continued, and killed outright once a run is finished and a later one has saved a step
+    const second = spawnCompare([...ARGS, '--checkpoint', dir, '--checkpoint-every', '0', '--resume']);
+    expect(await until(() => kept(dir).records.length >= 1 && kept(dir).saved.some((s) => s > 0))).toBe(true);
+    second.p.kill('SIGKILL');
+    await second.exited;
+    expect(second.stderr()).toMatch(/vanilla seed 1: continuing from step \d+, saved in /);
+    const finished = kept(dir).records.length;
+    expect(finished).toBeGreaterThanOrEqual(1);
+    expect(finished).toBeLessThan(4);
+
+    const last = await run(['compare', ...ARGS, '--checkpoint', dir, '--resume', '--json']);
+    expect(last.code, last.stderr).toBe(0);
+    expect(last.stderr.match(/: finished before \(perplexity [\d.]+\), kept in /g)).toHaveLength(finished);
+    expect(numbers(JSON.parse(last.stdout))).toEqual(numbers(JSON.parse(straight.stdout)));
+    // each finished run's record is kept, no checkpoint is left
+    expect(readdirSync(dir).sort()).toEqual(kept(dir).records.sort());
+    expect(kept(dir).records).toHaveLength(4);
+
+    // all kept: nothing is trained again, the table is the same
+    const again = await run(['compare', ...ARGS, '--checkpoint', dir, '--resume']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr.match(/finished before/g)).toHaveLength(4);
+    expect(again.stderr).not.toMatch(/continuing from step/);
+  }, 300_000);
+
+  it('trains again a run whose kept record or checkpoint is damaged or not its own, saying so', async () => {
+    const dir = join(tmp(), 'kept');
+    const ONE = ['--models', 'vanilla', '--budget', '4steps', ...TINY];
+    const whole = await run(['compare', ...ONE, '--checkpoint', dir, '--json']);
+    expect(whole.code, whole.stderr).toBe(0);
+    const [file] = readdirSync(dir);
+    expect(file).toMatch(/^run-[0-9a-f]{16}\.json$/);
+    const good = readFileSync(join(dir, file!), 'utf8');
+    const bad = (text: string) => {
+      writeFileSync(join(dir, file!), text);
+      return run(['compare', ...ONE, '--checkpoint', dir, '--resume', '--json']);
+    };
+    const figures = (r: { stdout: string }) => JSON.parse(r.stdout).perSeed.map((x: { finalPerplexity: number }) => x.finalPerplexity);
+    for (const [text, why] of [
+      ['{"format": "primer-compare-run", "ver', /is not JSON/],
+      [good.replace('"format":"primer-compare-run"', '"format":"other"'), /is not a run record of primer compare/],
+      [good.replace(/"final":\{[^}]*\}/, '"final":"x"'), /does not hold a whole run record/],
+      [good.replace(/"budget":\{[^}]*\}/, '"budget":{"kind":"steps","steps":5}'), /records a run with other settings/],
+    ] as const) {
+      const r = await bad(text);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toMatch(why);
+      expect(r.stderr).toMatch(/: training vanilla again/);
+      // trained again: the same numbers, and the record is whole again
+      expect(figures(r)).toEqual(figures(whole));
+      expect(JSON.parse(readFileSync(join(dir, file!), 'utf8')).record.result.final.perplexity).toBe(figures(whole)[0]);
+    }
+    // a checkpoint folder that holds something else: trained from the start
+    const other = join(tmp(), 'other');
+    const ckpt = join(other, file!.replace(/\.json$/, ''));
+    expect((await run(['train', '--model', 'primer-ez', '--budget', '2steps', '--checkpoint', ckpt, ...TINY])).code).toBe(0);
+    const fresh = await run(['compare', ...ONE, '--checkpoint', other, '--resume', '--json']);
+    expect(fresh.code, fresh.stderr).toBe(0);
+    expect(fresh.stderr).toMatch(/warning: the checkpoint .* training vanilla from the start/);
+    expect(figures(fresh)).toEqual(figures(whole));
+  }, 300_000);
+
+  it('refuses --resume without --checkpoint, a file for a folder, and a missing folder to resume', async () => {
+    const r = await run(['compare', '--models', 'vanilla', '--budget', '1steps', '--resume']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--resume needs --checkpoint DIR');
+    const file = join(tmp(), 'f');
+    writeFileSync(file, 'x');
+    for (const extra of [[], ['--resume']]) {
+      const f = await run(['compare', '--models', 'vanilla', '--budget', '1steps', '--checkpoint', file, ...extra]);
+      expect(f.code).toBe(2);
+      expect(f.stderr).toMatch(/--checkpoint: .* is a file, not a folder/);
+    }
+    const none = await run(['compare', '--models', 'vanilla', '--budget', '1steps', '--checkpoint', join(tmp(), 'none'), '--resume']);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toMatch(/--checkpoint: no such folder/);
+    const every = await run(['compare', '--models', 'vanilla', '--budget', '1steps', '--checkpoint', join(tmp(), 'x'), '--checkpoint-every', 'never']);
+    expect(every.code).toBe(2);
+    expect(every.stderr).toContain('--checkpoint-every');
+  });
+});
