@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -13,6 +13,18 @@ describe('writeWhole: how the CLI writes its output files', () => {
     writeWhole(file, 'b\nc\n');
     expect(readFileSync(file, 'utf8')).toBe('b\nc\n');
     expect(readdirSync(dir)).toEqual(['curves.csv']);
+  });
+
+  it("removes the temporary files a killed writer left beside the same file once a day old, and nobody else's", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'primer-write-'));
+    const file = join(dir, 'curves.csv');
+    const day = Date.now() / 1000 - 25 * 3600;
+    const left = ['curves.csv.123-0a1b2c3d.tmp', 'curves.csv.9-ffffffff.tmp', 'curves.csv.notes.tmp', 'other.csv.123-0a1b2c3d.tmp', 'curves.csv.1-00000000.tmp'];
+    for (const n of left) writeFileSync(join(dir, n), 'half');
+    // all old but the last (a writer at work now)
+    for (const n of left.slice(0, 4)) utimesSync(join(dir, n), day, day);
+    writeWhole(file, 'a\n');
+    expect(readdirSync(dir).sort()).toEqual(['curves.csv', 'curves.csv.1-00000000.tmp', 'curves.csv.notes.tmp', 'other.csv.123-0a1b2c3d.tmp']);
   });
 
   it('writes through a link and into what is not a regular file, in place', () => {

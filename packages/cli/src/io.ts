@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { lstatSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { PrimerError } from '@primer-search/core';
+import { sweepStale } from '@primer-search/datasets';
 
 /** Where the CLI writes; injected so tests run commands in-process. */
 export interface CliIo {
@@ -59,7 +60,8 @@ const IN_PLACE = new Set(['EACCES', 'EPERM', 'EROFS', 'ENOENT', 'ENAMETOOLONG'])
  * place, so a reader or a crash never finds half of it; anything else (/dev/stdout, a pipe, a
  * link) is written in place, as is a file whose folder takes no new file (read-only, not there,
  * or a name too long for the suffix: the error then names the file). Any other failure (a full
- * disk) leaves the old file as it was, and the error names the file.
+ * disk) leaves the old file as it was, and the error names the file. The temporary files a killed
+ * writer left beside the same file are removed once a day old.
  */
 export function writeWhole(path: string, text: string | Uint8Array): void {
   if (!isRegularOrAbsent(path)) {
@@ -86,4 +88,6 @@ export function writeWhole(path: string, text: string | Uint8Array): void {
     rmSync(tmp, { force: true });
     throw e;
   }
+  // what a process killed between the write and the rename left of this file, once a day old
+  sweepStale(`${path}.`, /^\d+-[0-9a-f]{8}\.tmp$/);
 }
