@@ -1,71 +1,106 @@
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { escapeText, quote } from '@primer-search/core';
+import { dnaHash, type Dna } from '@primer-search/dna';
 import type { RunRecord, RunSettings } from '@primer-search/trainer-gpu';
-import { writeWhole } from './io.js';
+import { UsageError, writeWhole } from './io.js';
 
 /**
  * What `primer compare --checkpoint DIR` keeps, so that the same command run again with
  * `--resume` continues where it stopped: each finished run's record (`run-KEY.json`) and the run
- * under way's training checkpoint (`run-KEY/`). KEY is a hash of the model's DNA and the run's
- * settings (seed included): a run is only taken back by the same model trained the same way, and
- * models may be reordered or relabelled between tries.
+ * under way's training checkpoint (`run-KEY/`). KEY is a hash of the model (its DNA's canonical
+ * hash) and of the run's settings (seed included) but for where it runs (the backend asked for,
+ * the data-parallel threads, which depend on the machine's cores): a run is taken back only by
+ * the same model trained the same way on the same data, and models may be reordered or
+ * relabelled between tries, or the comparison continued on another machine.
  */
 const FORMAT = 'primer-compare-run';
 
+/** The settings a kept run must share with the run it stands for: all but where it runs. */
+function keyed(settings: RunSettings): Omit<RunSettings, 'backend' | 'dataParallel'> {
+  const { backend: _b, dataParallel: _p, ...rest } = settings;
+  return rest;
+}
+
 export function compareRunKey(dna: unknown, settings: RunSettings): string {
-  return createHash('sha256').update(JSON.stringify({ dna, settings })).digest('hex').slice(0, 16);
+  return createHash('sha256')
+    .update(JSON.stringify({ dna: dnaHash(dna as Dna), settings: keyed(settings) }))
+    .digest('hex')
+    .slice(0, 16);
 }
 
 export const compareRunCheckpoint = (dir: string, key: string) => join(dir, `run-${key}`);
 const recordFile = (dir: string, key: string) => join(dir, `run-${key}.json`);
 
-/** The names in `dir` that are a comparison's kept runs or checkpoints (none when it is absent). */
+/** The keys of the runs `dir` keeps (finished records or checkpoints; none when it is absent). */
 export function keptCompareRuns(dir: string): string[] {
+  let names: string[];
   try {
-    return readdirSync(dir).filter((n) => /^run-[0-9a-f]{16}(\.json)?$/.test(n));
+    names = readdirSync(dir);
   } catch {
     return [];
   }
+  return [...new Set(names.map((n) => /^run-([0-9a-f]{16})(\.json)?$/.exec(n)?.[1]).filter((k): k is string => k !== undefined))];
 }
 
-/** Writes a finished run's record (replaced whole: a kill leaves the old file or the new one). */
+/**
+ * Writes a finished run's record, replaced whole and flushed to the disk: its checkpoint is
+ * removed next, on the strength of it.
+ */
 export function keepCompareRun(dir: string, key: string, label: string, seed: number, record: RunRecord): void {
-  writeWhole(recordFile(dir, key), `${JSON.stringify({ format: FORMAT, version: 1, key, label, seed, record })}\n`);
+  writeWhole(recordFile(dir, key), `${JSON.stringify({ format: FORMAT, version: 1, key, label, seed, record })}\n`, { durable: true });
 }
 
 const num = (x: unknown) => typeof x === 'number';
+/** A number as it is, anything else quoted and escaped (the file is data). */
+const shown = (x: unknown) => (typeof x === 'number' ? String(x) : quote(x));
 const isEvaluation = (e: unknown) => {
   const v = e as Record<string, unknown> | null;
-  return typeof v === 'object' && v !== null && num(v.step) && num(v.tokens) && num(v.seconds) && num(v.loss) && num(v.perplexity);
+  return typeof v === 'object' && v !== null && num(v.step) && num(v.tokens) && num(v.seconds) && num(v.loss) && num(v.perplexity) && (v.flops === undefined || num(v.flops));
 };
+
+/** What the prepared data is, as a run record keeps it. */
+export type DataIdentity = RunRecord['data'];
 
 /**
  * A kept run's record, read back: undefined when there is none, `problem` when the file is not
- * one this command wrote for this model and settings (damaged, edited, another version). The
- * file is data: only a record of the expected shape, for the same settings, is used.
+ * one this command wrote for this model, settings and data (damaged, edited, another version,
+ * files added to the data folder); `elsewhere` says where it ran when that was not where this
+ * comparison runs now (another backend or BLAS: the same run gives numbers that differ in the
+ * last digits). The file is data: only a record of the expected shape is used, and what its
+ * text says is escaped before it is printed.
  */
-export function readKeptCompareRun(dir: string, key: string, settings: RunSettings): { record: RunRecord } | { problem: string } | undefined {
+export function readKeptCompareRun(
+  dir: string,
+  key: string,
+  settings: RunSettings,
+  data: DataIdentity,
+  backend: Pick<RunRecord['backend'], 'tfBackend' | 'products'>,
+): { record: RunRecord; elsewhere?: string } | { problem: string } | undefined {
   const file = recordFile(dir, key);
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    return { problem: `${file} cannot be read (${(e as Error).message})` };
+    return { problem: `${file} cannot be read (${escapeText((e as Error).message, 200)})` };
   }
   let kept: { format?: unknown; version?: unknown; key?: unknown; record?: RunRecord };
   try {
     kept = JSON.parse(text);
-  } catch (e) {
-    return { problem: `${file} is not JSON (${(e as Error).message})` };
+  } catch {
+    return { problem: `${file} is not JSON (damaged, or cut short)` };
   }
   if (typeof kept !== 'object' || kept === null || kept.format !== FORMAT || kept.version !== 1 || kept.key !== key) {
     return { problem: `${file} is not a run record of primer compare (format ${FORMAT}, version 1, key ${key})` };
   }
-  const r = kept.record as unknown as { settings?: unknown; result?: Record<string, unknown> } | undefined;
-  if (JSON.stringify(r?.settings) !== JSON.stringify(settings)) return { problem: `${file} records a run with other settings` };
-  const res = r?.result;
+  const r = kept.record as unknown as { settings?: RunSettings; result?: Record<string, unknown>; data?: Record<string, unknown>; backend?: Record<string, unknown> } | undefined;
+  if (typeof r?.settings !== 'object' || r.settings === null || JSON.stringify(keyed(r.settings)) !== JSON.stringify(keyed(settings))) {
+    return { problem: `${file} records a run with other settings` };
+  }
+  const res = r.result;
   const final = res?.final as Record<string, unknown> | undefined;
   const shaped =
     typeof res === 'object' &&
@@ -73,13 +108,74 @@ export function readKeptCompareRun(dir: string, key: string, settings: RunSettin
     typeof res.status === 'string' &&
     ['completed', 'diverged'].includes(res.status) &&
     num(res.steps) &&
+    num(res.tokens) &&
     num(res.parameters) &&
     num(res.tokensPerSecond) &&
     num(res.trainSeconds) &&
     Array.isArray(res.evaluations) &&
     res.evaluations.every(isEvaluation) &&
     (final === undefined || (typeof final === 'object' && final !== null && num(final.loss) && num(final.perplexity))) &&
-    (res.status !== 'completed' || final !== undefined);
-  if (!shaped) return { problem: `${file} does not hold a whole run record (its result's status, steps, evaluations or final figures are missing or of the wrong kind)` };
-  return { record: kept.record! };
+    (res.status !== 'completed' || final !== undefined) &&
+    typeof r.data === 'object' &&
+    r.data !== null &&
+    typeof r.backend === 'object' &&
+    r.backend !== null;
+  if (!shaped) return { problem: `${file} does not hold a whole run record (its result, data or backend are missing or of the wrong kind)` };
+  const d = r.data!;
+  if (d.vocabSize !== data.vocabSize || d.trainTokens !== data.trainTokens || d.validationTokens !== data.validationTokens) {
+    return {
+      problem: `${file} was trained on other data (${shown(d.trainTokens)} training and ${shown(d.validationTokens)} validation tokens, vocabulary ${shown(d.vocabSize)}; now ${data.trainTokens}, ${data.validationTokens} and ${data.vocabSize})`,
+    };
+  }
+  const b = r.backend!;
+  const where = (x: Record<string, unknown>) => `${x.tfBackend}, ${x.products}`;
+  const elsewhere = b.tfBackend !== backend.tfBackend || b.products !== backend.products ? escapeText(where(b), 120) : undefined;
+  return { record: kept.record!, ...(elsewhere ? { elsewhere } : {}) };
+}
+
+/**
+ * Takes `dir` for this process (a `lock` file naming it), so that two comparisons never train
+ * into the same checkpoints; a lock whose process is gone (killed) is taken over. Returns what
+ * releases it. Creating the file also checks that the folder takes files, before any work.
+ */
+export function lockCompareFolder(dir: string): () => void {
+  const file = join(dir, 'lock');
+  const me = `${process.pid}@${hostname()}`;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      writeFileSync(file, me, { flag: 'wx' });
+      return () => {
+        try {
+          if (readFileSync(file, 'utf8') === me) rmSync(file, { force: true });
+        } catch {
+          // gone already
+        }
+      };
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'EEXIST') throw new UsageError(`--checkpoint: cannot write in ${dir} (${escapeText((e as Error).message, 200)})`);
+      if (attempt > 0) throw new UsageError(`--checkpoint: ${dir} was taken by another primer compare just now; give another folder`);
+    }
+    let holder = '';
+    try {
+      holder = readFileSync(file, 'utf8');
+    } catch {
+      continue; // released meanwhile
+    }
+    const [pid, host] = [holder.slice(0, holder.indexOf('@')), holder.slice(holder.indexOf('@') + 1)];
+    if (host !== hostname()) {
+      throw new UsageError(`--checkpoint: ${dir} is in use by a process on another machine (${quote(holder)}); if none runs there any more, remove ${file}`);
+    }
+    if (/^\d+$/.test(pid) && alive(Number(pid))) throw new UsageError(`--checkpoint: ${dir} is in use by another primer compare (process ${pid}); wait for it to end, or give another folder`);
+    rmSync(file, { force: true }); // its process is gone: a killed comparison's
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }

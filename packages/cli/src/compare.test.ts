@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -87,12 +87,56 @@ describe('primer compare --checkpoint', () => {
     expect(readdirSync(dir).sort()).toEqual(kept(dir).records.sort());
     expect(kept(dir).records).toHaveLength(4);
 
-    // all kept: nothing is trained again, the table is the same
-    const again = await run(['compare', ...ARGS, '--checkpoint', dir, '--resume']);
+    // all kept: nothing is trained again, the table is the same, and --csv gets every run's curve
+    const csv = join(tmp(), 'curves.csv');
+    const again = await run(['compare', ...ARGS, '--checkpoint', dir, '--resume', '--csv', csv, '--json']);
     expect(again.code, again.stderr).toBe(0);
     expect(again.stderr.match(/finished before/g)).toHaveLength(4);
     expect(again.stderr).not.toMatch(/continuing from step/);
+    expect(numbers(JSON.parse(again.stdout))).toEqual(numbers(JSON.parse(straight.stdout)));
+    expect(readFileSync(csv, 'utf8').trim().split('\n')).toHaveLength(1 + 4 * 10);
+    // the data-parallel threads (the machine's cores by default) are where a run runs, not what it is
+    const cores = await run(['compare', ...ARGS, '--checkpoint', dir, '--resume', '--data-parallel', '2']);
+    expect(cores.stderr.match(/finished before/g)).toHaveLength(4);
+    // the lock was released, and no checkpoint is left
+    expect(readdirSync(dir).sort()).toEqual(kept(dir).records.sort());
   }, 300_000);
+
+  it('takes its folder for itself: refuses one in use by a live process, here or elsewhere, and takes over a killed one\'s', async () => {
+    const ONE = ['--models', 'vanilla', '--budget', '2steps', ...TINY];
+    const dir = join(tmp(), 'kept');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'lock'), `${process.pid}@${hostname()}`);
+    const busy = await run(['compare', ...ONE, '--checkpoint', dir]);
+    expect(busy.code).toBe(2);
+    expect(busy.stderr).toMatch(/--checkpoint: .*kept is in use by another primer compare \(process \d+\); wait for it to end, or give another folder/);
+    writeFileSync(join(dir, 'lock'), 'x\u001b[31m@elsewhere');
+    const far = await run(['compare', ...ONE, '--checkpoint', dir]);
+    expect(far.code).toBe(2);
+    expect(far.stderr).toMatch(/in use by a process on another machine \("x\\u001b\[31m@elsewhere"\); if none runs there any more, remove .*lock/);
+    writeFileSync(join(dir, 'lock'), `99999999@${hostname()}`);
+    const taken = await run(['compare', ...ONE, '--checkpoint', dir]);
+    expect(taken.code, taken.stderr).toBe(0);
+    expect(readdirSync(dir)).toEqual([expect.stringMatching(/^run-[0-9a-f]{16}\.json$/)]);
+  });
+
+  it('trains again a kept run whose data changed', async () => {
+    const data = tmp();
+    const text = Array.from({ length: 200 }, (_, i) => `line ${i} of a small corpus, with words enough to train on.`).join('\n');
+    writeFileSync(join(data, 'train.txt'), `${text}\n`);
+    writeFileSync(join(data, 'validation.txt'), `${text.slice(0, 2000)}\n`);
+    const dir = join(tmp(), 'kept');
+    const cache = join(tmp(), 'cache');
+    const ONE = ['compare', '--models', 'vanilla', '--budget', '2steps', '--dataset', 'text', '--data-dir', data, '--cache', cache, ...TINY];
+    expect((await run([...ONE, '--checkpoint', dir])).code).toBe(0);
+    // the files changed, and the token cache (which refuses stale files) built again: in a new
+    // process, as a user would (this one keeps the data it prepared)
+    writeFileSync(join(data, 'train.txt'), `${text}\n\nmore text, added later.\n`);
+    rmSync(cache, { recursive: true });
+    const r = spawnCompare([...ONE.slice(1), '--checkpoint', dir, '--resume']);
+    expect(await r.exited, r.stderr()).toBe(0);
+    expect(r.stderr()).toMatch(/warning: .*run-[0-9a-f]{16}\.json was trained on other data \(\d+ training and \d+ validation tokens, vocabulary 257; now \d+, \d+ and 257\): training vanilla again/);
+  });
 
   it('trains again a run whose kept record or checkpoint is damaged or not its own, saying so', async () => {
     const dir = join(tmp(), 'kept');
@@ -108,14 +152,17 @@ describe('primer compare --checkpoint', () => {
     };
     const figures = (r: { stdout: string }) => JSON.parse(r.stdout).perSeed.map((x: { finalPerplexity: number }) => x.finalPerplexity);
     for (const [text, why] of [
-      ['{"format": "primer-compare-run", "ver', /is not JSON/],
+      ['\u001b]0;title\u0007{"format": "primer-compare-run", "ver', /is not JSON \(damaged, or cut short\)/],
       [good.replace('"format":"primer-compare-run"', '"format":"other"'), /is not a run record of primer compare/],
       [good.replace(/"final":\{[^}]*\}/, '"final":"x"'), /does not hold a whole run record/],
+      [good.replace(/"data":\{[^}]*\},/, ''), /does not hold a whole run record/],
+      [good.replace(/"flops":[\d.e+]+/, '"flops":"1\\n2"'), /does not hold a whole run record/],
       [good.replace(/"budget":\{[^}]*\}/, '"budget":{"kind":"steps","steps":5}'), /records a run with other settings/],
     ] as const) {
       const r = await bad(text);
       expect(r.code, r.stderr).toBe(0);
       expect(r.stderr).toMatch(why);
+      expect(r.stderr).not.toMatch(/\u001b|\u0007/);
       expect(r.stderr).toMatch(/: training vanilla again/);
       // trained again: the same numbers, and the record is whole again
       expect(figures(r)).toEqual(figures(whole));
@@ -148,5 +195,8 @@ describe('primer compare --checkpoint', () => {
     const every = await run(['compare', '--models', 'vanilla', '--budget', '1steps', '--checkpoint', join(tmp(), 'x'), '--checkpoint-every', 'never']);
     expect(every.code).toBe(2);
     expect(every.stderr).toContain('--checkpoint-every');
+    const alone = await run(['compare', '--models', 'vanilla', '--budget', '1steps', '--checkpoint-every', '0']);
+    expect(alone.code).toBe(2);
+    expect(alone.stderr).toContain('--checkpoint-every needs --checkpoint DIR');
   });
 });

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { lstatSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, fsyncSync, lstatSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { PrimerError } from '@primer-search/core';
 import { sweepStale } from '@primer-search/datasets';
 
@@ -61,16 +62,26 @@ const IN_PLACE = new Set(['EACCES', 'EPERM', 'EROFS', 'ENOENT', 'ENAMETOOLONG'])
  * link) is written in place, as is a file whose folder takes no new file (read-only, not there,
  * or a name too long for the suffix: the error then names the file). Any other failure (a full
  * disk) leaves the old file as it was, and the error names the file. The temporary files a killed
- * writer left beside the same file are removed once a day old.
+ * writer left beside the same file are removed once a day old. `durable`: the file and its folder
+ * are flushed to the disk before it returns (for what a crash must not lose, where something is
+ * removed next on the strength of it).
  */
-export function writeWhole(path: string, text: string | Uint8Array): void {
+export function writeWhole(path: string, text: string | Uint8Array, options: { durable?: boolean } = {}): void {
   if (!isRegularOrAbsent(path)) {
     writeFileSync(path, text);
     return;
   }
   const tmp = `${path}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`;
   try {
-    writeFileSync(tmp, text);
+    if (options.durable) {
+      const fd = openSync(tmp, 'w');
+      try {
+        writeFileSync(fd, text);
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+    } else writeFileSync(tmp, text);
   } catch (e) {
     try {
       rmSync(tmp, { force: true });
@@ -88,6 +99,20 @@ export function writeWhole(path: string, text: string | Uint8Array): void {
     rmSync(tmp, { force: true });
     throw e;
   }
+  if (options.durable) syncFolder(dirname(path));
   // what a process killed between the write and the rename left of this file, once a day old
   sweepStale(`${path}.`, /^\d+-[0-9a-f]{8}\.tmp$/);
+}
+
+/** Flushes a folder's entries (a rename into it) to the disk; where a folder cannot be opened for that, nothing. */
+function syncFolder(dir: string): void {
+  let fd: number | undefined;
+  try {
+    fd = openSync(dir, 'r');
+    fsyncSync(fd);
+  } catch {
+    // not supported here (some file systems, Windows)
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
 }

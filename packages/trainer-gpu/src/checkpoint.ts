@@ -1,6 +1,6 @@
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { PrimerError, type RngState } from '@primer-search/core';
+import { escapeText, PrimerError, quote, type RngState } from '@primer-search/core';
 import type { Budget, TrainConfig } from '@primer-search/study';
 import type { Slot } from './optimizers.js';
 import type { Evaluation } from './evaluation.js';
@@ -122,14 +122,16 @@ export function readCheckpoint(path: string): TrainCheckpoint {
   try {
     m = JSON.parse(readFileSync(join(path, MANIFEST), 'utf8'));
   } catch (e) {
-    throw fail(path, `has no readable ${MANIFEST}: ${(e as Error).message}`, e);
+    throw fail(path, `has no readable ${MANIFEST}: ${escapeText((e as Error).message, 200)}`, e);
   }
   if (m?.format !== 'primer-train-checkpoint' || m.version !== 2 || !Array.isArray(m.tensors) || typeof m.data !== 'string') {
     throw fail(path, 'is not a primer-search training checkpoint (version 2)');
   }
+  // the manifest is data: its data file is a plain name inside the folder, as writeCheckpoint names it
+  if (!/^tensors-[\w.-]+\.bin$/.test(m.data)) throw fail(path, `names a data file that is not one of its own: ${quote(m.data)}`);
   const file = join(path, m.data);
   if (!existsSync(file) || statSync(file).size !== m.dataBytes) {
-    throw fail(path, `is damaged: its data file ${m.data} is missing or not ${m.dataBytes} bytes`);
+    throw fail(path, `is damaged: its data file ${m.data} is missing or not ${typeof m.dataBytes === 'number' ? m.dataBytes : quote(m.dataBytes)} bytes`);
   }
   const weights: Record<string, Slot> = {};
   const slots: Record<string, Slot> = {};

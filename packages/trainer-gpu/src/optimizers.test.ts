@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, rmSync, statSync, truncateSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -199,5 +199,15 @@ describe('checkpoint files', () => {
     truncateSync(join(dir, data), 4);
     expect(() => readCheckpoint(dir)).toThrow(new RegExp(`is damaged: its data file ${data.replace(/[.]/g, '\\.')} is missing or not 8 bytes`));
     expect(() => writeCheckpoint(join(dir, 'checkpoint.json'), one(3))).toThrow(/is a file; a checkpoint is a folder/);
+    // the manifest is data: a data file named outside the folder is refused, not read
+    const manifest = JSON.parse(readFileSync(join(dir, 'checkpoint.json'), 'utf8'));
+    for (const name of ['../secret.bin', '/etc/passwd', 'tensors-1\u001b[31m.bin']) {
+      writeFileSync(join(dir, 'checkpoint.json'), JSON.stringify({ ...manifest, data: name }));
+      expect(() => readCheckpoint(dir)).toThrow(/names a data file that is not one of its own: "/);
+      expect(() => readCheckpoint(dir)).not.toThrow(/\u001b/);
+    }
+    writeFileSync(join(dir, 'checkpoint.json'), '\u001b]0;x\u0007{');
+    expect(() => readCheckpoint(dir)).toThrow(/has no readable checkpoint\.json/);
+    expect(() => readCheckpoint(dir)).not.toThrow(/\u001b|\u0007/);
   });
 });

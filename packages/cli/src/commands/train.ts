@@ -1,9 +1,9 @@
 import { checkBackend, checkName, checkOutputFolder, checkPath, checkpointEvery, dModel as dModelFlag, didYouMean, heads as headsFlag, number } from '../flags.js';
 import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
-import { basename, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { isPrimerError, quote } from '@primer-search/core';
+import { escapeText, isPrimerError, quote } from '@primer-search/core';
 import { baselines } from '@primer-search/baselines';
 import { checkMqar, corpora, MQAR_DEFAULTS, prepareData, tokenizers, type DataSettings } from '@primer-search/datasets';
 import {
@@ -24,7 +24,7 @@ import {
   type RunSettings,
 } from '@primer-search/study';
 import type { RunRecord, TrainCheckpoint } from '@primer-search/trainer-gpu';
-import { compareRunCheckpoint, compareRunKey, keepCompareRun, keptCompareRuns, readKeptCompareRun } from '../compare-runs.js';
+import { compareRunCheckpoint, compareRunKey, keepCompareRun, keptCompareRuns, lockCompareFolder, readKeptCompareRun } from '../compare-runs.js';
 import { loadTrainer } from '../trainer.js';
 import { exportLanguageModel } from '../export-model.js';
 import { alignColumns, duration, fmt } from '../format.js';
@@ -156,7 +156,7 @@ export function settingsOf(o: RunOptions, checkpoints: number[]): RunSettings {
  * Tokenizes the dataset now (kept for the runs), saying what it did and how long it took: a
  * first BPE run trains a vocabulary, a first LM1B, C4 or text run builds a token cache.
  */
-export async function announceData(io: CliIo, o: DataSettings): Promise<void> {
+export async function announceData(io: CliIo, o: DataSettings): Promise<RunRecord['data']> {
   io.stderr(`preparing ${o.dataset} with the ${o.tokenizer} tokenizer...\n`);
   const t0 = performance.now();
   let last = 0;
@@ -171,7 +171,11 @@ export async function announceData(io: CliIo, o: DataSettings): Promise<void> {
   io.stderr(
     `data: ${fmt(data.train.length)} training and ${fmt(data.validation.length)} validation tokens, vocabulary ${data.tokenizer.vocabSize}${data.cache ? `, from the token cache ${data.cache}` : ''}${data.skippedLines ? ` (${fmt(data.skippedLines)} bad lines skipped)` : ''} (${((performance.now() - t0) / 1000).toFixed(1)}s)\n`,
   );
+  return dataIdentity(data);
 }
+
+/** What a run record keeps of its data. */
+const dataIdentity = (data: Awaited<ReturnType<typeof prepareData>>): RunRecord['data'] => ({ trainTokens: data.train.length, validationTokens: data.validation.length, vocabSize: data.tokenizer.vocabSize });
 
 export { duration, fmt } from '../format.js';
 
@@ -295,17 +299,21 @@ export function compareCommand(program: Command, io: CliIo, result: CommandResul
       .option('--csv <file>', 'write every validation evaluation (model, seed, step, tokens, seconds, FLOPs, loss, perplexity) as CSV, after each run (a comparison stopped early keeps the finished runs)')
       .option(
         '--checkpoint <dir>',
-        "keep the comparison's progress in this folder: each finished run's record, and the run under way saved as it trains (--checkpoint-every) and on Ctrl-C; the same command with --resume continues where it stopped (a killed process, a machine gone)",
+        "keep the comparison's progress in this folder: each finished run's record, and the run under way saved as it trains (--checkpoint-every) and when stopped (Ctrl-C, SIGTERM); after a stop, a killed process or a lost session, the same command with --resume continues where it left off. A folder that already keeps runs is refused without --resume",
       )
-      .option('--resume', 'continue the comparison kept in --checkpoint: a finished run of the same model, seed and settings is not trained again, a run stopped part-way continues from its last save')
+      .option(
+        '--resume',
+        'continue the comparison kept in --checkpoint: a finished run of the same model, seed, settings and data is read back, not trained again (another --budget is another run), and a run stopped part-way continues from its last save, with the numbers of a run never stopped under a step, token or FLOP budget',
+      )
       .addOption(
         new Option('--checkpoint-every <time>', 'with --checkpoint: how often the run under way is saved, in training time, besides at each evaluation and on Ctrl-C; 0: after every step; off: never (a stopped run starts again)')
           .argParser(checkpointEvery)
           .default(60, '1m'),
       ),
     '2m',
-  ).action(async (o: RunOptions & { models: string; labels?: string; against?: string; seeds: number; csv?: string; checkpoint?: string; resume?: boolean; checkpointEvery: number | false }) => {
+  ).action(async (o: RunOptions & { models: string; labels?: string; against?: string; seeds: number; csv?: string; checkpoint?: string; resume?: boolean; checkpointEvery: number | false }, command: Command) => {
     if (o.resume && !o.checkpoint) throw new UsageError('--resume needs --checkpoint DIR');
+    if (!o.checkpoint && command.getOptionValueSource('checkpointEvery') === 'cli') throw new UsageError('--checkpoint-every needs --checkpoint DIR');
     if (o.resume) checkPath('--checkpoint', o.checkpoint, 'folder');
     else if (o.checkpoint) {
       if (existsSync(o.checkpoint) && !statSync(o.checkpoint).isDirectory()) throw new UsageError(`--checkpoint: ${o.checkpoint} is a file, not a folder`);
@@ -330,163 +338,191 @@ export function compareCommand(program: Command, io: CliIo, result: CommandResul
       result.exitCode = 1;
       return;
     }
-    const { readCheckpoint, runExperiment, selectBackend } = await loadTrainer();
-    const backend = await selectBackend(o.backend);
-    const seeds = Array.from({ length: o.seeds }, (_, k) => o.seed + k);
-    if (!o.json) {
-      io.stderr(`backend: ${describeBackend(backend)} · budget ${formatBudget(o.budget)} per model · ${names.length} models${seeds.length > 1 ? ` × ${seeds.length} seeds (${seeds.join(', ')})` : ''}\n`);
-      await announceData(io, settingsOf(o, []));
-    }
-    const records: Array<{ name: string; seed: number; record: RunRecord }> = [];
     const dir = o.checkpoint;
+    // taken before any work: a second comparison on the same folder, or one that takes no files, is refused now
     if (dir) mkdirSync(dir, { recursive: true });
-    // with --checkpoint, Ctrl-C (or a SIGTERM) stops the run under way between steps and saves it
-    const stop = new AbortController();
-    let signalled: NodeJS.Signals | undefined;
-    const onSignal = (signal: NodeJS.Signals) => {
-      if (stop.signal.aborted) process.exit(signal === 'SIGINT' ? 130 : 143);
-      signalled = signal;
-      io.stderr(`\nstopping${o.checkpointEvery === false ? '' : `: saving the run under way in ${dir}`} (Ctrl-C again to quit at once)\n`);
-      stop.abort();
-    };
-    if (dir) for (const s of ['SIGINT', 'SIGTERM'] as const) process.on(s, onSignal);
+    const unlock = dir ? lockCompareFolder(dir) : undefined;
     try {
-      for (const seed of seeds) {
-        for (const { name, r } of dnas) {
-          const dna = (r as { dna: unknown }).dna;
-          const settings = settingsOf({ ...o, seed }, COMPARE_CHECKPOINTS);
-          const title = `${name}${seeds.length > 1 ? ` seed ${seed}` : ''}`;
-          const key = dir ? compareRunKey(dna, settings) : undefined;
-          const kept = key && o.resume ? readKeptCompareRun(dir!, key, settings) : undefined;
-          if (kept && 'record' in kept) {
-            records.push({ name, seed, record: kept.record });
-            const f = kept.record.result.final;
-            io.stderr(`${title}: finished before (${f ? `perplexity ${f.perplexity.toFixed(3)}` : kept.record.result.status}), kept in ${dir}\n`);
-            continue;
-          }
-          if (kept) io.stderr(`warning: ${kept.problem}: training ${title} again\n`);
-          const folder = key && o.checkpointEvery !== false ? compareRunCheckpoint(dir!, key) : undefined;
-          let resume: TrainCheckpoint | undefined;
-          if (folder && o.resume && existsSync(folder)) {
-            try {
-              resume = readCheckpoint(folder);
-            } catch (e) {
-              io.stderr(`warning: ${(e as Error).message}: training ${title} from the start\n`);
-            }
-          }
-          const progress = trainingProgress(io, title.padEnd(14));
-          let record: RunRecord;
-          try {
-            const train = (from: TrainCheckpoint | undefined) =>
-              runExperiment(dna, settings, { backend, onProgress: (e) => progress.update(e), checkpoint: folder ? { path: folder, everySeconds: o.checkpointEvery as number } : undefined, resume: from, signal: dir ? stop.signal : undefined });
-            if (resume) progress.note(`${title}: continuing from step ${resume.step}, saved in ${folder}`);
-            try {
-              record = await train(resume);
-            } catch (e) {
-              // a checkpoint made by another run (other settings, another model): not this run's
-              if (!resume || !(isPrimerError(e) && e.code === 'BAD_CHECKPOINT')) throw e;
-              progress.note(`warning: ${e.message}: training ${title} from the start`);
-              record = await train(undefined);
-            }
-          } finally {
-            progress.stop();
-          }
-          if (record.result.status === 'stopped') {
-            io.stderr(`stopped ${title} at step ${record.result.steps}${folder ? `, saved in ${folder}` : ''}; continue with the same command and --resume\n`);
-            result.exitCode = signalled === 'SIGTERM' ? 143 : 130;
-            return;
-          }
-          records.push({ name, seed, record });
-          if (dir) {
-            keepCompareRun(dir, key!, name, seed, record);
-            if (folder) rmSync(folder, { recursive: true, force: true });
-          }
-          // after every run, so that a comparison stopped or failing later keeps the finished runs'
-          // curves (a file replaced whole each time; a pipe or a device is written once, at the end)
-          if (o.csv && isRegularOrAbsent(o.csv)) io.writeFile(o.csv, compareCsv(records));
-        }
-      }
+      await compareRuns(o, dnas, dir, reference, labels, names, io, result);
     } finally {
-      if (dir) for (const s of ['SIGINT', 'SIGTERM'] as const) process.off(s, onSignal);
+      unlock?.();
     }
-    const axis = speedupAxisOf(o.budget);
-    const start = Math.log(records[0]!.record.data.vocabSize);
-    const of = (name: string, seed: number) => records.find((x) => x.name === name && x.seed === seed)!.record;
-    const run = (record: RunRecord) =>
-      record.result.status === 'completed' && record.result.final ? { curve: record.result.evaluations, perplexity: record.result.final.perplexity } : undefined;
-    const comparisons = new Map(labels.map((name) => [name, comparePaired(seeds.map((seed) => ({ seed, reference: run(of(reference, seed)), program: run(of(name, seed)) })), axis, start)]));
-    const perSeed = records.map(({ name, seed, record }) => {
-      const own = comparePaired([{ seed, reference: run(of(reference, seed)), program: run(record) }], axis, start);
-      return {
-        model: name,
-        seed,
-        parameters: record.result.parameters,
-        steps: record.result.steps,
-        tokensPerSecond: record.result.tokensPerSecond,
-        trainSeconds: record.result.trainSeconds,
-        finalLoss: record.result.final?.loss,
-        finalPerplexity: record.result.final?.perplexity,
-        // against the reference trained with the same seed (same weights' draw and batches)
-        speedup: own.speedup?.mean,
-        status: record.result.status,
-      };
-    });
-    const rows = labels.map((model) => {
-      const runs = perSeed.filter((r) => r.model === model);
-      const done = runs.filter((r) => r.finalPerplexity !== undefined);
-      const ppl = done.length ? seedStatistics(done.map((r) => r.finalPerplexity!)) : undefined;
-      const c = comparisons.get(model)!;
-      const isReference = model === reference;
-      return {
-        model,
-        source: names[labels.indexOf(model)]!,
-        parameters: runs[0]!.parameters,
-        steps: seedStatistics(runs.map((r) => r.steps)).mean,
-        tokensPerSecond: seedStatistics(runs.map((r) => r.tokensPerSecond)).mean,
-        trainSeconds: seedStatistics(runs.map((r) => r.trainSeconds)).mean,
-        finalLoss: done.length ? seedStatistics(done.map((r) => r.finalLoss!)).mean : undefined,
-        finalPerplexity: ppl?.mean,
-        perplexity: ppl,
-        // geometric mean over the seeds where it reached the reference's final perplexity (the reference: 1 by definition)
-        speedup: isReference ? (done.length ? 1 : undefined) : c.speedup?.mean,
-        speedupStatistics: isReference ? undefined : c.speedup,
-        notReached: isReference ? 0 : c.notReached,
-        unmeasured: isReference ? 0 : c.unmeasured,
-        perplexityDifference: isReference ? undefined : c.perplexityDifference,
-        verdict: isReference ? undefined : c.verdict,
-        completed: done.length,
-        status: done.length === runs.length ? 'completed' : runs.find((r) => r.status !== 'completed')!.status,
-      };
-    });
-    if (o.csv && !isRegularOrAbsent(o.csv)) io.writeFile(o.csv, compareCsv(records));
-    // one record, the same in --out and --json
-    const report = { reference, axis, seeds, rows, perSeed, records };
-    if (o.out) io.writeFile(o.out, `${JSON.stringify(report, null, 2)}\n`);
-    if (o.json) {
-      io.stdout(`${JSON.stringify(report, null, 2)}\n`);
-      return;
-    }
-    const many = seeds.length > 1;
-    const table = [
-      ['model', 'params', 'steps', 'tokens/s', many ? 'val perplexity (mean ± sd)' : 'val perplexity', speedupHeader(reference, seeds.length), ...(many ? [differenceHeader(reference, seeds.length)] : [])],
-      ...rows.map((r) => [
-        r.model,
-        fmt(r.parameters),
-        fmt(r.steps),
-        fmt(r.tokensPerSecond),
-        r.perplexity === undefined ? 'diverged' : `${r.perplexity.mean.toFixed(3)}${many ? ` ± ${r.perplexity.sd.toFixed(3)}` : ''}${r.completed < seeds.length ? ` (${r.completed} of ${seeds.length} seeds)` : ''}`,
-        r.model === reference ? (r.perplexity ? (many ? '1.00x' : '1.00x (reference)') : '-') : speedupCell(comparisons.get(r.model)!),
-        ...(many ? [r.model === reference ? '(reference)' : differenceCell(r)] : []),
-      ]),
-    ];
-    io.stdout(`\n${alignColumns(table)}\n`);
-    io.stdout(
-      `\n${records[0]!.record.settings.dataset}, ${formatBudget(o.budget)} per model, ${o.layers} layers, dModel ${o.dModel}, seq ${o.seqLen}, batch ${o.batch}, ${many ? `seeds ${seeds.join(', ')}` : `seed ${o.seed}`}, backend ${describeBackend(backend)}.\n`,
-    );
-    const sources = rows.filter((r) => r.source !== r.model);
-    if (sources.length) io.stdout(`${sources.map((r) => `${r.model}: ${r.source}`).join(' · ')}\n`);
-    for (const line of comparisonNotes(reference, axis, seeds.length)) io.stdout(`${line}\n`);
   });
+}
+
+async function compareRuns(
+  o: RunOptions & { seeds: number; csv?: string; resume?: boolean; checkpointEvery: number | false },
+  dnas: Array<{ name: string; r: ReturnType<typeof loadDna> }>,
+  dir: string | undefined,
+  reference: string,
+  labels: string[],
+  names: string[],
+  io: CliIo,
+  result: CommandResult,
+): Promise<void> {
+  const { readCheckpoint, runExperiment, selectBackend } = await loadTrainer();
+  const backend = await selectBackend(o.backend);
+  const seeds = Array.from({ length: o.seeds }, (_, k) => o.seed + k);
+  if (!o.json) io.stderr(`backend: ${describeBackend(backend)} · budget ${formatBudget(o.budget)} per model · ${names.length} models${seeds.length > 1 ? ` × ${seeds.length} seeds (${seeds.join(', ')})` : ''}\n`);
+  // prepared before any signal is caught (a first BPE vocabulary or token cache takes a while)
+  const data = o.json ? dataIdentity(await prepareData(settingsOf(o, []))) : await announceData(io, settingsOf(o, []));
+  const records: Array<{ name: string; seed: number; record: RunRecord }> = [];
+  // with --checkpoint, Ctrl-C (or a SIGTERM) stops the run under way between steps and saves it
+  const stop = new AbortController();
+  let signalled: NodeJS.Signals | undefined;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stop.signal.aborted) process.exit(signal === 'SIGINT' ? 130 : 143);
+    signalled = signal;
+    io.stderr(`\nstopping${o.checkpointEvery === false ? '' : `: saving the run under way in ${dir}`} (Ctrl-C again to quit at once)\n`);
+    stop.abort();
+  };
+  if (dir) for (const s of ['SIGINT', 'SIGTERM'] as const) process.on(s, onSignal);
+  try {
+    for (const seed of seeds) {
+      for (const { name, r } of dnas) {
+        const dna = (r as { dna: unknown }).dna;
+        const settings = settingsOf({ ...o, seed }, COMPARE_CHECKPOINTS);
+        const title = `${name}${seeds.length > 1 ? ` seed ${seed}` : ''}`;
+        const key = dir ? compareRunKey(dna, settings) : undefined;
+        const folder = key ? compareRunCheckpoint(dir!, key) : undefined;
+        const kept = key && o.resume ? readKeptCompareRun(dir!, key, settings, data, backend) : undefined;
+        if (kept && 'record' in kept) {
+          records.push({ name, seed, record: kept.record });
+          // a checkpoint left by a kill between the record and its removal
+          rmSync(folder!, { recursive: true, force: true });
+          const f = kept.record.result.final;
+          io.stderr(`${title}: finished before (${f ? `perplexity ${f.perplexity.toFixed(3)}` : kept.record.result.status}), kept in ${dir}${kept.elsewhere ? `; trained on ${kept.elsewhere}, not here` : ''}\n`);
+          continue;
+        }
+        if (kept) io.stderr(`warning: ${kept.problem}: training ${title} again\n`);
+        let resume: TrainCheckpoint | undefined;
+        // a saved run continues even with --checkpoint-every off (which only stops new saves)
+        if (folder && o.resume && existsSync(join(folder, 'checkpoint.json'))) {
+          try {
+            resume = readCheckpoint(folder);
+          } catch (e) {
+            io.stderr(`warning: ${escapeText((e as Error).message, 300)}: training ${title} from the start\n`);
+          }
+        }
+        const progress = trainingProgress(io, title.padEnd(14));
+        let record: RunRecord;
+        try {
+          const train = (from: TrainCheckpoint | undefined) =>
+            runExperiment(dna, settings, {
+              backend,
+              onProgress: (e) => progress.update(e),
+              checkpoint: folder && o.checkpointEvery !== false ? { path: folder, everySeconds: o.checkpointEvery } : undefined,
+              resume: from,
+              signal: dir ? stop.signal : undefined,
+            });
+          if (resume) progress.note(`${title}: continuing from step ${resume.step}, saved in ${folder}`);
+          try {
+            record = await train(resume);
+          } catch (e) {
+            // a checkpoint made by another run (other settings, another model): not this run's
+            if (!resume || !(isPrimerError(e) && e.code === 'BAD_CHECKPOINT')) throw e;
+            progress.note(`warning: ${escapeText(e.message, 300)}: training ${title} from the start`);
+            record = await train(undefined);
+          }
+        } finally {
+          progress.stop();
+        }
+        if (record.result.status === 'stopped') {
+          io.stderr(`stopped ${title} at step ${record.result.steps}${folder && o.checkpointEvery !== false ? `, saved in ${folder}` : ''}; continue with the same command and --resume\n`);
+          result.exitCode = signalled === 'SIGTERM' ? 143 : 130;
+          return;
+        }
+        records.push({ name, seed, record });
+        if (dir) {
+          keepCompareRun(dir, key!, name, seed, record);
+          if (folder) rmSync(folder, { recursive: true, force: true });
+        }
+        // after every run, so that a comparison stopped or failing later keeps the finished runs'
+        // curves (a file replaced whole each time; a pipe or a device is written once, at the end)
+        if (o.csv && isRegularOrAbsent(o.csv)) io.writeFile(o.csv, compareCsv(records));
+      }
+    }
+  } finally {
+    if (dir) for (const s of ['SIGINT', 'SIGTERM'] as const) process.off(s, onSignal);
+  }
+  // once more at the end: a pipe or a device gets the curves only now, and so does a file when every run was kept
+  if (o.csv) io.writeFile(o.csv, compareCsv(records));
+  const axis = speedupAxisOf(o.budget);
+  const start = Math.log(records[0]!.record.data.vocabSize);
+  const of = (name: string, seed: number) => records.find((x) => x.name === name && x.seed === seed)!.record;
+  const run = (record: RunRecord) =>
+    record.result.status === 'completed' && record.result.final ? { curve: record.result.evaluations, perplexity: record.result.final.perplexity } : undefined;
+  const comparisons = new Map(labels.map((name) => [name, comparePaired(seeds.map((seed) => ({ seed, reference: run(of(reference, seed)), program: run(of(name, seed)) })), axis, start)]));
+  const perSeed = records.map(({ name, seed, record }) => {
+    const own = comparePaired([{ seed, reference: run(of(reference, seed)), program: run(record) }], axis, start);
+    return {
+      model: name,
+      seed,
+      parameters: record.result.parameters,
+      steps: record.result.steps,
+      tokensPerSecond: record.result.tokensPerSecond,
+      trainSeconds: record.result.trainSeconds,
+      finalLoss: record.result.final?.loss,
+      finalPerplexity: record.result.final?.perplexity,
+      // against the reference trained with the same seed (same weights' draw and batches)
+      speedup: own.speedup?.mean,
+      status: record.result.status,
+    };
+  });
+  const rows = labels.map((model) => {
+    const runs = perSeed.filter((r) => r.model === model);
+    const done = runs.filter((r) => r.finalPerplexity !== undefined);
+    const ppl = done.length ? seedStatistics(done.map((r) => r.finalPerplexity!)) : undefined;
+    const c = comparisons.get(model)!;
+    const isReference = model === reference;
+    return {
+      model,
+      source: names[labels.indexOf(model)]!,
+      parameters: runs[0]!.parameters,
+      steps: seedStatistics(runs.map((r) => r.steps)).mean,
+      tokensPerSecond: seedStatistics(runs.map((r) => r.tokensPerSecond)).mean,
+      trainSeconds: seedStatistics(runs.map((r) => r.trainSeconds)).mean,
+      finalLoss: done.length ? seedStatistics(done.map((r) => r.finalLoss!)).mean : undefined,
+      finalPerplexity: ppl?.mean,
+      perplexity: ppl,
+      // geometric mean over the seeds where it reached the reference's final perplexity (the reference: 1 by definition)
+      speedup: isReference ? (done.length ? 1 : undefined) : c.speedup?.mean,
+      speedupStatistics: isReference ? undefined : c.speedup,
+      notReached: isReference ? 0 : c.notReached,
+      unmeasured: isReference ? 0 : c.unmeasured,
+      perplexityDifference: isReference ? undefined : c.perplexityDifference,
+      verdict: isReference ? undefined : c.verdict,
+      completed: done.length,
+      status: done.length === runs.length ? 'completed' : runs.find((r) => r.status !== 'completed')!.status,
+    };
+  });
+  // one record, the same in --out and --json
+  const report = { reference, axis, seeds, rows, perSeed, records };
+  if (o.out) io.writeFile(o.out, `${JSON.stringify(report, null, 2)}\n`);
+  if (o.json) {
+    io.stdout(`${JSON.stringify(report, null, 2)}\n`);
+    return;
+  }
+  const many = seeds.length > 1;
+  const table = [
+    ['model', 'params', 'steps', 'tokens/s', many ? 'val perplexity (mean ± sd)' : 'val perplexity', speedupHeader(reference, seeds.length), ...(many ? [differenceHeader(reference, seeds.length)] : [])],
+    ...rows.map((r) => [
+      r.model,
+      fmt(r.parameters),
+      fmt(r.steps),
+      fmt(r.tokensPerSecond),
+      r.perplexity === undefined ? 'diverged' : `${r.perplexity.mean.toFixed(3)}${many ? ` ± ${r.perplexity.sd.toFixed(3)}` : ''}${r.completed < seeds.length ? ` (${r.completed} of ${seeds.length} seeds)` : ''}`,
+      r.model === reference ? (r.perplexity ? (many ? '1.00x' : '1.00x (reference)') : '-') : speedupCell(comparisons.get(r.model)!),
+      ...(many ? [r.model === reference ? '(reference)' : differenceCell(r)] : []),
+    ]),
+  ];
+  io.stdout(`\n${alignColumns(table)}\n`);
+  io.stdout(
+    `\n${records[0]!.record.settings.dataset}, ${formatBudget(o.budget)} per model, ${o.layers} layers, dModel ${o.dModel}, seq ${o.seqLen}, batch ${o.batch}, ${many ? `seeds ${seeds.join(', ')}` : `seed ${o.seed}`}, backend ${describeBackend(backend)}.\n`,
+  );
+  const sources = rows.filter((r) => r.source !== r.model);
+  if (sources.length) io.stdout(`${sources.map((r) => `${r.model}: ${r.source}`).join(' · ')}\n`);
+  for (const line of comparisonNotes(reference, axis, seeds.length)) io.stdout(`${line}\n`);
 }
 
 /** A CSV field: quoted when it holds a comma, a quote or a line break. */
