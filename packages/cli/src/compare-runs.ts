@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { linkSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { escapeText, quote } from '@primer-search/core';
@@ -18,9 +18,13 @@ import { UsageError, writeWhole } from './io.js';
  */
 const FORMAT = 'primer-compare-run';
 
-/** The settings a kept run must share with the run it stands for: all but where it runs. */
-function keyed(settings: RunSettings): Omit<RunSettings, 'backend' | 'dataParallel'> {
-  const { backend: _b, dataParallel: _p, ...rest } = settings;
+/**
+ * The settings a kept run must share with the run it stands for: all but where it runs (the
+ * backend asked for, the data-parallel threads) and where its files are (the data folder, token
+ * cache and tokenizer model paths: what they hold is checked instead, as `DataIdentity`).
+ */
+function keyed(settings: RunSettings): Partial<RunSettings> {
+  const { backend: _b, dataParallel: _p, dataDir: _d, cache: _c, tokenizerModel: _t, ...rest } = settings;
   return rest;
 }
 
@@ -49,8 +53,8 @@ export function keptCompareRuns(dir: string): string[] {
  * Writes a finished run's record, replaced whole and flushed to the disk: its checkpoint is
  * removed next, on the strength of it.
  */
-export function keepCompareRun(dir: string, key: string, label: string, seed: number, record: RunRecord): void {
-  writeWhole(recordFile(dir, key), `${JSON.stringify({ format: FORMAT, version: 1, key, label, seed, record })}\n`, { durable: true });
+export function keepCompareRun(dir: string, key: string, label: string, seed: number, data: DataIdentity, record: RunRecord): void {
+  writeWhole(recordFile(dir, key), `${JSON.stringify({ format: FORMAT, version: 1, key, label, seed, data, record })}\n`, { durable: true });
 }
 
 const num = (x: unknown) => typeof x === 'number';
@@ -61,8 +65,11 @@ const isEvaluation = (e: unknown) => {
   return typeof v === 'object' && v !== null && num(v.step) && num(v.tokens) && num(v.seconds) && num(v.loss) && num(v.perplexity) && (v.flops === undefined || num(v.flops));
 };
 
-/** What the prepared data is, as a run record keeps it. */
-export type DataIdentity = RunRecord['data'];
+/** What the prepared data is: its token counts, vocabulary and tokenizer (by its fingerprint, which a trained BPE's text changes). */
+export type DataIdentity = RunRecord['data'] & { tokenizer: string };
+
+const sameData = (a: Record<string, unknown>, b: DataIdentity) =>
+  a.vocabSize === b.vocabSize && a.trainTokens === b.trainTokens && a.validationTokens === b.validationTokens && a.tokenizer === b.tokenizer;
 
 /**
  * A kept run's record, read back: undefined when there is none, `problem` when the file is not
@@ -87,7 +94,7 @@ export function readKeptCompareRun(
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     return { problem: `${file} cannot be read (${escapeText((e as Error).message, 200)})` };
   }
-  let kept: { format?: unknown; version?: unknown; key?: unknown; record?: RunRecord };
+  let kept: { format?: unknown; version?: unknown; key?: unknown; data?: Record<string, unknown>; record?: RunRecord };
   try {
     kept = JSON.parse(text);
   } catch {
@@ -119,55 +126,95 @@ export function readKeptCompareRun(
     typeof r.data === 'object' &&
     r.data !== null &&
     typeof r.backend === 'object' &&
-    r.backend !== null;
+    r.backend !== null &&
+    typeof kept.data === 'object' &&
+    kept.data !== null;
   if (!shaped) return { problem: `${file} does not hold a whole run record (its result, data or backend are missing or of the wrong kind)` };
-  const d = r.data!;
-  if (d.vocabSize !== data.vocabSize || d.trainTokens !== data.trainTokens || d.validationTokens !== data.validationTokens) {
+  const d = kept.data!;
+  if (!sameData(d, data) || !sameData({ ...r.data!, tokenizer: d.tokenizer }, data)) {
     return {
-      problem: `${file} was trained on other data (${shown(d.trainTokens)} training and ${shown(d.validationTokens)} validation tokens, vocabulary ${shown(d.vocabSize)}; now ${data.trainTokens}, ${data.validationTokens} and ${data.vocabSize})`,
+      problem: `${file} was trained on other data (${shown(d.trainTokens)} training and ${shown(d.validationTokens)} validation tokens, vocabulary ${shown(d.vocabSize)}, tokenizer ${shown(d.tokenizer)}; now ${data.trainTokens}, ${data.validationTokens}, ${data.vocabSize} and ${quote(data.tokenizer)})`,
     };
   }
+  // where it ran, when not as here: the same run's last digits can differ (other sums' order)
   const b = r.backend!;
-  const where = (x: Record<string, unknown>) => `${x.tfBackend}, ${x.products}`;
-  const elsewhere = b.tfBackend !== backend.tfBackend || b.products !== backend.products ? escapeText(where(b), 120) : undefined;
+  const threads = (x: RunSettings) => x.dataParallel ?? 1;
+  const elsewhere = [
+    ...(b.tfBackend !== backend.tfBackend || b.products !== backend.products ? [escapeText(`${b.tfBackend}, ${b.products}`, 120)] : []),
+    ...(threads(r.settings) !== threads(settings) ? [`${shown(r.settings.dataParallel ?? 1)} data-parallel threads`] : []),
+  ].join(', ');
   return { record: kept.record!, ...(elsewhere ? { elsewhere } : {}) };
 }
 
 /**
- * Takes `dir` for this process (a `lock` file naming it), so that two comparisons never train
- * into the same checkpoints; a lock whose process is gone (killed) is taken over. Returns what
- * releases it. Creating the file also checks that the folder takes files, before any work.
+ * Takes `dir` for this process (a `lock` file naming it, made whole by a link), so that two
+ * comparisons never train into the same checkpoints; a lock whose process is gone (killed, or
+ * this very process id in a new container) is moved aside in one step and taken over. Returns
+ * what releases it. Making the file also checks that the folder takes files, before any work.
  */
 export function lockCompareFolder(dir: string): () => void {
   const file = join(dir, 'lock');
   const me = `${process.pid}@${hostname()}`;
-  for (let attempt = 0; ; attempt++) {
-    try {
-      writeFileSync(file, me, { flag: 'wx' });
-      return () => {
+  const tag = `${process.pid}-${randomBytes(4).toString('hex')}`;
+  const mine = join(dir, `lock.${tag}.tmp`);
+  const cannot = (e: unknown) => new UsageError(`--checkpoint: cannot write in ${dir} (${escapeText((e as Error).message, 200)})`);
+  try {
+    writeFileSync(mine, me);
+  } catch (e) {
+    throw cannot(e);
+  }
+  try {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      try {
+        linkSync(mine, file);
+        return () => {
+          try {
+            if (readFileSync(file, 'utf8') === me) rmSync(file, { force: true });
+          } catch {
+            // gone already
+          }
+        };
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw cannot(e);
+      }
+      let holder: string;
+      try {
+        holder = readFileSync(file, 'utf8');
+      } catch {
+        continue; // released meanwhile
+      }
+      const m = /^(\d+)@(.+)$/.exec(holder);
+      if (!m) throw new UsageError(`--checkpoint: ${file} is not a lock this command made (${quote(holder)}); if no comparison runs on ${dir}, remove it`);
+      const [, pid, host] = m;
+      if (host !== hostname()) throw new UsageError(`--checkpoint: ${dir} is in use by a process on another machine (${quote(holder)}); if none runs there any more, remove ${file}`);
+      if (Number(pid) !== process.pid && alive(Number(pid))) throw new UsageError(`--checkpoint: ${dir} is in use by another primer compare (process ${pid}); wait for it to end, or give another folder`);
+      // its process is gone: move it aside, and put it back if what moved was a live lock taken meanwhile
+      const aside = join(dir, `lock.${tag}.stale`);
+      try {
+        renameSync(file, aside);
+      } catch {
+        continue; // another process took it over first
+      }
+      let moved = '';
+      try {
+        moved = readFileSync(aside, 'utf8');
+      } catch {
+        // unreadable: treated as not the one read
+      }
+      if (moved !== holder) {
         try {
-          if (readFileSync(file, 'utf8') === me) rmSync(file, { force: true });
+          linkSync(aside, file);
         } catch {
-          // gone already
+          // another lock is there again
         }
-      };
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code !== 'EEXIST') throw new UsageError(`--checkpoint: cannot write in ${dir} (${escapeText((e as Error).message, 200)})`);
-      if (attempt > 0) throw new UsageError(`--checkpoint: ${dir} was taken by another primer compare just now; give another folder`);
+        rmSync(aside, { force: true });
+        throw new UsageError(`--checkpoint: ${dir} was taken by another primer compare just now; give another folder`);
+      }
+      rmSync(aside, { force: true });
     }
-    let holder = '';
-    try {
-      holder = readFileSync(file, 'utf8');
-    } catch {
-      continue; // released meanwhile
-    }
-    const [pid, host] = [holder.slice(0, holder.indexOf('@')), holder.slice(holder.indexOf('@') + 1)];
-    if (host !== hostname()) {
-      throw new UsageError(`--checkpoint: ${dir} is in use by a process on another machine (${quote(holder)}); if none runs there any more, remove ${file}`);
-    }
-    if (/^\d+$/.test(pid) && alive(Number(pid))) throw new UsageError(`--checkpoint: ${dir} is in use by another primer compare (process ${pid}); wait for it to end, or give another folder`);
-    rmSync(file, { force: true }); // its process is gone: a killed comparison's
+    throw new UsageError(`--checkpoint: could not take ${file}: other processes keep taking it`);
+  } finally {
+    rmSync(mine, { force: true });
   }
 }
 

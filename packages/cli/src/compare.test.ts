@@ -105,14 +105,30 @@ describe('primer compare --checkpoint', () => {
     const ONE = ['--models', 'vanilla', '--budget', '2steps', ...TINY];
     const dir = join(tmp(), 'kept');
     mkdirSync(dir);
+    // a live process holds it
+    const other = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { stdio: 'ignore' });
+    try {
+      writeFileSync(join(dir, 'lock'), `${other.pid}@${hostname()}`);
+      const busy = await run(['compare', ...ONE, '--checkpoint', dir]);
+      expect(busy.code).toBe(2);
+      expect(busy.stderr).toContain(`kept is in use by another primer compare (process ${other.pid}); wait for it to end, or give another folder`);
+    } finally {
+      other.kill();
+    }
+    // this very process id, left by a killed process in an earlier container: not alive for this purpose
     writeFileSync(join(dir, 'lock'), `${process.pid}@${hostname()}`);
-    const busy = await run(['compare', ...ONE, '--checkpoint', dir]);
-    expect(busy.code).toBe(2);
-    expect(busy.stderr).toMatch(/--checkpoint: .*kept is in use by another primer compare \(process \d+\); wait for it to end, or give another folder/);
-    writeFileSync(join(dir, 'lock'), 'x\u001b[31m@elsewhere');
+    const own = await run(['compare', ...ONE, '--checkpoint', dir]);
+    expect(own.code, own.stderr).toBe(0);
+    expect(readdirSync(dir)).toEqual([expect.stringMatching(/^run-[0-9a-f]{16}\.json$/)]);
+    rmSync(join(dir, readdirSync(dir)[0]!));
+    writeFileSync(join(dir, 'lock'), '');
+    const empty = await run(['compare', ...ONE, '--checkpoint', dir]);
+    expect(empty.code).toBe(2);
+    expect(empty.stderr).toMatch(/lock is not a lock this command made \(""\); if no comparison runs on .*kept, remove it/);
+    writeFileSync(join(dir, 'lock'), '123@elsewhere\u001b[31m');
     const far = await run(['compare', ...ONE, '--checkpoint', dir]);
     expect(far.code).toBe(2);
-    expect(far.stderr).toMatch(/in use by a process on another machine \("x\\u001b\[31m@elsewhere"\); if none runs there any more, remove .*lock/);
+    expect(far.stderr).toMatch(/in use by a process on another machine \("123@elsewhere\\u001b\[31m"\); if none runs there any more, remove .*lock/);
     writeFileSync(join(dir, 'lock'), `99999999@${hostname()}`);
     const taken = await run(['compare', ...ONE, '--checkpoint', dir]);
     expect(taken.code, taken.stderr).toBe(0);
@@ -134,7 +150,7 @@ describe('primer compare --checkpoint', () => {
     rmSync(cache, { recursive: true });
     const r = spawnCompare([...ONE.slice(1), '--checkpoint', dir, '--resume']);
     expect(await r.exited, r.stderr()).toBe(0);
-    expect(r.stderr()).toMatch(/warning: .*run-[0-9a-f]{16}\.json was trained on other data \(\d+ training and \d+ validation tokens, vocabulary 257; now \d+, \d+ and 257\): training vanilla again/);
+    expect(r.stderr()).toMatch(/warning: .*run-[0-9a-f]{16}\.json was trained on other data \(11690 training and 2000 validation tokens, vocabulary 257, tokenizer "byte-utf8-257"; now 11714, 2000, 257 and "byte-utf8-257"\): training vanilla again/);
   });
 
   it('trains again a run whose kept record or checkpoint is damaged or not its own, saying so', async () => {
@@ -155,6 +171,8 @@ describe('primer compare --checkpoint', () => {
       [good.replace('"format":"primer-compare-run"', '"format":"other"'), /is not a run record of primer compare/],
       [good.replace(/"final":\{[^}]*\}/, '"final":"x"'), /does not hold a whole run record/],
       [good.replace(/"data":\{[^}]*\},/, ''), /does not hold a whole run record/],
+      [good.replace(/"data":\{[^}]*\},(?="result")/, ''), /does not hold a whole run record/],
+      [good.replace(/"tokenizer":"[^"]*"/, '"tokenizer":"another"'), /was trained on other data \(.*tokenizer "another"/],
       [good.replace(/"flops":[\d.e+]+/, '"flops":"1\\n2"'), /does not hold a whole run record/],
       [good.replace(/"budget":\{[^}]*\}/, '"budget":{"kind":"steps","steps":5}'), /records a run with other settings/],
     ] as const) {
@@ -167,6 +185,10 @@ describe('primer compare --checkpoint', () => {
       expect(figures(r)).toEqual(figures(whole));
       expect(JSON.parse(readFileSync(join(dir, file!), 'utf8')).record.result.final.perplexity).toBe(figures(whole)[0]);
     }
+    // kept runs of another budget are not read, and said so
+    const other2 = await run(['compare', '--models', 'vanilla', '--budget', '3steps', ...TINY, '--checkpoint', dir, '--resume']);
+    expect(other2.code, other2.stderr).toBe(0);
+    expect(other2.stderr).toMatch(/warning: .*kept keeps 1 run that no run of this comparison stands for \(another budget, other settings or models\): it is not read/);
     // a checkpoint folder that holds something else: trained from the start
     const other = join(tmp(), 'other');
     const ckpt = join(other, file!.replace(/\.json$/, ''));

@@ -133,8 +133,24 @@ export function readCheckpoint(path: string): TrainCheckpoint {
   if (!existsSync(file) || statSync(file).size !== m.dataBytes) {
     throw fail(path, `is damaged: its data file ${m.data} is missing or not ${typeof m.dataBytes === 'number' ? m.dataBytes : quote(m.dataBytes)} bytes`);
   }
-  const weights: Record<string, Slot> = {};
-  const slots: Record<string, Slot> = {};
+  // each entry is data too: a name under weights/ or optimizer/, a shape of whole numbers, and bytes inside the data file
+  const whole = (x: unknown) => Number.isSafeInteger(x) && (x as number) >= 0;
+  for (const t of m.tensors as unknown[]) {
+    const e = t as Partial<TensorEntry> | null;
+    const ok =
+      typeof e === 'object' &&
+      e !== null &&
+      typeof e.name === 'string' &&
+      /^(weights|optimizer)\/./.test(e.name) &&
+      Array.isArray(e.shape) &&
+      e.shape.every(whole) &&
+      whole(e.offset) &&
+      e.offset! + 4 * elements(e.shape) <= m.dataBytes;
+    if (!ok) throw fail(path, `is damaged: a tensor entry of its manifest is not one it could have written (${escapeText(JSON.stringify(t) ?? String(t), 120)})`);
+  }
+  // no prototype: a tensor named like an object's own property is only a name
+  const weights: Record<string, Slot> = Object.create(null);
+  const slots: Record<string, Slot> = Object.create(null);
   const fd = openSync(file, 'r');
   try {
     for (const t of m.tensors) {

@@ -199,6 +199,7 @@ describe('checkpoint files', () => {
     truncateSync(join(dir, data), 4);
     expect(() => readCheckpoint(dir)).toThrow(new RegExp(`is damaged: its data file ${data.replace(/[.]/g, '\\.')} is missing or not 8 bytes`));
     expect(() => writeCheckpoint(join(dir, 'checkpoint.json'), one(3))).toThrow(/is a file; a checkpoint is a folder/);
+    truncateSync(join(dir, data), 8);
     // the manifest is data: a data file named outside the folder is refused, not read
     const manifest = JSON.parse(readFileSync(join(dir, 'checkpoint.json'), 'utf8'));
     for (const name of ['../secret.bin', '/etc/passwd', 'tensors-1\u001b[31m.bin']) {
@@ -206,6 +207,15 @@ describe('checkpoint files', () => {
       expect(() => readCheckpoint(dir)).toThrow(/names a data file that is not one of its own: "/);
       expect(() => readCheckpoint(dir)).not.toThrow(/\u001b/);
     }
+    for (const entry of [{ name: 'weights/w', shape: [2], offset: 1e9 }, { name: 'weights/w', shape: [-1], offset: 0 }, { name: 'other/w', shape: [2], offset: 0 }, { name: 7, shape: [2], offset: 0 }, null]) {
+      writeFileSync(join(dir, 'checkpoint.json'), JSON.stringify({ ...manifest, tensors: [entry] }));
+      expect(() => readCheckpoint(dir)).toThrow(/is damaged: a tensor entry of its manifest is not one it could have written/);
+    }
+    // a tensor named like an object's own property is only a name
+    writeFileSync(join(dir, 'checkpoint.json'), JSON.stringify({ ...manifest, tensors: [{ name: 'weights/__proto__', shape: [2], offset: 0 }] }));
+    const proto = readCheckpoint(dir);
+    expect(Object.keys(proto.weights)).toEqual(['__proto__']);
+    expect(proto.weights['__proto__']!.shape).toEqual([2]);
     writeFileSync(join(dir, 'checkpoint.json'), '\u001b]0;x\u0007{');
     expect(() => readCheckpoint(dir)).toThrow(/has no readable checkpoint\.json/);
     expect(() => readCheckpoint(dir)).not.toThrow(/\u001b|\u0007/);

@@ -24,7 +24,7 @@ import {
   type RunSettings,
 } from '@primer-search/study';
 import type { RunRecord, TrainCheckpoint } from '@primer-search/trainer-gpu';
-import { compareRunCheckpoint, compareRunKey, keepCompareRun, keptCompareRuns, lockCompareFolder, readKeptCompareRun } from '../compare-runs.js';
+import { compareRunCheckpoint, compareRunKey, keepCompareRun, keptCompareRuns, lockCompareFolder, readKeptCompareRun, type DataIdentity } from '../compare-runs.js';
 import { loadTrainer } from '../trainer.js';
 import { exportLanguageModel } from '../export-model.js';
 import { alignColumns, duration, fmt } from '../format.js';
@@ -156,7 +156,7 @@ export function settingsOf(o: RunOptions, checkpoints: number[]): RunSettings {
  * Tokenizes the dataset now (kept for the runs), saying what it did and how long it took: a
  * first BPE run trains a vocabulary, a first LM1B, C4 or text run builds a token cache.
  */
-export async function announceData(io: CliIo, o: DataSettings): Promise<RunRecord['data']> {
+export async function announceData(io: CliIo, o: DataSettings): Promise<DataIdentity> {
   io.stderr(`preparing ${o.dataset} with the ${o.tokenizer} tokenizer...\n`);
   const t0 = performance.now();
   let last = 0;
@@ -174,8 +174,13 @@ export async function announceData(io: CliIo, o: DataSettings): Promise<RunRecor
   return dataIdentity(data);
 }
 
-/** What a run record keeps of its data. */
-const dataIdentity = (data: Awaited<ReturnType<typeof prepareData>>): RunRecord['data'] => ({ trainTokens: data.train.length, validationTokens: data.validation.length, vocabSize: data.tokenizer.vocabSize });
+/** What a run record keeps of its data, and the tokenizer's fingerprint. */
+const dataIdentity = (data: Awaited<ReturnType<typeof prepareData>>): DataIdentity => ({
+  trainTokens: data.train.length,
+  validationTokens: data.validation.length,
+  vocabSize: data.tokenizer.vocabSize,
+  tokenizer: data.tokenizer.fingerprint,
+});
 
 export { duration, fmt } from '../format.js';
 
@@ -315,11 +320,7 @@ export function compareCommand(program: Command, io: CliIo, result: CommandResul
     if (o.resume && !o.checkpoint) throw new UsageError('--resume needs --checkpoint DIR');
     if (!o.checkpoint && command.getOptionValueSource('checkpointEvery') === 'cli') throw new UsageError('--checkpoint-every needs --checkpoint DIR');
     if (o.resume) checkPath('--checkpoint', o.checkpoint, 'folder');
-    else if (o.checkpoint) {
-      if (existsSync(o.checkpoint) && !statSync(o.checkpoint).isDirectory()) throw new UsageError(`--checkpoint: ${o.checkpoint} is a file, not a folder`);
-      const kept = keptCompareRuns(o.checkpoint).length;
-      if (kept) throw new UsageError(`--checkpoint: ${o.checkpoint} holds ${kept} run${kept === 1 ? '' : 's'} of a comparison: continue it with --resume, or give another folder`);
-    }
+    else if (o.checkpoint && existsSync(o.checkpoint) && !statSync(o.checkpoint).isDirectory()) throw new UsageError(`--checkpoint: ${o.checkpoint} is a file, not a folder`);
     checkRunFlags(o);
     const names = o.models.split(',').map((m) => m.trim()).filter(Boolean);
     if (names.length === 0) throw new UsageError('--models: give one or more baselines or DNA files, separated by commas');
@@ -339,16 +340,30 @@ export function compareCommand(program: Command, io: CliIo, result: CommandResul
       return;
     }
     const dir = o.checkpoint;
+    if (!dir) return compareRuns(o, dnas, undefined, reference, labels, names, io, result);
     // taken before any work: a second comparison on the same folder, or one that takes no files, is refused now
-    if (dir) mkdirSync(dir, { recursive: true });
-    const unlock = dir ? lockCompareFolder(dir) : undefined;
     try {
+      mkdirSync(dir, { recursive: true });
+    } catch (e) {
+      throw new UsageError(`--checkpoint: cannot make the folder ${dir} (${escapeText((e as Error).message, 200)})`);
+    }
+    const unlock = lockCompareFolder(dir);
+    // released on a second Ctrl-C's exit too
+    process.once('exit', unlock);
+    try {
+      const kept = keptCompareRuns(dir).length;
+      if (kept && !o.resume) throw new UsageError(`--checkpoint: ${dir} holds ${kept} run${kept === 1 ? '' : 's'} of a comparison: continue it with --resume, or give another folder`);
       await compareRuns(o, dnas, dir, reference, labels, names, io, result);
     } finally {
-      unlock?.();
+      process.off('exit', unlock);
+      unlock();
     }
   });
 }
+
+/** The signals that stop a comparison kept in a folder (a terminal closed included), and the exit status each gives. */
+const STOPPING = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+const exitOnStop = (signal: NodeJS.Signals | undefined) => (signal === 'SIGTERM' ? 143 : signal === 'SIGHUP' ? 129 : 130);
 
 async function compareRuns(
   o: RunOptions & { seeds: number; csv?: string; resume?: boolean; checkpointEvery: number | false },
@@ -371,24 +386,37 @@ async function compareRuns(
   const stop = new AbortController();
   let signalled: NodeJS.Signals | undefined;
   const onSignal = (signal: NodeJS.Signals) => {
-    if (stop.signal.aborted) process.exit(signal === 'SIGINT' ? 130 : 143);
+    if (stop.signal.aborted) process.exit(exitOnStop(signal));
     signalled = signal;
-    io.stderr(`\nstopping${o.checkpointEvery === false ? '' : `: saving the run under way in ${dir}`} (Ctrl-C again to quit at once)\n`);
+    io.stderr(`\nstopping${o.checkpointEvery === false ? '' : `: saving the run under way in ${dir}`}${signal === 'SIGINT' ? ' (Ctrl-C again to quit at once)' : ''}\n`);
     stop.abort();
   };
-  if (dir) for (const s of ['SIGINT', 'SIGTERM'] as const) process.on(s, onSignal);
+  if (dir) for (const s of STOPPING) process.on(s, onSignal);
+  if (dir && o.resume) {
+    // kept runs no run of this comparison stands for are not read: say so, rather than train past them in silence
+    const planned = new Set(seeds.flatMap((seed) => dnas.map(({ r }) => compareRunKey((r as { dna: unknown }).dna, settingsOf({ ...o, seed }, COMPARE_CHECKPOINTS)))));
+    const unused = keptCompareRuns(dir).filter((k) => !planned.has(k)).length;
+    if (unused) io.stderr(`warning: ${dir} keeps ${unused} run${unused === 1 ? '' : 's'} that no run of this comparison stands for (another budget, other settings or models): ${unused === 1 ? 'it is' : 'they are'} not read\n`);
+  }
   try {
     for (const seed of seeds) {
       for (const { name, r } of dnas) {
+        const title = `${name}${seeds.length > 1 ? ` seed ${seed}` : ''}`;
+        // a stop that came as the last run ended: no new run is begun
+        if (stop.signal.aborted) {
+          io.stderr(`stopped before ${title}; continue with the same command and --resume\n`);
+          result.exitCode = exitOnStop(signalled);
+          return;
+        }
         const dna = (r as { dna: unknown }).dna;
         const settings = settingsOf({ ...o, seed }, COMPARE_CHECKPOINTS);
-        const title = `${name}${seeds.length > 1 ? ` seed ${seed}` : ''}`;
         const key = dir ? compareRunKey(dna, settings) : undefined;
         const folder = key ? compareRunCheckpoint(dir!, key) : undefined;
         const kept = key && o.resume ? readKeptCompareRun(dir!, key, settings, data, backend) : undefined;
         if (kept && 'record' in kept) {
           records.push({ name, seed, record: kept.record });
-          // a checkpoint left by a kill between the record and its removal
+          // a checkpoint left by a kill between the record and its removal (or, harmlessly, the
+          // same model under a second label: the same key, the same run)
           rmSync(folder!, { recursive: true, force: true });
           const f = kept.record.result.final;
           io.stderr(`${title}: finished before (${f ? `perplexity ${f.perplexity.toFixed(3)}` : kept.record.result.status}), kept in ${dir}${kept.elsewhere ? `; trained on ${kept.elsewhere}, not here` : ''}\n`);
@@ -428,13 +456,15 @@ async function compareRuns(
           progress.stop();
         }
         if (record.result.status === 'stopped') {
-          io.stderr(`stopped ${title} at step ${record.result.steps}${folder && o.checkpointEvery !== false ? `, saved in ${folder}` : ''}; continue with the same command and --resume\n`);
-          result.exitCode = signalled === 'SIGTERM' ? 143 : 130;
+          io.stderr(
+            `stopped ${title} at step ${record.result.steps}${o.checkpointEvery !== false ? `, saved in ${folder}` : ''}; continue with the same command and --resume${o.checkpointEvery === false ? ` (${title} starts again: --checkpoint-every off)` : ''}\n`,
+          );
+          result.exitCode = exitOnStop(signalled);
           return;
         }
         records.push({ name, seed, record });
         if (dir) {
-          keepCompareRun(dir, key!, name, seed, record);
+          keepCompareRun(dir, key!, name, seed, data, record);
           if (folder) rmSync(folder, { recursive: true, force: true });
         }
         // after every run, so that a comparison stopped or failing later keeps the finished runs'
@@ -443,7 +473,7 @@ async function compareRuns(
       }
     }
   } finally {
-    if (dir) for (const s of ['SIGINT', 'SIGTERM'] as const) process.off(s, onSignal);
+    if (dir) for (const s of STOPPING) process.off(s, onSignal);
   }
   // once more at the end: a pipe or a device gets the curves only now, and so does a file when every run was kept
   if (o.csv) io.writeFile(o.csv, compareCsv(records));
