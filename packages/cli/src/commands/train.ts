@@ -382,6 +382,7 @@ async function compareRuns(
   // prepared before any signal is caught (a first BPE vocabulary or token cache takes a while)
   const data = o.json ? dataIdentity(await prepareData(settingsOf(o, []))) : await announceData(io, settingsOf(o, []));
   const records: Array<{ name: string; seed: number; record: RunRecord }> = [];
+  let csvHolds = -1; // the runs the --csv file was last written with
   // with --checkpoint, Ctrl-C (or a SIGTERM) stops the run under way between steps and saves it
   const stop = new AbortController();
   let signalled: NodeJS.Signals | undefined;
@@ -469,14 +470,17 @@ async function compareRuns(
         }
         // after every run, so that a comparison stopped or failing later keeps the finished runs'
         // curves (a file replaced whole each time; a pipe or a device is written once, at the end)
-        if (o.csv && isRegularOrAbsent(o.csv)) io.writeFile(o.csv, compareCsv(records));
+        if (o.csv && isRegularOrAbsent(o.csv)) {
+          io.writeFile(o.csv, compareCsv(records));
+          csvHolds = records.length;
+        }
       }
     }
   } finally {
     if (dir) for (const s of STOPPING) process.off(s, onSignal);
   }
-  // once more at the end: a pipe or a device gets the curves only now, and so does a file when every run was kept
-  if (o.csv) io.writeFile(o.csv, compareCsv(records));
+  // once more at the end: a pipe or a device gets the curves only now, and so does a file when the last runs were kept
+  if (o.csv && csvHolds !== records.length) io.writeFile(o.csv, compareCsv(records));
   const axis = speedupAxisOf(o.budget);
   const start = Math.log(records[0]!.record.data.vocabSize);
   const of = (name: string, seed: number) => records.find((x) => x.name === name && x.seed === seed)!.record;
