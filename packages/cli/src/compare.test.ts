@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { runPrimer as run } from './__fixtures__/run.js';
+import { readKeptCompareRun } from './compare-runs.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const TINY = ['--d-model', '32', '--seq-len', '16', '--batch', '4', '--layers', '1', '--eval-windows', '4'];
@@ -161,30 +162,38 @@ describe('primer compare --checkpoint', () => {
     const [file] = readdirSync(dir);
     expect(file).toMatch(/^run-[0-9a-f]{16}\.json$/);
     const good = readFileSync(join(dir, file!), 'utf8');
-    const bad = (text: string) => {
-      writeFileSync(join(dir, file!), text);
-      return run(['compare', ...ONE, '--checkpoint', dir, '--resume', '--json']);
-    };
     const figures = (r: { stdout: string }) => JSON.parse(r.stdout).perSeed.map((x: { finalPerplexity: number }) => x.finalPerplexity);
+    // the reader, case by case: only a whole record of this model, settings and data is taken
+    const key = file!.slice(4, 20);
+    const kept = JSON.parse(good);
+    const read = (text: string, backend = kept.record.backend) => {
+      writeFileSync(join(dir, file!), text);
+      return readKeptCompareRun(dir, key, kept.record.settings, kept.data, backend);
+    };
+    expect(read(good)).toEqual({ record: kept.record });
+    expect(read(good, { ...kept.record.backend, products: 'XNNPACK' })).toEqual({ record: kept.record, elsewhere: `${kept.record.backend.tfBackend}, ${kept.record.backend.products}` });
     for (const [text, why] of [
       ['\u001b]0;title\u0007{"format": "primer-compare-run", "ver', /is not JSON \(damaged, or cut short\)/],
       [good.replace('"format":"primer-compare-run"', '"format":"other"'), /is not a run record of primer compare/],
+      [good.replace(`"key":"${key}"`, '"key":"0000000000000000"'), /is not a run record of primer compare/],
       [good.replace(/"final":\{[^}]*\}/, '"final":"x"'), /does not hold a whole run record/],
       [good.replace(/"data":\{[^}]*\},/, ''), /does not hold a whole run record/],
       [good.replace(/"data":\{[^}]*\},(?="result")/, ''), /does not hold a whole run record/],
-      [good.replace(/"tokenizer":"[^"]*"/, '"tokenizer":"another"'), /was trained on other data \(.*tokenizer "another"/],
       [good.replace(/"flops":[\d.e+]+/, '"flops":"1\\n2"'), /does not hold a whole run record/],
+      [good.replace(/"tokenizer":"[^"]*"/, '"tokenizer":"another\\u001b[31m"'), /was trained on other data \(.*tokenizer "another\\u001b\[31m"/],
       [good.replace(/"budget":\{[^}]*\}/, '"budget":{"kind":"steps","steps":5}'), /records a run with other settings/],
     ] as const) {
-      const r = await bad(text);
-      expect(r.code, r.stderr).toBe(0);
-      expect(r.stderr).toMatch(why);
-      expect(r.stderr).not.toMatch(/\u001b|\u0007/);
-      expect(r.stderr).toMatch(/: training vanilla again/);
-      // trained again: the same numbers, and the record is whole again
-      expect(figures(r)).toEqual(figures(whole));
-      expect(JSON.parse(readFileSync(join(dir, file!), 'utf8')).record.result.final.perplexity).toBe(figures(whole)[0]);
+      const r = read(text);
+      expect(r && 'problem' in r ? r.problem : r).toMatch(why);
+      expect((r as { problem: string }).problem).not.toMatch(/\u001b|\u0007/);
     }
+    // and through the command: named in a warning, trained again with the same numbers, and kept whole again
+    writeFileSync(join(dir, file!), good.slice(0, 100));
+    const again = await run(['compare', ...ONE, '--checkpoint', dir, '--resume', '--json']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).toMatch(/warning: .*run-[0-9a-f]{16}\.json is not JSON \(damaged, or cut short\): training vanilla again/);
+    expect(figures(again)).toEqual(figures(whole));
+    expect(JSON.parse(readFileSync(join(dir, file!), 'utf8')).record.result.final.perplexity).toBe(figures(whole)[0]);
     // kept runs of another budget are not read, and said so
     const other2 = await run(['compare', '--models', 'vanilla', '--budget', '3steps', ...TINY, '--checkpoint', dir, '--resume']);
     expect(other2.code, other2.stderr).toBe(0);
