@@ -1,8 +1,9 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { linkSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { escapeText, quote } from '@primer-search/core';
+import { tryLock, type LockAttempt } from '@primer-search/datasets';
 import { dnaHash, type Dna } from '@primer-search/dna';
 import type { RunRecord, RunSettings } from '@primer-search/trainer-gpu';
 import { UsageError, writeWhole } from './io.js';
@@ -147,82 +148,21 @@ export function readKeptCompareRun(
 }
 
 /**
- * Takes `dir` for this process (a `lock` file naming it, made whole by a link), so that two
- * comparisons never train into the same checkpoints; a lock whose process is gone (killed, or
- * this very process id in a new container) is moved aside in one step and taken over. Returns
- * what releases it. Making the file also checks that the folder takes files, before any work.
+ * Takes `dir` for this process (`tryLock` on its `lock` file), so that two comparisons never
+ * train into the same checkpoints; a killed one's lock is taken over. Returns what releases it.
+ * Making the file also checks that the folder takes files, before any work.
  */
 export function lockCompareFolder(dir: string): () => void {
   const file = join(dir, 'lock');
-  const me = `${process.pid}@${hostname()}`;
-  const tag = `${process.pid}-${randomBytes(4).toString('hex')}`;
-  const mine = join(dir, `lock.${tag}.tmp`);
-  const cannot = (e: unknown) => new UsageError(`--checkpoint: cannot write in ${dir} (${escapeText((e as Error).message, 200)})`);
+  let taken: LockAttempt;
   try {
-    writeFileSync(mine, me);
+    taken = tryLock(file);
   } catch (e) {
-    throw cannot(e);
+    throw new UsageError(`--checkpoint: cannot write in ${dir} (${escapeText((e as Error).message, 200)})`);
   }
-  try {
-    for (let attempt = 0; attempt < 5; attempt++) {
-      try {
-        linkSync(mine, file);
-        return () => {
-          try {
-            if (readFileSync(file, 'utf8') === me) rmSync(file, { force: true });
-          } catch {
-            // gone already
-          }
-        };
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw cannot(e);
-      }
-      let holder: string;
-      try {
-        holder = readFileSync(file, 'utf8');
-      } catch {
-        continue; // released meanwhile
-      }
-      const m = /^(\d+)@(.+)$/.exec(holder);
-      if (!m) throw new UsageError(`--checkpoint: ${file} is not a lock this command made (${quote(holder)}); if no comparison runs on ${dir}, remove it`);
-      const [, pid, host] = m;
-      if (host !== hostname()) throw new UsageError(`--checkpoint: ${dir} is in use by a process on another machine (${quote(holder)}); if none runs there any more, remove ${file}`);
-      if (Number(pid) !== process.pid && alive(Number(pid))) throw new UsageError(`--checkpoint: ${dir} is in use by another primer compare (process ${pid}); wait for it to end, or give another folder`);
-      // its process is gone: move it aside, and put it back if what moved was a live lock taken meanwhile
-      const aside = join(dir, `lock.${tag}.stale`);
-      try {
-        renameSync(file, aside);
-      } catch {
-        continue; // another process took it over first
-      }
-      let moved = '';
-      try {
-        moved = readFileSync(aside, 'utf8');
-      } catch {
-        // unreadable: treated as not the one read
-      }
-      if (moved !== holder) {
-        try {
-          linkSync(aside, file);
-        } catch {
-          // another lock is there again
-        }
-        rmSync(aside, { force: true });
-        throw new UsageError(`--checkpoint: ${dir} was taken by another primer compare just now; give another folder`);
-      }
-      rmSync(aside, { force: true });
-    }
-    throw new UsageError(`--checkpoint: could not take ${file}: other processes keep taking it`);
-  } finally {
-    rmSync(mine, { force: true });
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
+  if ('release' in taken) return taken.release;
+  if ('text' in taken.heldBy) throw new UsageError(`--checkpoint: ${file} is not a lock this command made (${quote(taken.heldBy.text)}); if no comparison runs on ${dir}, remove it`);
+  const { pid, host } = taken.heldBy;
+  if (host !== hostname()) throw new UsageError(`--checkpoint: ${dir} is in use by process ${pid} on another machine (${quote(host)}); if none runs there any more, remove ${file}`);
+  throw new UsageError(`--checkpoint: ${dir} is in use by another primer compare (process ${pid}); wait for it to end, or give another folder`);
 }

@@ -109,7 +109,7 @@ describe('primer compare --checkpoint', () => {
     // a live process holds it
     const other = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { stdio: 'ignore' });
     try {
-      writeFileSync(join(dir, 'lock'), `${other.pid}@${hostname()}`);
+      writeFileSync(join(dir, 'lock'), JSON.stringify({ pid: other.pid, host: hostname() }));
       const busy = await run(['compare', ...ONE, '--checkpoint', dir]);
       expect(busy.code).toBe(2);
       expect(busy.stderr).toContain(`kept is in use by another primer compare (process ${other.pid}); wait for it to end, or give another folder`);
@@ -117,7 +117,7 @@ describe('primer compare --checkpoint', () => {
       other.kill();
     }
     // this very process id, left by a killed process in an earlier container: not alive for this purpose
-    writeFileSync(join(dir, 'lock'), `${process.pid}@${hostname()}`);
+    writeFileSync(join(dir, 'lock'), JSON.stringify({ pid: process.pid, host: hostname() }));
     const own = await run(['compare', ...ONE, '--checkpoint', dir]);
     expect(own.code, own.stderr).toBe(0);
     expect(readdirSync(dir)).toEqual([expect.stringMatching(/^run-[0-9a-f]{16}\.json$/)]);
@@ -126,11 +126,11 @@ describe('primer compare --checkpoint', () => {
     const empty = await run(['compare', ...ONE, '--checkpoint', dir]);
     expect(empty.code).toBe(2);
     expect(empty.stderr).toMatch(/lock is not a lock this command made \(""\); if no comparison runs on .*kept, remove it/);
-    writeFileSync(join(dir, 'lock'), '123@elsewhere\u001b[31m');
+    writeFileSync(join(dir, 'lock'), JSON.stringify({ pid: 123, host: 'elsewhere\u001b[31m' }));
     const far = await run(['compare', ...ONE, '--checkpoint', dir]);
     expect(far.code).toBe(2);
-    expect(far.stderr).toMatch(/in use by a process on another machine \("123@elsewhere\\u001b\[31m"\); if none runs there any more, remove .*lock/);
-    writeFileSync(join(dir, 'lock'), `99999999@${hostname()}`);
+    expect(far.stderr).toMatch(/in use by process 123 on another machine \("elsewhere\\u001b\[31m"\); if none runs there any more, remove .*lock/);
+    writeFileSync(join(dir, 'lock'), JSON.stringify({ pid: 99999999, host: hostname() }));
     const taken = await run(['compare', ...ONE, '--checkpoint', dir]);
     expect(taken.code, taken.stderr).toBe(0);
     expect(readdirSync(dir)).toEqual([expect.stringMatching(/^run-[0-9a-f]{16}\.json$/)]);

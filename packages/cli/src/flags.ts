@@ -64,13 +64,13 @@ export function didYouMean(value: string, names: Iterable<string>): string {
   return near.length ? ` (did you mean ${near.join(' or ')}?)` : '';
 }
 
+/** The prefix of the staging folders an export writes inside its folder (`exportLanguageModel`). */
+export const EXPORT_STAGING = '.export-';
+
 /**
  * A folder a command will write a model into: refused when it is a file, or when it already
  * holds files and `force` was not given (nothing is replaced silently). Checked before any work.
  */
-/** The prefix of the staging folders an export writes inside its folder (`exportLanguageModel`). */
-export const EXPORT_STAGING = '.export-';
-
 export function checkOutputFolder(flag: string, dir: string | undefined, force: boolean | undefined): void {
   if (dir === undefined) return;
   const st = statSync(dir, { throwIfNoEntry: false });

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, lstatSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { PrimerError } from '@primer-search/core';
-import { sweepStale } from '@primer-search/datasets';
+import { fsyncFolder, sweepStale } from '@primer-search/datasets';
 
 /** Where the CLI writes; injected so tests run commands in-process. */
 export interface CliIo {
@@ -99,20 +99,13 @@ export function writeWhole(path: string, text: string | Uint8Array, options: { d
     rmSync(tmp, { force: true });
     throw e;
   }
-  if (options.durable) syncFolder(dirname(path));
+  if (options.durable) {
+    try {
+      fsyncFolder(dirname(path));
+    } catch {
+      // a folder that cannot be opened for that here (some file systems): the file itself is flushed
+    }
+  }
   // what a process killed between the write and the rename left of this file, once a day old
   sweepStale(`${path}.`, /^\d+-[0-9a-f]{8}\.tmp$/);
-}
-
-/** Flushes a folder's entries (a rename into it) to the disk; where a folder cannot be opened for that, nothing. */
-function syncFolder(dir: string): void {
-  let fd: number | undefined;
-  try {
-    fd = openSync(dir, 'r');
-    fsyncSync(fd);
-  } catch {
-    // not supported here (some file systems, Windows)
-  } finally {
-    if (fd !== undefined) closeSync(fd);
-  }
 }

@@ -172,4 +172,14 @@ describe('building a token cache from two processes at once', () => {
     expect(m.splits.train!.documents).toBe(4);
     expect(existsSync(`${out}.lock`)).toBe(false);
   });
+
+  it('refuses, naming it, a file in the lock\'s place that is not a lock (rather than removing it or waiting forever)', async () => {
+    const data = writeTree(tmp());
+    const out = join(tmp(), 'cache');
+    writeFileSync(`${out}.lock`, 'my notes');
+    await expect(ensureTokenCache({ corpus: lm1b.open({ dataDir: data }), dataset: 'lm1b', dataDir: data, tokenizer: byteTokenizer(), out })).rejects.toThrow(
+      `${out}.lock is in the way of the token cache's lock and is not a lock file ("my notes"): remove it`,
+    );
+    expect(readFileSync(`${out}.lock`, 'utf8')).toBe('my notes');
+  });
 });

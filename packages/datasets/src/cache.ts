@@ -1,8 +1,9 @@
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import type { Corpus, Split } from './corpus.js';
+import { quote } from '@primer-search/core';
 import { DataError } from './files.js';
+import { tryLock, type LockAttempt } from './lock.js';
 import type { Tokenizer } from './tokenizer.js';
 
 export const CACHE_FORMAT = 'primer-token-cache';
@@ -75,47 +76,26 @@ const MANIFEST = 'manifest.json';
  */
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Whether the process that wrote a lock file is still running (on this machine). */
-function lockHolderAlive(lock: string): boolean {
-  try {
-    const { pid, host } = JSON.parse(readFileSync(lock, 'utf8')) as { pid: number; host: string };
-    if (host !== hostname()) return true; // another machine's: cannot tell, so wait
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    // EPERM: alive under another user; a torn or vanished lock file is treated as gone
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /**
- * Runs `fn` holding `${target}.lock` (created exclusively, holding our pid): a second process
- * building the same cache waits for the first instead of writing beside it. A lock left by a
- * process that died is taken over.
+ * Runs `fn` holding `${target}.lock` (`tryLock`): a second process building the same cache
+ * waits for the first instead of writing beside it. A lock left by a process that died is taken
+ * over; one of another machine is waited for.
  */
 export async function withCacheLock<T>(target: string, fn: () => Promise<T>, onWait?: () => void): Promise<T> {
   const lock = `${target.replace(/\/+$/, '')}.lock`;
   mkdirSync(dirname(lock), { recursive: true });
   let waited = false;
-  for (;;) {
-    try {
-      writeFileSync(lock, JSON.stringify({ pid: process.pid, host: hostname(), since: new Date().toISOString() }), { flag: 'wx' });
-      break;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      if (!lockHolderAlive(lock)) {
-        rmSync(lock, { force: true });
-        continue;
-      }
-      if (!waited) onWait?.();
-      waited = true;
-      await sleep(200);
-    }
+  let taken: LockAttempt;
+  while ('heldBy' in (taken = tryLock(lock))) {
+    if ('text' in taken.heldBy) throw new DataError(`${lock} is in the way of the token cache's lock and is not a lock file (${quote(taken.heldBy.text)}): remove it`);
+    if (!waited) onWait?.();
+    waited = true;
+    await sleep(200);
   }
   try {
     return await fn();
   } finally {
-    rmSync(lock, { force: true });
+    taken.release();
   }
 }
 

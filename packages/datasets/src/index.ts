@@ -10,6 +10,7 @@ export * from './c4.js';
 export * from './text.js';
 export * from './pretrained.js';
 export * from './cache.js';
+export * from './lock.js';
 export * from './prepare.js';
 export * from './saved-tokenizer.js';
 export * from './mqar.js';

@@ -1,6 +1,7 @@
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { escapeText, PrimerError, quote, type RngState } from '@primer-search/core';
+import { fsyncFolder } from '@primer-search/datasets';
 import type { Budget, TrainConfig } from '@primer-search/study';
 import type { Slot } from './optimizers.js';
 import type { Evaluation } from './evaluation.js';
@@ -61,15 +62,6 @@ function writeDurably(file: string, pieces: Iterable<Uint8Array>): number {
     closeSync(fd);
   }
   return total;
-}
-
-function fsyncFolder(dir: string): void {
-  const fd = openSync(dir, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
 }
 
 /**
