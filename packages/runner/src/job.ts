@@ -31,8 +31,9 @@ export function outcomeOfError(job: Pick<EvaluationJob, 'candidate' | 'hash' | '
  * Trains one candidate under its budget, stopping it at the first hurdle whose threshold
  * its validation perplexity does not beat. Never throws: a failure is a result, the
  * program's or the environment's. A job with a checkpoint folder continues from the checkpoint
- * there when it is this run's (`EvaluationJob.checkpoint`). `stop`: ends the training between two steps (a job with a checkpoint saves it first); what the
- * job then returns is no result of the program's, and the caller does not report it.
+ * there when it is this run's (`EvaluationJob.checkpoint`). `stop`: ends the training between
+ * two steps (a job with a checkpoint saves it first); what the job then returns is no result of
+ * the program's, and the caller does not report it.
  */
 export async function evaluateCandidate(job: EvaluationJob, onProgress?: (p: JobProgress) => void, stop?: AbortSignal): Promise<JobOutcome> {
   try {
