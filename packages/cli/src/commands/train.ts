@@ -393,87 +393,89 @@ async function compareRuns(
     stop.abort();
   };
   if (dir) for (const s of STOPPING) process.on(s, onSignal);
+  // every run of the comparison, in order, with its key in the folder
+  const plan = seeds.flatMap((seed) =>
+    dnas.map(({ name, r }) => {
+      const dna = (r as { dna: unknown }).dna;
+      const settings = settingsOf({ ...o, seed }, COMPARE_CHECKPOINTS);
+      return { name, seed, dna, settings, title: `${name}${seeds.length > 1 ? ` seed ${seed}` : ''}`, key: dir ? compareRunKey(dna, settings) : undefined };
+    }),
+  );
   if (dir && o.resume) {
     // kept runs no run of this comparison stands for are not read: say so, rather than train past them in silence
-    const planned = new Set(seeds.flatMap((seed) => dnas.map(({ r }) => compareRunKey((r as { dna: unknown }).dna, settingsOf({ ...o, seed }, COMPARE_CHECKPOINTS)))));
+    const planned = new Set(plan.map((x) => x.key));
     const unused = keptCompareRuns(dir).filter((k) => !planned.has(k)).length;
     if (unused) io.stderr(`warning: ${dir} keeps ${unused} run${unused === 1 ? '' : 's'} that no run of this comparison stands for (another budget, other settings or models): ${unused === 1 ? 'it is' : 'they are'} not read\n`);
   }
   try {
-    for (const seed of seeds) {
-      for (const { name, r } of dnas) {
-        const title = `${name}${seeds.length > 1 ? ` seed ${seed}` : ''}`;
-        // a stop that came as the last run ended: no new run is begun
-        if (stop.signal.aborted) {
-          io.stderr(`stopped before ${title}; continue with the same command and --resume\n`);
-          result.exitCode = exitOnStop(signalled);
-          return;
-        }
-        const dna = (r as { dna: unknown }).dna;
-        const settings = settingsOf({ ...o, seed }, COMPARE_CHECKPOINTS);
-        const key = dir ? compareRunKey(dna, settings) : undefined;
-        const folder = key ? compareRunCheckpoint(dir!, key) : undefined;
-        const kept = key && o.resume ? readKeptCompareRun(dir!, key, settings, data, backend) : undefined;
-        if (kept && 'record' in kept) {
-          records.push({ name, seed, record: kept.record });
-          // a checkpoint left by a kill between the record and its removal (or, harmlessly, the
-          // same model under a second label: the same key, the same run)
-          rmSync(folder!, { recursive: true, force: true });
-          const f = kept.record.result.final;
-          io.stderr(`${title}: finished before (${f ? `perplexity ${f.perplexity.toFixed(3)}` : kept.record.result.status}), kept in ${dir}${kept.elsewhere ? `; trained on ${kept.elsewhere}, not here` : ''}\n`);
-          continue;
-        }
-        if (kept) io.stderr(`warning: ${kept.problem}: training ${title} again\n`);
-        let resume: TrainCheckpoint | undefined;
-        // a saved run continues even with --checkpoint-every off (which only stops new saves)
-        if (folder && o.resume && existsSync(join(folder, 'checkpoint.json'))) {
-          try {
-            resume = readCheckpoint(folder);
-          } catch (e) {
-            io.stderr(`warning: ${escapeText((e as Error).message, 300)}: training ${title} from the start\n`);
-          }
-        }
-        const progress = trainingProgress(io, title.padEnd(14));
-        let record: RunRecord;
+    for (const { name, seed, dna, settings, title, key } of plan) {
+      // a stop that came as the last run ended: no new run is begun
+      if (stop.signal.aborted) {
+        io.stderr(`stopped before ${title}; continue with the same command and --resume\n`);
+        result.exitCode = exitOnStop(signalled);
+        return;
+      }
+      const folder = key ? compareRunCheckpoint(dir!, key) : undefined;
+      const kept = key && o.resume ? readKeptCompareRun(dir!, key, settings, data, backend) : undefined;
+      if (kept && 'record' in kept) {
+        records.push({ name, seed, record: kept.record });
+        // a checkpoint left by a kill between the record and its removal (or, harmlessly, the
+        // same model under a second label: the same key, the same run)
+        rmSync(folder!, { recursive: true, force: true });
+        const f = kept.record.result.final;
+        io.stderr(`${title}: finished before (${f ? `perplexity ${f.perplexity.toFixed(3)}` : kept.record.result.status}), kept in ${dir}${kept.elsewhere ? `; trained on ${kept.elsewhere}, not here` : ''}\n`);
+        continue;
+      }
+      if (kept) io.stderr(`warning: ${kept.problem}: training ${title} again\n`);
+      let resume: TrainCheckpoint | undefined;
+      // a saved run continues even with --checkpoint-every off (which only stops new saves)
+      if (folder && o.resume && existsSync(join(folder, 'checkpoint.json'))) {
         try {
-          const train = (from: TrainCheckpoint | undefined) =>
-            runExperiment(dna, settings, {
-              backend,
-              onProgress: (e) => progress.update(e),
-              checkpoint: folder && o.checkpointEvery !== false ? { path: folder, everySeconds: o.checkpointEvery } : undefined,
-              resume: from,
-              signal: dir ? stop.signal : undefined,
-            });
-          if (resume) progress.note(`${title}: continuing from step ${resume.step}, saved in ${folder}`);
-          try {
-            record = await train(resume);
-          } catch (e) {
-            // a checkpoint made by another run (other settings, another model): not this run's
-            if (!resume || !(isPrimerError(e) && e.code === 'BAD_CHECKPOINT')) throw e;
-            progress.note(`warning: ${escapeText(e.message, 300)}: training ${title} from the start`);
-            record = await train(undefined);
-          }
-        } finally {
-          progress.stop();
+          resume = readCheckpoint(folder);
+        } catch (e) {
+          io.stderr(`warning: ${escapeText((e as Error).message, 300)}: training ${title} from the start\n`);
         }
-        if (record.result.status === 'stopped') {
-          io.stderr(
-            `stopped ${title} at step ${record.result.steps}${o.checkpointEvery !== false ? `, saved in ${folder}` : ''}; continue with the same command and --resume${o.checkpointEvery === false ? ` (${title} starts again: --checkpoint-every off)` : ''}\n`,
-          );
-          result.exitCode = exitOnStop(signalled);
-          return;
+      }
+      const progress = trainingProgress(io, title.padEnd(14));
+      let record: RunRecord;
+      try {
+        const train = (from: TrainCheckpoint | undefined) =>
+          runExperiment(dna, settings, {
+            backend,
+            onProgress: (e) => progress.update(e),
+            checkpoint: folder && o.checkpointEvery !== false ? { path: folder, everySeconds: o.checkpointEvery } : undefined,
+            resume: from,
+            signal: dir ? stop.signal : undefined,
+          });
+        if (resume) progress.note(`${title}: continuing from step ${resume.step}, saved in ${folder}`);
+        try {
+          record = await train(resume);
+        } catch (e) {
+          // a checkpoint made by another run (other settings, another model): not this run's
+          if (!resume || !(isPrimerError(e) && e.code === 'BAD_CHECKPOINT')) throw e;
+          progress.note(`warning: ${escapeText(e.message, 300)}: training ${title} from the start`);
+          record = await train(undefined);
         }
-        records.push({ name, seed, record });
-        if (dir) {
-          keepCompareRun(dir, key!, name, seed, data, record);
-          if (folder) rmSync(folder, { recursive: true, force: true });
-        }
-        // after every run, so that a comparison stopped or failing later keeps the finished runs'
-        // curves (a file replaced whole each time; a pipe or a device is written once, at the end)
-        if (o.csv && isRegularOrAbsent(o.csv)) {
-          io.writeFile(o.csv, compareCsv(records));
-          csvHolds = records.length;
-        }
+      } finally {
+        progress.stop();
+      }
+      if (record.result.status === 'stopped') {
+        io.stderr(
+          `stopped ${title} at step ${record.result.steps}${o.checkpointEvery !== false ? `, saved in ${folder}` : ''}; continue with the same command and --resume${o.checkpointEvery === false ? ` (${title} starts again: --checkpoint-every off)` : ''}\n`,
+        );
+        result.exitCode = exitOnStop(signalled);
+        return;
+      }
+      records.push({ name, seed, record });
+      if (dir) {
+        keepCompareRun(dir, key!, name, seed, data, record);
+        if (folder) rmSync(folder, { recursive: true, force: true });
+      }
+      // after every run, so that a comparison stopped or failing later keeps the finished runs'
+      // curves (a file replaced whole each time; a pipe or a device is written once, at the end)
+      if (o.csv && isRegularOrAbsent(o.csv)) {
+        io.writeFile(o.csv, compareCsv(records));
+        csvHolds = records.length;
       }
     }
   } finally {
