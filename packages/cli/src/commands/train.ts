@@ -340,7 +340,8 @@ export function compareCommand(program: Command, io: CliIo, result: CommandResul
       return;
     }
     const dir = o.checkpoint;
-    if (!dir) return compareRuns(o, dnas, undefined, reference, labels, names, io, result);
+    const models: ComparedModels = { dnas, labels, names, reference };
+    if (!dir) return compareRuns(o, models, undefined, io, result);
     // taken before any work: a second comparison on the same folder, or one that takes no files, is refused now
     try {
       mkdirSync(dir, { recursive: true });
@@ -353,7 +354,7 @@ export function compareCommand(program: Command, io: CliIo, result: CommandResul
     try {
       const kept = keptCompareRuns(dir).length;
       if (kept && !o.resume) throw new UsageError(`--checkpoint: ${dir} holds ${kept} run${kept === 1 ? '' : 's'} of a comparison: continue it with --resume, or give another folder`);
-      await compareRuns(o, dnas, dir, reference, labels, names, io, result);
+      await compareRuns(o, models, dir, io, result);
     } finally {
       process.off('exit', unlock);
       unlock();
@@ -365,13 +366,19 @@ export function compareCommand(program: Command, io: CliIo, result: CommandResul
 const STOPPING = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 const exitOnStop = (signal: NodeJS.Signals | undefined) => (signal === 'SIGTERM' ? 143 : signal === 'SIGHUP' ? 129 : 130);
 
+/** The models of a comparison: each one's program under its label, as given (`names`), and the one the others are measured against. */
+interface ComparedModels {
+  dnas: Array<{ name: string; r: ReturnType<typeof loadDna> }>;
+  labels: string[];
+  names: string[];
+  reference: string;
+}
+
+/** Trains every model with every seed (kept in `dir` when given, and continued from it with --resume), then prints the comparison. */
 async function compareRuns(
   o: RunOptions & { seeds: number; csv?: string; resume?: boolean; checkpointEvery: number | false },
-  dnas: Array<{ name: string; r: ReturnType<typeof loadDna> }>,
+  { dnas, labels, names, reference }: ComparedModels,
   dir: string | undefined,
-  reference: string,
-  labels: string[],
-  names: string[],
   io: CliIo,
   result: CommandResult,
 ): Promise<void> {
