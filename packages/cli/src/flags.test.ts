@@ -161,3 +161,14 @@ describe('duration', () => {
     expect(duration(7620)).toBe('2h 07m');
   });
 });
+
+describe('the run settings a command records', () => {
+  it('hold the data folder, the token cache and the tokenizer model as absolute paths, so a study resumed from another folder reads the same files', async () => {
+    const { settingsOf } = await import('./commands/train.js');
+    const o = { dataset: 'text', tokenizer: 'sentencepiece', dataDir: 'corpus', cache: 'cache', tokenizerModel: join('models', 'spiece.model') } as unknown as Parameters<typeof settingsOf>[0];
+    const s = settingsOf(o, []);
+    expect([s.dataDir, s.cache, s.tokenizerModel]).toEqual([join(process.cwd(), 'corpus'), join(process.cwd(), 'cache'), join(process.cwd(), 'models', 'spiece.model')]);
+    const none = settingsOf({ ...o, dataDir: undefined, cache: undefined, tokenizerModel: undefined }, []);
+    expect([none.dataDir, none.cache, none.tokenizerModel]).toEqual([undefined, undefined, undefined]);
+  });
+});

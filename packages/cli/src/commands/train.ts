@@ -130,12 +130,12 @@ export function checkRunFlags(o: Pick<RunOptions, 'dataset' | 'tokenizer' | 'dat
 export function settingsOf(o: RunOptions, checkpoints: number[]): RunSettings {
   return {
     dataset: o.dataset,
-    // absolute: a study resumed or retrained from another folder reads the same files
+    // absolute, as are the tokenizer model and the cache: a study resumed or retrained from another folder reads the same files
     dataDir: o.dataDir === undefined ? undefined : resolve(o.dataDir),
     tokenizer: o.tokenizer,
     vocabSize: o.vocabSize,
     ...(o.mqarPairs !== undefined ? { mqarPairs: o.mqarPairs } : {}),
-    tokenizerModel: o.tokenizerModel,
+    tokenizerModel: o.tokenizerModel === undefined ? undefined : resolve(o.tokenizerModel),
     cache: o.cache === undefined ? undefined : resolve(o.cache),
     skipBadLines: o.skipBadLines,
     batchMode: o.batchMode,
