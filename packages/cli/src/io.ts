@@ -67,21 +67,14 @@ const IN_PLACE = new Set(['EACCES', 'EPERM', 'EROFS', 'ENOENT', 'ENAMETOOLONG'])
  * removed next on the strength of it).
  */
 export function writeWhole(path: string, text: string | Uint8Array, options: { durable?: boolean } = {}): void {
+  const durable = options.durable === true;
   if (!isRegularOrAbsent(path)) {
-    writeFileSync(path, text);
+    writeFlushed(path, text, durable);
     return;
   }
   const tmp = `${path}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`;
   try {
-    if (options.durable) {
-      const fd = openSync(tmp, 'w');
-      try {
-        writeFileSync(fd, text);
-        fsyncSync(fd);
-      } finally {
-        closeSync(fd);
-      }
-    } else writeFileSync(tmp, text);
+    writeFlushed(tmp, text, durable);
   } catch (e) {
     try {
       rmSync(tmp, { force: true });
@@ -90,7 +83,7 @@ export function writeWhole(path: string, text: string | Uint8Array, options: { d
     }
     const code = (e as NodeJS.ErrnoException).code;
     if (code === undefined || !IN_PLACE.has(code)) throw Object.assign(new Error(`cannot write ${path}: ${(e as Error).message}`), { code });
-    writeFileSync(path, text);
+    writeFlushed(path, text, durable);
     return;
   }
   try {
@@ -99,7 +92,7 @@ export function writeWhole(path: string, text: string | Uint8Array, options: { d
     rmSync(tmp, { force: true });
     throw e;
   }
-  if (options.durable) {
+  if (durable) {
     try {
       fsyncFolder(dirname(path));
     } catch {
@@ -108,4 +101,21 @@ export function writeWhole(path: string, text: string | Uint8Array, options: { d
   }
   // what a process killed between the write and the rename left of this file, once a day old
   sweepStale(`${path}.`, /^\d+-[0-9a-f]{8}\.tmp$/);
+}
+
+/** Writes `text` to `path`; `durable`: flushed to the disk before it returns (a pipe or a terminal that cannot be flushed is written all the same). */
+function writeFlushed(path: string, text: string | Uint8Array, durable: boolean): void {
+  if (!durable) return writeFileSync(path, text);
+  const fd = openSync(path, 'w');
+  try {
+    writeFileSync(fd, text);
+    try {
+      fsyncSync(fd);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'EINVAL' && code !== 'ENOTSUP') throw e;
+    }
+  } finally {
+    closeSync(fd);
+  }
 }
