@@ -6,6 +6,7 @@ import { escapeText, quote } from '@primer-search/core';
 import { tryLock, type LockAttempt } from '@primer-search/datasets';
 import { dnaHash, type Dna } from '@primer-search/dna';
 import type { RunRecord, RunSettings } from '@primer-search/trainer-gpu';
+import { z } from 'zod';
 import { UsageError, writeWhole } from './io.js';
 
 /**
@@ -58,13 +59,33 @@ export function keepCompareRun(dir: string, key: string, label: string, seed: nu
   writeWhole(recordFile(dir, key), `${JSON.stringify({ format: FORMAT, version: 1, key, label, seed, data, record })}\n`, { durable: true });
 }
 
-const num = (x: unknown) => typeof x === 'number';
 /** A number as it is, anything else quoted and escaped (the file is data). */
 const shown = (x: unknown) => (typeof x === 'number' ? String(x) : quote(x));
-const isEvaluation = (e: unknown) => {
-  const v = e as Record<string, unknown> | null;
-  return typeof v === 'object' && v !== null && num(v.step) && num(v.tokens) && num(v.seconds) && num(v.loss) && num(v.perplexity) && (v.flops === undefined || num(v.flops));
-};
+
+const object = z.record(z.string(), z.unknown());
+/** A kept file's header: what it says it is. */
+const KeptHeader = z.object({ format: z.literal(FORMAT), version: z.literal(1), key: z.string() });
+/** What of a kept file the comparison reads: the data it was trained on and the record's result (the rest is carried as it is). */
+const KeptRun = z.object({
+  data: object,
+  record: z.object({
+    settings: object,
+    data: object,
+    backend: object,
+    result: z
+      .object({
+        status: z.enum(['completed', 'diverged']),
+        steps: z.number(),
+        tokens: z.number(),
+        parameters: z.number(),
+        tokensPerSecond: z.number(),
+        trainSeconds: z.number(),
+        evaluations: z.array(z.object({ step: z.number(), tokens: z.number(), seconds: z.number(), loss: z.number(), perplexity: z.number(), flops: z.number().optional() })),
+        final: z.object({ loss: z.number(), perplexity: z.number() }).optional(),
+      })
+      .refine((r) => r.status !== 'completed' || r.final !== undefined),
+  }),
+});
 
 /** What the prepared data is: its token counts, vocabulary and tokenizer (by its fingerprint, which a trained BPE's text changes). */
 export type DataIdentity = RunRecord['data'] & { tokenizer: string };
@@ -95,56 +116,38 @@ export function readKeptCompareRun(
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     return { problem: `${file} cannot be read (${escapeText((e as Error).message, 200)})` };
   }
-  let kept: { format?: unknown; version?: unknown; key?: unknown; data?: Record<string, unknown>; record?: RunRecord };
+  let kept: unknown;
   try {
     kept = JSON.parse(text);
   } catch {
     return { problem: `${file} is not JSON (damaged, or cut short)` };
   }
-  if (typeof kept !== 'object' || kept === null || kept.format !== FORMAT || kept.version !== 1 || kept.key !== key) {
+  const header = KeptHeader.safeParse(kept);
+  if (!header.success || header.data.key !== key) {
     return { problem: `${file} is not a run record of primer compare (format ${FORMAT}, version 1, key ${key})` };
   }
-  const r = kept.record as unknown as { settings?: RunSettings; result?: Record<string, unknown>; data?: Record<string, unknown>; backend?: Record<string, unknown> } | undefined;
-  if (typeof r?.settings !== 'object' || r.settings === null || JSON.stringify(keyed(r.settings)) !== JSON.stringify(keyed(settings))) {
+  const recorded = (kept as { record?: { settings?: unknown } }).record?.settings;
+  if (typeof recorded !== 'object' || recorded === null || JSON.stringify(keyed(recorded as RunSettings)) !== JSON.stringify(keyed(settings))) {
     return { problem: `${file} records a run with other settings` };
   }
-  const res = r.result;
-  const final = res?.final as Record<string, unknown> | undefined;
-  const shaped =
-    typeof res === 'object' &&
-    res !== null &&
-    typeof res.status === 'string' &&
-    ['completed', 'diverged'].includes(res.status) &&
-    num(res.steps) &&
-    num(res.tokens) &&
-    num(res.parameters) &&
-    num(res.tokensPerSecond) &&
-    num(res.trainSeconds) &&
-    Array.isArray(res.evaluations) &&
-    res.evaluations.every(isEvaluation) &&
-    (final === undefined || (typeof final === 'object' && final !== null && num(final.loss) && num(final.perplexity))) &&
-    (res.status !== 'completed' || final !== undefined) &&
-    typeof r.data === 'object' &&
-    r.data !== null &&
-    typeof r.backend === 'object' &&
-    r.backend !== null &&
-    typeof kept.data === 'object' &&
-    kept.data !== null;
-  if (!shaped) return { problem: `${file} does not hold a whole run record (its result, data or backend are missing or of the wrong kind)` };
-  const d = kept.data!;
-  if (!sameData(d, data) || !sameData({ ...r.data!, tokenizer: d.tokenizer }, data)) {
+  const run = KeptRun.safeParse(kept);
+  if (!run.success) return { problem: `${file} does not hold a whole run record (its result, data or backend are missing or of the wrong kind)` };
+  const d = run.data.data;
+  const r = run.data.record;
+  if (!sameData(d, data) || !sameData({ ...r.data, tokenizer: d.tokenizer }, data)) {
     return {
       problem: `${file} was trained on other data (${shown(d.trainTokens)} training and ${shown(d.validationTokens)} validation tokens, vocabulary ${shown(d.vocabSize)}, tokenizer ${shown(d.tokenizer)}; now ${data.trainTokens}, ${data.validationTokens}, ${data.vocabSize} and ${quote(data.tokenizer)})`,
     };
   }
   // where it ran, when not as here: the same run's last digits can differ (other sums' order)
-  const b = r.backend!;
-  const threads = (x: RunSettings) => x.dataParallel ?? 1;
+  const b = r.backend;
+  const threads = (x: Record<string, unknown>) => x.dataParallel ?? 1;
   const elsewhere = [
-    ...(b.tfBackend !== backend.tfBackend || b.products !== backend.products ? [escapeText(`${b.tfBackend}, ${b.products}`, 120)] : []),
-    ...(threads(r.settings) !== threads(settings) ? [`${shown(r.settings.dataParallel ?? 1)} data-parallel threads`] : []),
+    ...(b.tfBackend !== backend.tfBackend || b.products !== backend.products ? [escapeText(`${String(b.tfBackend)}, ${String(b.products)}`, 120)] : []),
+    ...(threads(r.settings) !== threads(settings as unknown as Record<string, unknown>) ? [`${shown(threads(r.settings))} data-parallel threads`] : []),
   ].join(', ');
-  return { record: kept.record!, ...(elsewhere ? { elsewhere } : {}) };
+  // the file as written (the parse above checks what is read, and keeps only that)
+  return { record: (kept as { record: RunRecord }).record, ...(elsewhere ? { elsewhere } : {}) };
 }
 
 /**

@@ -166,6 +166,12 @@ describe('primer compare --checkpoint', () => {
     // the reader, case by case: only a whole record of this model, settings and data is taken
     const key = file!.slice(4, 20);
     const kept = JSON.parse(good);
+    // the good record with one thing changed
+    const edited = (change: (k: any) => unknown) => {
+      const k = JSON.parse(good);
+      change(k);
+      return JSON.stringify(k);
+    };
     const read = (text: string, backend = kept.record.backend) => {
       writeFileSync(join(dir, file!), text);
       return readKeptCompareRun(dir, key, kept.record.settings, kept.data, backend);
@@ -182,6 +188,13 @@ describe('primer compare --checkpoint', () => {
       [good.replace(/"flops":[\d.e+]+/, '"flops":"1\\n2"'), /does not hold a whole run record/],
       [good.replace(/"tokenizer":"[^"]*"/, '"tokenizer":"another\\u001b[31m"'), /was trained on other data \(.*tokenizer "another\\u001b\[31m"/],
       [good.replace(/"budget":\{[^}]*\}/, '"budget":{"kind":"steps","steps":5}'), /records a run with other settings/],
+      [edited((k) => (k.record.result.status = 'stopped')), /does not hold a whole run record/],
+      [edited((k) => delete k.record.result.final), /does not hold a whole run record/],
+      [edited((k) => (k.record.result.evaluations = [{ step: 1 }])), /does not hold a whole run record/],
+      [edited((k) => (k.record.backend = [])), /does not hold a whole run record/],
+      [edited((k) => (k.version = 2)), /is not a run record of primer compare/],
+      [edited((k) => (k.record = null)), /records a run with other settings/],
+      ['[]', /is not a run record of primer compare/],
     ] as const) {
       const r = read(text);
       expect(r && 'problem' in r ? r.problem : r).toMatch(why);
