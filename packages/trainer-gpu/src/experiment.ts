@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { compileLanguageModel, type LanguageModel, type ModelEstimate, type RunOptions } from '@primer-search/compiler';
 import { isOutOfMemory, isPrimerError, PrimerError, type Seed } from '@primer-search/core';
 import { dnaHash } from '@primer-search/dna';
@@ -34,15 +35,29 @@ export interface RunContext {
   seed: number;
 }
 
+/** A path as an absolute one (null for none): a run given `models/sp.model` and one given its full path read the same file. */
+const absolute = (path: string | null | undefined) => (typeof path === 'string' ? resolve(path) : null);
+
+/**
+ * A checkpoint's context with its paths made absolute, so that one written with relative paths
+ * (by an earlier version, or a caller that gave them) is the same run as its continuation with
+ * absolute ones, read from the same folder.
+ */
+function withAbsolutePaths(c: TrainCheckpoint): TrainCheckpoint {
+  const ctx = c.context as Partial<RunContext> | undefined;
+  if (!ctx) return c;
+  return { ...c, context: { ...ctx, ...(typeof ctx.dataDir === 'string' ? { dataDir: resolve(ctx.dataDir) } : {}), ...(typeof ctx.tokenizerModel === 'string' ? { tokenizerModel: resolve(ctx.tokenizerModel) } : {}) } };
+}
+
 export function runContext(settings: RunSettings, dna: string): RunContext {
   return {
     dna,
     evalWindows: settings.evalWindows,
     dataset: settings.dataset,
-    dataDir: settings.dataDir ?? null,
+    dataDir: absolute(settings.dataDir),
     tokenizer: settings.tokenizer,
     vocabSize: settings.vocabSize ?? null,
-    tokenizerModel: settings.tokenizerModel ?? null,
+    tokenizerModel: absolute(settings.tokenizerModel),
     batchMode: settings.batchMode ?? 'packed',
     layers: settings.layers,
     dModel: settings.dModel,
@@ -149,7 +164,7 @@ async function runExperimentUnguarded(
       onProgress: hooks.onProgress,
       onEvaluation: hooks.onEvaluation,
       checkpoint: hooks.checkpoint,
-      resume: hooks.resume,
+      resume: hooks.resume && withAbsolutePaths(hooks.resume),
       signal: hooks.signal,
       // what must match for a resumed run to continue the same experiment (the budget may change)
       context: runContext(settings, dnaHash(model.blocks[0]!.plan.dna, { analysis: model.blocks[0]!.plan.analysis })) as unknown as Record<string, unknown>,
