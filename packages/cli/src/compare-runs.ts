@@ -59,19 +59,17 @@ export function keepCompareRun(dir: string, key: string, label: string, seed: nu
   writeWhole(recordFile(dir, key), `${JSON.stringify({ format: FORMAT, version: 1, key, label, seed, data, record })}\n`, { durable: true });
 }
 
-/** A number as it is, anything else quoted and escaped (the file is data). */
-const shown = (x: unknown) => (typeof x === 'number' ? String(x) : quote(x));
-
 const object = z.record(z.string(), z.unknown());
+const counts = { trainTokens: z.number(), validationTokens: z.number(), vocabSize: z.number() };
 /** A kept file's header: what it says it is. */
 const KeptHeader = z.object({ format: z.literal(FORMAT), version: z.literal(1), key: z.string() });
-/** What of a kept file the comparison reads: the data it was trained on and the record's result (the rest is carried as it is). */
+/** What of a kept file the comparison reads (the data it was trained on, where, and the record's result); the rest is carried as it is. */
 const KeptRun = z.object({
-  data: object,
+  data: z.object({ ...counts, tokenizer: z.string() }),
   record: z.object({
-    settings: object,
-    data: object,
-    backend: object,
+    settings: z.object({ dataParallel: z.number().int().positive().optional() }),
+    data: z.object(counts),
+    backend: z.object({ tfBackend: z.string(), products: z.string() }),
     result: z
       .object({
         status: z.enum(['completed', 'diverged']),
@@ -90,7 +88,7 @@ const KeptRun = z.object({
 /** What the prepared data is: its token counts, vocabulary and tokenizer (by its fingerprint, which a trained BPE's text changes). */
 export type DataIdentity = RunRecord['data'] & { tokenizer: string };
 
-const sameData = (a: Record<string, unknown>, b: DataIdentity) =>
+const sameData = (a: { trainTokens: number; validationTokens: number; vocabSize: number; tokenizer?: string }, b: DataIdentity) =>
   a.vocabSize === b.vocabSize && a.trainTokens === b.trainTokens && a.validationTokens === b.validationTokens && a.tokenizer === b.tokenizer;
 
 /**
@@ -136,15 +134,15 @@ export function readKeptCompareRun(
   const r = run.data.record;
   if (!sameData(d, data) || !sameData({ ...r.data, tokenizer: d.tokenizer }, data)) {
     return {
-      problem: `${file} was trained on other data (${shown(d.trainTokens)} training and ${shown(d.validationTokens)} validation tokens, vocabulary ${shown(d.vocabSize)}, tokenizer ${shown(d.tokenizer)}; now ${data.trainTokens}, ${data.validationTokens}, ${data.vocabSize} and ${quote(data.tokenizer)})`,
+      problem: `${file} was trained on other data (${d.trainTokens} training and ${d.validationTokens} validation tokens, vocabulary ${d.vocabSize}, tokenizer ${quote(d.tokenizer)}; now ${data.trainTokens}, ${data.validationTokens}, ${data.vocabSize} and ${quote(data.tokenizer)})`,
     };
   }
   // where it ran, when not as here: the same run's last digits can differ (other sums' order)
   const b = r.backend;
-  const threads = (x: Record<string, unknown>) => x.dataParallel ?? 1;
+  const threads = (x: { dataParallel?: number }) => x.dataParallel ?? 1;
   const elsewhere = [
-    ...(b.tfBackend !== backend.tfBackend || b.products !== backend.products ? [escapeText(`${String(b.tfBackend)}, ${String(b.products)}`, 120)] : []),
-    ...(threads(r.settings) !== threads(settings as unknown as Record<string, unknown>) ? [`${shown(threads(r.settings))} data-parallel threads`] : []),
+    ...(b.tfBackend !== backend.tfBackend || b.products !== backend.products ? [escapeText(`${b.tfBackend}, ${b.products}`, 120)] : []),
+    ...(threads(r.settings) !== threads(settings) ? [`${threads(r.settings)} data-parallel threads`] : []),
   ].join(', ');
   // the file as written (the parse above checks what is read, and keeps only that)
   return { record: (kept as { record: RunRecord }).record, ...(elsewhere ? { elsewhere } : {}) };

@@ -195,6 +195,10 @@ describe('primer compare --checkpoint', () => {
       [edited((k) => (k.version = 2)), /is not a run record of primer compare/],
       [edited((k) => (k.record = null)), /records a run with other settings/],
       ['[]', /is not a run record of primer compare/],
+      // values that would throw where a message prints them
+      [edited((k) => (k.record.backend.tfBackend = { toString: 1 })), /does not hold a whole run record/],
+      [edited((k) => (k.data.trainTokens = { toString: 1 })), /does not hold a whole run record/],
+      [edited((k) => (k.record.settings.dataParallel = { toString: 1 })), /does not hold a whole run record/],
     ] as const) {
       const r = read(text);
       expect(r && 'problem' in r ? r.problem : r).toMatch(why);
