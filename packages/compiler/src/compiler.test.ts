@@ -227,7 +227,8 @@ describe('the training memory estimate', () => {
     expect(() => compileLanguageModel(long, { tf, vocabSize: 256, layers: 2, dModel: 64, seqLen: 64, seed: 1, batch: 16 })).toThrow(
       /training this model is estimated to hold \d+\.\d\d GiB \(batch 16, seqLen 64, 2 layers, [\d,]+ parameters\), over the limit of 3\.50 GiB/,
     );
-    expect(performance.now() - t0).toBeLessThan(1000);
+    // refused from the estimate, before any weight is made (a guard, with room for a busy machine)
+    expect(performance.now() - t0).toBeLessThan(5000);
     expect(tfjs.memory().numTensors).toBe(tensors);
   });
 });

@@ -194,7 +194,8 @@ describe('program size limits (DNA_LIMITS)', () => {
   it('refuse a fan-out of 16^6 instances in milliseconds, with the size it would have', () => {
     const t0 = performance.now();
     const e = invalid(fanOut(6, 16));
-    expect(performance.now() - t0).toBeLessThan(200);
+    // counted, not enumerated: enumerating would take minutes (a guard, with room for a busy machine)
+    expect(performance.now() - t0).toBeLessThan(2000);
     expect(e.message).toContain('too many subprogram instances (calls times branching): 17,895,698, over the limit of 4,096 (DNA_LIMITS)');
   });
 

