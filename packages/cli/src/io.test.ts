@@ -1,6 +1,8 @@
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, closeSync, mkdirSync, openSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { isRegularOrAbsent, writeWhole } from './io.js';
 
@@ -36,6 +38,23 @@ describe('writeWhole: how the CLI writes its output files', () => {
     expect(readFileSync(target, 'utf8')).toBe('new');
     writeWhole('/dev/null', 'nothing');
     expect(readdirSync(dir).sort()).toEqual(['link.json', 'target.json']);
+  });
+
+  it("writes to /dev/stdout after what the process printed there, when its output goes to a file (--csv /dev/stdout > out.txt)", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'primer-write-'));
+    const out = join(dir, 'out.txt');
+    const io = fileURLToPath(new URL('./io.ts', import.meta.url));
+    const script = `process.stdout.write('first\\n'); const { writeWhole } = await import(${JSON.stringify(pathToFileURL(io).href)}); writeWhole('/dev/stdout', 'second\\n'); writeWhole('/dev/stdout', 'third\\n', { durable: true }); process.stdout.write('fourth\\n');`;
+    const fd = openSync(out, 'w');
+    try {
+      const r = spawnSync(process.execPath, ['--conditions=@primer-search/source', '--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', fd, 'pipe'], encoding: 'utf8' });
+      expect(r.status, r.stderr).toBe(0);
+    } finally {
+      closeSync(fd);
+    }
+    expect(readFileSync(out, 'utf8')).toBe('first\nsecond\nthird\nfourth\n');
+    // a descriptor the process does not hold: named
+    expect(() => writeWhole('/dev/fd/987', 'x')).toThrow(/cannot write \/dev\/fd\/987: EBADF/);
   });
 
   it('tells what it replaces whole (a file, or nothing yet) from what it writes in place', () => {
