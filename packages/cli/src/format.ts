@@ -4,6 +4,9 @@ import { formatDna, type Dna } from '@primer-search/dna';
 import type { RetrainSummary } from '@primer-search/study';
 
 /** A number with thousands separators and `digits` decimals. */
+/** A CSV field: quoted when it holds a comma, a quote or a line break. */
+export const csvField = (x: string) => (/[",\n\r]/.test(x) ? `"${x.replace(/"/g, '""')}"` : x);
+
 export const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 /** Seconds for people: 42.5s, 3m 05s, 2h 07m (rounded as a whole, so never "3m 60s"). */
 export const duration = (s: number): string => {

@@ -338,6 +338,25 @@ describe('primer study fidelity', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/retraining 2 of/);
     expect(r.stderr.match(/the same run as retraining 1's, reused/g)).toHaveLength(4);
+    // the runs' curves as CSV: every evaluation of every run, each run ending on its recorded perplexity
+    const all = (await runsOf(study))!;
+    const curves = await run(['study', 'curves', study]);
+    expect(curves.code, curves.stderr).toBe(0);
+    const [head, ...rows] = curves.stdout.trim().split('\n').map((l) => l.split(','));
+    expect(head).toEqual(['retraining', 'budget', 'program', 'label', 'seed', 'status', 'step', 'tokens', 'flops', 'seconds', 'perplexity', 'in_context']);
+    expect(rows).toHaveLength(all.reduce((n, x) => n + x.curve.length, 0));
+    for (const x of all) {
+      const mine = rows.filter((c) => Number(c[0]) === x.retrain && Number(c[2]) === x.program && Number(c[4]) === x.seed);
+      expect(mine.map((c) => Number(c[6]))).toEqual(x.curve.map((e) => e.step));
+      expect(Number(mine.at(-1)![10])).toBeCloseTo(x.fitness!, 5);
+    }
+    expect(new Set(rows.filter((c) => c[0] === '2').map((c) => c[3]))).toEqual(new Set(['seed (vanilla)', expect.stringMatching(/^candidate \d+$/)]));
+    const second = join(dir, 'curves-2.csv');
+    const one2 = await run(['study', 'curves', study, '--retrain', '2', '--out', second]);
+    expect(one2.code, one2.stderr).toBe(0);
+    expect(readFileSync(second, 'utf8').trim().split('\n').slice(1)).toEqual(curves.stdout.trim().split('\n').slice(1).filter((l) => l.startsWith('2,')));
+    const none = await run(['study', 'curves', study, '--retrain', '7']);
+    expect([none.code, none.stderr]).toEqual([2, expect.stringContaining('--retrain: the study has no retraining 7 (its retrainings: 1, 2)')]);
     // a budget and a factor at once: refused
     const both = await run(['study', 'fidelity', study, '--budget', '12steps', '--factor', '3']);
     expect(both.code).toBe(2);

@@ -32,6 +32,7 @@ import { integer, loadDna, type CommandResult } from './dna.js';
 import { collect, didYouMean, heads as headsFlag, timeBudget, workersWarning } from '../flags.js';
 import { reportCommand } from './dashboard.js';
 import { fidelityCommand, retrainCommand } from './retrain.js';
+import { curvesCommand } from './curves.js';
 import { studyAblateCommand } from './ablate.js';
 import { dnaDiff, formatRetrain, formatTable } from '../format.js';
 import { addRunOptions, announceData, budget as budgetArg, checkRunFlags, duration, fmt, modelName, settingsOf, type RunOptions } from './train.js';
@@ -565,6 +566,8 @@ export function studyCommand(program: Command, io: CliIo, result: CommandResult 
   fidelityCommand(study, io, result);
 
   studyAblateCommand(study, io);
+
+  curvesCommand(study, io);
 
   deleteCommand(study, io);
 

@@ -27,7 +27,7 @@ import type { RunRecord, TrainCheckpoint } from '@primer-search/trainer-gpu';
 import { compareRunCheckpoint, compareRunKey, keepCompareRun, keptCompareRuns, lockCompareFolder, readKeptCompareRun, type DataIdentity } from '../compare-runs.js';
 import { loadTrainer } from '../trainer.js';
 import { exportLanguageModel } from '../export-model.js';
-import { alignColumns, duration, fmt } from '../format.js';
+import { alignColumns, csvField, duration, fmt } from '../format.js';
 import { isRegularOrAbsent, UsageError, type CliIo } from '../io.js';
 import { trainingProgress } from '../progress.js';
 import { integer, loadDna, type CommandResult } from './dna.js';
@@ -567,9 +567,6 @@ async function compareRuns(
   if (sources.length) io.stdout(`${sources.map((r) => `${r.model}: ${r.source}`).join(' · ')}\n`);
   for (const line of comparisonNotes(reference, axis, seeds.length)) io.stdout(`${line}\n`);
 }
-
-/** A CSV field: quoted when it holds a comma, a quote or a line break. */
-const csvField = (x: string) => (/[",\n\r]/.test(x) ? `"${x.replace(/"/g, '""')}"` : x);
 
 /** primer compare --csv: every validation evaluation of the runs finished so far. */
 function compareCsv(records: Array<{ name: string; seed: number; record: RunRecord }>): string {
