@@ -54,7 +54,18 @@ describe('writeWhole: how the CLI writes its output files', () => {
     }
     expect(readFileSync(out, 'utf8')).toBe('first\nsecond\nthird\nfourth\n');
     // a descriptor the process does not hold: named
-    expect(() => writeWhole('/dev/fd/987', 'x')).toThrow(/cannot write \/dev\/fd\/987: EBADF/);
+    expect(() => writeWhole('/dev/fd/987', 'x')).toThrow(/cannot write \/dev\/fd\/987: ENOENT/);
+  });
+
+  it('writes to /dev/stdout whole when it is a pipe a slow reader empties, after the process printed there (Node makes its pipe non-blocking)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'primer-write-'));
+    const io = pathToFileURL(fileURLToPath(new URL('./io.ts', import.meta.url))).href;
+    const script = join(dir, 'write.mjs');
+    writeFileSync(script, `process.stdout.write('x'); void process.stderr.isTTY; const { writeWhole } = await import(${JSON.stringify(io)}); writeWhole('/dev/stdout', 'y'.repeat(1 << 20));\n`);
+    const r = spawnSync('sh', ['-c', `"$0" --conditions=@primer-search/source --import tsx "$1" | (sleep 1; wc -c)`, process.execPath, script], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toBe('');
+    expect(Number(r.stdout.trim())).toBe((1 << 20) + 1);
   });
 
   it('tells what it replaces whole (a file, or nothing yet) from what it writes in place', () => {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, fstatSync, fsyncSync, lstatSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { PrimerError } from '@primer-search/core';
+import { escapeText, PrimerError } from '@primer-search/core';
 import { fsyncFolder, sweepStale } from '@primer-search/datasets';
 
 /** Where the CLI writes; injected so tests run commands in-process. */
@@ -59,24 +59,27 @@ const IN_PLACE = new Set(['EACCES', 'EPERM', 'EROFS', 'ENOENT', 'ENAMETOOLONG'])
 /**
  * Writes a file whole: a regular file (or a new one) is written beside and renamed onto its
  * place, so a reader or a crash never finds half of it; anything else (/dev/stdout, a pipe, a
- * link) is written in place (this process's own output, /dev/stdout or /dev/stderr, through its
- * descriptor: after what it printed there before), as is a file whose folder takes no new file (read-only, not there,
- * or a name too long for the suffix: the error then names the file). Any other failure (a full
- * disk) leaves the old file as it was, and the error names the file. The temporary files a killed
- * writer left beside the same file are removed once a day old. `durable`: the file and its folder
- * are flushed to the disk before it returns (for what a crash must not lose, where something is
- * removed next on the strength of it).
+ * link) is written in place, as is a file whose folder takes no new file (read-only, not there,
+ * or a name too long for the suffix). This process's own output redirected to a file
+ * (`--csv /dev/stdout > out.txt`) is written through its descriptor, after what the process
+ * printed there. Any failure (a full disk, a missing folder) leaves the old file as it was and
+ * is a `PrimerError` (CANNOT_WRITE) that names the file. The temporary files a killed writer left
+ * beside the same file are removed once a day old. `durable`: the file and its folder are flushed
+ * to the disk before it returns (for what a crash must not lose, where something is removed next
+ * on the strength of it).
  */
 export function writeWhole(path: string, text: string | Uint8Array, options: { durable?: boolean } = {}): void {
-  const durable = options.durable === true;
-  const own = ownOutput(path);
-  if (own !== undefined) {
-    try {
-      return writeFlushed(own, text, durable);
-    } catch (e) {
-      throw Object.assign(new Error(`cannot write ${path}: ${(e as Error).message}`), { code: (e as NodeJS.ErrnoException).code });
-    }
+  try {
+    write(path, text, options.durable === true);
+  } catch (e) {
+    const errno = (e as NodeJS.ErrnoException).code;
+    throw Object.assign(new PrimerError('CANNOT_WRITE', `cannot write ${escapeText(path, 300)}: ${escapeText((e as Error).message, 300)}`, { cause: e }), { errno });
   }
+}
+
+function write(path: string, text: string | Uint8Array, durable: boolean): void {
+  const own = ownFile(path);
+  if (own !== undefined) return writeFlushed(own, text, durable);
   if (!isRegularOrAbsent(path)) return writeFlushed(path, text, durable);
   const tmp = `${path}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`;
   try {
@@ -88,7 +91,7 @@ export function writeWhole(path: string, text: string | Uint8Array, options: { d
       // a name too long to make is not there to remove
     }
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === undefined || !IN_PLACE.has(code)) throw Object.assign(new Error(`cannot write ${path}: ${(e as Error).message}`), { code });
+    if (code === undefined || !IN_PLACE.has(code)) throw e;
     writeFlushed(path, text, durable);
     if (durable) syncFolderOf(path);
     return;
@@ -114,14 +117,21 @@ function syncFolderOf(path: string): void {
 }
 
 /**
- * The descriptor of this process's own output that `path` names (`--csv /dev/stdout`), written
- * through as the process's own prints are: at the same place in the same order, where opening
- * the name again would write over them from the start when the output is a file (`> out.txt`).
+ * The descriptor of this process's own output that `path` names (`--csv /dev/stdout`) when that
+ * output is a regular file (`> out.txt`): written through it, the text lands after what the
+ * process printed there, where opening the name again would write over it from the start. (A
+ * pipe or a terminal is opened by its name as any other path: Node may have made the process's
+ * own descriptor non-blocking, and its prints to a pipe may still be queued.)
  */
-function ownOutput(path: string): number | undefined {
+function ownFile(path: string): number | undefined {
   const m = /^\/(?:dev\/(stdout|stderr|fd\/(\d+))|proc\/self\/fd\/(\d+))$/.exec(path);
   if (!m) return undefined;
-  return m[1] === 'stdout' ? 1 : m[1] === 'stderr' ? 2 : Number(m[2] ?? m[3]);
+  const fd = m[1] === 'stdout' ? 1 : m[1] === 'stderr' ? 2 : Number(m[2] ?? m[3]);
+  try {
+    return fstatSync(fd).isFile() ? fd : undefined;
+  } catch {
+    return undefined; // not open here: the name, opened, says why
+  }
 }
 
 /**
