@@ -3,10 +3,17 @@ import { structuredPatch } from 'diff';
 import { formatDna, type Dna } from '@primer-search/dna';
 import type { RetrainSummary } from '@primer-search/study';
 
-/** A number with thousands separators and `digits` decimals. */
-/** A CSV field: quoted when it holds a comma, a quote or a line break. */
-export const csvField = (x: string) => (/[",\n\r]/.test(x) ? `"${x.replace(/"/g, '""')}"` : x);
+/**
+ * A CSV field of text: quoted when it holds a comma, a quote or a line break, and led by an
+ * apostrophe when it begins as a spreadsheet formula would (=, +, -, @, a tab or a carriage
+ * return), so that a name read from a study or a file opens as text.
+ */
+export const csvField = (x: string) => {
+  const text = /^[=+\-@\t\r]/.test(x) ? `'${x}` : x;
+  return /[",\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+};
 
+/** A number with thousands separators and `digits` decimals. */
 export const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 /** Seconds for people: 42.5s, 3m 05s, 2h 07m (rounded as a whole, so never "3m 60s"). */
 export const duration = (s: number): string => {

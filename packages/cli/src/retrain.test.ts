@@ -343,18 +343,21 @@ describe('primer study fidelity', () => {
     const curves = await run(['study', 'curves', study]);
     expect(curves.code, curves.stderr).toBe(0);
     const [head, ...rows] = curves.stdout.trim().split('\n').map((l) => l.split(','));
-    expect(head).toEqual(['retraining', 'budget', 'program', 'label', 'seed', 'status', 'step', 'tokens', 'flops', 'seconds', 'perplexity', 'in_context']);
+    expect(head).toEqual(['retraining', 'kind', 'budget', 'program', 'label', 'seed', 'status', 'reused_from', 'step', 'tokens', 'seconds', 'flops', 'perplexity', 'in_context', 'recall']);
     expect(rows).toHaveLength(all.reduce((n, x) => n + x.curve.length, 0));
     for (const x of all) {
-      const mine = rows.filter((c) => Number(c[0]) === x.retrain && Number(c[2]) === x.program && Number(c[4]) === x.seed);
-      expect(mine.map((c) => Number(c[6]))).toEqual(x.curve.map((e) => e.step));
-      expect(Number(mine.at(-1)![10])).toBeCloseTo(x.fitness!, 5);
+      const mine = rows.filter((c) => Number(c[0]) === x.retrain && Number(c[3]) === x.program && Number(c[5]) === x.seed);
+      expect(mine.map((c) => Number(c[8]))).toEqual(x.curve.map((e) => e.step));
+      expect(mine.map((c) => Number(c[11]))).toEqual(x.curve.map((e) => e.flops));
+      expect(Number(mine.at(-1)![12])).toBeCloseTo(x.fitness!, 5);
+      expect(new Set(mine.map((c) => [c[1], c[6], c[7]].join('/')))).toEqual(new Set([`${x.retrain === 1 ? 'fidelity' : 'retrain'}/${x.status}/${x.reusedFrom ? 'retraining 1' : ''}`]));
     }
-    expect(new Set(rows.filter((c) => c[0] === '2').map((c) => c[3]))).toEqual(new Set(['seed (vanilla)', expect.stringMatching(/^candidate \d+$/)]));
+    expect(rows.filter((c) => c[0] === '2' && c[7] === 'retraining 1').length).toBeGreaterThan(0);
     const second = join(dir, 'curves-2.csv');
     const one2 = await run(['study', 'curves', study, '--retrain', '2', '--out', second]);
     expect(one2.code, one2.stderr).toBe(0);
     expect(readFileSync(second, 'utf8').trim().split('\n').slice(1)).toEqual(curves.stdout.trim().split('\n').slice(1).filter((l) => l.startsWith('2,')));
+    expect(one2.stderr).toMatch(/curves-2\.csv: \d+ evaluations of \d+ runs/);
     const none = await run(['study', 'curves', study, '--retrain', '7']);
     expect([none.code, none.stderr]).toEqual([2, expect.stringContaining('--retrain: the study has no retraining 7 (its retrainings: 1, 2)')]);
     // a budget and a factor at once: refused
