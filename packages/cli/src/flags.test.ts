@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { runPrimer as run } from './__fixtures__/run.js';
 import { duration } from './format.js';
 import { exitCodeOf } from './flags.js';
+import { settingsOf } from './commands/train.js';
 import { UsageError, buildProgram } from './index.js';
 
 /** A value each flag refuses. Every flag that takes a value is here or in FREE (a test checks). */
@@ -165,8 +166,7 @@ describe('duration', () => {
 });
 
 describe('the run settings a command records', () => {
-  it('hold the data folder, the token cache and the tokenizer model as absolute paths, so a study resumed from another folder reads the same files', async () => {
-    const { settingsOf } = await import('./commands/train.js');
+  it('hold the data folder, the token cache and the tokenizer model as absolute paths, so a study resumed from another folder reads the same files', () => {
     const o = { dataset: 'text', tokenizer: 'sentencepiece', dataDir: 'corpus', cache: 'cache', tokenizerModel: join('models', 'spiece.model') } as unknown as Parameters<typeof settingsOf>[0];
     const s = settingsOf(o, []);
     expect([s.dataDir, s.cache, s.tokenizerModel]).toEqual([join(process.cwd(), 'corpus'), join(process.cwd(), 'cache'), join(process.cwd(), 'models', 'spiece.model')]);
