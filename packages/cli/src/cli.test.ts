@@ -147,6 +147,16 @@ describe('primer dna validate', () => {
     expect(a).toMatchObject({ valid: true, instructions: 37 });
     expect(b).toMatchObject({ file: 'b.json', valid: false });
   });
+
+  it('writes no character in its JSON that could reorder or hide what a terminal shows, and parses back to the same names', async () => {
+    // a right-to-left override, a C1 CSI (ESC [ in one byte), DEL, a line separator and a zero-width space in a file name
+    const name = 'evil\u202egnp.json\u009b31m\u007f\u2028\u200b.json';
+    const r = await run(['dna', 'validate', name, '--json'], { [name]: readFileSync(VANILLA, 'utf8') });
+    expect(r.code).toBe(0);
+    expect(r.stdout).not.toMatch(/[\u007f-\u009f\u200b-\u200f\u2028-\u202e]/);
+    expect(r.stdout).toContain('evil\\u202egnp.json\\u009b31m\\u007f\\u2028\\u200b.json');
+    expect(JSON.parse(r.stdout)).toMatchObject({ file: name, valid: true });
+  });
 });
 
 describe('primer baselines', () => {

@@ -6,7 +6,7 @@ import { saveTokenizer, sweepStale, type Tokenizer } from '@primer-search/datase
 import { dnaHash } from '@primer-search/dna';
 import { formatBudget, type RunSettings } from '@primer-search/study';
 import { EXPORT_STAGING } from './flags.js';
-import { fmt } from './format.js';
+import { fmt, jsonText } from './format.js';
 
 /** What an exported model's README and metadata say about where it came from. */
 export interface ExportInfo {
@@ -144,7 +144,7 @@ async function exportInto(staging: string, dir: string, model: LanguageModel, to
   out.setUserDefinedMetadata({ primerSearch: metadata as never });
   await out.save(fileSystem(staging));
   saveTokenizer(tokenizer, staging);
-  writeFileSync(join(staging, 'dna.json'), `${JSON.stringify(dna, null, 2)}\n`);
+  writeFileSync(join(staging, 'dna.json'), jsonText(dna));
   writeFileSync(join(staging, 'README.md'), readme(dir, readdirSync(staging), metadata, s));
 
   // what was written computes what was trained

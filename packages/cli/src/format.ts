@@ -13,6 +13,16 @@ export const csvField = (x: string) => {
   return /[",\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 };
 
+/**
+ * `value` as JSON for a terminal or a file (indented by `indent`; 0: one line): JSON.stringify's text, with the C1 controls,
+ * DEL and the direction-changing and invisible characters (U+061C, U+200B-U+200F, U+2028-U+202E,
+ * U+2066-U+2069, U+FEFF) that JSON leaves as they are written as \u escapes. They occur only inside
+ * strings, so the text parses to the same value, but a name read from a study cannot reorder or
+ * hide what a terminal shows around it.
+ */
+export const jsonText = (value: unknown, indent = 2): string =>
+  `${JSON.stringify(value, null, indent).replace(/[\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)}\n`;
+
 /** A number with thousands separators and `digits` decimals. */
 export const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 /** Seconds for people: 42.5s, 3m 05s, 2h 07m (rounded as a whole, so never "3m 60s"). */

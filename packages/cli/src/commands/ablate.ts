@@ -12,7 +12,7 @@ import { loadTrainer } from '../trainer.js';
 import { integer, loadDna, type CommandResult } from './dna.js';
 import { addRunOptions, announceData, budget as budgetArg, checkRunFlags, settingsOf, type RunOptions } from './train.js';
 import { trainingProgress } from '../progress.js';
-import { alignColumns } from '../format.js';
+import { alignColumns, jsonText } from '../format.js';
 import type { ModelAblation } from '@primer-search/trainer-gpu';
 
 /** One instruction's ablation over the seeds: the loss it adds when replaced (nats). */
@@ -128,7 +128,7 @@ export function ablateCommand(program: Command, io: CliIo, result: CommandResult
     }
     const seeds = Array.from({ length: o.seeds }, (_, k) => o.seed + k);
     const s = await ablateProgram(io, dna.dna, settingsOf(o, []), seeds, o.model, o.json, o.backend);
-    io.stdout(o.json ? `${JSON.stringify(s, null, 2)}\n` : formatAblation(s));
+    io.stdout(o.json ? jsonText(s) : formatAblation(s));
   });
 }
 
@@ -162,6 +162,6 @@ export function studyAblateCommand(study: Command, io: CliIo): void {
       const settings: RunSettings = { ...config.settings, budget: o.budget ?? config.settings.budget, train: { ...config.settings.train, checkpoints: [] } };
       const seeds = Array.from({ length: o.seeds }, (_, k) => config.settings.seed + k);
       const s = await ablateProgram(io, dna, settings, seeds, id === 0 ? `the seed (${config.seedModel})` : `candidate ${id}`, o.json, config.settings.backend);
-      io.stdout(o.json ? `${JSON.stringify(s, null, 2)}\n` : formatAblation(s));
+      io.stdout(o.json ? jsonText(s) : formatAblation(s));
     });
 }

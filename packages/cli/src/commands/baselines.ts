@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { baselines } from '@primer-search/baselines';
 import { planBlock } from '@primer-search/compiler';
 import type { CliIo } from '../io.js';
+import { jsonText } from '../format.js';
 import { DEFAULT_D_MODEL, integer } from './dna.js';
 
 export function baselinesCommand(program: Command, io: CliIo): void {
@@ -26,7 +27,7 @@ export function baselinesCommand(program: Command, io: CliIo): void {
         };
       });
       if (opts.json) {
-        io.stdout(`${JSON.stringify({ dModel, seqLen, baselines: rows }, null, 2)}\n`);
+        io.stdout(jsonText({ dModel, seqLen, baselines: rows }));
         return;
       }
       io.stdout(`One block at dModel ${dModel}, sequence ${seqLen}:\n\n`);

@@ -21,7 +21,7 @@ import { UsageError, readInput, type CliIo } from '../io.js';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { isPrimerError } from '@primer-search/core';
-import { alignColumns, dnaDiff } from '../format.js';
+import { alignColumns, dnaDiff, jsonText } from '../format.js';
 
 /** Exit status of a command that ran: 0 for success, 1 when the input is not a valid DNA. */
 export interface CommandResult {
@@ -112,12 +112,12 @@ export function dnaCommand(program: Command, io: CliIo, result: CommandResult): 
           const c = counts(r.dna, r.analysis);
           io.stdout(
             opts.json
-              ? `${JSON.stringify({ file, valid: true, hash, ...c })}\n`
+              ? jsonText({ file, valid: true, hash, ...c }, 0)
               : `${file}: valid · hash ${shortHash(hash)} · ${c.subprograms} subprograms, ${c.instructions} instructions (${c.live} live)\n`,
           );
         } else {
           result.exitCode = 1;
-          if (opts.json) io.stdout(`${JSON.stringify({ file, valid: false, error: r.message })}\n`);
+          if (opts.json) io.stdout(jsonText({ file, valid: false, error: r.message }, 0));
           else io.stderr(`${r.message}\n`);
         }
       }
@@ -221,12 +221,12 @@ export function dnaCommand(program: Command, io: CliIo, result: CommandResult): 
         for (const v of variants) {
           if (!v.variant.valid || v.same) continue;
           const path = join(opts.out, `${v.name}.json`);
-          io.writeFile(path, `${JSON.stringify({ ...v.variant.dna, name: v.name }, null, 2)}\n`);
+          io.writeFile(path, jsonText({ ...v.variant.dna, name: v.name }));
           files.push(path);
         }
       }
       if (opts.json) {
-        io.stdout(`${JSON.stringify({ base: baseFile, winner: winnerFile, baseHash: c.baseHash, winnerHash: c.winnerHash, changes: c.changes, same: Object.fromEntries(variants.filter((v) => v.same).map((v) => [v.name, v.same])), files }, null, 2)}\n`);
+        io.stdout(jsonText({ base: baseFile, winner: winnerFile, baseHash: c.baseHash, winnerHash: c.winnerHash, changes: c.changes, same: Object.fromEntries(variants.filter((v) => v.same).map((v) => [v.name, v.same])), files }));
         return;
       }
       const cell = (v: (typeof variants)[number]) => (!v.variant.valid ? `invalid: ${v.variant.error}` : v.same ? `= ${v.same}` : shortHash(v.variant.hash));
@@ -293,7 +293,7 @@ export function dnaCommand(program: Command, io: CliIo, result: CommandResult): 
         for (let i = 1; i <= opts.count; i++) {
           const r = mutateDna(current, rng, { requireValid: !opts.allowInvalid });
           const path = opts.out ? (opts.count === 1 ? opts.out : numberedPath(opts.out, i)) : undefined;
-          if (path) io.writeFile(path, `${JSON.stringify(r.child, null, 2)}\n`);
+          if (path) io.writeFile(path, jsonText(r.child));
           if (opts.json) {
             out.push({
               index: i,
@@ -313,7 +313,7 @@ export function dnaCommand(program: Command, io: CliIo, result: CommandResult): 
           }
           if (opts.chain && r.valid) current = r.child;
         }
-        if (opts.json) io.stdout(`${JSON.stringify(out, null, 2)}\n`);
+        if (opts.json) io.stdout(jsonText(out));
       },
     );
 }

@@ -9,6 +9,7 @@ import { loadPlugins } from '@primer-search/runner/controller';
 import { maskUrl, type EvaluationRecord } from '@primer-search/store';
 import { BACKEND_OPTIONS, DEFAULT_RUN_SETTINGS, decodeWeights, describeBackend, formatBudget, parseBudget, type RunSettings, type StudyConfig } from '@primer-search/study';
 import { exportLanguageModel, type ExportMetadata } from '../export-model.js';
+import { jsonText } from '../format.js';
 import { checkBackend, checkOutputFolder, checkPath, heads as headsFlag, integer, number } from '../flags.js';
 import { UsageError, type CliIo } from '../io.js';
 import { trainingProgress } from '../progress.js';
@@ -78,7 +79,7 @@ export function generateCommand(program: Command, io: CliIo, result: CommandResu
         },
       });
       const text = tokenizer.decode(ids);
-      if (o.json) io.stdout(`${JSON.stringify({ prompt: o.prompt, promptIds: prompt, ids, text, seed: o.seed, temperature: o.temperature, topK: o.topK }, null, 2)}\n`);
+      if (o.json) io.stdout(jsonText({ prompt: o.prompt, promptIds: prompt, ids, text, seed: o.seed, temperature: o.temperature, topK: o.topK }));
       else {
         if (text.length > shown.length && text.startsWith(shown)) io.stdout(text.slice(shown.length));
         io.stdout('\n');

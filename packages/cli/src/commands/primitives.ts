@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { primitives, type PrimitiveDescriptor } from '@primer-search/primitives';
 import type { CliIo } from '../io.js';
+import { jsonText } from '../format.js';
 
 export function describePrimitive(d: PrimitiveDescriptor) {
   return {
@@ -21,7 +22,7 @@ export function primitivesCommand(program: Command, io: CliIo): void {
     .action((opts: { json?: boolean }) => {
       const list = primitives.list().map(({ entry }) => describePrimitive(entry));
       if (opts.json) {
-        io.stdout(`${JSON.stringify(list, null, 2)}\n`);
+        io.stdout(jsonText(list));
         return;
       }
       const rows = list.map((p) => [

@@ -13,7 +13,7 @@ import { integer, loadDna, type CommandResult } from './dna.js';
 import { checkpointEvery, collect, didYouMean, heads as headsFlag, positiveNumber, timeBudget, workersWarning } from '../flags.js';
 
 import { announceData, budget as budgetArg, duration, fmt, modelName } from './train.js';
-import { dnaDiff, formatRetrain, formatTable } from '../format.js';
+import { dnaDiff, formatRetrain, formatTable, jsonText } from '../format.js';
 
 interface RetrainOptions {
   delete?: number;
@@ -326,11 +326,11 @@ async function retrainStudy(io: CliIo, result: CommandResult, location: string, 
     const runs = await store.retrainRuns(outcome.plan.id);
     if (fidelity) {
       const summary = summarizeFidelity(outcome.plan, runs);
-      if (o.json) io.stdout(`${JSON.stringify(reuse.length ? { ...summary, reuse } : summary, null, 2)}\n`);
+      if (o.json) io.stdout(jsonText(reuse.length ? { ...summary, reuse } : summary));
       else io.stdout(`\n${formatTable(summary.table)}`);
     } else {
       const summary = summarizeRetrain(outcome.plan, runs, against);
-      if (o.json) io.stdout(`${JSON.stringify(reuse.length ? { ...summary, reuse } : summary, null, 2)}\n`);
+      if (o.json) io.stdout(jsonText(reuse.length ? { ...summary, reuse } : summary));
       else {
         io.stdout(`\n${formatRetrain(summary)}`);
         const winner = summary.winner && summary.winner.program !== 0 ? outcome.plan.programs[summary.winner.program] : undefined;

@@ -34,7 +34,7 @@ import { reportCommand } from './dashboard.js';
 import { fidelityCommand, retrainCommand } from './retrain.js';
 import { curvesCommand } from './curves.js';
 import { studyAblateCommand } from './ablate.js';
-import { dnaDiff, formatRetrain, formatTable } from '../format.js';
+import { dnaDiff, formatRetrain, formatTable, jsonText } from '../format.js';
 import { addRunOptions, announceData, budget as budgetArg, checkRunFlags, duration, fmt, modelName, settingsOf, type RunOptions } from './train.js';
 
 interface SearchOptions extends Omit<RunOptions, 'budget'> {
@@ -490,8 +490,8 @@ export function searchCommand(program: Command, io: CliIo, result: CommandResult
         await queue?.stop();
       }
       const summary = await summarizeStudy(store, o.top);
-      if (o.out) io.writeFile(o.out, `${JSON.stringify(summary, null, 2)}\n`);
-      if (o.json) io.stdout(`${JSON.stringify(summary, null, 2)}\n`);
+      if (o.out) io.writeFile(o.out, jsonText(summary));
+      if (o.json) io.stdout(jsonText(summary));
       else io.stdout(`\n${formatSummary(summary, await candidateLookup(store), { elapsedSeconds: o.resume ? undefined : (performance.now() - started) / 1000 })}`);
       if (outcome.stopped) {
         io.stderr(`stopped; continue with: primer search --study ${shown} --resume\n`);
@@ -536,7 +536,7 @@ export function studyCommand(program: Command, io: CliIo, result: CommandResult 
           const labels = [...new Set(s.retrains.flatMap((r) => r.rows.map((x) => x.label)))];
           throw new UsageError(`--against: no retraining of ${parseStudyLocation(file).display} holds ${quote(o.against)}${labels.length ? ` (its programs: ${labels.join(', ')})` : ' (it has no retraining)'}`);
         }
-        io.stdout(o.json ? `${JSON.stringify(s, null, 2)}\n` : formatSummary(s, await candidateLookup(store), { code: o.code, full: o.full }));
+        io.stdout(o.json ? jsonText(s) : formatSummary(s, await candidateLookup(store), { code: o.code, full: o.full }));
       } finally {
         await store.close();
       }
@@ -553,7 +553,7 @@ export function studyCommand(program: Command, io: CliIo, result: CommandResult 
       try {
         const c = await store.candidate(id);
         if (!c) throw new UsageError(`${file} has no candidate ${id} (it has ${(await store.candidates()).length})`);
-        const text = `${JSON.stringify({ ...(c.dna as Dna), name: `candidate-${id}` }, null, 2)}\n`;
+        const text = jsonText({ ...(c.dna as Dna), name: `candidate-${id}` });
         if (o.out) io.writeFile(o.out, text);
         else io.stdout(text);
       } finally {

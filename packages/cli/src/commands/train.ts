@@ -27,7 +27,7 @@ import type { RunRecord, TrainCheckpoint } from '@primer-search/trainer-gpu';
 import { compareRunCheckpoint, compareRunKey, keepCompareRun, keptCompareRuns, lockCompareFolder, readKeptCompareRun, type DataIdentity } from '../compare-runs.js';
 import { loadTrainer } from '../trainer.js';
 import { exportLanguageModel } from '../export-model.js';
-import { alignColumns, csvField, duration, fmt } from '../format.js';
+import { alignColumns, csvField, duration, fmt, jsonText } from '../format.js';
 import { isRegularOrAbsent, UsageError, type CliIo } from '../io.js';
 import { trainingProgress } from '../progress.js';
 import { integer, loadDna, type CommandResult } from './dna.js';
@@ -273,8 +273,8 @@ export function trainCommand(program: Command, io: CliIo, result: CommandResult)
       result.exitCode = 130;
       return;
     }
-    if (o.out) io.writeFile(o.out, `${JSON.stringify(record, null, 2)}\n`);
-    io.stdout(o.json ? `${JSON.stringify(record, null, 2)}\n` : figures(o.model, record));
+    if (o.out) io.writeFile(o.out, jsonText(record));
+    io.stdout(o.json ? jsonText(record) : figures(o.model, record));
     if (saved) io.stderr(`saved the model to ${saved} (try: primer generate --model ${saved} --prompt "The")\n`);
     else if (o.save) io.stderr(`not saved to ${o.save}: the run ${record.result.status}\n`);
     if (record.result.status !== 'completed') result.exitCode = 1;
@@ -541,9 +541,9 @@ async function compareRuns(
   });
   // one record, the same in --out and --json
   const report = { reference, axis, seeds, rows, perSeed, records };
-  if (o.out) io.writeFile(o.out, `${JSON.stringify(report, null, 2)}\n`);
+  if (o.out) io.writeFile(o.out, jsonText(report));
   if (o.json) {
-    io.stdout(`${JSON.stringify(report, null, 2)}\n`);
+    io.stdout(jsonText(report));
     return;
   }
   const many = seeds.length > 1;
