@@ -157,6 +157,18 @@ describe('primer dna validate', () => {
     expect(r.stdout).toContain('evil\\u202egnp.json\\u009b31m\\u007f\\u2028\\u200b.json');
     expect(JSON.parse(r.stdout)).toMatchObject({ file: name, valid: true });
   });
+
+  it('prints names read from files with their control and direction characters escaped, in its text and its messages', async () => {
+    // ESC [2J (clear the screen), a C1 CSI, a right-to-left override, a backspace
+    const name = 'x\u001b[2J\u009b31m\u202e\u0008.json';
+    const ok = await run(['dna', 'validate', name], { [name]: readFileSync(VANILLA, 'utf8') });
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toContain('x\\u001b[2J\\u009b31m\\u202e\\u0008.json: valid');
+    const bad = await run(['dna', 'validate', name], { [name]: '{"nonsense\u001b[2J": 1}' });
+    expect(bad.code).toBe(1);
+    for (const text of [ok.stdout, bad.stdout, bad.stderr]) expect(text).not.toMatch(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u202e]/);
+    expect(bad.stderr).toContain('x\\u001b[2J');
+  });
 });
 
 describe('primer baselines', () => {

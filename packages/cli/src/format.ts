@@ -13,6 +13,10 @@ export const csvField = (x: string) => {
   return /[",\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 };
 
+const UNSAFE_OUTSIDE_C0 = /[\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]/g;
+const UNSAFE = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]/g;
+const uEscape = (c: string) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
+
 /**
  * `value` as JSON for a terminal or a file (indented by `indent`; 0: one line): JSON.stringify's text, with the C1 controls,
  * DEL and the direction-changing and invisible characters (U+061C, U+200B-U+200F, U+2028-U+202E,
@@ -20,8 +24,16 @@ export const csvField = (x: string) => {
  * strings, so the text parses to the same value, but a name read from a study cannot reorder or
  * hide what a terminal shows around it.
  */
-export const jsonText = (value: unknown, indent = 2): string =>
-  `${JSON.stringify(value, null, indent).replace(/[\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)}\n`;
+export const jsonText = (value: unknown, indent = 2): string => `${JSON.stringify(value, null, indent).replace(UNSAFE_OUTSIDE_C0, uEscape)}\n`;
+
+/**
+ * What the commands print, fit for a terminal: every control character but tab, line feed and
+ * carriage return (an escape sequence's ESC, a C1 CSI), DEL and the direction-changing and
+ * invisible characters written as \u escapes, so that nothing read from a study, a DNA file, a
+ * model's sampled text or a file name can move the cursor, recolour, reorder or hide what is
+ * around it. Our own output holds none of them (progress bars write to the terminal directly).
+ */
+export const terminalText = (text: string): string => text.replace(UNSAFE, uEscape);
 
 /** A number with thousands separators and `digits` decimals. */
 export const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });

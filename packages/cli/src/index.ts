@@ -14,6 +14,7 @@ import { workerCommand } from './commands/worker.js';
 import { exitCodeOf } from './flags.js';
 import { expandConfig } from './config.js';
 import { writeWhole, type CliIo } from './io.js';
+import { terminalText } from './format.js';
 import { redactSecrets, setReconnectNotice } from '@primer-search/store';
 
 export { UsageError, type CliIo } from './io.js';
@@ -43,14 +44,15 @@ export const nodeIo: CliIo = {
 /**
  * `io` with every URL's password masked in the messages it writes (`redactSecrets`, by
  * pattern): messages print masked locations, and this catches what still quotes a URL whole (a
- * driver's error, a library's message). Files written on request (--out, --json) are the
+ * driver's error, a library's message); and with control and direction characters escaped
+ * (`terminalText`), whatever the text came from. Files written on request (--out, --json) are the
  * command's data, written as they are: they hold masked locations only.
  */
 export function redactingIo(io: CliIo): CliIo {
   return {
     ...io,
-    stdout: (t) => io.stdout(redactSecrets(t)),
-    stderr: (t) => io.stderr(redactSecrets(t)),
+    stdout: (t) => io.stdout(terminalText(redactSecrets(t))),
+    stderr: (t) => io.stderr(terminalText(redactSecrets(t))),
   };
 }
 
