@@ -158,6 +158,16 @@ describe('primer dna validate', () => {
     expect(JSON.parse(r.stdout)).toMatchObject({ file: name, valid: true });
   });
 
+  it('writes the files it makes with the same escapes (a DNA name with a right-to-left override and a C1 CSI)', async () => {
+    const named = { ...JSON.parse(readFileSync(VANILLA, 'utf8')), name: 'vanilla\u202e\u009b31m' };
+    const r = await run(['dna', 'mutate', 'named.json', '--seed', '7', '--out', 'kid.json'], { 'named.json': JSON.stringify(named) });
+    expect(r.code).toBe(0);
+    const written = r.written['kid.json']!;
+    expect(written).toContain('"name": "vanilla\\u202e\\u009b31m"');
+    expect(written).not.toMatch(/[\u007f-\u009f\u202e]/);
+    expect(JSON.parse(written).name).toBe(named.name);
+  });
+
   it('prints names read from files with their control and direction characters escaped, in its text and its messages', async () => {
     // ESC [2J (clear the screen), a C1 CSI, a right-to-left override, a backspace
     const name = 'x\u001b[2J\u009b31m\u202e\u0008.json';

@@ -13,27 +13,36 @@ export const csvField = (x: string) => {
   return /[",\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 };
 
-const UNSAFE_OUTSIDE_C0 = /[\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]/g;
-const UNSAFE = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]/g;
-const uEscape = (c: string) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
+/**
+ * The characters a terminal acts on or hides: the control characters (C0 but tab, line feed and
+ * carriage return; DEL; C1), the format characters (direction overrides and isolates, zero-width
+ * and invisible characters, soft hyphen, the tag characters of plane 14) and the line and
+ * paragraph separators.
+ */
+const UNSAFE = /(?![\t\n\r])[\p{Cc}\p{Cf}\u2028\u2029]/gu;
+/** A carriage return that does not end a line or the text: it would let what follows overwrite the line. */
+const LONE_CR = /\r(?!\n|$)/g;
+/** `c` as \u escapes, one per UTF-16 unit (a character of plane 14 as its surrogate pair, as JSON writes it). */
+const uEscape = (c: string) => Array.from({ length: c.length }, (_, k) => `\\u${c.charCodeAt(k).toString(16).padStart(4, '0')}`).join('');
 
 /**
- * `value` as JSON for a terminal or a file (indented by `indent`; 0: one line): JSON.stringify's text, with the C1 controls,
- * DEL and the direction-changing and invisible characters (U+061C, U+200B-U+200F, U+2028-U+202E,
- * U+2066-U+2069, U+FEFF) that JSON leaves as they are written as \u escapes. They occur only inside
- * strings, so the text parses to the same value, but a name read from a study cannot reorder or
- * hide what a terminal shows around it.
+ * `value` as JSON for a terminal or a file (indented by `indent`; 0: one line): JSON.stringify's
+ * text (`null` where it has none), with the characters a terminal acts on or hides that JSON
+ * leaves as they are (DEL, C1, the format characters, the line and paragraph separators) written
+ * as \u escapes. They occur only inside strings, so the text parses to the same value, but a name
+ * read from a study cannot reorder or hide what a terminal shows around it.
  */
-export const jsonText = (value: unknown, indent = 2): string => `${JSON.stringify(value, null, indent).replace(UNSAFE_OUTSIDE_C0, uEscape)}\n`;
+export const jsonText = (value: unknown, indent = 2): string => `${(JSON.stringify(value, null, indent) ?? 'null').replace(UNSAFE, uEscape)}\n`;
 
 /**
- * What the commands print, fit for a terminal: every control character but tab, line feed and
- * carriage return (an escape sequence's ESC, a C1 CSI), DEL and the direction-changing and
- * invisible characters written as \u escapes, so that nothing read from a study, a DNA file, a
- * model's sampled text or a file name can move the cursor, recolour, reorder or hide what is
- * around it. Our own output holds none of them (progress bars write to the terminal directly).
+ * What the commands print, fit for a terminal: the characters a terminal acts on or hides (an
+ * escape sequence's ESC, a C1 CSI, a backspace, a direction override, a zero-width character) and
+ * a carriage return inside the text written as \u escapes, so that nothing read from a study, a
+ * DNA file, a model's sampled text or a file name can recolour, reorder or hide what is around it,
+ * or overwrite its line. Tab and line feed are kept (data holding a line feed can still start a
+ * new line), and so is a carriage return at the end of a text (a progress line redrawn in place).
  */
-export const terminalText = (text: string): string => text.replace(UNSAFE, uEscape);
+export const terminalText = (text: string): string => text.replace(LONE_CR, uEscape).replace(UNSAFE, uEscape);
 
 /** A number with thousands separators and `digits` decimals. */
 export const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });

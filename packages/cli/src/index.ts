@@ -53,6 +53,7 @@ export function redactingIo(io: CliIo): CliIo {
     ...io,
     stdout: (t) => io.stdout(terminalText(redactSecrets(t))),
     stderr: (t) => io.stderr(terminalText(redactSecrets(t))),
+    confirm: io.confirm && ((question) => io.confirm!(terminalText(redactSecrets(question)))),
   };
 }
 

@@ -1,6 +1,7 @@
 import cliProgress from 'cli-progress';
 import type { ProgressEvent } from '@primer-search/trainer-gpu';
 import type { CliIo } from './io.js';
+import { terminalText } from './format.js';
 
 export interface TrainingProgress {
   update(e: ProgressEvent): void;
@@ -15,7 +16,7 @@ export function trainingProgress(io: CliIo, label: string): TrainingProgress {
   if (io.interactive) {
     const bar = new cliProgress.SingleBar(
       {
-        format: `${label} {bar} {percentage}% | step {step} | loss {loss} | {tps} tok/s | ETA {eta_formatted}`,
+        format: `${terminalText(label)} {bar} {percentage}% | step {step} | loss {loss} | {tps} tok/s | ETA {eta_formatted}`,
         stream: process.stderr,
         hideCursor: true,
         etaBuffer: 50,
@@ -26,7 +27,10 @@ export function trainingProgress(io: CliIo, label: string): TrainingProgress {
     return {
       update: (e) => bar.update(Math.round(e.progress * 1000), { step: e.step, loss: e.trainLoss.toFixed(3), tps: fmt(e.tokensPerSecond) }),
       // clear the bar's line; it redraws on the next update
-      note: (text) => process.stderr.write(`\r\x1b[K${text}\n`),
+      note: (text) => {
+        process.stderr.write('\r\x1b[K');
+        io.stderr(`${text}\n`);
+      },
       stop: () => bar.stop(),
     };
   }

@@ -103,7 +103,11 @@ function searchDisplay(io: CliIo, total: number) {
         cliProgress.Presets.shades_classic,
       )
     : undefined;
-  const note = (text: string) => (bar ? process.stderr.write(`\r\x1b[K${text}\n`) : io.stderr(`${text}\n`));
+  // on a terminal, the bar's line is cleared first; the text goes through io (escaped and masked) either way
+  const note = (text: string) => {
+    if (bar) process.stderr.write('\r\x1b[K');
+    io.stderr(`${text}\n`);
+  };
   const refresh = () => bar?.update(state.told, { running: state.running.size, failed: state.failed, best: bestText() });
   const count = (candidate: number, status: string, fitness: number | null) => {
     if (status === 'failed') state.failed++;
