@@ -45,8 +45,9 @@ export const nodeIo: CliIo = {
  * `io` with every URL's password masked in the messages it writes (`redactSecrets`, by
  * pattern): messages print masked locations, and this catches what still quotes a URL whole (a
  * driver's error, a library's message); and with control and direction characters escaped
- * (`terminalText`), whatever the text came from. Files written on request (--out, --json) are the
- * command's data, written as they are: they hold masked locations only.
+ * (`terminalText`), whatever the text came from. Files written on request (--out) are the
+ * command's data, written as they are (JSON with the same characters escaped inside its strings,
+ * `jsonText`): they hold masked locations only.
  */
 export function redactingIo(io: CliIo): CliIo {
   return {
