@@ -2,6 +2,7 @@
 import { structuredPatch } from 'diff';
 import { formatDna, type Dna } from '@primer-search/dna';
 import type { RetrainSummary } from '@primer-search/study';
+import { UNSAFE_CHARACTERS, unicodeEscape } from '@primer-search/core';
 
 /**
  * A CSV field of text: quoted when it holds a comma, a quote or a line break, and led by an
@@ -13,17 +14,10 @@ export const csvField = (x: string) => {
   return /[",\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 };
 
-/**
- * The characters a terminal acts on or hides: the control characters (C0 but tab, line feed and
- * carriage return; DEL; C1), the format characters (direction overrides and isolates, zero-width
- * and invisible characters, soft hyphen, the tag characters of plane 14) and the line and
- * paragraph separators.
- */
-const UNSAFE = /(?![\t\n\r])[\p{Cc}\p{Cf}\u2028\u2029]/gu;
+/** The characters a terminal acts on or hides (core's `UNSAFE_CHARACTERS`) but tab, line feed and carriage return. */
+const UNSAFE = new RegExp(`(?![\\t\\n\\r])[${UNSAFE_CHARACTERS}]`, 'gu');
 /** A carriage return that does not end a line or the text: it would let what follows overwrite the line. */
 const LONE_CR = /\r(?!\n|$)/g;
-/** `c` as \u escapes, one per UTF-16 unit (a character of plane 14 as its surrogate pair, as JSON writes it). */
-const uEscape = (c: string) => Array.from({ length: c.length }, (_, k) => `\\u${c.charCodeAt(k).toString(16).padStart(4, '0')}`).join('');
 
 /**
  * `value` as JSON for a terminal or a file (indented by `indent`; 0: one line): JSON.stringify's
@@ -32,7 +26,7 @@ const uEscape = (c: string) => Array.from({ length: c.length }, (_, k) => `\\u${
  * as \u escapes. They occur only inside strings, so the text parses to the same value, but a name
  * read from a study cannot reorder or hide what a terminal shows around it.
  */
-export const jsonText = (value: unknown, indent = 2): string => `${(JSON.stringify(value, null, indent) ?? 'null').replace(UNSAFE, uEscape)}\n`;
+export const jsonText = (value: unknown, indent = 2): string => `${(JSON.stringify(value, null, indent) ?? 'null').replace(UNSAFE, unicodeEscape)}\n`;
 
 /**
  * What the commands print, fit for a terminal: the characters a terminal acts on or hides (an
@@ -42,7 +36,7 @@ export const jsonText = (value: unknown, indent = 2): string => `${(JSON.stringi
  * or overwrite its line. Tab and line feed are kept (data holding a line feed can still start a
  * new line), and so is a carriage return at the end of a text (a progress line redrawn in place).
  */
-export const terminalText = (text: string): string => text.replace(LONE_CR, uEscape).replace(UNSAFE, uEscape);
+export const terminalText = (text: string): string => text.replace(LONE_CR, unicodeEscape).replace(UNSAFE, unicodeEscape);
 
 /** A number with thousands separators and `digits` decimals. */
 export const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });

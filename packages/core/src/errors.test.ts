@@ -25,6 +25,8 @@ describe('quote', () => {
   it('escapes control and direction characters and cuts long strings, saying their length', () => {
     expect(quote('CONV_1X1')).toBe('"CONV_1X1"');
     expect(quote('a\u0000b\u202ec"d')).toBe('"a\\u0000b\\u202ec\\"d"');
+    // a soft hyphen, a word joiner, a C1 CSI and a tag character of plane 14 (invisible text), as JSON would escape them
+    expect(quote('a\u00adb\u2060c\u009bd\u{e0041}e')).toBe('"a\\u00adb\\u2060c\\u009bd\\udb40\\udc41e"');
     const long = quote('X'.repeat(100_000));
     expect(long.length).toBeLessThan(100);
     expect(long).toMatch(/^"X{60}…" \(100,000 characters\)$/);

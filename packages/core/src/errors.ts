@@ -10,12 +10,23 @@ export function quote(text: unknown, max = 60): string {
   return `"${escapeText(s, max, true)}"${s.length > max ? ` (${s.length.toLocaleString('en-US')} characters)` : ''}`;
 }
 
+/**
+ * The characters a terminal acts on or hides, as a regular-expression class (for the `u` flag):
+ * the control characters (C0, DEL, C1), the format characters (direction overrides and isolates,
+ * zero-width and invisible characters, soft hyphen, the tag characters of plane 14) and the line
+ * and paragraph separators. One definition for the messages here and what the CLI prints.
+ */
+export const UNSAFE_CHARACTERS = '\\p{Cc}\\p{Cf}\\u2028\\u2029';
+
+/** `c` as \u escapes, one per UTF-16 unit (a character above U+FFFF as its surrogate pair, as JSON writes it). */
+export const unicodeEscape = (c: string): string => Array.from({ length: c.length }, (_, k) => `\\u${c.charCodeAt(k).toString(16).padStart(4, '0')}`).join('');
+
+const MESSAGE_UNSAFE = new RegExp(`[${UNSAFE_CHARACTERS}"\\\\]`, 'gu');
+
 /** `text` with control and direction characters escaped (and quotes, with `quotes`), cut to `max` characters with an ellipsis. */
 export function escapeText(text: string, max = 60, quotes = false): string {
   const cut = text.length > max ? text.slice(0, max) : text;
-  const escaped = cut.replace(/[\u0000-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff"\\]/g, (c) =>
-    (c === '"' || c === '\\') && !quotes ? c : c === '"' ? '\\"' : c === '\\' ? '\\\\' : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
-  );
+  const escaped = cut.replace(MESSAGE_UNSAFE, (c) => ((c === '"' || c === '\\') && !quotes ? c : c === '"' ? '\\"' : c === '\\' ? '\\\\' : unicodeEscape(c)));
   return `${escaped}${text.length > max ? '…' : ''}`;
 }
 
