@@ -21,7 +21,6 @@ cd "$WORK"
 for s in exp3-evo1 exp3-evo2 exp3-random1; do
   [ -f "$s.sqlite" ] || gunzip -c "$REPO/docs/studies/$s.sqlite.gz" > "$s.sqlite"
 done
-[ -f runs/evo1-candidate-105.json ] || "$PRIMER" study dna exp3-evo1.sqlite 105 --out runs/evo1-candidate-105.json
 [ -f runs/best-c133.json ] || "$PRIMER" study dna exp3-evo1.sqlite 133 --out runs/best-c133.json
 RETRAIN="--top 5 --seeds 3 --against primer-ez --workers 1"
 TWENTY="--top 0 --budget 8e13flops --seeds 3 --against primer-ez --workers 2"

@@ -50,11 +50,12 @@ export const nodeIo: CliIo = {
  * `jsonText`): they hold masked locations only.
  */
 export function redactingIo(io: CliIo): CliIo {
+  const shown = (t: string) => terminalText(redactSecrets(t));
   return {
     ...io,
-    stdout: (t) => io.stdout(terminalText(redactSecrets(t))),
-    stderr: (t) => io.stderr(terminalText(redactSecrets(t))),
-    confirm: io.confirm && ((question) => io.confirm!(terminalText(redactSecrets(question)))),
+    stdout: (t) => io.stdout(shown(t)),
+    stderr: (t) => io.stderr(shown(t)),
+    confirm: io.confirm && ((question) => io.confirm!(shown(question))),
   };
 }
 

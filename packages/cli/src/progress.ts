@@ -11,6 +11,15 @@ export interface TrainingProgress {
 
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 
+/**
+ * A line above a live progress bar: the bar's line cleared on the terminal (it redraws on its next
+ * update), then the text through `io`, escaped and masked as everything the commands print.
+ */
+export function noteOverBar(io: CliIo, text: string): void {
+  process.stderr.write('\r\x1b[K');
+  io.stderr(`${text}\n`);
+}
+
 /** A live bar on a terminal; otherwise a line every 10% of the budget. */
 export function trainingProgress(io: CliIo, label: string): TrainingProgress {
   if (io.interactive) {
@@ -26,11 +35,7 @@ export function trainingProgress(io: CliIo, label: string): TrainingProgress {
     bar.start(1000, 0, { step: 0, loss: '-', tps: '-' });
     return {
       update: (e) => bar.update(Math.round(e.progress * 1000), { step: e.step, loss: e.trainLoss.toFixed(3), tps: fmt(e.tokensPerSecond) }),
-      // clear the bar's line; it redraws on the next update
-      note: (text) => {
-        process.stderr.write('\r\x1b[K');
-        io.stderr(`${text}\n`);
-      },
+      note: (text) => noteOverBar(io, text),
       stop: () => bar.stop(),
     };
   }

@@ -35,6 +35,7 @@ import { fidelityCommand, retrainCommand } from './retrain.js';
 import { curvesCommand } from './curves.js';
 import { studyAblateCommand } from './ablate.js';
 import { dnaDiff, formatRetrain, formatTable, jsonText } from '../format.js';
+import { noteOverBar } from '../progress.js';
 import { addRunOptions, announceData, budget as budgetArg, checkRunFlags, duration, fmt, modelName, settingsOf, type RunOptions } from './train.js';
 
 interface SearchOptions extends Omit<RunOptions, 'budget'> {
@@ -103,11 +104,7 @@ function searchDisplay(io: CliIo, total: number) {
         cliProgress.Presets.shades_classic,
       )
     : undefined;
-  // on a terminal, the bar's line is cleared first; the text goes through io (escaped and masked) either way
-  const note = (text: string) => {
-    if (bar) process.stderr.write('\r\x1b[K');
-    io.stderr(`${text}\n`);
-  };
+  const note = (text: string) => (bar ? noteOverBar(io, text) : io.stderr(`${text}\n`));
   const refresh = () => bar?.update(state.told, { running: state.running.size, failed: state.failed, best: bestText() });
   const count = (candidate: number, status: string, fitness: number | null) => {
     if (status === 'failed') state.failed++;
